@@ -1,0 +1,29 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'off',
+    },
+  },
+  {
+    // The rule core is pure: it never imports the shell (Redis, HTTP, queues, clients).
+    files: ['src/rules/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['ioredis', 'bullmq', 'fastify', 'axios', 'pino', 'node:*'], message: 'rules/ is pure: no I/O imports.' },
+            { group: ['**/store/**', '**/http/**', '**/jobs/**', '**/amocrm/**', '**/telegram/**'], message: 'rules/ never imports the shell.' },
+          ],
+        },
+      ],
+    },
+  },
+);

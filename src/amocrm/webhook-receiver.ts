@@ -1,0 +1,136 @@
+/**
+ * The webhook use case: verify, parse, deduplicate, enqueue, and say what happened as an outcome union.
+ * Nothing slow runs here (no rule, no amoCRM call): amoCRM waits at most 2 seconds for the answer.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
+import type { WebhookEvent } from '../rules/events.js';
+import type { Queues } from '../jobs/queues.js';
+import {
+  DEDUPE_TTL_SECONDS,
+  SHORT_FORM_DEDUPE_TTL_SECONDS,
+  type WebhookInbox,
+} from '../store/webhook-inbox.js';
+import { expandFormBody, FormBodyError } from './form-body.js';
+import { isEmptyWebhook, normalizeWebhook } from './webhook-payload.js';
+
+export type WebhookOutcome =
+  | { kind: 'accepted'; deliveryId: string; enqueued: number; duplicates: number; rejected: number; ignored: string[] }
+  | { kind: 'unknown_token' }
+  | { kind: 'wrong_account'; subdomain: string }
+  | { kind: 'bad_body'; error: string }
+  | { kind: 'unavailable'; error: string };
+
+export interface IncomingWebhook {
+  token: string;
+  body: string;
+  contentType: 'form' | 'json';
+  requestId?: string;
+  userAgent?: string;
+}
+
+export interface WebhookReceiver {
+  receive(input: IncomingWebhook): Promise<WebhookOutcome>;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Compares digests so that neither the length nor the content of the token leaks through timing. */
+export function tokenMatches(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function parseJsonBody(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new FormBodyError('invalid_json', `body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function createWebhookReceiver(deps: {
+  token: string;
+  subdomain: string | undefined;
+  timeZone?: string;
+  inbox: WebhookInbox;
+  queues: Pick<Queues, 'addBulk'>;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}): WebhookReceiver {
+  const expectedSubdomain = deps.subdomain?.toLowerCase();
+  return {
+    async receive(input) {
+      if (!tokenMatches(input.token, deps.token)) return { kind: 'unknown_token' };
+
+      const receivedAt = deps.clock.now().toISOString();
+      const deliveryId = createHash('sha256').update(input.body).digest('hex');
+      let normalized;
+      try {
+        const tree = input.contentType === 'json' ? parseJsonBody(input.body) : expandFormBody(input.body);
+        normalized = normalizeWebhook(tree, { deliveryId, receivedAt, ...(deps.timeZone ? { timeZone: deps.timeZone } : {}) });
+      } catch (err) {
+        if (err instanceof FormBodyError) return { kind: 'bad_body', error: err.message };
+        throw err;
+      }
+      const subdomain = normalized.account?.subdomain.toLowerCase();
+      if (subdomain === undefined) return { kind: 'bad_body', error: 'account[subdomain] is missing' };
+      if (expectedSubdomain !== undefined && subdomain !== expectedSubdomain) return { kind: 'wrong_account', subdomain };
+      if (isEmptyWebhook(normalized)) {
+        return { kind: 'bad_body', error: 'no amoCRM event found in the body (expected leads[...], contacts[...], task[...] or unsorted[...])' };
+      }
+
+      try {
+        await deps.inbox.saveRaw({
+          deliveryId,
+          receivedAt,
+          contentType: input.contentType,
+          body: input.body,
+          ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
+          ...(input.userAgent !== undefined ? { userAgent: input.userAgent } : {}),
+        });
+        if (normalized.rejected.length > 0) {
+          await deps.inbox.deadLetter(
+            normalized.rejected.map((r) => ({ at: receivedAt, deliveryId, path: r.path, reason: r.reason, item: r.item })),
+          );
+          deps.metrics.webhookItemsDeadLettered.inc(normalized.rejected.length);
+          deps.logger.warn({ deliveryId, rejected: normalized.rejected.map((r) => ({ path: r.path, reason: r.reason })) }, 'webhook items dead-lettered');
+        }
+
+        // One logical change can arrive twice in one body (leads[update] and leads[status]): keep the first.
+        const unique = new Map<string, WebhookEvent>();
+        for (const e of normalized.events) if (!unique.has(e.dedupeKey)) unique.set(e.dedupeKey, e);
+        const events = [...unique.values()];
+        const claimed = await deps.inbox.claim(
+          events.map((e) => ({
+            key: e.dedupeKey,
+            ttlSeconds: e.kind === 'lead' && e.short ? SHORT_FORM_DEDUPE_TTL_SECONDS : DEDUPE_TTL_SECONDS,
+          })),
+        );
+        const fresh = events.filter((_, i) => claimed[i] === true);
+        try {
+          await deps.queues.addBulk('webhook-event', fresh.map((event) => ({ event })));
+        } catch (err) {
+          await deps.inbox.release(fresh.map((e) => e.dedupeKey)).catch(() => undefined);
+          throw err;
+        }
+        for (const e of fresh) deps.metrics.eventsEnqueued.inc({ kind: e.kind });
+        for (const e of events.filter((_, i) => claimed[i] !== true)) deps.metrics.eventsDuplicate.inc({ kind: e.kind });
+        const duplicates = normalized.events.length - fresh.length;
+        return {
+          kind: 'accepted',
+          deliveryId,
+          enqueued: fresh.length,
+          duplicates,
+          rejected: normalized.rejected.length,
+          ignored: normalized.ignored,
+        };
+      } catch (err) {
+        deps.logger.error({ err, deliveryId }, 'webhook could not be stored or enqueued');
+        return { kind: 'unavailable', error: 'the event store is unavailable; amoCRM will retry the delivery' };
+      }
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The environment contract. Parsed once at start; nothing else reads process.env.
+ * A bad or missing variable stops the start with one message listing every problem.
+ */
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .transform((s) => s.trim())
+  .pipe(z.string())
+  .optional()
+  .transform((s) => (s === '' ? undefined : s));
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const EnvSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .default('redis://127.0.0.1:6379'),
+    /** Key prefix for everything this service keeps in Redis (queues included), so several installs can share one server. */
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+      .default('amo'),
+    ROLE: z.enum(['all', 'web', 'worker']).default('all'),
+    WEBHOOK_TOKEN: z.string({ error: 'is required (a secret of at least 24 characters for the webhook URL)' }).min(24, 'must be at least 24 characters'),
+    AMO_SUBDOMAIN: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be the account subdomain, e.g. "myagency"')
+        .optional(),
+    ),
+    AMO_DOMAIN: z.enum(['amocrm.ru', 'amocrm.com', 'kommo.com']).default('amocrm.ru'),
+    AMO_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    AMO_LONG_LIVED_TOKEN: optionalString,
+    AMO_CLIENT_ID: optionalString,
+    AMO_CLIENT_SECRET: optionalString,
+    AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
+    AMO_AUTH_CODE: optionalString,
+    AMO_RPS: z.coerce.number().int().min(1).max(50).default(7),
+    RULES_FILE: z.string().default('config/rules.yaml'),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    /** How many jobs one worker process runs at once. */
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(8),
+  });
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+/** Parses the environment; throws EnvError listing every problem at once. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const result = EnvSchema.safeParse(source);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => {
+        const name = issue.path.join('.') || '(environment)';
+        const missing = issue.code === 'invalid_type' && (source[name] ?? '') === '';
+        return `${name} ${missing && !issue.message.startsWith('is required') ? 'is required' : issue.message}`;
+      });
+  const blank = (name: string): boolean => (source[name] ?? '').trim() === '';
+  if (blank('AMO_SUBDOMAIN') && blank('AMO_BASE_URL')) {
+    problems.push('AMO_SUBDOMAIN is required (or AMO_BASE_URL): the amoCRM account whose webhooks are accepted');
+  }
+  if (result.success && problems.length === 0) return result.data;
+  throw new EnvError(problems);
+}
+
+/** The account subdomain webhooks must come from: the explicit one, or the one in AMO_BASE_URL's host. */
+export function expectedSubdomain(env: Pick<Env, 'AMO_SUBDOMAIN' | 'AMO_BASE_URL'>): string | undefined {
+  if (env.AMO_SUBDOMAIN !== undefined) return env.AMO_SUBDOMAIN;
+  if (env.AMO_BASE_URL === undefined) return undefined;
+  const host = new URL(env.AMO_BASE_URL).hostname;
+  const first = host.split('.')[0];
+  return first !== undefined && host.includes('.') ? first : undefined;
+}

@@ -1,0 +1,40 @@
+/** Builds the HTTP app without listening, so tests drive it with app.inject(). */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
+import type { WebhookReceiver } from '../amocrm/webhook-receiver.js';
+import { registerErrorHandler } from './error-handler.js';
+import { registerAmocrmWebhookRoute } from './routes/amocrm-webhook.js';
+import { registerHealthRoutes } from './routes/health.js';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  receiver: WebhookReceiver;
+  pingRedis: () => Promise<void>;
+  refreshGauges?: () => Promise<void>;
+  /** Extra routes (OAuth callback, admin) registered by the composition root. */
+  plugins?: Array<(app: FastifyInstance) => void>;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    // pino 10's Logger is structurally a FastifyBaseLogger; Fastify's types pin their own pino version.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    // Webhook paths carry the token; request ids come from amoCRM's header when present.
+    requestIdHeader: 'x-amocrm-requestid',
+    return503OnClosing: true,
+  });
+  registerErrorHandler(app);
+  registerAmocrmWebhookRoute(app, { receiver: deps.receiver, metrics: deps.metrics });
+  registerHealthRoutes(app, {
+    metrics: deps.metrics,
+    pingRedis: deps.pingRedis,
+    ...(deps.refreshGauges ? { refreshGauges: deps.refreshGauges } : {}),
+  });
+  for (const plugin of deps.plugins ?? []) plugin(app);
+  await app.ready();
+  return app;
+}

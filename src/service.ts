@@ -1,0 +1,144 @@
+/**
+ * Wires the service from its parts: Redis, queues, stores, the HTTP app and the workers, per ROLE.
+ * main.ts calls it for production; the demo and the tests call it with their own clock, logger and options.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Env } from './env.js';
+import { expectedSubdomain } from './env.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import type { Logger } from './lib/logger.js';
+import { createMetrics, type Metrics } from './lib/metrics.js';
+import { checkRedisDurability, connectRedis } from './lib/redis.js';
+import { createWebhookReceiver } from './amocrm/webhook-receiver.js';
+import { buildApp } from './http/build-app.js';
+import { createQueues, type Queues } from './jobs/queues.js';
+import { createWorkers, type Handlers, type Workers } from './jobs/worker.js';
+import { createWebhookEventHandler, type OnLeadEvent } from './jobs/handlers/webhook-event.js';
+import { createKeys, type Keys } from './store/keys.js';
+import { createLeadStore, type LeadStore } from './store/lead-store.js';
+import { createWebhookInbox, type WebhookInbox } from './store/webhook-inbox.js';
+
+export type ServiceConfig = Pick<
+  Env,
+  'PORT' | 'HOST' | 'REDIS_URL' | 'REDIS_PREFIX' | 'ROLE' | 'WEBHOOK_TOKEN' | 'AMO_SUBDOMAIN' | 'AMO_BASE_URL' | 'WORKER_CONCURRENCY'
+>;
+
+export interface ServiceDeps {
+  logger: Logger;
+  clock?: Clock;
+  metrics?: Metrics;
+  timeZone?: string;
+  onLeadEvent?: OnLeadEvent;
+  /** Further handlers (rules timers) merged with the built-in ones. */
+  extraHandlers?: (ctx: ServiceContext) => Handlers;
+  plugins?: Array<(app: FastifyInstance) => void>;
+}
+
+export interface ServiceContext {
+  redis: Redis;
+  keys: Keys;
+  queues: Queues;
+  leads: LeadStore;
+  inbox: WebhookInbox;
+  metrics: Metrics;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface Service extends ServiceContext {
+  app?: FastifyInstance;
+  workers?: Workers;
+  /** Address the HTTP server listens on, when the role includes web and listen() was called. */
+  url?: string;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startService(config: ServiceConfig, deps: ServiceDeps): Promise<Service> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics();
+  const redis = connectRedis(config.REDIS_URL, 'worker');
+  redis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error'));
+  await redis.ping();
+  await checkRedisDurability(redis, logger);
+
+  const keys = createKeys(config.REDIS_PREFIX);
+  const bullPrefix = `${config.REDIS_PREFIX}:bull`;
+  const queues = createQueues({ connection: redis, prefix: bullPrefix, logger });
+  const leads = createLeadStore(redis, keys);
+  const inbox = createWebhookInbox(redis, keys);
+  const ctx: ServiceContext = { redis, keys, queues, leads, inbox, metrics, clock, logger };
+
+  let app: FastifyInstance | undefined;
+  if (config.ROLE !== 'worker') {
+    const webRedis = connectRedis(config.REDIS_URL, 'web');
+    webRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (web)'));
+    const webQueues = createQueues({ connection: webRedis, prefix: bullPrefix, logger });
+    const receiver = createWebhookReceiver({
+      token: config.WEBHOOK_TOKEN,
+      subdomain: expectedSubdomain(config),
+      ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+      inbox: createWebhookInbox(webRedis, keys),
+      queues: webQueues,
+      clock,
+      logger,
+      metrics,
+    });
+    app = await buildApp({
+      logger,
+      metrics,
+      receiver,
+      pingRedis: async () => {
+        await webRedis.ping();
+      },
+      refreshGauges: async () => {
+        const counts = await webQueues.counts();
+        for (const [queue, byState] of Object.entries(counts)) {
+          for (const [state, n] of Object.entries(byState)) metrics.queueDepth.set({ queue, state }, n);
+        }
+      },
+      ...(deps.plugins ? { plugins: deps.plugins } : {}),
+    });
+    app.addHook('onClose', async () => {
+      await webQueues.close();
+      webRedis.disconnect();
+    });
+  }
+
+  let workers: Workers | undefined;
+  if (config.ROLE !== 'web') {
+    const handlers: Handlers = {
+      'webhook-event': createWebhookEventHandler({
+        leads,
+        clock,
+        logger,
+        ...(deps.onLeadEvent ? { onLeadEvent: deps.onLeadEvent } : {}),
+      }),
+      ...(deps.extraHandlers ? deps.extraHandlers(ctx) : {}),
+    };
+    workers = createWorkers({ connection: redis, prefix: bullPrefix, logger, metrics, handlers, concurrency: config.WORKER_CONCURRENCY });
+  }
+
+  let url: string | undefined;
+  const service: Service = {
+    ...ctx,
+    ...(app ? { app } : {}),
+    ...(workers ? { workers } : {}),
+    async listen() {
+      if (!app) throw new Error('this process has no web role');
+      url = await app.listen({ port: config.PORT, host: config.HOST });
+      service.url = url;
+      return url;
+    },
+    async close() {
+      // Stop accepting first, then let workers finish the jobs in hand, then close queues and Redis.
+      if (app) await app.close();
+      if (workers) await workers.close();
+      await queues.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+  return service;
+}
