@@ -1,0 +1,77 @@
+/**
+ * The record of what the robot did and why: every assignment, reassignment and violation, with its reason
+ * and explanation. One Redis stream for the whole account (reports read it in order) and one list per lead
+ * (admins ask "why did this lead go to Ivanov?").
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+export const RECORD_STREAM_MAXLEN = 1_000_000;
+export const RECORDS_PER_LEAD = 200;
+
+export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'alert';
+
+export interface RobotRecord {
+  kind: RecordKind;
+  at: string;
+  leadId: number;
+  /** The manager the record is about: the new responsible, or the one who broke a rule. */
+  userId?: number;
+  previousUserId?: number;
+  /** Violation type (`pickup_missed`, …) or the cause of an assignment. */
+  type?: string;
+  rule: string;
+  reason: string;
+  /** Structured explanation: candidates, who was skipped and why, weights, winner. */
+  explanation?: unknown;
+}
+
+export interface StoredRecord extends RobotRecord {
+  id: string;
+}
+
+export interface RecordStore {
+  /** Appends records; `dedupeId` makes a retried job write each record once. */
+  append(record: RobotRecord, dedupeId: string): Promise<string | undefined>;
+  forLead(leadId: number, limit?: number): Promise<StoredRecord[]>;
+  /** Records in time order between two instants (inclusive), for reports. */
+  range(from: string, to: string, limit?: number): Promise<StoredRecord[]>;
+}
+
+export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
+  const stream = keys.of('record');
+  const perLead = (leadId: number): string => keys.of('lead', leadId, 'record');
+  const seen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
+
+  const parseEntry = ([id, fields]: [string, string[]]): StoredRecord => {
+    const at = fields.indexOf('data');
+    return { id, ...(JSON.parse(fields[at + 1] ?? '{}') as RobotRecord) };
+  };
+
+  return {
+    async append(record, dedupeId) {
+      const fresh = await redis.set(seen(dedupeId), '1', 'EX', 30 * 24 * 3600, 'NX');
+      if (fresh !== 'OK') return undefined;
+      const data = JSON.stringify(record);
+      const ms = Date.parse(record.at);
+      const id = await redis.xadd(stream, 'MAXLEN', '~', String(RECORD_STREAM_MAXLEN), `${ms}-*`, 'data', data).catch(async () =>
+        // An older instant than the stream's last id (clock skew between workers) falls back to an automatic id.
+        redis.xadd(stream, 'MAXLEN', '~', String(RECORD_STREAM_MAXLEN), '*', 'data', data),
+      );
+      await redis
+        .multi()
+        .rpush(perLead(record.leadId), JSON.stringify({ id, ...record }))
+        .ltrim(perLead(record.leadId), -RECORDS_PER_LEAD, -1)
+        .exec();
+      return id ?? undefined;
+    },
+    async forLead(leadId, limit = RECORDS_PER_LEAD) {
+      const rows = await redis.lrange(perLead(leadId), -limit, -1);
+      return rows.map((r) => JSON.parse(r) as StoredRecord);
+    },
+    async range(from, to, limit = 10_000) {
+      const entries = (await redis.xrange(stream, String(Date.parse(from)), String(Date.parse(to)), 'COUNT', limit)) as Array<[string, string[]]>;
+      return entries.map(parseEntry);
+    },
+  };
+}
