@@ -83,3 +83,34 @@ export function expectedSubdomain(env: Pick<Env, 'AMO_SUBDOMAIN' | 'AMO_BASE_URL
   const first = host.split('.')[0];
   return first !== undefined && host.includes('.') ? first : undefined;
 }
+
+export type AmoAuthConfig =
+  | { kind: 'long-lived'; token: string }
+  | { kind: 'oauth'; clientId: string; clientSecret: string; redirectUri: string; authCode?: string };
+
+/**
+ * How the service authenticates to amoCRM: a long-lived token, or OAuth 2.0 (client id, secret and redirect URI;
+ * the first code from AMO_AUTH_CODE or the /oauth/callback route). Throws EnvError naming what is missing.
+ */
+export function amoAuthFromEnv(env: Env): AmoAuthConfig {
+  if (env.AMO_LONG_LIVED_TOKEN !== undefined) return { kind: 'long-lived', token: env.AMO_LONG_LIVED_TOKEN };
+  const oauth = { AMO_CLIENT_ID: env.AMO_CLIENT_ID, AMO_CLIENT_SECRET: env.AMO_CLIENT_SECRET, AMO_REDIRECT_URI: env.AMO_REDIRECT_URI };
+  const missing = Object.entries(oauth)
+    .filter(([, v]) => v === undefined)
+    .map(([k]) => k);
+  if (missing.length === 0 && env.AMO_CLIENT_ID && env.AMO_CLIENT_SECRET && env.AMO_REDIRECT_URI) {
+    return {
+      kind: 'oauth',
+      clientId: env.AMO_CLIENT_ID,
+      clientSecret: env.AMO_CLIENT_SECRET,
+      redirectUri: env.AMO_REDIRECT_URI,
+      ...(env.AMO_AUTH_CODE !== undefined ? { authCode: env.AMO_AUTH_CODE } : {}),
+    };
+  }
+  const partial = missing.length < 3;
+  throw new EnvError([
+    partial
+      ? `amoCRM OAuth is incomplete: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing`
+      : 'amoCRM credentials are missing: set AMO_LONG_LIVED_TOKEN, or AMO_CLIENT_ID, AMO_CLIENT_SECRET and AMO_REDIRECT_URI',
+  ]);
+}
