@@ -10,4 +10,6 @@ export default {
   globalSetup: '<rootDir>/test/global-setup.mjs',
   globalTeardown: '<rootDir>/test/global-teardown.mjs',
   testTimeout: 30000,
+  // A leaked handle must not hang CI for its whole time budget; tests close what they open.
+  forceExit: true,
 };

@@ -100,10 +100,10 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
         }
       },
       ...(deps.plugins ? { plugins: deps.plugins } : {}),
-    });
-    app.addHook('onClose', async () => {
-      await webQueues.close();
-      webRedis.disconnect();
+      onClose: async () => {
+        await webQueues.close();
+        webRedis.disconnect();
+      },
     });
   }
 

@@ -15,13 +15,14 @@ export interface AppDeps {
   refreshGauges?: () => Promise<void>;
   /** Extra routes (OAuth callback, admin) registered by the composition root. */
   plugins?: Array<(app: FastifyInstance) => void>;
+  /** Runs when the app closes, after in-flight requests are answered. */
+  onClose?: () => Promise<void>;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     // pino 10's Logger is structurally a FastifyBaseLogger; Fastify's types pin their own pino version.
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     // Webhook paths carry the token; request ids come from amoCRM's header when present.
     requestIdHeader: 'x-amocrm-requestid',
@@ -35,6 +36,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.refreshGauges ? { refreshGauges: deps.refreshGauges } : {}),
   });
   for (const plugin of deps.plugins ?? []) plugin(app);
+  if (deps.onClose) app.addHook('onClose', deps.onClose);
   await app.ready();
   return app;
 }
