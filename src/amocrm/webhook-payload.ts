@@ -159,7 +159,8 @@ function emit(ctx: Ctx, path: string, raw: unknown, schema: ZodType, candidate: 
 function lead(ctx: Ctx, action: (typeof LEAD_ACTIONS)[number], raw: unknown, path: string): void {
   if (!isObj(raw)) return void ctx.rejected.push({ path, reason: 'item is not an object', item: raw });
   const leadId = id(get(raw, 'id'));
-  const short = !FULL_FORM_MARKERS.some((k) => get(raw, k) !== undefined);
+  // A delete carries only ids in every form, so it is never the short form.
+  const short = action !== 'delete' && !FULL_FORM_MARKERS.some((k) => get(raw, k) !== undefined);
   const updatedAt = unixInstant(get(raw, 'updated_at')) ?? unixInstant(get(raw, 'last_modified'));
   const createdAt = unixInstant(get(raw, 'created_at')) ?? unixInstant(get(raw, 'date_create'));
   const e: Obj = { ...ctx.base, kind: 'lead', action, leadId, short, tags: tags(get(raw, 'tags')), customFields: customFields(get(raw, 'custom_fields')) };
