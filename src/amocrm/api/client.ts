@@ -1,0 +1,280 @@
+/**
+ * The amoCRM API v4 client: one small object over an injected transport (rate limit, retries, auth live there).
+ * Resources: account, users, pipelines, loss reasons, leads, tasks, notes, events (amocrm.md §2).
+ */
+import axios, { type AxiosInstance } from 'axios';
+import type { Redis } from 'ioredis';
+import { createLongLivedAuth, createOAuth, type Auth } from './auth.js';
+import { createBatcher, type Batcher } from './batcher.js';
+import { createRateLimiter, type Priority } from './rate-limiter.js';
+import {
+  AccountSchema,
+  EventsPageSchema,
+  LeadsPageSchema,
+  LossReasonsSchema,
+  NotesPageSchema,
+  PipelinesSchema,
+  TasksPageSchema,
+  UsersPageSchema,
+  ApiLeadSchema,
+  WriteResultSchema,
+  type Account,
+  type ApiEvent,
+  type ApiLead,
+  type ApiNote,
+  type ApiPipeline,
+  type ApiTask,
+  type ApiUser,
+} from './schemas.js';
+import { createTransport, type Transport, type TransportHooks } from './transport.js';
+
+export const MAX_PAGE = 250;
+export const EVENTS_PAGE = 100;
+
+export interface LeadUpdate {
+  id: number;
+  responsible_user_id?: number;
+  status_id?: number;
+  pipeline_id?: number;
+  name?: string;
+  tags_to_add?: Array<{ name: string }>;
+  custom_fields_values?: unknown[];
+}
+
+export interface NewTask {
+  text: string;
+  /** Unix seconds. */
+  complete_till: number;
+  entity_id?: number;
+  entity_type?: 'leads' | 'contacts' | 'companies' | 'customers';
+  task_type_id?: number;
+  responsible_user_id?: number;
+}
+
+export interface NewLeadNote {
+  entity_id: number;
+  note_type: 'common' | 'service_message';
+  params: { text: string; service?: string };
+}
+
+export interface EventsFilter {
+  types?: string[];
+  entityType?: 'lead' | 'contact' | 'company' | 'task';
+  entityIds?: number[];
+  /** Unix seconds, inclusive. */
+  createdFrom?: number;
+  createdTo?: number;
+}
+
+export interface AmoClient {
+  getAccount(): Promise<Account>;
+  listUsers(): Promise<ApiUser[]>;
+  listPipelines(): Promise<ApiPipeline[]>;
+  listLossReasons(): Promise<Array<{ id: number; name: string }>>;
+  getLead(id: number, priority?: Priority): Promise<ApiLead | null>;
+  getLeadsByIds(ids: number[], priority?: Priority): Promise<ApiLead[]>;
+  listLeads(filter: Record<string, string | number | Array<string | number>>, priority?: Priority): Promise<ApiLead[]>;
+  /** Queued and coalesced with other updates (one PATCH per ≤50 leads); resolves with the lead's id. */
+  updateLead(update: LeadUpdate, priority?: Priority): Promise<number>;
+  createTask(task: NewTask): Promise<number>;
+  completeTask(id: number, resultText: string): Promise<void>;
+  listTasks(filter: Record<string, string | number | Array<string | number>>): Promise<ApiTask[]>;
+  addLeadNote(note: NewLeadNote): Promise<number>;
+  listLeadNotes(leadId: number, types?: string[]): Promise<ApiNote[]>;
+  listEvents(filter: EventsFilter, priority?: Priority): Promise<ApiEvent[]>;
+  /** Sends every queued write now (shutdown, tests). */
+  flush(): Promise<void>;
+  exchangeAuthCode(code: string): Promise<void>;
+  hasTokens(): Promise<boolean>;
+}
+
+export type AmoAuthOption =
+  | { kind: 'long-lived'; token: string }
+  | { kind: 'oauth'; clientId: string; clientSecret: string; redirectUri: string };
+
+export interface AmoClientOptions extends TransportHooks {
+  /** `https://{subdomain}.{domain}` unless baseUrl is given. */
+  subdomain?: string;
+  domain?: string;
+  baseUrl?: string;
+  auth: AmoAuthOption;
+  redis: Redis;
+  /** Key prefix in Redis for tokens and the rate-limit window. */
+  keyPrefix: string;
+  rps?: number;
+  http?: AxiosInstance;
+  batchWindowMs?: number;
+  transport?: Partial<{ maxAttempts: number; baseDelayMs: number; sleep: (ms: number) => Promise<void>; random: () => number; now: () => number }>;
+}
+
+export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain' | 'baseUrl'>): string {
+  if (options.baseUrl) return options.baseUrl.replace(/\/+$/, '');
+  if (!options.subdomain) throw new Error('amoCRM subdomain or base URL is required');
+  return `https://${options.subdomain}.${options.domain ?? 'amocrm.ru'}`;
+}
+
+/** Follows `page` until a short page or no `_links.next`. */
+async function allPages<T>(fetchPage: (page: number) => Promise<{ items: T[]; hasNext: boolean } | null>, limit = 200): Promise<T[]> {
+  const out: T[] = [];
+  for (let page = 1; page <= limit; page++) {
+    const res = await fetchPage(page);
+    if (res === null) break;
+    out.push(...res.items);
+    if (!res.hasNext) break;
+  }
+  return out;
+}
+
+export function createAmoClient(options: AmoClientOptions): AmoClient {
+  const baseUrl = amoBaseUrl(options);
+  const http =
+    options.http ??
+    axios.create({
+      timeout: 20_000,
+      headers: { 'User-Agent': 'amo-discipline/0.1' },
+    });
+  const accountKey = `${options.keyPrefix}:amo:${new URL(baseUrl).host}`;
+  const auth: Auth =
+    options.auth.kind === 'long-lived'
+      ? createLongLivedAuth(options.auth.token)
+      : createOAuth({
+          redis: options.redis,
+          key: `${accountKey}:tokens`,
+          clientId: options.auth.clientId,
+          clientSecret: options.auth.clientSecret,
+          redirectUri: options.auth.redirectUri,
+          tokenEndpoint: async (body) => {
+            const res = await http.post(`${baseUrl}/oauth2/access_token`, body, { validateStatus: () => true, responseType: 'json' });
+            return { status: res.status, body: res.data as unknown };
+          },
+        });
+  const limiter = createRateLimiter({ redis: options.redis, key: `${accountKey}:rate`, rps: options.rps ?? 7 });
+  const transport: Transport = createTransport({
+    http,
+    baseUrl,
+    auth,
+    limiter,
+    ...options.transport,
+    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.onAlert ? { onAlert: options.onAlert } : {}),
+  });
+  const windowMs = options.batchWindowMs ?? 50;
+
+  const writeIds = (res: { _embedded: Record<string, Array<{ id: number }>> } | null, key: string): number[] => (res?._embedded[key] ?? []).map((x) => x.id);
+
+  const leadBatchers = new Map<Priority, Batcher<LeadUpdate, number>>();
+  const leadBatcher = (priority: Priority): Batcher<LeadUpdate, number> => {
+    let b = leadBatchers.get(priority);
+    if (!b) {
+      b = createBatcher<LeadUpdate, number>({
+        windowMs,
+        send: async (items) => writeIds(await transport.request('PATCH', '/api/v4/leads', { body: items, priority, schema: WriteResultSchema }), 'leads'),
+      });
+      leadBatchers.set(priority, b);
+    }
+    return b;
+  };
+  const taskBatcher = createBatcher<NewTask, number>({
+    windowMs,
+    send: async (items) =>
+      writeIds(await transport.request('POST', '/api/v4/tasks', { body: items.map((t, i) => ({ ...t, request_id: String(i) })), schema: WriteResultSchema }), 'tasks'),
+  });
+  const noteBatcher = createBatcher<NewLeadNote, number>({
+    windowMs,
+    send: async (items) => writeIds(await transport.request('POST', '/api/v4/leads/notes', { body: items, schema: WriteResultSchema }), 'notes'),
+  });
+
+  const leadsPage = async (query: Record<string, string | number | Array<string | number>>, priority: Priority) =>
+    allPages(async (page) => {
+      const res = await transport.request('GET', '/api/v4/leads', { query: { ...query, page, limit: MAX_PAGE }, priority, schema: LeadsPageSchema });
+      if (res === null) return null;
+      return { items: res._embedded.leads, hasNext: res._links?.next !== undefined && res._embedded.leads.length === MAX_PAGE };
+    });
+
+  return {
+    async getAccount() {
+      const res = await transport.request('GET', '/api/v4/account', { query: { with: 'users_groups,task_types,datetime_settings' }, schema: AccountSchema });
+      if (res === null) throw new Error('amoCRM returned no account');
+      return res;
+    },
+    async listUsers() {
+      return allPages(async (page) => {
+        const res = await transport.request('GET', '/api/v4/users', { query: { with: 'group', page, limit: MAX_PAGE }, priority: 'bulk', schema: UsersPageSchema });
+        if (res === null) return null;
+        return { items: res._embedded.users, hasNext: res._links?.next !== undefined };
+      });
+    },
+    async listPipelines() {
+      const res = await transport.request('GET', '/api/v4/leads/pipelines', { priority: 'bulk', schema: PipelinesSchema });
+      return res?._embedded.pipelines ?? [];
+    },
+    async listLossReasons() {
+      const res = await transport.request('GET', '/api/v4/leads/loss_reasons', { priority: 'bulk', schema: LossReasonsSchema });
+      return (res?._embedded.loss_reasons ?? []).map((r) => ({ id: r.id, name: r.name }));
+    },
+    async getLead(id, priority = 'normal') {
+      return transport.request('GET', `/api/v4/leads/${id}`, { priority, schema: ApiLeadSchema });
+    },
+    async getLeadsByIds(ids, priority = 'normal') {
+      const unique = [...new Set(ids)];
+      const out: ApiLead[] = [];
+      for (let i = 0; i < unique.length; i += MAX_PAGE) {
+        out.push(...(await leadsPage({ 'filter[id]': unique.slice(i, i + MAX_PAGE) }, priority)));
+      }
+      return out;
+    },
+    async listLeads(filter, priority = 'bulk') {
+      return leadsPage(filter, priority);
+    },
+    updateLead(update, priority = 'normal') {
+      return leadBatcher(priority).add(update);
+    },
+    createTask(task) {
+      return taskBatcher.add(task);
+    },
+    async completeTask(id, resultText) {
+      await transport.request('PATCH', `/api/v4/tasks/${id}`, { body: { is_completed: true, result: { text: resultText } }, schema: AccountSchema.partial().loose() });
+    },
+    async listTasks(filter) {
+      return allPages(async (page) => {
+        const res = await transport.request('GET', '/api/v4/tasks', { query: { ...filter, page, limit: MAX_PAGE }, schema: TasksPageSchema });
+        if (res === null) return null;
+        return { items: res._embedded.tasks, hasNext: res._links?.next !== undefined };
+      });
+    },
+    addLeadNote(note) {
+      return noteBatcher.add(note);
+    },
+    async listLeadNotes(leadId, types) {
+      return allPages(async (page) => {
+        const res = await transport.request('GET', `/api/v4/leads/${leadId}/notes`, {
+          query: { page, limit: MAX_PAGE, ...(types ? { 'filter[note_type]': types } : {}) },
+          schema: NotesPageSchema,
+        });
+        if (res === null) return null;
+        return { items: res._embedded.notes, hasNext: res._links?.next !== undefined };
+      });
+    },
+    async listEvents(filter, priority = 'normal') {
+      const query: Record<string, string | number | Array<string | number>> = { limit: EVENTS_PAGE };
+      if (filter.types) query['filter[type]'] = filter.types.join(',');
+      if (filter.entityType) query['filter[entity]'] = filter.entityType;
+      if (filter.entityIds) query['filter[entity_id]'] = filter.entityIds;
+      if (filter.createdFrom !== undefined) query['filter[created_at][from]'] = filter.createdFrom;
+      if (filter.createdTo !== undefined) query['filter[created_at][to]'] = filter.createdTo;
+      return allPages(async (page) => {
+        const res = await transport.request('GET', '/api/v4/events', { query: { ...query, page }, priority, schema: EventsPageSchema });
+        if (res === null) return null;
+        return { items: res._embedded.events, hasNext: res._links?.next !== undefined };
+      });
+    },
+    async flush() {
+      await Promise.all([...[...leadBatchers.values()].map((b) => b.flush()), taskBatcher.flush(), noteBatcher.flush()]);
+    },
+    async exchangeAuthCode(code) {
+      if (!auth.exchangeAuthCode) throw new Error('the client uses a long-lived token; there is no code to exchange');
+      await auth.exchangeAuthCode(code);
+    },
+    hasTokens: () => auth.hasTokens(),
+  };
+}

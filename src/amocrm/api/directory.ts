@@ -1,0 +1,92 @@
+/**
+ * The account directory (pipelines with stages, users, groups, time zone, the integration's own user), read from
+ * amoCRM and refreshed periodically; plus the lookups that resolve names as an admin sees them to ids.
+ */
+import type { AccountDirectory, DirectoryPipeline, DirectoryUser } from '../../rules/directory.js';
+import type { AmoClient } from './client.js';
+
+export async function fetchDirectory(client: Pick<AmoClient, 'getAccount' | 'listUsers' | 'listPipelines'>): Promise<AccountDirectory> {
+  const [account, users, pipelines] = await Promise.all([client.getAccount(), client.listUsers(), client.listPipelines()]);
+  const dir: AccountDirectory = {
+    accountId: account.id,
+    timeZone: account.datetime_settings?.timezone ?? account.timezone ?? 'Europe/Moscow',
+    pipelines: pipelines.map((p) => {
+      const pipeline: DirectoryPipeline = {
+        id: p.id,
+        name: p.name,
+        statuses: p._embedded.statuses.map((s) => ({ id: s.id, name: s.name, ...(s.type !== undefined ? { type: s.type } : {}), ...(s.sort !== undefined ? { sort: s.sort } : {}) })),
+      };
+      if (p.is_main !== undefined) pipeline.isMain = p.is_main;
+      return pipeline;
+    }),
+    users: users.map((u) => {
+      const user: DirectoryUser = { id: u.id, name: u.name, isActive: u.rights?.is_active ?? true, isAdmin: u.rights?.is_admin ?? false };
+      if (u.email) user.email = u.email;
+      const groupId = u.rights?.group_id;
+      if (typeof groupId === 'number') user.groupId = groupId;
+      return user;
+    }),
+    groups: (account._embedded?.users_groups ?? []).map((g) => ({ id: g.id, name: g.name })),
+  };
+  if (account.subdomain) dir.subdomain = account.subdomain;
+  if (account.current_user_id !== undefined) dir.currentUserId = account.current_user_id;
+  return dir;
+}
+
+export interface DirectoryCache {
+  get(): AccountDirectory;
+  refresh(): Promise<AccountDirectory>;
+  stop(): void;
+}
+
+/** Loads the directory once (the start fails if amoCRM cannot be read) and refreshes it in the background. */
+export async function createDirectoryCache(options: {
+  client: Pick<AmoClient, 'getAccount' | 'listUsers' | 'listPipelines'>;
+  refreshMs?: number;
+  onError?: (err: unknown) => void;
+  onChange?: (dir: AccountDirectory) => void;
+}): Promise<DirectoryCache> {
+  let current = await fetchDirectory(options.client);
+  const refresh = async (): Promise<AccountDirectory> => {
+    const next = await fetchDirectory(options.client);
+    const changed = JSON.stringify(next) !== JSON.stringify(current);
+    current = next;
+    if (changed) options.onChange?.(next);
+    return next;
+  };
+  const timer = setInterval(() => {
+    refresh().catch((err: unknown) => options.onError?.(err));
+  }, options.refreshMs ?? 10 * 60_000);
+  timer.unref();
+  return { get: () => current, refresh, stop: () => clearInterval(timer) };
+}
+
+export type Resolved<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const norm = (s: string): string => s.trim().toLocaleLowerCase('ru').replace(/ё/g, 'е').replace(/\s+/g, ' ');
+
+export function resolvePipeline(dir: AccountDirectory, name: string): Resolved<DirectoryPipeline> {
+  const found = dir.pipelines.find((p) => norm(p.name) === norm(name));
+  return found ? { ok: true, value: found } : { ok: false, error: `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((p) => `"${p.name}"`).join(', ')}` };
+}
+
+export function resolveStatus(dir: AccountDirectory, pipelineName: string, statusName: string): Resolved<{ pipelineId: number; statusId: number }> {
+  const pipeline = resolvePipeline(dir, pipelineName);
+  if (!pipeline.ok) return pipeline;
+  const status = pipeline.value.statuses.find((s) => norm(s.name) === norm(statusName));
+  return status
+    ? { ok: true, value: { pipelineId: pipeline.value.id, statusId: status.id } }
+    : { ok: false, error: `stage "${statusName}" does not exist in pipeline "${pipeline.value.name}"; stages: ${pipeline.value.statuses.map((s) => `"${s.name}"`).join(', ')}` };
+}
+
+export function resolveUser(dir: AccountDirectory, name: string): Resolved<DirectoryUser> {
+  const found = dir.users.filter((u) => norm(u.name) === norm(name) || (u.email !== undefined && norm(u.email) === norm(name)));
+  if (found.length === 1) return { ok: true, value: found[0]! };
+  if (found.length > 1) return { ok: false, error: `user "${name}" is ambiguous: ${found.length} users have that name; use the e-mail instead` };
+  return { ok: false, error: `user "${name}" does not exist; users: ${dir.users.map((u) => `"${u.name}"`).join(', ')}` };
+}
+
+export function resolveGroup(dir: AccountDirectory, name: string): Resolved<{ id: number; name: string }> {
+  const found = dir.groups.find((g) => norm(g.name) === norm(name));
+  return found ? { ok: true, value: found } : { ok: false, error: `user group "${name}" does not exist; groups: ${dir.groups.map((g) => `"${g.name}"`).join(', ')}` };
+}
