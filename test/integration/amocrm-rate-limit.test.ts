@@ -1,0 +1,89 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
+import { createAmoClient } from '../../src/amocrm/api/client.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+
+/** A bare amoCRM stand-in on loopback that records when each request arrived. */
+function startRecorder(): Promise<{ server: Server; url: string; arrivals: number[]; refreshes: () => number }> {
+  const arrivals: number[] = [];
+  let refreshes = 0;
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith('/oauth2/access_token')) {
+      refreshes++;
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ token_type: 'Bearer', expires_in: 86400, access_token: `NEW${refreshes}`, refresh_token: `R${refreshes + 1}` }));
+      }, 30);
+      return;
+    }
+    arrivals.push(performance.now());
+    res.writeHead(200, { 'content-type': 'application/hal+json' });
+    res.end(JSON.stringify({ id: 1, responsible_user_id: 1, status_id: 1, pipeline_id: 1, created_at: 1, updated_at: 1 }));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals, refreshes: () => refreshes })),
+  );
+}
+
+/** The largest number of arrivals inside any window of `ms` (sliding, not fixed buckets). */
+function maxInWindow(times: number[], ms: number): number {
+  const t = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < t.length; hi++) {
+    while ((t[hi] ?? 0) - (t[lo] ?? 0) >= ms) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+describe('amoCRM rate limit and token refresh shared through Redis', () => {
+  let redis: Redis;
+  const prefix = uniquePrefix('rate');
+  const connections: Redis[] = [];
+  const connect = (): Redis => {
+    const r = connectTestRedis();
+    connections.push(r);
+    return r;
+  };
+
+  beforeAll(() => {
+    redis = connectTestRedis();
+  });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+    for (const r of connections) r.disconnect();
+  });
+
+  it('when 3 clients fire 12 requests each at once, then no sliding second ever holds more than 7', async () => {
+    const { server, url, arrivals } = await startRecorder();
+    try {
+      const clients = [0, 1, 2].map(() => createAmoClient({ baseUrl: url, auth: { kind: 'long-lived', token: 't' }, redis: connect(), keyPrefix: prefix, rps: 7 }));
+      const priorities = ['sla', 'normal', 'bulk'] as const;
+      await Promise.all(clients.flatMap((c, i) => Array.from({ length: 12 }, () => c.getLead(1, priorities[i]))));
+      expect(arrivals).toHaveLength(36);
+      expect(maxInWindow(arrivals, 1000)).toBeLessThanOrEqual(7);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+
+  it('when two processes find the token expired at once, then one refresh serves both', async () => {
+    const { server, url, refreshes } = await startRecorder();
+    try {
+      const key = `${prefix}-oauth`;
+      const make = () =>
+        createAmoClient({ baseUrl: url, auth: { kind: 'oauth', clientId: 'c', clientSecret: 's', redirectUri: 'https://x/cb' }, redis: connect(), keyPrefix: key, rps: 100 });
+      const [a, b] = [make(), make()];
+      await redis.set(`${key}:amo:${new URL(url).host}:tokens`, JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1 }));
+      await Promise.all([...Array.from({ length: 10 }, () => a.getLead(1)), ...Array.from({ length: 10 }, () => b.getLead(1))]);
+      expect(refreshes()).toBe(1);
+      await dropPrefix(redis, key);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,169 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import nock from 'nock';
+import type { Redis } from 'ioredis';
+import { createAmoClient, type AmoClientOptions } from '../../../src/amocrm/api/client.js';
+import { AmoAuthRevokedError, AmoBlockedError, AmoValidationError } from '../../../src/amocrm/api/errors.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../../helpers/redis.js';
+
+const BASE = 'https://agency.amocrm.ru';
+let redis: Redis;
+const prefixes: string[] = [];
+
+beforeAll(() => {
+  redis = connectTestRedis();
+  nock.disableNetConnect();
+});
+afterEach(() => {
+  nock.cleanAll();
+});
+afterAll(async () => {
+  for (const p of prefixes) await dropPrefix(redis, p);
+  redis.disconnect();
+  nock.enableNetConnect();
+});
+
+function client(overrides: Partial<AmoClientOptions> = {}, sleeps: number[] = []) {
+  const keyPrefix = uniquePrefix('amo');
+  prefixes.push(keyPrefix);
+  return {
+    keyPrefix,
+    client: createAmoClient({
+      baseUrl: BASE,
+      auth: { kind: 'long-lived', token: 'LONG' },
+      redis,
+      keyPrefix,
+      rps: 1000,
+      batchWindowMs: 5,
+      transport: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
+      ...overrides,
+    }),
+  };
+}
+
+const lead = (id: number) => ({ id, name: `L${id}`, price: 0, responsible_user_id: 1, status_id: 2, pipeline_id: 3, created_at: 1, updated_at: 2, _embedded: { tags: [] } });
+
+describe('amoCRM client manners (nock)', () => {
+  it('when 20 calls run while the OAuth token is expired, then exactly one refresh happens and all succeed', async () => {
+    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' } });
+    await redis.set(`${keyPrefix}:amo:agency.amocrm.ru:tokens`, JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 }));
+    let refreshes = 0;
+    nock(BASE)
+      .post('/oauth2/access_token', (b: Record<string, string>) => b.grant_type === 'refresh_token' && b.refresh_token === 'R1')
+      .times(5)
+      .reply(200, () => {
+        refreshes++;
+        return { token_type: 'Bearer', expires_in: 86400, access_token: 'NEW', refresh_token: 'R2' };
+      });
+    nock(BASE).get('/api/v4/leads/7').matchHeader('authorization', 'Bearer NEW').times(20).reply(200, lead(7));
+    const results = await Promise.all(Array.from({ length: 20 }, () => c.getLead(7)));
+    expect(results.every((r) => r?.id === 7)).toBe(true);
+    expect(refreshes).toBe(1);
+    const stored = JSON.parse((await redis.get(`${keyPrefix}:amo:agency.amocrm.ru:tokens`))!);
+    expect(stored).toMatchObject({ accessToken: 'NEW', refreshToken: 'R2' });
+  });
+
+  it('when a call gets 401, then one refresh and one retry; a revoked refresh is a loud error, alerted once', async () => {
+    const alerts: string[] = [];
+    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' }, onAlert: (k) => void alerts.push(k) });
+    const key = `${keyPrefix}:amo:agency.amocrm.ru:tokens`;
+    await redis.set(key, JSON.stringify({ accessToken: 'A', refreshToken: 'R', expiresAt: Date.now() + 86_400_000 }));
+    nock(BASE).get('/api/v4/leads/1').matchHeader('authorization', 'Bearer A').reply(401, { title: 'Unauthorized', status: 401 });
+    nock(BASE).post('/oauth2/access_token').reply(200, { expires_in: 86400, access_token: 'B', refresh_token: 'R2' });
+    nock(BASE).get('/api/v4/leads/1').matchHeader('authorization', 'Bearer B').reply(200, lead(1));
+    expect((await c.getLead(1))?.id).toBe(1);
+
+    nock(BASE).get('/api/v4/leads/2').reply(401, { title: 'Unauthorized', status: 401 });
+    nock(BASE).post('/oauth2/access_token').reply(401, { hint: 'Token has been revoked', title: 'Некорректный запрос', status: 401 });
+    const err = await c.getLead(2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AmoAuthRevokedError);
+    expect(String(err)).toMatch(/Re-authorise/);
+    expect(String(err)).not.toMatch(/secret|Bearer/);
+    expect(alerts.filter((a) => a === 'auth_revoked').length).toBeGreaterThanOrEqual(1);
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+
+  it('when amoCRM answers 429 with retry_after, then the client waits that long and succeeds', async () => {
+    const sleeps: number[] = [];
+    const { client: c } = client({}, sleeps);
+    nock(BASE).get('/api/v4/leads/3').reply(429, { title: 'Too Many Requests', status: 429, retry_after: 2 });
+    nock(BASE).get('/api/v4/leads/3').reply(200, lead(3));
+    expect((await c.getLead(3))?.id).toBe(3);
+    expect(sleeps).toEqual([2000]);
+  });
+
+  it('when amoCRM answers 5xx or the network fails, then retries are bounded with growing backoff', async () => {
+    const sleeps: number[] = [];
+    const { client: c } = client({ transport: { maxAttempts: 3, sleep: async (ms) => void sleeps.push(ms), random: () => 1 } }, sleeps);
+    nock(BASE).get('/api/v4/leads/4').reply(502, '<html>bad gateway</html>');
+    nock(BASE).get('/api/v4/leads/4').replyWithError('ECONNRESET');
+    nock(BASE).get('/api/v4/leads/4').reply(504, '');
+    await expect(c.getLead(4)).rejects.toThrow(/504/);
+    expect(sleeps).toEqual([500, 1000, 2000]);
+  });
+
+  it('when a 403 HTML page follows 429s, then the client stops and fails fast during the cool-down', async () => {
+    const alerts: string[] = [];
+    const { client: c } = client({ onAlert: (k) => void alerts.push(k) });
+    nock(BASE).get('/api/v4/leads/5').reply(429, '<html>429 Too Many Requests</html>');
+    nock(BASE).get('/api/v4/leads/5').reply(403, '<html><body>403 Forbidden</body></html>');
+    await expect(c.getLead(5)).rejects.toBeInstanceOf(AmoBlockedError);
+    await expect(c.getLead(5)).rejects.toBeInstanceOf(AmoBlockedError);
+    expect(alerts).toEqual(['blocked']);
+    expect(nock.isDone()).toBe(true);
+  });
+
+  it('when amoCRM rejects a write, then every field error surfaces with its path', async () => {
+    const { client: c } = client();
+    nock(BASE)
+      .patch('/api/v4/leads')
+      .reply(400, {
+        'validation-errors': [{ request_id: '0', errors: [{ code: 'NotSupportedChoice', path: 'custom_fields_values.0.field_id', detail: 'The value you selected is not a valid choice.' }, { code: 'InvalidType', path: 'status_id', detail: 'This value should be of type int.' }] }],
+        title: 'Bad Request',
+        status: 400,
+        detail: 'Request validation failed',
+      });
+    const err = (await c.updateLead({ id: 1, status_id: 5 }).catch((e: unknown) => e)) as AmoValidationError;
+    expect(err).toBeInstanceOf(AmoValidationError);
+    expect(err.fieldErrors.map((f) => f.path)).toEqual(['custom_fields_values.0.field_id', 'status_id']);
+    expect(err.retryable).toBe(false);
+  });
+
+  it('when 120 lead updates are queued together, then they go out as 3 requests and each caller gets its own id', async () => {
+    const { client: c } = client();
+    const sizes: number[] = [];
+    nock(BASE)
+      .patch('/api/v4/leads')
+      .times(3)
+      .reply(200, (_uri, body) => {
+        const items = body as Array<{ id: number }>;
+        sizes.push(items.length);
+        return { _links: {}, _embedded: { leads: items.map((i) => ({ id: i.id, updated_at: 1 })) } };
+      });
+    const ids = await Promise.all(Array.from({ length: 120 }, (_, i) => c.updateLead({ id: 1000 + i, responsible_user_id: 9 })));
+    expect(ids).toEqual(Array.from({ length: 120 }, (_, i) => 1000 + i));
+    expect(sizes.sort((a, b) => b - a)).toEqual([50, 50, 20]);
+  });
+
+  it('when a list is empty, then 204 is an empty result, not an error', async () => {
+    const { client: c } = client();
+    nock(BASE).get('/api/v4/leads').query(true).reply(204);
+    nock(BASE).get('/api/v4/leads/99').reply(204);
+    expect(await c.listLeads({ 'filter[responsible_user_id]': 1 })).toEqual([]);
+    expect(await c.getLead(99)).toBeNull();
+  });
+
+  it('when events span pages, then the client follows _links.next and sends amoCRM filters', async () => {
+    const { client: c } = client();
+    const ev = (i: number) => ({ id: `01H${i}`, type: 'outgoing_call', entity_id: 5, entity_type: 'lead', created_by: 9101, created_at: 1700000000 + i, value_after: [], value_before: [] });
+    const seen: string[] = [];
+    nock(BASE)
+      .get((uri) => uri.startsWith('/api/v4/events') && uri.endsWith('page=1') && Boolean(seen.push(decodeURIComponent(uri))))
+      .reply(200, { _links: { next: { href: '...' } }, _embedded: { events: Array.from({ length: 100 }, (_, i) => ev(i)) } });
+    nock(BASE).get((uri) => uri.startsWith('/api/v4/events') && uri.endsWith('page=2')).reply(200, { _links: {}, _embedded: { events: [ev(100)] } });
+    const events = await c.listEvents({ types: ['outgoing_call', 'lead_status_changed'], entityType: 'lead', entityIds: [5, 6], createdFrom: 1700000000 });
+    expect(events).toHaveLength(101);
+    expect(seen[0]).toContain('filter[type]=outgoing_call,lead_status_changed');
+    expect(seen[0]).toContain('filter[entity_id][]=5&filter[entity_id][]=6');
+    expect(seen[0]).toContain('filter[created_at][from]=1700000000');
+  });
+});
