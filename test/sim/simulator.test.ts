@@ -7,6 +7,9 @@ import { createSimulator, type Simulator } from '../../sim/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'sim-long-lived';
+// Response bodies are checked field by field below; their full type is the simulator's business.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 describe('amoCRM simulator', () => {
   let sim: Simulator;
@@ -42,13 +45,13 @@ describe('amoCRM simulator', () => {
     fetch(`${sim.baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
 
   it('when the account, users and pipelines are read, then they match the seed', async () => {
-    const account = await (await api('/api/v4/account?with=users_groups,task_types,datetime_settings')).json();
+    const account = (await (await api('/api/v4/account?with=users_groups,task_types,datetime_settings')).json()) as Json;
     expect(account).toMatchObject({ id: 31000001, subdomain: 'demo-realty', current_user_id: 9001, datetime_settings: { timezone: 'Europe/Moscow' } });
     expect(account._embedded.users_groups.map((g: { name: string }) => g.name)).toEqual(['Администрация', 'Отдел продаж 1', 'Отдел продаж 2']);
-    const users = await (await api('/api/v4/users?limit=250')).json();
+    const users = (await (await api('/api/v4/users?limit=250')).json()) as Json;
     expect(users._embedded.users).toHaveLength(12);
     expect(users._embedded.users.find((u: { id: number }) => u.id === 9901).rights.is_active).toBe(false);
-    const pipelines = await (await api('/api/v4/leads/pipelines')).json();
+    const pipelines = (await (await api('/api/v4/leads/pipelines')).json()) as Json;
     const statuses = pipelines._embedded.pipelines[0]._embedded.statuses.map((s: { name: string }) => s.name);
     expect(statuses[4]).toBe('Передан в работу');
     expect(statuses).toContain('Успешно реализовано');
@@ -66,14 +69,14 @@ describe('amoCRM simulator', () => {
   it('when OAuth refresh tokens are used, then each works once and a reused one is revoked', async () => {
     const token = (body: Record<string, string>) =>
       fetch(`${sim.baseUrl}/oauth2/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'cid', client_secret: 'csecret', redirect_uri: 'https://x', ...body }) });
-    const first = await (await token({ grant_type: 'authorization_code', code: sim.issueAuthCode() })).json();
+    const first = (await (await token({ grant_type: 'authorization_code', code: sim.issueAuthCode() })).json()) as Json;
     expect(first).toMatchObject({ token_type: 'Bearer', expires_in: 86400 });
     expect((await api('/api/v4/account', {}, first.access_token)).status).toBe(200);
     const second = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token });
     expect(second.status).toBe(200);
     const reused = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token });
     expect(reused.status).toBe(401);
-    expect((await reused.json()).hint).toBe('Token has been revoked');
+    expect(((await reused.json()) as Json).hint).toBe('Token has been revoked');
   });
 
   it('when a stage is changed through the API, then amoCRM-format webhooks with update and status arrive', async () => {
@@ -121,7 +124,7 @@ describe('amoCRM simulator', () => {
     const lead = sim.account.createLead({ name: 'C', statusId: sim.account.statusByName('Передан в работу').id, by: 9001 });
     sim.account.addNote({ leadId: lead.id, noteType: 'call_out', params: { duration: 65, phone: '+79990000000', uniq: 'u1' }, by: 9101 });
     sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('Потребности выявлены').id }, 9101);
-    const res = await (await api(`/api/v4/events?filter[type]=outgoing_call,lead_status_changed&filter[entity]=lead&filter[entity_id][]=${lead.id}`)).json();
+    const res = (await (await api(`/api/v4/events?filter[type]=outgoing_call,lead_status_changed&filter[entity]=lead&filter[entity_id][]=${lead.id}`)).json()) as Json;
     expect(res._embedded.events.map((e: { type: string }) => e.type)).toEqual(['lead_status_changed', 'outgoing_call']);
     await waitFor(() => bodies.some((b) => b.body.includes('leads%5Bnote%5D')), 'note webhook');
   });

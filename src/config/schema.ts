@@ -1,0 +1,179 @@
+/**
+ * The rules configuration an admin edits (config/rules.yaml), as a zod schema. Stages, users and groups are
+ * named as an admin sees them in amoCRM; compile.ts resolves them to ids against the live account.
+ * Every duration is ISO-8601 (PT15M, P1D). A JSON Schema generated from this file (config/rules.schema.json)
+ * gives editors autocompletion.
+ */
+import { Duration } from 'luxon';
+import { z } from 'zod';
+
+export const IsoDurationSchema = z
+  .string()
+  .refine((s) => {
+    const d = Duration.fromISO(s);
+    return d.isValid && d.toMillis() > 0;
+  }, 'must be a positive ISO-8601 duration such as PT15M, PT1H or P1D')
+  .describe('ISO-8601 duration, e.g. PT15M');
+
+const TIME = /^([01]\d|2[0-4]):([0-5]\d)$/;
+export const ShiftSchema = z
+  .string()
+  .regex(/^\d\d:\d\d-\d\d:\d\d$/, 'must look like "09:00-21:00"')
+  .refine((s) => {
+    const [a, b] = s.split('-');
+    return TIME.test(a ?? '') && TIME.test(b ?? '') && (a ?? '') !== (b ?? '');
+  }, 'must be two different times of day HH:MM; an overnight shift such as "21:00-09:00" is allowed')
+  .describe('A shift in local time, "HH:MM-HH:MM"');
+
+const IsoDateSchema = z.iso.date().describe('A date, YYYY-MM-DD');
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export const ScheduleSchema = z
+  .discriminatedUnion('kind', [
+    z
+      .object({
+        kind: z.literal('weekly'),
+        /** Shifts per weekday; a missing day is a day off. */
+        days: z.partialRecord(z.enum(WEEKDAYS), z.array(ShiftSchema)),
+        /** Days off on public holidays, and working transferred Saturdays (with Friday's shifts). */
+        followHolidays: z.boolean().default(true),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal('cycle'),
+        /** "2/2": two days on, two days off; "1/3", "5/2" likewise. */
+        pattern: z.string().regex(/^\d+\/\d+$/, 'must look like "2/2"'),
+        /** The first day of an "on" block. */
+        anchor: IsoDateSchema,
+        shifts: z.array(ShiftSchema).min(1),
+      })
+      .strict(),
+    z.object({ kind: z.literal('always') }).strict(),
+  ])
+  .describe('When a person works: weekly shifts, a cycle such as 2/2, or always');
+export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
+
+export const AbsenceSchema = z
+  .object({ from: IsoDateSchema, to: IsoDateSchema, reason: z.string().optional() })
+  .strict()
+  .refine((a) => a.from <= a.to, { message: '"from" must not be after "to"', path: ['to'] });
+
+export const ManagerSchema = z
+  .object({
+    /** The amoCRM user's name (or e-mail) as shown in amoCRM. */
+    user: z.string().min(1),
+    weight: z.number().positive('must be > 0').max(100).default(1),
+    /** Most leads this manager may hold untaken at once. */
+    cap: z.number().int().positive().default(10),
+    schedule: ScheduleSchema.optional(),
+    absences: z.array(AbsenceSchema).default([]),
+    /** Intake paused by the РОП (seed 002 §2.13: lead flow suspended for breaking the regulation). */
+    paused: z.object({ reason: z.string().min(1), since: IsoDateSchema.optional() }).strict().optional(),
+  })
+  .strict();
+
+export const DepartmentSchema = z
+  .object({
+    name: z.string().min(1),
+    /** amoCRM user group whose members are the department's managers (besides those listed). */
+    group: z.string().min(1).optional(),
+    /** The head of sales (РОП). */
+    head: z.string().min(1),
+    /** Who gets a lead nobody took after the last miss; the РОП by default. */
+    fallback: z.string().min(1).optional(),
+    telegramChat: z.string().optional(),
+    pipelines: z.array(z.string().min(1)).min(1),
+    /** Default schedule of the department's managers. */
+    schedule: ScheduleSchema,
+    managers: z.array(ManagerSchema).default([]),
+    paused: z.object({ reason: z.string().min(1) }).strict().optional(),
+  })
+  .strict();
+
+export const TAKEN_SIGNALS = ['left_stage', 'outgoing_call', 'note', 'task_completed'] as const;
+export type TakenSignal = (typeof TAKEN_SIGNALS)[number];
+
+export const PickupRuleSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    pipeline: z.string().min(1),
+    stage: z.string().min(1),
+    /** R1, seed 001: 15 minutes to take the lead into work. */
+    timeout: IsoDurationSchema.default('PT15M'),
+    maxMisses: z.number().int().min(1).max(20).default(3),
+    takenBy: z.array(z.enum(TAKEN_SIGNALS)).min(1).default([...TAKEN_SIGNALS]),
+    /** A drag to another stage counts as taken only with an outgoing call before it. */
+    stageMoveRequiresCall: z.boolean().default(false),
+    clockRunsOnlyOnShift: z.boolean().default(true),
+    pinTag: z.string().min(1).default('СОГЛАСОВАНО РОПом'),
+    strategy: z.enum(['smooth_weighted_round_robin', 'least_loaded']).default('smooth_weighted_round_robin'),
+    /** Users whose changes are robots' (besides user 0 and the integration's own user). */
+    robotUsers: z.array(z.string()).default([]),
+    /** Deadlines within this window are checked together (one leads and one events request per batch). */
+    batchWindow: IsoDurationSchema.default('PT5S'),
+    /** How often the safety sweep looks for leads in the stage with no clock. */
+    sweepInterval: IsoDurationSchema.default('PT1M'),
+  })
+  .strict();
+
+export const RulesConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    /** IANA zone; the account's own zone when absent. */
+    timeZone: z.string().optional(),
+    /** Holiday calendar file, relative to this file. */
+    calendar: z.string().default('calendars/ru-2025-2027.yaml'),
+    departments: z.array(DepartmentSchema).min(1),
+    rules: z.object({ pickup: PickupRuleSchema }).strict(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.departments.forEach((d, i) => {
+      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['departments', i, 'name'], message: `department "${d.name}" is listed twice` });
+      names.add(d.name);
+    });
+    const managers = new Map<string, number>();
+    cfg.departments.forEach((d, i) =>
+      d.managers.forEach((m, j) => {
+        if (managers.has(m.user)) ctx.addIssue({ code: 'custom', path: ['departments', i, 'managers', j, 'user'], message: `"${m.user}" is a manager in two departments` });
+        managers.set(m.user, i);
+      }),
+    );
+    if (cfg.timeZone !== undefined && !isValidZone(cfg.timeZone)) {
+      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${cfg.timeZone}" is not an IANA time zone such as "Europe/Moscow"` });
+    }
+  });
+export type RulesConfig = z.infer<typeof RulesConfigSchema>;
+export type DepartmentConfig = z.infer<typeof DepartmentSchema>;
+export type ManagerConfig = z.infer<typeof ManagerSchema>;
+
+function isValidZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const CalendarSchema = z
+  .object({
+    $schema: z.string().optional(),
+    source: z.string().min(1),
+    years: z.record(
+      z.string().regex(/^\d{4}$/),
+      z
+        .object({
+          status: z.enum(['confirmed', 'draft']),
+          nonWorking: z.array(IsoDateSchema),
+          working: z.array(IsoDateSchema),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type CalendarConfig = z.infer<typeof CalendarSchema>;

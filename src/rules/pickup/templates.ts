@@ -1,0 +1,56 @@
+/**
+ * Russian text the pickup rule leaves on leads (notes) and hands to the notifier (alerts).
+ * Kept here, apart from the logic, so wording can change without touching a rule.
+ */
+import { DateTime } from 'luxon';
+import type { DistributionExplanation, SkipReason } from '../types.js';
+
+const SKIP_TEXT: Record<SkipReason, string> = {
+  off_shift: 'не на смене',
+  absent: 'отсутствует',
+  at_cap: 'достигнут лимит невзятых заявок',
+  missed_this_lead: 'уже не взял(а) этого клиента',
+  inactive: 'неактивен в amoCRM',
+  paused: 'приём заявок приостановлен',
+  holiday: 'праздничный день',
+};
+
+export function formatTime(ms: number, zone: string): string {
+  return DateTime.fromMillis(ms, { zone }).setLocale('ru').toFormat('d MMMM HH:mm');
+}
+
+export function minutesText(ms: number): string {
+  const m = Math.round(ms / 60000);
+  if (m >= 1) return `${m} мин.`;
+  return `${Math.round(ms / 1000)} сек.`;
+}
+
+/** "очередь по весам (вес 2 из 5); пропущены: Борис — не на смене, …" */
+export function explainChoice(e: DistributionExplanation, name: (id: number) => string): string {
+  const winner = e.candidates.find((c) => c.userId === e.winner);
+  const total = e.candidates.reduce((s, c) => s + c.weight, 0);
+  const how =
+    e.strategy === 'least_loaded'
+      ? `меньше всего невзятых заявок среди ${e.candidates.length} менеджеров на смене`
+      : `очередь распределения по весам (вес ${winner?.weight ?? 1} из ${total}, на смене ${e.candidates.length})`;
+  const skipped = e.skipped.length ? `; пропущены: ${e.skipped.map((s) => `${name(s.userId)} — ${SKIP_TEXT[s.reason]}`).join(', ')}` : '';
+  return `${how}${skipped}`;
+}
+
+export const notes = {
+  assigned: (p: { manager: string; why: string; timeout: string; deadline: string }): string =>
+    `Робот назначил ответственным: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
+  reassigned: (p: { missed: string; manager: string; why: string; timeout: string; deadline: string; misses: number }): string =>
+    `${p.missed} не взял(а) клиента в работу за ${p.timeout}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. Пропусков по этой заявке: ${p.misses}. Новый срок — до ${p.deadline}.`,
+  clockStarted: (p: { manager: string; timeout: string; deadline: string }): string =>
+    `${p.manager}, у вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
+  waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); 15 минут начнут считаться с этого момента.`,
+  fallback: (p: { fallback: string; why: string; missed: string }): string =>
+    `Робот передал клиента: ${p.fallback} (РОП). Причина: ${p.why}.${p.missed ? ` Не взяли в работу: ${p.missed}.` : ''}`,
+};
+
+export const fallbackReasons = {
+  maxMisses: (n: number): string => `клиента не взяли в работу ${n} раза подряд`,
+  nobodyEligible: 'нет менеджеров, которые могут взять клиента сейчас',
+  nobodyWorks: 'в ближайшие дни никто из отдела не работает',
+};

@@ -1,0 +1,174 @@
+/**
+ * Types of the pure core: the compiled rules (names resolved to amoCRM ids, durations to milliseconds),
+ * and the decisions rules return. Decisions carry an English `reason` for logs and records; Russian text for
+ * people is rendered from templates.
+ */
+import { z } from 'zod';
+
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+
+/** Minutes from local midnight; end may exceed 1440 for an overnight shift. */
+export interface ShiftSpan {
+  startMin: number;
+  endMin: number;
+}
+
+export type Schedule =
+  | { kind: 'weekly'; days: Partial<Record<Weekday, ShiftSpan[]>>; followHolidays: boolean }
+  | { kind: 'cycle'; on: number; off: number; anchor: string; shifts: ShiftSpan[] }
+  | { kind: 'always' };
+
+export interface Calendar {
+  /** ISO dates that are days off although weekdays. */
+  nonWorking: ReadonlySet<string>;
+  /** ISO dates that are working days although weekends. */
+  working: ReadonlySet<string>;
+}
+
+export interface CompiledManager {
+  userId: number;
+  name: string;
+  weight: number;
+  cap: number;
+  schedule: Schedule;
+  absences: Array<{ from: string; to: string; reason?: string }>;
+  paused?: string;
+}
+
+export interface CompiledDepartment {
+  name: string;
+  headUserId: number;
+  fallbackUserId: number;
+  telegramChat?: string;
+  pipelineIds: number[];
+  managers: CompiledManager[];
+  paused?: string;
+}
+
+export type Strategy = 'smooth_weighted_round_robin' | 'least_loaded';
+export type TakenSignal = 'left_stage' | 'outgoing_call' | 'note' | 'task_completed';
+
+export interface CompiledPickup {
+  enabled: boolean;
+  pipelineId: number;
+  statusId: number;
+  stageName: string;
+  timeoutMs: number;
+  maxMisses: number;
+  takenBy: ReadonlySet<TakenSignal>;
+  stageMoveRequiresCall: boolean;
+  clockRunsOnlyOnShift: boolean;
+  pinTag: string;
+  strategy: Strategy;
+  /** 0, the integration's own user and configured robots: their changes never start or stop a clock. */
+  robotUserIds: ReadonlySet<number>;
+  batchWindowMs: number;
+  sweepIntervalMs: number;
+}
+
+export interface CompiledRules {
+  timeZone: string;
+  calendar: Calendar;
+  departments: CompiledDepartment[];
+  pickup: CompiledPickup;
+  /** Everyone the rules may name in a note: id → name. */
+  userNames: ReadonlyMap<number, string>;
+  /** Users active in amoCRM. */
+  activeUserIds: ReadonlySet<number>;
+}
+
+export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
+
+export interface Candidate {
+  userId: number;
+  weight: number;
+  cap: number;
+}
+
+export interface AssignmentRequest {
+  leadId: number;
+  department: string;
+  cause: 'new_lead' | 'non_manager_responsible' | 'missed';
+  missedUserId?: number;
+  previousUserId?: number;
+  eligible: Candidate[];
+  skipped: Array<{ userId: number; reason: SkipReason }>;
+  strategy: Strategy;
+  clock: number;
+}
+
+export interface DistributionExplanation {
+  department: string;
+  strategy: Strategy;
+  candidates: Candidate[];
+  skipped: Array<{ userId: number; reason: SkipReason }>;
+  /** SWRR current weights after the pick, or untaken loads for least-loaded. */
+  scores: Record<string, number>;
+  winner?: number;
+}
+
+export const PickupStateSchema = z.object({
+  leadId: z.number().int(),
+  /** Increments with every new clock; timers carry it so a stale timer does nothing. */
+  clock: z.number().int().nonnegative(),
+  phase: z.enum(['idle', 'waiting_shift', 'running', 'taken', 'pinned', 'fallback']),
+  department: z.string().optional(),
+  assignedUserId: z.number().int().optional(),
+  assignedAt: z.number().optional(),
+  deadlineAt: z.number().optional(),
+  missedUserIds: z.array(z.number().int()),
+  misses: z.number().int().nonnegative(),
+  takenAt: z.number().optional(),
+  takenBy: z.enum(['left_stage', 'outgoing_call', 'note', 'task_completed', 'moved_by_other']).optional(),
+});
+export type PickupState = z.infer<typeof PickupStateSchema>;
+
+export function emptyPickupState(leadId: number): PickupState {
+  return { leadId, clock: 0, phase: 'idle', missedUserIds: [], misses: 0 };
+}
+
+export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'pickup_started' | 'pickup_taken' | 'pickup_waiting';
+
+export type Decision =
+  | { kind: 'assign'; request: AssignmentRequest; reason: string }
+  | { kind: 'reassign'; leadId: number; fromUserId?: number; toUserId: number; reason: string }
+  | { kind: 'add_note'; leadId: number; text: string; reason: string }
+  | { kind: 'create_task'; leadId: number; userId: number; text: string; dueAt: number; reason: string }
+  | {
+      kind: 'alert';
+      audience: { kind: 'department'; department: string; chatId?: string } | { kind: 'manager'; userId: number };
+      template: 'pickup_missed' | 'pickup_fallback' | 'lead_assigned' | 'nobody_eligible';
+      params: Record<string, string | number>;
+      leadId: number;
+      dedupeKey: string;
+      reason: string;
+    }
+  | { kind: 'record_violation'; type: 'pickup_missed'; leadId: number; userId: number; at: number; reason: string }
+  | { kind: 'record'; record: RecordKind; leadId: number; userId?: number; previousUserId?: number; explanation?: DistributionExplanation; at: number; reason: string }
+  | { kind: 'schedule_timer'; timer: 'pickup_deadline'; leadId: number; clock: number; dueAt: number; reason: string }
+  | { kind: 'cancel_timer'; timer: 'pickup_deadline'; leadId: number; clock: number; reason: string }
+  | { kind: 'release_load'; leadId: number; userId: number; reason: string };
+
+/** What the rules see of a lead when they run: the worker's state, or a fresh read from amoCRM at a deadline. */
+export interface LeadSnapshot {
+  leadId: number;
+  pipelineId?: number;
+  statusId?: number;
+  responsibleUserId?: number;
+  tags: string[];
+}
+
+/** An amoCRM event on the lead after the assignment (from GET /api/v4/events at a deadline). */
+export interface LeadActivity {
+  type: 'outgoing_call' | 'note' | 'task_completed' | 'status_changed' | 'responsible_changed' | 'incoming_call';
+  byUserId: number;
+  at: number;
+}
+
+export interface RuleContext {
+  rules: CompiledRules;
+  /** Epoch ms. */
+  now: number;
+  /** Untaken leads each manager holds now. */
+  loads: ReadonlyMap<number, number>;
+}
