@@ -16,13 +16,14 @@ const SKIP_TEXT: Record<SkipReason, string> = {
 };
 
 export function formatTime(ms: number, zone: string): string {
-  return DateTime.fromMillis(ms, { zone }).setLocale('ru').toFormat('d MMMM HH:mm');
+  const t = DateTime.fromMillis(ms, { zone }).setLocale('ru');
+  return t.toFormat(t.second === 0 ? 'd MMMM HH:mm' : 'd MMMM HH:mm:ss');
 }
 
 export function minutesText(ms: number): string {
   const m = Math.round(ms / 60000);
-  if (m >= 1) return `${m} мин.`;
-  return `${Math.round(ms / 1000)} сек.`;
+  if (m >= 1) return `${m} мин`;
+  return `${Math.round(ms / 1000)} сек`;
 }
 
 /** "очередь по весам (вес 2 из 5); пропущены: Борис — не на смене, …" */
