@@ -1,24 +1,52 @@
 /**
- * Production entry (`npm start`). Reads the environment, connects to the Redis it is given and to the real
- * amoCRM account, and never falls back to the simulator: the demo (`npm run demo`) is a separate command.
+ * Production entry (`npm start`). Reads the environment, connects to the Redis and the amoCRM account it is
+ * given, compiles the rules against that account, and serves. It never falls back to the simulator: without
+ * amoCRM credentials it refuses to start and points to the demo (`npm run demo`).
  */
-import { EnvError, parseEnv } from './env.js';
+import { amoAuthFromEnv, EnvError, parseEnv, type AmoAuthConfig, type Env } from './env.js';
 import { createLogger } from './lib/logger.js';
-import { startService } from './service.js';
+import { RulesError, startRuntime } from './runtime.js';
 
-async function main(): Promise<void> {
-  let env;
+const DEMO_HINT = 'To try the service without an amoCRM account, run: npm run demo';
+
+function configuration(): { env: Env; auth: AmoAuthConfig } {
   try {
-    env = parseEnv();
+    const env = parseEnv();
+    return { env, auth: amoAuthFromEnv(env) };
   } catch (err) {
     if (err instanceof EnvError) {
-      console.error(`${err.message}\n\nSee README.md "Configuration". To try the service without an amoCRM account, run: npm run demo`);
+      console.error(`${err.message}\n\nSee README.md "Configuration". ${DEMO_HINT}`);
       process.exit(78);
     }
     throw err;
   }
+}
+
+async function main(): Promise<void> {
+  const { env, auth } = configuration();
   const logger = createLogger({ level: env.LOG_LEVEL });
-  const service = await startService(env, { logger });
+  let runtime;
+  try {
+    runtime = await startRuntime({
+      service: env,
+      amo: {
+        ...(env.AMO_SUBDOMAIN !== undefined ? { subdomain: env.AMO_SUBDOMAIN } : {}),
+        domain: env.AMO_DOMAIN,
+        ...(env.AMO_BASE_URL !== undefined ? { baseUrl: env.AMO_BASE_URL } : {}),
+        auth,
+        rps: env.AMO_RPS,
+      },
+      rulesFile: env.RULES_FILE,
+      logger,
+    });
+  } catch (err) {
+    if (err instanceof RulesError) {
+      console.error(err.message);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const { service } = runtime;
   if (service.app) await service.listen();
   logger.info({ role: env.ROLE, url: service.url }, 'service started');
 
@@ -32,7 +60,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 30_000);
     force.unref();
-    service
+    runtime
       .close()
       .then(() => {
         logger.info('stopped');

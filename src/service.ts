@@ -29,9 +29,6 @@ export interface ServiceDeps {
   clock?: Clock;
   metrics?: Metrics;
   timeZone?: string;
-  onLeadEvent?: OnLeadEvent;
-  /** Further handlers (rules timers) merged with the built-in ones. */
-  extraHandlers?: (ctx: ServiceContext) => Handlers;
   plugins?: Array<(app: FastifyInstance) => void>;
 }
 
@@ -49,6 +46,12 @@ export interface ServiceContext {
 export interface Service extends ServiceContext {
   app?: FastifyInstance;
   workers?: Workers;
+  /**
+   * Starts the queue consumers when the role includes the worker: the built-in webhook-event handler (which calls
+   * `onLeadEvent` with the lead's lock held) plus the rules' handlers. Separate from start-up so the composition
+   * root can first connect to amoCRM and compile the rules.
+   */
+  startWorkers(options?: { onLeadEvent?: OnLeadEvent; handlers?: Handlers }): Workers | undefined;
   /** Address the HTTP server listens on, when the role includes web and listen() was called. */
   url?: string;
   listen(): Promise<string>;
@@ -108,24 +111,27 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   }
 
   let workers: Workers | undefined;
-  if (config.ROLE !== 'web') {
+  const startWorkers = (options: { onLeadEvent?: OnLeadEvent; handlers?: Handlers } = {}): Workers | undefined => {
+    if (config.ROLE === 'web' || workers) return workers;
     const handlers: Handlers = {
       'webhook-event': createWebhookEventHandler({
         leads,
         clock,
         logger,
-        ...(deps.onLeadEvent ? { onLeadEvent: deps.onLeadEvent } : {}),
+        ...(options.onLeadEvent ? { onLeadEvent: options.onLeadEvent } : {}),
       }),
-      ...(deps.extraHandlers ? deps.extraHandlers(ctx) : {}),
+      ...options.handlers,
     };
     workers = createWorkers({ connection: redis, prefix: bullPrefix, logger, metrics, handlers, concurrency: config.WORKER_CONCURRENCY });
-  }
+    service.workers = workers;
+    return workers;
+  };
 
   let url: string | undefined;
   const service: Service = {
     ...ctx,
     ...(app ? { app } : {}),
-    ...(workers ? { workers } : {}),
+    startWorkers,
     async listen() {
       if (!app) throw new Error('this process has no web role');
       url = await app.listen({ port: config.PORT, host: config.HOST });

@@ -8,11 +8,14 @@ import type { Redis } from 'ioredis';
 import type { Candidate, DistributionExplanation, Strategy } from '../rules/types.js';
 import type { Keys } from './keys.js';
 
-// KEYS[1] current weights hash of the pool; KEYS[2] prefix of the per-user untaken sets; KEYS[3] lead → owner hash.
+// KEYS[1] current weights hash of the pool; KEYS[2] prefix of the per-user untaken sets; KEYS[3] lead → owner hash;
+// KEYS[4] the answer for this lead and clock, so a retried job gets the same manager instead of a second turn.
 // ARGV: strategy, leadId, then (userId, weight, cap) triples.
 const PICK = `
-local weightsKey, loadPrefix, ownerKey = KEYS[1], KEYS[2], KEYS[3]
+local weightsKey, loadPrefix, ownerKey, answerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local strategy, lead = ARGV[1], ARGV[2]
+local answered = redis.call('GET', answerKey)
+if answered then return cjson.decode(answered) end
 local ids, weights, caps, loads = {}, {}, {}, {}
 local n = 0
 for i = 3, #ARGV, 3 do
@@ -61,7 +64,9 @@ local previous = redis.call('HGET', ownerKey, lead)
 if previous and previous ~= winner then redis.call('SREM', loadPrefix .. previous, lead) end
 redis.call('SADD', loadPrefix .. winner, lead)
 redis.call('HSET', ownerKey, lead, winner)
-return {winner, cjson.encode(scores)}
+local answer = {winner, cjson.encode(scores)}
+redis.call('SET', answerKey, cjson.encode(answer), 'EX', 604800)
+return answer
 `;
 
 const RELEASE = `
@@ -73,6 +78,8 @@ return owner
 export interface PickInput {
   pool: string;
   leadId: number;
+  /** The pickup clock the pick is for; the same (lead, clock) always gets the same answer. */
+  clock: number;
   candidates: Candidate[];
   strategy: Strategy;
 }
@@ -91,9 +98,10 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
   const loadPrefix = keys.of('dist', 'untaken', '');
   const ownerKey = keys.of('dist', 'owner');
   return {
-    async pick({ pool, leadId, candidates, strategy }) {
+    async pick({ pool, leadId, clock, candidates, strategy }) {
       const args = candidates.flatMap((c) => [String(c.userId), String(c.weight), String(c.cap)]);
-      const [winner, scores] = (await redis.eval(PICK, 3, keys.of('dist', 'swrr', pool), loadPrefix, ownerKey, strategy, String(leadId), ...args)) as [string, string];
+      const answerKey = keys.of('dist', 'answer', leadId, clock);
+      const [winner, scores] = (await redis.eval(PICK, 4, keys.of('dist', 'swrr', pool), loadPrefix, ownerKey, answerKey, strategy, String(leadId), ...args)) as [string, string];
       const parsed = JSON.parse(scores) as Record<string, number> | unknown[];
       return { ...(winner !== '' ? { winner: Number(winner) } : {}), scores: Array.isArray(parsed) ? {} : parsed };
     },

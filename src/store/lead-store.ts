@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import { LeadStateSchema, type LeadState } from '../rules/lead-state.js';
 import type { Keys } from './keys.js';
 
-export const LEAD_LOCK_MS = 10_000;
+/** Long enough for a rule's amoCRM writes under the rate limit; a crashed holder frees the lead after this. */
+export const LEAD_LOCK_MS = 30_000;
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 

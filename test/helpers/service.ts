@@ -21,10 +21,13 @@ export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfi
   };
 }
 
+/** The service with its plain workers (no rules): webhook → queue → lead state. */
 export async function startTestService(overrides: Partial<ServiceConfig> = {}, deps: Partial<ServiceDeps> = {}): Promise<Service> {
-  return startService(testConfig(overrides), {
+  const service = await startService(testConfig(overrides), {
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
     ...deps,
   });
+  service.startWorkers();
+  return service;
 }

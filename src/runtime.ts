@@ -1,0 +1,163 @@
+/**
+ * The whole service: HTTP and queues (service.ts), the amoCRM client, the account directory, the compiled rules
+ * and the pickup engine. `npm start` (main.ts), the demo and the end-to-end tests all start it through here;
+ * only the amoCRM address and credentials differ.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createAmoClient, type AmoClient } from './amocrm/api/client.js';
+import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
+import { compileRules } from './config/compile.js';
+import { loadRulesFile } from './config/load.js';
+import type { AmoAuthConfig } from './env.js';
+import { createPickupEngine, type PickupEngine } from './jobs/handlers/pickup.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import type { Logger } from './lib/logger.js';
+import { createMetrics, type Metrics } from './lib/metrics.js';
+import { connectRedis } from './lib/redis.js';
+import type { CompiledRules } from './rules/types.js';
+import { createOutbox, type Outbox } from './store/outbox.js';
+import { createRecordStore, type RecordStore } from './store/record-store.js';
+import { startService, type Service, type ServiceConfig } from './service.js';
+
+export interface RuntimeOptions {
+  service: ServiceConfig;
+  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number };
+  rulesFile: string;
+  logger: Logger;
+  clock?: Clock;
+  metrics?: Metrics;
+  /** Milliseconds between checks for OAuth tokens while waiting for the admin to authorise. */
+  authPollMs?: number;
+}
+
+export interface Runtime {
+  service: Service;
+  amo: AmoClient;
+  rules: () => CompiledRules;
+  pickup?: PickupEngine;
+  records: RecordStore;
+  outbox: Outbox;
+  directory?: DirectoryCache;
+  close(): Promise<void>;
+}
+
+export class RulesError extends Error {
+  constructor(
+    readonly file: string,
+    readonly errors: Array<{ path: string; message: string }>,
+  ) {
+    super(`rules file ${file} is not valid:\n${errors.map((e) => `  - ${e.path}: ${e.message}`).join('\n')}`);
+    this.name = 'RulesError';
+  }
+}
+
+function oauthCallbackRoute(amo: AmoClient, logger: Logger) {
+  return (app: FastifyInstance): void => {
+    app.get<{ Querystring: { code?: string; error?: string } }>('/oauth/callback', async (req, res) => {
+      const code = req.query.code;
+      if (!code) return res.code(400).send({ error: { code: 'bad_request', message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}` } });
+      try {
+        await amo.exchangeAuthCode(code);
+        logger.info('amoCRM authorised through /oauth/callback');
+        return res.type('text/html; charset=utf-8').send('<p>amoCRM подключён. Окно можно закрыть.</p>');
+      } catch (err) {
+        logger.error({ err: { message: (err as Error).message } }, 'amoCRM authorisation failed');
+        return res.code(502).send({ error: { code: 'authorisation_failed', message: (err as Error).message } });
+      }
+    });
+  };
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const metrics = options.metrics ?? createMetrics();
+
+  const loaded = await loadRulesFile(options.rulesFile);
+  if (!loaded.ok) throw new RulesError(options.rulesFile, loaded.errors);
+
+  const amoRedis = connectRedis(options.service.REDIS_URL, 'worker');
+  amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
+  const amo = createAmoClient({
+    ...(options.amo.baseUrl ? { baseUrl: options.amo.baseUrl } : {}),
+    ...(options.amo.subdomain ? { subdomain: options.amo.subdomain } : {}),
+    ...(options.amo.domain ? { domain: options.amo.domain } : {}),
+    auth: options.amo.auth.kind === 'long-lived' ? options.amo.auth : { kind: 'oauth', clientId: options.amo.auth.clientId, clientSecret: options.amo.auth.clientSecret, redirectUri: options.amo.auth.redirectUri },
+    redis: amoRedis,
+    keyPrefix: options.service.REDIS_PREFIX,
+    rps: options.amo.rps,
+    onRequest: (method, status) => metrics.amoRequests.inc({ method, status: String(status) }),
+    onAlert: (kind, message) => {
+      metrics.amoAlerts.inc({ kind });
+      logger.error({ alert: kind }, `ACTION NEEDED: ${message}`);
+    },
+  });
+
+  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
+  const records = createRecordStore(service.redis, service.keys);
+  const outbox = createOutbox(service.redis, service.keys);
+  let directory: DirectoryCache | undefined;
+  let pickup: PickupEngine | undefined;
+  let compiled: CompiledRules | undefined;
+  const rules = (): CompiledRules => {
+    if (!compiled) throw new Error('rules are not compiled yet');
+    return compiled;
+  };
+
+  const close = async (): Promise<void> => {
+    directory?.stop();
+    await service.close();
+    await amo.flush().catch(() => undefined);
+    amoRedis.disconnect();
+  };
+
+  try {
+    if (options.amo.auth.kind === 'oauth' && !(await amo.hasTokens())) {
+      if (options.amo.auth.authCode) {
+        await amo.exchangeAuthCode(options.amo.auth.authCode);
+        logger.info('amoCRM authorised with AMO_AUTH_CODE');
+      } else {
+        logger.warn('amoCRM is not authorised yet: install the integration in amoCRM (it redirects to /oauth/callback) or set AMO_AUTH_CODE; waiting');
+        while (!(await amo.hasTokens())) await new Promise((r) => setTimeout(r, options.authPollMs ?? 5_000));
+      }
+    }
+
+    if (options.service.ROLE !== 'web') {
+      directory = await createDirectoryCache({
+        client: amo,
+        onError: (err) => logger.warn({ err: { message: (err as Error).message } }, 'could not refresh the amoCRM directory; keeping the last one'),
+        onChange: (dir) => {
+          const next = compileRules(loaded.config, loaded.calendar, dir);
+          if (next.ok) compiled = next.rules;
+          else logger.error({ errors: next.errors }, 'the amoCRM account changed and the rules no longer resolve; keeping the running rules');
+        },
+      });
+      const result = compileRules(loaded.config, loaded.calendar, directory.get());
+      if (!result.ok) throw new RulesError(options.rulesFile, result.errors);
+      compiled = result.rules;
+
+      pickup = createPickupEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, queues: service.queues, records, outbox, clock, logger, metrics });
+      const engine = pickup;
+      service.startWorkers({
+        onLeadEvent: (input) => engine.onLeadEvent(input),
+        handlers: {
+          'pickup-deadline': (data) => engine.onDeadline(data),
+          'pickup-check': (data, job) => engine.onCheck(data, job),
+          'pickup-sweep': () => engine.sweep(),
+        },
+      });
+      await service.queues
+        .get('timers')
+        .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      logger.info(
+        { departments: compiled.departments.map((d) => ({ name: d.name, managers: d.managers.length })), pickupStage: compiled.pickup.stageName, timeoutMs: compiled.pickup.timeoutMs },
+        'rules compiled; workers started',
+      );
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+}
