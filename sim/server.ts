@@ -67,7 +67,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const origin = (): string => baseUrl ?? `https://${ACCOUNT.subdomain}.amocrm.ru`;
   const link = (path: string): { self: { href: string } } => ({ self: { href: `${origin()}${path}` } });
 
-  const app = Fastify({ logger: false, querystringParser: (s) => qs.parse(s, { depth: 10, arrayLimit: 1000, parameterLimit: 10_000 }) });
+  const app = Fastify({ logger: false, routerOptions: { querystringParser: (s) => qs.parse(s, { depth: 10, arrayLimit: 1000, parameterLimit: 10_000 }) } });
 
   app.addHook('onRequest', async (req, res) => {
     const path = req.url.split('?')[0] ?? '';

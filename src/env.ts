@@ -114,3 +114,10 @@ export function amoAuthFromEnv(env: Env): AmoAuthConfig {
       : 'amoCRM credentials are missing: set AMO_LONG_LIVED_TOKEN, or AMO_CLIENT_ID, AMO_CLIENT_SECRET and AMO_REDIRECT_URI',
   ]);
 }
+
+/** The subset operator tools (e.g. `npm run lead:explain`) need: where the service keeps its state. */
+export function parseToolEnv(source: Record<string, string | undefined> = process.env): Pick<Env, 'REDIS_URL' | 'REDIS_PREFIX'> {
+  const result = EnvSchema.pick({ REDIS_URL: true, REDIS_PREFIX: true }).safeParse(source);
+  if (result.success) return result.data;
+  throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
+}

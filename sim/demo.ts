@@ -1,0 +1,153 @@
+/**
+ * `npm run demo`: the service working on the bundled amoCRM simulator, no account and no Docker needed.
+ * Starts Redis if none answers, the simulator, the service (web + worker) with config/rules.demo.yaml
+ * (15 minutes become 15 seconds), and a scenario of arriving leads and managers who take most of them in time.
+ * Prints what happens to each lead. Options: --seconds N (default 90; 0 runs until Ctrl+C), --seed N.
+ */
+import { createLogger } from '../src/lib/logger.js';
+import { createMetrics } from '../src/lib/metrics.js';
+import { startRuntime } from '../src/runtime.js';
+import { ADMIN_ID } from './account.js';
+import { ensureLocalRedis } from './local-redis.js';
+import { createScenario } from './scenario.js';
+import { createSimulator } from './server.js';
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
+  return Number.isFinite(v) ? v : fallback;
+};
+
+const color = process.stdout.isTTY ? (code: number, s: string) => `\u001b[${code}m${s}\u001b[0m` : (_: number, s: string) => s;
+const time = (): string => new Date().toLocaleTimeString('ru-RU', { hour12: false });
+const say = (s: string): void => console.log(`${color(90, time())}  ${s}`);
+
+async function main(): Promise<void> {
+  const seconds = arg('seconds', 90);
+  const seed = arg('seed', 7);
+  const token = 'demo-webhook-token-0123456789abcdef';
+  const simToken = 'demo-long-lived-token';
+
+  const redis = await ensureLocalRedis();
+  const sim = createSimulator({ longLivedToken: simToken, webhookBatchWindowMs: 150 });
+  const simUrl = await sim.listen();
+  const runtime = await startRuntime({
+    service: {
+      PORT: Number(process.env.PORT ?? 3000),
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `demo-${process.pid}`,
+      ROLE: 'all',
+      WEBHOOK_TOKEN: token,
+      AMO_SUBDOMAIN: 'demo-realty',
+      AMO_BASE_URL: simUrl,
+      WORKER_CONCURRENCY: 4,
+    },
+    amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: simToken }, rps: 7 },
+    rulesFile: 'config/rules.demo.yaml',
+    logger: createLogger({ level: process.env.LOG_LEVEL ?? 'error' }),
+    metrics: createMetrics(),
+  });
+  let url: string;
+  try {
+    url = await runtime.service.listen();
+  } catch {
+    // Port 3000 taken: any free port will do for a demo.
+    runtime.service.app!.server.close();
+    url = await runtime.service.app!.listen({ port: 0, host: '127.0.0.1' });
+  }
+  sim.webhooks.setDestinations([`${url}/webhooks/amocrm/${token}`]);
+
+  const rules = runtime.rules();
+  const name = (id: number): string => rules.userNames.get(id) ?? `user ${id}`;
+  const managerIds = rules.departments.flatMap((d) => d.managers.map((m) => m.userId));
+  console.log(color(1, '\namo-discipline demo'));
+  console.log(`  amoCRM simulator  ${simUrl}  (account demo-realty, pipeline «Первичный рынок»)`);
+  console.log(`  service           ${url}  (metrics: ${url}/metrics)`);
+  console.log(`  Redis             ${redis.url}${redis.startedHere ? ' (started for the demo)' : ''}`);
+  console.log(`  rules             config/rules.demo.yaml: pickup in «${rules.pickup.stageName}» within ${rules.pickup.timeoutMs / 1000} s, ${rules.pickup.maxMisses} misses then the РОП`);
+  console.log(`  departments       ${rules.departments.map((d) => `${d.name} (РОП ${name(d.headUserId)}; ${d.managers.map((m) => `${m.name}×${m.weight}`).join(', ')})`).join('; ')}`);
+  console.log(`  running for       ${seconds > 0 ? `${seconds} s (--seconds N to change, 0 = until Ctrl+C)` : 'until Ctrl+C'}\n`);
+
+  const scenario = createScenario({ account: sim.account, stage: rules.pickup.stageName, arrivalEveryMs: 6_000, reactionMs: [3_000, 12_000], takeRate: 0.6, managerIds, seed, maxLeads: 40 });
+  const stats = { arrived: 0, assigned: 0, reassigned: 0, taken: 0, fallback: 0 };
+  scenario.on((a) => {
+    if (a.kind === 'lead_arrived') {
+      stats.arrived += 1;
+      say(`${color(36, `lead ${a.leadId}`)} arrived in «${rules.pickup.stageName}»: «${a.name}»`);
+    } else if (a.kind === 'manager_called') {
+      say(`${color(36, `lead ${a.leadId}`)} ${color(32, 'taken')}: ${name(a.userId)} called the client${a.answered ? '' : ' (no answer)'}`);
+    } else if (a.kind === 'manager_moved') {
+      say(`${color(36, `lead ${a.leadId}`)} moved to «${a.stage}» by ${name(a.userId)}`);
+    } else {
+      say(`${color(36, `lead ${a.leadId}`)} ${name(a.userId)} is busy and does not react`);
+    }
+  });
+
+  // Watch the simulated account and the service's outbox, and narrate what the robot did.
+  let seenEvents = 0;
+  const seenNotes = new Set<number>();
+  let seenOutbox = 0;
+  const watch = setInterval(() => {
+    const events = sim.account.events;
+    for (; seenEvents < events.length; seenEvents++) {
+      const e = events[seenEvents]!;
+      if (e.type !== 'entity_responsible_changed' || e.createdBy !== ADMIN_ID) continue;
+      const to = (e.valueAfter[0] as { responsible_user: { id: number } }).responsible_user.id;
+      const from = (e.valueBefore[0] as { responsible_user: { id: number } }).responsible_user.id;
+      const fallback = rules.departments.some((d) => d.fallbackUserId === to);
+      if (fallback) stats.fallback += 1;
+      else if (from === ADMIN_ID) stats.assigned += 1;
+      else stats.reassigned += 1;
+      say(`${color(36, `lead ${e.entityId}`)} ${color(33, fallback ? '→ handed to the РОП' : from === ADMIN_ID ? '→ assigned' : '→ reassigned')} to ${name(to)}${from !== ADMIN_ID ? ` (was ${name(from)})` : ''}`);
+      scenario.onAssigned(e.entityId, to);
+    }
+    for (const n of sim.account.notes.values()) {
+      if (seenNotes.has(n.id)) continue;
+      seenNotes.add(n.id);
+      if (n.createdBy === ADMIN_ID && n.noteType === 'common') console.log(`            ${color(90, 'note on the lead:')} «${String(n.params.text)}»`);
+      if (n.noteType === 'call_out') stats.taken += 1;
+    }
+    void runtime.outbox.pending(1000).then((messages) => {
+      for (; seenOutbox < messages.length; seenOutbox++) {
+        const m = messages[seenOutbox]!;
+        const to = m.audience.kind === 'manager' ? name(m.audience.userId) : `РОП of ${m.audience.department}`;
+        if (m.template !== 'lead_assigned') say(`${color(36, `lead ${m.leadId}`)} ${color(35, 'Telegram queued')} for ${to}: ${m.template} (${m.reason})`);
+      }
+    });
+  }, 200);
+
+  let finished = false;
+  const finish = async (): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    scenario.stop();
+    clearInterval(watch);
+    const s = sim.stats();
+    console.log(color(1, '\nSummary'));
+    console.log(`  leads ${stats.arrived}, assigned ${stats.assigned}, reassigned after a miss ${stats.reassigned}, handed to a РОП ${stats.fallback}`);
+    console.log(`  amoCRM requests ${s.requests}, rate-limit violations ${s.rateLimitViolations} (limit 7/s), webhooks delivered ${s.webhooks.sent}`);
+    const explained = [...sim.account.leads.keys()].at(-1);
+    if (explained !== undefined) {
+      console.log(`  why lead ${explained} went where it did, from the record alone:`);
+      for (const r of await runtime.records.forLead(explained)) console.log(`    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`);
+    }
+    console.log('');
+    await sim.webhooks.close();
+    // The demo's keys live under their own prefix; leave a shared Redis as it was found.
+    await runtime.service.redis.eval(`for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`, 0, `${runtime.service.keys.prefix}:*`).catch(() => undefined);
+    await runtime.close();
+    await sim.close();
+    await redis.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void finish());
+  process.on('SIGTERM', () => void finish());
+  scenario.start();
+  if (seconds > 0) setTimeout(() => void finish(), seconds * 1000);
+}
+
+main().catch((err: unknown) => {
+  console.error('demo failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

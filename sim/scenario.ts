@@ -1,0 +1,125 @@
+/**
+ * A scenario driver for the simulator: leads arrive at a rate, simulated managers take most of them in time
+ * (a call or a stage change, by whoever is responsible when they act) and miss some. Seeded, so a run can be
+ * repeated; timers are injectable for tests.
+ */
+import type { Account, SimUser } from './account.js';
+
+export interface ScenarioOptions {
+  account: Account;
+  /** Stage new leads are created in. */
+  stage: string;
+  /** Milliseconds between new leads. */
+  arrivalEveryMs: number;
+  /** How long a manager may take to react; reactions are spread over [min, max]. */
+  reactionMs: [number, number];
+  /** Share of assignments a manager takes in time. */
+  takeRate: number;
+  /** Users that act as managers (others never react). */
+  managerIds: number[];
+  seed?: number;
+  /** Most leads to create (default: unlimited). */
+  maxLeads?: number;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+}
+
+export type ScenarioAction =
+  | { kind: 'lead_arrived'; leadId: number; name: string }
+  | { kind: 'manager_called'; leadId: number; userId: number; answered: boolean }
+  | { kind: 'manager_moved'; leadId: number; userId: number; stage: string }
+  | { kind: 'manager_ignored'; leadId: number; userId: number };
+
+/** mulberry32: a tiny seeded PRNG, enough for reproducible scenarios. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMES = ['Иван Петров', 'Мария Соколова', 'Олег Васильев', 'Анастасия Морозова', 'Сергей Новиков', 'Екатерина Волкова', 'Дмитрий Фёдоров', 'Ольга Михайлова'];
+const WANTS = ['студия в ЖК «Северный»', '2-к квартира у метро', '3-к квартира, ипотека', '1-к квартира, семейная ипотека', 'апартаменты у моря', 'квартира для инвестиций'];
+const SOURCES = ['Авито', 'Циан', 'Яндекс Недвижимость', 'Домклик', 'сайт'];
+
+export interface Scenario {
+  start(): void;
+  stop(): void;
+  /** A manager was given a lead: they will react (or not) after a while. */
+  onAssigned(leadId: number, userId: number): void;
+  on(listener: (action: ScenarioAction) => void): void;
+}
+
+export function createScenario(options: ScenarioOptions): Scenario {
+  const random = prng(options.seed ?? 42);
+  const setTimer = options.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
+  const clearTimer = options.clearTimer ?? ((h: unknown) => clearTimeout(h as NodeJS.Timeout));
+  const listeners: Array<(a: ScenarioAction) => void> = [];
+  const timers = new Set<unknown>();
+  let created = 0;
+  let running = false;
+  const emit = (a: ScenarioAction): void => listeners.forEach((l) => l(a));
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  const later = (ms: number, fn: () => void): void => {
+    const h = setTimer(() => {
+      timers.delete(h);
+      if (running) fn();
+    }, ms);
+    timers.add(h);
+  };
+
+  const arrive = (): void => {
+    if (options.maxLeads !== undefined && created >= options.maxLeads) return;
+    created += 1;
+    const name = `${pick(NAMES)}: ${pick(WANTS)} (${pick(SOURCES)})`;
+    // Leads land from a form or an ad integration: amoCRM's robot (user 0) creates them, with the admin responsible.
+    const lead = options.account.createLead({ name, statusId: options.account.statusByName(options.stage).id, by: 0, price: Math.round(4 + random() * 12) * 1_000_000 });
+    emit({ kind: 'lead_arrived', leadId: lead.id, name });
+    later(options.arrivalEveryMs, arrive);
+  };
+
+  const isManager = (u: SimUser | undefined): boolean => u !== undefined && options.managerIds.includes(u.id);
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      arrive();
+    },
+    stop() {
+      running = false;
+      for (const h of timers) clearTimer(h);
+      timers.clear();
+    },
+    onAssigned(leadId, userId) {
+      if (!running || !isManager(options.account.users.find((u) => u.id === userId))) return;
+      const takes = random() < options.takeRate;
+      const [min, max] = options.reactionMs;
+      const delay = Math.round(min + random() * (max - min));
+      later(delay, () => {
+        const lead = options.account.leads.get(leadId);
+        // By the time they act the lead may have moved on to someone else: only its current responsible acts.
+        if (!lead || lead.responsibleUserId !== userId || lead.statusId !== options.account.statusByName(options.stage).id) return;
+        if (!takes) {
+          emit({ kind: 'manager_ignored', leadId, userId });
+          return;
+        }
+        const answered = random() < 0.8; // seed 004: about 19% of calls go unanswered
+        options.account.addNote({ leadId, noteType: 'call_out', params: { uniq: `call-${leadId}-${userId}`, duration: answered ? 60 + Math.round(random() * 240) : 0, phone: '+7 999 000-00-00', source: 'demo', call_status: answered ? 4 : 3 }, by: userId });
+        emit({ kind: 'manager_called', leadId, userId, answered });
+        if (answered) {
+          const stage = random() < 0.5 ? 'Потребности выявлены' : 'Встреча назначена';
+          options.account.updateLead(leadId, { statusId: options.account.statusByName(stage).id }, userId);
+          emit({ kind: 'manager_moved', leadId, userId, stage });
+        }
+      });
+    },
+    on(listener) {
+      listeners.push(listener);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * `npm run lead:explain -- <leadId>`: everything the robot did to a lead and why, from the record alone —
+ * assignments with their candidates, who was skipped and why, weights and the winner; misses; fallbacks.
+ * Reads REDIS_URL and REDIS_PREFIX like the service.
+ */
+import { Redis } from 'ioredis';
+import { parseToolEnv } from '../env.js';
+import { createKeys } from '../store/keys.js';
+import { createRecordStore } from '../store/record-store.js';
+import type { DistributionExplanation } from '../rules/types.js';
+
+async function main(): Promise<number> {
+  const leadId = Number(process.argv[2]);
+  if (!Number.isInteger(leadId) || leadId <= 0) {
+    console.error('usage: npm run lead:explain -- <amoCRM lead id>');
+    return 2;
+  }
+  const env = parseToolEnv();
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    const records = await createRecordStore(redis, createKeys(env.REDIS_PREFIX)).forLead(leadId);
+    if (records.length === 0) {
+      console.log(`no record for lead ${leadId} under prefix "${env.REDIS_PREFIX}"`);
+      return 1;
+    }
+    for (const r of records) {
+      console.log(`${r.at}  ${r.rule}  ${r.kind}${r.type ? ` (${r.type})` : ''}${r.userId !== undefined ? `  user ${r.userId}` : ''}${r.previousUserId !== undefined ? ` (was ${r.previousUserId})` : ''}`);
+      console.log(`    why: ${r.reason}`);
+      const e = r.explanation as DistributionExplanation | undefined;
+      if (e) {
+        console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);
+        console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
+        if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}`).join(', ')}`);
+      }
+    }
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
