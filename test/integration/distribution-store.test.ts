@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
+import { smoothWeightedRoundRobin } from '../../src/rules/distribution/distribution.js';
+import type { Candidate } from '../../src/rules/types.js';
+import { createDistributionStore } from '../../src/store/distribution-store.js';
+import { createKeys } from '../../src/store/keys.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+
+describe('atomic distribution in Redis', () => {
+  let a: Redis;
+  let b: Redis;
+  const prefix = uniquePrefix('dist');
+  const keys = createKeys(prefix);
+
+  beforeAll(() => {
+    a = connectTestRedis();
+    b = connectTestRedis();
+  });
+  afterAll(async () => {
+    await dropPrefix(a, prefix);
+    a.disconnect();
+    b.disconnect();
+  });
+
+  const team: Candidate[] = [
+    { userId: 9101, weight: 2, cap: 1_000_000 },
+    { userId: 9102, weight: 1, cap: 1_000_000 },
+    { userId: 9103, weight: 1, cap: 1_000_000 },
+    { userId: 9104, weight: 1, cap: 1_000_000 },
+  ];
+
+  it('when 10,000 leads are picked through the script, then shares are within 1% and the sequence equals the pure SWRR', async () => {
+    const store = createDistributionStore(a, keys);
+    let current: Record<string, number> = {};
+    const counts = new Map<number, number>();
+    for (let lead = 1; lead <= 10_000; lead++) {
+      const picked = await store.pick({ pool: 'shares', leadId: lead, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+      const reference = smoothWeightedRoundRobin(current, team);
+      current = reference.next;
+      expect(picked.winner).toBe(reference.winner);
+      counts.set(picked.winner!, (counts.get(picked.winner!) ?? 0) + 1);
+    }
+    expect(Math.abs(counts.get(9101)! / 10_000 - 0.4)).toBeLessThan(0.01);
+    for (const id of [9102, 9103, 9104]) expect(Math.abs(counts.get(id)! / 10_000 - 0.2)).toBeLessThan(0.01);
+  }, 60_000);
+
+  it('when two workers pick 200 leads at once, then no turn is given twice and the shares are those of one sequential queue', async () => {
+    const s1 = createDistributionStore(a, keys);
+    const s2 = createDistributionStore(b, keys);
+    const picks = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? s1 : s2).pick({ pool: 'race', leadId: 100_000 + i, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' })),
+    );
+    const counts = new Map<number, number>();
+    for (const p of picks) counts.set(p.winner!, (counts.get(p.winner!) ?? 0) + 1);
+    // 200 sequential SWRR turns over weights 2:1:1:1 give exactly 80/40/40/40.
+    expect([...counts.entries()].sort()).toEqual([
+      [9101, 80],
+      [9102, 40],
+      [9103, 40],
+      [9104, 40],
+    ]);
+  });
+
+  it('when a pick for the same lead and clock is retried, then it returns the same manager without taking a turn', async () => {
+    const store = createDistributionStore(a, keys);
+    const first = await store.pick({ pool: 'retry', leadId: 7, clock: 3, candidates: team, strategy: 'smooth_weighted_round_robin' });
+    const again = await store.pick({ pool: 'retry', leadId: 7, clock: 3, candidates: team, strategy: 'smooth_weighted_round_robin' });
+    const next = await store.pick({ pool: 'retry', leadId: 8, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+    expect(again.winner).toBe(first.winner);
+    expect(next.winner).not.toBe(first.winner);
+  });
+
+  it('when managers reach their cap, then they are skipped, and released leads free the cap again', async () => {
+    const store = createDistributionStore(a, keys);
+    const small: Candidate[] = [
+      { userId: 1, weight: 1, cap: 1 },
+      { userId: 2, weight: 1, cap: 1 },
+    ];
+    const w1 = await store.pick({ pool: 'cap', leadId: 20_501, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    const w2 = await store.pick({ pool: 'cap', leadId: 20_502, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    const none = await store.pick({ pool: 'cap', leadId: 20_503, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    expect(new Set([w1.winner, w2.winner])).toEqual(new Set([1, 2]));
+    expect(none.winner).toBeUndefined();
+    await store.release(20_501);
+    await store.release(20_501);
+    expect((await store.loads([1, 2])).get(w1.winner!)).toBe(0);
+    const after = await store.pick({ pool: 'cap', leadId: 20_503, clock: 2, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    expect(after.winner).toBe(w1.winner);
+  });
+
+  it('when the strategy is least-loaded, then the manager with the fewest untaken leads per weight wins', async () => {
+    const store = createDistributionStore(a, keys);
+    const people: Candidate[] = [
+      { userId: 11, weight: 1, cap: 10 },
+      { userId: 12, weight: 1, cap: 10 },
+    ];
+    await store.hold(20_900, 11);
+    const p = await store.pick({ pool: 'll', leadId: 20_901, clock: 1, candidates: people, strategy: 'least_loaded' });
+    expect(p.winner).toBe(12);
+  });
+});
