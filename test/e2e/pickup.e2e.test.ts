@@ -71,6 +71,33 @@ describe('R1/R2 end to end: simulator → webhooks → workers → amoCRM writes
     expect(records[0]).toMatchObject({ kind: 'assignment', reason: expect.stringContaining('chosen by smooth_weighted_round_robin') });
   }, 30_000);
 
+  it('when a burst of leads reaches its deadlines together, then each lead is checked and reassigned exactly once per miss, and the reads are batched', async () => {
+    const { sim, runtimes } = e2e;
+    const eventsBefore = sim.stats().byEndpoint['GET /api/v4/events'] ?? 0;
+    const stage = sim.account.statusByName(STAGE).id;
+    const burst = Array.from({ length: 12 }, (_, i) => sim.account.createLead({ name: `Утренняя заявка ${i + 1}`, statusId: stage, by: 0 }));
+    await waitFor(async () => {
+      const states = await Promise.all(burst.map((l) => runtimes[0]!.pickup!.pickups.get(l.id)));
+      return states.every((p) => p.misses >= 1);
+    }, 'every lead of the burst to be checked at its deadline', 30_000);
+    const eventsRequests = (sim.stats().byEndpoint['GET /api/v4/events'] ?? 0) - eventsBefore;
+    expect(eventsRequests).toBeLessThan(burst.length); // batched: never one request per lead
+
+    // The РОП moves the burst on to «Для передачи»: the clocks stop, and the system comes to rest.
+    for (const lead of burst) sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('Для передачи').id }, 9100);
+    await waitFor(async () => {
+      const states = await Promise.all(burst.map((l) => runtimes[0]!.pickup!.pickups.get(l.id)));
+      return states.every((p) => p.phase !== 'running' && p.phase !== 'waiting_shift');
+    }, 'every clock to stop', 20_000);
+    await runtimes[0]!.amo.flush();
+    // With two worker processes racing, every robot write of a responsible matches one recorded decision.
+    for (const lead of burst) {
+      const writes = sim.account.events.filter((e) => e.entityId === lead.id && e.type === 'entity_responsible_changed' && e.createdBy === 9001).length;
+      const decided = (await runtimes[0]!.records.forLead(lead.id)).filter((r) => ['assignment', 'reassignment', 'fallback'].includes(r.kind)).length;
+      expect(writes).toBe(decided);
+    }
+  }, 60_000);
+
   it('when everything ran, then the client never exceeded the amoCRM rate limit', () => {
     expect(e2e.sim.stats().rateLimitViolations).toBe(0);
   });
