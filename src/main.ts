@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const { service } = runtime;
-  if (service.app) await service.listen();
+  if (service.app && service.url === undefined) await service.listen();
   logger.info({ role: env.ROLE, url: service.url }, 'service started');
 
   let stopping = false;

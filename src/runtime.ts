@@ -117,7 +117,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await amo.exchangeAuthCode(options.amo.auth.authCode);
         logger.info('amoCRM authorised with AMO_AUTH_CODE');
       } else {
-        logger.warn('amoCRM is not authorised yet: install the integration in amoCRM (it redirects to /oauth/callback) or set AMO_AUTH_CODE; waiting');
+        // Serve /oauth/callback while waiting, or amoCRM's redirect could never arrive.
+        if (service.app && !service.url) await service.listen();
+        logger.warn({ url: service.url }, 'amoCRM is not authorised yet: install the integration in amoCRM (it redirects to /oauth/callback) or set AMO_AUTH_CODE; waiting');
         while (!(await amo.hasTokens())) await new Promise((r) => setTimeout(r, options.authPollMs ?? 5_000));
       }
     }
