@@ -127,10 +127,13 @@ async function main(): Promise<void> {
     console.log(color(1, '\nSummary'));
     console.log(`  leads ${stats.arrived}, assigned ${stats.assigned}, reassigned after a miss ${stats.reassigned}, handed to a РОП ${stats.fallback}`);
     console.log(`  amoCRM requests ${s.requests}, rate-limit violations ${s.rateLimitViolations} (limit 7/s), webhooks delivered ${s.webhooks.sent}`);
-    const explained = [...sim.account.leads.keys()].at(-1);
-    if (explained !== undefined) {
-      console.log(`  why lead ${explained} went where it did, from the record alone:`);
-      for (const r of await runtime.records.forLead(explained)) console.log(`    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`);
+    // Explain the most eventful lead (one that was reassigned, if any) from the record alone.
+    const ids = [...sim.account.leads.keys()];
+    const histories = await Promise.all(ids.map(async (id) => ({ id, records: await runtime.records.forLead(id) })));
+    const explained = histories.reduce<(typeof histories)[number] | undefined>((best, h) => (h.records.length > (best?.records.length ?? 0) ? h : best), undefined);
+    if (explained) {
+      console.log(`  why lead ${explained.id} went where it did, from the record alone (npm run lead:explain shows the same):`);
+      for (const r of explained.records) console.log(`    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`);
     }
     console.log('');
     await sim.webhooks.close();
