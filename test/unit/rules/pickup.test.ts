@@ -195,6 +195,29 @@ describe('R1 pickup (pure)', () => {
     expect(kinds(morning.decisions)).toEqual(['assign']);
   });
 
+  it('when twelve leads wait overnight, then at the morning shift they are spread by weight, not dumped on the first manager', async () => {
+    const dayRules = await demoRules((c) => {
+      for (const d of c.departments) d.schedule = { kind: 'weekly', followHolidays: true, days: { tue: ['09:00-21:00'], wed: ['09:00-21:00'] } };
+    });
+    const morning = '2026-11-25T06:00:00.000Z';
+    let swrr: Record<string, number> = {};
+    const given = new Map<number, number>();
+    for (let i = 0; i < 12; i++) {
+      const leadId = 1000 + i * 2; // even ids: department 1
+      const night = new Date(Date.parse('2026-11-24T20:30:00.000Z') + i * 60_000).toISOString();
+      const add = leadEvent({ action: 'add', leadId });
+      const waiting = pickupOnEvent(emptyPickupState(leadId), undefined, applyEvent(emptyLeadState(leadId), add, night), add, ctxAt(dayRules, night));
+      expect(waiting.pickup.phase).toBe('waiting_shift');
+      const loads = Object.fromEntries([...given.entries()].map(([k, v]) => [k, v]));
+      const atShift = pickupOnDeadline(waiting.pickup, waiting.pickup.clock, { lead: { leadId, statusId: STAGE, pipelineId: PIPELINE, responsibleUserId: ADMIN, tags: [] }, activity: [] }, ctxAt(dayRules, morning, loads));
+      const request = (atShift.decisions[0] as Extract<Decision, { kind: 'assign' }>).request;
+      const r = smoothWeightedRoundRobin(swrr, request.eligible);
+      swrr = r.next;
+      given.set(r.winner!, (given.get(r.winner!) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(given)).toEqual({ 9101: 5, 9102: 3, 9103: 2, 9104: 2 });
+  });
+
   it('when the sweep finds a lead in the stage with no clock, then it starts one', () => {
     const res = pickupOnSweep(emptyPickupState(42), { leadId: 42, statusId: STAGE, pipelineId: PIPELINE, responsibleUserId: 9102, tags: [] }, ctxAt(rules, NOW));
     expect(res.pickup).toMatchObject({ phase: 'running', assignedUserId: 9102 });
