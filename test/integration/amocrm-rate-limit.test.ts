@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { createAmoClient } from '../../src/amocrm/api/client.js';
+import { createRateLimiter } from '../../src/amocrm/api/rate-limiter.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 
 /** A bare amoCRM stand-in on loopback that records when each request arrived. */
@@ -70,6 +71,18 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
       server.close();
     }
   }, 60_000);
+
+  it('when bulk work fills the window, then an SLA request still goes first', async () => {
+    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:priority`, rps: 5 });
+    const order: string[] = [];
+    const take = (label: string, p: 'sla' | 'bulk') => limiter.acquire(p).then(() => void order.push(label));
+    // Bulk may use 3 of the 5 slots; the fourth and fifth bulk requests wait for the window to move.
+    const bulk = ['b1', 'b2', 'b3', 'b4', 'b5'].map((l) => take(l, 'bulk'));
+    await new Promise((r) => setTimeout(r, 50));
+    const sla = take('sla', 'sla');
+    await Promise.all([...bulk, sla]);
+    expect(order.slice(0, 4)).toEqual(['b1', 'b2', 'b3', 'sla']);
+  });
 
   it('when two processes find the token expired at once, then one refresh serves both', async () => {
     const { server, url, refreshes } = await startRecorder();
