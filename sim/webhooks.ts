@@ -29,6 +29,10 @@ const php = (s: string): string =>
     .replace(/%20/g, '+')
     .replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
+/**
+ * Fields are relative to the item's key `leads[add][i][…]`; a nested key is written as `tags][0][id`, so that
+ * wrapping it in `[` `]` gives `leads[add][i][tags][0][id]`.
+ */
 function leadFields(lead: SimLead, extra: Record<string, string>): Array<[string, string]> {
   const pairs: Array<[string, string]> = [
     ['id', String(lead.id)],

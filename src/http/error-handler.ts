@@ -1,6 +1,5 @@
 /** The one place where errors become HTTP answers: a JSON body naming the problem, never a stack trace. */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError } from '../lib/errors.js';
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large' },
@@ -10,11 +9,7 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
 };
 
 export function registerErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | AppError | Error, req, res) => {
-    if (err instanceof AppError) {
-      if (err.ourBug) req.log.error({ err }, 'request failed');
-      return res.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
-    }
+  app.setErrorHandler((err: FastifyError | Error, req, res) => {
     const code = (err as { code?: unknown }).code;
     const known = typeof code === 'string' ? FASTIFY_CODES[code] : undefined;
     if (known !== undefined) {

@@ -9,7 +9,6 @@ export interface Keys {
   deadLetter(): string;
   lead(leadId: number): string;
   leadLock(leadId: number): string;
-  leadIndex(): string;
   of(...parts: Array<string | number>): string;
 }
 
@@ -22,7 +21,6 @@ export function createKeys(prefix: string): Keys {
     deadLetter: () => k('webhook', 'dead-letter'),
     lead: (leadId) => k('lead', leadId),
     leadLock: (leadId) => k('lead', leadId, 'lock'),
-    leadIndex: () => k('leads'),
     of: k,
   };
 }

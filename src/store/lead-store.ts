@@ -26,8 +26,6 @@ export interface LeadStore {
   put(state: LeadState): Promise<void>;
   /** Runs `fn` holding the lead's lock; throws LeadLockedError when another job holds it. */
   withLock<T>(leadId: number, fn: () => Promise<T>): Promise<T>;
-  /** Leads with state, for sweeps. */
-  ids(): Promise<number[]>;
 }
 
 export function createLeadStore(redis: Redis, keys: Keys): LeadStore {
@@ -38,11 +36,7 @@ export function createLeadStore(redis: Redis, keys: Keys): LeadStore {
       return LeadStateSchema.parse(JSON.parse(raw));
     },
     async put(state) {
-      await redis
-        .multi()
-        .set(keys.lead(state.leadId), JSON.stringify(state))
-        .sadd(keys.leadIndex(), String(state.leadId))
-        .exec();
+      await redis.set(keys.lead(state.leadId), JSON.stringify(state));
     },
     async withLock(leadId, fn) {
       const token = randomUUID();
@@ -53,10 +47,6 @@ export function createLeadStore(redis: Redis, keys: Keys): LeadStore {
       } finally {
         await redis.eval(RELEASE_SCRIPT, 1, keys.leadLock(leadId), token);
       }
-    },
-    async ids() {
-      const members = await redis.smembers(keys.leadIndex());
-      return members.map(Number).filter(Number.isInteger);
     },
   };
 }

@@ -9,7 +9,7 @@ import type { Keys } from './keys.js';
 export const RECORD_STREAM_MAXLEN = 1_000_000;
 export const RECORDS_PER_LEAD = 200;
 
-export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'alert';
+export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'pickup_waiting';
 
 export interface RobotRecord {
   kind: RecordKind;

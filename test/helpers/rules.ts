@@ -2,7 +2,7 @@
 import { compileRules } from '../../src/config/compile.js';
 import { loadRulesFile } from '../../src/config/load.js';
 import type { RulesConfig } from '../../src/config/schema.js';
-import type { CompiledRules, PickupState, RuleContext } from '../../src/rules/types.js';
+import type { CompiledRules, RuleContext } from '../../src/rules/types.js';
 import { seedDirectory } from '../../sim/directory.js';
 
 export async function demoRules(edit: (config: RulesConfig) => void = () => undefined): Promise<CompiledRules> {
@@ -24,6 +24,3 @@ export const ctxAt = (rules: CompiledRules, now: string | number, loads: Record<
 export const STAGE = 7100005; // Передан в работу
 export const PIPELINE = 7000001;
 export const ADMIN = 9001;
-export const DEPT1 = [9101, 9102, 9103, 9104];
-
-export const pickupAfter = (p: PickupState): PickupState => p;

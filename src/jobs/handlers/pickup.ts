@@ -122,7 +122,7 @@ export function createPickupEngine(deps: PickupEngineDeps) {
         case 'record':
           await deps.records.append(
             {
-              kind: d.record === 'pickup_waiting' ? 'pickup_started' : d.record,
+              kind: d.record,
               at: new Date(d.at).toISOString(),
               leadId: d.leadId,
               rule: d.record === 'assignment' || d.record === 'reassignment' || d.record === 'fallback' ? 'R2' : 'R1',
