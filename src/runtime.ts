@@ -93,6 +93,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
+  // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
+  // Russian accounts; the rules themselves use the account's own zone from the directory.
   const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys);
