@@ -64,6 +64,12 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     try {
       const clients = [0, 1, 2].map(() => createAmoClient({ baseUrl: url, auth: { kind: 'long-lived', token: 't' }, redis: connect(), keyPrefix: prefix, rps: 7 }));
       const priorities = ['sla', 'normal', 'bulk'] as const;
+      // Warm up first: the first request of a client loads and connects lazily, and a send delayed after its
+      // admission is not what this test is about (amoCRM counts arrivals; the window's 100 ms margin covers
+      // ordinary in-flight variance, not a cold start inside the same event loop as the recording server).
+      await Promise.all(clients.map((c) => c.getLead(1)));
+      await new Promise((r) => setTimeout(r, 1_200));
+      arrivals.length = 0;
       await Promise.all(clients.flatMap((c, i) => Array.from({ length: 12 }, () => c.getLead(1, priorities[i]))));
       expect(arrivals).toHaveLength(36);
       expect(maxInWindow(arrivals, 1000)).toBeLessThanOrEqual(7);
