@@ -9,7 +9,11 @@ import type { Keys } from './keys.js';
 export const RECORD_STREAM_MAXLEN = 1_000_000;
 export const RECORDS_PER_LEAD = 200;
 
-export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'pickup_waiting';
+/**
+ * `action` is anything else the robot did to a lead (a task created, a lead moved, a cadence step), with `type`
+ * naming it (`cadence_task`, `cadence_end`, `meeting_confirmation`, …).
+ */
+export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'pickup_waiting' | 'action' | 'intake_paused' | 'intake_resumed';
 
 export interface RobotRecord {
   kind: RecordKind;
@@ -21,6 +25,11 @@ export interface RobotRecord {
   /** Violation type (`pickup_missed`, …) or the cause of an assignment. */
   type?: string;
   rule: string;
+  /** The regulation line the rule enforces, e.g. `seed 001 «Встреча состоялась»`. */
+  seed?: string;
+  /** Stable id of a violation (`<type>:<leadId>:<window>`), shared by the record, the alert and reports. */
+  violationId?: string;
+  department?: string;
   reason: string;
   /** Structured explanation: candidates, who was skipped and why, weights, winner. */
   explanation?: unknown;

@@ -1,0 +1,116 @@
+/**
+ * The one road from decision to effect (STYLE habit 14). Rules stay pure and return decisions; the shell turns
+ * them into a `Plan` per lead and hands the plans to the effect executor, which carries them out for every rule:
+ *
+ * 1. commit: the plan's rule state and its intent (the effects still to do) are written to the lead's hash in one
+ *    atomic step, after the lead is marked pending. A crash after this point is resumed, never misread as a
+ *    person's change: the state already says what the robot meant to do.
+ * 2. drain: amoCRM writes are batched across all plans in hand (one PATCH /leads, one POST /leads/notes, one
+ *    POST /tasks per up to 250 items); a write that may already have landed (a resumed intent) is reconciled with
+ *    amoCRM first (responsible already set, the robot's note or task already there → not repeated).
+ * 3. after its writes succeeded: records, outbox messages and timers of the plan; each effect is marked done only
+ *    after it succeeded. When every effect of a plan is done, its intent is removed.
+ *
+ * Failures are isolated per lead: a permanent error (amoCRM rejected the write) dead-letters that plan with the
+ * request and amoCRM's answer, counts a metric and alerts the operator once; a transient one parks the plan for a
+ * retry with backoff. Other leads in the same batch proceed.
+ *
+ * No rule imports this module's implementation: rules return decisions, the shell maps them to these effects.
+ */
+import type { OutboxMessage } from '../store/outbox.js';
+import type { RobotRecord } from '../store/record-store.js';
+
+/** What the robot may do. A new rule adds decision kinds that map to these, never a new executor. */
+export type Effect =
+  /** PATCH /api/v4/leads: the responsible manager. Reconciled: skipped when amoCRM already has `toUserId`. */
+  | { kind: 'set_responsible'; leadId: number; toUserId: number; fromUserId?: number }
+  /** PATCH /api/v4/leads: the stage. Reconciled: skipped when the lead is already there. */
+  | { kind: 'move_lead'; leadId: number; pipelineId: number; statusId: number; lossReasonId?: number }
+  /** POST /api/v4/leads/notes, a common note in Russian. Reconciled: skipped when the same text is on the lead. */
+  | { kind: 'add_note'; leadId: number; text: string }
+  /**
+   * POST /api/v4/tasks. `ref` names the task for the rule (e.g. `cadence:3`); the executor remembers the amoCRM id
+   * under it (see `EffectStore.taskId`), so later effects and incoming task webhooks can refer to it.
+   * Reconciled: an open task of the lead with the same text and due time is taken as this one.
+   */
+  | { kind: 'create_task'; leadId: number; ref: string; userId: number; text: string; dueAt: number; taskTypeId?: number }
+  /** PATCH /api/v4/tasks: complete (with a result text) or move a task created earlier under `ref`. */
+  | { kind: 'complete_task'; leadId: number; ref: string; resultText: string }
+  | { kind: 'update_task'; leadId: number; ref: string; dueAt?: number; text?: string; userId?: number }
+  /** A message for people (Telegram), queued once per `dedupeId`. */
+  | { kind: 'message'; leadId: number; dedupeId: string; message: OutboxMessage }
+  /** The record an admin can query; written once per `dedupeId`. Violations carry rule, seed line and a stable id. */
+  | { kind: 'record'; leadId: number; dedupeId: string; record: RobotRecord }
+  /**
+   * A timer of a rule for a lead: when `dueAt` passes, the rule's due handler gets (leadId, key) in a batch with
+   * the others due at that time. Timers live in one sorted set, so none is ever lost with a job; scheduling the same
+   * (rule, lead, key) again moves it.
+   */
+  | { kind: 'schedule_timer'; rule: string; leadId: number; key: string; dueAt: number }
+  | { kind: 'cancel_timer'; rule: string; leadId: number; key: string };
+
+export type EffectKind = Effect['kind'];
+
+export interface Plan {
+  /**
+   * Deterministic idempotency id: the same rule firing for the same cause gets the same id
+   * (e.g. `R1:lead123:clock5:missed`), so a retried job or a second worker never doubles it.
+   */
+  id: string;
+  rule: string;
+  leadId: number;
+  /** Why, in English, for the log line; people read the Russian note and record. */
+  reason: string;
+  /**
+   * Rule state saved atomically with the intent: field of the lead's hash → value (JSON-serialisable).
+   * `null` deletes the field. E.g. `{ pickup: nextPickupState }`.
+   */
+  state?: Record<string, unknown>;
+  effects: Effect[];
+}
+
+export type PlanOutcome =
+  | { kind: 'done'; planId: string; leadId: number }
+  | { kind: 'duplicate'; planId: string; leadId: number }
+  | { kind: 'parked'; planId: string; leadId: number; retryAt: number; error: string }
+  | { kind: 'dead_lettered'; planId: string; leadId: number; error: string };
+
+export interface ExecuteReport {
+  outcomes: PlanOutcome[];
+  /** amoCRM requests made for this call, by endpoint. */
+  requests: Record<string, number>;
+}
+
+export interface DueTimer {
+  rule: string;
+  leadId: number;
+  key: string;
+  dueAt: number;
+  /** How many times this timer was handed to its rule and not settled (transient failures). */
+  attempts: number;
+}
+
+/**
+ * A rule's timer handler: gets every due timer of the rule in one batch (up to 250) and returns plans. A timer
+ * is settled when a returned plan cancels or reschedules it; a timer left unsettled is handed again with backoff.
+ * A handler may throw for the whole batch (amoCRM down): every timer stays due and is retried.
+ * Per-lead errors are reported in `failed` so the others proceed.
+ */
+export type DueHandler = (due: DueTimer[]) => Promise<{ plans: Plan[]; failed?: Array<{ timer: DueTimer; error: unknown }> }>;
+
+export interface EffectExecutor {
+  /** Commits every plan (state + intent), then carries the effects out, batched across plans. */
+  execute(plans: Plan[]): Promise<ExecuteReport>;
+  /** Finishes intents left by a crash or parked for retry (all due ones, or those of some leads). */
+  resume(leadIds?: number[]): Promise<ExecuteReport>;
+}
+
+export interface EffectStore {
+  /** Rule state fields of a lead's hash, parsed from JSON (`undefined` for a missing field). */
+  readState(leadId: number, fields: string[]): Promise<Record<string, unknown>>;
+  /** The amoCRM id of a task the executor created under `ref`, or the ref of an amoCRM task id. */
+  taskId(leadId: number, ref: string): Promise<number | undefined>;
+  taskRef(leadId: number, taskId: number): Promise<string | undefined>;
+  /** Ids of plans not finished yet for a lead. */
+  pendingPlans(leadId: number): Promise<string[]>;
+}
