@@ -46,6 +46,24 @@ export const EnvSchema = z
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** How many jobs one worker process runs at once. */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(8),
+    /** The bot's token from @BotFather. Without it the service runs and logs the messages it would have sent. */
+    TELEGRAM_BOT_TOKEN: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[^\s/]+$/, 'must be the bot token from @BotFather ("123456:ABC…"), without spaces or slashes')
+        .optional(),
+    ),
+    /** Base address of the Bot API (a local Bot API server, or the simulator's stub). */
+    TELEGRAM_API_ROOT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()).transform((s) => (s ?? 'https://api.telegram.org').replace(/\/+$/, '')),
+    /** Public address of POST /telegram/webhook (Telegram itself needs https); webhook mode when set, long polling otherwise. */
+    TELEGRAM_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    /** Checked against X-Telegram-Bot-Api-Secret-Token; derived from the bot token when absent. */
+    TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{16,256}$/, '16-256 characters: letters, digits, _ and - (Telegram\'s rule)')
+        .optional(),
+    ),
   });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -71,6 +89,9 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
   if (blank('AMO_SUBDOMAIN') && blank('AMO_BASE_URL')) {
     problems.push('AMO_SUBDOMAIN is required (or AMO_BASE_URL): the amoCRM account whose webhooks are accepted');
   }
+  if (!blank('TELEGRAM_WEBHOOK_URL') && blank('TELEGRAM_BOT_TOKEN')) {
+    problems.push('TELEGRAM_WEBHOOK_URL needs TELEGRAM_BOT_TOKEN (the webhook is registered with the bot)');
+  }
   if (result.success && problems.length === 0) return result.data;
   throw new EnvError(problems);
 }
@@ -82,6 +103,23 @@ export function expectedSubdomain(env: Pick<Env, 'AMO_SUBDOMAIN' | 'AMO_BASE_URL
   const host = new URL(env.AMO_BASE_URL).hostname;
   const first = host.split('.')[0];
   return first !== undefined && host.includes('.') ? first : undefined;
+}
+
+/** Telegram settings of the service: token (absent = log only), API root, webhook mode and its secret. */
+export interface TelegramEnv {
+  token?: string;
+  apiRoot: string;
+  webhookUrl?: string;
+  webhookSecret?: string;
+}
+
+export function telegramFromEnv(env: Pick<Env, 'TELEGRAM_BOT_TOKEN' | 'TELEGRAM_API_ROOT' | 'TELEGRAM_WEBHOOK_URL' | 'TELEGRAM_WEBHOOK_SECRET'>): TelegramEnv {
+  return {
+    apiRoot: env.TELEGRAM_API_ROOT,
+    ...(env.TELEGRAM_BOT_TOKEN !== undefined ? { token: env.TELEGRAM_BOT_TOKEN } : {}),
+    ...(env.TELEGRAM_WEBHOOK_URL !== undefined ? { webhookUrl: env.TELEGRAM_WEBHOOK_URL } : {}),
+    ...(env.TELEGRAM_WEBHOOK_SECRET !== undefined ? { webhookSecret: env.TELEGRAM_WEBHOOK_SECRET } : {}),
+  };
 }
 
 export type AmoAuthConfig =
