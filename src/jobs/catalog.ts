@@ -35,6 +35,10 @@ export type TelegramRouteJob = z.infer<typeof TelegramRouteJobSchema>;
 export const TelegramChatJobSchema = z.object({ chatId: z.string().min(1), seq: z.number().int().nonnegative() });
 export type TelegramChatJob = z.infer<typeof TelegramChatJobSchema>;
 
+/** An update Telegram posted to POST /telegram/webhook, handled by a worker (the route only checks and enqueues). */
+export const TelegramUpdateJobSchema = z.object({ update: z.object({ update_id: z.number().int().nonnegative() }).loose() });
+export type TelegramUpdateJob = z.infer<typeof TelegramUpdateJobSchema>;
+
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
 
 /** Completed jobs are kept a day: enough to see what happened, and a second guard against duplicates. */
@@ -79,6 +83,12 @@ export const JOBS = {
     schema: TelegramChatJobSchema,
     options: { attempts: 10, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
     jobId: (data: TelegramChatJob): string => `tg-chat-${shortHash(data.chatId)}-${data.seq}`,
+  },
+  'telegram-update': {
+    queue: QUEUE_NAMES.telegram,
+    schema: TelegramUpdateJobSchema,
+    options: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...KEEP } satisfies JobsOptions,
+    jobId: (data: TelegramUpdateJob): string => `tg-update-${data.update.update_id}`,
   },
   // Held alerts whose quiet hours ended, escalations due, and chats whose drain job was lost.
   'telegram-sweep': {

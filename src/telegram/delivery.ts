@@ -209,6 +209,8 @@ export function createDelivery(deps: DeliveryDeps) {
       return;
     }
     const target = await chatFor(e.audience);
+    // "Taken" only updates a department's message about the lead; it starts no new one there.
+    if (target && e.template === 'pickup_taken' && e.audience.kind === 'department' && (leadId === undefined || !(await hasIncident(target.chatId, leadId, 'pickup')))) return;
     if (!target) {
       log.warn({ id: e.id, template: e.template, audience: e.audience, leadId }, 'telegram: no chat for this audience (manager not linked, or department without telegramChat); not sent');
       return;
