@@ -44,6 +44,7 @@ export async function startTelegramHarness(options: {
   stubRandom?: () => number;
   /** Start the queue workers later (h.startWorkers()), e.g. to route a burst before any delivery runs. */
   manualWorkers?: boolean;
+  webhookUrl?: string;
 }): Promise<TelegramHarness> {
   const prefix = uniquePrefix('tg');
   const stub = createTelegramStub({ token: STUB_TOKEN, ...(options.stubRandom ? { random: options.stubRandom } : {}) });
@@ -57,7 +58,7 @@ export async function startTelegramHarness(options: {
   const clock = createManualClock(options.now ?? '2026-03-03T09:00:00Z');
   const token = 'token' in options ? options.token : STUB_TOKEN;
   const telegram = createTelegram({
-    telegram: { apiRoot, ...(token ? { token } : {}) },
+    telegram: { apiRoot, ...(token ? { token } : {}), ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}) },
     redis,
     keys,
     queues,
