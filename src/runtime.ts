@@ -4,11 +4,11 @@
  * only the amoCRM address and credentials differ.
  */
 import type { FastifyInstance } from 'fastify';
-import { createAmoClient, type AmoClient } from './amocrm/api/client.js';
+import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
 import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
 import { compileRules } from './config/compile.js';
 import { loadRulesFile } from './config/load.js';
-import type { AmoAuthConfig } from './env.js';
+import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createPickupEngine, type PickupEngine } from './jobs/handlers/pickup.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
@@ -18,6 +18,7 @@ import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
+import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
 
 export interface RuntimeOptions {
   service: ServiceConfig;
@@ -28,6 +29,8 @@ export interface RuntimeOptions {
   metrics?: Metrics;
   /** Milliseconds between checks for OAuth tokens while waiting for the admin to authorise. */
   authPollMs?: number;
+  /** Bot token, API root, webhook; without a token messages are logged (Telegram.onWouldSend). */
+  telegram?: TelegramEnv;
 }
 
 export interface Runtime {
@@ -38,6 +41,7 @@ export interface Runtime {
   records: RecordStore;
   outbox: Outbox;
   directory?: DirectoryCache;
+  telegram: Telegram;
   close(): Promise<void>;
 }
 
@@ -95,9 +99,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
   // Russian accounts; the rules themselves use the account's own zone from the directory.
-  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
+  const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
+  let telegram: Telegram | undefined;
+  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger), telegramWebhookRoute(telegramEnv, () => telegram)] });
   const records = createRecordStore(service.redis, service.keys);
-  const outbox = createOutbox(service.redis, service.keys);
+  const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
   let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
   let compiled: CompiledRules | undefined;
@@ -106,7 +112,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return compiled;
   };
 
+  telegram = createTelegram({ telegram: telegramEnv, redis: service.redis, keys: service.keys, queues: service.queues, clock, logger, records, outbox, rules: () => compiled, amoBaseUrl: amoBaseUrl(options.amo), amo });
   const close = async (): Promise<void> => {
+    await telegram?.stop();
     directory?.stop();
     await service.close();
     await amo.flush().catch(() => undefined);
@@ -148,8 +156,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           'pickup-deadline': (data) => engine.onDeadline(data),
           'pickup-check': (data, job) => engine.onCheck(data, job),
           'pickup-sweep': () => engine.sweep(),
+          ...telegram.handlers,
         },
       });
+      await telegram.start();
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
@@ -163,5 +173,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, close };
 }

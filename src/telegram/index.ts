@@ -128,7 +128,8 @@ export function createTelegram(deps: TelegramDeps): Telegram {
     records: deps.records,
     leadUrl,
     ...(deps.retryDelayMs ? { retryDelayMs: deps.retryDelayMs } : {}),
-    ...(deps.amo
+    // The client's name and source cost an amoCRM request; only worth it when messages are really sent.
+    ...(deps.amo && token
       ? {
           leadInfo: async (leadId: number) => {
             const lead = await deps.amo!.getLead(leadId, 'normal');
