@@ -130,7 +130,7 @@ export type AmoAuthConfig =
  * How the service authenticates to amoCRM: a long-lived token, or OAuth 2.0 (client id, secret and redirect URI;
  * the first code from AMO_AUTH_CODE or the /oauth/callback route). Throws EnvError naming what is missing.
  */
-export function amoAuthFromEnv(env: Env): AmoAuthConfig {
+export function amoAuthFromEnv(env: Pick<Env, 'AMO_LONG_LIVED_TOKEN' | 'AMO_CLIENT_ID' | 'AMO_CLIENT_SECRET' | 'AMO_REDIRECT_URI' | 'AMO_AUTH_CODE'>): AmoAuthConfig {
   if (env.AMO_LONG_LIVED_TOKEN !== undefined) return { kind: 'long-lived', token: env.AMO_LONG_LIVED_TOKEN };
   const oauth = { AMO_CLIENT_ID: env.AMO_CLIENT_ID, AMO_CLIENT_SECRET: env.AMO_CLIENT_SECRET, AMO_REDIRECT_URI: env.AMO_REDIRECT_URI };
   const missing = Object.entries(oauth)
@@ -158,4 +158,30 @@ export function parseToolEnv(source: Record<string, string | undefined> = proces
   const result = EnvSchema.pick({ REDIS_URL: true, REDIS_PREFIX: true }).safeParse(source);
   if (result.success) return result.data;
   throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
+}
+
+/** What `npm run telegram:link` needs: the service's Redis, the bot, and the amoCRM account to find the user in. */
+export function parseLinkToolEnv(source: Record<string, string | undefined> = process.env) {
+  const result = EnvSchema.pick({
+    REDIS_URL: true,
+    REDIS_PREFIX: true,
+    RULES_FILE: true,
+    AMO_SUBDOMAIN: true,
+    AMO_DOMAIN: true,
+    AMO_BASE_URL: true,
+    AMO_LONG_LIVED_TOKEN: true,
+    AMO_CLIENT_ID: true,
+    AMO_CLIENT_SECRET: true,
+    AMO_REDIRECT_URI: true,
+    AMO_AUTH_CODE: true,
+    AMO_RPS: true,
+    TELEGRAM_BOT_TOKEN: true,
+    TELEGRAM_API_ROOT: true,
+  }).safeParse(source);
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+  const blank = (name: string): boolean => (source[name] ?? '').trim() === '';
+  if (blank('TELEGRAM_BOT_TOKEN')) problems.push('TELEGRAM_BOT_TOKEN is required (the link names the bot)');
+  if (blank('AMO_SUBDOMAIN') && blank('AMO_BASE_URL')) problems.push('AMO_SUBDOMAIN is required (or AMO_BASE_URL): the account the user is looked up in');
+  if (result.success && problems.length === 0) return result.data;
+  throw new EnvError(problems);
 }

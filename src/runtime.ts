@@ -100,8 +100,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
   // Russian accounts; the rules themselves use the account's own zone from the directory.
   const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
-  let telegram: Telegram | undefined;
-  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger), telegramWebhookRoute(telegramEnv, () => telegram)] });
+  const telegramRef: { current?: Telegram } = {};
+  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger), telegramWebhookRoute(telegramEnv, () => telegramRef.current)] });
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
   let directory: DirectoryCache | undefined;
@@ -112,9 +112,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return compiled;
   };
 
-  telegram = createTelegram({ telegram: telegramEnv, redis: service.redis, keys: service.keys, queues: service.queues, clock, logger, records, outbox, rules: () => compiled, amoBaseUrl: amoBaseUrl(options.amo), amo });
+  const telegram = createTelegram({ telegram: telegramEnv, redis: service.redis, keys: service.keys, queues: service.queues, clock, logger, records, outbox, rules: () => compiled, amoBaseUrl: amoBaseUrl(options.amo), amo });
+  telegramRef.current = telegram;
   const close = async (): Promise<void> => {
-    await telegram?.stop();
+    await telegram.stop();
     directory?.stop();
     await service.close();
     await amo.flush().catch(() => undefined);

@@ -143,12 +143,12 @@ describe('telegram bot (long polling)', () => {
 describe('telegram bot (webhook mode)', () => {
   test('when Telegram posts to /telegram/webhook, then only the right secret token is accepted and the update is handled by a worker', async () => {
     const app = Fastify();
-    let bound: TelegramHarness | undefined;
+    const bound: { current?: TelegramHarness } = {};
     const routeEnv = { token: STUB_TOKEN, apiRoot: 'http://unused', webhookUrl: 'https://bot.example/telegram/webhook' };
-    telegramWebhookRoute(routeEnv, () => bound?.telegram)(app);
+    telegramWebhookRoute(routeEnv, () => bound.current?.telegram)(app);
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const h = await startTelegramHarness({ rules, webhookUrl: `${url}/telegram/webhook` });
-    bound = h;
+    bound.current = h;
     try {
       await h.telegram.start();
       expect(h.stub.webhook).toEqual({ url: `${url}/telegram/webhook`, secretToken: webhookSecret(routeEnv) });
