@@ -466,9 +466,23 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
       } else {
         log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
       }
+      if (w.c.plan.revert) {
+        const pipeline = redis.pipeline();
+        for (const [field, value] of Object.entries(w.c.plan.revert)) {
+          if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
+          else pipeline.hset(keys.lead(w.c.plan.leadId), field, JSON.stringify(value));
+        }
+        await pipeline.exec();
+      }
       outcomes.push({ kind: 'dead_lettered', planId: w.c.plan.id, leadId: w.c.plan.leadId, error: errorDetail(w.error).message as string });
     }
-    await finish(dead, 'dead');
+    // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
+    // (the next deadline), and it must not be taken for one already carried out.
+    if (dead.length > 0) {
+      const pipeline = redis.pipeline();
+      for (const w of dead) pipeline.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`);
+      await pipeline.exec();
+    }
 
     const retryAt = new Map<number, number>();
     for (const w of parked) {
