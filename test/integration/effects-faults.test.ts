@@ -258,6 +258,30 @@ describe('the effect path under faults', () => {
     }
   });
 
+  it('when the process is told to stop during a timer pass, then it finishes the batch in hand and takes no new one', async () => {
+    const h = harness([880_001, 880_002]);
+    const seen: number[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    h.effects.registerDueHandler('slow', async (due) => {
+      seen.push(...due.map((d) => d.leadId));
+      await gate;
+      return { plans: due.map((d) => ({ id: `slow-${d.leadId}`, rule: 'slow', leadId: d.leadId, reason: 'test', state: { slow: 'done' }, effects: [] })) };
+    });
+    const now = h.clock.now().getTime();
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_001, key: 'k', dueAt: now }]);
+    h.effects.start(10);
+    await waitFor(() => seen.length === 1, 'the pass to start');
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_002, key: 'k', dueAt: now }]);
+    const stopping = h.effects.stop();
+    release();
+    await stopping;
+    expect(await h.effects.executor.store.readState(880_001, ['slow'])).toEqual({ slow: 'done' }); // the batch in hand finished
+    expect(await h.effects.timers.get('slow', 880_001, 'k')).toBeUndefined(); // and was settled
+    expect(seen).toEqual([880_001]); // the later timer waits for another process
+    expect(await h.effects.timers.get('slow', 880_002, 'k')).toBe(now);
+  });
+
   it('when a lock holder works longer than the lock time, then the lock is renewed and nobody else gets the lead meanwhile', async () => {
     const h = harness([870_001]);
     const leads = createLeadStore(redis, h.keys, { lockMs: 300 });
