@@ -64,6 +64,8 @@ export const EnvSchema = z
         .regex(/^[A-Za-z0-9_-]{16,256}$/, '16-256 characters: letters, digits, _ and - (Telegram\'s rule)')
         .optional(),
     ),
+    /** Longest graceful shutdown before a forced exit: a batch of 250 leads at 7 requests/s needs about 10 s. */
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
   });
 
 export type Env = z.infer<typeof EnvSchema>;
