@@ -28,7 +28,7 @@ import { installBot, recordReports, type IntakeActions, type PickupActions, type
 import { createDelivery, type Delivery } from './delivery.js';
 import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
-import { createApi, createDrySink, createGrammySink, type GrammyOptions, type WouldSend } from './sink.js';
+import { createApi, createDrySink, createGrammySink, TELEGRAM_LIMITS, type GrammyOptions, type WouldSend } from './sink.js';
 
 export type { WouldSend } from './sink.js';
 export type { IntakeActions, PickupActions, ReportsPort } from './bot.js';
@@ -144,7 +144,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   let bot: Bot | undefined;
   if (token) {
     bot = new Bot(token, { client: { apiRoot: deps.telegram.apiRoot } });
-    bot.api.config.use(apiThrottler(deps.throttle));
+    bot.api.config.use(apiThrottler(deps.throttle ?? TELEGRAM_LIMITS));
     bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: deps.maxInlineRetrySec ?? 30 }));
     installBot({
       bot,

@@ -62,11 +62,21 @@ export interface GrammyOptions {
   maxInlineRetrySec?: number;
 }
 
+/**
+ * Telegram's limits (≈30 messages/s overall, 1/s per chat, 20/min per group) with a margin: the throttler spaces
+ * calls as they leave, and Telegram counts them as they arrive, so network jitter could bring two within a second.
+ */
+export const TELEGRAM_LIMITS = {
+  global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
+  out: { maxConcurrent: 1, minTime: 1100 },
+  group: { maxConcurrent: 1, minTime: 1100, reservoir: 20, reservoirRefreshAmount: 20, reservoirRefreshInterval: 60_000 },
+};
+
 /** The Bot API client every part of the service uses: one Api object, throttled, retrying on `retry_after`. */
 export function createApi(options: GrammyOptions): Api {
   const api = new Api(options.token, { apiRoot: options.apiRoot });
-  // Order matters: the throttler spaces calls out, auto-retry waits on 429 inside the throttled slot.
-  api.config.use(apiThrottler(options.throttle));
+  // The throttler spaces calls out; auto-retry, installed after it, wraps it: a 429 wait does not hold a slot.
+  api.config.use(apiThrottler(options.throttle ?? TELEGRAM_LIMITS));
   api.config.use(
     autoRetry({
       maxRetryAttempts: 3,

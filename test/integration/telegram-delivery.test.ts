@@ -170,6 +170,19 @@ describe('telegram delivery', () => {
     }
   });
 
+  test('when several messages go to one group chat with Telegram\'s default limits, then the stub sees them at least a second apart, in order', async () => {
+    h = await startTelegramHarness({ rules: withTelegram({ burstThreshold: 100 }), deps: { throttle: undefined } });
+    for (const leadId of [201, 202, 203]) {
+      await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation', params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` }, leadId }, `ls${leadId}`);
+    }
+    await settled(h);
+    const sends = h.stub.calls.filter((c) => c.method === 'sendMessage');
+    expect(sends).toHaveLength(3);
+    expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(sends[2]!.at - sends[1]!.at).toBeGreaterThanOrEqual(1000);
+    expect(h.stub.chat(DEPT1_CHAT).map((m) => Number(/leads\/detail\/(\d+)/.exec(m.text)?.[1]))).toEqual([201, 202, 203]);
+  });
+
   test('when many alerts wait for one chat, then they go out as one digest', async () => {
     h = await startTelegramHarness({ rules: withTelegram({ burstThreshold: 5 }), manualWorkers: true });
     for (let leadId = 1; leadId <= 8; leadId++) {
