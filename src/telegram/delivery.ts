@@ -410,7 +410,8 @@ export function createDelivery(deps: DeliveryDeps) {
           if (more === 0) return { sent };
           continue;
         }
-        const all = raw.map((r) => JSON.parse(r) as ChatItem);
+        // A message routed twice (a router's crash, or the sweep re-routing) is queued twice; it goes out once.
+        const all = [...new Map(raw.map((r) => JSON.parse(r) as ChatItem).map((i) => [i.deliveryId, i])).values()];
         const done = await Promise.all(all.map((i) => deps.redis.exists(k.done(i.deliveryId))));
         const items = all.filter((_, i) => done[i] === 0);
         if (items.length > 0 && (await deps.redis.exists(k.dead(chatId))) === 1) {
@@ -481,7 +482,8 @@ export function createDelivery(deps: DeliveryDeps) {
       tx.sadd(k.chats, chatId).ltrim(k.held(chatId), raw.length, -1);
       await tx.exec();
     }
-    if ((await deps.redis.llen(k.held(chatId))) === 0) await deps.redis.zrem(k.heldIndex, chatId);
+    // Atomic with the router's RPUSH+ZADD: a message held meanwhile keeps its chat in the index.
+    await deps.redis.eval(`if redis.call('llen', KEYS[1]) == 0 then return redis.call('zrem', KEYS[2], ARGV[1]) end return 0`, 2, k.held(chatId), k.heldIndex, chatId);
     await scheduleChat(chatId);
     return raw.length;
   };
