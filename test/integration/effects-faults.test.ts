@@ -221,14 +221,15 @@ describe('the effect path under faults', () => {
     let failures = 1;
     const onLeadEvent = async (input: Parameters<PickupEngine['onLeadEvent']>[0]): Promise<Plan[]> => {
       const plans = await h.engine.onLeadEvent(input);
-      if (failures-- > 0) throw new Error('worker crashed while the rules ran');
+      if (input.event.kind === 'lead' && input.event.action === 'status' && failures-- > 0) throw new Error('worker crashed while the rules ran');
       return plans;
     };
     const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent });
     const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
     const workers = createWorkers({ connection: connectTestRedis(), prefix: `${prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
     try {
-      const event: LeadEvent = {
+      // The lead is created in another stage, then moved into the pickup stage: the move's job fails once.
+      const added: LeadEvent = {
         kind: 'lead',
         action: 'add',
         leadId: lead,
@@ -236,7 +237,7 @@ describe('the effect path under faults', () => {
         tags: [],
         customFields: [],
         pipelineId: PIPELINE,
-        statusId: STAGE,
+        statusId: 7100004,
         responsibleUserId: 9001,
         createdUserId: 9001,
         modifiedUserId: 9001,
@@ -246,7 +247,10 @@ describe('the effect path under faults', () => {
         receivedAt: START,
         account: { subdomain: 'demo-realty' },
       };
-      await queues.add('webhook-event', { event }, { backoff: { type: 'fixed', delay: 50 } });
+      await queues.add('webhook-event', { event: added });
+      await waitFor(async () => (await leads.get(lead)) !== undefined, 'the first event');
+      const moved: LeadEvent = { ...added, action: 'status', statusId: STAGE, oldStatusId: 7100004, updatedAt: '2026-11-24T10:00:05Z', dedupeKey: `lead:${lead}:status:retry` };
+      await queues.add('webhook-event', { event: moved }, { backoff: { type: 'fixed', delay: 50 } });
       await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the retried job to assign the lead', 15_000);
       expect(failures).toBe(-1); // the first attempt failed, the second ran
       expect(h.fake.calls.patches).toHaveLength(1);
