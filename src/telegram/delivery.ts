@@ -100,6 +100,12 @@ if redis.call('llen', KEYS[1]) > 0 then return 1 end
 redis.call('del', KEYS[2])
 if redis.call('get', KEYS[3]) == ARGV[1] then redis.call('del', KEYS[3]) end
 return 0`;
+/** Returns the last alert time when it is within the window (suppress); otherwise marks now and returns nil. */
+const CLAIM_ALERT = `
+local last = redis.call('hget', KEYS[1], ARGV[1])
+if last and tonumber(ARGV[2]) - tonumber(last) < tonumber(ARGV[3]) then return last end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+return false`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 export function createDelivery(deps: DeliveryDeps) {
@@ -163,13 +169,13 @@ export function createDelivery(deps: DeliveryDeps) {
   const toChat = async (entry: OutboxEntry, target: { chatId: string; owner: ChatOwner }, lead: ChatItem['lead']): Promise<void> => {
     const key = alertKey(entry);
     if (key !== undefined) {
-      // One alert per lead per violation type per window, per chat.
-      const last = await deps.redis.hget(k.alerted(target.chatId), key);
+      // One alert per lead per violation type per window, per chat; checked and marked in one step, so two routers
+      // handling the same alert at once let one through.
+      const last = (await deps.redis.eval(CLAIM_ALERT, 1, k.alerted(target.chatId), key, String(now()), String(settings().alertWindowMs))) as string | null;
       if (suppressedByWindow(last === null ? undefined : Number(last), now(), settings().alertWindowMs)) {
         log.info({ chatId: target.chatId, leadId: entry.leadId, key, id: entry.id }, 'telegram: same alert within its window, not sent again');
         return;
       }
-      await deps.redis.hset(k.alerted(target.chatId), key, String(now()));
     }
     const family = incidentFamily(entry);
     const edits = family !== undefined && entry.leadId !== undefined && (await deps.redis.hexists(k.incident(target.chatId, entry.leadId, family), 'messageId')) === 1;

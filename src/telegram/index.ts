@@ -181,6 +181,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   const pollerKey = deps.keys.of('tg', 'poller');
   const leaseMs = deps.pollerLeaseMs ?? 30_000;
   let leaseTimer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
   let polling = false;
   let stopped = false;
 
@@ -223,18 +224,30 @@ export function createTelegram(deps: TelegramDeps): Telegram {
         log.warn('TELEGRAM_BOT_TOKEN is not set: messages are logged, not sent');
         return;
       }
-      await bot.init();
-      if (deps.telegram.webhookUrl) {
-        await bot.api.setWebhook(deps.telegram.webhookUrl, { secret_token: webhookSecret(deps.telegram)!, allowed_updates: ['message', 'callback_query'] });
-        log.info({ bot: bot.botInfo.username }, 'telegram: webhook registered');
-        return;
-      }
-      await claimPolling();
-      leaseTimer = setInterval(() => void claimPolling().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'telegram: polling lease check failed')), Math.max(1000, Math.floor(leaseMs / 3)));
+      const b = bot;
+      // Telegram being unreachable at start must not stop the service: delivery retries on its own, the bot here.
+      const startBot = async (): Promise<void> => {
+        if (stopped) return;
+        try {
+          await b.init();
+          if (deps.telegram.webhookUrl) {
+            await b.api.setWebhook(deps.telegram.webhookUrl, { secret_token: webhookSecret(deps.telegram)!, allowed_updates: ['message', 'callback_query'] });
+            log.info({ bot: b.botInfo.username }, 'telegram: webhook registered');
+            return;
+          }
+          await claimPolling();
+          leaseTimer = setInterval(() => void claimPolling().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'telegram: polling lease check failed')), Math.max(1000, Math.floor(leaseMs / 3)));
+        } catch (err) {
+          log.error({ err: { message: (err as Error).message } }, 'telegram: the bot could not start (Telegram unreachable or the token refused); trying again in 30 s');
+          retryTimer = setTimeout(() => void startBot(), 30_000);
+        }
+      };
+      await startBot();
     },
     async stop() {
       stopped = true;
       if (leaseTimer) clearInterval(leaseTimer);
+      if (retryTimer) clearTimeout(retryTimer);
       if (bot && polling) {
         polling = false;
         await bot.stop().catch(() => undefined);
