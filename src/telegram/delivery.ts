@@ -80,6 +80,7 @@ export function telegramKeys(keys: Keys) {
     flag: (chatId: string) => keys.of('tg', 'chat', chatId, 'scheduled'),
     lock: (chatId: string) => keys.of('tg', 'chat', chatId, 'lock'),
     seq: keys.of('tg', 'seq'),
+    routerLock: keys.of('tg', 'router', 'lock'),
     done: (deliveryId: string) => keys.of('tg', 'done', hash(deliveryId)),
     part: (deliveryId: string, part: number) => keys.of('tg', 'part', hash(deliveryId), part),
     sending: (deliveryId: string) => keys.of('tg', 'sending', hash(deliveryId)),
@@ -232,22 +233,35 @@ export function createDelivery(deps: DeliveryDeps) {
     }
   };
 
-  /** Drains the outbox's route list. Entries are moved aside while routed, so a crash re-routes (never loses) them. */
+  /**
+   * Drains the outbox's route list. One router at a time (a Redis lock), so messages reach each chat's queue in the
+   * order they were pushed. Entries are moved aside while routed, so a crash re-routes (never loses) them.
+   */
   const route = async (): Promise<number> => {
     let n = 0;
     for (;;) {
-      const raw = await deps.redis.lmove(ok.route, ok.routing, 'LEFT', 'RIGHT');
-      if (raw === null) break;
-      const parsed = OutboxEntrySchema.safeParse(JSON.parse(raw));
-      if (!parsed.success) {
-        log.error({ problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'telegram: outbox entry does not fit the schema; dropped (a bug in its producer)');
-      } else {
-        await routeEntry(parsed.data as OutboxEntry);
-        n += 1;
+      const token = randomBytes(8).toString('hex');
+      if ((await deps.redis.set(k.routerLock, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return n;
+      try {
+        for (;;) {
+          const raw = await deps.redis.lmove(ok.route, ok.routing, 'LEFT', 'RIGHT');
+          if (raw === null) break;
+          await deps.redis.pexpire(k.routerLock, LOCK_MS);
+          const parsed = OutboxEntrySchema.safeParse(JSON.parse(raw));
+          if (!parsed.success) {
+            log.error({ problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'telegram: outbox entry does not fit the schema; dropped (a bug in its producer)');
+          } else {
+            await routeEntry(parsed.data as OutboxEntry);
+            n += 1;
+          }
+          await deps.redis.lrem(ok.routing, 1, raw);
+        }
+      } finally {
+        await deps.redis.eval(RELEASE, 1, k.routerLock, token);
       }
-      await deps.redis.lrem(ok.routing, 1, raw);
+      // A push that came while the lock was held, and whose own job found it held, is routed here.
+      if ((await deps.redis.llen(ok.route)) === 0) return n;
     }
-    return n;
   };
 
   // ---- delivery --------------------------------------------------------------------------------------------------
@@ -496,10 +510,12 @@ export function createDelivery(deps: DeliveryDeps) {
 
   const sweep = async (): Promise<{ released: number; escalated: number; restarted: number; routed: number }> => {
     const at = now();
-    // Entries a crashed router left aside go back to the route list.
-    for (;;) {
-      const back = await deps.redis.lmove(ok.routing, ok.route, 'LEFT', 'RIGHT');
-      if (back === null) break;
+    // Entries a crashed router left aside go back to the route list (no router holds the lock, so none is live).
+    if ((await deps.redis.exists(k.routerLock)) === 0) {
+      for (;;) {
+        const back = await deps.redis.lmove(ok.routing, ok.route, 'RIGHT', 'LEFT'); // back to the head, in their order
+        if (back === null) break;
+      }
     }
     const routed = await route();
     let released = 0;
