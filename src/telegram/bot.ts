@@ -187,6 +187,9 @@ export function installBot(deps: BotDeps): Bot {
     }
     const action = ctx.match[1] as 'take' | 'reassign' | 'pause' | 'resume';
     const id = Number(ctx.match[2]);
+    // A button whose rule interface is not wired must not pretend it worked.
+    if ((action === 'take' || action === 'reassign') && !deps.pickup) return unavailable(ctx, action);
+    if ((action === 'pause' || action === 'resume') && !deps.intake) return unavailable(ctx, action);
     const by = presser(ctx, w);
     try {
       if (action === 'take') {
@@ -245,6 +248,11 @@ export function installBot(deps: BotDeps): Bot {
       await ctx.answerCallbackQuery({ text: botText.failed, show_alert: true }).catch(() => undefined);
     }
   });
+
+  const unavailable = async (ctx: Context, action: string): Promise<void> => {
+    log.warn({ action }, 'telegram: a button was pressed whose rule interface is not wired; nothing done');
+    await ctx.answerCallbackQuery({ text: botText.unavailable, show_alert: true });
+  };
 
   /** R1: a press counts only with the evidence the rule accepts, by this manager, after the lead was given to them. */
   const evidence = async (leadId: number, userId: number): Promise<{ kind: 'ok'; evidence: string } | { kind: 'missing'; since: string } | { kind: 'not_yours' }> => {

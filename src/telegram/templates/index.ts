@@ -203,6 +203,7 @@ export const botText = {
   paused: (name: string): string => `Приём заявок приостановлен: ${escapeHtml(name)}.`,
   resumed: (name: string): string => `Приём заявок возобновлён: ${escapeHtml(name)}.`,
   failed: 'Не получилось выполнить действие. Попробуйте ещё раз через минуту.',
+  unavailable: 'Это действие пока недоступно. Сделайте его в amoCRM.',
   nothing: 'На сегодня ничего нет.',
   todayHeader: (name: string): string => `📅 <b>Сегодня: ${escapeHtml(name)}</b>`,
   violationsHeader: (who: string): string => `⚠️ <b>Нарушения за сегодня: ${escapeHtml(who)}</b>`,
