@@ -27,6 +27,9 @@ export type PickupCheckJob = z.infer<typeof PickupCheckJobSchema>;
 export const SweepJobSchema = z.object({ reason: z.string() });
 export type SweepJob = z.infer<typeof SweepJobSchema>;
 
+export const ReportsTickJobSchema = z.object({ reason: z.string() });
+export type ReportsTickJob = z.infer<typeof ReportsTickJobSchema>;
+
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
 
 /** Completed jobs are kept a day: enough to see what happened, and a second guard against duplicates. */
@@ -58,6 +61,14 @@ export const JOBS = {
     schema: SweepJobSchema,
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
     jobId: (_data: SweepJob): string => 'pickup-sweep',
+  },
+  // R11/R12: a tick every minute sends the reports due by each department's local time; markers and outbox dedupe
+  // ids make it send each once however many ticks and workers run (src/reports/schedule.ts).
+  'reports-tick': {
+    queue: QUEUE_NAMES.timers,
+    schema: ReportsTickJobSchema,
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
+    jobId: (_data: ReportsTickJob): string => 'reports-tick',
   },
 } as const;
 
