@@ -30,14 +30,21 @@ export type ReportRecord = z.infer<typeof ReportRecordSchema>;
 
 const PAGE = 5_000;
 
-/** Every record between two instants (epoch ms, inclusive), read in pages so a month of a busy account fits. */
+/**
+ * A record's stream id is its `at` when appended in order, or the append time when an older record arrives after
+ * newer ones (a late webhook, a retried job): never earlier than `at`. So the read starts at `from`, runs this much
+ * past `to`, and the records are then kept by their own `at`.
+ */
+export const LATE_RECORD_ALLOWANCE_MS = 24 * 3600_000;
+
+/** Every record whose `at` lies between two instants (epoch ms, inclusive), read in pages so a busy month fits. */
 export async function readRecords(redis: Redis, keys: Keys, fromMs: number, toMs: number): Promise<{ records: ReportRecord[]; skipped: number }> {
   const stream = keys.of('record');
   const records: ReportRecord[] = [];
   let skipped = 0;
   let start = String(fromMs);
   for (;;) {
-    const page = (await redis.xrange(stream, start, String(toMs), 'COUNT', PAGE)) as Array<[string, string[]]>;
+    const page = (await redis.xrange(stream, start, String(toMs + LATE_RECORD_ALLOWANCE_MS), 'COUNT', PAGE)) as Array<[string, string[]]>;
     for (const [id, fields] of page) {
       const at = fields.indexOf('data');
       let data: unknown;
@@ -47,8 +54,11 @@ export async function readRecords(redis: Redis, keys: Keys, fromMs: number, toMs
         data = null;
       }
       const parsed = ReportRecordSchema.safeParse(typeof data === 'object' && data !== null ? { ...data, id } : data);
-      if (parsed.success) records.push(parsed.data);
-      else skipped += 1;
+      if (!parsed.success) skipped += 1;
+      else {
+        const at = Date.parse(parsed.data.at);
+        if (at >= fromMs && at <= toMs) records.push(parsed.data);
+      }
     }
     const last = page[page.length - 1];
     if (page.length < PAGE || last === undefined) break;

@@ -84,7 +84,7 @@ export function renderMonthly(ranking: Ranking, report: DepartmentReport, roster
   if (ranked.length === 0) lines.push(`Никто не получил ${ranking.minLeads} заявок или больше — рейтинга нет.`);
   for (const r of ranked) {
     const f = factors.find((x) => x.userId === r.userId);
-    const mark = f ? (f.revertedBy !== undefined ? ` — понижение веса отменено (${escapeHtml(f.revertedBy)})` : ` ⬇️ вес ×${f.factor} ${next}`) : '';
+    const mark = f ? (f.revertedBy !== undefined ? ` — понижение веса отменено (${escapeHtml(f.revertedBy)})` : ` ⬇️ вес ×${f.factor} в ${next}`) : '';
     lines.push(`${r.position}. ${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})${mark}`);
   }
   if (unranked.length > 0) {
@@ -93,8 +93,9 @@ export function renderMonthly(ranking: Ranking, report: DepartmentReport, roster
   }
   const active = factors.filter((f) => f.revertedBy === undefined);
   if (active.length > 0) {
-    const names = active.map((f) => escapeHtml(ranking.rows.find((r) => r.userId === f.userId)?.name ?? `#${f.userId}`)).join(', ');
-    lines.push('', `<b>Вес распределения ${next}</b>: ${names} — ×${active[0]?.factor ?? ''}.`, `Причина: ${escapeHtml(active[0]?.reason ?? '')}`, 'РОП может отменить понижение кнопкой.');
+    lines.push('', `<b>Вес распределения в ${next} понижен</b>:`);
+    for (const f of active) lines.push(`${escapeHtml(ranking.rows.find((r) => r.userId === f.userId)?.name ?? `#${f.userId}`)} — ×${f.factor}: ${escapeHtml(f.reason)}`);
+    lines.push('РОП может отменить понижение кнопкой.');
   }
   lines.push('', `<b>Итого по отделу за месяц</b>`, ...statsLines(report.totals, undefined));
   return lines.join('\n');
