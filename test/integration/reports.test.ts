@@ -19,7 +19,7 @@ import { createOutbox, type Outbox } from '../../src/store/outbox.js';
 import { createRecordStore, type RecordStore } from '../../src/store/record-store.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { demoRules } from '../helpers/rules.js';
-import { ANNA, BORIS, DAY, DEPT, EXPECTED, EXPECTED_TOTAL, GALINA, LEONID, STATUS, VIKTOR, dayEvents, dayRecords, msk } from '../helpers/report-scenario.js';
+import { ANNA, BORIS, DAY, DEPT, EXPECTED, EXPECTED_TOTAL, GALINA, LEONID, STATUS, VIKTOR, dayEvents, dayRecords } from '../helpers/report-scenario.js';
 
 const run = promisify(execFile);
 
