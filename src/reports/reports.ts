@@ -145,6 +145,8 @@ export function createReports(deps: ReportsDeps): Reports {
       const rules = deps.rules();
       if (rules.reports !== undefined && !rules.reports.enabled) return [];
       const roster = rosterFromRules(rules);
+      // Kept fresh for `npm run report` even on days nothing is due.
+      await rosters.save(roster);
       const sent: DueReport[] = [];
       for (const due of dueReports(roster, deps.clock.now().getTime())) {
         const marker = keys.of('reports', 'sent', reportId(due));
