@@ -211,3 +211,27 @@ describe('R11 monthly ranking applied to distribution', () => {
     expect((await monthly.weightFactors(Date.parse('2026-12-10T09:00:00Z'))).has(BORIS)).toBe(false);
   });
 });
+
+describe('R11 factor in the atomic pick', () => {
+  it('when a lowered weight (1 × 0.5) goes through the Redis script, then 9 picks give 4/1/2/2 for weights 2/0.5/1/1, as the pure SWRR does', async () => {
+    const { createDistributionStore } = await import('../../src/store/distribution-store.js');
+    const { smoothWeightedRoundRobin } = await import('../../src/rules/distribution/distribution.js');
+    const store = createDistributionStore(redis, keys);
+    const team = [
+      { userId: ANNA, weight: 2, cap: 100 },
+      { userId: BORIS, weight: 0.5, cap: 100, factor: { baseWeight: 1, factor: 0.5, reason: 'test' } },
+      { userId: VIKTOR, weight: 1, cap: 100 },
+      { userId: GALINA, weight: 1, cap: 100 },
+    ];
+    const won: Record<number, number> = {};
+    let current: Record<string, number> = {};
+    for (let lead = 1; lead <= 9; lead++) {
+      const picked = await store.pick({ pool: 'factor', leadId: 50_000 + lead, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+      const reference = smoothWeightedRoundRobin(current, team);
+      current = reference.next;
+      expect(picked.winner).toBe(reference.winner);
+      if (picked.winner !== undefined) won[picked.winner] = (won[picked.winner] ?? 0) + 1;
+    }
+    expect(won).toEqual({ [ANNA]: 4, [BORIS]: 1, [VIKTOR]: 2, [GALINA]: 2 });
+  });
+});

@@ -135,3 +135,26 @@ describe('R11 ranking', () => {
     expect(r.rows.find((x) => x.userId === VIKTOR)?.position).toBeUndefined();
   });
 });
+
+describe('reports config', () => {
+  it('when a report stage name does not exist in the pipelines, then compilation fails with its path and the stages that exist', async () => {
+    await expect(
+      demoRules((c) => {
+        c.rules.reports.stages.meetingHeld = ['Встреча прошла'];
+      }),
+    ).rejects.toThrow(/rules\.reports\.stages\.meetingHeld\[0\].*Встреча состоялась/);
+  });
+
+  it('when the section is left out, then the defaults of seed 001 and seed 004 apply', () => {
+    const r = rules.reports;
+    expect(r?.dailyAtMin).toBe(20 * 60);
+    expect(r?.unansweredCallsNormal).toBe(0.19);
+    expect(r?.contactedToMeetingMin).toBe(0.3);
+    expect(r?.ranking).toEqual({ minLeads: 10, worst: 3, weightFactor: 0.5 });
+    expect([...(r?.milestones ?? new Map())].sort()).toEqual([
+      [7100011, 'meeting_set'],
+      [7100012, 'meeting_held'],
+      [7100013, 'offer_sent'],
+    ]);
+  });
+});
