@@ -11,6 +11,8 @@
  *   offer_sent when the stage is one the reports count; `userId` the responsible manager at that moment.
  * - `type: 'lead_source'`: a new lead with its `source` (a configured name, «Другое» or «Не указан»), once per lead.
  */
+import { createHash } from 'node:crypto';
+import type { Plan } from '../effects/types.js';
 import type { LeadState } from '../rules/lead-state.js';
 import type { WebhookEvent } from '../rules/events.js';
 import type { CompiledReports, CompiledRules } from '../rules/types.js';
@@ -142,4 +144,23 @@ export async function recordLeadActivity(records: RecordStore, event: WebhookEve
     if ((await records.append(record, dedupeId)) !== undefined) written += 1;
   }
   return written;
+}
+
+/**
+ * The same records as a plan for the effect executor, for the webhook path's `onLeadEvent` (one road from decision
+ * to effect): `[...await engine.onLeadEvent(input), ...activityPlans(input.event, input.before, input.after, rules())]`.
+ * The plan id is derived from the event's dedupe key, so a retried job commits it once.
+ */
+export function activityPlans(event: WebhookEvent, before: LeadState | undefined, after: LeadState, rules: CompiledRules): Plan[] {
+  const records = activityRecords(event, before, after, rules);
+  if (records.length === 0) return [];
+  return [
+    {
+      id: `R12:activity:${createHash('sha256').update(event.dedupeKey).digest('hex').slice(0, 24)}`,
+      rule: 'R12',
+      leadId: after.leadId,
+      reason: records.map((r) => r.record.reason).join('; '),
+      effects: records.map(({ record, dedupeId }) => ({ kind: 'record' as const, leadId: after.leadId, dedupeId, record })),
+    },
+  ];
 }

@@ -235,3 +235,32 @@ describe('R11 factor in the atomic pick', () => {
     expect(won).toEqual({ [ANNA]: 4, [BORIS]: 1, [VIKTOR]: 2, [GALINA]: 2 });
   });
 });
+
+describe('activity records through the effect executor', () => {
+  it('when the activity plan of a call note is executed twice (a retried job), then the call is recorded once and counts in the report', async () => {
+    const { createEffects } = await import('../../src/effects/index.js');
+    const { createMetrics } = await import('../../src/lib/metrics.js');
+    const { createFakeAmo } = await import('../helpers/fake-amo.js');
+    const { activityPlans } = await import('../../src/reports/activity.js');
+    const px = uniquePrefix('activity-plan');
+    const k = createKeys(px);
+    const recs = createRecordStore(redis, k);
+    const effects = createEffects({ redis, keys: k, amo: createFakeAmo([]).amo, records: recs, outbox: createOutbox(redis, k), clock, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    try {
+      const at = '2026-11-25T09:00:00.000Z';
+      const event = { deliveryId: 'd', account: { subdomain: 's' }, dedupeKey: 'note:lead:9001', receivedAt: at, kind: 'note' as const, entityType: 'lead' as const, entityId: 77, noteId: 9001, noteType: 11, text: '{"DURATION":0}', createdUserId: ANNA, createdAt: at };
+      const after = applyEvent(emptyLeadState(77), event, at);
+      const plans = activityPlans(event, undefined, after, rules);
+      expect(plans).toHaveLength(1);
+      await effects.executor.execute(plans);
+      await effects.executor.execute(activityPlans(event, undefined, after, rules));
+      const stored = await recs.forLead(77);
+      expect(stored.map((r) => [r.type, r.userId, r.answered])).toEqual([['call', ANNA, false]]);
+      const { records: read } = await (await import('../../src/reports/records.js')).readRecords(redis, k, Date.parse('2026-11-25T00:00:00Z'), Date.parse('2026-11-26T00:00:00Z'));
+      expect(read.filter((r) => r.type === 'call')).toHaveLength(1);
+    } finally {
+      await effects.stop();
+      await dropPrefix(redis, px);
+    }
+  });
+});
