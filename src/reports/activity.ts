@@ -77,7 +77,7 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
 
   if (event.kind === 'note' && event.entityType === 'lead' && (event.noteType === 10 || event.noteType === 11)) {
     const direction = event.noteType === 11 ? 'out' : 'in';
-    const userId = isPerson(event.createdUserId) ? event.createdUserId : after.responsibleUserId;
+    const userId = isPerson(event.createdUserId) ? event.createdUserId : isPerson(after.responsibleUserId) ? after.responsibleUserId : undefined;
     const answered = callAnswered(event.text);
     const department = departmentOf(rules, after.pipelineId, userId);
     out.push({
@@ -111,7 +111,7 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
           reason: `entered stage ${statusName ?? entered}${milestone ? ` (${milestone})` : ''}`,
           ...(statusName !== undefined ? { statusName } : {}),
           ...(milestone !== undefined ? { milestone } : {}),
-          ...(after.responsibleUserId !== undefined ? { userId: after.responsibleUserId } : {}),
+          ...(isPerson(after.responsibleUserId) ? { userId: after.responsibleUserId } : {}),
           ...(department !== undefined ? { department } : {}),
         },
         dedupeId: `activity:stage:${leadId}:${entered}:${at}`,
@@ -127,7 +127,7 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
           at,
           source,
           reason: `new lead from ${source}`,
-          ...(after.responsibleUserId !== undefined ? { userId: after.responsibleUserId } : {}),
+          ...(isPerson(after.responsibleUserId) ? { userId: after.responsibleUserId } : {}),
           ...(department !== undefined ? { department } : {}),
         },
         dedupeId: `activity:source:${leadId}`,

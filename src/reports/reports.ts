@@ -12,7 +12,7 @@ import type { RecordStore } from '../store/record-store.js';
 import { renderRankingChart } from './chart.js';
 import { computeReport, rankDepartment, type DepartmentReport } from './compute.js';
 import { daysPeriod, monthPeriod, nextMonth } from './period.js';
-import { createRankingStore, loadWeightFactors } from './ranking-store.js';
+import { createRankingStore, loadWeightFactors, type WeightFactor } from './ranking-store.js';
 import { readRecords } from './records.js';
 import { createRosterStore, rosterFromRules, type Roster, type RosterDepartment } from './roster.js';
 import { dueReports, reportId, type DueReport } from './schedule.js';
@@ -46,11 +46,15 @@ export interface Reports {
   tick(): Promise<DueReport[]>;
   /** The РОП's undo of a weight factor in the month it applies to ("YYYY-MM"). */
   revertWeightFactor(month: string, userId: number, by: string): Promise<{ reverted: boolean; reason: string }>;
+  /** The factors of the month they apply to ("YYYY-MM"), reverted ones included, e.g. for the РОП's undo buttons. */
+  factors(month: string, department?: string): Promise<Array<{ userId: number } & WeightFactor>>;
   /** Factors in force now, for `RuleContext.weightFactors`. */
   weightFactors(now?: number): Promise<Map<number, { factor: number; reason: string }>>;
 }
 
 const MARKER_TTL_S = 40 * 24 * 3600;
+
+const isEmpty = (r: DepartmentReport): boolean => r.sources.length === 0 && Object.values(r.totals).every((v) => v === 0 || v === undefined);
 const CLAIM_TTL_S = 600;
 
 export function createReports(deps: ReportsDeps): Reports {
@@ -106,6 +110,11 @@ export function createReports(deps: ReportsDeps): Reports {
       const dept = department(roster, name);
       const [report] = await compute(roster, daysPeriod(date, date, roster.timeZone), name);
       if (!report) return 0;
+      if (isEmpty(report)) {
+        // A digest of zeros (a Sunday, a holiday) is noise that teaches people to mute the bot.
+        logger.info({ department: name, date }, 'no activity in the department that day; no digest sent');
+        return 0;
+      }
       const html = renderDaily(report, roster, date);
       const queued = await queue(dept, 'report_daily', `report:daily:${name}:${date}`, html, `R12 daily digest of ${name} for ${date}`);
       logger.info({ department: name, date, queued, received: report.totals.received, calls: report.totals.calls }, 'daily digest queued');
@@ -118,6 +127,10 @@ export function createReports(deps: ReportsDeps): Reports {
       const period = monthPeriod(month, roster.timeZone);
       const [report] = await compute(roster, period, name);
       if (!report) return 0;
+      if (isEmpty(report)) {
+        logger.info({ department: name, month }, 'no activity in the department that month; no ranking and no factors');
+        return 0;
+      }
       const computed = rankDepartment(report, roster.ranking);
       const ranked = computed.rows.filter((r) => r.position !== undefined).length;
       const reasons = new Map(computed.worst.map((userId) => [userId, factorReason(month, computed.rows.find((r) => r.userId === userId)?.position ?? 0, ranked)]));
@@ -166,6 +179,7 @@ export function createReports(deps: ReportsDeps): Reports {
     },
 
     revertWeightFactor: (month, userId, by) => rankings.revertWeightFactor(month, userId, by),
+    factors: (month, dept) => rankings.factors(month, dept),
     weightFactors: (now) => loadWeightFactors(redis, keys, now ?? deps.clock.now().getTime()),
   };
   return reports;

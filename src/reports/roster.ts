@@ -65,7 +65,8 @@ export function rosterFromRules(rules: CompiledRules): Roster {
 export function rosterFromRecords(records: ReportRecord[], timeZone: string): Roster {
   const byDept = new Map<string, Set<number>>();
   const add = (dept: string | undefined, userId: number | undefined): void => {
-    if (dept === undefined || userId === undefined) return;
+    // 0 is amoCRM's robot: never a manager.
+    if (dept === undefined || userId === undefined || userId <= 0) return;
     const set = byDept.get(dept) ?? new Set<number>();
     set.add(userId);
     byDept.set(dept, set);

@@ -38,6 +38,13 @@ describe('report scheduling', () => {
     const logger = createLogger({ level: 'silent' });
     const a = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger });
     const b = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger });
+    // One lead a day for each department (a day without any activity sends no digest: see the control below).
+    for (const [i, date] of ['2026-11-29', '2026-11-30', '2026-12-01'].entries()) {
+      for (const [dept, userId] of [['Отдел продаж 1', 9101], ['Отдел продаж 2', 9201]] as const) {
+        const explanation = { department: dept, strategy: 'smooth_weighted_round_robin', candidates: [], skipped: [], scores: {} };
+        await records.append({ kind: 'assignment', at: `${date}T09:00:00.000+03:00`, leadId: 100 + i * 10 + (userId % 10), userId, rule: 'R2', reason: 'new lead', explanation }, `a-${date}-${userId}`);
+      }
+    }
     const fired: string[] = [];
     const end = Date.parse('2026-12-02T00:00:00+03:00');
     while (clock.now().getTime() < end) {
@@ -63,6 +70,20 @@ describe('report scheduling', () => {
     expect(messages.filter((m) => m.template === 'report_daily')).toHaveLength(6);
     expect(messages.filter((m) => m.template === 'report_monthly')).toHaveLength(2);
   }, 120_000);
+
+  it('when a department had no activity at all that day, then its digest is not sent (and a day with one lead is: control)', async () => {
+    const rules = await demoRules();
+    const keys = createKeys(`${prefix}-quiet`);
+    const records = createRecordStore(redis, keys);
+    const outbox = createOutbox(redis, keys);
+    const clock = createManualClock('2026-11-24T20:30:00+03:00');
+    const reports = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger: createLogger({ level: 'silent' }) });
+    await records.append({ kind: 'pickup_started', at: '2026-11-24T10:00:00.000+03:00', leadId: 5, userId: 9201, rule: 'R1', reason: 'clock' }, 'p5');
+    expect(await reports.daily('Отдел продаж 1', '2026-11-24')).toBe(0);
+    expect(await reports.daily('Отдел продаж 2', '2026-11-24')).toBe(1);
+    expect((await outbox.pending()).map((m) => m.audience)).toEqual([{ kind: 'department', department: 'Отдел продаж 2', chatId: '-1001000000002' }]);
+    await dropPrefix(redis, `${prefix}-quiet`);
+  });
 
   it('when the configured time is 18:30 in another zone, then the due reports follow that local time', () => {
     return demoRules().then((rules) => {

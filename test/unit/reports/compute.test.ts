@@ -158,3 +158,17 @@ describe('reports config', () => {
     ]);
   });
 });
+
+describe('roster from the record alone (npm run report without a saved roster)', () => {
+  it('when only records are at hand, then departments come from assignment explanations and activity, managers by id, and the numbers are unchanged', async () => {
+    const { rosterFromRecords } = await import('../../../src/reports/roster.js');
+    const bare = rosterFromRecords(records, 'Europe/Moscow');
+    expect(bare.departments.map((d) => d.name).sort()).toEqual(['Отдел продаж 1', 'Отдел продаж 2']);
+    const [report] = computeReport(records, bare, daysPeriod(DAY, DAY, 'Europe/Moscow'), DEPT);
+    const anna = report?.managers.find((m) => m.userId === ANNA);
+    expect(anna?.name).toBe(`#${ANNA}`);
+    expect(counts(anna ?? {})).toEqual(EXPECTED[ANNA]);
+    // Галина and Борис appear through their assignment, pickup or activity records; Виктор and Леонид, with none, do not.
+    expect(report?.managers.map((m) => m.userId).sort()).toEqual([ANNA, BORIS, GALINA].sort());
+  });
+});
