@@ -45,13 +45,60 @@ function month(perDay: number): RobotRecord[] {
       const at = (ms: number): string => new Date(t + ms).toISOString();
       const base = { leadId: lead, userId: m.userId, department, reason: 'bench' };
       out.push({ ...base, kind: 'assignment', at: at(0), rule: 'R2' });
-      out.push({ ...base, kind: 'action', type: 'lead_source', source: roster.sources[lead % 5] ?? 'Сайт', at: at(1), rule: 'R12' });
-      out.push({ ...base, kind: lead % 7 === 0 ? 'violation' : 'pickup_taken', type: lead % 7 === 0 ? 'pickup_missed' : undefined, at: at(60_000), rule: 'R1' } as RobotRecord);
-      out.push({ ...base, kind: 'action', type: 'call', direction: 'out', answered: lead % 5 !== 0, at: at(120_000), rule: 'R12' });
-      out.push({ ...base, kind: 'action', type: 'call', direction: 'out', answered: lead % 3 !== 0, at: at(600_000), rule: 'R12' });
+      out.push({
+        ...base,
+        kind: 'action',
+        type: 'lead_source',
+        source: roster.sources[lead % 5] ?? 'Сайт',
+        at: at(1),
+        rule: 'R12',
+      });
+      out.push({
+        ...base,
+        kind: lead % 7 === 0 ? 'violation' : 'pickup_taken',
+        type: lead % 7 === 0 ? 'pickup_missed' : undefined,
+        at: at(60_000),
+        rule: 'R1',
+      } as RobotRecord);
+      out.push({
+        ...base,
+        kind: 'action',
+        type: 'call',
+        direction: 'out',
+        answered: lead % 5 !== 0,
+        at: at(120_000),
+        rule: 'R12',
+      });
+      out.push({
+        ...base,
+        kind: 'action',
+        type: 'call',
+        direction: 'out',
+        answered: lead % 3 !== 0,
+        at: at(600_000),
+        rule: 'R12',
+      });
       out.push({ ...base, kind: 'action', type: 'stage_entered', statusId: 1, at: at(700_000), rule: 'R12' });
-      if (lead % 3 === 0) out.push({ ...base, kind: 'action', type: 'stage_entered', milestone: 'meeting_set', statusId: 2, at: at(800_000), rule: 'R12' });
-      if (lead % 4 === 0) out.push({ ...base, kind: 'action', type: 'stage_entered', milestone: 'meeting_held', statusId: 3, at: at(900_000), rule: 'R12' });
+      if (lead % 3 === 0)
+        out.push({
+          ...base,
+          kind: 'action',
+          type: 'stage_entered',
+          milestone: 'meeting_set',
+          statusId: 2,
+          at: at(800_000),
+          rule: 'R12',
+        });
+      if (lead % 4 === 0)
+        out.push({
+          ...base,
+          kind: 'action',
+          type: 'stage_entered',
+          milestone: 'meeting_held',
+          statusId: 3,
+          at: at(900_000),
+          rule: 'R12',
+        });
     }
   }
   return out;
@@ -95,8 +142,19 @@ async function main(): Promise<void> {
 
   const result = {
     at: new Date().toISOString(),
-    month: { records: full.length, leads: 30_000, managers: MANAGERS.length, departments: 2, computeAndRankMs: computeMs, ranked: ranking.map((r) => r.rows.filter((x) => x.position !== undefined).length) },
-    redisRead: { records: readCount, ms: readMs, perThousandMs: Math.round((readMs / Math.max(1, readCount)) * 1000 * 100) / 100 },
+    month: {
+      records: full.length,
+      leads: 30_000,
+      managers: MANAGERS.length,
+      departments: 2,
+      computeAndRankMs: computeMs,
+      ranked: ranking.map((r) => r.rows.filter((x) => x.position !== undefined).length),
+    },
+    redisRead: {
+      records: readCount,
+      ms: readMs,
+      perThousandMs: Math.round((readMs / Math.max(1, readCount)) * 1000 * 100) / 100,
+    },
   };
   writeFileSync('bench/results/reports.json', `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(

@@ -22,7 +22,14 @@ const FALLBACK_ZONE = 'Europe/Moscow';
 async function main(): Promise<number> {
   let args;
   try {
-    args = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' }, department: { type: 'string' }, csv: { type: 'boolean', default: false } } }).values;
+    args = parseArgs({
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        department: { type: 'string' },
+        csv: { type: 'boolean', default: false },
+      },
+    }).values;
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -41,13 +48,20 @@ async function main(): Promise<number> {
     const { records, skipped } = await readRecords(redis, keys, period.fromMs, period.toMs);
     if (skipped > 0) console.error(`${skipped} record(s) did not fit the report schema and were skipped`);
     const roster = saved ?? rosterFromRecords(records, zone);
-    if (!saved) console.error(`no roster saved under prefix "${env.REDIS_PREFIX}": departments from the record, managers by id, zone ${zone}`);
+    if (!saved)
+      console.error(
+        `no roster saved under prefix "${env.REDIS_PREFIX}": departments from the record, managers by id, zone ${zone}`,
+      );
     if (args.department !== undefined && !roster.departments.some((d) => d.name === args.department)) {
-      console.error(`unknown department "${args.department}"; departments: ${roster.departments.map((d) => d.name).join(', ') || 'none'}`);
+      console.error(
+        `unknown department "${args.department}"; departments: ${roster.departments.map((d) => d.name).join(', ') || 'none'}`,
+      );
       return 1;
     }
     const reports = computeReport(records, roster, period, args.department);
-    const out = args.csv ? renderCsv(reports) : `${reports.map((r) => htmlToText(renderPeriod(r, roster, period.fromDate, period.toDate))).join('\n\n')}\n`;
+    const out = args.csv
+      ? renderCsv(reports)
+      : `${reports.map((r) => htmlToText(renderPeriod(r, roster, period.fromDate, period.toDate))).join('\n\n')}\n`;
     // Written before exiting: process.exit() may drop what a pipe has not taken yet.
     await new Promise<void>((resolve) => process.stdout.write(out, () => resolve()));
     return 0;

@@ -29,7 +29,11 @@ export interface ActivityRecord {
 const isPerson = (id: number | undefined): id is number => id !== undefined && id > 0;
 
 /** The department whose pipelines hold the lead, or the one of its responsible manager. */
-function departmentOf(rules: CompiledRules, pipelineId: number | undefined, userId: number | undefined): string | undefined {
+function departmentOf(
+  rules: CompiledRules,
+  pipelineId: number | undefined,
+  userId: number | undefined,
+): string | undefined {
   const byManager = rules.departments.find((d) => d.managers.some((m) => m.userId === userId));
   if (byManager) return byManager.name;
   return rules.departments.find((d) => pipelineId !== undefined && d.pipelineIds.includes(pipelineId))?.name;
@@ -57,7 +61,8 @@ export function callAnswered(text: string | undefined): boolean | undefined {
   }
   if (typeof params !== 'object' || params === null) return undefined;
   const get = (...names: string[]): unknown => {
-    for (const [k, v] of Object.entries(params as Record<string, unknown>)) if (names.includes(k.toLowerCase())) return v;
+    for (const [k, v] of Object.entries(params as Record<string, unknown>))
+      if (names.includes(k.toLowerCase())) return v;
     return undefined;
   };
   const status = Number(get('call_status'));
@@ -68,7 +73,12 @@ export function callAnswered(text: string | undefined): boolean | undefined {
 }
 
 /** Pure: the activity records one event means for the lead it changed (`before` → `after`). */
-export function activityRecords(event: WebhookEvent, before: LeadState | undefined, after: LeadState, rules: CompiledRules): ActivityRecord[] {
+export function activityRecords(
+  event: WebhookEvent,
+  before: LeadState | undefined,
+  after: LeadState,
+  rules: CompiledRules,
+): ActivityRecord[] {
   const reports = rules.reports;
   if (reports === undefined || !reports.enabled) return [];
   const out: ActivityRecord[] = [];
@@ -77,7 +87,11 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
 
   if (event.kind === 'note' && event.entityType === 'lead' && (event.noteType === 10 || event.noteType === 11)) {
     const direction = event.noteType === 11 ? 'out' : 'in';
-    const userId = isPerson(event.createdUserId) ? event.createdUserId : isPerson(after.responsibleUserId) ? after.responsibleUserId : undefined;
+    const userId = isPerson(event.createdUserId)
+      ? event.createdUserId
+      : isPerson(after.responsibleUserId)
+        ? after.responsibleUserId
+        : undefined;
     const answered = callAnswered(event.text);
     const department = departmentOf(rules, after.pipelineId, userId);
     out.push({
@@ -118,8 +132,14 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
       });
     }
     if (event.action === 'add') {
-      const values = event.customFields.filter((f) => f.name?.toLowerCase() === reports.sourceField.toLowerCase()).flatMap((f) => f.values.map((v) => v.value));
-      const source = sourceOf(reports, values, event.tags.map((t) => t.name));
+      const values = event.customFields
+        .filter((f) => f.name?.toLowerCase() === reports.sourceField.toLowerCase())
+        .flatMap((f) => f.values.map((v) => v.value));
+      const source = sourceOf(
+        reports,
+        values,
+        event.tags.map((t) => t.name),
+      );
       out.push({
         record: {
           ...base,
@@ -138,7 +158,13 @@ export function activityRecords(event: WebhookEvent, before: LeadState | undefin
 }
 
 /** Appends the activity records of one event; a redelivered event writes nothing twice (dedupe ids). */
-export async function recordLeadActivity(records: RecordStore, event: WebhookEvent, before: LeadState | undefined, after: LeadState, rules: CompiledRules): Promise<number> {
+export async function recordLeadActivity(
+  records: RecordStore,
+  event: WebhookEvent,
+  before: LeadState | undefined,
+  after: LeadState,
+  rules: CompiledRules,
+): Promise<number> {
   let written = 0;
   for (const { record, dedupeId } of activityRecords(event, before, after, rules)) {
     if ((await records.append(record, dedupeId)) !== undefined) written += 1;
@@ -151,7 +177,12 @@ export async function recordLeadActivity(records: RecordStore, event: WebhookEve
  * to effect): `[...await engine.onLeadEvent(input), ...activityPlans(input.event, input.before, input.after, rules())]`.
  * The plan id is derived from the event's dedupe key, so a retried job commits it once.
  */
-export function activityPlans(event: WebhookEvent, before: LeadState | undefined, after: LeadState, rules: CompiledRules): Plan[] {
+export function activityPlans(
+  event: WebhookEvent,
+  before: LeadState | undefined,
+  after: LeadState,
+  rules: CompiledRules,
+): Plan[] {
   const records = activityRecords(event, before, after, rules);
   if (records.length === 0) return [];
   return [
@@ -160,7 +191,12 @@ export function activityPlans(event: WebhookEvent, before: LeadState | undefined
       rule: 'R12',
       leadId: after.leadId,
       reason: records.map((r) => r.record.reason).join('; '),
-      effects: records.map(({ record, dedupeId }) => ({ kind: 'record' as const, leadId: after.leadId, dedupeId, record })),
+      effects: records.map(({ record, dedupeId }) => ({
+        kind: 'record' as const,
+        leadId: after.leadId,
+        dedupeId,
+        record,
+      })),
     },
   ];
 }

@@ -36,7 +36,12 @@ export async function renderRankingChart(ranking: Ranking, title: string): Promi
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();
-    return new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'zoom', value: 2 } }).render().asPng();
+    return new Resvg(svg, {
+      font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+      fitTo: { mode: 'zoom', value: 2 },
+    })
+      .render()
+      .asPng();
   } finally {
     view.finalize();
   }

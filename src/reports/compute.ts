@@ -76,7 +76,20 @@ export interface Ranking {
   worst: number[];
 }
 
-const COUNTERS = ['received', 'takenInTime', 'missedPickups', 'calls', 'callsAnswered', 'callsUnanswered', 'contacted', 'meetingsSet', 'meetingsHeld', 'offersSent', 'violations', 'openViolations'] as const;
+const COUNTERS = [
+  'received',
+  'takenInTime',
+  'missedPickups',
+  'calls',
+  'callsAnswered',
+  'callsUnanswered',
+  'contacted',
+  'meetingsSet',
+  'meetingsHeld',
+  'offersSent',
+  'violations',
+  'openViolations',
+] as const;
 
 const ratio = (a: number, b: number): number | undefined => (b > 0 ? a / b : undefined);
 
@@ -97,11 +110,27 @@ function inPeriod(r: ReportRecord, p: Period): boolean {
 }
 
 /** Numbers of one department over a period. */
-export function computeDepartment(all: ReportRecord[], roster: Roster, dept: RosterDepartment, period: Period): DepartmentReport {
+export function computeDepartment(
+  all: ReportRecord[],
+  roster: Roster,
+  dept: RosterDepartment,
+  period: Period,
+): DepartmentReport {
   const records = all.filter((r) => inPeriod(r, period));
-  const resolved = new Set(records.filter((r) => r.kind === 'action' && r.type === 'violation_resolved' && r.violationId !== undefined).map((r) => r.violationId));
+  const resolved = new Set(
+    records
+      .filter((r) => r.kind === 'action' && r.type === 'violation_resolved' && r.violationId !== undefined)
+      .map((r) => r.violationId),
+  );
   const ids = new Set(dept.managers.map((m) => m.userId));
-  type Acc = { received: Set<number>; taken: Set<number>; contacted: Set<number>; set: Set<number>; held: Set<number>; offers: Set<number> } & Record<(typeof COUNTERS)[number], number>;
+  type Acc = {
+    received: Set<number>;
+    taken: Set<number>;
+    contacted: Set<number>;
+    set: Set<number>;
+    held: Set<number>;
+    offers: Set<number>;
+  } & Record<(typeof COUNTERS)[number], number>;
   const acc = new Map<number, Acc>();
   for (const m of dept.managers) {
     acc.set(m.userId, {
@@ -179,19 +208,27 @@ export function computeDepartment(all: ReportRecord[], roster: Roster, dept: Ros
   const bySource = new Map<string, number>();
   for (const r of records) {
     if (r.kind !== 'action' || r.type !== 'lead_source' || r.source === undefined) continue;
-    if (r.department !== dept.name && !(r.department === undefined && r.userId !== undefined && ids.has(r.userId))) continue;
+    if (r.department !== dept.name && !(r.department === undefined && r.userId !== undefined && ids.has(r.userId)))
+      continue;
     bySource.set(r.source, (bySource.get(r.source) ?? 0) + 1);
   }
   const order = (s: string): number => {
     const i = roster.sources.indexOf(s);
     return i >= 0 ? i : roster.sources.length;
   };
-  const sources = [...bySource].map(([source, leads]) => ({ source, leads })).sort((a, b) => order(a.source) - order(b.source) || b.leads - a.leads || a.source.localeCompare(b.source));
+  const sources = [...bySource]
+    .map(([source, leads]) => ({ source, leads }))
+    .sort((a, b) => order(a.source) - order(b.source) || b.leads - a.leads || a.source.localeCompare(b.source));
   return { department: dept.name, managers, totals: withRatios(sum), sources };
 }
 
 /** Every department (or the one named) over a period. */
-export function computeReport(records: ReportRecord[], roster: Roster, period: Period, department?: string): DepartmentReport[] {
+export function computeReport(
+  records: ReportRecord[],
+  roster: Roster,
+  period: Period,
+  department?: string,
+): DepartmentReport[] {
   const depts = department === undefined ? roster.departments : roster.departments.filter((d) => d.name === department);
   return depts.map((d) => computeDepartment(records, roster, d, period));
 }
@@ -212,11 +249,16 @@ export function rankDepartment(report: DepartmentReport, cfg: Roster['ranking'])
   }));
   const ranked = rows
     .filter((r) => r.received >= cfg.minLeads && r.received > 0)
-    .sort((a, b) => (b.conversion ?? 0) - (a.conversion ?? 0) || b.received - a.received || a.name.localeCompare(b.name, 'ru'));
+    .sort(
+      (a, b) =>
+        (b.conversion ?? 0) - (a.conversion ?? 0) || b.received - a.received || a.name.localeCompare(b.name, 'ru'),
+    );
   ranked.forEach((r, i) => (r.position = i + 1));
   const lowered = Math.min(cfg.worst, Math.max(0, ranked.length - 1));
   const worst = ranked.slice(ranked.length - lowered).map((r) => r.userId);
   for (const r of ranked) if (worst.includes(r.userId)) r.factor = cfg.weightFactor;
-  const unranked = rows.filter((r) => r.position === undefined).sort((a, b) => b.received - a.received || a.name.localeCompare(b.name, 'ru'));
+  const unranked = rows
+    .filter((r) => r.position === undefined)
+    .sort((a, b) => b.received - a.received || a.name.localeCompare(b.name, 'ru'));
   return { department: report.department, rows: [...ranked, ...unranked], minLeads: cfg.minLeads, worst };
 }

@@ -30,10 +30,17 @@ export function monthPeriod(month: string, zone: string): NamedPeriod {
   const start = DateTime.fromISO(`${month}-01`, { zone }).startOf('day');
   if (!start.isValid) throw new Error(`"${month}" is not a month YYYY-MM`);
   const end = start.plus({ months: 1 });
-  return { fromMs: start.toMillis(), toMs: end.toMillis(), fromDate: start.toISODate() ?? month, toDate: end.minus({ days: 1 }).toISODate() ?? month };
+  return {
+    fromMs: start.toMillis(),
+    toMs: end.toMillis(),
+    fromDate: start.toISODate() ?? month,
+    toDate: end.minus({ days: 1 }).toISODate() ?? month,
+  };
 }
 
 export const localDate = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).toISODate() ?? '';
 export const localMonth = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).toFormat('yyyy-MM');
-export const previousMonth = (month: string): string => DateTime.fromISO(`${month}-01`, { zone: 'UTC' }).minus({ months: 1 }).toFormat('yyyy-MM');
-export const nextMonth = (month: string): string => DateTime.fromISO(`${month}-01`, { zone: 'UTC' }).plus({ months: 1 }).toFormat('yyyy-MM');
+export const previousMonth = (month: string): string =>
+  DateTime.fromISO(`${month}-01`, { zone: 'UTC' }).minus({ months: 1 }).toFormat('yyyy-MM');
+export const nextMonth = (month: string): string =>
+  DateTime.fromISO(`${month}-01`, { zone: 'UTC' }).plus({ months: 1 }).toFormat('yyyy-MM');

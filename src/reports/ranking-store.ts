@@ -24,7 +24,12 @@ export const WeightFactorSchema = z.object({
 });
 export type WeightFactor = z.infer<typeof WeightFactorSchema>;
 
-const MetaSchema = z.object({ month: z.string(), rankedMonth: z.string(), validFromMs: z.number(), validToMs: z.number() });
+const MetaSchema = z.object({
+  month: z.string(),
+  rankedMonth: z.string(),
+  validFromMs: z.number(),
+  validToMs: z.number(),
+});
 type Meta = z.infer<typeof MetaSchema>;
 
 const RankingSchema = z.object({
@@ -58,10 +63,16 @@ const parseJson = <T>(schema: z.ZodType<T>, raw: string | null | undefined): T |
 
 const utcMonth = (ms: number): string => new Date(ms).toISOString().slice(0, 7);
 /** No zone is more than 14 hours from UTC, so the local month of `now` is one of these UTC months. */
-const candidateMonths = (now: number): string[] => [...new Set([utcMonth(now - 14 * 3600_000), utcMonth(now), utcMonth(now + 14 * 3600_000)])];
+const candidateMonths = (now: number): string[] => [
+  ...new Set([utcMonth(now - 14 * 3600_000), utcMonth(now), utcMonth(now + 14 * 3600_000)]),
+];
 
 /** The factors in force at `now`, by user id, for `RuleContext.weightFactors`. Reverted ones are left out. */
-export async function loadWeightFactors(redis: Redis, keys: Keys, now: number): Promise<Map<number, { factor: number; reason: string }>> {
+export async function loadWeightFactors(
+  redis: Redis,
+  keys: Keys,
+  now: number,
+): Promise<Map<number, { factor: number; reason: string }>> {
   const out = new Map<number, { factor: number; reason: string }>();
   for (const month of candidateMonths(now)) {
     const all = await redis.hgetall(rankingKey(keys, month));
@@ -70,7 +81,8 @@ export async function loadWeightFactors(redis: Redis, keys: Keys, now: number): 
     for (const [field, raw] of Object.entries(all)) {
       if (!field.startsWith('factor:')) continue;
       const f = parseJson(WeightFactorSchema, raw);
-      if (f !== undefined && f.revertedBy === undefined) out.set(Number(field.slice('factor:'.length)), { factor: f.factor, reason: f.reason });
+      if (f !== undefined && f.revertedBy === undefined)
+        out.set(Number(field.slice('factor:'.length)), { factor: f.factor, reason: f.reason });
     }
   }
   return out;
@@ -81,7 +93,12 @@ export interface RankingStore {
    * Saves a department's ranking of `meta.rankedMonth` and the factors of its worst for `meta.month`; returns
    * the ranking and factors in force (the first saved ones when this month was already ranked).
    */
-  save(meta: Meta, ranking: Ranking, factors: Map<number, string>, at: string): Promise<{ ranking: Ranking; factors: Array<{ userId: number } & WeightFactor> }>;
+  save(
+    meta: Meta,
+    ranking: Ranking,
+    factors: Map<number, string>,
+    at: string,
+  ): Promise<{ ranking: Ranking; factors: Array<{ userId: number } & WeightFactor> }>;
   factors(month: string, department?: string): Promise<Array<{ userId: number } & WeightFactor>>;
   /** РОП's undo: the factor of `userId` in `month` stops applying; who did it is kept and recorded. */
   revertWeightFactor(month: string, userId: number, by: string): Promise<{ reverted: boolean; reason: string }>;
@@ -94,7 +111,9 @@ export function createRankingStore(redis: Redis, keys: Keys, records: RecordStor
       .filter(([field]) => field.startsWith('factor:'))
       .flatMap(([field, raw]) => {
         const f = parseJson(WeightFactorSchema, raw);
-        return f !== undefined && (department === undefined || f.department === department) ? [{ userId: Number(field.slice('factor:'.length)), ...f }] : [];
+        return f !== undefined && (department === undefined || f.department === department)
+          ? [{ userId: Number(field.slice('factor:'.length)), ...f }]
+          : [];
       })
       .sort((a, b) => a.userId - b.userId);
   };
@@ -103,10 +122,18 @@ export function createRankingStore(redis: Redis, keys: Keys, records: RecordStor
     factors,
     async save(meta, ranking, reasons, at) {
       const key = rankingKey(keys, meta.month);
-      const pipeline = redis.multi().hsetnx(key, 'meta', JSON.stringify(meta)).hsetnx(key, `dept:${ranking.department}`, JSON.stringify(ranking));
+      const pipeline = redis
+        .multi()
+        .hsetnx(key, 'meta', JSON.stringify(meta))
+        .hsetnx(key, `dept:${ranking.department}`, JSON.stringify(ranking));
       for (const userId of ranking.worst) {
         const row = ranking.rows.find((r) => r.userId === userId);
-        const value: WeightFactor = { factor: row?.factor ?? 1, reason: reasons.get(userId) ?? '', department: ranking.department, setAt: at };
+        const value: WeightFactor = {
+          factor: row?.factor ?? 1,
+          reason: reasons.get(userId) ?? '',
+          department: ranking.department,
+          setAt: at,
+        };
         pipeline.hsetnx(key, `factor:${userId}`, JSON.stringify(value));
       }
       // Kept a year: the РОП may look back at last year's rankings.
@@ -135,7 +162,8 @@ export function createRankingStore(redis: Redis, keys: Keys, records: RecordStor
       const key = rankingKey(keys, month);
       const current = parseJson(WeightFactorSchema, await redis.hget(key, `factor:${userId}`));
       if (current === undefined) return { reverted: false, reason: `no weight factor for user ${userId} in ${month}` };
-      if (current.revertedBy !== undefined) return { reverted: false, reason: `already reverted by ${current.revertedBy} at ${current.revertedAt ?? '?'}` };
+      if (current.revertedBy !== undefined)
+        return { reverted: false, reason: `already reverted by ${current.revertedBy} at ${current.revertedAt ?? '?'}` };
       const at = clock().toISOString();
       await redis.hset(key, `factor:${userId}`, JSON.stringify({ ...current, revertedBy: by, revertedAt: at }));
       await records.append(

@@ -38,13 +38,20 @@ const PAGE = 5_000;
 export const LATE_RECORD_ALLOWANCE_MS = 24 * 3600_000;
 
 /** Every record whose `at` lies between two instants (epoch ms, inclusive), read in pages so a busy month fits. */
-export async function readRecords(redis: Redis, keys: Keys, fromMs: number, toMs: number): Promise<{ records: ReportRecord[]; skipped: number }> {
+export async function readRecords(
+  redis: Redis,
+  keys: Keys,
+  fromMs: number,
+  toMs: number,
+): Promise<{ records: ReportRecord[]; skipped: number }> {
   const stream = keys.of('record');
   const records: ReportRecord[] = [];
   let skipped = 0;
   let start = String(fromMs);
   for (;;) {
-    const page = (await redis.xrange(stream, start, String(toMs + LATE_RECORD_ALLOWANCE_MS), 'COUNT', PAGE)) as Array<[string, string[]]>;
+    const page = (await redis.xrange(stream, start, String(toMs + LATE_RECORD_ALLOWANCE_MS), 'COUNT', PAGE)) as Array<
+      [string, string[]]
+    >;
     for (const [id, fields] of page) {
       const at = fields.indexOf('data');
       let data: unknown;

@@ -54,7 +54,8 @@ export interface Reports {
 
 const MARKER_TTL_S = 40 * 24 * 3600;
 
-const isEmpty = (r: DepartmentReport): boolean => r.sources.length === 0 && Object.values(r.totals).every((v) => v === 0 || v === undefined);
+const isEmpty = (r: DepartmentReport): boolean =>
+  r.sources.length === 0 && Object.values(r.totals).every((v) => v === 0 || v === undefined);
 const CLAIM_TTL_S = 600;
 
 export function createReports(deps: ReportsDeps): Reports {
@@ -70,22 +71,38 @@ export function createReports(deps: ReportsDeps): Reports {
   };
   const department = (roster: Roster, name: string): RosterDepartment => {
     const d = roster.departments.find((x) => x.name === name);
-    if (!d) throw new Error(`unknown department "${name}"; departments: ${roster.departments.map((x) => x.name).join(', ')}`);
+    if (!d)
+      throw new Error(`unknown department "${name}"; departments: ${roster.departments.map((x) => x.name).join(', ')}`);
     return d;
   };
-  const compute = async (roster: Roster, period: { fromMs: number; toMs: number }, dept?: string): Promise<DepartmentReport[]> => {
+  const compute = async (
+    roster: Roster,
+    period: { fromMs: number; toMs: number },
+    dept?: string,
+  ): Promise<DepartmentReport[]> => {
     const { records, skipped } = await readRecords(redis, keys, period.fromMs, period.toMs);
     if (skipped > 0) logger.warn({ skipped }, 'records that do not fit the report schema were skipped');
     return computeReport(records, roster, period, dept);
   };
-  const queue = async (dept: RosterDepartment, template: 'report_daily' | 'report_monthly', id: string, html: string, reason: string, chart?: Buffer): Promise<number> => {
+  const queue = async (
+    dept: RosterDepartment,
+    template: 'report_daily' | 'report_monthly',
+    id: string,
+    html: string,
+    reason: string,
+    chart?: Buffer,
+  ): Promise<number> => {
     const parts = splitMessage(html);
     const at = deps.clock.now().toISOString();
     let queued = 0;
     for (const [i, part] of parts.entries()) {
       const message: OutboxMessage = {
         at,
-        audience: { kind: 'department', department: dept.name, ...(dept.chatId !== undefined ? { chatId: dept.chatId } : {}) },
+        audience: {
+          kind: 'department',
+          department: dept.name,
+          ...(dept.chatId !== undefined ? { chatId: dept.chatId } : {}),
+        },
         template,
         params: { html: part, ...(i === 0 && chart ? { chartPngBase64: chart.toString('base64') } : {}) },
         reason: `${reason} (part ${i + 1} of ${parts.length})`,
@@ -116,8 +133,17 @@ export function createReports(deps: ReportsDeps): Reports {
         return 0;
       }
       const html = renderDaily(report, roster, date);
-      const queued = await queue(dept, 'report_daily', `report:daily:${name}:${date}`, html, `R12 daily digest of ${name} for ${date}`);
-      logger.info({ department: name, date, queued, received: report.totals.received, calls: report.totals.calls }, 'daily digest queued');
+      const queued = await queue(
+        dept,
+        'report_daily',
+        `report:daily:${name}:${date}`,
+        html,
+        `R12 daily digest of ${name} for ${date}`,
+      );
+      logger.info(
+        { department: name, date, queued, received: report.totals.received, calls: report.totals.calls },
+        'daily digest queued',
+      );
       return queued;
     },
 
@@ -133,7 +159,12 @@ export function createReports(deps: ReportsDeps): Reports {
       }
       const computed = rankDepartment(report, roster.ranking);
       const ranked = computed.rows.filter((r) => r.position !== undefined).length;
-      const reasons = new Map(computed.worst.map((userId) => [userId, factorReason(month, computed.rows.find((r) => r.userId === userId)?.position ?? 0, ranked)]));
+      const reasons = new Map(
+        computed.worst.map((userId) => [
+          userId,
+          factorReason(month, computed.rows.find((r) => r.userId === userId)?.position ?? 0, ranked),
+        ]),
+      );
       const applies = monthPeriod(nextMonth(month), roster.timeZone);
       const { ranking, factors } = await rankings.save(
         { month: nextMonth(month), rankedMonth: month, validFromMs: applies.fromMs, validToMs: applies.toMs },
@@ -147,10 +178,23 @@ export function createReports(deps: ReportsDeps): Reports {
         chart = await renderRankingChart(ranking, `Конверсия во встречу, ${month}`);
       } catch (err) {
         // The numbers matter more than the picture: the report goes out without it, and the operator sees why.
-        logger.error({ err, department: name, month }, 'ranking chart could not be rendered; sending the report without it');
+        logger.error(
+          { err, department: name, month },
+          'ranking chart could not be rendered; sending the report without it',
+        );
       }
-      const queued = await queue(dept, 'report_monthly', `report:monthly:${name}:${month}`, html, `R11 ranking of ${name} for ${month}`, chart);
-      logger.info({ department: name, month, ranked, lowered: factors.map((f) => f.userId), queued }, 'monthly ranking queued and weight factors applied');
+      const queued = await queue(
+        dept,
+        'report_monthly',
+        `report:monthly:${name}:${month}`,
+        html,
+        `R11 ranking of ${name} for ${month}`,
+        chart,
+      );
+      logger.info(
+        { department: name, month, ranked, lowered: factors.map((f) => f.userId), queued },
+        'monthly ranking queued and weight factors applied',
+      );
       return queued;
     },
 

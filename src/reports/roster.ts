@@ -24,7 +24,11 @@ export const RosterSchema = z.object({
   monthlyAtMin: z.number().int().min(0).max(1439),
   unansweredCallsNormal: z.number().min(0).max(1),
   contactedToMeetingMin: z.number().min(0).max(1),
-  ranking: z.object({ minLeads: z.number().int().nonnegative(), worst: z.number().int().positive(), weightFactor: z.number().positive().max(1) }),
+  ranking: z.object({
+    minLeads: z.number().int().nonnegative(),
+    worst: z.number().int().positive(),
+    weightFactor: z.number().positive().max(1),
+  }),
 });
 export type Roster = z.infer<typeof RosterSchema>;
 export type RosterDepartment = Roster['departments'][number];
@@ -81,7 +85,10 @@ export function rosterFromRecords(records: ReportRecord[], timeZone: string): Ro
     sources: [...DEFAULT_REPORT_SETTINGS.sources],
     ranking: { ...DEFAULT_REPORT_SETTINGS.ranking },
     timeZone,
-    departments: [...byDept].map(([name, ids]) => ({ name, managers: [...ids].sort((a, b) => a - b).map((userId) => ({ userId, name: `#${userId}` })) })),
+    departments: [...byDept].map(([name, ids]) => ({
+      name,
+      managers: [...ids].sort((a, b) => a - b).map((userId) => ({ userId, name: `#${userId}` })),
+    })),
   };
 }
 

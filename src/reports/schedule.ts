@@ -10,7 +10,8 @@
 import { DateTime } from 'luxon';
 import type { Roster } from './roster.js';
 
-export type DueReport = { kind: 'daily'; department: string; date: string } | { kind: 'monthly'; department: string; month: string };
+export type DueReport =
+  { kind: 'daily'; department: string; date: string } | { kind: 'monthly'; department: string; month: string };
 
 /** The last day of a month on which a missed ranking is still sent. */
 export const MONTHLY_CATCH_UP_DAYS = 3;
@@ -29,4 +30,5 @@ export function dueReports(roster: Roster, now: number): DueReport[] {
 }
 
 /** The marker that says a report was sent (and its outbox dedupe id prefix). */
-export const reportId = (r: DueReport): string => (r.kind === 'daily' ? `report:daily:${r.department}:${r.date}` : `report:monthly:${r.department}:${r.month}`);
+export const reportId = (r: DueReport): string =>
+  r.kind === 'daily' ? `report:daily:${r.department}:${r.date}` : `report:monthly:${r.department}:${r.month}`;

@@ -14,16 +14,44 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+const COUNTED = [
+  'received',
+  'takenInTime',
+  'missedPickups',
+  'calls',
+  'meetingsSet',
+  'meetingsHeld',
+  'offersSent',
+  'violations',
+] as const;
+
 const pct = (share: number | undefined): string => (share === undefined ? '—' : `${Math.round(share * 100)}%`);
 const FLAG = ' ⚠️';
 
-const longDate = (date: string, zone: string): string => DateTime.fromISO(date, { zone }).setLocale('ru').toFormat('d MMMM yyyy');
+const longDate = (date: string, zone: string): string =>
+  DateTime.fromISO(date, { zone }).setLocale('ru').toFormat('d MMMM yyyy');
 const monthName = (month: string): string => DateTime.fromISO(`${month}-01`).setLocale('ru').toFormat('LLLL yyyy');
 const monthNamePrepositional = (month: string): string => {
   // "в декабре": luxon has no prepositional case; the twelve forms are fixed.
-  const forms = ['январе', 'феврале', 'марте', 'апреле', 'мае', 'июне', 'июле', 'августе', 'сентябре', 'октябре', 'ноябре', 'декабре'];
+  const forms = [
+    'январе',
+    'феврале',
+    'марте',
+    'апреле',
+    'мае',
+    'июне',
+    'июле',
+    'августе',
+    'сентябре',
+    'октябре',
+    'ноябре',
+    'декабре',
+  ];
   return forms[Number(month.slice(5, 7)) - 1] ?? month;
 };
+
+/** Genitive after a number ("от 1 контакта", "от 3 контактов"; "меньше 21 заявки", "меньше 10 заявок"). */
+const genitive = (n: number, one: string, many: string): string => (n % 10 === 1 && n % 100 !== 11 ? one : many);
 
 function yardstickLine(roster: Roster): string {
   return `<i>Нормы (правило 7 регламента): недозвонов около ${pct(roster.unansweredCallsNormal)}, до встречи — не меньше ${pct(roster.contactedToMeetingMin)} контактов. ⚠️ — хуже нормы.</i>`;
@@ -34,7 +62,7 @@ function statsLines(s: Totals, flags: ManagerStats['belowYardstick'] | undefined
   return [
     `Заявок получено: ${s.received}, взято вовремя: ${s.takenInTime}, пропущено: ${s.missedPickups}`,
     `Звонков: ${s.calls}, недозвонов: ${pct(s.unansweredShare)}${known > 0 ? ` (${s.callsUnanswered} из ${known})` : ''}${flags?.unanswered ? FLAG : ''}`,
-    `Встреч назначено: ${s.meetingsSet} (${pct(s.meetingShare)} от ${s.contacted} контактов)${flags?.meetings ? FLAG : ''}, проведено: ${s.meetingsHeld}, КП отправлено: ${s.offersSent}`,
+    `Встреч назначено: ${s.meetingsSet} (${pct(s.meetingShare)} от ${s.contacted} ${genitive(s.contacted, 'контакта', 'контактов')})${flags?.meetings ? FLAG : ''}, проведено: ${s.meetingsHeld}, КП отправлено: ${s.offersSent}`,
     `Конверсия во «Встреча состоялась»: ${s.meetingsHeld} из ${s.received} (${pct(s.conversion)})`,
     `Нарушений: ${s.violations}, открытых: ${s.openViolations}`,
   ];
@@ -42,10 +70,14 @@ function statsLines(s: Totals, flags: ManagerStats['belowYardstick'] | undefined
 
 function departmentBody(report: DepartmentReport, roster: Roster): string[] {
   const lines: string[] = [yardstickLine(roster)];
-  for (const m of report.managers) {
+  const idle = (m: ManagerStats): boolean => COUNTED.every((k) => m[k] === 0);
+  for (const m of report.managers.filter((x) => !idle(x))) {
     const below = m.belowYardstick.unanswered || m.belowYardstick.meetings;
     lines.push('', `<b>${escapeHtml(m.name)}</b>${below ? FLAG : ''}`, ...statsLines(m, m.belowYardstick));
   }
+  // Managers with nothing to show share one line instead of a block of zeros each.
+  const quiet = report.managers.filter(idle);
+  if (quiet.length > 0) lines.push('', `<b>Без активности</b>: ${quiet.map((m) => escapeHtml(m.name)).join(', ')}`);
   lines.push('', '<b>Итого по отделу</b>', ...statsLines(report.totals, undefined));
   lines.push('', '<b>Заявки по источникам</b>');
   if (report.sources.length === 0) lines.push('нет новых заявок');
@@ -55,13 +87,21 @@ function departmentBody(report: DepartmentReport, roster: Roster): string[] {
 
 /** R12: the daily digest of one department. */
 export function renderDaily(report: DepartmentReport, roster: Roster, date: string): string {
-  return [`<b>📊 Итоги дня ${longDate(date, roster.timeZone)} — ${escapeHtml(report.department)}</b>`, ...departmentBody(report, roster)].join('\n');
+  return [
+    `<b>📊 Итоги дня ${longDate(date, roster.timeZone)} — ${escapeHtml(report.department)}</b>`,
+    ...departmentBody(report, roster),
+  ].join('\n');
 }
 
 /** /report and `npm run report`: the same numbers over any period. */
 export function renderPeriod(report: DepartmentReport, roster: Roster, fromDate: string, toDate: string): string {
-  const span = fromDate === toDate ? longDate(fromDate, roster.timeZone) : `${longDate(fromDate, roster.timeZone)} — ${longDate(toDate, roster.timeZone)}`;
-  return [`<b>📊 Отчёт за ${span} — ${escapeHtml(report.department)}</b>`, ...departmentBody(report, roster)].join('\n');
+  const span =
+    fromDate === toDate
+      ? longDate(fromDate, roster.timeZone)
+      : `${longDate(fromDate, roster.timeZone)} — ${longDate(toDate, roster.timeZone)}`;
+  return [`<b>📊 Отчёт за ${span} — ${escapeHtml(report.department)}</b>`, ...departmentBody(report, roster)].join(
+    '\n',
+  );
 }
 
 export interface FactorView {
@@ -72,7 +112,13 @@ export interface FactorView {
 }
 
 /** R11: the ranking of a month with the counts behind it and the weight factors for the next month. */
-export function renderMonthly(ranking: Ranking, report: DepartmentReport, roster: Roster, month: string, factors: FactorView[]): string {
+export function renderMonthly(
+  ranking: Ranking,
+  report: DepartmentReport,
+  roster: Roster,
+  month: string,
+  factors: FactorView[],
+): string {
   const next = monthNamePrepositional(nextMonthOf(month));
   const lines = [
     `<b>🏆 Рейтинг менеджеров за ${monthName(month)} — ${escapeHtml(ranking.department)}</b>`,
@@ -84,17 +130,32 @@ export function renderMonthly(ranking: Ranking, report: DepartmentReport, roster
   if (ranked.length === 0) lines.push(`Никто не получил ${ranking.minLeads} заявок или больше — рейтинга нет.`);
   for (const r of ranked) {
     const f = factors.find((x) => x.userId === r.userId);
-    const mark = f ? (f.revertedBy !== undefined ? ` — понижение веса отменено (${escapeHtml(f.revertedBy)})` : ` ⬇️ вес ×${f.factor} в ${next}`) : '';
-    lines.push(`${r.position}. ${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})${mark}`);
+    const mark = f
+      ? f.revertedBy !== undefined
+        ? ` — понижение веса отменено (${escapeHtml(f.revertedBy)})`
+        : ` ⬇️ вес ×${f.factor} в ${next}`
+      : '';
+    lines.push(
+      `${r.position}. ${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})${mark}`,
+    );
   }
   if (unranked.length > 0) {
-    lines.push('', `<b>Вне рейтинга</b> (меньше ${ranking.minLeads} заявок за месяц):`);
-    for (const r of unranked) lines.push(`${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})`);
+    lines.push(
+      '',
+      `<b>Вне рейтинга</b> (меньше ${ranking.minLeads} ${genitive(ranking.minLeads, 'заявки', 'заявок')} за месяц):`,
+    );
+    for (const r of unranked)
+      lines.push(
+        `${escapeHtml(r.name)} — ${r.received === 0 ? 'нет заявок' : `${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})`}`,
+      );
   }
   const active = factors.filter((f) => f.revertedBy === undefined);
   if (active.length > 0) {
     lines.push('', `<b>Вес распределения в ${next} понижен</b>:`);
-    for (const f of active) lines.push(`${escapeHtml(ranking.rows.find((r) => r.userId === f.userId)?.name ?? `#${f.userId}`)} — ×${f.factor}: ${escapeHtml(f.reason)}`);
+    for (const f of active)
+      lines.push(
+        `${escapeHtml(ranking.rows.find((r) => r.userId === f.userId)?.name ?? `#${f.userId}`)} — ×${f.factor}: ${escapeHtml(f.reason)}`,
+      );
     lines.push('РОП может отменить понижение кнопкой.');
   }
   lines.push('', `<b>Итого по отделу за месяц</b>`, ...statsLines(report.totals, undefined));
@@ -190,7 +251,10 @@ export function renderCsv(reports: DepartmentReport[]): string {
     String(s.violations),
     String(s.openViolations),
   ];
-  const rows = reports.flatMap((r) => [...r.managers.map((m) => row(r.department, m.name, String(m.userId), m)), row(r.department, 'TOTAL', '', r.totals)]);
+  const rows = reports.flatMap((r) => [
+    ...r.managers.map((m) => row(r.department, m.name, String(m.userId), m)),
+    row(r.department, 'TOTAL', '', r.totals),
+  ]);
   return stringify([[...CSV_COLUMNS], ...rows]);
 }
 

@@ -40,16 +40,37 @@ describe('report scheduling', () => {
     const b = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger });
     // One lead a day for each department (a day without any activity sends no digest: see the control below).
     for (const [i, date] of ['2026-11-29', '2026-11-30', '2026-12-01'].entries()) {
-      for (const [dept, userId] of [['Отдел продаж 1', 9101], ['Отдел продаж 2', 9201]] as const) {
-        const explanation = { department: dept, strategy: 'smooth_weighted_round_robin', candidates: [], skipped: [], scores: {} };
-        await records.append({ kind: 'assignment', at: `${date}T09:00:00.000+03:00`, leadId: 100 + i * 10 + (userId % 10), userId, rule: 'R2', reason: 'new lead', explanation }, `a-${date}-${userId}`);
+      for (const [dept, userId] of [
+        ['Отдел продаж 1', 9101],
+        ['Отдел продаж 2', 9201],
+      ] as const) {
+        const explanation = {
+          department: dept,
+          strategy: 'smooth_weighted_round_robin',
+          candidates: [],
+          skipped: [],
+          scores: {},
+        };
+        await records.append(
+          {
+            kind: 'assignment',
+            at: `${date}T09:00:00.000+03:00`,
+            leadId: 100 + i * 10 + (userId % 10),
+            userId,
+            rule: 'R2',
+            reason: 'new lead',
+            explanation,
+          },
+          `a-${date}-${userId}`,
+        );
       }
     }
     const fired: string[] = [];
     const end = Date.parse('2026-12-02T00:00:00+03:00');
     while (clock.now().getTime() < end) {
       for (const service of [a, b]) {
-        for (const r of await service.tick()) fired.push(`${clock.now().toISOString()} ${r.kind} ${r.department} ${r.kind === 'daily' ? r.date : r.month}`);
+        for (const r of await service.tick())
+          fired.push(`${clock.now().toISOString()} ${r.kind} ${r.department} ${r.kind === 'daily' ? r.date : r.month}`);
       }
       clock.advance(10 * 60_000);
     }
@@ -77,11 +98,31 @@ describe('report scheduling', () => {
     const records = createRecordStore(redis, keys);
     const outbox = createOutbox(redis, keys);
     const clock = createManualClock('2026-11-24T20:30:00+03:00');
-    const reports = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger: createLogger({ level: 'silent' }) });
-    await records.append({ kind: 'pickup_started', at: '2026-11-24T10:00:00.000+03:00', leadId: 5, userId: 9201, rule: 'R1', reason: 'clock' }, 'p5');
+    const reports = createReports({
+      redis,
+      keys,
+      records,
+      outbox,
+      rules: () => rules,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+    });
+    await records.append(
+      {
+        kind: 'pickup_started',
+        at: '2026-11-24T10:00:00.000+03:00',
+        leadId: 5,
+        userId: 9201,
+        rule: 'R1',
+        reason: 'clock',
+      },
+      'p5',
+    );
     expect(await reports.daily('Отдел продаж 1', '2026-11-24')).toBe(0);
     expect(await reports.daily('Отдел продаж 2', '2026-11-24')).toBe(1);
-    expect((await outbox.pending()).map((m) => m.audience)).toEqual([{ kind: 'department', department: 'Отдел продаж 2', chatId: '-1001000000002' }]);
+    expect((await outbox.pending()).map((m) => m.audience)).toEqual([
+      { kind: 'department', department: 'Отдел продаж 2', chatId: '-1001000000002' },
+    ]);
     await dropPrefix(redis, `${prefix}-quiet`);
   });
 

@@ -19,7 +19,20 @@ import { createOutbox, type Outbox } from '../../src/store/outbox.js';
 import { createRecordStore, type RecordStore } from '../../src/store/record-store.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { demoRules } from '../helpers/rules.js';
-import { ANNA, BORIS, DAY, DEPT, EXPECTED, EXPECTED_TOTAL, GALINA, LEONID, STATUS, VIKTOR, dayEvents, dayRecords } from '../helpers/report-scenario.js';
+import {
+  ANNA,
+  BORIS,
+  DAY,
+  DEPT,
+  EXPECTED,
+  EXPECTED_TOTAL,
+  GALINA,
+  LEONID,
+  STATUS,
+  VIKTOR,
+  dayEvents,
+  dayRecords,
+} from '../helpers/report-scenario.js';
 
 const run = promisify(execFile);
 
@@ -38,11 +51,21 @@ beforeAll(async () => {
   keys = createKeys(prefix);
   records = createRecordStore(redis, keys);
   outbox = createOutbox(redis, keys);
-  reports = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger: createLogger({ level: 'silent' }) });
+  reports = createReports({
+    redis,
+    keys,
+    records,
+    outbox,
+    rules: () => rules,
+    clock,
+    logger: createLogger({ level: 'silent' }),
+  });
 
   // The day in time order: webhook events go through the recorder as the webhook path calls it (twice: a
   // redelivery writes nothing new); the rules' own records are appended as the rules append them.
-  const ruleRecords = dayRecords(rules).filter(({ record }) => record.kind !== 'action' || record.type === 'violation_resolved');
+  const ruleRecords = dayRecords(rules).filter(
+    ({ record }) => record.kind !== 'action' || record.type === 'violation_resolved',
+  );
   const timeline = [
     ...dayEvents().map((event) => ({ at: event.receivedAt, event })),
     ...ruleRecords.map((r) => ({ at: r.record.at, rule: r })),
@@ -71,13 +94,17 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const line = (s: { received: number; takenInTime: number; missedPickups: number }): string => `Заявок получено: ${s.received}, взято вовремя: ${s.takenInTime}, пропущено: ${s.missedPickups}`;
+const line = (s: { received: number; takenInTime: number; missedPickups: number }): string =>
+  `Заявок получено: ${s.received}, взято вовремя: ${s.takenInTime}, пропущено: ${s.missedPickups}`;
 
 describe('R12 digest, /report and npm run report from one record', () => {
   it('when the daily digest runs, then one Telegram message for the department carries the hand-counted numbers, and a second run adds nothing', async () => {
     expect(await reports.daily(DEPT, DAY)).toBe(1);
     const [message] = await outbox.pending();
-    expect(message).toMatchObject({ template: 'report_daily', audience: { kind: 'department', department: DEPT, chatId: '-1001000000001' } });
+    expect(message).toMatchObject({
+      template: 'report_daily',
+      audience: { kind: 'department', department: DEPT, chatId: '-1001000000001' },
+    });
     const html = String(message?.params.html);
     expect(html.length).toBeLessThanOrEqual(4096);
     const anna = html.slice(html.indexOf('<b>Анна Смирнова</b>'));
@@ -89,7 +116,8 @@ describe('R12 digest, /report and npm run report from one record', () => {
       'Конверсия во «Встреча состоялась»: 1 из 4 (25%)',
       'Нарушений: 0, открытых: 0',
     ]);
-    expect(html).toContain('Встреч назначено: 0 (0% от 1 контактов) ⚠️, проведено: 0, КП отправлено: 0'); // Борис
+    expect(html).toContain('Встреч назначено: 0 (0% от 1 контакта) ⚠️, проведено: 0, КП отправлено: 0'); // Борис
+    expect(html).toContain('<b>Без активности</b>: Виктор Попов, Леонид Уволенный');
     const total = html.slice(html.indexOf('<b>Итого по отделу</b>'));
     expect(total.split('\n').slice(1, 6)).toEqual([
       line(EXPECTED_TOTAL),
@@ -116,7 +144,10 @@ describe('R12 digest, /report and npm run report from one record', () => {
     expect(text.stdout.trim()).toBe(htmlToText(report));
 
     const csv = await run(process.execPath, [...cli, '--csv'], { env });
-    const [header, ...rows] = csv.stdout.trim().split('\n').map((l) => l.split(','));
+    const [header, ...rows] = csv.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','));
     const col = (row: string[] | undefined, name: string): number => Number(row?.[header?.indexOf(name) ?? -1]);
     const names: Array<[string, keyof (typeof EXPECTED)[typeof ANNA]]> = [
       ['received', 'received'],
@@ -134,10 +165,12 @@ describe('R12 digest, /report and npm run report from one record', () => {
     ];
     for (const userId of [ANNA, BORIS, VIKTOR, GALINA, LEONID] as const) {
       const row = rows.find((r) => Number(r[header?.indexOf('user_id') ?? -1]) === userId);
-      for (const [csvName, key] of names) expect([userId, csvName, col(row, csvName)]).toEqual([userId, csvName, EXPECTED[userId][key]]);
+      for (const [csvName, key] of names)
+        expect([userId, csvName, col(row, csvName)]).toEqual([userId, csvName, EXPECTED[userId][key]]);
     }
     const totalRow = rows.find((r) => r[1] === 'TOTAL');
-    for (const [csvName, key] of names) expect([csvName, col(totalRow, csvName)]).toEqual([csvName, EXPECTED_TOTAL[key]]);
+    for (const [csvName, key] of names)
+      expect([csvName, col(totalRow, csvName)]).toEqual([csvName, EXPECTED_TOTAL[key]]);
     expect(col(totalRow, 'conversion')).toBeCloseTo(2 / 7, 4);
   }, 60_000);
 });
@@ -152,7 +185,15 @@ describe('R11 monthly ranking applied to distribution', () => {
   beforeAll(async () => {
     mrecords = createRecordStore(redis, mkeys);
     moutbox = createOutbox(redis, mkeys);
-    monthly = createReports({ redis, keys: mkeys, records: mrecords, outbox: moutbox, rules: () => rules, clock, logger: createLogger({ level: 'silent' }) });
+    monthly = createReports({
+      redis,
+      keys: mkeys,
+      records: mrecords,
+      outbox: moutbox,
+      rules: () => rules,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+    });
     // November by hand (received / held): Анна 20/8 = 40%, Виктор 12/3 = 25%, Борис 20/2 = 10%, Галина 10/1 = 10%, Леонид 5/4 (under 10: unranked).
     const table: Array<[number, number, number]> = [
       [ANNA, 20, 8],
@@ -166,8 +207,25 @@ describe('R11 monthly ranking applied to distribution', () => {
       for (let i = 0; i < received; i++) {
         lead += 1;
         const at = new Date(Date.parse('2026-11-02T09:00:00Z') + i * 3600_000).toISOString();
-        await mrecords.append({ kind: 'assignment', at, leadId: lead, userId, rule: 'R2', reason: 'new lead' }, `a${lead}`);
-        if (i < held) await mrecords.append({ kind: 'action', type: 'stage_entered', milestone: 'meeting_held', statusId: STATUS.meetingHeld, at: new Date(Date.parse(at) + 600_000).toISOString(), leadId: lead, userId, rule: 'R12', reason: 'held' }, `h${lead}`);
+        await mrecords.append(
+          { kind: 'assignment', at, leadId: lead, userId, rule: 'R2', reason: 'new lead' },
+          `a${lead}`,
+        );
+        if (i < held)
+          await mrecords.append(
+            {
+              kind: 'action',
+              type: 'stage_entered',
+              milestone: 'meeting_held',
+              statusId: STATUS.meetingHeld,
+              at: new Date(Date.parse(at) + 600_000).toISOString(),
+              leadId: lead,
+              userId,
+              rule: 'R12',
+              reason: 'held',
+            },
+            `h${lead}`,
+          );
       }
     }
     clock.set('2026-12-01T07:00:00Z');
@@ -182,9 +240,13 @@ describe('R11 monthly ranking applied to distribution', () => {
     const [message] = await moutbox.pending();
     expect(message?.template).toBe('report_monthly');
     const html = String(message?.params.html);
-    expect(html).toContain('1. Анна Смирнова — 40% (8 из 20)\n2. Виктор Попов — 25% (3 из 12) ⬇️ вес ×0.5 в декабре\n3. Борис Кузнецов — 10% (2 из 20) ⬇️ вес ×0.5 в декабре\n4. Галина Соколова — 10% (1 из 10) ⬇️ вес ×0.5 в декабре');
+    expect(html).toContain(
+      '1. Анна Смирнова — 40% (8 из 20)\n2. Виктор Попов — 25% (3 из 12) ⬇️ вес ×0.5 в декабре\n3. Борис Кузнецов — 10% (2 из 20) ⬇️ вес ×0.5 в декабре\n4. Галина Соколова — 10% (1 из 10) ⬇️ вес ×0.5 в декабре',
+    );
     expect(html).toContain('<b>Вне рейтинга</b> (меньше 10 заявок за месяц):\nЛеонид Уволенный — 80% (4 из 5)');
-    expect(html).toContain('Виктор Попов — ×0.5: 2-е место из 4 по конверсии во «Встреча состоялась» за ноябрь 2026 (регламент: у 3 худших в рейтинге уменьшается количество новых лидов)');
+    expect(html).toContain(
+      'Виктор Попов — ×0.5: 2-е место из 4 по конверсии во «Встреча состоялась» за ноябрь 2026 (регламент: у 3 худших в рейтинге уменьшается количество новых лидов)',
+    );
     expect(Buffer.from(String(message?.params.chartPngBase64), 'base64').subarray(1, 4).toString()).toBe('PNG');
   }, 30_000);
 
@@ -198,13 +260,25 @@ describe('R11 monthly ranking applied to distribution', () => {
     expect(jan.size).toBe(0);
 
     clock.set('2026-12-01T08:00:00Z');
-    expect(await monthly.revertWeightFactor('2026-12', BORIS, 'Дмитрий Лебедев')).toEqual({ reverted: true, reason: 'reverted by Дмитрий Лебедев' });
+    expect(await monthly.revertWeightFactor('2026-12', BORIS, 'Дмитрий Лебедев')).toEqual({
+      reverted: true,
+      reason: 'reverted by Дмитрий Лебедев',
+    });
     expect((await monthly.revertWeightFactor('2026-12', BORIS, 'Дмитрий Лебедев')).reverted).toBe(false);
     const after = await monthly.weightFactors(Date.parse('2026-12-10T09:00:00Z'));
     expect([...after.keys()].sort()).toEqual([VIKTOR, GALINA].sort());
     const account = await mrecords.forLead(0);
-    expect(account.filter((r) => r.type === 'weight_factor_set').map((r) => r.userId).sort()).toEqual([BORIS, VIKTOR, GALINA].sort());
-    expect(account.find((r) => r.type === 'weight_factor_reverted')).toMatchObject({ userId: BORIS, rule: 'R11', reason: expect.stringContaining('Дмитрий Лебедев') });
+    expect(
+      account
+        .filter((r) => r.type === 'weight_factor_set')
+        .map((r) => r.userId)
+        .sort(),
+    ).toEqual([BORIS, VIKTOR, GALINA].sort());
+    expect(account.find((r) => r.type === 'weight_factor_reverted')).toMatchObject({
+      userId: BORIS,
+      rule: 'R11',
+      reason: expect.stringContaining('Дмитрий Лебедев'),
+    });
 
     // The ranking job running again (a retry) neither re-sends nor re-applies the reverted factor.
     expect(await monthly.monthly(DEPT, '2026-11')).toBe(0);
@@ -226,7 +300,13 @@ describe('R11 factor in the atomic pick', () => {
     const won: Record<number, number> = {};
     let current: Record<string, number> = {};
     for (let lead = 1; lead <= 9; lead++) {
-      const picked = await store.pick({ pool: 'factor', leadId: 50_000 + lead, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+      const picked = await store.pick({
+        pool: 'factor',
+        leadId: 50_000 + lead,
+        clock: 1,
+        candidates: team,
+        strategy: 'smooth_weighted_round_robin',
+      });
       const reference = smoothWeightedRoundRobin(current, team);
       current = reference.next;
       expect(picked.winner).toBe(reference.winner);
@@ -245,10 +325,32 @@ describe('activity records through the effect executor', () => {
     const px = uniquePrefix('activity-plan');
     const k = createKeys(px);
     const recs = createRecordStore(redis, k);
-    const effects = createEffects({ redis, keys: k, amo: createFakeAmo([]).amo, records: recs, outbox: createOutbox(redis, k), clock, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    const effects = createEffects({
+      redis,
+      keys: k,
+      amo: createFakeAmo([]).amo,
+      records: recs,
+      outbox: createOutbox(redis, k),
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
     try {
       const at = '2026-11-25T09:00:00.000Z';
-      const event = { deliveryId: 'd', account: { subdomain: 's' }, dedupeKey: 'note:lead:9001', receivedAt: at, kind: 'note' as const, entityType: 'lead' as const, entityId: 77, noteId: 9001, noteType: 11, text: '{"DURATION":0}', createdUserId: ANNA, createdAt: at };
+      const event = {
+        deliveryId: 'd',
+        account: { subdomain: 's' },
+        dedupeKey: 'note:lead:9001',
+        receivedAt: at,
+        kind: 'note' as const,
+        entityType: 'lead' as const,
+        entityId: 77,
+        noteId: 9001,
+        noteType: 11,
+        text: '{"DURATION":0}',
+        createdUserId: ANNA,
+        createdAt: at,
+      };
       const after = applyEvent(emptyLeadState(77), event, at);
       const plans = activityPlans(event, undefined, after, rules);
       expect(plans).toHaveLength(1);
@@ -256,7 +358,9 @@ describe('activity records through the effect executor', () => {
       await effects.executor.execute(activityPlans(event, undefined, after, rules));
       const stored = await recs.forLead(77);
       expect(stored.map((r) => [r.type, r.userId, r.answered])).toEqual([['call', ANNA, false]]);
-      const { records: read } = await (await import('../../src/reports/records.js')).readRecords(redis, k, Date.parse('2026-11-25T00:00:00Z'), Date.parse('2026-11-26T00:00:00Z'));
+      const { records: read } = await (
+        await import('../../src/reports/records.js')
+      ).readRecords(redis, k, Date.parse('2026-11-25T00:00:00Z'), Date.parse('2026-11-26T00:00:00Z'));
       expect(read.filter((r) => r.type === 'call')).toHaveLength(1);
     } finally {
       await effects.stop();

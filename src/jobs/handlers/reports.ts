@@ -12,12 +12,24 @@ export const REPORTS_TICK_EVERY_MS = 60_000;
 export function createReportsTickHandler(reports: Reports) {
   return async (_data: ReportsTickJob): Promise<{ sent: string[] }> => {
     const sent = await reports.tick();
-    return { sent: sent.map((r) => (r.kind === 'daily' ? `daily ${r.department} ${r.date}` : `monthly ${r.department} ${r.month}`)) };
+    return {
+      sent: sent.map((r) =>
+        r.kind === 'daily' ? `daily ${r.department} ${r.date}` : `monthly ${r.department} ${r.month}`,
+      ),
+    };
   };
 }
 
 /** Registers (or updates) the repeatable tick on the timers queue; call once at start. */
 export async function scheduleReportsTick(timers: Queue, everyMs = REPORTS_TICK_EVERY_MS): Promise<void> {
   const spec = JOBS['reports-tick'];
-  await timers.upsertJobScheduler('reports-tick', { every: everyMs }, { name: 'reports-tick', data: { reason: 'schedule' }, opts: { removeOnComplete: spec.options.removeOnComplete, removeOnFail: spec.options.removeOnFail } });
+  await timers.upsertJobScheduler(
+    'reports-tick',
+    { every: everyMs },
+    {
+      name: 'reports-tick',
+      data: { reason: 'schedule' },
+      opts: { removeOnComplete: spec.options.removeOnComplete, removeOnFail: spec.options.removeOnFail },
+    },
+  );
 }

@@ -40,14 +40,35 @@ describe('activity recorder', () => {
 
   it('when a lead event does not change the stage, then no stage record is written; when it does, the milestone is named', () => {
     const ev = (statusId: number, at: string): LeadEvent => ({
-      deliveryId: 'd', account: { subdomain: 's' }, dedupeKey: `k${at}`, receivedAt: at, kind: 'lead', action: 'status', leadId: 1, short: false,
-      tags: [], customFields: [], pipelineId: 7000001, statusId, responsibleUserId: ANNA, modifiedUserId: ANNA, updatedAt: at,
+      deliveryId: 'd',
+      account: { subdomain: 's' },
+      dedupeKey: `k${at}`,
+      receivedAt: at,
+      kind: 'lead',
+      action: 'status',
+      leadId: 1,
+      short: false,
+      tags: [],
+      customFields: [],
+      pipelineId: 7000001,
+      statusId,
+      responsibleUserId: ANNA,
+      modifiedUserId: ANNA,
+      updatedAt: at,
     });
     const s0 = applyEvent(emptyLeadState(1), ev(STATUS.pickup, msk('09:00')), msk('09:00'));
     const e1 = ev(STATUS.meetingSet, msk('10:00'));
     const s1 = applyEvent(s0, e1, msk('10:00'));
     const [entered] = activityRecords(e1, s0, s1, rules);
-    expect(entered?.record).toMatchObject({ kind: 'action', type: 'stage_entered', statusId: STATUS.meetingSet, statusName: 'Встреча назначена', milestone: 'meeting_set', userId: ANNA, department: 'Отдел продаж 1' });
+    expect(entered?.record).toMatchObject({
+      kind: 'action',
+      type: 'stage_entered',
+      statusId: STATUS.meetingSet,
+      statusName: 'Встреча назначена',
+      milestone: 'meeting_set',
+      userId: ANNA,
+      department: 'Отдел продаж 1',
+    });
     const again = ev(STATUS.meetingSet, msk('10:05'));
     expect(activityRecords(again, s1, applyEvent(s1, again, msk('10:05')), rules)).toEqual([]);
   });
@@ -59,15 +80,50 @@ describe('report text', () => {
     const roster = rosterFromRules(rules);
     const dept = roster.departments[0];
     if (!dept) throw new Error('no department');
-    const zero = { received: 0, takenInTime: 0, missedPickups: 0, calls: 0, callsAnswered: 0, callsUnanswered: 0, contacted: 0, meetingsSet: 0, meetingsHeld: 0, offersSent: 0, violations: 0, openViolations: 0 };
-    const html = renderDaily({ department: '<Отдел & Ко>', managers: [{ userId: 1, name: '<Ёлка & "Ко">', ...zero, belowYardstick: { unanswered: false, meetings: false } }], totals: zero, sources: [] }, roster, '2026-11-24');
+    const zero = {
+      received: 0,
+      takenInTime: 0,
+      missedPickups: 0,
+      calls: 0,
+      callsAnswered: 0,
+      callsUnanswered: 0,
+      contacted: 0,
+      meetingsSet: 0,
+      meetingsHeld: 0,
+      offersSent: 0,
+      violations: 0,
+      openViolations: 0,
+    };
+    const html = renderDaily(
+      {
+        department: '<Отдел & Ко>',
+        managers: [
+          {
+            userId: 1,
+            name: '<Ёлка & "Ко">',
+            ...zero,
+            received: 1,
+            belowYardstick: { unanswered: false, meetings: false },
+          },
+          { userId: 2, name: 'Ёж & <Ко>', ...zero, belowYardstick: { unanswered: false, meetings: false } },
+        ],
+        totals: zero,
+        sources: [],
+      },
+      roster,
+      '2026-11-24',
+    );
     expect(html).toContain('<b>&lt;Ёлка &amp; &quot;Ко&quot;&gt;</b>');
     expect(html).toContain('&lt;Отдел &amp; Ко&gt;');
+    expect(html).toContain('<b>Без активности</b>: Ёж &amp; &lt;Ко&gt;');
     expect(html).not.toContain('<Ёлка');
   });
 
   it('when a message is longer than 4096 characters, then it is split on line boundaries into parts within the limit, losing nothing', () => {
-    const blocks = Array.from({ length: 90 }, (_, i) => `<b>Менеджер ${i}</b>\n${'Звонков: 10, недозвонов: 20%\n'.repeat(3)}Нарушений: ${i}`);
+    const blocks = Array.from(
+      { length: 90 },
+      (_, i) => `<b>Менеджер ${i}</b>\n${'Звонков: 10, недозвонов: 20%\n'.repeat(3)}Нарушений: ${i}`,
+    );
     const text = blocks.join('\n\n');
     expect(text.length).toBeGreaterThan(2 * TELEGRAM_MESSAGE_LIMIT);
     const parts = splitMessage(text);
@@ -90,14 +146,22 @@ describe('ranking chart', () => {
       worst: [BORIS],
       rows: [
         { userId: ANNA, name: 'Анна <Смирнова>', received: 20, meetingsHeld: 8, conversion: 0.4, position: 1 },
-        { userId: BORIS, name: 'Борис Кузнецов', received: 20, meetingsHeld: 2, conversion: 0.1, position: 2, factor: 0.5 },
+        {
+          userId: BORIS,
+          name: 'Борис Кузнецов',
+          received: 20,
+          meetingsHeld: 2,
+          conversion: 0.1,
+          position: 2,
+          factor: 0.5,
+        },
         { userId: GALINA, name: 'Галина Соколова', received: 3, meetingsHeld: 1, conversion: 1 / 3 },
       ],
     };
     const png = await renderRankingChart(ranking, 'Конверсия во встречу, 2026-11');
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     const chunks: Array<{ type: string; data: Buffer }> = [];
-    for (let at = 8; at < png.length; ) {
+    for (let at = 8; at < png.length;) {
       const len = png.readUInt32BE(at);
       chunks.push({ type: png.subarray(at + 4, at + 8).toString('latin1'), data: png.subarray(at + 8, at + 8 + len) });
       at += 12 + len;
@@ -130,7 +194,17 @@ describe('R11 weight factor in distribution', () => {
       [GALINA, 1],
     ]);
     expect(eligible.find((c) => c.userId === BORIS)?.factor).toEqual({ baseWeight: 1, factor: 0.5, reason });
-    const why = explainChoice({ department: dept.name, strategy: 'smooth_weighted_round_robin', candidates: eligible, skipped: [], scores: {}, winner: ANNA }, (id) => rules.userNames.get(id) ?? String(id));
+    const why = explainChoice(
+      {
+        department: dept.name,
+        strategy: 'smooth_weighted_round_robin',
+        candidates: eligible,
+        skipped: [],
+        scores: {},
+        winner: ANNA,
+      },
+      (id) => rules.userNames.get(id) ?? String(id),
+    );
     expect(why).toContain(`вес понижен по рейтингу: Борис Кузнецов — 1×0.5 (${reason})`);
     // Total weight 4.5: over 9 picks Анна 4, Борис 1, Виктор 2, Галина 2.
     let current: Record<string, number> = {};

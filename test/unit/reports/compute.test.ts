@@ -5,7 +5,19 @@ import { ReportRecordSchema, type ReportRecord } from '../../../src/reports/reco
 import { rosterFromRules, type Roster } from '../../../src/reports/roster.js';
 import type { CompiledRules } from '../../../src/rules/types.js';
 import { demoRules } from '../../helpers/rules.js';
-import { ANNA, BORIS, DAY, DEPT, EXPECTED, EXPECTED_SOURCES, EXPECTED_TOTAL, GALINA, LEONID, VIKTOR, dayRecords } from '../../helpers/report-scenario.js';
+import {
+  ANNA,
+  BORIS,
+  DAY,
+  DEPT,
+  EXPECTED,
+  EXPECTED_SOURCES,
+  EXPECTED_TOTAL,
+  GALINA,
+  LEONID,
+  VIKTOR,
+  dayRecords,
+} from '../../helpers/report-scenario.js';
 
 let rules: CompiledRules;
 let roster: Roster;
@@ -17,7 +29,15 @@ beforeAll(async () => {
 });
 
 const counts = (m: object) => {
-  const { userId: _u, name: _n, belowYardstick: _b, unansweredShare: _s, meetingShare: _m, conversion: _c, ...rest } = m as Record<string, unknown>;
+  const {
+    userId: _u,
+    name: _n,
+    belowYardstick: _b,
+    unansweredShare: _s,
+    meetingShare: _m,
+    conversion: _c,
+    ...rest
+  } = m as Record<string, unknown>;
   return rest;
 };
 
