@@ -16,7 +16,7 @@ import { createRankingStore, loadWeightFactors, type WeightFactor } from './rank
 import { readRecords } from './records.js';
 import { createRosterStore, rosterFromRules, type Roster, type RosterDepartment } from './roster.js';
 import { dueReports, reportId, type DueReport } from './schedule.js';
-import { escapeHtml, factorReason, renderDaily, renderMonthly, renderPeriod, splitMessage } from './templates.js';
+import { factorReason, renderDaily, renderMonthly, renderPeriod, splitMessage } from './templates.js';
 
 export interface ReportsDeps {
   redis: Redis;
@@ -229,4 +229,3 @@ export function createReports(deps: ReportsDeps): Reports {
   return reports;
 }
 
-export { escapeHtml, splitMessage };
