@@ -6,8 +6,8 @@
 import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
-import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, CompiledTelegram, Schedule, ShiftSpan } from '../rules/types.js';
-import { TelegramRulesSchema, type CalendarConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
+import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
+import { TelegramRulesSchema, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -156,6 +156,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
   });
 
   const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, errors);
+  const reports = compileReports(config.rules.reports, dir, departments, errors);
 
   if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
@@ -183,6 +184,51 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
       telegram,
+      reports,
     },
   };
+}
+
+/** R11/R12: stage names resolved in every pipeline of the departments (a name may exist in several). */
+function compileReports(r: ReportsRuleConfig, dir: AccountDirectory, departments: CompiledDepartment[], errors: ConfigError[]): CompiledReports {
+  const pipelineIds = new Set(departments.flatMap((d) => d.pipelineIds));
+  const pipelines = dir.pipelines.filter((p) => pipelineIds.has(p.id));
+  const milestones = new Map<number, Milestone>();
+  const statusNames = new Map<number, string>();
+  const groups: Array<[Milestone, 'meetingSet' | 'meetingHeld' | 'offerSent']> = [
+    ['meeting_set', 'meetingSet'],
+    ['meeting_held', 'meetingHeld'],
+    ['offer_sent', 'offerSent'],
+  ];
+  for (const [milestone, key] of groups) {
+    r.stages[key].forEach((name, i) => {
+      const found = pipelines.flatMap((p) => p.statuses.filter((st) => st.name.toLowerCase() === name.toLowerCase()));
+      if (found.length === 0 && pipelines.length > 0) {
+        const known = [...new Set(pipelines.flatMap((p) => p.statuses.map((st) => st.name)))].join(', ');
+        errors.push({ path: `rules.reports.stages.${key}[${i}]`, message: `no stage "${name}" in the departments' pipelines; stages: ${known}` });
+      }
+      for (const st of found) {
+        milestones.set(st.id, milestone);
+        statusNames.set(st.id, st.name);
+      }
+    });
+  }
+  for (const p of pipelines) for (const st of p.statuses) if (!statusNames.has(st.id)) statusNames.set(st.id, st.name);
+  return {
+    enabled: r.enabled,
+    dailyAtMin: parseTimeOfDay(r.dailyAt),
+    monthlyAtMin: parseTimeOfDay(r.monthlyAt),
+    milestones,
+    statusNames,
+    sourceField: r.sourceField,
+    sources: r.sources.map((s) => ({ name: s.name, match: s.match.map((m) => m.toLowerCase()) })),
+    unansweredCallsNormal: r.yardsticks.unansweredCallsNormal,
+    contactedToMeetingMin: r.yardsticks.contactedToMeetingMin,
+    ranking: { ...r.ranking },
+  };
+}
+
+function parseTimeOfDay(text: string): number {
+  const [h, m] = text.split(':').map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
 }
