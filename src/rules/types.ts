@@ -75,6 +75,8 @@ export interface CompiledRules {
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
   activeUserIds: ReadonlySet<number>;
+  /** Rules in shadow mode (`shadow: true` in the config): evaluated and recorded, no amoCRM writes. */
+  shadowRules?: ReadonlySet<string>;
 }
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
