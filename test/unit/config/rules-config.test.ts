@@ -82,7 +82,7 @@ rules: { pickup: { pipeline: Первичный рынок, stage: Переда�
     expect(warnings.find((e) => e.path === 'rules.pickup.stage')?.message).toContain('"Передан в работу"');
     expect(warnings.find((e) => e.path === 'departments[1].managers[0].user')?.disabled).toBe('manager "Уволенный Менеджер" (gets no leads)');
     // Department A lost its head: it is off. Department B runs with the one manager that resolves (seed account: Борис Кузнецов = 9102).
-    expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([['B', 9200, [9102]]]);
+    expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([['B', 9100, [9102]]]);
     // The stage was renamed: the pickup rule is off, not the service.
     expect(compiled.rules.pickup.enabled).toBe(false);
   });
