@@ -6,14 +6,14 @@
 import type { FastifyInstance } from 'fastify';
 import { createAmoClient, type AmoClient } from './amocrm/api/client.js';
 import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
-import { compileRules } from './config/compile.js';
-import { loadRulesFile } from './config/load.js';
+import { createRulesSource, RulesError, type RulesSource } from './config/source.js';
 import type { AmoAuthConfig } from './env.js';
 import { createPickupEngine, type PickupEngine } from './jobs/handlers/pickup.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
 import { createMetrics, type Metrics } from './lib/metrics.js';
 import { connectRedis } from './lib/redis.js';
+import { createKeys } from './store/keys.js';
 import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   metrics?: Metrics;
   /** Milliseconds between checks for OAuth tokens while waiting for the admin to authorise. */
   authPollMs?: number;
+  /** Milliseconds between checks of the rules file and the current rules version. */
+  rulesPollMs?: number;
 }
 
 export interface Runtime {
@@ -38,18 +40,11 @@ export interface Runtime {
   records: RecordStore;
   outbox: Outbox;
   directory?: DirectoryCache;
+  rulesSource: RulesSource;
   close(): Promise<void>;
 }
 
-export class RulesError extends Error {
-  constructor(
-    readonly file: string,
-    readonly errors: Array<{ path: string; message: string }>,
-  ) {
-    super(`rules file ${file} is not valid:\n${errors.map((e) => `  - ${e.path}: ${e.message}`).join('\n')}`);
-    this.name = 'RulesError';
-  }
-}
+export { RulesError };
 
 function oauthCallbackRoute(amo: AmoClient, logger: Logger) {
   return (app: FastifyInstance): void => {
@@ -73,8 +68,29 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? createMetrics();
 
-  const loaded = await loadRulesFile(options.rulesFile);
-  if (!loaded.ok) throw new RulesError(options.rulesFile, loaded.errors);
+  // The rules follow the file and the admin's stored versions in every process (src/config/source.ts).
+  let directory: DirectoryCache | undefined;
+  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker');
+  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker');
+  for (const r of [rulesRedis, rulesSubscriber]) r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
+  const closeRulesRedis = (): void => {
+    rulesRedis.disconnect();
+    rulesSubscriber.disconnect();
+  };
+  const source: RulesSource = await createRulesSource({
+    file: options.rulesFile,
+    redis: rulesRedis,
+    subscriber: rulesSubscriber,
+    keys: createKeys(options.service.REDIS_PREFIX),
+    logger,
+    clock,
+    metrics,
+    directory: () => directory?.get(),
+    ...(options.rulesPollMs !== undefined ? { pollMs: options.rulesPollMs } : {}),
+  }).catch((err: unknown) => {
+    closeRulesRedis();
+    throw err;
+  });
 
   const amoRedis = connectRedis(options.service.REDIS_URL, 'worker');
   amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
@@ -98,16 +114,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys);
-  let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
-  let compiled: CompiledRules | undefined;
-  const rules = (): CompiledRules => {
-    if (!compiled) throw new Error('rules are not compiled yet');
-    return compiled;
-  };
+  const rules = (): CompiledRules => source.rules();
 
   const close = async (): Promise<void> => {
     directory?.stop();
+    await source.close();
+    closeRulesRedis();
     await service.close();
     await amo.flush().catch(() => undefined);
     amoRedis.disconnect();
@@ -130,15 +143,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       directory = await createDirectoryCache({
         client: amo,
         onError: (err) => logger.warn({ err: { message: (err as Error).message } }, 'could not refresh the amoCRM directory; keeping the last one'),
-        onChange: (dir) => {
-          const next = compileRules(loaded.config, loaded.calendar, dir);
-          if (next.ok) compiled = next.rules;
-          else logger.error({ errors: next.errors }, 'the amoCRM account changed and the rules no longer resolve; keeping the running rules');
-        },
+        // A renamed stage or a deactivated manager becomes a warning that disables its part (src/config/compile.ts).
+        onChange: () => source.recompile(),
       });
-      const result = compileRules(loaded.config, loaded.calendar, directory.get());
-      if (!result.ok) throw new RulesError(options.rulesFile, result.errors);
-      compiled = result.rules;
+      source.recompile();
+      const compiled = source.rules();
 
       pickup = createPickupEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, queues: service.queues, records, outbox, clock, logger, metrics });
       const engine = pickup;
@@ -163,5 +172,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), rulesSource: source, close };
 }
