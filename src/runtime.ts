@@ -5,7 +5,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { createAmoClient, type AmoClient } from './amocrm/api/client.js';
-import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
+import { createDirectoryCache, fetchDirectory, type DirectoryCache } from './amocrm/api/directory.js';
+import { planAdmin, type AdminEnv } from './admin/server.js';
+import { QUEUE_NAMES } from './jobs/catalog.js';
+import { createQueues } from './jobs/queues.js';
+import type { AccountDirectory } from './rules/directory.js';
+import { createWebhookInbox } from './store/webhook-inbox.js';
 import { createRulesSource, RulesError, type RulesSource } from './config/source.js';
 import type { AmoAuthConfig } from './env.js';
 import { createPickupEngine, type PickupEngine } from './jobs/handlers/pickup.js';
@@ -30,6 +35,8 @@ export interface RuntimeOptions {
   authPollMs?: number;
   /** Milliseconds between checks of the rules file and the current rules version. */
   rulesPollMs?: number;
+  /** The admin area's settings; without them (or in a worker) there is no admin area. */
+  admin?: AdminEnv;
 }
 
 export interface Runtime {
@@ -109,9 +116,40 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
+  // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/admin/server.ts).
+  const adminArea = (env: AdminEnv) => {
+    const keys = createKeys(options.service.REDIS_PREFIX);
+    const queues = createQueues({ connection: rulesRedis, prefix: `${options.service.REDIS_PREFIX}:bull`, logger });
+    let fetched: { at: number; dir: Promise<AccountDirectory> } | undefined;
+    const adminDirectory = (): Promise<AccountDirectory> => {
+      if (directory) return Promise.resolve(directory.get());
+      if (!fetched || clock.now().getTime() - fetched.at > 60_000) fetched = { at: clock.now().getTime(), dir: fetchDirectory(amo) };
+      return fetched.dir;
+    };
+    const plan = planAdmin(env, logger, () => ({
+      source,
+      redis: rulesRedis,
+      keys,
+      inbox: createWebhookInbox(rulesRedis, keys),
+      records: createRecordStore(rulesRedis, keys),
+      queues: Object.values(QUEUE_NAMES).map((name) => queues.get(name)),
+      directory: adminDirectory,
+      clock,
+    }));
+    return { plan, queues };
+  };
+
   // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
   // Russian accounts; the rules themselves use the account's own zone from the directory.
-  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
+  const admin = options.admin && options.service.ROLE !== 'worker' ? adminArea(options.admin) : undefined;
+  const service = await startService(options.service, {
+    logger,
+    clock,
+    metrics,
+    timeZone: 'Europe/Moscow',
+    plugins: [oauthCallbackRoute(amo, logger), ...(admin?.plan.kind === 'routes' ? [admin.plan.plugin] : [])],
+  });
+  const adminServer = admin?.plan.kind === 'own_port' ? await admin.plan.start() : undefined;
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys);
   let pickup: PickupEngine | undefined;
@@ -119,6 +157,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const close = async (): Promise<void> => {
     directory?.stop();
+    await adminServer?.close();
+    await admin?.queues.close();
     await source.close();
     closeRulesRedis();
     await service.close();
