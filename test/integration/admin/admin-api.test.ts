@@ -218,8 +218,9 @@ describe('admin API (app.inject)', () => {
       );
       // Older than the window: must not be replayed.
       await keep(encodeWebhookBody([{ kind: 'lead', action: 'add', lead: lead({ id: 2000, createdAt: sec(-9 * 86400) }) as never }]), new Date(t0 - 9 * 24 * 3600_000).toISOString());
-      await h.records.append({ kind: 'violation', type: 'pickup_missed', at: new Date(t0 + 15_000).toISOString(), leadId: 1000, userId: 9101, rule: 'R1', reason: 'missed, "quoted"' }, 'v1');
+      // In time order, as the service writes them (the stream's ids are the record's instants).
       await h.records.append({ kind: 'assignment', at: new Date(t0).toISOString(), leadId: 1000, userId: 9101, rule: 'R2', reason: 'new_lead', explanation: { winner: 9101 } }, 'a1');
+      await h.records.append({ kind: 'violation', type: 'pickup_missed', at: new Date(t0 + 15_000).toISOString(), leadId: 1000, userId: 9101, rule: 'R1', reason: 'missed, "quoted"' }, 'v1');
     });
 
     it('when a draft with a longer timeout is dry-run over 7 days, then per manager the violations and reassignments it would avoid', async () => {
@@ -245,7 +246,7 @@ describe('admin API (app.inject)', () => {
       const a = (await h.app.inject({ method: 'GET', url: '/admin/api/assignments', headers: bearer })).json() as { assignments: Array<{ userId: number; explanation: unknown }> };
       expect(a.assignments).toEqual([expect.objectContaining({ userId: 9101, explanation: { winner: 9101 } })]);
       const l = (await h.app.inject({ method: 'GET', url: '/admin/api/leads/1000/history', headers: bearer })).json() as { records: Array<{ kind: string }> };
-      expect(l.records.map((r) => r.kind)).toEqual(['violation', 'assignment']);
+      expect(l.records.map((r) => r.kind)).toEqual(['assignment', 'violation']);
     });
 
     it('when violations are exported for a range, then a CSV with a header row and quoted fields', async () => {
