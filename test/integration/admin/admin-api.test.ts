@@ -59,7 +59,7 @@ describe('admin API (app.inject)', () => {
       expect(adminTokenProblem('short')).toMatch(/too short/);
       expect(adminTokenProblem('a'.repeat(40))).toMatch(/too simple/);
       expect(adminTokenProblem(ADMIN_TOKEN)).toBeUndefined();
-      const env = { ADMIN_ENABLED: true, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30 };
+      const env = { ADMIN_ENABLED: true, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30, ADMIN_TOKEN: undefined, ADMIN_PORT: undefined };
       const logger = createLogger({ level: 'silent' });
       const deps = () => {
         throw new Error('deps must not be built when the admin area is off');
