@@ -108,7 +108,7 @@ function checkbox(checked, onChange) {
 
 function select(options, value, onChange, attrs = {}) {
   const s = el('select', { ...attrs, onchange: (e) => { onChange(e.target.value); changed(); } }, options.map(([v, label]) => el('option', { value: v, text: label })));
-  if (value !== undefined && !options.some(([v]) => v === value)) s.prepend(el('option', { value, text: `${value} (нет в amoCRM)` }));
+  if (value !== undefined && !options.some(([v]) => v === value)) s.prepend(el('option', { value, text: `${value} (нет среди активных в amoCRM)` }));
   s.value = value ?? '';
   return s;
 }
