@@ -31,12 +31,15 @@ export function isShadow(rules: Pick<CompiledRules, 'shadowRules'>, rule: string
   return rules.shadowRules?.has(rule) ?? false;
 }
 
-/** `shadow: true` on any rule block of the config (pickup, and any rule added later with the same flag). */
+/** The code plans carry in `Plan.rule` for each rule block of the config (SPEC §3), so the executor can ask by either. */
+export const RULE_CODES: Readonly<Record<string, string>> = { pickup: 'R1' };
+
+/** `shadow: true` on any rule block of the config (pickup, and any rule added later with the same flag): names and codes. */
 export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {
   return new Set(
     Object.entries(config.rules)
       .filter(([, block]) => typeof block === 'object' && block !== null && (block as { shadow?: unknown }).shadow === true)
-      .map(([name]) => name),
+      .flatMap(([name]) => (RULE_CODES[name] !== undefined ? [name, RULE_CODES[name]] : [name])),
   );
 }
 

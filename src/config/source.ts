@@ -20,7 +20,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import type { Calendar, CompiledRules } from '../rules/types.js';
 import type { Keys } from '../store/keys.js';
-import { compileRules, isShadow, type ConfigError, type ConfigWarning } from './compile.js';
+import { compileRules, isShadow, shadowRulesOf, type ConfigError, type ConfigWarning } from './compile.js';
 import { parseRulesText } from './load.js';
 import type { RulesConfig } from './schema.js';
 import { createVersionStore, sha256, type RulesVersion, type VersionStore } from './versions.js';
@@ -262,10 +262,7 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
     },
     snapshot: requireSnapshot,
     lastRejection: () => rejection,
-    isShadow: (rule) => {
-      const rules = snapshot?.rules;
-      return rules ? isShadow(rules, rule) : snapshot?.config.rules[rule as keyof RulesConfig['rules']]?.shadow === true;
-    },
+    isShadow: (rule) => (snapshot?.rules ? isShadow(snapshot.rules, rule) : snapshot ? shadowRulesOf(snapshot.config).has(rule) : false),
     validate,
     async apply(input) {
       const valid = await validate(input.text);

@@ -106,6 +106,7 @@ rules: { pickup: { pipeline: Первичный рынок, stage: Переда�
     if (!plain.ok || !shadowed.ok) throw new Error('compile');
     expect(isShadow(plain.rules, 'pickup')).toBe(false);
     expect(isShadow(shadowed.rules, 'pickup')).toBe(true);
+    expect(isShadow(shadowed.rules, 'R1')).toBe(true); // the code its plans carry (SPEC §3 R1)
     expect(isShadow(shadowed.rules, 'cadences')).toBe(false);
   });
 
