@@ -5,6 +5,7 @@ import { encodeWebhookBody } from '../../../sim/webhooks.js';
 import { adminTokenProblem } from '../../../src/admin/auth.js';
 import { planAdmin } from '../../../src/admin/server.js';
 import { createLogger } from '../../../src/lib/logger.js';
+import { seedDirectory } from '../../../sim/directory.js';
 import { ADMIN_TOKEN, bearer, NOW, signIn, startAdminHarness, type AdminHarness } from '../../helpers/admin.js';
 
 const withTimeout = (text: string, timeout: string): string => text.replace('timeout: PT15S', `timeout: ${timeout}`);
@@ -299,6 +300,35 @@ describe('admin API (app.inject)', () => {
       expect(res.statusCode).toBe(200);
       expect(res.body).toContain('__UI_CONFIG__');
     });
+  });
+});
+
+describe('admin area on its own port (ADMIN_PORT)', () => {
+  it('when ADMIN_PORT is set, then the admin API answers there with the bearer, and refuses without it', async () => {
+    const h = await startAdminHarness();
+    try {
+      const plan = planAdmin({ ADMIN_ENABLED: true, ADMIN_TOKEN, ADMIN_PORT: 0, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30 }, createLogger({ level: 'silent' }), () => ({
+        source: h.source,
+        redis: h.redis,
+        keys: h.keys,
+        inbox: h.inbox,
+        records: h.records,
+        directory: async () => seedDirectory(),
+        clock: h.clock,
+      }));
+      if (plan.kind !== 'own_port') throw new Error(`expected its own port, got ${plan.kind}`);
+      const server = await plan.start();
+      try {
+        const ok = await fetch(`${server.url}/admin/api/config`, { headers: bearer });
+        expect(ok.status).toBe(200);
+        expect(((await ok.json()) as { version: number }).version).toBe(1);
+        expect((await fetch(`${server.url}/admin/api/config`)).status).toBe(401);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await h.close();
+    }
   });
 });
 
