@@ -31,20 +31,21 @@ export interface AdminHarness {
   close(): Promise<void>;
 }
 
-export async function startAdminHarness(options: { signInPerMinute?: number } = {}): Promise<AdminHarness> {
+export async function startAdminHarness(options: { signInPerMinute?: number; rulesText?: (demo: string) => string; webOnly?: boolean } = {}): Promise<AdminHarness> {
   const prefix = uniquePrefix('admin');
   const dir = mkdtempSync(join(tmpdir(), 'admin-'));
   cpSync('config/calendars', join(dir, 'calendars'), { recursive: true });
   const file = join(dir, 'rules.yaml');
   const demoText = readFileSync('config/rules.demo.yaml', 'utf8');
-  writeFileSync(file, demoText);
+  writeFileSync(file, options.rulesText ? options.rulesText(demoText) : demoText);
   const redis = connectTestRedis();
   const subscriber = connectTestRedis();
   const keys = createKeys(prefix);
   const clock = createManualClock(NOW);
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const directory = seedDirectory();
-  const source = await createRulesSource({ file, redis, subscriber, keys, logger, clock, directory: () => directory, pollMs: 60_000 });
+  // A web-only process has no directory of its own: the rules are validated but not compiled in it.
+  const source = await createRulesSource({ file, redis, subscriber, keys, logger, clock, directory: () => (options.webOnly ? undefined : directory), pollMs: 60_000 });
   const records = createRecordStore(redis, keys);
   const inbox = createWebhookInbox(redis, keys);
   const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger });

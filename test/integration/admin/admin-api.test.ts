@@ -303,6 +303,19 @@ describe('admin API (app.inject)', () => {
   });
 });
 
+describe('admin area in a web-only process', () => {
+  it('when the running config names a stage amoCRM no longer has, then the page still gets the warning (resolved by the admin area)', async () => {
+    const h = await startAdminHarness({ webOnly: true, rulesText: (t) => t.replace('stage: Передан в работу', 'stage: Передано в работу') });
+    try {
+      expect(h.source.snapshot().rules).toBeUndefined();
+      const body = (await h.app.inject({ method: 'GET', url: '/admin/api/config', headers: bearer })).json() as { warnings: Array<{ path: string }> };
+      expect(body.warnings.map((w) => w.path)).toEqual(['rules.pickup.stage']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('admin area on its own port (ADMIN_PORT)', () => {
   it('when ADMIN_PORT is set, then the admin API answers there with the bearer, and refuses without it', async () => {
     const h = await startAdminHarness();

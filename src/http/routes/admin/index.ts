@@ -200,6 +200,9 @@ export function adminPlugin(deps: AdminDeps) {
       a.get('/config', { schema: { summary: 'The running rules config, its version, warnings and the last rejected change' } }, async () => {
         const s = deps.source.snapshot();
         const fileText = await readFile(deps.source.file, 'utf8').catch(() => undefined);
+        // A web-only process does not compile the rules; its warnings come from the same names, resolved here.
+        const checked = s.rules ? undefined : await deps.source.validate(s.text, await deps.directory());
+        const warnings = checked?.ok ? checked.warnings : s.warnings;
         return {
           version: s.version,
           origin: s.origin,
@@ -208,7 +211,7 @@ export function adminPlugin(deps: AdminDeps) {
           comment: s.comment,
           text: s.text,
           config: s.config,
-          warnings: s.warnings,
+          warnings,
           rejection: deps.source.lastRejection() ?? null,
           source: { rule: SOURCE_RULE, file: deps.source.file, fileMatchesRunning: fileText === s.text },
         };
@@ -331,6 +334,7 @@ export function adminPlugin(deps: AdminDeps) {
         const { from, to } = range(req.query);
         const rows = recordsOf(await deps.records.range(from, to, req.query.limit), ['violation']);
         await writeAudit(req, 'export_violations', 'ok', { from, to, rows: rows.length });
+        const nameOf = await userNames();
         return csv(res, 'violations.csv', rows.map((r) => ({ ...r, userName: nameOf(r.userId) })), ['at', 'type', 'leadId', 'userId', 'userName', 'department', 'rule', 'violationId', 'reason']);
       });
 
@@ -338,6 +342,7 @@ export function adminPlugin(deps: AdminDeps) {
         const { from, to } = range(req.query);
         const rows = recordsOf(await deps.records.range(from, to, req.query.limit), ASSIGNMENT_KINDS);
         await writeAudit(req, 'export_assignments', 'ok', { from, to, rows: rows.length });
+        const nameOf = await userNames();
         return csv(res, 'assignments.csv', rows.map((r) => ({ ...r, userName: nameOf(r.userId) })), ['at', 'kind', 'leadId', 'userId', 'userName', 'previousUserId', 'department', 'rule', 'reason', 'explanation']);
       });
 
@@ -347,7 +352,10 @@ export function adminPlugin(deps: AdminDeps) {
     });
   };
 
-  const nameOf = (userId: number | undefined): string => (userId === undefined ? '' : (deps.source.snapshot().rules?.userNames.get(userId) ?? ''));
+  const userNames = async (): Promise<(userId: number | undefined) => string> => {
+    const names = new Map((await deps.directory()).users.map((u) => [u.id, u.name]));
+    return (userId) => (userId === undefined ? '' : (names.get(userId) ?? ''));
+  };
 
   const page = async (app: FastifyInstance): Promise<void> => {
     await app.register(fastifyStatic, { root: join(PAGE_DIR, 'assets'), prefix: '/assets/', decorateReply: false, index: false });
