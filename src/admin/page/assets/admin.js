@@ -252,6 +252,7 @@ async function validate() {
   const res = await api('POST', '/config/validate', { config: draft });
   if (res.status !== 200) return false;
   showErrors(res.data.errors);
+  renderWarnings($('#draft-warnings'), res.data.warnings, 'В черновике есть имена, которых нет в amoCRM (эта часть будет отключена):');
   $('#editor-status').textContent = res.data.ok ? (res.data.warnings.length ? `Проверено: ошибок нет, предупреждений: ${res.data.warnings.length}.` : 'Проверено: ошибок нет.') : `Ошибок: ${res.data.errors.length}. Исправьте поля, отмеченные красным.`;
   return res.data.ok;
 }
