@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createSimulator } from '../../../sim/server.js';
+import { SIM_TOKEN } from '../../helpers/e2e.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
 
 interface Line {
@@ -14,7 +16,7 @@ interface Line {
   paths?: string[];
 }
 
-/** Two OS processes following the same rules file and Redis, as two workers would. */
+/** Two worker OS processes (the service's runtime, ROLE=worker, on the simulator) following one rules file and Redis. */
 describe('rules hot reload across worker processes', () => {
   const prefix = uniquePrefix('hot');
   const dir = mkdtempSync(join(tmpdir(), 'hot-'));
@@ -22,6 +24,7 @@ describe('rules hot reload across worker processes', () => {
   const demo = readFileSync('config/rules.demo.yaml', 'utf8');
   const workers: ChildProcess[] = [];
   const lines: Line[][] = [[], []];
+  const sim = createSimulator({ longLivedToken: SIM_TOKEN });
 
   const waitFor = async (i: number, pred: (l: Line) => boolean, ms = 8000): Promise<Line> => {
     const deadline = Date.now() + ms;
@@ -37,17 +40,19 @@ describe('rules hot reload across worker processes', () => {
     cpSync('config/calendars', join(dir, 'calendars'), { recursive: true });
     expect(demo).toContain('timeout: PT15S');
     writeFileSync(file, demo);
+    const simUrl = await sim.listen();
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/rules-follower.ts', TEST_REDIS_URL, prefix, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/rules-worker.ts', TEST_REDIS_URL, prefix, file, simUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
       workers.push(child);
       createInterface({ input: child.stdout! }).on('line', (l) => lines[i]!.push(JSON.parse(l) as Line));
     }
-    await waitFor(0, (l) => l.event === 'started', 20_000);
-    await waitFor(1, (l) => l.event === 'started', 20_000);
-  }, 30_000);
+    await waitFor(0, (l) => l.event === 'started', 40_000);
+    await waitFor(1, (l) => l.event === 'started', 40_000);
+  }, 60_000);
 
   afterAll(async () => {
     for (const w of workers) w.kill('SIGKILL');
+    await sim.close();
     const redis = connectTestRedis();
     await dropPrefix(redis, prefix);
     redis.disconnect();
