@@ -37,6 +37,8 @@ async function main(): Promise<void> {
         rps: env.AMO_RPS,
       },
       rulesFile: env.RULES_FILE,
+      rulesPollMs: env.RULES_POLL_MS,
+      admin: env,
       logger,
       telegram: telegramFromEnv(env),
     });
