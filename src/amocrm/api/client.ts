@@ -99,12 +99,14 @@ export interface AmoClientOptions extends TransportHooks {
   baseUrl?: string;
   auth: AmoAuthOption;
   redis: Redis;
-  /** Key prefix in Redis for tokens and the rate-limit window. */
+  /** Key prefix in Redis for tokens, the rate-limit window and the shared back-off. */
   keyPrefix: string;
   rps?: number;
   http?: AxiosInstance;
   batchWindowMs?: number;
   transport?: Partial<{ maxAttempts: number; baseDelayMs: number; sleep: (ms: number) => Promise<void>; random: () => number; now: () => number }>;
+  /** The back-off every process shares after a 429 or a 403 block (defaults in rate-limiter.ts and transport.ts). */
+  backoff?: Partial<{ blockCooldownMs: number; baseMs: number; maxMs: number; maxInRequestWaitMs: number }>;
 }
 
 export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain' | 'baseUrl'>): string {
@@ -148,13 +150,23 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
             return { status: res.status, body: res.data as unknown };
           },
         });
-  const limiter = createRateLimiter({ redis: options.redis, key: `${accountKey}:rate`, rps: options.rps ?? 7 });
+  const backoff = options.backoff ?? {};
+  const limiter = createRateLimiter({
+    redis: options.redis,
+    key: `${accountKey}:rate`,
+    backoffKey: `${accountKey}:backoff`,
+    rps: options.rps ?? 7,
+    ...(backoff.blockCooldownMs !== undefined ? { blockCooldownMs: backoff.blockCooldownMs } : {}),
+    ...(backoff.baseMs !== undefined ? { backoffBaseMs: backoff.baseMs } : {}),
+    ...(backoff.maxMs !== undefined ? { backoffMaxMs: backoff.maxMs } : {}),
+  });
   const transport: Transport = createTransport({
     http,
     baseUrl,
     auth,
     limiter,
     ...options.transport,
+    ...(backoff.maxInRequestWaitMs !== undefined ? { maxInRequestWaitMs: backoff.maxInRequestWaitMs } : {}),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     ...(options.onAlert ? { onAlert: options.onAlert } : {}),
   });
