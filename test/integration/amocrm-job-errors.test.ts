@@ -7,7 +7,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../src/lib/logger.js';
 import { createQueues, type Queues } from '../../src/jobs/queues.js';
@@ -49,17 +49,6 @@ describe('amoCRM failures in jobs', () => {
   const cleanup: Array<() => Promise<void> | void> = [];
   const prefixes: string[] = [];
 
-  beforeAll(() => {
-    redis = connectTestRedis();
-  });
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c();
-  });
-  afterAll(async () => {
-    for (const p of prefixes) await dropPrefix(redis, p);
-    redis.disconnect();
-  });
-
   /** An amoCRM stand-in, stored OAuth tokens, a queue, and a worker process whose stdout is captured. */
   const setup = async (tokens: { expiresAt: number }) => {
     const prefix = uniquePrefix('jobfail');
@@ -83,8 +72,27 @@ describe('amoCRM failures in jobs', () => {
     return { prefix, amo, queues, output: () => out, logLines };
   };
 
+  type Setup = Awaited<ReturnType<typeof setup>>;
+  const ready: Partial<Record<'validation' | 'socket' | 'block', Setup>> = {};
+
+  // The three worker processes start together: a cold start costs seconds on a busy machine.
+  beforeAll(async () => {
+    redis = connectTestRedis();
+    const [validation, socket, block] = await Promise.all([
+      setup({ expiresAt: Date.now() + 86_400_000 }),
+      setup({ expiresAt: Date.now() - 1_000 }),
+      setup({ expiresAt: Date.now() + 86_400_000 }),
+    ]);
+    Object.assign(ready, { validation, socket, block });
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+    for (const p of prefixes) await dropPrefix(redis, p);
+    redis.disconnect();
+  });
+
   it('when amoCRM rejects a write as invalid, then the job is attempted exactly once and fails with the field errors in the log', async () => {
-    const { amo, queues, logLines } = await setup({ expiresAt: Date.now() + 86_400_000 });
+    const { amo, queues, logLines } = ready.validation!;
     amo.respond.fn = (req, res) => {
       res.writeHead(400, { 'content-type': 'application/problem+json' });
       // amocrm.md §2, sample 61: validation-errors with request_id, code, path, detail.
@@ -106,7 +114,10 @@ describe('amoCRM failures in jobs', () => {
 
     expect(amo.requests.filter((r) => r.method === 'PATCH' && r.path === '/api/v4/leads')).toHaveLength(1);
     expect(job.attemptsMade).toBe(1);
-    const failed = await waitFor(() => logLines().filter((l) => l.msg === 'job failed for good'), 'the failure log line');
+    const failed = await waitFor(() => {
+      const lines = logLines().filter((l) => l.msg === 'job failed for good');
+      return lines.length > 0 ? lines : undefined;
+    }, 'the failure log line');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({
       level: 50,
@@ -117,7 +128,7 @@ describe('amoCRM failures in jobs', () => {
   }, 60_000);
 
   it('when the token refresh fails at the socket, then the job failure is logged and neither the client secret nor the refresh token is in the log', async () => {
-    const { amo, queues, output, logLines } = await setup({ expiresAt: Date.now() - 1_000 });
+    const { amo, queues, output, logLines } = ready.socket!;
     amo.respond.fn = (req) => {
       // The connection drops after amoCRM got the request: axios' error then holds the request config and body.
       if (req.url === '/oauth2/access_token') req.socket.destroy();
@@ -140,7 +151,7 @@ describe('amoCRM failures in jobs', () => {
   }, 60_000);
 
   it('when amoCRM is blocking, then a job that calls it is parked until the cool-down ends, without using an attempt', async () => {
-    const { prefix, amo, queues, logLines } = await setup({ expiresAt: Date.now() + 86_400_000 });
+    const { prefix, amo, queues, logLines } = ready.block!;
     amo.respond.fn = (_req, res) => {
       res.writeHead(403, { 'content-type': 'text/html' });
       res.end('<html><body><h1>403 Forbidden</h1></body></html>');
@@ -157,7 +168,7 @@ describe('amoCRM failures in jobs', () => {
     // Parked for the block's cool-down (10 minutes by default), not for BullMQ's 50 ms backoff.
     expect(job.timestamp + job.delay).toBeGreaterThanOrEqual(before + 9 * 60_000);
     expect(await redis.pttl(`${prefix}:amo:${new URL(amo.url).host}:backoff`)).toBeGreaterThan(9 * 60_000);
-    expect(logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends')).toBe(true);
+    await waitFor(() => logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends'), 'the parking log line');
     expect(logLines().some((l) => l.msg === 'job failed for good' || l.msg === 'job failed, will retry')).toBe(false);
   }, 60_000);
 });
