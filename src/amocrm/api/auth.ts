@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AmoAuthRevokedError, AmoError, AmoUnavailableError, AmoUnexpectedError, networkError } from './errors.js';
+import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, networkError, retryAfterMs } from './errors.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 export const TokenPairSchema = z.object({
   accessToken: z.string().min(1),
@@ -28,8 +29,8 @@ const LOCK_MS = 30_000;
 const TOKEN_ENDPOINT = 'POST /oauth2/access_token';
 
 export interface TokenEndpoint {
-  /** POST /oauth2/access_token; returns the parsed JSON body and status. */
-  (body: Record<string, string>): Promise<{ status: number; body: unknown }>;
+  /** POST /oauth2/access_token; returns the status, the parsed JSON body (or the text) and any Retry-After header. */
+  (body: Record<string, string>): Promise<{ status: number; body: unknown; retryAfter?: string }>;
 }
 
 export interface Auth {
@@ -66,8 +67,13 @@ export interface OAuthOptions {
   tokenEndpoint: TokenEndpoint;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  onAlert?: (kind: 'auth_revoked', message: string) => void;
+  onAlert?: (kind: 'auth_revoked' | 'blocked', message: string) => void;
   onRefresh?: () => void;
+  /**
+   * The shared rate limit and back-off. The token endpoint is amoCRM too: while amoCRM blocks the account it
+   * answers 403 here as well, which must read as a block to wait out, not as revoked access.
+   */
+  limiter?: RateLimiter;
 }
 
 export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(code: string): Promise<void> } {
@@ -84,7 +90,12 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
   };
 
   const grant = async (body: Record<string, string>): Promise<TokenPair> => {
-    let res: { status: number; body: unknown };
+    const gate = await options.limiter?.acquire('sla');
+    if (gate?.kind === 'backoff') {
+      if (gate.reason === 'blocked') throw new AmoBlockedError(TOKEN_ENDPOINT, gate.retryAfterMs);
+      throw new AmoUnavailableError(`amoCRM asked to slow down (429); ${TOKEN_ENDPOINT} not sent`, 429, TOKEN_ENDPOINT, gate.retryAfterMs);
+    }
+    let res: { status: number; body: unknown; retryAfter?: string };
     try {
       res = await options.tokenEndpoint({ client_id: options.clientId, client_secret: options.clientSecret, redirect_uri: options.redirectUri, ...body });
     } catch (err) {
@@ -105,6 +116,19 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
       }
       options.onRefresh?.();
       return pair;
+    }
+    if (res.status === 429 && options.limiter) {
+      const recorded = await options.limiter.rateLimited(retryAfterMs(res.body, res.retryAfter, now()));
+      throw new AmoUnavailableError(`amoCRM rate limit hit on ${TOKEN_ENDPOINT}`, 429, TOKEN_ENDPOINT, recorded.retryAfterMs);
+    }
+    if (res.status === 403 && options.limiter) {
+      // amoCRM's block is an nginx HTML page (amocrm.md §2, sample 59); a JSON 403 is amoCRM refusing the grant.
+      const block = await options.limiter.forbidden(typeof res.body === 'string' && /^\s*</.test(res.body));
+      if (block.blocked) {
+        const error = new AmoBlockedError(TOKEN_ENDPOINT, block.retryAfterMs);
+        if (block.started) options.onAlert?.('blocked', error.message);
+        throw error;
+      }
     }
     if (res.status === 400 || res.status === 401 || res.status === 403) {
       const hint = typeof res.body === 'object' && res.body !== null ? String((res.body as Record<string, unknown>).hint ?? (res.body as Record<string, unknown>).detail ?? '') : '';

@@ -137,6 +137,16 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       headers: { 'User-Agent': 'amo-discipline/0.1' },
     });
   const accountKey = `${options.keyPrefix}:amo:${new URL(baseUrl).host}`;
+  const backoff = options.backoff ?? {};
+  const limiter = createRateLimiter({
+    redis: options.redis,
+    key: `${accountKey}:rate`,
+    backoffKey: `${accountKey}:backoff`,
+    rps: options.rps ?? 7,
+    ...(backoff.blockCooldownMs !== undefined ? { blockCooldownMs: backoff.blockCooldownMs } : {}),
+    ...(backoff.baseMs !== undefined ? { backoffBaseMs: backoff.baseMs } : {}),
+    ...(backoff.maxMs !== undefined ? { backoffMaxMs: backoff.maxMs } : {}),
+  });
   const auth: Auth =
     options.auth.kind === 'long-lived'
       ? createLongLivedAuth(options.auth.token)
@@ -148,19 +158,15 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
           redirectUri: options.auth.redirectUri,
           tokenEndpoint: async (body) => {
             const res = await http.post(`${baseUrl}/oauth2/access_token`, body, { validateStatus: () => true, responseType: 'json' });
-            return { status: res.status, body: res.data as unknown };
+            const retryAfter = res.headers['retry-after'] as unknown;
+            return { status: res.status, body: res.data as unknown, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+          },
+          limiter,
+          // Revoked access is alerted by the transport, which sees every refresh failure; a block seen here is not.
+          onAlert: (kind, message) => {
+            if (kind === 'blocked') options.onAlert?.(kind, message);
           },
         });
-  const backoff = options.backoff ?? {};
-  const limiter = createRateLimiter({
-    redis: options.redis,
-    key: `${accountKey}:rate`,
-    backoffKey: `${accountKey}:backoff`,
-    rps: options.rps ?? 7,
-    ...(backoff.blockCooldownMs !== undefined ? { blockCooldownMs: backoff.blockCooldownMs } : {}),
-    ...(backoff.baseMs !== undefined ? { backoffBaseMs: backoff.baseMs } : {}),
-    ...(backoff.maxMs !== undefined ? { backoffMaxMs: backoff.maxMs } : {}),
-  });
   const transport: Transport = createTransport({
     http,
     baseUrl,

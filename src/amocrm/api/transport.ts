@@ -103,7 +103,13 @@ export function createTransport(options: TransportOptions): Transport {
           attempt -= 1; // nothing was sent: waiting out the back-off is bounded by maxWait, not by the attempts
           continue;
         }
-        const token = await options.auth.accessToken();
+        let token: string;
+        try {
+          token = await options.auth.accessToken();
+        } catch (err) {
+          if (err instanceof AmoAuthRevokedError) options.onAlert?.('auth_revoked', err.message);
+          throw err;
+        }
         let status: number;
         let body: unknown;
         let retryAfterHeader: string | undefined;

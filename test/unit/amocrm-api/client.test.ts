@@ -97,6 +97,25 @@ describe('amoCRM client manners (nock)', () => {
     expect(nock.pendingMocks()).toEqual([]);
   });
 
+  it('when amoCRM blocks the account while the token is refreshed, then it is a block to wait out, not revoked access', async () => {
+    const alerts: string[] = [];
+    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' }, onAlert: (k) => void alerts.push(k) });
+    const key = `${keyPrefix}:amo:agency.amocrm.ru:tokens`;
+    const stored = JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 });
+    await redis.set(key, stored);
+    // amocrm.md §2, sample 59: the block is an nginx HTML page, on every endpoint.
+    nock(BASE).post('/oauth2/access_token').reply(403, '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>', { 'content-type': 'text/html' });
+    const err = (await c.getLead(1).catch((e: unknown) => e)) as AmoBlockedError;
+    expect(err).toBeInstanceOf(AmoBlockedError);
+    expect(err).toMatchObject({ retryable: true, status: 403, endpoint: 'POST /oauth2/access_token', retryAfterMs: 600_000 });
+    expect(alerts).toEqual(['blocked']);
+    expect(await redis.get(key)).toBe(stored);
+    // The block holds every request, the token endpoint included: nothing more is sent.
+    const next = await c.getLead(1).catch((e: unknown) => e);
+    expect(next).toBeInstanceOf(AmoBlockedError);
+    expect(nock.isDone()).toBe(true);
+  });
+
   it('when amoCRM answers 429 with a short retry_after, then the client waits it out on the shared back-off and succeeds', async () => {
     const sleeps: number[] = [];
     const { client: c, keyPrefix } = client({ transport: { sleep: realSleep(sleeps), random: () => 0.5 } });
