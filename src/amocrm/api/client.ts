@@ -107,7 +107,7 @@ export interface AmoClientOptions extends TransportHooks {
   batchWindowMs?: number;
   transport?: Partial<{ maxAttempts: number; baseDelayMs: number; sleep: (ms: number) => Promise<void>; random: () => number; now: () => number }>;
   /** The back-off every process shares after a 429 or a 403 block (defaults in rate-limiter.ts and transport.ts). */
-  backoff?: Partial<{ blockCooldownMs: number; baseMs: number; maxMs: number; maxInRequestWaitMs: number }>;
+  backoff?: Partial<{ blockCooldownMs: number; baseMs: number; maxMs: number; maxInRequestWaitMs: number; maxRequestMs: number }>;
 }
 
 export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain' | 'baseUrl'>): string {
@@ -174,6 +174,7 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     limiter,
     ...options.transport,
     ...(backoff.maxInRequestWaitMs !== undefined ? { maxInRequestWaitMs: backoff.maxInRequestWaitMs } : {}),
+    ...(backoff.maxRequestMs !== undefined ? { maxRequestMs: backoff.maxRequestMs } : {}),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     ...(options.onAlert ? { onAlert: options.onAlert } : {}),
   });

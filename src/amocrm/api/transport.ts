@@ -36,6 +36,8 @@ export interface TransportOptions extends TransportHooks {
   maxDelayMs?: number;
   /** The most one request waits for a shared back-off before it fails with `retryAfterMs` instead. */
   maxInRequestWaitMs?: number;
+  /** No retry of a 5xx or network error starts after this long since the request began (timeouts add up). */
+  maxRequestMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   now?: () => number;
@@ -73,12 +75,15 @@ const parseBody = (text: unknown): unknown => {
 const isHtml = (body: unknown): boolean => typeof body === 'string' && /^\s*</.test(body);
 
 export const DEFAULT_MAX_IN_REQUEST_WAIT_MS = 5_000;
+/** With a 20 s timeout, about three tries of a hanging amoCRM; the job's own retries take it from there. */
+export const DEFAULT_MAX_REQUEST_MS = 60_000;
 
 export function createTransport(options: TransportOptions): Transport {
   const maxAttempts = options.maxAttempts ?? 5;
   const baseDelay = options.baseDelayMs ?? 500;
   const maxDelay = options.maxDelayMs ?? 30_000;
   const maxWait = options.maxInRequestWaitMs ?? DEFAULT_MAX_IN_REQUEST_WAIT_MS;
+  const maxRequest = options.maxRequestMs ?? DEFAULT_MAX_REQUEST_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
@@ -91,6 +96,14 @@ export function createTransport(options: TransportOptions): Transport {
       let refreshed = false;
       let lastError: AmoError | undefined;
       let waitedMs = 0;
+      const startedAt = now();
+      /** Sleeps before the next retry, or says there is no time left for one. */
+      const retryAfterBackoff = async (attempt: number): Promise<boolean> => {
+        const delay = backoff(attempt);
+        if (now() - startedAt + delay > maxRequest) return false;
+        await sleep(delay);
+        return true;
+      };
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
         const gate = await options.limiter.acquire(opts.priority ?? 'normal');
         if (gate.kind === 'backoff') {
@@ -131,7 +144,7 @@ export function createTransport(options: TransportOptions): Transport {
           options.onRequest?.(method, 'network');
           // The axios error holds the request config (Authorization header, body): only its code goes on.
           lastError = networkError(err, endpoint);
-          await sleep(backoff(attempt));
+          if (!(await retryAfterBackoff(attempt))) break;
           continue;
         }
         options.onRequest?.(method, status);
@@ -174,7 +187,7 @@ export function createTransport(options: TransportOptions): Transport {
         }
         if (status >= 500) {
           lastError = errorFromResponse(status, body, endpoint);
-          await sleep(backoff(attempt));
+          if (!(await retryAfterBackoff(attempt))) break;
           continue;
         }
         throw errorFromResponse(status, body, endpoint);

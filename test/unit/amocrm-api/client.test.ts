@@ -171,6 +171,27 @@ describe('amoCRM client manners (nock)', () => {
     expect(sleeps).toEqual([500, 1000, 2000]);
   });
 
+  it('when every try times out, then no retry starts after the request has run for a minute', async () => {
+    const sleeps: number[] = [];
+    let clock = 0;
+    // Each try costs 20 s (axios' timeout), told by the injected clock; backoff with random 1 is 500, 1000, 2000 ms.
+    const { client: c } = client({ transport: { sleep: async (ms) => void sleeps.push(ms), random: () => 1, now: () => clock } });
+    let tries = 0;
+    nock(BASE)
+      .get('/api/v4/leads/4')
+      .times(5)
+      .reply(() => {
+        tries++;
+        clock += 20_000;
+        return [504, ''];
+      });
+    const err = (await c.getLead(4).catch((e: unknown) => e)) as AmoUnavailableError;
+    expect(err).toMatchObject({ retryable: true, status: 504 });
+    // After three tries the clock reads 60 s; the fourth would start after 2 s more of backoff, past the 60 s budget.
+    expect(tries).toBe(3);
+    expect(sleeps).toEqual([500, 1000]);
+  });
+
   it('when a 403 HTML page follows 429s, then the client stops and fails fast with a retryable error during the cool-down', async () => {
     const alerts: string[] = [];
     const sleeps: number[] = [];
