@@ -45,9 +45,13 @@ export class AmoValidationError extends AmoError {
   }
 }
 
-/** 401 that a refresh could not cure, or a refresh token amoCRM says was revoked: an admin must re-authorise. */
+/**
+ * 401 that a refresh could not cure, or a refresh token amoCRM says was revoked: an admin must re-authorise.
+ * Retryable: the work is not wrong and succeeds once access is restored, so a job keeps its retry policy instead
+ * of ending at once like a rejected request (the alert is what brings the admin).
+ */
 export class AmoAuthRevokedError extends AmoError {
-  readonly retryable = false;
+  readonly retryable = true;
   readonly ourBug = false;
   constructor(endpoint: string, detail: string) {
     super(

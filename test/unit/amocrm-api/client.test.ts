@@ -91,6 +91,8 @@ describe('amoCRM client manners (nock)', () => {
     nock(BASE).post('/oauth2/access_token').reply(401, { hint: 'Token has been revoked', title: 'Некорректный запрос', status: 401 });
     const err = await c.getLead(2).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AmoAuthRevokedError);
+    // Not a rejected request: a job keeps its retries for when an admin has re-authorised.
+    expect(err).toMatchObject({ retryable: true, status: 401 });
     expect(String(err)).toMatch(/Re-authorise/);
     expect(String(err)).not.toMatch(/secret|Bearer/);
     expect(alerts.filter((a) => a === 'auth_revoked').length).toBeGreaterThanOrEqual(1);
