@@ -81,7 +81,7 @@ describe('amoCRM back-off shared by every process through Redis', () => {
   beforeAll(async () => {
     redis = connectTestRedis();
     await Promise.all(processes.map((p) => p.ready));
-  }, 30_000);
+  }, 120_000);
   afterEach(() => {
     for (const s of servers.splice(0)) s.close();
   });

@@ -63,7 +63,7 @@ describe('amoCRM failures in jobs', () => {
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     cleanup.push(() => void child.kill('SIGKILL'));
-    await waitFor(() => out.includes('ready'), 'the worker process', 30_000);
+    await waitFor(() => out.includes('ready'), 'the worker process', 90_000);
     const logLines = (): Array<Record<string, unknown>> =>
       out
         .split('\n')
@@ -84,7 +84,7 @@ describe('amoCRM failures in jobs', () => {
       setup({ expiresAt: Date.now() + 86_400_000 }),
     ]);
     Object.assign(ready, { validation, socket, block });
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     for (const c of cleanup.splice(0).reverse()) await c();
     for (const p of prefixes) await dropPrefix(redis, p);
@@ -107,10 +107,8 @@ describe('amoCRM failures in jobs', () => {
       );
     };
     await queues.add('pickup-sweep', { reason: 'update-lead' }, { attempts: 4, backoff: { type: 'fixed', delay: 50 } });
-    const job = await waitFor(async () => {
-      const j = await queues.get('timers').getJob('pickup-sweep');
-      return j !== undefined && (await j.getState()) === 'failed' ? j : undefined;
-    }, 'the job to fail', 20_000);
+    await waitFor(async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'failed', 'the job to fail', 20_000);
+    const job = (await queues.get('timers').getJob('pickup-sweep'))!;
 
     expect(amo.requests.filter((r) => r.method === 'PATCH' && r.path === '/api/v4/leads')).toHaveLength(1);
     expect(job.attemptsMade).toBe(1);
@@ -158,10 +156,8 @@ describe('amoCRM failures in jobs', () => {
     };
     const before = Date.now();
     await queues.add('pickup-sweep', { reason: 'read-lead' }, { attempts: 3, backoff: { type: 'fixed', delay: 50 } });
-    const job = await waitFor(async () => {
-      const j = await queues.get('timers').getJob('pickup-sweep');
-      return j !== undefined && (await j.getState()) === 'delayed' ? j : undefined;
-    }, 'the job to be parked', 20_000);
+    await waitFor(async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'delayed', 'the job to be parked', 20_000);
+    const job = (await queues.get('timers').getJob('pickup-sweep'))!;
     // Positive control: the job ran and met the block (one request, the 403).
     expect(amo.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v4/leads/42']);
     expect(job.attemptsMade).toBe(0);
