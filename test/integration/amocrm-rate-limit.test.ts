@@ -90,6 +90,33 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     expect(order.slice(0, 4)).toEqual(['b1', 'b2', 'b3', 'sla']);
   });
 
+  it('when 429s and a block are recorded, then the shared deadline only grows and a block stays a block', async () => {
+    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:deadline`, rps: 7, blockCooldownMs: 60_000, backoffBaseMs: 1_000 });
+    expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
+    // A JSON 403 with no 429 before it is not a block, and sets nothing.
+    expect(await limiter.forbidden(false)).toEqual({ blocked: false });
+    expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
+
+    expect(await limiter.rateLimited(5_000)).toEqual({ reason: 'rate_limited', retryAfterMs: 5_000 });
+    // A shorter retry_after does not shorten the deadline in force.
+    const shorter = await limiter.rateLimited(1_000);
+    expect(shorter.reason).toBe('rate_limited');
+    expect(shorter.retryAfterMs).toBeGreaterThan(4_000);
+    const gate = await limiter.acquire('sla');
+    expect(gate).toMatchObject({ kind: 'backoff', reason: 'rate_limited' });
+
+    // A JSON 403 within a minute of a 429 is a block: the 60 s cool-down, started once.
+    expect(await limiter.forbidden(false)).toEqual({ blocked: true, started: true, retryAfterMs: 60_000 });
+    const again = await limiter.forbidden(true);
+    expect(again).toMatchObject({ blocked: true, started: false });
+    // A later 429 neither ends nor downgrades the block; a longer retry_after extends it.
+    expect((await limiter.rateLimited(2_000)).reason).toBe('blocked');
+    expect(await limiter.rateLimited(120_000)).toEqual({ reason: 'blocked', retryAfterMs: 120_000 });
+    const blocked = await limiter.acquire('sla');
+    expect(blocked).toMatchObject({ kind: 'backoff', reason: 'blocked' });
+    expect((blocked as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(110_000);
+  });
+
   it('when two processes find the token expired at once, then one refresh serves both', async () => {
     const { server, url, refreshes } = await startRecorder();
     try {
