@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { createAmoClient } from '../../src/amocrm/api/client.js';
 import { createRateLimiter } from '../../src/amocrm/api/rate-limiter.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A bare amoCRM stand-in on loopback that records when each request arrived. */
 function startRecorder(): Promise<{ server: Server; url: string; arrivals: number[]; refreshes: () => number }> {
@@ -84,7 +85,9 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     const take = (label: string, p: 'sla' | 'bulk') => limiter.acquire(p).then(() => void order.push(label));
     // Bulk may use 3 of the 5 slots; the fourth and fifth bulk requests wait for the window to move.
     const bulk = ['b1', 'b2', 'b3', 'b4', 'b5'].map((l) => take(l, 'bulk'));
-    await new Promise((r) => setTimeout(r, 50));
+    // The SLA request arrives once bulk has taken its three slots and b4, b5 wait (not after a guessed sleep,
+    // which a busy machine may outrun).
+    await waitFor(() => order.length === 3, 'bulk to take its slots');
     const sla = take('sla', 'sla');
     await Promise.all([...bulk, sla]);
     expect(order.slice(0, 4)).toEqual(['b1', 'b2', 'b3', 'sla']);
