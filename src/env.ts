@@ -42,6 +42,8 @@ export const EnvSchema = z
     AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
     AMO_AUTH_CODE: optionalString,
     AMO_RPS: z.coerce.number().int().min(1).max(50).default(7),
+    /** How long every process stops calling amoCRM once it blocks the account (403 after 429s); amocrm.md §3. */
+    AMO_BLOCK_COOLDOWN_MS: z.coerce.number().int().min(1_000).max(24 * 3_600_000).default(600_000),
     RULES_FILE: z.string().default('config/rules.yaml'),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** How many jobs one worker process runs at once. */

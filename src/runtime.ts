@@ -34,7 +34,7 @@ import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/r
 
 export interface RuntimeOptions {
   service: ServiceConfig;
-  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number };
+  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number; blockCooldownMs?: number };
   rulesFile: string;
   logger: Logger;
   clock?: Clock;
@@ -122,6 +122,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     redis: amoRedis,
     keyPrefix: options.service.REDIS_PREFIX,
     rps: options.amo.rps,
+    ...(options.amo.blockCooldownMs !== undefined ? { backoff: { blockCooldownMs: options.amo.blockCooldownMs } } : {}),
     onRequest: (method, status) => metrics.amoRequests.inc({ method, status: String(status) }),
     onAlert: (kind, message) => {
       metrics.amoAlerts.inc({ kind });
