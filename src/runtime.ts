@@ -76,7 +76,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const loaded = await loadRulesFile(options.rulesFile);
   if (!loaded.ok) throw new RulesError(options.rulesFile, loaded.errors);
 
-  const amoRedis = connectRedis(options.service.REDIS_URL, 'worker');
+  const amoRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
   const amo = createAmoClient({
     ...(options.amo.baseUrl ? { baseUrl: options.amo.baseUrl } : {}),
