@@ -48,7 +48,7 @@ describe('deadline checks are batched', () => {
       addLeadNote: async () => 1,
     } as unknown as AmoClient;
     const logger = createLogger({ level: 'silent' });
-    const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+    const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
     const engine = createPickupEngine({ rules: () => rules, amo, redis, keys, leads: createLeadStore(redis, keys), queues, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
 
     const assignedAt = clock.now().getTime() - 15_000;
