@@ -17,6 +17,10 @@ export interface Keys {
   bullPrefix: string;
   raw(deliveryId: string): string;
   deadLetter(): string;
+  /**
+   * The lead's hash (`<prefix>:lead:{<id>}`): its state, every rule's state, the effect intents and task refs, all in
+   * one key so one atomic step commits them. The `{id}` hash tag keeps a lead's keys in one Redis Cluster slot.
+   */
   lead(leadId: number): string;
   leadLock(leadId: number): string;
   /** A key of one lead: `<prefix>:lead:{<id>}:<parts>`. */

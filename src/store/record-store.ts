@@ -6,7 +6,7 @@
  * Retention: the stream holds the current and the previous UTC day; each older day is rolled up into one
  * deflated archive value per day (`<prefix>:record:day:<YYYY-MM-DD>`, kept RECORD_ARCHIVE_DAYS) that `range` and
  * `forLead` read transparently. The per-lead list holds only the records' stream ids (the record itself lives once,
- * in the stream or its day's archive) and expires RECORD_LEAD_TTL after the lead's last record.
+ * in the stream or its day's archive) and expires RECORD_PER_LEAD_TTL_SECONDS after the lead's last record.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
@@ -17,7 +17,8 @@ export const RECORDS_PER_LEAD = 200;
 export const RECORD_STREAM_DAYS = 2;
 /** A year of daily archives and a month to spare: monthly rankings and year-on-year reports read them. */
 export const RECORD_ARCHIVE_DAYS = 400;
-export const RECORD_LEAD_TTL_SECONDS = 180 * 24 * 3600;
+/** A lead's own list of record ids outlives its last record by this. */
+export const RECORD_PER_LEAD_TTL_SECONDS = 180 * 24 * 3600;
 /** A retried job writes each record once: long enough for any retry and outage, short enough to stay small. */
 export const RECORD_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
 /** How often one process looks for a day to roll up (by the records' own time, not the wall clock). */
@@ -97,8 +98,8 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
 
   const store: RecordStore = {
     async append(record, dedupeId) {
-      const fresh = await redis.set(seen(dedupeId), '1', 'EX', RECORD_DEDUPE_TTL_SECONDS, 'NX');
-      if (fresh !== 'OK') return undefined;
+      // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
+      if ((await redis.exists(seen(dedupeId))) === 1) return undefined;
       const data = JSON.stringify(record);
       const ms = Date.parse(record.at);
       const id = await redis.xadd(stream, `${ms}-*`, 'data', data).catch(async () =>
@@ -110,8 +111,9 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         .multi()
         .rpush(perLead(record.leadId), id)
         .ltrim(perLead(record.leadId), -RECORDS_PER_LEAD, -1)
-        .expire(perLead(record.leadId), RECORD_LEAD_TTL_SECONDS)
+        .expire(perLead(record.leadId), RECORD_PER_LEAD_TTL_SECONDS)
         .exec();
+      await redis.set(seen(dedupeId), '1', 'EX', RECORD_DEDUPE_TTL_SECONDS);
       if (Number.isFinite(ms) && ms - lastRollUpMs >= ROLL_UP_EVERY_MS) {
         lastRollUpMs = ms;
         await store.rollUp(new Date(ms));
