@@ -16,7 +16,8 @@ import type { Keys } from './keys.js';
  *
  * KEYS: [1] pool weights hash, [2] the lead's owner, [3] answer for (lead, clock), [4] expected previous owner's
  * load set (or any key when none), [5..] candidates' load sets in ARGV order.
- * ARGV: strategy, leadId, expected previous owner ('' when none), owner TTL seconds, then (userId, weight, cap).
+ * ARGV: strategy, leadId, expected previous owner ('' when none), owner TTL seconds, answer TTL seconds, then
+ * (userId, weight, cap).
  */
 const PICK = `
 local weightsKey, ownerKey, answerKey, previousLoadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -27,9 +28,9 @@ local previous = redis.call('GET', ownerKey) or ''
 if previous ~= expected then return {'!owner', previous} end
 local ids, weights, caps, loads, loadKeys = {}, {}, {}, {}, {}
 local n = 0
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local id = ARGV[i]
-  local loadKey = KEYS[5 + (i - 5) / 3]
+  local loadKey = KEYS[5 + (i - 6) / 3]
   local load = redis.call('SCARD', loadKey)
   if redis.call('SISMEMBER', loadKey, lead) == 1 then load = load - 1 end
   if load < tonumber(ARGV[i + 2]) then
@@ -78,7 +79,7 @@ if previous ~= '' and previous ~= winner then redis.call('SREM', previousLoadKey
 redis.call('SADD', winnerLoadKey, lead)
 redis.call('SET', ownerKey, winner, 'EX', tonumber(ownerTtl))
 local answer = {winner, cjson.encode(scores)}
-redis.call('SET', answerKey, cjson.encode(answer), 'EX', 604800)
+redis.call('SET', answerKey, cjson.encode(answer), 'EX', tonumber(ARGV[5]))
 return answer
 `;
 
@@ -108,6 +109,11 @@ return 'OK'
  * stays in its manager's load set until released, exactly as before.
  */
 export const OWNER_TTL_SECONDS = 30 * 24 * 3600;
+/**
+ * A pick's answer for (lead, clock) serves a retried job the same manager. Job retries and resumed plans happen
+ * within hours (BullMQ backoff, the executor's lease and retry ladder), so a day is ample.
+ */
+export const ANSWER_TTL_SECONDS = 24 * 3600;
 /** Retries when another worker moved the same lead between our read and our script (bounded; contention is rare). */
 const OWNER_RACE_RETRIES = 5;
 
@@ -158,6 +164,7 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
           String(leadId),
           expected,
           String(OWNER_TTL_SECONDS),
+          String(ANSWER_TTL_SECONDS),
           ...args,
         )) as [string, string];
         if (isOwnerRace(reply)) {
