@@ -46,7 +46,7 @@ const send = async (from: number, to: number): Promise<void> => {
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < to) {
-        const res = await app.inject({ method: 'POST', url: `/webhooks/amocrm/${TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: bodies[next++] });
+        const res = await app.inject({ method: 'POST', url: `/webhooks/amocrm/${TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: bodies[next++] ?? "" });
         if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}`);
       }
     }),
