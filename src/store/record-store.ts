@@ -58,6 +58,7 @@ export interface StoredRecord extends RobotRecord {
 export interface RecordStore {
   /** Appends records; `dedupeId` makes a retried job write each record once. */
   append(record: RobotRecord, dedupeId: string): Promise<string | undefined>;
+  /** The lead's last records, in the order they were decided (`at`). */
   forLead(leadId: number, limit?: number): Promise<StoredRecord[]>;
   /** Records in time order between two instants (inclusive), for reports: archived days and the stream alike. */
   range(from: string, to: string, limit?: number): Promise<StoredRecord[]>;
@@ -139,7 +140,9 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         const archived = days.get(day)?.get(id);
         if (archived) out.push(archived);
       }
-      return out;
+      // In the order things happened: a plan's record is written after its amoCRM writes, so a later event of the
+      // same lead (the manager's call) can be appended first; `at` is when each was decided.
+      return out.map((r, i) => ({ r, i, at: Date.parse(r.at) })).sort((a, b) => a.at - b.at || a.i - b.i).map((x) => x.r);
     },
     async range(from, to, limit = 10_000) {
       const fromMs = Date.parse(from);

@@ -32,7 +32,7 @@ async function startWeb(prefix: string): Promise<{ child: ChildProcess; url: str
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/web-process.ts', TEST_REDIS_URL, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  await waitFor(() => out.includes('listening '), 'the web process', 20_000);
+  await waitFor(() => out.includes('listening '), 'the web process', 60_000);
   return { child, url: /listening (\S+)/.exec(out)?.[1] ?? '' };
 }
 
@@ -106,5 +106,5 @@ describe('intake: a delivery acknowledged before a crash is never lost', () => {
     }
     expect(await queuedLeadIds(queue)).toEqual(leadIds);
     await queue.close();
-  }, 90_000);
+  }, 180_000);
 });

@@ -61,4 +61,12 @@ describe('record store: the stream keeps two days, older days are rolled up into
     expect(all.map((r) => r.reason)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
     expect((await other.forLead(2)).map((r) => r.reason)).toEqual(['b1', 'b2', 'b3']);
   });
+
+  it('when a record decided earlier is appended after a later one, then forLead returns them in the order they were decided', async () => {
+    const store = createRecordStore(redis, keys);
+    // The reassignment was decided at 10:00:00 but its append waited for amoCRM; the call at 10:00:05 came first.
+    await store.append({ ...rec(7, '2026-03-05T10:00:05.000Z', 'taken'), kind: 'pickup_taken' }, 'late-1');
+    await store.append({ ...rec(7, '2026-03-05T10:00:00.000Z', 'reassigned'), kind: 'reassignment' }, 'late-2');
+    expect((await store.forLead(7)).map((r) => r.reason)).toEqual(['reassigned', 'taken']);
+  });
 });
