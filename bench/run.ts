@@ -1,44 +1,20 @@
 /**
- * Benchmarks (`npm run bench`): figures go to bench/results/latest.json and latest.md.
- * Every figure is quoted beside a baseline measured in the same run, because absolute times on a shared
- * 2-core machine move from run to run while ratios hold.
+ * Benchmarks (`npm run bench`): figures go to bench/results/latest.json and latest.md, each printed beside the
+ * baseline measured in the same run and the target it is held to (docs/BENCHMARKS.md explains each one).
+ * Absolute times on a shared machine move from run to run; ratios within one run hold.
+ *
+ * BENCH_SECONDS (5) and BENCH_REPS (3) size the intake runs; BENCH_MEMORY_LEADS ("10000,100000") the memory runs;
+ * BENCH_ONLY=intake|memory|parse runs one part.
  */
+import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import autocannon from 'autocannon';
 import qs from 'qs';
 import { expandFormBody } from '../src/amocrm/form-body.js';
 import { normalizeWebhook } from '../src/amocrm/webhook-payload.js';
-import { createLogger } from '../src/lib/logger.js';
-import { createMetrics } from '../src/lib/metrics.js';
-import { startService } from '../src/service.js';
-import { ensureLocalRedis } from '../sim/local-redis.js';
-
-const TOKEN = 'bench-webhook-token-0123456789abcdef';
-
-function leadsStatusBody(items: number, seed: number): string {
-  const p = new URLSearchParams();
-  for (let i = 0; i < items; i++) {
-    const b = `leads[status][${i}]`;
-    p.append(`${b}[id]`, String(1_000_000 + seed * 1000 + i));
-    p.append(`${b}[name]`, `Заявка ${i} с сайта`);
-    p.append(`${b}[status_id]`, '7100005');
-    p.append(`${b}[old_status_id]`, '7100004');
-    p.append(`${b}[pipeline_id]`, '7000001');
-    p.append(`${b}[responsible_user_id]`, '9101');
-    p.append(`${b}[modified_user_id]`, '9101');
-    p.append(`${b}[last_modified]`, String(1_748_268_812 + seed));
-    p.append(`${b}[updated_at]`, String(1_748_268_812 + seed));
-    p.append(`${b}[custom_fields][0][id]`, '752009');
-    p.append(`${b}[custom_fields][0][name]`, 'Источник');
-    p.append(`${b}[custom_fields][0][values][0][value]`, 'Авито');
-    p.append(`${b}[tags][0][id]`, '11');
-    p.append(`${b}[tags][0][name]`, 'Авито');
-  }
-  p.append('account[subdomain]', 'bench');
-  p.append('account[id]', '1');
-  return p.toString();
-}
+import { leadsStatusBody, runIntakeBench, type IntakeFigures } from './intake.js';
+import { runMemoryBench, type MemoryFigures } from './memory.js';
+import { startPrivateRedis } from './lib/private-redis.js';
 
 function stats(samples: number[]): { n: number; meanMs: number; p50Ms: number; p99Ms: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -58,89 +34,90 @@ function time(fn: () => unknown, n: number): number[] {
   return out;
 }
 
-async function main(): Promise<void> {
-  const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
-  const body300 = leadsStatusBody(300, 1);
-  const meta = { deliveryId: 'bench', receivedAt: new Date().toISOString() };
+const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
 
-  // 1. Parsing a 300-item body: our expander + normaliser, against qs with limits that do not corrupt it.
-  const ours = stats(time(() => normalizeWebhook(expandFormBody(body300), meta), 300));
-  const qsOnly = stats(time(() => qs.parse(body300, { depth: 20, arrayLimit: 10_000, parameterLimit: 100_000 }), 300));
-  const expandOnly = stats(time(() => expandFormBody(body300), 300));
-  results.parse300 = { bodyBytes: body300.length, expandAndNormalize: ours, expandOnly, qsParseBaseline: qsOnly, expandVsQs: +(expandOnly.meanMs / qsOnly.meanMs).toFixed(2) };
-
-  // 2. The whole route (verify, parse, store raw body, dedupe, enqueue 300 jobs, answer) through app.inject.
-  const redis = await ensureLocalRedis();
-  const service = await startService(
-    {
-      PORT: 0,
-      HOST: '127.0.0.1',
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: `bench-${process.pid}`,
-      ROLE: 'web',
-      WEBHOOK_TOKEN: TOKEN,
-      AMO_SUBDOMAIN: 'bench',
-      AMO_BASE_URL: undefined,
-      WORKER_CONCURRENCY: 1,
-    },
-    { logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) },
-  );
-  const app = service.app!;
-  const route: number[] = [];
-  const health: number[] = [];
-  for (let i = 0; i < 60; i++) {
-    const body = leadsStatusBody(300, 1000 + i);
-    let t = performance.now();
-    const res = await app.inject({ method: 'POST', url: `/webhooks/amocrm/${TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: body });
-    if (i >= 10) route.push(performance.now() - t);
-    if (res.statusCode !== 200) throw new Error(`route answered ${res.statusCode}: ${res.body}`);
-    t = performance.now();
-    await app.inject('/health/live');
-    if (i >= 10) health.push(performance.now() - t);
-  }
-  results.route300 = { webhook: stats(route), healthBaseline: stats(health), ratio: +(stats(route).meanMs / stats(health).meanMs).toFixed(1) };
-
-  // 3. Load: 1-item webhooks over real HTTP, 10 connections for 5 s, against /health/live as the baseline.
-  const url = await service.listen();
-  let seq = 0;
-  const load = await autocannon({
-    url: `${url}/webhooks/amocrm/${TOKEN}`,
-    connections: 10,
-    duration: 5,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest: (req) => ({ ...req, body: leadsStatusBody(1, 1_000_000 + seq++) }),
-      },
-    ],
-  });
-  const base = await autocannon({ url: `${url}/health/live`, connections: 10, duration: 5 });
-  results.load1 = {
-    webhook: { rps: load.requests.average, p50Ms: load.latency.p50, p99Ms: load.latency.p99, non2xx: load.non2xx, errors: load.errors },
-    healthBaseline: { rps: base.requests.average, p50Ms: base.latency.p50, p99Ms: base.latency.p99 },
-    rpsRatio: +(load.requests.average / base.requests.average).toFixed(2),
-  };
-
-  await service.redis.eval(`for _,k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 1`, 0, `bench-${process.pid}*`);
-  await service.close();
-  await redis.stop();
-
-  writeFileSync('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
-  const r = results as { parse300: { expandAndNormalize: { meanMs: number }; qsParseBaseline: { meanMs: number }; expandVsQs: number }; route300: { webhook: { meanMs: number; p99Ms: number }; healthBaseline: { meanMs: number }; ratio: number }; load1: { webhook: { rps: number; p99Ms: number }; healthBaseline: { rps: number }; rpsRatio: number } };
-  const md = [
-    `# Benchmarks (${results.at as string}, node ${process.version})`,
+function intakeLines(f: IntakeFigures): string[] {
+  const m = f.median;
+  return [
+    `## Intake (\`ROLE=web\`, 1-lead status bodies, ${f.connections} connections, ${f.repetitions} × ${f.seconds} s, medians)`,
     '',
-    `- Parse a 300-item leads[status] body (${body300.length} bytes): expand+normalise ${r.parse300.expandAndNormalize.meanMs} ms; qs.parse alone ${r.parse300.qsParseBaseline.meanMs} ms; expand alone / qs = ${r.parse300.expandVsQs}`,
-    `- Webhook route, 300-item body, app.inject with real Redis: mean ${r.route300.webhook.meanMs} ms, p99 ${r.route300.webhook.p99Ms} ms (${r.route300.ratio}× /health/live at ${r.route300.healthBaseline.meanMs} ms)`,
-    `- Load, 1-item webhooks over HTTP, 10 connections: ${r.load1.webhook.rps} req/s, p99 ${r.load1.webhook.p99Ms} ms (${r.load1.rpsRatio}× the req/s of /health/live at ${r.load1.healthBaseline.rps})`,
+    '| figure | route | baseline | target | |',
+    '| --- | --- | --- | --- | --- |',
+    `| req/s vs bare Fastify route parsing the same body | ${m.service.rps} | ${m.bare.rps} (ratio ${f.ratioToBare}) | ≥ 0.4× | ${verdict(f.ratioToBare >= 0.4)} |`,
+    `| req/s vs bare route + one BullMQ add | ${m.service.rps} | ${m['bare-add'].rps} (ratio ${f.ratioToBareAdd}) | ≥ 0.6× | ${verdict(f.ratioToBareAdd >= 0.6)} |`,
+    `| p99 at 50 connections, ms | ${m.service.p99Ms} | bare ${m.bare.p99Ms}, bare+add ${m['bare-add'].p99Ms} | — | |`,
+    `| p99 at a fixed ${f.fixedRate.rate} req/s, ms | ${f.fixedRate.p99Ms} (achieved ${f.fixedRate.rps} req/s, p50 ${f.fixedRate.p50Ms}) | — | < 20 ms | ${verdict(f.fixedRate.p99Ms < 20 && f.fixedRate.rps >= f.fixedRate.rate * 0.95)} |`,
+    `| Redis commands per request (Lua-internal included) | ${m.service.redisCommandsPerRequest} | bare+add ${m['bare-add'].redisCommandsPerRequest} | one round trip | |`,
+    `| CPU per request, ms (server process) | ${m.service.cpuMsPerRequest} | bare ${m.bare.cpuMsPerRequest}, bare+add ${m['bare-add'].cpuMsPerRequest} | — | |`,
     '',
-  ].join('\n');
-  writeFileSync('bench/results/latest.md', md);
-  console.log(md);
+    `Runs (req/s): route ${f.runs.service.map((r) => r.rps).join(', ')}; bare ${f.runs.bare.map((r) => r.rps).join(', ')}; bare+add ${f.runs['bare-add'].map((r) => r.rps).join(', ')}; non-2xx ${f.runs.service.reduce((a, r) => a + r.non2xx, 0)}.`,
+    '',
+  ];
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+function memoryLines(runs: MemoryFigures[]): string[] {
+  const out = ['## Redis per tracked lead (one delivery, one pick, one pickup plan with its timer and record per lead)', ''];
+  out.push('| leads | bytes per lead | keys per lead | target | |', '| --- | --- | --- | --- | --- |');
+  for (const r of runs) out.push(`| ${r.leads} | ${r.bytesPerLead} | ${r.keysPerLead} | ≤ 2,048 at 100,000 | ${r.leads >= 100_000 ? verdict(r.bytesPerLead <= 2048) : ''} |`);
+  const last = runs[runs.length - 1];
+  if (last) {
+    out.push('', `Key families at ${last.leads} leads (bytes per lead from sampled MEMORY USAGE; TTL of a sample key):`, '');
+    out.push('| family | keys | bytes per lead | TTL |', '| --- | --- | --- | --- |');
+    for (const f of last.families) out.push(`| \`${f.family}\` | ${f.keys} | ${f.bytesPerLead} | ${f.ttl} |`);
+  }
+  out.push('');
+  return out;
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY;
+  const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}` };
+  const md: string[] = [`# Benchmarks (${results.at as string}, node ${process.version}, ${results.cpus as string})`, ''];
+
+  if (!only || only === 'parse') {
+    // Parsing a 300-item body: our expander + normaliser, against qs with limits that do not corrupt it.
+    const body300 = leadsStatusBody(300, 1);
+    const meta = { deliveryId: 'bench', receivedAt: new Date().toISOString() };
+    const ours = stats(time(() => normalizeWebhook(expandFormBody(body300), meta), 300));
+    const qsOnly = stats(time(() => qs.parse(body300, { depth: 20, arrayLimit: 10_000, parameterLimit: 100_000 }), 300));
+    const expandOnly = stats(time(() => expandFormBody(body300), 300));
+    results.parse300 = { bodyBytes: body300.length, expandAndNormalize: ours, expandOnly, qsParseBaseline: qsOnly, expandVsQs: +(expandOnly.meanMs / qsOnly.meanMs).toFixed(2) };
+    md.push(
+      '## Parsing',
+      '',
+      `- A 300-item leads[status] body (${body300.length} bytes): expand + normalise ${ours.meanMs} ms; baseline qs.parse alone ${qsOnly.meanMs} ms; expand alone / qs = ${(expandOnly.meanMs / qsOnly.meanMs).toFixed(2)}`,
+      '',
+    );
+  }
+
+  const redis = await startPrivateRedis();
+  try {
+    if (!only || only === 'intake') {
+      const intake = await runIntakeBench(redis, { seconds: Number(process.env.BENCH_SECONDS ?? 5), repetitions: Number(process.env.BENCH_REPS ?? 3) });
+      results.intake = intake;
+      md.push(...intakeLines(intake));
+    }
+    if (!only || only === 'memory') {
+      const sizes = (process.env.BENCH_MEMORY_LEADS ?? '10000,100000').split(',').map(Number);
+      const runs: MemoryFigures[] = [];
+      for (const n of sizes) runs.push(await runMemoryBench(redis, n));
+      results.memory = runs;
+      md.push(...memoryLines(runs));
+    }
+  } finally {
+    await redis.stop();
+  }
+
+  const suffix = only ? `-${only}` : '';
+  writeFileSync(`bench/results/latest${suffix}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(`bench/results/latest${suffix}.md`, `${md.join('\n')}\n`);
+  console.log(md.join('\n'));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -2,6 +2,7 @@
  * The environment contract. Parsed once at start; nothing else reads process.env.
  * A bad or missing variable stops the start with one message listing every problem.
  */
+import { Duration } from 'luxon';
 import { z } from 'zod';
 
 const optionalString = z
@@ -48,6 +49,27 @@ export const EnvSchema = z
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** How many jobs one worker process runs at once. */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(8),
+    /** How long raw webhook bodies are kept (ISO-8601 duration, `0` keeps none); parsed to seconds. */
+    RAW_BODY_RETENTION: z
+      .string()
+      .default('P1D')
+      .transform((s, ctx) => {
+        const text = s.trim();
+        if (text === '0') return 0;
+        const seconds = Duration.fromISO(text).as('seconds');
+        if (!Number.isFinite(seconds) || seconds < 0) {
+          ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 duration such as P1D or PT6H, or 0 to keep no raw bodies' });
+          return z.NEVER;
+        }
+        return Math.round(seconds);
+      }),
+    /** Redis Cluster seed nodes, `host:port,host:port`; when set, REDIS_URL is not used for the connection. */
+    REDIS_CLUSTER_NODES: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[^,:\s]+:\d+(,[^,:\s]+:\d+)*$/, 'must be host:port pairs separated by commas, e.g. "10.0.0.1:7000,10.0.0.2:7000"')
+        .optional(),
+    ),
     /** The bot's token from @BotFather. Without it the service runs and logs the messages it would have sent. */
     TELEGRAM_BOT_TOKEN: optionalString.pipe(
       z

@@ -112,7 +112,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   });
 
-  const amoRedis = connectRedis(options.service.REDIS_URL, 'worker');
+  const amoRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
   const amo = createAmoClient({
     ...(options.amo.baseUrl ? { baseUrl: options.amo.baseUrl } : {}),

@@ -23,7 +23,8 @@ import { createWebhookInbox, type WebhookInbox } from './store/webhook-inbox.js'
 export type ServiceConfig = Pick<
   Env,
   'PORT' | 'HOST' | 'REDIS_URL' | 'REDIS_PREFIX' | 'ROLE' | 'WEBHOOK_TOKEN' | 'AMO_SUBDOMAIN' | 'AMO_BASE_URL' | 'WORKER_CONCURRENCY'
->;
+> &
+  Partial<Pick<Env, 'RAW_BODY_RETENTION' | 'REDIS_CLUSTER_NODES'>>;
 
 export interface ServiceDeps {
   logger: Logger;
@@ -63,29 +64,30 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createMetrics();
-  const redis = connectRedis(config.REDIS_URL, 'worker');
+  const redis = connectRedis(config.REDIS_URL, 'worker', {}, config.REDIS_CLUSTER_NODES);
   redis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error'));
   await redis.ping();
   await checkRedisDurability(redis, logger);
 
   const keys = createKeys(config.REDIS_PREFIX);
-  const bullPrefix = `${config.REDIS_PREFIX}:bull`;
+  const bullPrefix = keys.bullPrefix;
   const queues = createQueues({ connection: redis, prefix: bullPrefix, logger });
   const leads = createLeadStore(redis, keys);
-  const inbox = createWebhookInbox(redis, keys);
+  const rawRetentionSeconds = config.RAW_BODY_RETENTION;
+  const inboxOptions = rawRetentionSeconds !== undefined ? { rawRetentionSeconds } : {};
+  const inbox = createWebhookInbox({ redis, keys, events: queues.get('events'), ...inboxOptions });
   const ctx: ServiceContext = { redis, keys, queues, leads, inbox, metrics, clock, logger };
 
   let app: FastifyInstance | undefined;
   if (config.ROLE !== 'worker') {
-    const webRedis = connectRedis(config.REDIS_URL, 'web');
+    const webRedis = connectRedis(config.REDIS_URL, 'web', {}, config.REDIS_CLUSTER_NODES);
     webRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (web)'));
     const webQueues = createQueues({ connection: webRedis, prefix: bullPrefix, logger });
     const receiver = createWebhookReceiver({
       token: config.WEBHOOK_TOKEN,
       subdomain: expectedSubdomain(config),
       ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
-      inbox: createWebhookInbox(webRedis, keys),
-      queues: webQueues,
+      inbox: createWebhookInbox({ redis: webRedis, keys, events: webQueues.get('events'), ...inboxOptions }),
       clock,
       logger,
       metrics,

@@ -1,18 +1,14 @@
 /**
- * The webhook use case: verify, parse, deduplicate, enqueue, and say what happened as an outcome union.
- * Nothing slow runs here (no rule, no amoCRM call): amoCRM waits at most 2 seconds for the answer.
+ * The webhook use case: verify, parse, enqueue (deduplicated atomically with the add), and say what happened as an
+ * outcome union. Nothing slow runs here (no rule, no amoCRM call, one Redis round trip): amoCRM waits at most
+ * 2 seconds for the answer.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { WebhookEvent } from '../rules/events.js';
-import type { Queues } from '../jobs/queues.js';
-import {
-  DEDUPE_TTL_SECONDS,
-  SHORT_FORM_DEDUPE_TTL_SECONDS,
-  type WebhookInbox,
-} from '../store/webhook-inbox.js';
+import type { WebhookInbox } from '../store/webhook-inbox.js';
 import { expandFormBody, FormBodyError } from './form-body.js';
 import { isEmptyWebhook, normalizeWebhook } from './webhook-payload.js';
 
@@ -54,16 +50,16 @@ export function createWebhookReceiver(deps: {
   token: string;
   subdomain: string | undefined;
   timeZone?: string;
-  inbox: WebhookInbox;
-  queues: Pick<Queues, 'addBulk'>;
+  inbox: Pick<WebhookInbox, 'accept'>;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
 }): WebhookReceiver {
   const expectedSubdomain = deps.subdomain?.toLowerCase();
+  const expectedDigest = digest(deps.token);
   return {
     async receive(input) {
-      if (!tokenMatches(input.token, deps.token)) return { kind: 'unknown_token' };
+      if (!timingSafeEqual(digest(input.token), expectedDigest)) return { kind: 'unknown_token' };
 
       const receivedAt = deps.clock.now().toISOString();
       const deliveryId = createHash('sha256').update(input.body).digest('hex');
@@ -82,48 +78,41 @@ export function createWebhookReceiver(deps: {
         return { kind: 'bad_body', error: 'no amoCRM event found in the body (expected leads[...], contacts[...], task[...] or unsorted[...])' };
       }
 
+      // One logical change can arrive twice in one body (leads[update] and leads[status]): keep the first.
+      const unique = new Map<string, WebhookEvent>();
+      for (const e of normalized.events) if (!unique.has(e.dedupeKey)) unique.set(e.dedupeKey, e);
+      const events = [...unique.values()];
+      const deadLetters = normalized.rejected.map((r) => ({ at: receivedAt, deliveryId, path: r.path, reason: r.reason, item: r.item }));
       try {
-        await deps.inbox.saveRaw({
-          deliveryId,
-          receivedAt,
-          contentType: input.contentType,
-          body: input.body,
-          ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
-          ...(input.userAgent !== undefined ? { userAgent: input.userAgent } : {}),
+        // One round trip: raw body, dead letters, and every event enqueued with its dedupe key in the same Lua call.
+        const enqueued = await deps.inbox.accept({
+          raw: {
+            deliveryId,
+            receivedAt,
+            contentType: input.contentType,
+            body: input.body,
+            ...(input.requestId !== undefined ? { requestId: input.requestId } : {}),
+            ...(input.userAgent !== undefined ? { userAgent: input.userAgent } : {}),
+          },
+          deadLetters,
+          events,
         });
-        if (normalized.rejected.length > 0) {
-          await deps.inbox.deadLetter(
-            normalized.rejected.map((r) => ({ at: receivedAt, deliveryId, path: r.path, reason: r.reason, item: r.item })),
-          );
-          deps.metrics.webhookItemsDeadLettered.inc(normalized.rejected.length);
+        if (deadLetters.length > 0) {
+          deps.metrics.webhookItemsDeadLettered.inc(deadLetters.length);
           deps.logger.warn({ deliveryId, rejected: normalized.rejected.map((r) => ({ path: r.path, reason: r.reason })) }, 'webhook items dead-lettered');
         }
-
-        // One logical change can arrive twice in one body (leads[update] and leads[status]): keep the first.
-        const unique = new Map<string, WebhookEvent>();
-        for (const e of normalized.events) if (!unique.has(e.dedupeKey)) unique.set(e.dedupeKey, e);
-        const events = [...unique.values()];
-        const claimed = await deps.inbox.claim(
-          events.map((e) => ({
-            key: e.dedupeKey,
-            ttlSeconds: e.kind === 'lead' && e.short ? SHORT_FORM_DEDUPE_TTL_SECONDS : DEDUPE_TTL_SECONDS,
-          })),
-        );
-        const fresh = events.filter((_, i) => claimed[i] === true);
-        try {
-          await deps.queues.addBulk('webhook-event', fresh.map((event) => ({ event })));
-        } catch (err) {
-          await deps.inbox.release(fresh.map((e) => e.dedupeKey)).catch(() => undefined);
-          throw err;
-        }
-        for (const e of fresh) deps.metrics.eventsEnqueued.inc({ kind: e.kind });
-        for (const e of events.filter((_, i) => claimed[i] !== true)) deps.metrics.eventsDuplicate.inc({ kind: e.kind });
-        const duplicates = normalized.events.length - fresh.length;
+        let fresh = 0;
+        events.forEach((e, i) => {
+          if (enqueued[i] === true) {
+            fresh += 1;
+            deps.metrics.eventsEnqueued.inc({ kind: e.kind });
+          } else deps.metrics.eventsDuplicate.inc({ kind: e.kind });
+        });
         return {
           kind: 'accepted',
           deliveryId,
-          enqueued: fresh.length,
-          duplicates,
+          enqueued: fresh,
+          duplicates: normalized.events.length - fresh,
           rejected: normalized.rejected.length,
           ignored: normalized.ignored,
         };

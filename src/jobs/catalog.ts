@@ -33,14 +33,25 @@ export type ReportsTickJob = z.infer<typeof ReportsTickJobSchema>;
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
 
-/** Completed jobs are kept a day: enough to see what happened, and a second guard against duplicates. */
-const KEEP = { removeOnComplete: { age: 24 * 3600, count: 100_000 }, removeOnFail: { age: 14 * 24 * 3600 } } as const;
+/**
+ * Retention of finished jobs, by count, sized to the load rather than to time: redeliveries are deduplicated by
+ * BullMQ's deduplication key (with its own TTL), not by finished jobs, so a completed job is only a trace for an
+ * operator. 1,000 is several minutes of a large account's peak webhook rate (an agency's account sends a few
+ * events per second at most) and about 0.7 MB of Redis; failed jobs are kept longer for investigation, capped.
+ */
+export const COMPLETED_JOBS_KEPT = 1_000;
+export const FAILED_JOBS_KEPT = 10_000;
+const KEEP = {
+  removeOnComplete: { age: 3600, count: COMPLETED_JOBS_KEPT },
+  removeOnFail: { age: 14 * 24 * 3600, count: FAILED_JOBS_KEPT },
+} as const;
 
 export const JOBS = {
   'webhook-event': {
     queue: QUEUE_NAMES.events,
     schema: WebhookEventJobSchema,
     options: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...KEEP } satisfies JobsOptions,
+    /** The event's identity; the intake uses it as the BullMQ deduplication id and adds a per-enqueue suffix to the job id. */
     jobId: (data: WebhookEventJob): string => `evt-${shortHash(data.event.dedupeKey)}`,
   },
   'pickup-sweep': {

@@ -3,6 +3,8 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from '../lib/logger.js';
 import { JOBS, QUEUE_NAMES, jobIdFor, parseJob, type JobData, type JobName, type QueueName } from './catalog.js';
 
+export const QUEUE_EVENTS_KEPT = 1_000;
+
 export interface Queues {
   get(name: QueueName): Queue;
   /** Adds one job through the catalog (validated payload, deterministic id, catalog retry policy). */
@@ -16,7 +18,9 @@ export interface Queues {
 export function createQueues(deps: { connection: ConnectionOptions; prefix: string; logger: Logger }): Queues {
   const queues = new Map<QueueName, Queue>();
   for (const name of Object.values(QUEUE_NAMES)) {
-    const queue = new Queue(name, { connection: deps.connection, prefix: deps.prefix });
+    // BullMQ's event stream (job state changes, read by QueueEvents) keeps 10,000 entries by default; nothing here
+    // reads it, so a short tail is enough for an operator looking at a live queue.
+    const queue = new Queue(name, { connection: deps.connection, prefix: deps.prefix, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } } });
     queue.on('error', (err) => deps.logger.error({ err, queue: name }, 'queue error'));
     queues.set(name, queue);
   }

@@ -8,30 +8,43 @@ import type { Redis } from 'ioredis';
 import type { Candidate, DistributionExplanation, Strategy } from '../rules/types.js';
 import type { Keys } from './keys.js';
 
-// KEYS[1] current weights hash of the pool; KEYS[2] prefix of the per-user untaken sets; KEYS[3] lead → owner hash;
-// KEYS[4] the answer for this lead and clock, so a retried job gets the same manager instead of a second turn.
-// ARGV: strategy, leadId, then (userId, weight, cap) triples.
+/**
+ * Cluster-safe: every key a script touches comes in KEYS (no key is built inside a script), and all of them carry
+ * the `{<prefix>:dist}` hash tag, so they share a slot. The lead's previous owner decides which load set to leave,
+ * so the client passes the owner it expects; when another worker changed it meanwhile the script answers
+ * `{'!owner', actual}` without writing, and the client retries with the actual owner's set.
+ *
+ * KEYS: [1] pool weights hash, [2] the lead's owner, [3] answer for (lead, clock), [4] expected previous owner's
+ * load set (or any key when none), [5..] candidates' load sets in ARGV order.
+ * ARGV: strategy, leadId, expected previous owner ('' when none), owner TTL seconds, answer TTL seconds, then
+ * (userId, weight, cap).
+ */
 const PICK = `
-local weightsKey, loadPrefix, ownerKey, answerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local strategy, lead = ARGV[1], ARGV[2]
+local weightsKey, ownerKey, answerKey, previousLoadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local strategy, lead, expected, ownerTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local answered = redis.call('GET', answerKey)
 if answered then return cjson.decode(answered) end
-local ids, weights, caps, loads = {}, {}, {}, {}
+local previous = redis.call('GET', ownerKey) or ''
+if previous ~= expected then return {'!owner', previous} end
+local ids, weights, caps, loads, loadKeys = {}, {}, {}, {}, {}
 local n = 0
-for i = 3, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local id = ARGV[i]
-  local load = redis.call('SCARD', loadPrefix .. id)
-  if redis.call('SISMEMBER', loadPrefix .. id, lead) == 1 then load = load - 1 end
+  local loadKey = KEYS[5 + (i - 6) / 3]
+  local load = redis.call('SCARD', loadKey)
+  if redis.call('SISMEMBER', loadKey, lead) == 1 then load = load - 1 end
   if load < tonumber(ARGV[i + 2]) then
     n = n + 1
     ids[n] = id
     weights[n] = tonumber(ARGV[i + 1])
     caps[n] = tonumber(ARGV[i + 2])
     loads[n] = load
+    loadKeys[n] = loadKey
   end
 end
 if n == 0 then return {'', '{}'} end
 local winner = nil
+local winnerLoadKey = nil
 local scores = {}
 if strategy == 'least_loaded' then
   local best = nil
@@ -41,6 +54,7 @@ if strategy == 'least_loaded' then
     if best == nil or score < best or (score == best and tonumber(ids[i]) < tonumber(winner)) then
       best = score
       winner = ids[i]
+      winnerLoadKey = loadKeys[i]
     end
   end
 else
@@ -53,6 +67,7 @@ else
     if bestValue == nil or current > bestValue then
       bestValue = current
       winner = ids[i]
+      winnerLoadKey = loadKeys[i]
     end
   end
   scores[winner] = scores[winner] - total
@@ -60,20 +75,49 @@ else
     redis.call('HSET', weightsKey, ids[i], tostring(scores[ids[i]]))
   end
 end
-local previous = redis.call('HGET', ownerKey, lead)
-if previous and previous ~= winner then redis.call('SREM', loadPrefix .. previous, lead) end
-redis.call('SADD', loadPrefix .. winner, lead)
-redis.call('HSET', ownerKey, lead, winner)
+if previous ~= '' and previous ~= winner then redis.call('SREM', previousLoadKey, lead) end
+redis.call('SADD', winnerLoadKey, lead)
+redis.call('SET', ownerKey, winner, 'EX', tonumber(ownerTtl))
 local answer = {winner, cjson.encode(scores)}
-redis.call('SET', answerKey, cjson.encode(answer), 'EX', 604800)
+redis.call('SET', answerKey, cjson.encode(answer), 'EX', tonumber(ARGV[5]))
 return answer
 `;
 
+/** KEYS: [1] the lead's owner, [2] the expected owner's load set. ARGV: leadId, expected owner. */
 const RELEASE = `
-local owner = redis.call('HGET', KEYS[2], ARGV[1])
-if owner then redis.call('SREM', KEYS[1] .. owner, ARGV[1]) redis.call('HDEL', KEYS[2], ARGV[1]) end
+local owner = redis.call('GET', KEYS[1])
+if not owner then return '' end
+if owner ~= ARGV[2] then return {'!owner', owner} end
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
 return owner
 `;
+
+/** KEYS: [1] the lead's owner, [2] the expected previous owner's load set, [3] the new owner's load set. ARGV: leadId, expected, userId, TTL. */
+const HOLD = `
+local previous = redis.call('GET', KEYS[1]) or ''
+if previous ~= ARGV[2] then return {'!owner', previous} end
+if previous ~= '' and previous ~= ARGV[3] then redis.call('SREM', KEYS[2], ARGV[1]) end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[3], 'EX', tonumber(ARGV[4]))
+return 'OK'
+`;
+
+/**
+ * Who holds an untaken lead is kept per lead with a TTL, so the table is bounded by the leads in play instead of
+ * growing forever. 30 days is far beyond any pickup (minutes to hours, then the fallback user); after it the lead
+ * stays in its manager's load set until released, exactly as before.
+ */
+export const OWNER_TTL_SECONDS = 30 * 24 * 3600;
+/**
+ * A pick's answer for (lead, clock) serves a retried job the same manager. Job retries and resumed plans happen
+ * within hours (BullMQ backoff, the executor's lease and retry ladder), so a day is ample.
+ */
+export const ANSWER_TTL_SECONDS = 24 * 3600;
+/** Retries when another worker moved the same lead between our read and our script (bounded; contention is rare). */
+const OWNER_RACE_RETRIES = 5;
+
+const isOwnerRace = (reply: unknown): reply is ['!owner', string] => Array.isArray(reply) && reply[0] === '!owner';
 
 export interface PickInput {
   pool: string;
@@ -95,28 +139,74 @@ export interface DistributionStore {
 }
 
 export function createDistributionStore(redis: Redis, keys: Keys): DistributionStore {
-  const loadPrefix = keys.of('dist', 'untaken', '');
-  const ownerKey = keys.of('dist', 'owner');
+  const loadKey = (userId: number | string): string => keys.dist('untaken', userId);
+  const ownerKey = (leadId: number): string => keys.dist('owner', leadId);
+  // Any key of the same slot stands in for "no previous owner".
+  const noOwner = keys.dist('untaken', '-');
+  const loadKeyOf = (owner: string): string => (owner === '' ? noOwner : loadKey(owner));
+
   return {
     async pick({ pool, leadId, clock, candidates, strategy }) {
       const args = candidates.flatMap((c) => [String(c.userId), String(c.weight), String(c.cap)]);
-      const answerKey = keys.of('dist', 'answer', leadId, clock);
-      const [winner, scores] = (await redis.eval(PICK, 4, keys.of('dist', 'swrr', pool), loadPrefix, ownerKey, answerKey, strategy, String(leadId), ...args)) as [string, string];
-      const parsed = JSON.parse(scores) as Record<string, number> | unknown[];
-      return { ...(winner !== '' ? { winner: Number(winner) } : {}), scores: Array.isArray(parsed) ? {} : parsed };
+      const loadKeys = candidates.map((c) => loadKey(c.userId));
+      const answerKey = keys.dist('answer', leadId, clock);
+      let expected = '';
+      for (let attempt = 0; ; attempt++) {
+        const reply = (await redis.eval(
+          PICK,
+          4 + loadKeys.length,
+          keys.dist('swrr', pool),
+          ownerKey(leadId),
+          answerKey,
+          loadKeyOf(expected),
+          ...loadKeys,
+          strategy,
+          String(leadId),
+          expected,
+          String(OWNER_TTL_SECONDS),
+          String(ANSWER_TTL_SECONDS),
+          ...args,
+        )) as [string, string];
+        if (isOwnerRace(reply)) {
+          if (attempt >= OWNER_RACE_RETRIES) throw new Error(`distribution: lead ${leadId} changed owner ${attempt + 1} times during one pick`);
+          expected = reply[1];
+          continue;
+        }
+        const [winner, scores] = reply;
+        const parsed = JSON.parse(scores) as Record<string, number> | unknown[];
+        return { ...(winner !== '' ? { winner: Number(winner) } : {}), scores: Array.isArray(parsed) ? {} : parsed };
+      }
     },
     async release(leadId) {
-      await redis.eval(RELEASE, 2, loadPrefix, ownerKey, String(leadId));
+      let expected = (await redis.get(ownerKey(leadId))) ?? '';
+      for (let attempt = 0; expected !== '' && attempt <= OWNER_RACE_RETRIES; attempt++) {
+        const reply = (await redis.eval(RELEASE, 2, ownerKey(leadId), loadKeyOf(expected), String(leadId), expected)) as unknown;
+        if (!isOwnerRace(reply)) return;
+        expected = reply[1];
+      }
     },
     async hold(leadId, userId) {
-      const previous = await redis.hget(ownerKey, String(leadId));
-      const multi = redis.multi();
-      if (previous !== null && previous !== String(userId)) multi.srem(`${loadPrefix}${previous}`, String(leadId));
-      await multi.sadd(`${loadPrefix}${userId}`, String(leadId)).hset(ownerKey, String(leadId), String(userId)).exec();
+      let expected = (await redis.get(ownerKey(leadId))) ?? '';
+      for (let attempt = 0; attempt <= OWNER_RACE_RETRIES; attempt++) {
+        const reply = (await redis.eval(
+          HOLD,
+          3,
+          ownerKey(leadId),
+          loadKeyOf(expected),
+          loadKey(userId),
+          String(leadId),
+          expected,
+          String(userId),
+          String(OWNER_TTL_SECONDS),
+        )) as unknown;
+        if (!isOwnerRace(reply)) return;
+        expected = reply[1];
+      }
+      throw new Error(`distribution: lead ${leadId} changed owner too often to hold it for ${userId}`);
     },
     async loads(userIds) {
       const pipeline = redis.pipeline();
-      for (const id of userIds) pipeline.scard(`${loadPrefix}${id}`);
+      for (const id of userIds) pipeline.scard(loadKey(id));
       const res = (await pipeline.exec()) ?? [];
       return new Map(userIds.map((id, i) => [id, Number(res[i]?.[1] ?? 0)]));
     },

@@ -1,30 +1,50 @@
 /**
- * Every Redis key the service writes, in one place. All keys live under the install's prefix;
- * BullMQ queues use the same prefix through their own `prefix` option.
+ * Every Redis key the service writes, in one place. All keys start with the install's prefix (so one Redis can
+ * hold several installs and `SCAN MATCH <prefix>*` finds them all), and carry a Redis Cluster hash tag that
+ * decides which keys must share a slot:
+ *
+ * - `{<prefix>}`: the queues and the intake. BullMQ keeps a queue in one slot, and the webhook path writes the
+ *   raw body and the dead letters in the same pipeline as its jobs, so they share the tag.
+ * - `{<prefix>:dist}`: the distribution state one Lua script touches at once (pool weights, per-manager loads,
+ *   per-lead owner and answer).
+ * - `{<id>}` in `<prefix>:lead:{<id>}…`: everything of one lead, so a lead's keys move together and leads spread
+ *   across the cluster.
+ * - the record stream and its daily archive have their own keys; each is touched alone.
  */
 export interface Keys {
   prefix: string;
+  /** BullMQ's `prefix` option: `<prefix>:{<prefix>}`, so every queue key carries the intake tag. */
+  bullPrefix: string;
   raw(deliveryId: string): string;
-  dedupe(dedupeKey: string): string;
   deadLetter(): string;
   /**
-   * The lead's hash: its state, every rule's state, the effect intents and task refs, all in one key so one atomic
-   * step commits them. The `{id}` hash tag keeps a lead's keys in one Redis Cluster slot.
+   * The lead's hash (`<prefix>:lead:{<id>}`): its state, every rule's state, the effect intents and task refs, all in
+   * one key so one atomic step commits them. The `{id}` hash tag keeps a lead's keys in one Redis Cluster slot.
    */
   lead(leadId: number): string;
   leadLock(leadId: number): string;
+  /** A key of one lead: `<prefix>:lead:{<id>}:<parts>`. */
+  leadPart(leadId: number, ...parts: Array<string | number>): string;
+  /** A distribution key: `<prefix>:dist:{<prefix>:dist}:<parts>`. */
+  dist(...parts: Array<string | number>): string;
   of(...parts: Array<string | number>): string;
 }
 
 export function createKeys(prefix: string): Keys {
+  if (/[{}]/.test(prefix)) throw new Error(`REDIS_PREFIX must not contain braces (they are Redis Cluster hash tags): ${prefix}`);
   const k = (...parts: Array<string | number>): string => [prefix, ...parts].join(':');
+  const queueTag = `{${prefix}}`;
+  const distTag = `{${prefix}:dist}`;
+  const leadKey = (leadId: number): string => `${prefix}:lead:{${leadId}}`;
   return {
     prefix,
-    raw: (deliveryId) => k('webhook', 'raw', deliveryId),
-    dedupe: (dedupeKey) => k('webhook', 'seen', dedupeKey),
-    deadLetter: () => k('webhook', 'dead-letter'),
-    lead: (leadId) => k('lead', `{${leadId}}`),
-    leadLock: (leadId) => k('lead', `{${leadId}}`, 'lock'),
+    bullPrefix: k(queueTag),
+    raw: (deliveryId) => k(queueTag, 'webhook', 'raw', deliveryId),
+    deadLetter: () => k(queueTag, 'webhook', 'dead-letter'),
+    lead: leadKey,
+    leadLock: (leadId) => `${leadKey(leadId)}:lock`,
+    leadPart: (leadId, ...parts) => [leadKey(leadId), ...parts].join(':'),
+    dist: (...parts) => k('dist', distTag, ...parts),
     of: k,
   };
 }

@@ -2,14 +2,28 @@
  * The record of what the robot did and why: every assignment, reassignment and violation, with its reason
  * and explanation. One Redis stream for the whole account (reports read it in order) and one list per lead
  * (admins ask "why did this lead go to Ivanov?").
+ *
+ * Retention: the stream holds the current and the previous UTC day; each older day is rolled up into one
+ * deflated archive value per day (`<prefix>:record:day:<YYYY-MM-DD>`, kept RECORD_ARCHIVE_DAYS) that `range` and
+ * `forLead` read transparently. The per-lead list holds only the records' stream ids (the record itself lives once,
+ * in the stream or its day's archive) and expires RECORD_PER_LEAD_TTL_SECONDS after the lead's last record.
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 
-export const RECORD_STREAM_MAXLEN = 1_000_000;
 export const RECORDS_PER_LEAD = 200;
-/** A lead's own record list outlives its last record by this; the stream keeps the account's history. */
+/** Days kept in the stream itself: today (UTC) and the day before. */
+export const RECORD_STREAM_DAYS = 2;
+/** A year of daily archives and a month to spare: monthly rankings and year-on-year reports read them. */
+export const RECORD_ARCHIVE_DAYS = 400;
+/** A lead's own list of record ids outlives its last record by this. */
 export const RECORD_PER_LEAD_TTL_SECONDS = 180 * 24 * 3600;
+/** A retried job writes each record once: long enough for any retry and outage, short enough to stay small. */
+export const RECORD_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
+/** How often one process looks for a day to roll up (by the records' own time, not the wall clock). */
+const ROLL_UP_EVERY_MS = 60_000;
+const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * `action` is anything else the robot did to a lead (a task created, a lead moved, a cadence step), with `type`
@@ -51,47 +65,131 @@ export interface StoredRecord extends RobotRecord {
 export interface RecordStore {
   /** Appends records; `dedupeId` makes a retried job write each record once. */
   append(record: RobotRecord, dedupeId: string): Promise<string | undefined>;
+  /** The lead's last records, in the order they were decided (`at`). */
   forLead(leadId: number, limit?: number): Promise<StoredRecord[]>;
-  /** Records in time order between two instants (inclusive), for reports. */
+  /** Records in time order between two instants (inclusive), for reports: archived days and the stream alike. */
   range(from: string, to: string, limit?: number): Promise<StoredRecord[]>;
+  /**
+   * Moves every whole UTC day older than RECORD_STREAM_DAYS (counted back from `now`) out of the stream into its
+   * day archive. Idempotent and safe to run from several processes at once (an archive is merged, never lost, and
+   * the stream is trimmed only after the archive is written). `append` runs it at most once a minute.
+   */
+  rollUp(now: Date): Promise<string[]>;
 }
+
+const msOf = (id: string): number => Number(id.slice(0, id.indexOf('-')));
+const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
+const startOfDay = (ms: number): number => ms - (ms % DAY_MS);
+/** Stream ids compare by (ms, seq). */
+const idLess = (a: string, b: string): boolean => {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am < bm || (am === bm && as < bs);
+};
 
 export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const stream = keys.of('record');
-  const perLead = (leadId: number): string => keys.of('lead', leadId, 'record');
+  const perLead = (leadId: number): string => keys.leadPart(leadId, 'record');
   const seen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
+  const archive = (day: string): string => keys.of('record', 'day', day);
+  let lastRollUpMs = Number.NEGATIVE_INFINITY;
 
   const parseEntry = ([id, fields]: [string, string[]]): StoredRecord => {
     const at = fields.indexOf('data');
     return { id, ...(JSON.parse(fields[at + 1] ?? '{}') as RobotRecord) };
   };
 
-  return {
+  const readArchive = async (day: string): Promise<StoredRecord[]> => {
+    const stored = await redis.getBuffer(archive(day));
+    return stored === null ? [] : (JSON.parse(inflateRawSync(stored).toString('utf8')) as StoredRecord[]);
+  };
+
+  const store: RecordStore = {
     async append(record, dedupeId) {
       // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
       if ((await redis.exists(seen(dedupeId))) === 1) return undefined;
       const data = JSON.stringify(record);
       const ms = Date.parse(record.at);
-      const id = await redis.xadd(stream, 'MAXLEN', '~', String(RECORD_STREAM_MAXLEN), `${ms}-*`, 'data', data).catch(async () =>
+      const id = await redis.xadd(stream, `${ms}-*`, 'data', data).catch(async () =>
         // An older instant than the stream's last id (clock skew between workers) falls back to an automatic id.
-        redis.xadd(stream, 'MAXLEN', '~', String(RECORD_STREAM_MAXLEN), '*', 'data', data),
+        redis.xadd(stream, '*', 'data', data),
       );
+      if (id === null) return undefined;
       await redis
         .multi()
-        .rpush(perLead(record.leadId), JSON.stringify({ id, ...record }))
+        .rpush(perLead(record.leadId), id)
         .ltrim(perLead(record.leadId), -RECORDS_PER_LEAD, -1)
         .expire(perLead(record.leadId), RECORD_PER_LEAD_TTL_SECONDS)
         .exec();
-      await redis.set(seen(dedupeId), '1', 'EX', 30 * 24 * 3600);
-      return id ?? undefined;
+      await redis.set(seen(dedupeId), '1', 'EX', RECORD_DEDUPE_TTL_SECONDS);
+      if (Number.isFinite(ms) && ms - lastRollUpMs >= ROLL_UP_EVERY_MS) {
+        lastRollUpMs = ms;
+        await store.rollUp(new Date(ms));
+      }
+      return id;
     },
     async forLead(leadId, limit = RECORDS_PER_LEAD) {
-      const rows = await redis.lrange(perLead(leadId), -limit, -1);
-      return rows.map((r) => JSON.parse(r) as StoredRecord);
+      const ids = await redis.lrange(perLead(leadId), -limit, -1);
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.xrange(stream, id, id);
+      const live = ((await pipeline.exec()) ?? []).map(([, entries]) => (entries as Array<[string, string[]]>)[0]);
+      const days = new Map<string, Map<string, StoredRecord>>();
+      const out: StoredRecord[] = [];
+      for (const [i, id] of ids.entries()) {
+        const entry = live[i];
+        if (entry) {
+          out.push(parseEntry(entry));
+          continue;
+        }
+        const day = dayOf(msOf(id));
+        if (!days.has(day)) days.set(day, new Map((await readArchive(day)).map((r) => [r.id, r])));
+        const archived = days.get(day)?.get(id);
+        if (archived) out.push(archived);
+      }
+      // In the order things happened: a plan's record is written after its amoCRM writes, so a later event of the
+      // same lead (the manager's call) can be appended first; `at` is when each was decided.
+      return out.map((r, i) => ({ r, i, at: Date.parse(r.at) })).sort((a, b) => a.at - b.at || a.i - b.i).map((x) => x.r);
     },
     async range(from, to, limit = 10_000) {
-      const entries = (await redis.xrange(stream, String(Date.parse(from)), String(Date.parse(to)), 'COUNT', limit)) as Array<[string, string[]]>;
-      return entries.map(parseEntry);
+      const fromMs = Date.parse(from);
+      const toMs = Date.parse(to);
+      const out: StoredRecord[] = [];
+      const [oldest] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+      const streamStart = oldest ? msOf(oldest[0]) : Number.POSITIVE_INFINITY;
+      for (let day = startOfDay(fromMs); day <= toMs && day < startOfDay(streamStart) + DAY_MS && out.length < limit; day += DAY_MS) {
+        for (const r of await readArchive(dayOf(day))) {
+          const ms = msOf(r.id);
+          if (ms >= fromMs && ms <= toMs && out.length < limit) out.push(r);
+        }
+      }
+      if (out.length < limit) {
+        const seenIds = new Set(out.map((r) => r.id));
+        const entries = (await redis.xrange(stream, String(fromMs), String(toMs), 'COUNT', limit - out.length)) as Array<[string, string[]]>;
+        for (const e of entries) if (!seenIds.has(e[0])) out.push(parseEntry(e));
+      }
+      return out.sort((a, b) => (idLess(a.id, b.id) ? -1 : idLess(b.id, a.id) ? 1 : 0)).slice(0, limit);
+    },
+    async rollUp(now) {
+      const keepFrom = startOfDay(now.getTime()) - (RECORD_STREAM_DAYS - 1) * DAY_MS;
+      const rolled: string[] = [];
+      for (;;) {
+        const [oldest] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+        if (!oldest || msOf(oldest[0]) >= keepFrom) return rolled;
+        const dayStart = startOfDay(msOf(oldest[0]));
+        const day = dayOf(dayStart);
+        const entries = (await redis.xrange(stream, String(dayStart), String(dayStart + DAY_MS - 1))) as Array<[string, string[]]>;
+        const merged = new Map((await readArchive(day)).map((r) => [r.id, r]));
+        for (const e of entries) merged.set(e[0], parseEntry(e));
+        const records = [...merged.values()].sort((a, b) => (idLess(a.id, b.id) ? -1 : 1));
+        // The archive expires RECORD_ARCHIVE_DAYS after its day, whenever it is written.
+        const ttl = Math.max(1, Math.round((dayStart + RECORD_ARCHIVE_DAYS * DAY_MS - now.getTime()) / 1000));
+        await redis.set(archive(day), deflateRawSync(JSON.stringify(records)), 'EX', ttl);
+        // Only after the archive is written: entries of this day and older leave the stream.
+        await redis.xtrim(stream, 'MINID', String(dayStart + DAY_MS));
+        rolled.push(day);
+      }
     },
   };
+  return store;
 }

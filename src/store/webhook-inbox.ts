@@ -1,12 +1,24 @@
 /**
- * What the webhook path writes to Redis before it acknowledges: the raw body (audit and replay),
- * the dedupe claims of its events, and the dead-letter list of invalid items.
+ * What the webhook path writes to Redis before it acknowledges, in ONE pipeline (one round trip):
+ * the raw body (compressed, kept for RAW_BODY_RETENTION; audit and the dry run), the dead-letter items, and each
+ * event as a BullMQ job whose `deduplication` key is set by BullMQ's own add script in the same step as the job.
+ *
+ * There is no separate dedupe claim any more: a claim set before the enqueue could survive a crash and make
+ * amoCRM's retries answer "duplicate" while the event never ran. Now "seen" and "queued" are one Lua call, so an
+ * acknowledged delivery has its job, and a delivery whose job is missing was never acknowledged (amoCRM retries).
+ *
+ * Every key here carries the queue's hash tag, so on Redis Cluster the pipeline stays in one slot.
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { WebhookEvent } from '../rules/events.js';
+import { JOBS, jobIdFor, type WebhookEventJob } from '../jobs/catalog.js';
 import type { Keys } from './keys.js';
 
-/** Raw bodies are kept long enough to replay a week of deliveries and investigate complaints. */
-export const RAW_BODY_TTL_SECONDS = 14 * 24 * 3600;
+/** Default of RAW_BODY_RETENTION: a day of deliveries to replay in a dry run or to investigate a complaint. */
+export const RAW_BODY_TTL_SECONDS = 24 * 3600;
 /**
  * Full-form events carry amoCRM's own timestamp, so a long window is safe: it outlives amoCRM's retry ladder
  * (minutes to an hour). Digital Pipeline short forms carry no timestamp: the same transition made again later
@@ -33,46 +45,85 @@ export interface DeadLetter {
   item: unknown;
 }
 
+export interface Delivery {
+  raw: RawDelivery;
+  deadLetters: DeadLetter[];
+  /** Unique by dedupeKey within the delivery. */
+  events: WebhookEvent[];
+}
+
 export interface WebhookInbox {
-  saveRaw(delivery: RawDelivery): Promise<void>;
+  /**
+   * Stores the delivery and enqueues its events in one round trip. Returns, in order, whether each event was
+   * enqueued (true) or is a redelivery of one already queued or processed within its dedupe window (false).
+   * Throws when Redis does not answer: nothing was acknowledged, so amoCRM retries.
+   */
+  accept(delivery: Delivery): Promise<boolean[]>;
   getRaw(deliveryId: string): Promise<RawDelivery | undefined>;
-  /** Claims each key; returns, in order, whether the claim is new (true) or a redelivery (false). */
-  claim(claims: Array<{ key: string; ttlSeconds: number }>): Promise<boolean[]>;
-  /** Gives claims back, so that a delivery that could not be enqueued is processed when amoCRM retries it. */
-  release(keys: string[]): Promise<void>;
-  deadLetter(items: DeadLetter[]): Promise<void>;
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
 }
 
-export function createWebhookInbox(redis: Redis, keys: Keys): WebhookInbox {
+export function dedupeTtlSeconds(event: WebhookEvent): number {
+  return event.kind === 'lead' && event.short ? SHORT_FORM_DEDUPE_TTL_SECONDS : DEDUPE_TTL_SECONDS;
+}
+
+/** Raw bodies are stored deflated (form bodies shrink 3-4×); a stored JSON string (older format) still reads. */
+export function encodeRaw(delivery: RawDelivery): Buffer {
+  return deflateRawSync(JSON.stringify(delivery), { level: 1 });
+}
+
+export function decodeRaw(stored: Buffer): RawDelivery {
+  const text = stored[0] === 0x7b ? stored.toString('utf8') : inflateRawSync(stored).toString('utf8');
+  return JSON.parse(text) as RawDelivery;
+}
+
+export function createWebhookInbox(deps: {
+  redis: Redis;
+  keys: Keys;
+  /** The `events` queue (its connection is `redis`). */
+  events: Queue;
+  /** 0 keeps no raw bodies. */
+  rawRetentionSeconds?: number;
+}): WebhookInbox {
+  const { redis, keys, events } = deps;
+  const rawTtl = deps.rawRetentionSeconds ?? RAW_BODY_TTL_SECONDS;
+  const spec = JOBS['webhook-event'];
+  // Job ids are unique per enqueue attempt, so BullMQ answers a deduplicated add with the id of the job that
+  // holds the key (another id): that is how a redelivery is told apart from a fresh event in the same round trip.
+  const nonce = randomBytes(4).toString('hex');
+  let seq = 0;
+
   return {
-    async saveRaw(delivery) {
-      await redis.set(keys.raw(delivery.deliveryId), JSON.stringify(delivery), 'EX', RAW_BODY_TTL_SECONDS);
+    async accept({ raw, deadLetters, events: list }) {
+      // BullMQ's client wrapper: its pipelines carry the queue's Lua commands (ioredis defineCommand).
+      const pipeline = (await events.client).pipeline() as unknown as ReturnType<Redis['pipeline']>;
+      if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRaw(raw), 'EX', rawTtl);
+      if (deadLetters.length > 0) {
+        pipeline.lpush(keys.deadLetter(), ...deadLetters.map((d) => JSON.stringify(d)));
+        pipeline.ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1);
+      }
+      const first = (pipeline as unknown as { length: number }).length;
+      const ids: string[] = [];
+      for (const event of list) {
+        const data: WebhookEventJob = { event };
+        const dedupeId = jobIdFor('webhook-event', data);
+        const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
+        ids.push(jobId);
+        const job = new Job(events, 'webhook-event', data, {
+          ...spec.options,
+          jobId,
+          deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 },
+        }, jobId);
+        // The command is queued synchronously; its outcome is read from exec() below.
+        job.addJob(pipeline as never).catch(() => undefined);
+      }
+      const results = (await pipeline.exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
+      return ids.map((id, i) => results[first + i]?.[1] === id);
     },
     async getRaw(deliveryId) {
-      const raw = await redis.get(keys.raw(deliveryId));
-      return raw === null ? undefined : (JSON.parse(raw) as RawDelivery);
-    },
-    async claim(claims) {
-      if (claims.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const c of claims) pipeline.set(keys.dedupe(c.key), '1', 'EX', c.ttlSeconds, 'NX');
-      const results = (await pipeline.exec()) ?? [];
-      return results.map(([err, reply]) => {
-        if (err) throw err;
-        return reply === 'OK';
-      });
-    },
-    async release(dedupeKeys) {
-      if (dedupeKeys.length > 0) await redis.del(...dedupeKeys.map((k) => keys.dedupe(k)));
-    },
-    async deadLetter(items) {
-      if (items.length === 0) return;
-      await redis
-        .multi()
-        .lpush(keys.deadLetter(), ...items.map((i) => JSON.stringify(i)))
-        .ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1)
-        .exec();
+      const stored = await redis.getBuffer(keys.raw(deliveryId));
+      return stored === null ? undefined : decodeRaw(stored);
     },
     async listDeadLetters(limit = 100) {
       const rows = await redis.lrange(keys.deadLetter(), 0, limit - 1);

@@ -2,7 +2,7 @@
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { startService, type Service, type ServiceConfig, type ServiceDeps } from '../../src/service.js';
-import { TEST_REDIS_URL, uniquePrefix } from './redis.js';
+import { TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, uniquePrefix } from './redis.js';
 
 export const TEST_TOKEN = 'test-webhook-token-0123456789abcdef';
 
@@ -17,6 +17,7 @@ export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfi
     AMO_SUBDOMAIN: 'etesttask',
     AMO_BASE_URL: undefined,
     WORKER_CONCURRENCY: 4,
+    ...(TEST_REDIS_CLUSTER_NODES !== undefined ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}),
     ...overrides,
   };
 }

@@ -80,7 +80,10 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
   }, 60_000);
 
   it('when bulk work fills the window, then an SLA request still goes first', async () => {
-    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:priority`, rps: 5 });
+    const connection = connect();
+    // Connected first: the test is about admission order, not about a cold (cluster) connection's start-up.
+    await connection.ping();
+    const limiter = createRateLimiter({ redis: connection, key: `${prefix}:priority`, rps: 5 });
     const order: string[] = [];
     const take = (label: string, p: 'sla' | 'bulk') => limiter.acquire(p).then(() => void order.push(label));
     // Bulk may use 3 of the 5 slots; the fourth and fifth bulk requests wait for the window to move.

@@ -98,4 +98,23 @@ describe('atomic distribution in Redis', () => {
     const p = await store.pick({ pool: 'll', leadId: 20_901, clock: 1, candidates: people, strategy: 'least_loaded' });
     expect(p.winner).toBe(12);
   });
+
+  it('when a lead held by one manager is picked for another, then it leaves the first load set, its answer expires in a day and its owner entry within 30 days', async () => {
+    const store = createDistributionStore(a, keys);
+    await store.hold(30_001, 21);
+    expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 1, 22: 0 });
+    // The store first assumes no owner; the script reports manager 21 and the pick is redone with 21's set.
+    const picked = await store.pick({ pool: 'move', leadId: 30_001, clock: 2, candidates: [{ userId: 22, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    expect(picked.winner).toBe(22);
+    expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 1 });
+    const answerTtl = await a.ttl(keys.dist('answer', 30_001, 2));
+    expect(answerTtl).toBeGreaterThan(23 * 3600);
+    expect(answerTtl).toBeLessThanOrEqual(24 * 3600);
+    const ttl = await a.ttl(keys.dist('owner', 30_001));
+    expect(ttl).toBeGreaterThan(29 * 24 * 3600);
+    expect(ttl).toBeLessThanOrEqual(30 * 24 * 3600);
+    await store.release(30_001);
+    expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 0 });
+    expect(await a.exists(keys.dist('owner', 30_001))).toBe(0);
+  });
 });

@@ -6,6 +6,7 @@ import { createMetrics } from '../../src/lib/metrics.js';
 import { checkRedisDurability } from '../../src/lib/redis.js';
 import { createQueues } from '../../src/jobs/queues.js';
 import { createWorkers } from '../../src/jobs/worker.js';
+import { createKeys } from '../../src/store/keys.js';
 import type { WebhookEventJob } from '../../src/jobs/catalog.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -23,6 +24,9 @@ describe('workers on real Redis and BullMQ', () => {
     return r;
   };
   const prefix = uniquePrefix('workers');
+  // BullMQ prefixes with the install's hash tag, as the service builds them (one slot per queue on a cluster).
+  const bull = createKeys(prefix).bullPrefix;
+  const bullClose = createKeys(`${prefix}-close`).bullPrefix;
 
   afterAll(async () => {
     await dropPrefix(connections[0] ?? connect(), prefix);
@@ -30,8 +34,8 @@ describe('workers on real Redis and BullMQ', () => {
   });
 
   it('when the worker process holding a job is killed, then another worker picks the job up within seconds', async () => {
-    const queues = createQueues({ connection: connect(), prefix, logger });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hanging-worker.ts', TEST_REDIS_URL, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const queues = createQueues({ connection: connect(), prefix: bull, logger });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hanging-worker.ts', TEST_REDIS_URL, bull], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
@@ -45,7 +49,7 @@ describe('workers on real Redis and BullMQ', () => {
     const done: number[] = [];
     const survivor = createWorkers({
       connection: connect(),
-      prefix,
+      prefix: bull,
       logger,
       metrics: createMetrics({ defaultMetrics: false }),
       concurrency: 1,
@@ -59,12 +63,12 @@ describe('workers on real Redis and BullMQ', () => {
   }, 60_000);
 
   it('when the service shuts down, then the job in hand finishes first', async () => {
-    const queues = createQueues({ connection: connect(), prefix: `${prefix}-close`, logger });
+    const queues = createQueues({ connection: connect(), prefix: bullClose, logger });
     let finished = false;
     let started = false;
     const workers = createWorkers({
       connection: connect(),
-      prefix: `${prefix}-close`,
+      prefix: bullClose,
       logger,
       metrics: createMetrics({ defaultMetrics: false }),
       concurrency: 1,

@@ -69,7 +69,9 @@ export function registerAmocrmWebhookRoute(app: FastifyInstance, deps: { receive
         if (outcome.kind !== 'accepted' && outcome.kind !== 'unknown_token') {
           req.log.warn({ outcome: outcome.kind, error: 'error' in outcome ? outcome.error : undefined }, 'webhook rejected');
         } else if (outcome.kind === 'accepted') {
-          req.log.info({ deliveryId: outcome.deliveryId, enqueued: outcome.enqueued, duplicates: outcome.duplicates, rejected: outcome.rejected }, 'webhook accepted');
+          // Per-delivery success is a debug line: at info it would be most of the intake's CPU (see docs/BENCHMARKS.md);
+          // the counters on /metrics and the raw body keep the trace.
+          req.log.debug({ deliveryId: outcome.deliveryId, enqueued: outcome.enqueued, duplicates: outcome.duplicates, rejected: outcome.rejected }, 'webhook accepted');
         }
         return reply(res, outcome, deps.metrics);
       } finally {

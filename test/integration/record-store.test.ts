@@ -1,0 +1,72 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { createKeys } from '../../src/store/keys.js';
+import { createRecordStore, type RobotRecord } from '../../src/store/record-store.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+
+const rec = (leadId: number, at: string, reason: string): RobotRecord => ({ kind: 'assignment', at, leadId, userId: 9101, rule: 'R2', reason });
+
+describe('record store: the stream keeps two days, older days are rolled up into archives that still read', () => {
+  const redis = connectTestRedis();
+  const prefix = uniquePrefix('rec');
+  const keys = createKeys(prefix);
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  // Four days of records, two leads; the last append is on 2026-03-04, so 03-01 and 03-02 are archived.
+  const input: RobotRecord[] = [
+    rec(1, '2026-03-01T09:00:00.000Z', 'a1'),
+    rec(2, '2026-03-01T10:00:00.000Z', 'b1'),
+    rec(1, '2026-03-02T23:59:59.000Z', 'a2'),
+    rec(2, '2026-03-03T00:00:00.000Z', 'b2'),
+    rec(1, '2026-03-03T12:00:00.000Z', 'a3'),
+    rec(2, '2026-03-04T08:00:00.000Z', 'b3'),
+  ];
+
+  it('when records span four days, then two days are archived, the stream holds the last two, and nothing is lost or doubled', async () => {
+    const store = createRecordStore(redis, keys);
+    for (const [i, r] of input.entries()) await store.append(r, `d${i}`);
+    // A retried job appends the same record again: written once.
+    expect(await store.append(input[5]!, 'd5')).toBeUndefined();
+
+    expect(await redis.xlen(keys.of('record'))).toBe(3); // b2, a3, b3 (03-03 and 03-04)
+    expect(await redis.exists(keys.of('record', 'day', '2026-03-01'))).toBe(1);
+    expect(await redis.exists(keys.of('record', 'day', '2026-03-02'))).toBe(1);
+    expect(await redis.exists(keys.of('record', 'day', '2026-03-03'))).toBe(0);
+    // 03-01 was rolled up by the append at 03-03T12:00Z (the first one with 03-01 outside today and yesterday):
+    // it expires 400 days after 03-01, i.e. 397 days 12 hours later. 03-02 went at 03-04T08:00Z: 397 days 16 hours.
+    expect(await redis.ttl(keys.of('record', 'day', '2026-03-01'))).toBe(397 * 86400 + 12 * 3600);
+    expect(await redis.ttl(keys.of('record', 'day', '2026-03-02'))).toBe(397 * 86400 + 16 * 3600);
+
+    const all = await store.range('2026-03-01T00:00:00.000Z', '2026-03-04T23:59:59.999Z');
+    expect(all.map((r) => r.reason)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
+    const middle = await store.range('2026-03-01T09:30:00.000Z', '2026-03-03T06:00:00.000Z');
+    expect(middle.map((r) => r.reason)).toEqual(['b1', 'a2', 'b2']);
+
+    expect((await store.forLead(1)).map((r) => r.reason)).toEqual(['a1', 'a2', 'a3']);
+    expect((await store.forLead(2)).map((r) => r.reason)).toEqual(['b1', 'b2', 'b3']);
+    const ttl = await redis.ttl(keys.leadPart(1, 'record'));
+    expect(ttl).toBeGreaterThan(179 * 86400);
+    expect(ttl).toBeLessThanOrEqual(180 * 86400);
+  });
+
+  it('when the roll-up runs again or from a second process, then the archives and the stream stay the same', async () => {
+    const other = createRecordStore(redis, keys);
+    expect(await other.rollUp(new Date('2026-03-04T09:00:00.000Z'))).toEqual([]);
+    // A day later 03-03 goes too, merged with nothing; 03-01 is untouched.
+    expect(await other.rollUp(new Date('2026-03-05T00:00:01.000Z'))).toEqual(['2026-03-03']);
+    expect(await redis.xlen(keys.of('record'))).toBe(1);
+    const all = await other.range('2026-03-01T00:00:00.000Z', '2026-03-05T00:00:00.000Z');
+    expect(all.map((r) => r.reason)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3', 'b3']);
+    expect((await other.forLead(2)).map((r) => r.reason)).toEqual(['b1', 'b2', 'b3']);
+  });
+
+  it('when a record decided earlier is appended after a later one, then forLead returns them in the order they were decided', async () => {
+    const store = createRecordStore(redis, keys);
+    // The reassignment was decided at 10:00:00 but its append waited for amoCRM; the call at 10:00:05 came first.
+    await store.append({ ...rec(7, '2026-03-05T10:00:05.000Z', 'taken'), kind: 'pickup_taken' }, 'late-1');
+    await store.append({ ...rec(7, '2026-03-05T10:00:00.000Z', 'reassigned'), kind: 'reassignment' }, 'late-2');
+    expect((await store.forLead(7)).map((r) => r.reason)).toEqual(['reassigned', 'taken']);
+  });
+});
