@@ -11,7 +11,7 @@ import { planAdmin, type AdminEnv } from './admin/server.js';
 import { QUEUE_NAMES } from './jobs/catalog.js';
 import { createQueues } from './jobs/queues.js';
 import type { AccountDirectory } from './rules/directory.js';
-import { createWebhookInbox } from './store/webhook-inbox.js';
+import { createWebhookArchive } from './store/webhook-inbox.js';
 import { createRulesSource, RulesError, type RulesSource } from './config/source.js';
 import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
@@ -144,7 +144,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       source,
       redis: rulesRedis,
       keys,
-      inbox: createWebhookInbox(rulesRedis, keys),
+      inbox: createWebhookArchive(rulesRedis, keys),
       records: createRecordStore(rulesRedis, keys),
       queues: Object.values(QUEUE_NAMES).map((name) => queues.get(name)),
       directory: adminDirectory,

@@ -18,7 +18,7 @@ import { amoAuthFromEnv, parseEnv, parseToolEnv } from '../env.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import { createKeys } from '../store/keys.js';
 import { createRecordStore } from '../store/record-store.js';
-import { createWebhookInbox } from '../store/webhook-inbox.js';
+import { createWebhookArchive } from '../store/webhook-inbox.js';
 
 function option(args: string[], name: string): string | undefined {
   const at = args.indexOf(name);
@@ -76,7 +76,7 @@ async function main(): Promise<number> {
     for (const w of next.warnings) console.warn(`warning ${w.path}: ${w.message} (disabled: ${w.disabled})`);
     const to = Date.now();
     const from = to - days * 24 * 3600_000;
-    const kept = await keptEvents(redis, keys, createWebhookInbox(redis, keys), { from, to }, dir.timeZone);
+    const kept = await keptEvents(redis, keys, createWebhookArchive(redis, keys), { from, to }, dir.timeZone);
     const report = compareReplays({ events: kept.events, current: current.rules, draft: next.rules, from, to, recorded: await recordedCounts(createRecordStore(redis, keys), { from, to }) });
     console.log(`${file} against ${stored ? `running version ${stored.version}` : rulesFile}: last ${days} day(s), ${kept.deliveries} deliveries, ${report.events} events, ${report.leads} leads (running → draft)`);
     const widths = [24, 10, 16, 8, 12, 18];

@@ -193,29 +193,33 @@ export function createExecutor(
 
   const saveIntent = async (works: Work[]): Promise<void> => {
     if (works.length === 0) return;
-    const pipeline = redis.pipeline();
-    for (const w of works) {
-      const intent: Intent = {
-        plan: w.c.plan,
-        done: [...w.done].sort((a, b) => a - b),
-        attempts: w.c.attempts,
-        createdAt: now(),
-      };
-      pipeline.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
-    }
-    await pipeline.exec();
+    // One command per lead, sent together: a lead's hash may live on another Redis Cluster node than the next one's.
+    await Promise.all(
+      works.map((w) => {
+        const intent: Intent = {
+          plan: w.c.plan,
+          done: [...w.done].sort((a, b) => a - b),
+          attempts: w.c.attempts,
+          createdAt: now(),
+        };
+        return redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+      }),
+    );
   };
 
   const finish = async (works: Work[], mark: string): Promise<void> => {
     if (works.length === 0) return;
-    const pipeline = redis.pipeline();
-    for (const w of works) {
-      const key = keys.lead(w.c.plan.leadId);
-      pipeline.hdel(key, `intent:${w.c.plan.id}`);
-      pipeline.hset(key, `done:${w.c.plan.id}`, mark);
-      pipeline.expire(key, LEAD_TTL_SECONDS);
-    }
-    await pipeline.exec();
+    await Promise.all(
+      works.map((w) => {
+        const key = keys.lead(w.c.plan.leadId);
+        return redis
+          .multi()
+          .hdel(key, `intent:${w.c.plan.id}`)
+          .hset(key, `done:${w.c.plan.id}`, mark)
+          .expire(key, LEAD_TTL_SECONDS)
+          .exec();
+      }),
+    );
   };
 
   const releasePending = async (leadIds: number[], lease: number): Promise<void> => {
@@ -541,10 +545,11 @@ export function createExecutor(
           }),
       );
       if (newTaskIds.length > 0) {
-        const pipeline = redis.pipeline();
-        for (const t of newTaskIds)
-          pipeline.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref);
-        await pipeline.exec();
+        await Promise.all(
+          newTaskIds.map((t) =>
+            redis.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref),
+          ),
+        );
       }
       await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
 
@@ -623,9 +628,7 @@ export function createExecutor(
       // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
       // (the next deadline), and it must not be taken for one already carried out.
       if (dead.length > 0) {
-        const pipeline = redis.pipeline();
-        for (const w of dead) pipeline.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`);
-        await pipeline.exec();
+        await Promise.all(dead.map((w) => redis.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`)));
       }
 
       const retryAt = new Map<number, number>();

@@ -19,10 +19,9 @@ export function createPickupStore(redis: Redis, keys: Keys): PickupStore {
       return parse(leadId, await redis.hget(keys.lead(leadId), PICKUP_FIELD));
     },
     async many(leadIds) {
-      const pipeline = redis.pipeline();
-      for (const id of leadIds) pipeline.hget(keys.lead(id), PICKUP_FIELD);
-      const res = (await pipeline.exec()) ?? [];
-      return new Map(leadIds.map((id, i) => [id, parse(id, res[i]?.[1] as string | null)]));
+      // One command per lead, sent together (each lead's hash may sit on another Redis Cluster node).
+      const res = await Promise.all(leadIds.map((id) => redis.hget(keys.lead(id), PICKUP_FIELD)));
+      return new Map(leadIds.map((id, i) => [id, parse(id, res[i])]));
     },
   };
 }

@@ -77,6 +77,38 @@ export function decodeRaw(stored: Buffer): RawDelivery {
   return JSON.parse(text) as RawDelivery;
 }
 
+/** What tools read (and tests or replays write) of the kept deliveries, without the intake's queue. */
+export interface WebhookArchive {
+  getRaw(deliveryId: string): Promise<RawDelivery | undefined>;
+  listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  saveRaw(delivery: RawDelivery, ttlSeconds?: number): Promise<void>;
+  deadLetter(items: DeadLetter[]): Promise<void>;
+}
+
+export function createWebhookArchive(redis: Redis, keys: Keys): WebhookArchive {
+  return {
+    async getRaw(deliveryId) {
+      const stored = await redis.getBuffer(keys.raw(deliveryId));
+      return stored === null ? undefined : decodeRaw(stored);
+    },
+    async listDeadLetters(limit = 100) {
+      const rows = await redis.lrange(keys.deadLetter(), 0, limit - 1);
+      return rows.map((r) => JSON.parse(r) as DeadLetter);
+    },
+    async saveRaw(delivery, ttlSeconds = RAW_BODY_TTL_SECONDS) {
+      await redis.set(keys.raw(delivery.deliveryId), encodeRaw(delivery), 'EX', ttlSeconds);
+    },
+    async deadLetter(items) {
+      if (items.length === 0) return;
+      await redis
+        .multi()
+        .lpush(keys.deadLetter(), ...items.map((i) => JSON.stringify(i)))
+        .ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1)
+        .exec();
+    },
+  };
+}
+
 export function createWebhookInbox(deps: {
   redis: Redis;
   keys: Keys;
@@ -88,6 +120,7 @@ export function createWebhookInbox(deps: {
   const { redis, keys, events } = deps;
   const rawTtl = deps.rawRetentionSeconds ?? RAW_BODY_TTL_SECONDS;
   const spec = JOBS['webhook-event'];
+  const archive = createWebhookArchive(redis, keys);
   // Job ids are unique per enqueue attempt, so BullMQ answers a deduplicated add with the id of the job that
   // holds the key (another id): that is how a redelivery is told apart from a fresh event in the same round trip.
   const nonce = randomBytes(4).toString('hex');
@@ -121,13 +154,7 @@ export function createWebhookInbox(deps: {
       for (const [err] of results) if (err) throw err;
       return ids.map((id, i) => results[first + i]?.[1] === id);
     },
-    async getRaw(deliveryId) {
-      const stored = await redis.getBuffer(keys.raw(deliveryId));
-      return stored === null ? undefined : decodeRaw(stored);
-    },
-    async listDeadLetters(limit = 100) {
-      const rows = await redis.lrange(keys.deadLetter(), 0, limit - 1);
-      return rows.map((r) => JSON.parse(r) as DeadLetter);
-    },
+    getRaw: archive.getRaw,
+    listDeadLetters: archive.listDeadLetters,
   };
 }

@@ -11,7 +11,7 @@ import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
 import { createRecordStore, type RecordStore } from '../../src/store/record-store.js';
-import { createWebhookInbox, type WebhookInbox } from '../../src/store/webhook-inbox.js';
+import { createWebhookArchive, type WebhookArchive } from '../../src/store/webhook-inbox.js';
 import { seedDirectory } from '../../sim/directory.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from './redis.js';
 
@@ -24,7 +24,7 @@ export interface AdminHarness {
   redis: Redis;
   keys: Keys;
   records: RecordStore;
-  inbox: WebhookInbox;
+  inbox: WebhookArchive;
   file: string;
   demoText: string;
   clock: ReturnType<typeof createManualClock>;
@@ -47,7 +47,7 @@ export async function startAdminHarness(options: { signInPerMinute?: number; rul
   // A web-only process has no directory of its own: the rules are validated but not compiled in it.
   const source = await createRulesSource({ file, redis, subscriber, keys, logger, clock, directory: () => (options.webOnly ? undefined : directory), pollMs: 60_000 });
   const records = createRecordStore(redis, keys);
-  const inbox = createWebhookInbox(redis, keys);
+  const inbox = createWebhookArchive(redis, keys);
   const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger });
   registerErrorHandler(app);
   await app.register(

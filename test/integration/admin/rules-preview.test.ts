@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { encodeWebhookBody } from '../../../sim/webhooks.js';
 import { seedDirectory } from '../../../sim/directory.js';
 import { createKeys } from '../../../src/store/keys.js';
-import { createWebhookInbox } from '../../../src/store/webhook-inbox.js';
+import { createWebhookArchive } from '../../../src/store/webhook-inbox.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
 
 /** `npm run rules:preview -- draft.yaml --days 7` as an admin runs it, as a separate process. */
@@ -29,7 +29,7 @@ describe('rules:preview CLI', () => {
     writeFileSync(join(dir, 'draft.yaml'), demo.replace('timeout: PT15S', 'timeout: PT60S'));
     writeFileSync(join(dir, 'broken.yaml'), demo.replace('timeout: PT15S', 'timeout: later'));
     writeFileSync(join(dir, 'account.json'), JSON.stringify(seedDirectory()));
-    const inbox = createWebhookInbox(redis, createKeys(prefix));
+    const inbox = createWebhookArchive(redis, createKeys(prefix));
     const t0 = Date.now() - 2 * 24 * 3600_000;
     const sec = Math.floor(t0 / 1000);
     const lead = { id: 1000, name: 'Заявка', price: 0, statusId: 7100005, pipelineId: 7000001, responsibleUserId: 0, createdBy: 0, updatedBy: 0, createdAt: sec, updatedAt: sec, tags: [], isDeleted: false };
