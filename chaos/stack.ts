@@ -79,6 +79,17 @@ process.on('exit', () => {
 });
 
 export async function startStack(options: StackOptions): Promise<Stack> {
+  const mine = new Set<ChildProcess>();
+  try {
+    return await start(options, mine);
+  } catch (err) {
+    // A stack that failed to start leaves nothing running behind it.
+    for (const c of mine) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    throw err;
+  }
+}
+
+async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<Stack> {
   mkdirSync(options.dir, { recursive: true });
   const logs: string[] = [];
   const streams: WriteStream[] = [];
@@ -91,10 +102,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   /** Spawns a child with its output in a log file; resolves when a line starting with `ready` appears. */
-  const launch = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: string | undefined, timeoutMs = 60_000): Promise<{ child: ChildProcess; line: string }> => {
+  const launch = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: string | undefined, timeoutMs = 180_000): Promise<{ child: ChildProcess; line: string }> => {
     const out = logTo(name);
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
+    mine.add(child);
     child.once('exit', () => children.delete(child));
     child.stderr!.pipe(out, { end: false });
     return new Promise((ok, fail) => {
