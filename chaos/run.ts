@@ -16,8 +16,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CASES, type CaseContext, type ChaosCase, type Control } from './cases.js';
-import { startStack } from './stack.js';
+import { CASES, snapshot, type CaseContext, type ChaosCase, type Control } from './cases.js';
+import { startStack, type Stack } from './stack.js';
 import { judge, type Verdict } from './verdict.js';
 import { DEPARTMENTS, startWorkload } from './workload.js';
 
@@ -58,32 +58,57 @@ function rulesFor(dir: string, timeoutSec: number, maxMisses: number): string {
   return file;
 }
 
-async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: number): Promise<CaseResult> {
+/** Smoke cases share one stack (OAuth, four workers, the smoke clock), so CI pays the start-up once. */
+interface Shared {
+  stack: Stack;
+  timeoutSec: number;
+  maxMisses: number;
+  secretsSeen: number;
+}
+
+const SHARED = { workers: 4, auth: 'oauth' as const, timeoutSec: 3, maxMisses: 2 };
+
+const countSecret = (stack: Stack): number => stack.logFiles().reduce((n, f) => n + (readFileSync(f, 'utf8').split(stack.clientSecret).length - 1), 0);
+
+async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: number, shared?: Shared): Promise<CaseResult> {
   const started = Date.now();
   const config = c.config(smoke);
-  const dir = join(runDir, c.name);
+  const dir = join(runDir, shared ? 'shared' : c.name);
   mkdirSync(dir, { recursive: true });
   const log = (m: string): void => console.log(`  [${c.name} +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
-  const stack = await startStack({
-    dir,
-    workers: config.workers,
-    auth: config.auth,
-    rulesFile: rulesFor(dir, config.timeoutSec, config.maxMisses),
-    faultSeed: seed,
-    ...(values('log-level')[0] ? { logLevel: values('log-level')[0]! } : {}),
-  });
-  log(`stack up: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${config.workers} workers (${config.auth})`);
+  if (shared && (shared.timeoutSec !== config.timeoutSec || shared.maxMisses !== config.maxMisses)) {
+    throw new Error(`${c.name} needs a ${config.timeoutSec} s clock and ${config.maxMisses} misses; the shared smoke stack has ${shared.timeoutSec} s and ${shared.maxMisses}`);
+  }
+  const stack =
+    shared?.stack ??
+    (await startStack({
+      dir,
+      workers: config.workers,
+      auth: config.auth,
+      rulesFile: rulesFor(dir, config.timeoutSec, config.maxMisses),
+      faultSeed: seed,
+      ...(values('log-level')[0] ? { logLevel: values('log-level')[0]! } : {}),
+    }));
+  if (shared) {
+    await stack.sim.clearFaults();
+    stack.autoRestart = true;
+  } else {
+    log(`stack up: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${config.workers} workers (${config.auth})`);
+  }
+  const before = await snapshot(stack);
   const workload = startWorkload(stack.sim, { ...config.workload, seed }, { ...(c.onPoison ? { onPoison: (id) => c.onPoison!(stack, id) } : {}) });
 
   // Settle deadline: every lead's full course (maxMisses + 1 clocks, each with a batch window and the rate limit),
   // stretched for slow amoCRM answers, plus what the fault itself costs, plus a margin.
   const arrivalMs = Math.ceil(config.workload.leads / config.workload.perArrival) * config.workload.arrivalEveryMs;
   const courseMs = (config.maxMisses + 1) * (config.timeoutSec * 1000 + 3_000) * config.slowness;
-  const deadline = started + arrivalMs + courseMs + config.faultMs + 60_000 + config.workload.leads * 400 * config.slowness;
+  // Counted from the workload's start (not the stack's), and stretched while no worker is alive (a restart after a
+  // kill can take long on a loaded machine): the service cannot be blamed for time it was not running.
+  let deadline = Date.now() + arrivalMs + courseMs + config.faultMs + 60_000 + config.workload.leads * 400 * config.slowness;
   let settledFlag = false;
   let resolveSettled!: () => void;
   const settledPromise = new Promise<void>((r) => (resolveSettled = r));
-  const ctx: CaseContext = { stack, workload, config, smoke, settled: settledPromise, log };
+  const ctx: CaseContext = { stack, before, workload, config, smoke, settled: settledPromise, log };
   const injection = c.inject(ctx).catch((err: unknown) => log(`fault injection failed: ${(err as Error).message}`));
 
   let error: string | undefined;
@@ -92,23 +117,30 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
     await workload.created;
     log(`${workload.plan.length} leads created (${workload.plan.filter((l) => l.kind === 'taken').length} taken, ${workload.plan.filter((l) => l.kind === 'untaken').length} untaken, ${workload.plan.filter((l) => l.kind === 'poison').length} poisoned)`);
     let lastReport = 0;
-    while (Date.now() < deadline) {
+    let idleMs = 0;
+    for (;;) {
       const s = await workload.settled();
       pending = s.pending;
       if (s.done) {
         settledFlag = true;
         break;
       }
+      if (Date.now() >= deadline) break;
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();
         log(`${s.pending.length} lead(s) still on their course`);
       }
       await sleep(1_000);
+      if (stack.workerPids().length === 0) {
+        deadline += 1_000;
+        idleMs += 1_000;
+      }
     }
+    if (idleMs > 0) log(`no worker was alive for ${idleMs / 1000} s (restarts); the settle deadline was moved by as much`);
     resolveSettled();
     await injection;
     // Quiet period: anything the robot still does now is beyond the known course (a late double).
-    await sleep(config.timeoutSec * 1000 * 2 + 3_000);
+    await sleep(smoke ? config.timeoutSec * 1000 + 2_000 : config.timeoutSec * 1000 * 2 + 3_000);
     log(settledFlag ? 'every lead reached the end of its course; quiet period over' : `settle deadline passed with ${pending.length} lead(s) short of their course`);
   } catch (err) {
     error = (err as Error).message;
@@ -132,9 +164,14 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
   } catch (err) {
     error = `${error ? `${error}; ` : ''}${(err as Error).message}`;
   }
-  await stack.close();
+  if (shared) await stack.sim.clearFaults().catch(() => undefined);
+  else await stack.close();
   // The OAuth client secret must never reach a log line.
-  const secretInLogs = stack.logFiles().reduce((n, f) => n + (readFileSync(f, 'utf8').split(stack.clientSecret).length - 1), 0);
+  let secretInLogs = countSecret(stack);
+  if (shared) {
+    secretInLogs -= shared.secretsSeen;
+    shared.secretsSeen += secretInLogs;
+  }
 
   const v = verdict;
   const passed = !error && v !== undefined && control.ok && secretInLogs === 0 && v.lost + v.doubled + v.returnedToMisser + v.wrong + v.invalid === 0;
@@ -203,11 +240,20 @@ async function main(): Promise<void> {
   console.log(`chaos: ${selected.length} case(s), ${smoke ? 'smoke' : 'full'} sizes, seed ${seed}; logs in ${runDir}`);
 
   const results: CaseResult[] = [];
+  let shared: Shared | undefined;
+  if (smoke && !flag('separate')) {
+    const dir = join(runDir, 'shared');
+    mkdirSync(dir, { recursive: true });
+    const t0 = Date.now();
+    const stack = await startStack({ dir, workers: SHARED.workers, auth: SHARED.auth, rulesFile: rulesFor(dir, SHARED.timeoutSec, SHARED.maxMisses), faultSeed: seed, ...(values('log-level')[0] ? { logLevel: values('log-level')[0]! } : {}) });
+    shared = { stack, timeoutSec: SHARED.timeoutSec, maxMisses: SHARED.maxMisses, secretsSeen: 0 };
+    console.log(`shared smoke stack up in ${Math.round((Date.now() - t0) / 1000)} s: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${SHARED.workers} workers (${SHARED.auth})`);
+  }
   for (const c of selected) {
     console.log(`\n${c.name}: ${c.title}`);
     let result: CaseResult;
     try {
-      result = await runCase(c, smoke, runDir, seed);
+      result = await runCase(c, smoke, runDir, seed, shared);
     } catch (err) {
       result = { name: c.name, title: c.title, passed: false, seconds: 0, leads: 0, lost: -1, doubled: -1, returnedToMisser: -1, wrong: -1, invalid: -1, redundantWrites: 0, secretInLogs: 0, control: { ok: false, figures: {} }, problems: [], settled: false, logs: join(runDir, c.name), error: (err as Error).message };
     }
@@ -222,6 +268,7 @@ async function main(): Promise<void> {
     if (result.problems.length > 10) console.log(`  - … ${result.problems.length - 10} more (chaos/results)`);
   }
 
+  await shared?.stack.close();
   const { execSync } = await import('node:child_process');
   let commit = 'unknown';
   try {
