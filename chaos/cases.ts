@@ -17,6 +17,11 @@ export interface CaseConfig {
   faultMs: number;
   /** Multiplies the settle deadline (slow amoCRM answers). */
   slowness: number;
+  /**
+   * How long to keep watching after every lead reached the end of its course. A killed worker's unfinished plans
+   * are taken over when their lease ends (60 s in the service), so kill cases watch longer than that.
+   */
+  quietMs?: number;
 }
 
 /** Counters of the stack and the simulator; a case reports the difference over its own run (smoke cases share a stack). */
@@ -139,7 +144,7 @@ export const CASES: ChaosCase[] = [
     title: 'kill -9 of a worker right after a responsible PATCH',
     what: 'For chosen untaken leads the simulator SIGKILLs the worker that sent the responsible PATCH the moment amoCRM applied it, before the answer leaves: half at the first assignment, half at the first reassignment after a miss. Killed workers are started again.',
     config: (smoke) => {
-      const c = base(smoke, { leads: smoke ? 10 : 30 });
+      const c = base(smoke, { leads: smoke ? 10 : 30, faultMs: 120_000, quietMs: 75_000 });
       return { ...c, workload: { ...c.workload, takenShare: 0.3 } };
     },
     async inject(ctx) {
@@ -184,7 +189,7 @@ export const CASES: ChaosCase[] = [
     title: 'kill -9 of workers at random during 2,000 events',
     what: 'Three workers; every few seconds one chosen at random is SIGKILLed and started again, while a workload of about 2,000 amoCRM events (leads arriving, the robot\'s own writes coming back as webhooks, managers\' calls) runs. Kills stop once every lead has arrived and the last clocks run.',
     config: (smoke) => {
-      const c = base(smoke, { leads: smoke ? 24 : 210, workers: 3 });
+      const c = base(smoke, { leads: smoke ? 24 : 210, workers: 3, faultMs: 120_000, quietMs: 75_000 });
       return { ...c, workload: { ...c.workload, perArrival: smoke ? 4 : 6, arrivalEveryMs: smoke ? 700 : 1_000 } };
     },
     async inject(ctx) {

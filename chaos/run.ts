@@ -18,7 +18,7 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CASES, snapshot, type CaseContext, type ChaosCase, type Control } from './cases.js';
 import { startStack, type Stack } from './stack.js';
-import { judge, type Verdict } from './verdict.js';
+import { judge, type PlannedLead, type Verdict } from './verdict.js';
 import { DEPARTMENTS, startWorkload } from './workload.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -45,7 +45,17 @@ export interface CaseResult {
   settled: boolean;
   logs: string;
   error?: string;
+  /** Problems that appeared after the case's own run (a later write to its leads, seen at the end of a smoke run). */
+  late?: Verdict['problems'];
 }
+
+/** What a case's verdict needs again at the end of a smoke run, when later writes to its leads may have landed. */
+interface Rejudge {
+  plan: PlannedLead[];
+  calls: Map<number, { userId: number; at: number }>;
+  maxMisses: number;
+}
+const rejudges = new Map<string, Rejudge>();
 
 function rulesFor(dir: string, timeoutSec: number, maxMisses: number): string {
   const text = readFileSync(join(ROOT, 'chaos', 'rules.chaos.yaml'), 'utf8')
@@ -140,7 +150,7 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
     resolveSettled();
     await injection;
     // Quiet period: anything the robot still does now is beyond the known course (a late double).
-    await sleep(smoke ? config.timeoutSec * 1000 + 2_000 : config.timeoutSec * 1000 * 2 + 3_000);
+    await sleep(config.quietMs ?? (smoke ? config.timeoutSec * 1000 + 2_000 : config.timeoutSec * 1000 * 2 + 3_000));
     log(settledFlag ? 'every lead reached the end of its course; quiet period over' : `settle deadline passed with ${pending.length} lead(s) short of their course`);
   } catch (err) {
     error = (err as Error).message;
@@ -161,6 +171,7 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
       maxMisses: config.maxMisses,
     });
     control = await c.control(ctx);
+    rejudges.set(c.name, { plan: workload.plan, calls: workload.calls, maxMisses: config.maxMisses });
   } catch (err) {
     error = `${error ? `${error}; ` : ''}${(err as Error).message}`;
   }
@@ -215,6 +226,7 @@ function markdown(results: CaseResult[], meta: Record<string, string>): string {
     if (r.error) lines.push(`- error: ${r.error}`);
     for (const p of r.problems.slice(0, 30)) lines.push(`- ${p.kind}, lead ${p.leadId}: ${p.detail}`);
     if (r.problems.length > 30) lines.push(`- … ${r.problems.length - 30} more in the JSON results`);
+    for (const p of (r.late ?? []).slice(0, 30)) lines.push(`- after the case's run: ${p.kind}, lead ${p.leadId}: ${p.detail}`);
     lines.push('');
   }
   return lines.join('\n');
@@ -268,7 +280,28 @@ async function main(): Promise<void> {
     if (result.problems.length > 10) console.log(`  - … ${result.problems.length - 10} more (chaos/results)`);
   }
 
-  await shared?.stack.close();
+  if (shared) {
+    // Late writes: a plan taken over after its lease, a stale job redelivered — judged again on the final audit.
+    const [audit, leads] = await Promise.all([shared.stack.sim.audit(), shared.stack.sim.leads()]);
+    for (const r of results) {
+      const again = rejudges.get(r.name);
+      if (!again) continue;
+      const v = judge({ ...again, departments: DEPARTMENTS, audit, finalResponsible: new Map(leads.map((l) => [l.id, l.responsibleUserId])) });
+      const seen = new Set(r.problems.map((p) => `${p.kind}|${p.leadId}|${p.detail}`));
+      const late = v.problems.filter((p) => !seen.has(`${p.kind}|${p.leadId}|${p.detail}`));
+      if (late.length === 0) continue;
+      r.late = late;
+      r.passed = false;
+      r.lost = v.lost;
+      r.doubled = v.doubled;
+      r.returnedToMisser = v.returnedToMisser;
+      r.wrong = v.wrong;
+      r.invalid = v.invalid;
+      console.log(`\n${r.name}: ${late.length} problem(s) appeared after its run:`);
+      for (const p of late.slice(0, 10)) console.log(`  - ${p.kind} lead ${p.leadId}: ${p.detail}`);
+    }
+    await shared.stack.close();
+  }
   const { execSync } = await import('node:child_process');
   let commit = 'unknown';
   try {
