@@ -59,13 +59,15 @@ return out
 // Removes the pending marker of a lead only if nobody re-leased it meanwhile (ARGV[1] the lease we set).
 const RELEASE_PENDING = `if redis.call('ZSCORE', KEYS[1], ARGV[2]) == ARGV[1] then return redis.call('ZREM', KEYS[1], ARGV[2]) else return 0 end`;
 
-// Leases the given leads (ARGV[3..]) until ARGV[2]; returns those nobody held (no marker, or lease/retry time over).
-// With ARGV[1] = 'all' every lead is leased; with 'free' only the free ones.
+// Leases leads (ARGV[4..]) until ARGV[2] and returns those nobody held (lease or retry time ARGV[3] over).
+// 'all' (a commit): every lead is leased; one without a marker counts as free. 'free' (a resume): only leads
+// with a marker whose time is over are leased and returned; a lead with nothing pending costs one lookup.
 const LEASE_LEADS = `
 local out = {}
 for i = 4, #ARGV do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  local free = (not s) or tonumber(s) <= tonumber(ARGV[3])
+  local free
+  if ARGV[1] == 'all' then free = (not s) or tonumber(s) <= tonumber(ARGV[3]) else free = s and tonumber(s) <= tonumber(ARGV[3]) end
   if free or ARGV[1] == 'all' then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
   if free then out[#out + 1] = ARGV[i] end
 end

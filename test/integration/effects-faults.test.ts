@@ -221,14 +221,15 @@ describe('the effect path under faults', () => {
     let failures = 1;
     const onLeadEvent = async (input: Parameters<PickupEngine['onLeadEvent']>[0]): Promise<Plan[]> => {
       const plans = await h.engine.onLeadEvent(input);
-      if (failures-- > 0) throw new Error('worker crashed while the rules ran');
+      if (input.event.kind === 'lead' && input.event.action === 'status' && failures-- > 0) throw new Error('worker crashed while the rules ran');
       return plans;
     };
     const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent });
     const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
     const workers = createWorkers({ connection: connectTestRedis(), prefix: `${prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
     try {
-      const event: LeadEvent = {
+      // The lead is created in another stage, then moved into the pickup stage: the move's job fails once.
+      const added: LeadEvent = {
         kind: 'lead',
         action: 'add',
         leadId: lead,
@@ -236,7 +237,7 @@ describe('the effect path under faults', () => {
         tags: [],
         customFields: [],
         pipelineId: PIPELINE,
-        statusId: STAGE,
+        statusId: 7100004,
         responsibleUserId: 9001,
         createdUserId: 9001,
         modifiedUserId: 9001,
@@ -246,7 +247,10 @@ describe('the effect path under faults', () => {
         receivedAt: START,
         account: { subdomain: 'demo-realty' },
       };
-      await queues.add('webhook-event', { event }, { backoff: { type: 'fixed', delay: 50 } });
+      await queues.add('webhook-event', { event: added });
+      await waitFor(async () => (await leads.get(lead)) !== undefined, 'the first event');
+      const moved: LeadEvent = { ...added, action: 'status', statusId: STAGE, oldStatusId: 7100004, updatedAt: '2026-11-24T10:00:05Z', dedupeKey: `lead:${lead}:status:retry` };
+      await queues.add('webhook-event', { event: moved }, { backoff: { type: 'fixed', delay: 50 } });
       await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the retried job to assign the lead', 15_000);
       expect(failures).toBe(-1); // the first attempt failed, the second ran
       expect(h.fake.calls.patches).toHaveLength(1);
@@ -256,6 +260,30 @@ describe('the effect path under faults', () => {
       await workers.close();
       await queues.close();
     }
+  });
+
+  it('when the process is told to stop during a timer pass, then it finishes the batch in hand and takes no new one', async () => {
+    const h = harness([880_001, 880_002]);
+    const seen: number[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    h.effects.registerDueHandler('slow', async (due) => {
+      seen.push(...due.map((d) => d.leadId));
+      await gate;
+      return { plans: due.map((d) => ({ id: `slow-${d.leadId}`, rule: 'slow', leadId: d.leadId, reason: 'test', state: { slow: 'done' }, effects: [] })) };
+    });
+    const now = h.clock.now().getTime();
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_001, key: 'k', dueAt: now }]);
+    h.effects.start(10);
+    await waitFor(() => seen.length === 1, 'the pass to start');
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_002, key: 'k', dueAt: now }]);
+    const stopping = h.effects.stop();
+    release();
+    await stopping;
+    expect(await h.effects.executor.store.readState(880_001, ['slow'])).toEqual({ slow: 'done' }); // the batch in hand finished
+    expect(await h.effects.timers.get('slow', 880_001, 'k')).toBeUndefined(); // and was settled
+    expect(seen).toEqual([880_001]); // the later timer waits for another process
+    expect(await h.effects.timers.get('slow', 880_002, 'k')).toBe(now);
   });
 
   it('when a lock holder works longer than the lock time, then the lock is renewed and nobody else gets the lead meanwhile', async () => {
