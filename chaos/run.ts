@@ -286,7 +286,10 @@ async function main(): Promise<void> {
     for (const r of results) {
       const again = rejudges.get(r.name);
       if (!again) continue;
-      const v = judge({ ...again, departments: DEPARTMENTS, audit, finalResponsible: new Map(leads.map((l) => [l.id, l.responsibleUserId])) });
+      // A poisoned lead is only poisoned during its own case: the next case clears the rule, and the robot may then
+      // legitimately assign it (the sweep finds it without a clock).
+      const plan = again.plan.filter((l) => l.kind !== 'poison');
+      const v = judge({ ...again, plan, departments: DEPARTMENTS, audit, finalResponsible: new Map(leads.map((l) => [l.id, l.responsibleUserId])) });
       const seen = new Set(r.problems.map((p) => `${p.kind}|${p.leadId}|${p.detail}`));
       const late = v.problems.filter((p) => !seen.has(`${p.kind}|${p.leadId}|${p.detail}`));
       if (late.length === 0) continue;
