@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { ACCOUNT, ADMIN_ID, createAccount, type Account, type SimLead, type SimNote, type SimTask } from './account.js';
+import { createAuditLog, type AuditLog } from './audit.js';
+import { registerControlRoutes } from './control.js';
+import { createFaultController, leadIdsOf, type FaultAction, type FaultController, type RequestInfo } from './faults.js';
 import { createWebhookSender, type WebhookSender, type WebhookStats } from './webhooks.js';
 
 export interface SimulatorOptions {
@@ -21,6 +24,14 @@ export interface SimulatorOptions {
   webhookBatchWindowMs?: number;
   webhookRetryLadderMs?: number[];
   onDelivery?: Parameters<typeof createWebhookSender>[0]['onDelivery'];
+  /** Seed of the fault rules' probabilities, so a chaos run repeats. */
+  faultSeed?: number;
+  /** Header in which a client may send its process id (for kill hooks and the audit log). Default `x-chaos-pid`. */
+  pidHeader?: string;
+  /** How a kill hook kills a process; `process.kill` by default. */
+  kill?: (pid: number, signal: NodeJS.Signals) => void;
+  /** Serve the control API under `/__sim/` (fault controls, audit, state, simulated people). Default true. */
+  controlApi?: boolean;
 }
 
 export interface SimulatorStats {
@@ -35,6 +46,8 @@ export interface Simulator {
   app: FastifyInstance;
   account: Account;
   webhooks: WebhookSender;
+  faults: FaultController;
+  audit: AuditLog;
   readonly baseUrl: string | undefined;
   listen(port?: number, host?: string): Promise<string>;
   stats(): SimulatorStats;
@@ -60,6 +73,70 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const stats = { requests: 0, byEndpoint: {} as Record<string, number>, rateLimitViolations: 0, tokenRefreshes: 0 };
   const recent: number[] = [];
   const accessTokens = new Map<string, number>(); // token → expiry ms
+  const faults = createFaultController({
+    ...(options.faultSeed !== undefined ? { seed: options.faultSeed } : {}),
+    now,
+    onExpireTokens: () => {
+      for (const token of accessTokens.keys()) accessTokens.set(token, 0);
+    },
+  });
+  const audit = createAuditLog();
+  const pidHeader = (options.pidHeader ?? 'x-chaos-pid').toLowerCase();
+  const kill = options.kill ?? ((pid: number, signal: NodeJS.Signals) => process.kill(pid, signal));
+  const senderPid = (req: FastifyRequest): number | undefined => {
+    const v = Number(req.headers[pidHeader]);
+    return Number.isInteger(v) && v > 0 ? v : undefined;
+  };
+  const endpointOf = (req: FastifyRequest): string => `${req.method} ${(req.url.split('?')[0] ?? '').replace(/\/\d+/g, '/{id}')}`;
+  const requestInfo = (req: FastifyRequest): RequestInfo => {
+    const path = req.url.split('?')[0] ?? '';
+    return { method: req.method, path, leadIds: leadIdsOf(path, req.body, req.query) };
+  };
+  const faulted = (req: FastifyRequest, res: FastifyReply, action: FaultAction, kind: string, targets?: number[]): FastifyReply => {
+    faults.countInjected(action.kind === 'drop' ? `${kind}:drop` : `${kind}:${action.status}`);
+    if (action.kind === 'drop') {
+      res.hijack();
+      req.raw.socket?.destroy();
+      return res;
+    }
+    if (action.status === 429) return problem(res, 429, 'Too Many Requests', 'Too Many Requests', { retry_after: action.retryAfterSec ?? 1 });
+    if (action.status === 400) {
+      // amoCRM rejects the whole batch and names the items it did not accept.
+      const named = targets ?? requestInfo(req).leadIds;
+      const items = Array.isArray(req.body) ? (req.body as Array<Record<string, unknown>>) : [];
+      const errors = items.flatMap((item, i) => {
+        const id = typeof item.id === 'number' ? item.id : typeof item.entity_id === 'number' ? item.entity_id : undefined;
+        return id !== undefined && named.includes(id) ? [{ request_id: String(i), errors: [{ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The value you selected is not a valid choice.' }] }] : [];
+      });
+      return problem(res, 400, 'Bad Request', 'Request validation failed', errors.length ? { 'validation-errors': errors } : {});
+    }
+    if (action.status >= 500) return problem(res, action.status, 'Service Unavailable', 'amoCRM is temporarily unavailable');
+    return problem(res, action.status, 'Error', `injected ${action.status}`);
+  };
+  /** After a write was applied: the audit entries, then a kill hook it fires (before the answer leaves). */
+  const afterWrite = async (req: FastifyRequest, entries: Array<Omit<Parameters<AuditLog['add']>[0], 'at' | 'endpoint' | 'pid'>>): Promise<void> => {
+    const pid = senderPid(req);
+    const endpoint = endpointOf(req);
+    const t = now();
+    for (const e of entries) audit.add({ ...e, at: t, endpoint, ...(pid !== undefined ? { pid } : {}) });
+    const changed = entries.filter((e) => e.changed);
+    if (changed.length === 0) return;
+    const info = { ...requestInfo(req), leadIds: [...new Set(changed.map((e) => e.leadId))] };
+    const hook = faults.takeKillHook(info, changed.map((e) => e.field));
+    if (!hook) return;
+    const pids = hook.target === 'sender' ? (pid !== undefined ? [pid] : []) : hook.target.pids;
+    const errors: string[] = [];
+    for (const p of pids) {
+      try {
+        kill(p, 'SIGKILL');
+      } catch (err) {
+        errors.push(`${p}: ${(err as Error).message}`);
+      }
+    }
+    faults.recordKill({ at: t, hookId: hook.id, pids, method: info.method, path: info.path, leadIds: info.leadIds, ...(pids.length === 0 ? { error: `no pid in ${pidHeader}` } : errors.length ? { error: errors.join('; ') } : {}) });
+    // Give the signal time to land, so the killed sender never reads the answer.
+    await new Promise((r) => setTimeout(r, 100));
+  };
   const refreshTokens = new Set<string>();
   const authCodes = new Set<string>();
   let baseUrl: string | undefined;
@@ -69,12 +146,19 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
   const app = Fastify({ logger: false, routerOptions: { querystringParser: (s) => qs.parse(s, { depth: 10, arrayLimit: 1000, parameterLimit: 10_000 }) } });
 
+  const faultable = (path: string): boolean => path.startsWith('/api/') || path.startsWith('/oauth2/');
+
   app.addHook('onRequest', async (req, res) => {
     const path = req.url.split('?')[0] ?? '';
+    if (path.startsWith('/__sim/')) return undefined;
     const key = `${req.method} ${path.replace(/\/\d+/g, '/{id}')}`;
     stats.requests += 1;
     stats.byEndpoint[key] = (stats.byEndpoint[key] ?? 0) + 1;
-    if (!path.startsWith('/api/')) return;
+    if (faultable(path)) {
+      const outage = faults.outage(now());
+      if (outage) return faulted(req, res, outage, 'outage');
+    }
+    if (!path.startsWith('/api/')) return undefined;
     // amoCRM counts requests per integration in any second (amocrm.md §3).
     const t = now();
     while (recent.length > 0 && (recent[0] ?? 0) <= t - 1000) recent.shift();
@@ -90,6 +174,18 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (!ok) return problem(res, 401, 'Unauthorized', 'Неверный логин или пароль');
     return undefined;
   });
+
+  // Fault rules see the parsed body (the lead ids a batch touches), so they run after parsing.
+  app.addHook('preHandler', async (req, res) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (!faultable(path)) return undefined;
+    const delay = faults.latencyMs();
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    const hit = faults.match(requestInfo(req));
+    return hit ? faulted(req, res, hit.action, 'rule', hit.leadIds) : undefined;
+  });
+
+  if (options.controlApi !== false) registerControlRoutes(app, { faults, audit, account: () => account, stats: () => simulator.stats(), issueAuthCode: () => simulator.issueAuthCode(), webhooks });
 
   const integrationUser = ADMIN_ID;
 
@@ -257,7 +353,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return body;
   };
 
-  const patchLeads = (items: LeadPatch[], res: FastifyReply): FastifyReply => {
+  const patchLeads = async (items: LeadPatch[], req: FastifyRequest, res: FastifyReply): Promise<FastifyReply> => {
     const errors = items.flatMap((item, i) => {
       const errs: Array<{ code: string; path: string; detail: string }> = [];
       if (typeof item.id !== 'number' || !account.leads.has(item.id)) errs.push({ code: 'NotFound', path: 'id', detail: 'Lead not found' });
@@ -270,7 +366,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       return errs.length ? [{ request_id: String(i), errors: errs }] : [];
     });
     if (errors.length) return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
+    const entries: Array<Omit<Parameters<AuditLog['add']>[0], 'at' | 'endpoint' | 'pid'>> = [];
     const out = items.map((item) => {
+      const before = { ...account.leads.get(item.id as number)!, tags: [...account.leads.get(item.id as number)!.tags] };
       const lead = account.updateLead(
         item.id as number,
         {
@@ -284,16 +382,29 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         },
         integrationUser,
       );
+      const fields: Array<[string, unknown, unknown]> = [
+        ['responsible_user_id', before.responsibleUserId, item.responsible_user_id !== undefined ? lead.responsibleUserId : undefined],
+        ['status_id', before.statusId, item.status_id !== undefined ? lead.statusId : undefined],
+        ['pipeline_id', before.pipelineId, item.pipeline_id !== undefined ? lead.pipelineId : undefined],
+        ['name', before.name, item.name !== undefined ? lead.name : undefined],
+        ['price', before.price, item.price !== undefined ? lead.price : undefined],
+        ['tags', before.tags.map((t) => t.name), item.tags_to_add || item.tags_to_delete ? lead.tags.map((t) => t.name) : undefined],
+      ];
+      for (const [field, was, now_] of fields) {
+        if (now_ === undefined) continue;
+        entries.push({ leadId: lead.id, field, before: was, after: now_, changed: JSON.stringify(was) !== JSON.stringify(now_) });
+      }
       return { id: lead.id, updated_at: lead.updatedAt, _links: link(`/api/v4/leads/${lead.id}`) };
     });
+    await afterWrite(req, entries);
     return hal(res, { _links: link('/api/v4/leads'), _embedded: { leads: out } });
   };
 
   app.patch('/api/v4/leads', async (req, res) => {
     const items = validateBatch(res, req.body);
-    return items ? patchLeads(items as LeadPatch[], res) : res;
+    return items ? patchLeads(items as LeadPatch[], req, res) : res;
   });
-  app.patch<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) => patchLeads([{ ...(req.body as LeadPatch), id: Number(req.params.id) }], res));
+  app.patch<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) => patchLeads([{ ...(req.body as LeadPatch), id: Number(req.params.id) }], req, res));
 
   app.post('/api/v4/leads', async (req, res) => {
     const items = validateBatch(res, req.body) as Array<{ name?: string; status_id?: number; pipeline_id?: number; responsible_user_id?: number; price?: number; request_id?: string }> | undefined;
@@ -309,6 +420,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       });
       return { id: lead.id, request_id: item.request_id ?? String(i), _links: link(`/api/v4/leads/${lead.id}`) };
     });
+    await afterWrite(req, created.map((c) => ({ leadId: c.id, field: 'created', changed: true })));
     return hal(res, { _links: link('/api/v4/leads'), _embedded: { leads: created } });
   });
 
@@ -365,9 +477,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         ...(t.responsible_user_id !== undefined ? { responsibleUserId: t.responsible_user_id } : {}),
         by: integrationUser,
       });
-      return { id: task.id, request_id: t.request_id ?? String(i), _links: link(`/api/v4/tasks/${task.id}`) };
+      return { id: task.id, request_id: t.request_id ?? String(i), _links: link(`/api/v4/tasks/${task.id}`), task };
     });
-    return hal(res, { _links: link('/api/v4/tasks'), _embedded: { tasks: created } });
+    await afterWrite(
+      req,
+      created.map(({ task }) => ({ leadId: task.entityId, field: 'task', after: task.completeTill, changed: true, taskText: task.text, taskId: task.id })),
+    );
+    return hal(res, { _links: link('/api/v4/tasks'), _embedded: { tasks: created.map(({ task: _task, ...rest }) => rest) } });
   });
 
   const patchTask = (id: number, body: { is_completed?: boolean; result?: { text?: string }; text?: string; complete_till?: number; responsible_user_id?: number }) =>
@@ -385,13 +501,22 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   app.patch<{ Params: { id: string } }>('/api/v4/tasks/:id', async (req, res) => {
     const id = Number(req.params.id);
     if (!account.tasks.has(id)) return problem(res, 404, 'Not Found', 'Task not found');
+    const before = { ...account.tasks.get(id)! };
     const task = patchTask(id, req.body as Parameters<typeof patchTask>[1]);
+    await afterWrite(req, [{ leadId: task.entityId, field: `task:${task.id}`, before: before.isCompleted, after: task.isCompleted, changed: JSON.stringify(before) !== JSON.stringify({ ...task, updatedAt: before.updatedAt, updatedBy: before.updatedBy }), taskText: task.text, taskId: task.id }]);
     return hal(res, { id: task.id, updated_at: task.updatedAt, _links: link(`/api/v4/tasks/${task.id}`) });
   });
   app.patch('/api/v4/tasks', async (req, res) => {
     const items = validateBatch(res, req.body) as Array<{ id: number } & Parameters<typeof patchTask>[1]> | undefined;
     if (!items) return res;
-    const out = items.map((t) => patchTask(t.id, t)).map((t) => ({ id: t.id, updated_at: t.updatedAt }));
+    if (items.some((t) => !account.tasks.has(t.id))) return problem(res, 400, 'Bad Request', 'Task not found');
+    const befores = items.map((t) => ({ ...account.tasks.get(t.id)! }));
+    const tasks = items.map((t) => patchTask(t.id, t));
+    await afterWrite(
+      req,
+      tasks.map((task, i) => ({ leadId: task.entityId, field: `task:${task.id}`, before: befores[i]!.isCompleted, after: task.isCompleted, changed: JSON.stringify(befores[i]) !== JSON.stringify({ ...task, updatedAt: befores[i]!.updatedAt, updatedBy: befores[i]!.updatedBy }), taskText: task.text, taskId: task.id })),
+    );
+    const out = tasks.map((t) => ({ id: t.id, updated_at: t.updatedAt }));
     return hal(res, { _embedded: { tasks: out } });
   });
 
@@ -417,7 +542,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const notes = [...account.notes.values()].filter((n) => (leadId === undefined || n.entityId === leadId) && (types.length === 0 || types.includes(n.noteType)));
     return paged(req, res, '/api/v4/leads/notes', 'notes', notes.map(noteJson));
   };
-  const addNotes = (items: Array<{ entity_id?: number; note_type?: string; params?: Record<string, unknown> }>, res: FastifyReply, leadId?: number): FastifyReply => {
+  const addNotes = async (items: Array<{ entity_id?: number; note_type?: string; params?: Record<string, unknown> }>, req: FastifyRequest, res: FastifyReply, leadId?: number): Promise<FastifyReply> => {
     const known = ['common', 'service_message', 'call_in', 'call_out', 'extended_service_message', 'sms_in', 'sms_out'];
     const errors = items.flatMap((n, i) => {
       const errs: Array<{ code: string; path: string; detail: string }> = [];
@@ -428,17 +553,21 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     });
     if (errors.length) return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
     const created = items.map((n) => account.addNote({ leadId: (leadId ?? n.entity_id) as number, noteType: n.note_type as string, params: n.params ?? {}, by: integrationUser }));
+    await afterWrite(
+      req,
+      created.map((n) => ({ leadId: n.entityId, field: 'note', changed: true, noteType: n.noteType, ...(typeof n.params.text === 'string' ? { noteText: n.params.text } : {}) })),
+    );
     return hal(res, { _links: link('/api/v4/leads/notes'), _embedded: { notes: created.map((n) => ({ id: n.id, entity_id: n.entityId, _links: link(`/api/v4/leads/${n.entityId}/notes/${n.id}`) })) } });
   };
   app.get('/api/v4/leads/notes', async (req, res) => listNotes(req, res));
   app.get<{ Params: { id: string } }>('/api/v4/leads/:id/notes', async (req, res) => listNotes(req, res, Number(req.params.id)));
   app.post('/api/v4/leads/notes', async (req, res) => {
     const items = validateBatch(res, req.body);
-    return items ? addNotes(items as Parameters<typeof addNotes>[0], res) : res;
+    return items ? addNotes(items as Parameters<typeof addNotes>[0], req, res) : res;
   });
   app.post<{ Params: { id: string } }>('/api/v4/leads/:id/notes', async (req, res) => {
     const items = validateBatch(res, req.body);
-    return items ? addNotes(items as Parameters<typeof addNotes>[0], res, Number(req.params.id)) : res;
+    return items ? addNotes(items as Parameters<typeof addNotes>[0], req, res, Number(req.params.id)) : res;
   });
 
   // --- Events ----------------------------------------------------------------------------------------
@@ -472,10 +601,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return paged(req, res, '/api/v4/events', 'events', json, 100);
   });
 
-  return {
+  const simulator: Simulator = {
     app,
     account,
     webhooks,
+    faults,
+    audit,
     get baseUrl() {
       return baseUrl;
     },
@@ -494,4 +625,5 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       await app.close();
     },
   };
+  return simulator;
 }

@@ -11,6 +11,8 @@ export interface WebhookStats {
   sent: number;
   failed: number;
   dropped: number;
+  /** Changes (lead, note and task events) in bodies the receiver accepted. */
+  events: number;
   byStatus: Record<string, number>;
 }
 
@@ -135,7 +137,7 @@ export function createWebhookSender(options: {
   const windowMs = options.batchWindowMs ?? 200;
   const ladder = options.retryLadderMs ?? [1_000, 5_000, 15_000];
   const timeoutMs = options.timeoutMs ?? 2_000;
-  const stats: WebhookStats = { sent: 0, failed: 0, dropped: 0, byStatus: {} };
+  const stats: WebhookStats = { sent: 0, failed: 0, dropped: 0, events: 0, byStatus: {} };
   let pending: Change[] = [];
   let timer: NodeJS.Timeout | undefined;
   let toDrop = 0;
@@ -161,6 +163,7 @@ export function createWebhookSender(options: {
     options.onDelivery?.({ url, status, attempt, changes });
     if (typeof status === 'number' && status >= 100 && status < 300) {
       stats.sent += 1;
+      stats.events += changes;
       return;
     }
     stats.failed += 1;
