@@ -6,6 +6,7 @@
 import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
+import { compileStageRules } from '../rules/stage-rules/config.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, Schedule, ShiftSpan } from '../rules/types.js';
 import type { CalendarConfig, RulesConfig, ScheduleConfig } from './schema.js';
 
@@ -120,6 +121,8 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     if (id !== undefined) robots.add(id);
   });
 
+  const stageRules = config.stageRules ? compileStageRules(config.stageRules, dir, (path, message) => errors.push({ path, message })) : undefined;
+
   if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
     ok: true,
@@ -143,6 +146,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         batchWindowMs: ms(p.batchWindow),
         sweepIntervalMs: ms(p.sweepInterval),
       },
+      ...(stageRules ? { stageRules } : {}),
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
     },

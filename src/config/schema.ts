@@ -6,6 +6,7 @@
  */
 import { Duration } from 'luxon';
 import { z } from 'zod';
+import { StageRulesSchema } from '../rules/stage-rules/config.js';
 
 export const IsoDurationSchema = z
   .string()
@@ -128,6 +129,8 @@ export const RulesConfigSchema = z
     calendar: z.string().default('calendars/ru-2025-2027.yaml'),
     departments: z.array(DepartmentSchema).min(1),
     rules: z.object({ pickup: PickupRuleSchema }).strict(),
+    /** R4-R10: the stage rules of the regulations (src/rules/stage-rules). */
+    stageRules: StageRulesSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {

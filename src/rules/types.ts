@@ -4,6 +4,7 @@
  * people is rendered from templates.
  */
 import { z } from 'zod';
+import type { CompiledStageRules } from './stage-rules/config.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -71,6 +72,8 @@ export interface CompiledRules {
   calendar: Calendar;
   departments: CompiledDepartment[];
   pickup: CompiledPickup;
+  /** R4-R10; absent when the rules file has no `stageRules` block. */
+  stageRules?: CompiledStageRules;
   /** Everyone the rules may name in a note: id → name. */
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
@@ -171,4 +174,19 @@ export interface RuleContext {
   now: number;
   /** Untaken leads each manager holds now. */
   loads: ReadonlyMap<number, number>;
+  /**
+   * Intake paused by a РОП or admin at run time (src/store/intake-store.ts), keyed `manager:<userId>` or
+   * `department:<name>`; paused people are skipped with that reason (seed 002 §2.13, §3.10).
+   */
+  paused?: ReadonlyMap<string, IntakePause>;
 }
+
+export interface IntakePause {
+  by: string;
+  byUserId?: number;
+  reason: string;
+  at: number;
+}
+
+export const pauseKey = (target: { kind: 'manager'; userId: number } | { kind: 'department'; name: string }): string =>
+  target.kind === 'manager' ? `manager:${target.userId}` : `department:${target.name}`;
