@@ -12,6 +12,7 @@ import type { AmoAuthConfig } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
 import { createDistributionStore } from './store/distribution-store.js';
+import { createStageRulesEngine } from './jobs/handlers/stage-rules.js';
 import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
@@ -160,9 +161,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+      const stage = createStageRulesEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, effects, clock, logger });
+      for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9']) effects.registerDueHandler(rule, (due) => stage.onDue(due));
+      // R10's sweep is itself a timer (lead 0), so one worker runs it per interval and it survives restarts.
+      effects.registerDueHandler('R10', async (due) => {
+        await stage.sweep();
+        const every = rules().stageRules?.weeklyUpdate?.sweepIntervalMs ?? 3_600_000;
+        return { plans: due.map((d) => ({ id: `R10:sweep:${d.dueAt}`, rule: 'R10', leadId: 0, reason: 'stage rules sweep done', effects: [{ kind: 'schedule_timer' as const, rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() + every }] })) };
+      });
       service.startWorkers({
         effects,
-        onLeadEvent: async (input) => engine.onLeadEvent(input),
+        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await stage.onLeadEvent(input))],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
         },
@@ -170,6 +179,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
       // a single deadline waits at most one window.
       effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
+      if (compiled.stageRules) {
+        await effects.executor.execute([{ id: `R10:sweep:start:${clock.now().getTime()}`, rule: 'R10', leadId: 0, reason: 'first stage rules sweep', effects: [{ kind: 'schedule_timer', rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() }] }]);
+      }
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });

@@ -144,7 +144,7 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
   const ctx = stageContext(input);
   if (!ctx) return { state, plans: [] };
   const c = new Collector(lead.leadId, state);
-  if (lead.statusId !== undefined && state.statusId !== lead.statusId) {
+  if (lead.statusId !== undefined && state.statusId !== lead.statusId && ruledStages(ctx).has(lead.statusId)) {
     const at = enteredAt ?? lead.updatedAt ?? ctx.now;
     const before = state.lastTouchAt;
     enter(c, lead, { statusId: lead.statusId, pipelineId: lead.pipelineId }, at, undefined, false, ctx);
@@ -161,6 +161,14 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
   }
   c.take(r10OnSweep(c.state, lead, ctx));
   return { state: c.state, plans: c.plans };
+}
+
+/** Stages some rule of R4-R9 watches: only there does a lead the worker never saw enter need to join. */
+function ruledStages(ctx: StageContext): Set<number> {
+  const s = ctx.stage;
+  const ids = [s.handoff, s.closeReason, s.deferred, s.meeting, s.offer].flatMap((r) => (r ? [r.stage.statusId] : []));
+  for (const mp of s.mustPassThrough) ids.push(mp.from.statusId, mp.mustPass.statusId);
+  return new Set(ids);
 }
 
 /** Stages whose rules need the real entry time when a lead joins (R4, R9: their clocks run from the entry). */
