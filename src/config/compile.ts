@@ -147,6 +147,15 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         sweepIntervalMs: ms(p.sweepInterval),
       },
       ...(stageRules ? { stageRules } : {}),
+      ...(config.routing
+        ? {
+            routing: {
+              returningClient: config.routing.returningClient,
+              ...(config.routing.listingOwnerFieldId !== undefined ? { listingOwnerFieldId: config.routing.listingOwnerFieldId } : {}),
+              ...(config.routing.listingOwnerTagPrefix !== undefined ? { listingOwnerTagPrefix: config.routing.listingOwnerTagPrefix } : {}),
+            },
+          }
+        : {}),
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
     },

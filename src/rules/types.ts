@@ -72,6 +72,8 @@ export interface CompiledRules {
   calendar: Calendar;
   departments: CompiledDepartment[];
   pickup: CompiledPickup;
+  /** R2 routing before rotation; absent: rotation only. */
+  routing?: CompiledRouting;
   /** R4-R10; absent when the rules file has no `stageRules` block. */
   stageRules?: CompiledStageRules;
   /** Everyone the rules may name in a note: id → name. */
@@ -98,6 +100,7 @@ export interface AssignmentRequest {
   skipped: Array<{ userId: number; reason: SkipReason }>;
   strategy: Strategy;
   clock: number;
+  routing?: RoutingNote;
 }
 
 export interface DistributionExplanation {
@@ -108,6 +111,7 @@ export interface DistributionExplanation {
   /** SWRR current weights after the pick, or untaken loads for least-loaded. */
   scores: Record<string, number>;
   winner?: number;
+  routing?: RoutingNote;
 }
 
 export const PickupStateSchema = z.object({
@@ -159,6 +163,25 @@ export interface LeadSnapshot {
   statusId?: number;
   responsibleUserId?: number;
   tags: string[];
+  /** R2 routing: the responsible of the lead's main contact, when the shell read it (a returning client). */
+  contactOwnerUserId?: number;
+  /** R2 routing: lead custom field id → first value, when the shell read them (the listing owner field). */
+  fields?: ReadonlyMap<number, string>;
+}
+
+/** R2 routing before rotation (seed 003 «Создаёт заявку на того агента, чей объект»). */
+export interface CompiledRouting {
+  returningClient: boolean;
+  listingOwnerFieldId?: number;
+  /** A tag `<prefix><agent's name>` names the listing's owner. */
+  listingOwnerTagPrefix?: string;
+}
+
+export interface RoutingNote {
+  kind: 'returning_client' | 'listing_owner';
+  userId: number;
+  /** Set when the owner could not take the lead and rotation chose instead. */
+  skipped?: SkipReason | 'not_a_manager';
 }
 
 /** An amoCRM event on the lead after the assignment (from GET /api/v4/events at a deadline). */
