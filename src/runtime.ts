@@ -12,7 +12,7 @@ import type { AmoAuthConfig } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
 import { createDistributionStore } from './store/distribution-store.js';
-import { createStageRulesEngine } from './jobs/handlers/stage-rules.js';
+import { createStageRulesEngine, type StageRulesEngine } from './jobs/handlers/stage-rules.js';
 import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
@@ -39,6 +39,7 @@ export interface Runtime {
   amo: AmoClient;
   rules: () => CompiledRules;
   pickup?: PickupEngine;
+  stageRules?: StageRulesEngine;
   effects?: Effects;
   records: RecordStore;
   outbox: Outbox;
@@ -106,6 +107,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
   let effects: Effects | undefined;
+  let stageRules: StageRulesEngine | undefined;
   let compiled: CompiledRules | undefined;
   const rules = (): CompiledRules => {
     if (!compiled) throw new Error('rules are not compiled yet');
@@ -162,6 +164,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
       const stage = createStageRulesEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, effects, clock, logger });
+      stageRules = stage;
       for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9']) effects.registerDueHandler(rule, (due) => stage.onDue(due));
       // R10's sweep is itself a timer (lead 0), so one worker runs it per interval and it survives restarts.
       effects.registerDueHandler('R10', async (due) => {
@@ -195,5 +198,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(stageRules ? { stageRules } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
 }
