@@ -4,7 +4,20 @@ import type { LeadEvent, NoteEvent, WebhookEvent } from '../../../../src/rules/e
 import { applyEvent, emptyLeadState, type LeadState } from '../../../../src/rules/lead-state.js';
 import { emptyStageState, stageRulesOnLeadEvent, type StageLead, type StageState } from '../../../../src/rules/stage-rules/index.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
-import { ctxAt, PIPELINE } from '../../../helpers/rules.js';
+import { loadRulesFile } from '../../../../src/config/load.js';
+import { ctxAt, demoRules, PIPELINE } from '../../../helpers/rules.js';
+
+/**
+ * The simulator's account with the stage rules exactly as shipped in config/rules.yaml (the regulations' numbers:
+ * 1 day, 10 minutes, a month, 30 days, 2-3 hours, 2 working days, 5 days, 7 days), so changing one fails a test.
+ */
+export async function shippedStageRules(): Promise<CompiledRules> {
+  const shipped = await loadRulesFile('config/rules.yaml');
+  if (!shipped.ok) throw new Error(JSON.stringify(shipped.errors));
+  return demoRules((c) => {
+    if (shipped.config.stageRules) c.stageRules = shipped.config.stageRules;
+  });
+}
 
 export const S = {
   handoff: 7100006,

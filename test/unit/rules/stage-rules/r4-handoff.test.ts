@@ -1,13 +1,13 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
-import { ctxAt, demoRules } from '../../../helpers/rules.js';
-import { ANNA, CHAT1, freshLead, LEAD, moveTo, ms, ofKind, S, startWalk, violations } from './helpers.js';
+import { ctxAt } from '../../../helpers/rules.js';
+import { ANNA, CHAT1, freshLead, LEAD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
 
 const T = '2026-11-24T10:00:00.000Z';
 let rules: CompiledRules;
 beforeAll(async () => {
-  rules = await demoRules();
+  rules = await shippedStageRules();
 });
 
 describe('R4 "Для передачи" over 1 day (seed 001)', () => {

@@ -4,15 +4,15 @@ import { DateTime } from 'luxon';
 import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
 import { confirmationTimes } from '../../../../src/rules/stage-rules/r7-meeting/rule.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
-import { ctxAt, demoRules } from '../../../helpers/rules.js';
-import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations } from './helpers.js';
+import { ctxAt } from '../../../helpers/rules.js';
+import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
 
 // Tuesday 24 November 2026, 13:00 in Moscow.
 const T = '2026-11-24T10:00:00.000Z';
 const H = 3_600_000;
 let rules: CompiledRules;
 beforeAll(async () => {
-  rules = await demoRules();
+  rules = await shippedStageRules();
 });
 const field = (iso: string) => [{ id: MEETING_FIELD, values: [{ value: String(ms(iso) / 1000) }] }];
 

@@ -1,14 +1,14 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { emptyStageState, stageRulesOnDue, stageRulesOnSweep } from '../../../../src/rules/stage-rules/index.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
-import { ctxAt, demoRules } from '../../../helpers/rules.js';
-import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations } from './helpers.js';
+import { ctxAt } from '../../../helpers/rules.js';
+import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
 
 const T = '2026-11-24T10:00:00.000Z';
 const DAY = 86_400_000;
 let rules: CompiledRules;
 beforeAll(async () => {
-  rules = await demoRules();
+  rules = await shippedStageRules();
 });
 
 describe('R8 "Встреча состоялась" is never skipped (seed 001, in capitals)', () => {
