@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DateTime } from 'luxon';
 import { MEETING_FIELD_ID } from '../../sim/account.js';
 import { startE2E, type E2E } from '../helpers/e2e.js';
+import { leadsAwaitingClose } from '../../src/jobs/handlers/stage-rules.js';
 import { demoRules } from '../helpers/rules.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -81,4 +82,19 @@ describe('Stage rules end to end: Новый лид → … → Встреча �
     const actions = (await runtimes[0]!.records.forLead(lead.id)).filter((r) => r.kind === 'action').map((r) => `${r.rule}:${r.type}`);
     expect(actions).toEqual(expect.arrayContaining(['R7:meeting_confirmation', 'R9:feedback_task']));
   }, 90_000);
+
+  it('when a manager sends a lead to "На закрытие", then it waits for the РОП in the digest list and its reason check is due 10 minutes after the entry', async () => {
+    const { sim, runtimes } = e2e;
+    const lead = sim.account.createLead({ name: 'Заявка: студия', statusId: sim.account.statusByName('Новый лид').id, responsibleUserId: ANNA, by: 0 });
+    sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('На закрытие').id }, ANNA);
+    const entered = sim.account.leads.get(lead.id)!.updatedAt * 1000;
+    const runtime = runtimes[0]!;
+    const waiting = await waitFor(async () => (await leadsAwaitingClose(runtime.service.redis, runtime.service.keys)).find((x) => x.leadId === lead.id), 'lead in the closing list', 20_000);
+    expect(waiting.since).toBe(entered);
+    expect(await runtime.effects!.timers.get('R5', lead.id, `reason:${entered}`)).toBe(entered + 10 * 60_000);
+    // Taken back into work: it leaves the list and its check is cancelled.
+    sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('Потребности выявлены').id }, ANNA);
+    await waitFor(async () => !(await leadsAwaitingClose(runtime.service.redis, runtime.service.keys)).some((x) => x.leadId === lead.id), 'lead out of the closing list', 20_000);
+    await waitFor(async () => (await runtime.effects!.timers.get('R5', lead.id, `reason:${entered}`)) === undefined, 'reason check cancelled', 20_000);
+  }, 60_000);
 });
