@@ -77,7 +77,7 @@ function enter(c: Collector, lead: StageLead, to: { statusId?: number | undefine
   if (to.pipelineId !== undefined) next.pipelineId = to.pipelineId;
   if (byUserId !== undefined) next.enteredBy = byUserId;
   else delete next.enteredBy;
-  if (!robot) next.lastTouchAt = Math.max(next.lastTouchAt ?? 0, at);
+  if (!robot && byUserId !== undefined) next.lastTouchAt = Math.max(next.lastTouchAt ?? 0, at);
   c.state = next;
   const atStage = { ...lead, ...(to.statusId !== undefined ? { statusId: to.statusId } : {}), ...(to.pipelineId !== undefined ? { pipelineId: to.pipelineId } : {}) };
   for (const r of STAGE_RULES) if (r.onEnter) c.take(r.onEnter(c.state, atStage, ctx));
@@ -100,7 +100,10 @@ export function stageRulesOnLeadEvent(input: { before: LeadState | undefined; af
 
   for (const t of newTransitions(input.before, after)) {
     if (t.statusId === undefined || t.statusId === c.state.statusId) continue;
-    enter(c, lead, { statusId: t.statusId, pipelineId: t.pipelineId ?? after.pipelineId }, Date.parse(t.at), t.byUserId, isRobot(ctx.rules, t.byUserId), ctx);
+    // A Digital Pipeline webhook names nobody: the move is taken as a person's (the service's own writes always come
+    // back with its user id), so the stage's rules start; only a named robot's move does not start them.
+    const robot = t.byUserId !== undefined && isRobot(ctx.rules, t.byUserId);
+    enter(c, lead, { statusId: t.statusId, pipelineId: t.pipelineId ?? after.pipelineId }, Date.parse(t.at), t.byUserId, robot, ctx);
   }
   if (after.deleted && c.state.statusId !== undefined) {
     for (const r of STAGE_RULES) if (r.onLeave) c.take(r.onLeave(c.state, lead, {}, ctx));

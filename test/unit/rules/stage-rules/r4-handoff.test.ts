@@ -23,6 +23,11 @@ describe('R4 "Для передачи" over 1 day (seed 001)', () => {
     expect(ofKind(robot.plans, 'schedule_timer')).toHaveLength(0);
   });
 
+  it('when a Digital Pipeline webhook (short, nobody named) reports the move, then the clock starts all the same', () => {
+    const w = moveTo(rules, startWalk(), S.handoff, T, { short: true, modifiedUserId: undefined, responsibleUserId: undefined });
+    expect(ofKind(w.plans, 'schedule_timer')).toEqual([expect.objectContaining({ rule: 'R4', key: `stale:${ms(T)}` })]);
+  });
+
   it('when the lead is still there after 1 day, then violation handoff_stale with a stable id and one РОП message', () => {
     const w = moveTo(rules, startWalk(), S.handoff, T);
     const due = stageRulesOnDue({ rule: 'R4', leadId: LEAD, key: `stale:${ms(T)}`, dueAt: ms('2026-11-25T10:00:00.000Z') }, w.stage, { lead: freshLead(S.handoff), notes: [] }, ctxAt(rules, '2026-11-25T10:00:00.000Z'));
