@@ -80,7 +80,9 @@ export function hhmm(ms: number, zone: string): string {
   return DateTime.fromMillis(ms, { zone }).toFormat('HH:mm');
 }
 
+/** Russian, for notes: "1 день", "10 мин", "30 сек". */
 export function durationText(msValue: number): string {
+  if (msValue < 60_000) return `${Math.round(msValue / 1000)} сек`;
   const min = Math.round(msValue / 60000);
   if (min % 1440 === 0) {
     const d = min / 1440;
@@ -91,6 +93,14 @@ export function durationText(msValue: number): string {
     return `${h} ${plural(h, 'час', 'часа', 'часов')}`;
   }
   return `${min} мин`;
+}
+
+/** English, for log reasons: "1d", "10m", "30s". */
+export function durationEn(msValue: number): string {
+  if (msValue % 86_400_000 === 0) return `${msValue / 86_400_000}d`;
+  if (msValue % 3_600_000 === 0) return `${msValue / 3_600_000}h`;
+  if (msValue % 60_000 === 0) return `${msValue / 60_000}m`;
+  return `${Math.round(msValue / 1000)}s`;
 }
 
 export function plural(n: number, one: string, few: string, many: string): string {

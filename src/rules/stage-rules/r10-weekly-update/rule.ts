@@ -6,7 +6,7 @@
  * person the worker saw (or, for a lead it never saw, amoCRM's `updated_at`); `maxSilence` past it → violation
  * `lead_stale` and a task, once per silence and week (`<lastTouch>w<n>`).
  */
-import { formatLocal, durationText, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
+import { durationEn, formatLocal, durationText, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
 import { note, type Step } from '../rule.js';
 import { r10Text } from './templates.js';
 
@@ -22,7 +22,7 @@ export function r10OnSweep(state: StageState, lead: StageLead, ctx: StageContext
   const window = `${base}w${weeks}`;
   if ((state.r10 ?? []).includes(window)) return { state };
   const silence = durationText(cfg.maxSilenceMs);
-  const reason = `no note or stage change by a person since ${new Date(base).toISOString()} (more than ${silence}, week ${weeks})`;
+  const reason = `no note or stage change by a person since ${new Date(base).toISOString()} (more than ${durationEn(cfg.maxSilenceMs)}, week ${weeks})`;
   const user = lead.responsibleUserId;
   return {
     state: { ...state, lastTouchAt: base, r10: [...(state.r10 ?? []).slice(-4), window] },

@@ -6,7 +6,7 @@
  * visit, it is violation `handoff_stale` with an alert to the РОП. A lead found in the stage by the sweep joins
  * with its real entry time from amoCRM's events.
  */
-import { durationText, isIn, nameOf, violationEffects } from '../common.js';
+import { durationEn, durationText, isIn, nameOf, violationEffects } from '../common.js';
 import { cancel, keyVisit, note, schedule, settle, type StageRule } from '../rule.js';
 import { r4Text } from './templates.js';
 
@@ -36,7 +36,7 @@ export const r4Handoff: StageRule = {
     if (!isIn(cfg.stage, lead) || state.enteredAt !== entered) return settle('R4', state, lead.leadId, timer, `no longer in "${cfg.stage.name}" since ${new Date(entered).toISOString()}`);
     if (ctx.now < entered + cfg.maxStayMs) return { state, outcome: { rule: 'R4', key: `${timer.key}:early`, reason: 'timer early', effects: [schedule('R4', lead.leadId, timer.key, entered + cfg.maxStayMs)] } };
     const stay = durationText(cfg.maxStayMs);
-    const reason = `in "${cfg.stage.name}" since ${new Date(entered).toISOString()}, longer than ${stay}`;
+    const reason = `in "${cfg.stage.name}" since ${new Date(entered).toISOString()}, longer than ${durationEn(cfg.maxStayMs)}`;
     return {
       state,
       outcome: {

@@ -7,7 +7,7 @@
  * the РОП's decision; the shell keeps them as a list the daily digest reads.
  */
 import type { WebhookEvent } from '../../events.js';
-import { actionRecord, durationText, isIn, isRobot, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
+import { durationEn, actionRecord, durationText, isIn, isRobot, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
 import { cancel, keyVisit, note, schedule, settle, type StageRule } from '../rule.js';
 import { r5Text } from './templates.js';
 
@@ -71,7 +71,7 @@ export const r5CloseReason: StageRule = {
     const byResponsible = fresh.notes.find((n) => n.at >= entered - 1000 && !isRobot(ctx.rules, n.byUserId) && (lead.responsibleUserId === undefined || n.byUserId === lead.responsibleUserId));
     if (byResponsible) return given(state, lead, byResponsible.at, `reason given in a note by ${byResponsible.byUserId} (seen at the check)`);
     const within = durationText(cfg.withinMs);
-    const reason = `no reason within ${within} of entering "${cfg.stage.name}"`;
+    const reason = `no reason within ${durationEn(cfg.withinMs)} of entering "${cfg.stage.name}"`;
     const user = lead.responsibleUserId;
     return {
       state: { ...state, r5: { ...state.r5, flagged: true } },

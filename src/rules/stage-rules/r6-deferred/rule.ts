@@ -6,7 +6,7 @@
  * On entry a touch task every `touchEvery` (weekly with one of `weeklyTags`), one at a time; `untouchedAfter`
  * without a touch (a note, call or stage change by a person) → violation `deferred_untouched`, once per silence.
  */
-import { actionRecord, addIso, durationText, formatLocal, isIn, nameOf, violationEffects, type StageContext, type StageLead } from '../common.js';
+import { durationEn, actionRecord, addIso, durationText, formatLocal, isIn, nameOf, violationEffects, type StageContext, type StageLead } from '../common.js';
 import { cancel, keyVisit, note, schedule, settle, type StageRule } from '../rule.js';
 import { r6Text } from './templates.js';
 
@@ -89,7 +89,7 @@ export const r6Deferred: StageRule = {
     const reschedule = schedule('R6', lead.leadId, timer.key, ctx.now + cfg.untouchedAfterMs);
     if (flagged.includes(last)) return { state, outcome: { rule: 'R6', key: `${timer.key}:${last}:again`, reason: 'already flagged for this silence', effects: [reschedule] } };
     const days = durationText(ctx.now - last >= cfg.untouchedAfterMs ? cfg.untouchedAfterMs : ctx.now - last);
-    const reason = `no touch since ${new Date(last).toISOString()} (${days})`;
+    const reason = `no touch since ${new Date(last).toISOString()} (${durationEn(ctx.now - last)})`;
     return {
       state: { ...state, r6: { ...state.r6, untouchedFlagged: [...flagged.slice(-4), last] } },
       outcome: {

@@ -9,7 +9,7 @@
  */
 import { DateTime } from 'luxon';
 import type { Effect } from '../../../effects/types.js';
-import { actionRecord, durationText, formatLocal, hhmm, isIn, nameOf, parseFieldTime, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
+import { actionRecord, durationEn, durationText, formatLocal, hhmm, isIn, nameOf, parseFieldTime, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
 import type { CompiledStageRules } from '../config.js';
 import { cancel, keyVisit, note, schedule, settle, type Step, type StageRule } from '../rule.js';
 import { r7Text } from './templates.js';
@@ -113,7 +113,7 @@ export const r7Meeting: StageRule = {
     if (meetingAt !== undefined) return plan(state, lead, meetingAt, ctx, 'meeting time filled (seen at the check)');
     if (state.r7.meetingAt !== undefined) return settle('R7', state, lead.leadId, timer, 'meeting time known');
     const within = durationText(cfg.fillWithinMs);
-    const reason = `no meeting time within ${within} of entering "${cfg.stage.name}"`;
+    const reason = `no meeting time within ${durationEn(cfg.fillWithinMs)} of entering "${cfg.stage.name}"`;
     const user = lead.responsibleUserId;
     return {
       state: { ...state, r7: { ...state.r7, flagged: true } },

@@ -6,7 +6,7 @@
  * the account), and a timer at entry + `maxStay`; still there at the timer → violation `offer_stale`, РОП alert.
  * Leaving the stage completes the task and cancels the timer.
  */
-import { actionRecord, addWorkingDays, durationText, formatLocal, isIn, nameOf, violationEffects } from '../common.js';
+import { durationEn, actionRecord, addWorkingDays, durationText, formatLocal, isIn, nameOf, violationEffects } from '../common.js';
 import { cancel, keyVisit, note, schedule, settle, type StageRule } from '../rule.js';
 import { r9Text } from './templates.js';
 
@@ -50,7 +50,7 @@ export const r9Offer: StageRule = {
     if (!isIn(cfg.stage, lead) || state.enteredAt !== entered) return settle('R9', state, lead.leadId, timer, `no longer in "${cfg.stage.name}"`);
     if (ctx.now < entered + cfg.maxStayMs) return { state, outcome: { rule: 'R9', key: `${timer.key}:early`, reason: 'timer early', effects: [schedule('R9', lead.leadId, timer.key, entered + cfg.maxStayMs)] } };
     const stay = durationText(cfg.maxStayMs);
-    const reason = `in "${cfg.stage.name}" since ${new Date(entered).toISOString()}, longer than ${stay}`;
+    const reason = `in "${cfg.stage.name}" since ${new Date(entered).toISOString()}, longer than ${durationEn(cfg.maxStayMs)}`;
     return {
       state,
       outcome: {
