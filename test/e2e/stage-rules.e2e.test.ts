@@ -51,6 +51,8 @@ describe('Stage rules end to end: Новый лид → … → Встреча �
     expect(violation).toMatchObject({ type: 'meeting_skipped', rule: 'R8', userId: ANNA, leadId: lead.id, department: 'Отдел продаж 1' });
     expect(violation.violationId).toMatch(new RegExp(`^meeting_skipped:${lead.id}:\\d+$`));
     expect(violation.seed).toContain('НИ В КОЕМ СЛУЧАЕ');
+    // The record and the message are carried out one after the other: wait for the message as well.
+    await waitFor(async () => (await runtimes[0]!.outbox.pending(1000)).some((m) => m.leadId === lead.id && m.template === 'violation'), 'РОП alert', 20_000);
     const alerts = (await runtimes[0]!.outbox.pending(1000)).filter((m) => m.leadId === lead.id && m.template === 'violation');
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.params).toMatchObject({ type: 'meeting_skipped', rule: 'R8', leadId: lead.id, userId: ANNA, violationId: violation.violationId });
@@ -91,7 +93,8 @@ describe('Stage rules end to end: Новый лид → … → Встреча �
     const runtime = runtimes[0]!;
     const waiting = await waitFor(async () => (await leadsAwaitingClose(runtime.service.redis, runtime.service.keys)).find((x) => x.leadId === lead.id), 'lead in the closing list', 20_000);
     expect(waiting.since).toBe(entered);
-    expect(await runtime.effects!.timers.get('R5', lead.id, `reason:${entered}`)).toBe(entered + 10 * 60_000);
+    // The timer is set when the plan is carried out, just after the list is updated.
+    expect(await waitFor(() => runtime.effects!.timers.get('R5', lead.id, `reason:${entered}`), 'reason check timer', 20_000)).toBe(entered + 10 * 60_000);
     // Taken back into work: it leaves the list and its check is cancelled.
     sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('Потребности выявлены').id }, ANNA);
     await waitFor(async () => !(await leadsAwaitingClose(runtime.service.redis, runtime.service.keys)).some((x) => x.leadId === lead.id), 'lead out of the closing list', 20_000);
