@@ -7,8 +7,8 @@ import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import { compileStageRules } from '../rules/stage-rules/config.js';
-import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, Schedule, ShiftSpan } from '../rules/types.js';
-import type { CalendarConfig, RulesConfig, ScheduleConfig } from './schema.js';
+import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, CompiledTelegram, Schedule, ShiftSpan } from '../rules/types.js';
+import { TelegramRulesSchema, type CalendarConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -49,6 +49,41 @@ export function compileCalendar(c: CalendarConfig): Calendar {
 }
 
 const ms = (iso: string): number => Duration.fromISO(iso).toMillis();
+
+/**
+ * The `telegram` section: a `chats` key is a chat id (digits, maybe with a minus), a department name, or a manager's
+ * amoCRM name; anything else is an error naming what it can be.
+ */
+export function compileTelegram(config: TelegramRulesConfig | undefined, departments: string[], dir: AccountDirectory | undefined, errors: ConfigError[] = []): CompiledTelegram {
+  const t = config ?? TelegramRulesSchema.parse({});
+  const quiet = (q: string): ShiftSpan | null => (q === 'off' ? null : parseShift(q));
+  const byChat = new Map<string, ShiftSpan | null>();
+  const byDepartment = new Map<string, ShiftSpan | null>();
+  const byUser = new Map<number, ShiftSpan | null>();
+  for (const [key, value] of Object.entries(t.chats)) {
+    if (/^-?\d+$/.test(key)) byChat.set(key, quiet(value.quietHours));
+    else if (departments.includes(key)) byDepartment.set(key, quiet(value.quietHours));
+    else if (dir) {
+      const r = resolveUser(dir, key);
+      if (r.ok) byUser.set(r.value.id, quiet(value.quietHours));
+      else errors.push({ path: `telegram.chats.${key}`, message: `not a chat id, a department (${departments.join(', ')}) or a user: ${r.error}` });
+    }
+  }
+  const defaultQuiet = quiet(t.quietHours);
+  return {
+    ...(defaultQuiet ? { quietHours: defaultQuiet } : {}),
+    quietByChat: byChat,
+    quietByDepartment: byDepartment,
+    quietByUserId: byUser,
+    alertWindowMs: ms(t.alertWindow),
+    burstThreshold: t.burstThreshold,
+    escalateAfterMs: ms(t.escalateAfter),
+    escalateAtOnce: new Set(t.escalateAtOnce),
+    silentTemplates: new Set(t.silentTemplates),
+    linkCodeTtlMs: ms(t.linkCodeTtl),
+    sweepIntervalMs: ms(t.sweepInterval),
+  };
+}
 
 export function compileRules(config: RulesConfig, calendar: Calendar, dir: AccountDirectory): Compiled {
   const errors: ConfigError[] = [];
@@ -122,6 +157,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
   });
 
   const stageRules = config.stageRules ? compileStageRules(config.stageRules, dir, (path, message) => errors.push({ path, message })) : undefined;
+  const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, errors);
 
   if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
@@ -158,6 +194,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         : {}),
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
+      telegram,
     },
   };
 }

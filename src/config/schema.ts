@@ -120,6 +120,37 @@ export const PickupRuleSchema = z
   })
   .strict();
 
+/** Quiet hours of a chat in local time ("21:00-09:00"), or "off". */
+const QuietHoursSchema = z.union([z.literal('off'), ShiftSchema]).describe('Local "HH:MM-HH:MM" when alerts are held, or "off"');
+
+/**
+ * Telegram delivery and its manners (SPEC "Alerts": one per lead per violation type per window, grouped when many
+ * fire at once, quiet hours). Every field has a default, so rules files without this section stay valid.
+ */
+export const TelegramRulesSchema = z
+  .object({
+    /** Quiet hours of every chat; alerts are held and delivered as one digest when they end. */
+    quietHours: QuietHoursSchema.default('off'),
+    /** Per-chat quiet hours, keyed by a Telegram chat id, a department name (its chat) or a manager's amoCRM name. */
+    chats: z.record(z.string().min(1), z.object({ quietHours: QuietHoursSchema }).strict()).default({}),
+    /** One alert per lead per violation type within this window. */
+    alertWindow: IsoDurationSchema.default('PT4H'),
+    /** More new alerts than this waiting for one chat are sent as one digest message. */
+    burstThreshold: z.number().int().min(1).max(100).default(5),
+    /** Violations go to the manager first; to the department's РОП if still open after this. */
+    escalateAfter: IsoDurationSchema.default('PT30M'),
+    /** Violation types that go straight to the РОП (no manager step). */
+    escalateAtOnce: z.array(z.string().min(1)).default([]),
+    /** Templates sent without a sound (`disable_notification`). */
+    silentTemplates: z.array(z.string().min(1)).default(['pickup_taken', 'report_daily', 'digest']),
+    /** How long a one-time deep link from `npm run telegram:link` stays valid. */
+    linkCodeTtl: IsoDurationSchema.default('P1D'),
+    /** How often held alerts, escalations and stranded chats are looked at. */
+    sweepInterval: IsoDurationSchema.default('PT30S'),
+  })
+  .strict();
+export type TelegramRulesConfig = z.infer<typeof TelegramRulesSchema>;
+
 export const RulesConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -142,6 +173,7 @@ export const RulesConfigSchema = z
       .optional(),
     /** R4-R10: the stage rules of the regulations (src/rules/stage-rules). */
     stageRules: StageRulesSchema.optional(),
+    telegram: TelegramRulesSchema.default(TelegramRulesSchema.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -67,6 +67,23 @@ export interface CompiledPickup {
   sweepIntervalMs: number;
 }
 
+/** Telegram delivery settings (config `telegram`), resolved: quiet hours as minute spans, durations in ms. */
+export interface CompiledTelegram {
+  /** Undefined: no quiet hours. */
+  quietHours?: ShiftSpan;
+  /** Overrides by chat id, department name or manager user id; `null` = no quiet hours for that chat. */
+  quietByChat: ReadonlyMap<string, ShiftSpan | null>;
+  quietByDepartment: ReadonlyMap<string, ShiftSpan | null>;
+  quietByUserId: ReadonlyMap<number, ShiftSpan | null>;
+  alertWindowMs: number;
+  burstThreshold: number;
+  escalateAfterMs: number;
+  escalateAtOnce: ReadonlySet<string>;
+  silentTemplates: ReadonlySet<string>;
+  linkCodeTtlMs: number;
+  sweepIntervalMs: number;
+}
+
 export interface CompiledRules {
   timeZone: string;
   calendar: Calendar;
@@ -80,6 +97,8 @@ export interface CompiledRules {
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
   activeUserIds: ReadonlySet<number>;
+  /** Absent in hand-built rules (tests): Telegram uses its defaults. */
+  telegram?: CompiledTelegram;
 }
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
