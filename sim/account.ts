@@ -41,9 +41,9 @@ export interface SimLead {
   tags: Array<{ id: number; name: string }>;
   isDeleted: boolean;
   /** Custom field id → value as amoCRM's webhook sends it (a date-time field: unix seconds as text). */
-  customFields: Record<number, string>;
+  customFields?: Record<number, string>;
   /** Linked contacts; the first is the main one. */
-  contactIds: number[];
+  contactIds?: number[];
 }
 
 /** A contact with its own responsible user (R2 routing: a returning client goes to the contact's manager). */

@@ -213,8 +213,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     closed_at: null,
     closest_task_at: null,
     is_deleted: l.isDeleted,
-    custom_fields_values: Object.keys(l.customFields).length
-      ? Object.entries(l.customFields).map(([id, value]) => {
+    custom_fields_values: Object.keys(l.customFields ?? {}).length
+      ? Object.entries(l.customFields ?? {}).map(([id, value]) => {
           const field = account.leadFields.find((f) => f.id === Number(id));
           return { field_id: Number(id), field_name: field?.name ?? id, field_type: field?.type ?? 'text', values: [{ value: field?.type === 'date_time' ? Number(value) : value }] };
         })
@@ -222,7 +222,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     score: null,
     account_id: ACCOUNT.id,
     _links: link(`/api/v4/leads/${l.id}`),
-    _embedded: { tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })), companies: [], ...(withContacts ? { contacts: l.contactIds.map((id, i) => ({ id, is_main: i === 0 })) } : {}) },
+    _embedded: { tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })), companies: [], ...(withContacts ? { contacts: (l.contactIds ?? []).map((id, i) => ({ id, is_main: i === 0 })) } : {}) },
   });
 
   const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);

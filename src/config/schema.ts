@@ -100,6 +100,8 @@ export type TakenSignal = (typeof TAKEN_SIGNALS)[number];
 export const PickupRuleSchema = z
   .object({
     enabled: z.boolean().default(true),
+    /** Shadow mode: evaluated and recorded, but no amoCRM writes; for rolling a rule change out safely. */
+    shadow: z.boolean().default(false),
     pipeline: z.string().min(1),
     stage: z.string().min(1),
     /** R1, seed 001: 15 minutes to take the lead into work. */
@@ -151,6 +153,68 @@ export const TelegramRulesSchema = z
   .strict();
 export type TelegramRulesConfig = z.infer<typeof TelegramRulesSchema>;
 
+const ShareSchema = z.number().min(0).max(1);
+const TimeOfDaySchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day "HH:MM"');
+
+/** A lead source as the digest names it, and the words that recognise it in the source field or the tags. */
+export const LeadSourceSchema = z.object({ name: z.string().min(1), match: z.array(z.string().min(1)).min(1) }).strict();
+
+/**
+ * R11 and R12 (seed 001 «Правило распределения лидов», seed 004 rules 5 and 7.4-7.5, seed 003 «статистика»,
+ * seed 002 §1.3): what the daily digest and the monthly ranking count and when they are sent.
+ */
+export const ReportsRuleSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Local time of the daily digest per department (R12: 20:00). */
+    dailyAt: TimeOfDaySchema.default('20:00'),
+    /** Local time on the 1st of the month when the ranking of the month before is sent and applied (R11). */
+    monthlyAt: TimeOfDaySchema.default('10:00'),
+    /** Stages whose entry counts as a meeting set, a meeting held and an offer sent, in any of the departments' pipelines. */
+    stages: z
+      .object({
+        meetingSet: z.array(z.string().min(1)).min(1).default(['Встреча назначена']),
+        meetingHeld: z.array(z.string().min(1)).min(1).default(['Встреча состоялась']),
+        offerSent: z.array(z.string().min(1)).min(1).default(['Отправлено КП']),
+      })
+      .strict()
+      .prefault({}),
+    /** amoCRM lead field holding the source (Авито, Циан, …); tags are looked at too. */
+    sourceField: z.string().min(1).default('Источник'),
+    /** Seed 002 §1.3 and seed 003: the boards leads come from, and the site. */
+    sources: z
+      .array(LeadSourceSchema)
+      .min(1)
+      .default([
+        { name: 'Авито', match: ['авито', 'avito'] },
+        { name: 'Циан', match: ['циан', 'cian'] },
+        { name: 'Яндекс', match: ['яндекс', 'yandex'] },
+        { name: 'Домклик', match: ['домклик', 'domclick'] },
+        { name: 'Сайт', match: ['сайт', 'site', 'tilda'] },
+      ]),
+    yardsticks: z
+      .object({
+        /** Seed 004 rule 7.4: about 19% of calls unanswered is normal; a manager above it is highlighted. */
+        unansweredCallsNormal: ShareSchema.default(0.19),
+        /** Seed 004 rule 7.5: at least 30% of contacted leads should reach a meeting. */
+        contactedToMeetingMin: ShareSchema.default(0.3),
+      })
+      .strict()
+      .prefault({}),
+    ranking: z
+      .object({
+        /** Managers who received fewer leads in the month are listed but not ranked. */
+        minLeads: z.number().int().nonnegative().default(10),
+        /** Seed 001: the 3 worst get fewer new leads next month. */
+        worst: z.number().int().positive().default(3),
+        /** Their distribution weight is multiplied by this for the next month. */
+        weightFactor: z.number().positive().max(1).default(0.5),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const RulesConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -159,7 +223,7 @@ export const RulesConfigSchema = z
     /** Holiday calendar file, relative to this file. */
     calendar: z.string().default('calendars/ru-2025-2027.yaml'),
     departments: z.array(DepartmentSchema).min(1),
-    rules: z.object({ pickup: PickupRuleSchema }).strict(),
+    rules: z.object({ pickup: PickupRuleSchema, reports: ReportsRuleSchema.prefault({}) }).strict(),
     /** R2 routing before rotation (seed 003): the listing's owner, a returning client's manager. */
     routing: z
       .object({
@@ -196,6 +260,7 @@ export const RulesConfigSchema = z
 export type RulesConfig = z.infer<typeof RulesConfigSchema>;
 export type DepartmentConfig = z.infer<typeof DepartmentSchema>;
 export type ManagerConfig = z.infer<typeof ManagerSchema>;
+export type ReportsRuleConfig = z.infer<typeof ReportsRuleSchema>;
 
 function isValidZone(zone: string): boolean {
   try {

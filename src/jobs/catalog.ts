@@ -28,6 +28,8 @@ export type TelegramChatJob = z.infer<typeof TelegramChatJobSchema>;
 /** An update Telegram posted to POST /telegram/webhook, handled by a worker (the route only checks and enqueues). */
 export const TelegramUpdateJobSchema = z.object({ update: z.object({ update_id: z.number().int().nonnegative() }).loose() });
 export type TelegramUpdateJob = z.infer<typeof TelegramUpdateJobSchema>;
+export const ReportsTickJobSchema = z.object({ reason: z.string() });
+export type ReportsTickJob = z.infer<typeof ReportsTickJobSchema>;
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
 
@@ -72,6 +74,14 @@ export const JOBS = {
     schema: SweepJobSchema,
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
     jobId: (_data: SweepJob): string => 'telegram-sweep',
+  },
+  // R11/R12: a tick every minute sends the reports due by each department's local time; markers and outbox dedupe
+  // ids make it send each once however many ticks and workers run (src/reports/schedule.ts).
+  'reports-tick': {
+    queue: QUEUE_NAMES.timers,
+    schema: ReportsTickJobSchema,
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
+    jobId: (_data: ReportsTickJob): string => 'reports-tick',
   },
 } as const;
 

@@ -84,6 +84,25 @@ export interface CompiledTelegram {
   sweepIntervalMs: number;
 }
 
+/** Milestones the reports count, each reached by entering a configured stage (R12). */
+export type Milestone = 'meeting_set' | 'meeting_held' | 'offer_sent';
+
+export interface CompiledReports {
+  enabled: boolean;
+  /** Minutes from local midnight. */
+  dailyAtMin: number;
+  monthlyAtMin: number;
+  /** Status id → the milestone its entry means, in any pipeline. */
+  milestones: ReadonlyMap<number, Milestone>;
+  /** Status id → stage name, for the record. */
+  statusNames: ReadonlyMap<number, string>;
+  sourceField: string;
+  sources: Array<{ name: string; match: string[] }>;
+  unansweredCallsNormal: number;
+  contactedToMeetingMin: number;
+  ranking: { minLeads: number; worst: number; weightFactor: number };
+}
+
 export interface CompiledRules {
   timeZone: string;
   calendar: Calendar;
@@ -99,14 +118,21 @@ export interface CompiledRules {
   activeUserIds: ReadonlySet<number>;
   /** Absent in hand-built rules (tests): Telegram uses its defaults. */
   telegram?: CompiledTelegram;
+  /** R11/R12; absent in hand-built rules of tests that do not need reports. */
+  reports?: CompiledReports;
+  /** Rules in shadow mode (`shadow: true` in the config): evaluated and recorded, no amoCRM writes. */
+  shadowRules?: ReadonlySet<string>;
 }
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
 
 export interface Candidate {
   userId: number;
+  /** Effective weight: the configured weight times the ranking factor, if any. */
   weight: number;
   cap: number;
+  /** R11: the configured weight and the factor of the monthly ranking that lowered it, with its reason. */
+  factor?: { baseWeight: number; factor: number; reason: string };
 }
 
 export interface AssignmentRequest {
@@ -221,6 +247,8 @@ export interface RuleContext {
    * `department:<name>`; paused people are skipped with that reason (seed 002 §2.13, §3.10).
    */
   paused?: ReadonlyMap<string, IntakePause>;
+  /** R11: distribution weight factors of this month's ranking by user id (effective weight = weight × factor). */
+  weightFactors?: ReadonlyMap<number, { factor: number; reason: string }>;
 }
 
 export interface IntakePause {
