@@ -40,7 +40,33 @@ export interface SimLead {
   updatedAt: number;
   tags: Array<{ id: number; name: string }>;
   isDeleted: boolean;
+  /** Custom field id → value as amoCRM's webhook sends it (a date-time field: unix seconds as text). */
+  customFields?: Record<number, string>;
+  /** Linked contacts; the first is the main one. */
+  contactIds?: number[];
 }
+
+/** A contact with its own responsible user (R2 routing: a returning client goes to the contact's manager). */
+export interface SimContact {
+  id: number;
+  name: string;
+  responsibleUserId: number;
+  createdAt: number;
+}
+
+export interface SimLeadField {
+  id: number;
+  name: string;
+  type: 'date_time' | 'text';
+}
+
+/** Lead custom fields of the seed account: the meeting date-time (R7) and the listing's owner (R2 routing). */
+export const SEED_LEAD_FIELDS: SimLeadField[] = [
+  { id: 801001, name: 'Дата и время встречи', type: 'date_time' },
+  { id: 801002, name: 'Агент объекта', type: 'text' },
+];
+export const MEETING_FIELD_ID = 801001;
+export const LISTING_OWNER_FIELD_ID = 801002;
 
 export interface SimTask {
   id: number;
@@ -150,11 +176,18 @@ export interface Account {
   notes: Map<number, SimNote>;
   events: SimEvent[];
   tags: Map<string, number>;
+  contacts: Map<number, SimContact>;
+  leadFields: SimLeadField[];
+  createContact(input: { name: string; responsibleUserId: number }): SimContact;
   /** Unix seconds of the simulated clock. */
   nowSec(): number;
   statusByName(name: string, pipelineId?: number): SimStatus;
-  createLead(input: { name: string; statusId: number; pipelineId?: number; responsibleUserId?: number; by: number; price?: number; tags?: string[] }): SimLead;
-  updateLead(id: number, patch: { statusId?: number; pipelineId?: number; responsibleUserId?: number; name?: string; price?: number; tagsToAdd?: string[]; tagsToDelete?: string[] }, by: number): SimLead;
+  createLead(input: { name: string; statusId: number; pipelineId?: number; responsibleUserId?: number; by: number; price?: number; tags?: string[]; customFields?: Record<number, string>; contactIds?: number[] }): SimLead;
+  updateLead(
+    id: number,
+    patch: { statusId?: number; pipelineId?: number; responsibleUserId?: number; name?: string; price?: number; tagsToAdd?: string[]; tagsToDelete?: string[]; customFields?: Record<number, string | null> },
+    by: number,
+  ): SimLead;
   addNote(input: { leadId: number; noteType: string; params: Record<string, unknown>; by: number }): SimNote;
   addTask(input: { leadId: number; text: string; completeTill: number; taskTypeId?: number; responsibleUserId?: number; by: number }): SimTask;
   updateTask(id: number, patch: { isCompleted?: boolean; resultText?: string; text?: string; completeTill?: number; responsibleUserId?: number }, by: number): SimTask;
@@ -167,6 +200,8 @@ export function createAccount(options: { now: () => number; onChange: (change: C
   let nextTask = 40_000_001;
   let nextNote = 60_000_001;
   let nextTag = 300;
+  let nextContact = 80_000_001;
+  const contacts = new Map<number, SimContact>();
   let eventSeq = 0;
   const tags = new Map<string, number>();
   const events: SimEvent[] = [];
@@ -196,6 +231,13 @@ export function createAccount(options: { now: () => number; onChange: (change: C
     notes,
     events,
     tags,
+    contacts,
+    leadFields: SEED_LEAD_FIELDS,
+    createContact(input) {
+      const contact: SimContact = { id: nextContact++, name: input.name, responsibleUserId: input.responsibleUserId, createdAt: nowSec() };
+      contacts.set(contact.id, contact);
+      return contact;
+    },
     nowSec,
     statusByName(name, pipelineId = PIPELINE_ID) {
       const status = pipelines.find((p) => p.id === pipelineId)?.statuses.find((s) => s.name === name);
@@ -217,6 +259,8 @@ export function createAccount(options: { now: () => number; onChange: (change: C
         updatedAt: now,
         tags: (input.tags ?? []).map((name) => ({ id: tagId(name), name })),
         isDeleted: false,
+        customFields: { ...(input.customFields ?? {}) },
+        contactIds: [...(input.contactIds ?? [])],
       };
       leads.set(lead.id, lead);
       record('lead_added', 'lead', lead.id, input.by, [], [{ lead_status: { id: lead.statusId, pipeline_id: lead.pipelineId } }]);
@@ -226,7 +270,7 @@ export function createAccount(options: { now: () => number; onChange: (change: C
     updateLead(id, patch, by) {
       const lead = leads.get(id);
       if (!lead) throw new Error(`simulator: no lead ${id}`);
-      const before = { ...lead };
+      const before = { ...lead, customFields: { ...lead.customFields } };
       if (patch.name !== undefined) lead.name = patch.name;
       if (patch.price !== undefined) lead.price = patch.price;
       if (patch.pipelineId !== undefined) lead.pipelineId = patch.pipelineId;
@@ -234,6 +278,14 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       if (patch.responsibleUserId !== undefined) lead.responsibleUserId = patch.responsibleUserId;
       for (const name of patch.tagsToAdd ?? []) if (!lead.tags.some((t) => t.name === name)) lead.tags.push({ id: tagId(name), name });
       if (patch.tagsToDelete) lead.tags = lead.tags.filter((t) => !patch.tagsToDelete!.includes(t.name));
+      if (patch.customFields) {
+        const fields = { ...lead.customFields };
+        for (const [id, value] of Object.entries(patch.customFields)) {
+          if (value === null) delete fields[Number(id)];
+          else fields[Number(id)] = value;
+        }
+        lead.customFields = fields;
+      }
       // amoCRM's updated_at has one-second resolution; a second change within a second still gets a new one.
       lead.updatedAt = Math.max(nowSec(), before.updatedAt + (JSON.stringify(before) === JSON.stringify(lead) ? 0 : 1));
       lead.updatedBy = by;
@@ -245,7 +297,7 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       if (responsibleChanged) {
         record('entity_responsible_changed', 'lead', id, by, [{ responsible_user: { id: before.responsibleUserId } }], [{ responsible_user: { id: lead.responsibleUserId } }]);
       }
-      const snapshot = { ...lead, tags: [...lead.tags] };
+      const snapshot = { ...lead, tags: [...lead.tags], customFields: { ...lead.customFields } };
       options.onChange({ kind: 'lead', action: 'update', lead: snapshot });
       if (statusChanged) options.onChange({ kind: 'lead', action: 'status', lead: snapshot, oldStatusId: before.statusId });
       if (responsibleChanged) options.onChange({ kind: 'lead', action: 'responsible', lead: snapshot, oldResponsibleUserId: before.responsibleUserId });

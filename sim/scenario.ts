@@ -3,7 +3,7 @@
  * (a call or a stage change, by whoever is responsible when they act) and miss some. Seeded, so a run can be
  * repeated; timers are injectable for tests.
  */
-import type { Account, SimUser } from './account.js';
+import { MEETING_FIELD_ID, type Account, type SimUser } from './account.js';
 
 export interface ScenarioOptions {
   account: Account;
@@ -112,9 +112,31 @@ export function createScenario(options: ScenarioOptions): Scenario {
         options.account.addNote({ leadId, noteType: 'call_out', params: { uniq: `call-${leadId}-${userId}`, duration: answered ? 60 + Math.round(random() * 240) : 0, phone: '+7 999 000-00-00', source: 'demo', call_status: answered ? 4 : 3 }, by: userId });
         emit({ kind: 'manager_called', leadId, userId, answered });
         if (answered) {
-          const stage = random() < 0.5 ? 'Потребности выявлены' : 'Встреча назначена';
-          options.account.updateLead(leadId, { statusId: options.account.statusByName(stage).id }, userId);
-          emit({ kind: 'manager_moved', leadId, userId, stage });
+          const roll = random();
+          const stage = roll < 0.4 ? 'Потребности выявлены' : roll < 0.8 ? 'Встреча назначена' : roll < 0.9 ? 'Для передачи' : 'На закрытие';
+          const move = (to: string, extra: { customFields?: Record<number, string> } = {}): void => {
+            const current = options.account.leads.get(leadId);
+            if (!running || !current || current.responsibleUserId !== userId) return;
+            options.account.updateLead(leadId, { statusId: options.account.statusByName(to).id, ...extra }, userId);
+            emit({ kind: 'manager_moved', leadId, userId, stage: to });
+          };
+          // Stage rules R4-R9 in the demo: most meetings get a time and are held; some skip "Встреча состоялась"
+          // (R8), some have no time (R7); some leads wait in "Для передачи" (R4) or go to closing without a reason (R5).
+          const withTime = random() < 0.7;
+          const meetingAt = Math.floor(options.account.nowSec() / 3600) * 3600 + 26 * 3600;
+          move(stage, stage === 'Встреча назначена' && withTime ? { customFields: { [MEETING_FIELD_ID]: String(meetingAt) } } : {});
+          if (stage === 'Встреча назначена') {
+            const skips = random() < 0.3;
+            later(delay * 2, () => {
+              if (!skips) move('Встреча состоялась');
+              later(delay, () => move('Отправлено КП'));
+            });
+          }
+          if (stage === 'На закрытие' && random() < 0.5) {
+            later(delay, () => {
+              options.account.addNote({ leadId, noteType: 'common', params: { text: 'Клиент купил квартиру у застройщика напрямую' }, by: userId });
+            });
+          }
         }
       });
     },

@@ -293,7 +293,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   );
 
   // --- Leads -----------------------------------------------------------------------------------------
-  const leadJson = (l: SimLead) => ({
+  const leadJson = (l: SimLead, withContacts = false) => ({
     id: l.id,
     name: l.name,
     price: l.price,
@@ -309,11 +309,16 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     closed_at: null,
     closest_task_at: null,
     is_deleted: l.isDeleted,
-    custom_fields_values: null,
+    custom_fields_values: Object.keys(l.customFields ?? {}).length
+      ? Object.entries(l.customFields ?? {}).map(([id, value]) => {
+          const field = account.leadFields.find((f) => f.id === Number(id));
+          return { field_id: Number(id), field_name: field?.name ?? id, field_type: field?.type ?? 'text', values: [{ value: field?.type === 'date_time' ? Number(value) : value }] };
+        })
+      : null,
     score: null,
     account_id: ACCOUNT.id,
     _links: link(`/api/v4/leads/${l.id}`),
-    _embedded: { tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })), companies: [] },
+    _embedded: { tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })), companies: [], ...(withContacts ? { contacts: (l.contactIds ?? []).map((id, i) => ({ id, is_main: i === 0 })) } : {}) },
   });
 
   const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
@@ -331,15 +336,42 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       const wanted = Object.values(statuses as Record<string, { pipeline_id?: string; status_id?: string }>);
       leads = leads.filter((l) => wanted.some((w) => (w.status_id === undefined || Number(w.status_id) === l.statusId) && (w.pipeline_id === undefined || Number(w.pipeline_id) === l.pipelineId)));
     }
-    return paged(req, res, '/api/v4/leads', 'leads', leads.map(leadJson));
+    const withContacts = String((req.query as Record<string, unknown>).with ?? '').split(',').includes('contacts');
+    return paged(req, res, '/api/v4/leads', 'leads', leads.map((l) => leadJson(l, withContacts)));
   });
 
   app.get<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) => {
     const lead = account.leads.get(Number(req.params.id));
-    return lead && !lead.isDeleted ? hal(res, leadJson(lead)) : res.code(204).send();
+    const withContacts = String((req.query as Record<string, unknown>).with ?? '').split(',').includes('contacts');
+    return lead && !lead.isDeleted ? hal(res, leadJson(lead, withContacts)) : res.code(204).send();
   });
 
-  type LeadPatch = { id?: number; responsible_user_id?: number; status_id?: number; pipeline_id?: number; name?: string; price?: number; tags_to_add?: Array<{ name?: string }>; tags_to_delete?: Array<{ name?: string }>; request_id?: string };
+  app.get('/api/v4/leads/custom_fields', async (_req, res) =>
+    hal(res, { _total_items: account.leadFields.length, _links: link('/api/v4/leads/custom_fields'), _embedded: { custom_fields: account.leadFields.map((f) => ({ id: f.id, name: f.name, type: f.type, entity_type: 'leads' })) } }),
+  );
+
+  // Contacts: enough for R2 routing (a returning client's manager is the contact's responsible user).
+  const contactJson = (c: { id: number; name: string; responsibleUserId: number; createdAt: number }) => ({
+    id: c.id,
+    name: c.name,
+    responsible_user_id: c.responsibleUserId,
+    created_at: c.createdAt,
+    updated_at: c.createdAt,
+    account_id: ACCOUNT.id,
+    _links: link(`/api/v4/contacts/${c.id}`),
+  });
+  app.get('/api/v4/contacts', async (req, res) => {
+    const filter = ((req.query as Record<string, unknown>).filter ?? {}) as Record<string, unknown>;
+    const ids = asList(filter.id).map(Number);
+    const list = [...account.contacts.values()].filter((c) => ids.length === 0 || ids.includes(c.id));
+    return paged(req, res, '/api/v4/contacts', 'contacts', list.map(contactJson));
+  });
+  app.get<{ Params: { id: string } }>('/api/v4/contacts/:id', async (req, res) => {
+    const c = account.contacts.get(Number(req.params.id));
+    return c ? hal(res, contactJson(c)) : res.code(204).send();
+  });
+
+  type LeadPatch = { custom_fields_values?: Array<{ field_id: number; values: Array<{ value: unknown }> | null }>; id?: number; responsible_user_id?: number; status_id?: number; pipeline_id?: number; name?: string; price?: number; tags_to_add?: Array<{ name?: string }>; tags_to_delete?: Array<{ name?: string }>; request_id?: string };
 
   const validateBatch = (res: FastifyReply, body: unknown): unknown[] | undefined => {
     if (!Array.isArray(body) || body.length === 0) {
@@ -377,6 +409,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
           ...(item.responsible_user_id !== undefined ? { responsibleUserId: item.responsible_user_id } : {}),
           ...(item.name !== undefined ? { name: item.name } : {}),
           ...(item.price !== undefined ? { price: item.price } : {}),
+          ...(item.custom_fields_values ? { customFields: Object.fromEntries(item.custom_fields_values.map((f) => [f.field_id, f.values?.[0] !== undefined ? String(f.values[0].value) : null])) } : {}),
           ...(item.tags_to_add ? { tagsToAdd: item.tags_to_add.flatMap((t) => (t.name ? [t.name] : [])) } : {}),
           ...(item.tags_to_delete ? { tagsToDelete: item.tags_to_delete.flatMap((t) => (t.name ? [t.name] : [])) } : {}),
         },

@@ -5,7 +5,7 @@
  * A delivery that fails or takes over 2 seconds is retried on a ladder.
  */
 import { randomUUID } from 'node:crypto';
-import { ACCOUNT, type Change, type SimLead, type SimNote, type SimTask } from './account.js';
+import { ACCOUNT, SEED_LEAD_FIELDS, type Change, type SimLead, type SimNote, type SimTask } from './account.js';
 
 export interface WebhookStats {
   sent: number;
@@ -53,6 +53,12 @@ function leadFields(lead: SimLead, extra: Record<string, string>): Array<[string
   ];
   lead.tags.forEach((t, i) => {
     pairs.push([`tags][${i}][id`, String(t.id)], [`tags][${i}][name`, t.name]);
+  });
+  // amoCRM's old v2 shape; a date field's value is a bare timestamp (`custom_fields[i][values][0]`, real sample 01).
+  Object.entries(lead.customFields ?? {}).forEach(([id, value], i) => {
+    const field = SEED_LEAD_FIELDS.find((f) => f.id === Number(id));
+    pairs.push([`custom_fields][${i}][id`, id], [`custom_fields][${i}][name`, field?.name ?? id]);
+    pairs.push(field?.type === 'date_time' ? [`custom_fields][${i}][values][0`, value] : [`custom_fields][${i}][values][0][value`, value]);
   });
   pairs.push(['created_at', String(lead.createdAt)], ['updated_at', String(lead.updatedAt)]);
   return pairs;

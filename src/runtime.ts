@@ -17,6 +17,7 @@ import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
 import { createDistributionStore } from './store/distribution-store.js';
+import { createStageRulesEngine, type StageRulesEngine } from './jobs/handlers/stage-rules.js';
 import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
@@ -29,6 +30,7 @@ import { createRecordStore, type RecordStore } from './store/record-store.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
 import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
 import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
+import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
@@ -54,6 +56,7 @@ export interface Runtime {
   amo: AmoClient;
   rules: () => CompiledRules;
   pickup?: PickupEngine;
+  stageRules?: StageRulesEngine;
   effects?: Effects;
   records: RecordStore;
   outbox: Outbox;
@@ -174,6 +177,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
   let pickup: PickupEngine | undefined;
   let effects: Effects | undefined;
+  let stageRules: StageRulesEngine | undefined;
   const rules = (): CompiledRules => source.rules();
 
   const compiledOrNone = (): CompiledRules | undefined => {
@@ -183,6 +187,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       return undefined; // a web process compiles no rules
     }
   };
+  const intake = createIntakeStore(service.redis, service.keys);
+  const actor = (userId: number | undefined, reason: string) => ({
+    ...(userId !== undefined ? { userId } : {}),
+    name: userId !== undefined ? (compiledOrNone()?.userNames.get(userId) ?? `user ${userId}`) : 'unknown',
+    reason,
+    at: clock.now().getTime(),
+  });
   const reports = createReports({ redis: service.redis, keys: service.keys, records, outbox, rules, clock, logger });
   const telegram = createTelegram({
     telegram: telegramEnv,
@@ -197,6 +208,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     amoBaseUrl: amoBaseUrl(options.amo),
     amo,
     // The bot asks for instants; the reports count whole local days (the same numbers as the digest).
+    // The bot's buttons act through the same rules and stores, recorded with who pressed them.
+    intake: {
+      pause: async (target, { by, reason }) => void (await intake.pause(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, reason))),
+      resume: async (target, { by }) => void (await intake.resume(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, 'resumed from Telegram'))),
+    },
+    pickup: {
+      takenByButton: async (leadId, userId) => {
+        if (!pickup) throw new Error('the pickup rule runs in worker processes only');
+        await pickup.checkTakenNow(leadId, userId);
+      },
+      reassign: () => Promise.reject(new Error('reassigning from Telegram is not available yet; reassign the lead in amoCRM')),
+    },
     reports: {
       report: ({ department, from, to }) => {
         const zone = compiledOrNone()?.timeZone ?? 'Europe/Moscow';
@@ -253,16 +276,25 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         effects,
         clock,
         logger,
-        // R11: the month's lowered weights of the ranking's worst, applied to distribution.
-        context: async (ctx) => ({ ...ctx, weightFactors: await loadWeightFactors(service.redis, service.keys, ctx.now) }),
+        // R11: the month's lowered weights of the ranking's worst; R2: intake paused by a РОП or admin at run time.
+        context: async (ctx) => ({ ...ctx, weightFactors: await loadWeightFactors(service.redis, service.keys, ctx.now), paused: await intake.list() }),
       });
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+      const stage = createStageRulesEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, effects, clock, logger });
+      stageRules = stage;
+      for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9']) effects.registerDueHandler(rule, (due) => stage.onDue(due));
+      // R10's sweep is itself a timer (lead 0), so one worker runs it per interval and it survives restarts.
+      effects.registerDueHandler('R10', async (due) => {
+        await stage.sweep();
+        const every = rules().stageRules?.weeklyUpdate?.sweepIntervalMs ?? 3_600_000;
+        return { plans: due.map((d) => ({ id: `R10:sweep:${d.dueAt}`, rule: 'R10', leadId: 0, reason: 'stage rules sweep done', effects: [{ kind: 'schedule_timer' as const, rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() + every }] })) };
+      });
       service.startWorkers({
         effects,
         // Every rule's plans for the event, committed together with the lead's state; the activity records the
         // reports count (calls, stages, sources) ride along as one more plan.
-        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
+        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await stage.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
           'reports-tick': createReportsTickHandler(reports),
@@ -272,6 +304,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
       // a single deadline waits at most one window.
       effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
+      if (compiled.stageRules) {
+        await effects.executor.execute([{ id: `R10:sweep:start:${clock.now().getTime()}`, rule: 'R10', leadId: 0, reason: 'first stage rules sweep', effects: [{ kind: 'schedule_timer', rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() }] }]);
+      }
       await telegram.start();
       await scheduleReportsTick(service.queues.get('timers'));
       await service.queues
@@ -287,5 +322,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(stageRules ? { stageRules } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
 }

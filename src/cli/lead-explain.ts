@@ -1,6 +1,7 @@
 /**
  * `npm run lead:explain -- <leadId>`: everything the robot did to a lead and why, from the record alone —
- * assignments with their candidates, who was skipped and why, weights and the winner; misses; fallbacks.
+ * assignments with their candidates, who was skipped and why, weights and the winner; misses; fallbacks; which
+ * stage rule (R4-R10) fired, why, the regulation line it enforces and the violation's stable id.
  * Reads REDIS_URL and REDIS_PREFIX like the service.
  */
 import { Redis } from 'ioredis';
@@ -28,6 +29,8 @@ async function main(): Promise<number> {
     for (const r of records) {
       console.log(`${r.at}  ${r.rule}  ${r.kind}${r.type ? ` (${r.type})` : ''}${r.userId !== undefined ? `  user ${r.userId}` : ''}${r.previousUserId !== undefined ? ` (was ${r.previousUserId})` : ''}`);
       console.log(`    why: ${r.reason}`);
+      if (r.seed) console.log(`    regulation: ${r.seed}`);
+      if (r.violationId) console.log(`    violation id: ${r.violationId}`);
       const e = r.explanation as DistributionExplanation | undefined;
       if (e) {
         console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);

@@ -7,6 +7,7 @@
 import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
+import { compileStageRules } from '../rules/stage-rules/config.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
 import { TelegramRulesSchema, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
 
@@ -188,6 +189,8 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     if (id !== undefined) robots.add(id);
   });
 
+  // A stage rule whose stage no longer resolves is switched off alone; the service and the other rules go on.
+  const stageRules = config.stageRules ? compileStageRules(config.stageRules, dir, (path, message) => warnings.push({ path, message, disabled: `the stage rule at ${path}` })) : undefined;
   // Names in the Telegram and reports sections that no longer resolve disable only what they name.
   const telegramErrors: ConfigError[] = [];
   const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, telegramErrors);
@@ -221,6 +224,16 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         batchWindowMs: ms(p.batchWindow),
         sweepIntervalMs: ms(p.sweepInterval),
       },
+      ...(stageRules ? { stageRules } : {}),
+      ...(config.routing
+        ? {
+            routing: {
+              returningClient: config.routing.returningClient,
+              ...(config.routing.listingOwnerFieldId !== undefined ? { listingOwnerFieldId: config.routing.listingOwnerFieldId } : {}),
+              ...(config.routing.listingOwnerTagPrefix !== undefined ? { listingOwnerTagPrefix: config.routing.listingOwnerTagPrefix } : {}),
+            },
+          }
+        : {}),
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
       telegram,

@@ -6,6 +6,7 @@
  */
 import { Duration } from 'luxon';
 import { z } from 'zod';
+import { StageRulesSchema } from '../rules/stage-rules/config.js';
 
 export const IsoDurationSchema = z
   .string()
@@ -223,6 +224,19 @@ export const RulesConfigSchema = z
     calendar: z.string().default('calendars/ru-2025-2027.yaml'),
     departments: z.array(DepartmentSchema).min(1),
     rules: z.object({ pickup: PickupRuleSchema, reports: ReportsRuleSchema.prefault({}) }).strict(),
+    /** R2 routing before rotation (seed 003): the listing's owner, a returning client's manager. */
+    routing: z
+      .object({
+        returningClient: z.boolean().default(true),
+        /** Lead field holding the listing owner's name or amoCRM user id. */
+        listingOwnerFieldId: z.number().int().positive().optional(),
+        /** A tag "<prefix><agent's name>" names the listing owner, e.g. "Объект: Анна Смирнова". */
+        listingOwnerTagPrefix: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** R4-R10: the stage rules of the regulations (src/rules/stage-rules). */
+    stageRules: StageRulesSchema.optional(),
     telegram: TelegramRulesSchema.default(TelegramRulesSchema.parse({})),
   })
   .strict()

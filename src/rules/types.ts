@@ -4,6 +4,7 @@
  * people is rendered from templates.
  */
 import { z } from 'zod';
+import type { CompiledStageRules } from './stage-rules/config.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -107,6 +108,10 @@ export interface CompiledRules {
   calendar: Calendar;
   departments: CompiledDepartment[];
   pickup: CompiledPickup;
+  /** R2 routing before rotation; absent: rotation only. */
+  routing?: CompiledRouting;
+  /** R4-R10; absent when the rules file has no `stageRules` block. */
+  stageRules?: CompiledStageRules;
   /** Everyone the rules may name in a note: id → name. */
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
@@ -140,6 +145,7 @@ export interface AssignmentRequest {
   skipped: Array<{ userId: number; reason: SkipReason }>;
   strategy: Strategy;
   clock: number;
+  routing?: RoutingNote;
 }
 
 export interface DistributionExplanation {
@@ -150,6 +156,7 @@ export interface DistributionExplanation {
   /** SWRR current weights after the pick, or untaken loads for least-loaded. */
   scores: Record<string, number>;
   winner?: number;
+  routing?: RoutingNote;
 }
 
 export const PickupStateSchema = z.object({
@@ -201,6 +208,25 @@ export interface LeadSnapshot {
   statusId?: number;
   responsibleUserId?: number;
   tags: string[];
+  /** R2 routing: the responsible of the lead's main contact, when the shell read it (a returning client). */
+  contactOwnerUserId?: number;
+  /** R2 routing: lead custom field id → first value, when the shell read them (the listing owner field). */
+  fields?: ReadonlyMap<number, string>;
+}
+
+/** R2 routing before rotation (seed 003 «Создаёт заявку на того агента, чей объект»). */
+export interface CompiledRouting {
+  returningClient: boolean;
+  listingOwnerFieldId?: number;
+  /** A tag `<prefix><agent's name>` names the listing's owner. */
+  listingOwnerTagPrefix?: string;
+}
+
+export interface RoutingNote {
+  kind: 'returning_client' | 'listing_owner';
+  userId: number;
+  /** Set when the owner could not take the lead and rotation chose instead. */
+  skipped?: SkipReason | 'not_a_manager';
 }
 
 /** An amoCRM event on the lead after the assignment (from GET /api/v4/events at a deadline). */
@@ -216,6 +242,21 @@ export interface RuleContext {
   now: number;
   /** Untaken leads each manager holds now. */
   loads: ReadonlyMap<number, number>;
+  /**
+   * Intake paused by a РОП or admin at run time (src/store/intake-store.ts), keyed `manager:<userId>` or
+   * `department:<name>`; paused people are skipped with that reason (seed 002 §2.13, §3.10).
+   */
+  paused?: ReadonlyMap<string, IntakePause>;
   /** R11: distribution weight factors of this month's ranking by user id (effective weight = weight × factor). */
   weightFactors?: ReadonlyMap<number, { factor: number; reason: string }>;
 }
+
+export interface IntakePause {
+  by: string;
+  byUserId?: number;
+  reason: string;
+  at: number;
+}
+
+export const pauseKey = (target: { kind: 'manager'; userId: number } | { kind: 'department'; name: string }): string =>
+  target.kind === 'manager' ? `manager:${target.userId}` : `department:${target.name}`;

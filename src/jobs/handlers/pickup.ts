@@ -260,6 +260,36 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     },
 
     /**
+     * A manager says they took the lead (the Telegram button): the lead is checked against amoCRM now, by the same
+     * rule as at its deadline, and the clock stops only if amoCRM shows the evidence R1 requires. Never reassigns
+     * early: without the evidence nothing changes and the clock runs on. Returns whether the lead counts as taken.
+     */
+    async checkTakenNow(leadId: number, userId: number): Promise<boolean> {
+      const pickup = await pickups.get(leadId);
+      if (pickup.phase !== 'running' || pickup.assignedUserId !== userId) return pickup.phase === 'taken';
+      const since = pickup.assignedAt ?? deps.clock.now().getTime();
+      const [leads, events] = await Promise.all([
+        deps.amo.getLeadsByIds([leadId], 'sla'),
+        deps.amo.listEvents({ entityType: 'lead', entityIds: [leadId], types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'sla'),
+      ]);
+      const api = leads[0];
+      if (!api) return false;
+      let committed: Committed[] = [];
+      const taken = await deps.leads.withLock(leadId, async () => {
+        const ctx = await context();
+        const current = await pickups.get(leadId);
+        if (current.phase !== 'running' || current.clock !== pickup.clock) return current.phase === 'taken';
+        const result = pickupOnDeadline(current, current.clock, { lead: leadSnapshotFromApi(api), activity: activityFromApi(events).get(leadId) ?? [] }, ctx);
+        if (result.pickup.phase !== 'taken') return false;
+        const plan = await planOf(`R1:${leadId}:button:c${current.clock}`, result, leadSnapshotFromApi(api), ctx, current);
+        if (plan) committed = await deps.effects.executor.commit([plan]);
+        return true;
+      });
+      if (committed.length > 0) await deps.effects.executor.drain(committed);
+      return taken;
+    },
+
+    /**
      * Safety sweep: a lead in the pickup stage with no live clock (its webhook never came) gets one, and a live
      * clock whose deadline timer is missing gets it back. The pickup state, not a job, says what must exist.
      */

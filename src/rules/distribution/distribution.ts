@@ -11,7 +11,7 @@ export interface Eligibility {
   skipped: Array<{ userId: number; reason: SkipReason }>;
 }
 
-/** Eligible = in the department, active in amoCRM, not paused, not absent, on shift now, under the cap, not excluded. */
+/** Eligible = in the department, active in amoCRM, not paused (in config or at run time, R2 seed 002 §2.13), not absent, on shift now, under the cap, not excluded. */
 export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, excluded: ReadonlySet<number>): Eligibility {
   const { rules, now, loads } = ctx;
   const out: Eligibility = { eligible: [], skipped: [] };
@@ -19,7 +19,7 @@ export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, e
     let reason: SkipReason | undefined;
     if (!rules.activeUserIds.has(m.userId)) reason = 'inactive';
     else if (excluded.has(m.userId)) reason = 'missed_this_lead';
-    else if (m.paused !== undefined || dept.paused !== undefined) reason = 'paused';
+    else if (m.paused !== undefined || dept.paused !== undefined || ctx.paused?.has(`manager:${m.userId}`) || ctx.paused?.has(`department:${dept.name}`)) reason = 'paused';
     else if (isAbsentAt(m, now, rules.timeZone)) reason = 'absent';
     else if (!isOnShift(m, now, rules.calendar, rules.timeZone)) reason = 'off_shift';
     else if ((loads.get(m.userId) ?? 0) >= m.cap) reason = 'at_cap';

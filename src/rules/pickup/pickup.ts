@@ -9,6 +9,7 @@
 import type { WebhookEvent } from '../events.js';
 import type { LeadState } from '../lead-state.js';
 import { eligibleCandidates } from '../distribution/distribution.js';
+import { route } from '../distribution/routing.js';
 import { addWorkingTime, departmentIntervals, HORIZON_MS, nextWorkingInstant } from '../schedule/shifts.js';
 import type {
   AssignmentRequest,
@@ -22,7 +23,7 @@ import type {
   RuleContext,
   TakenSignal,
 } from '../types.js';
-import { explainChoice, fallbackReasons, formatTime, minutesText, notes } from './templates.js';
+import { explainChoice, fallbackReasons, formatTime, minutesText, notes, routingText } from './templates.js';
 
 export interface PickupResult {
   pickup: PickupState;
@@ -89,11 +90,28 @@ function startClockFor(pickup: PickupState, lead: LeadSnapshot, userId: number, 
 /** Asks for a manager (the shell picks atomically), waits for the shift, or falls back to the РОП. */
 export function planAssignment(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, cause: AssignmentRequest['cause'], missedUserId?: number): PickupResult {
   const { rules } = ctx;
+  // Routing before rotation (R2, seed 003): the listing's owner or the contact's manager, when eligible now.
+  const routed = cause === 'missed' ? { kind: 'rotation' as const } : route(lead, ctx, new Set(pickup.missedUserIds));
+  if (routed.kind === 'routed') {
+    const request: AssignmentRequest = {
+      leadId: lead.leadId,
+      department: routed.department.name,
+      cause,
+      eligible: [{ userId: routed.note.userId, weight: routed.weight, cap: routed.cap }],
+      skipped: [],
+      strategy: rules.pickup.strategy,
+      clock: pickup.clock,
+      routing: routed.note,
+      ...(lead.responsibleUserId !== undefined ? { previousUserId: lead.responsibleUserId } : {}),
+    };
+    return { pickup: { ...pickup, department: routed.department.name }, decisions: [{ kind: 'assign', request, reason: `${cause}: routed to ${routed.note.userId} (${routed.note.kind})` }] };
+  }
   const dept = departmentFor(rules, lead, pickup);
   if (!dept) return none(pickup);
   const { eligible, skipped } = eligibleCandidates(dept, ctx, new Set(pickup.missedUserIds));
   if (eligible.length > 0) {
     const request: AssignmentRequest = {
+      ...(routed.note ? { routing: routed.note } : {}),
       leadId: lead.leadId,
       department: dept.name,
       cause,
@@ -177,7 +195,9 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
   if (deadline === undefined) return fallback(pickup, lead, dept, ctx, fallbackReasons.nobodyWorks);
   const name = nameOf(rules);
   const clock = pickup.clock + 1;
-  const why = explainChoice(explanation, name);
+  const routing = request.routing;
+  if (routing) explanation = { ...explanation, routing };
+  const why = routing ? routingText(routing, name, explainChoice(explanation, name)) : explainChoice(explanation, name);
   const timeout = minutesText(rules.pickup.timeoutMs);
   const deadlineText = formatTime(deadline, rules.timeZone);
   const missed = request.missedUserId;

@@ -3,7 +3,7 @@
  * Kept here, apart from the logic, so wording can change without touching a rule.
  */
 import { DateTime } from 'luxon';
-import type { DistributionExplanation, SkipReason } from '../types.js';
+import type { DistributionExplanation, RoutingNote, SkipReason } from '../types.js';
 
 const SKIP_TEXT: Record<SkipReason, string> = {
   off_shift: 'не на смене',
@@ -60,3 +60,11 @@ export const fallbackReasons = {
   nobodyEligible: 'нет менеджеров, которые могут взять клиента сейчас',
   nobodyWorks: 'в ближайшие дни никто из отдела не работает',
 };
+
+/** R2 routing in the note: why the owner got the lead, or why rotation chose although there was an owner. */
+export function routingText(r: RoutingNote, name: (id: number) => string, rotation: string): string {
+  const who = r.kind === 'listing_owner' ? `агент, чей объект (${name(r.userId)})` : `менеджер, за которым закреплён клиент (${name(r.userId)})`;
+  if (r.skipped === undefined) return r.kind === 'listing_owner' ? `заявка по объекту агента ${name(r.userId)}` : `клиент уже обращался, за ним закреплён(а) ${name(r.userId)}`;
+  const why = r.skipped === 'not_a_manager' ? 'не менеджер отдела' : (SKIP_TEXT[r.skipped] ?? r.skipped);
+  return `${who} сейчас не может взять заявку (${why}); ${rotation}`;
+}

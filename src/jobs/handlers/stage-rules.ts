@@ -1,0 +1,211 @@
+/**
+ * R4-R10 in the shell: where the lead's stage state, the pure stage rules and the shared effect executor meet.
+ * - a webhook event → `onLeadEvent` returns the rules' plans; the webhook handler commits them with the lead's state;
+ * - a rule's timer (`R4|<lead>|stale:<entered>`, …) comes due in a batch: the batch's leads are re-read from amoCRM
+ *   in one leads request and one events request (notes and calls, for R5 reasons and R6 touches), then each lead is
+ *   decided under its lock (check, then act) and committed;
+ * - the sweep pages through open leads at bulk priority (250 per request), lets leads the worker never saw enter
+ *   their stage join it (with the real entry time from amoCRM's events for R4 and R9) and runs R10.
+ * The leads sitting in "На закрытие" are kept in a sorted set the daily digest reads (R5: the РОП decides).
+ */
+import type { Redis } from 'ioredis';
+import type { AmoClient } from '../../amocrm/api/client.js';
+import type { ApiEvent, ApiLead } from '../../amocrm/api/schemas.js';
+import type { Effects } from '../../effects/index.js';
+import type { Committed, DueTimer, Plan } from '../../effects/types.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { WebhookEvent } from '../../rules/events.js';
+import type { LeadState } from '../../rules/lead-state.js';
+import { emptyStageState, stageRulesOnDue, stageRulesOnLeadEvent, stageRulesOnSweep, stagesNeedingEntryTime, StageStateSchema, STAGE_RULE_IDS, type StageLead, type StageState } from '../../rules/stage-rules/index.js';
+import type { CompiledRules, RuleContext } from '../../rules/types.js';
+import type { Keys } from '../../store/keys.js';
+import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
+
+export const STAGE_FIELD = 'stage';
+const NOTE_EVENT_TYPES = ['common_note_added', 'outgoing_call', 'incoming_call'];
+const ENTRY_EVENT_CHUNK = 100;
+
+export interface StageRulesDeps {
+  rules: () => CompiledRules;
+  amo: AmoClient;
+  redis: Redis;
+  keys: Keys;
+  leads: LeadStore;
+  effects: Effects;
+  clock: Clock;
+  logger: Logger;
+  context?: (ctx: RuleContext) => Promise<RuleContext>;
+}
+
+export function stageLeadFromApi(lead: ApiLead): StageLead {
+  const fields = new Map<number, string>();
+  for (const f of lead.custom_fields_values ?? []) {
+    const v = f.values[0]?.value;
+    if (v !== undefined && v !== null) fields.set(f.field_id, String(v));
+  }
+  return {
+    leadId: lead.id,
+    pipelineId: lead.pipeline_id,
+    statusId: lead.status_id,
+    responsibleUserId: lead.responsible_user_id,
+    tags: (lead._embedded?.tags ?? []).map((t) => t.name),
+    fields,
+    updatedAt: lead.updated_at * 1000,
+  };
+}
+
+/** The newest entry of each lead into the status it sits in now, from `lead_status_changed` events. */
+export function entryTimes(events: ApiEvent[], current: ReadonlyMap<number, number>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of events) {
+    if (e.type !== 'lead_status_changed') continue;
+    const after = (e.value_after ?? [])[0] as { lead_status?: { id?: number } } | undefined;
+    if (after?.lead_status?.id !== current.get(e.entity_id)) continue;
+    const at = e.created_at * 1000;
+    if (at > (out.get(e.entity_id) ?? 0)) out.set(e.entity_id, at);
+  }
+  return out;
+}
+
+export function awaitingCloseKey(keys: Keys): string {
+  return keys.of('stage', 'close-awaiting');
+}
+
+/** R5: leads in "На закрытие" waiting for the РОП's decision (lead id → entry time), for the daily digest. */
+export async function leadsAwaitingClose(redis: Redis, keys: Keys): Promise<Array<{ leadId: number; since: number }>> {
+  const rows = await redis.zrange(awaitingCloseKey(keys), 0, -1, 'WITHSCORES');
+  const out: Array<{ leadId: number; since: number }> = [];
+  for (let i = 0; i < rows.length; i += 2) out.push({ leadId: Number(rows[i]), since: Number(rows[i + 1]) });
+  return out;
+}
+
+export function createStageRulesEngine(deps: StageRulesDeps) {
+  const log = deps.logger.child({ rule: 'stage-rules' });
+  const context = async (): Promise<RuleContext> => {
+    const base: RuleContext = { rules: deps.rules(), now: deps.clock.now().getTime(), loads: new Map() };
+    return deps.context ? deps.context(base) : base;
+  };
+  const readState = async (leadId: number): Promise<StageState> => {
+    const raw = (await deps.effects.executor.store.readState(leadId, [STAGE_FIELD]))[STAGE_FIELD];
+    const parsed = StageStateSchema.safeParse(raw);
+    return parsed.success ? parsed.data : emptyStageState();
+  };
+  const trackAwaiting = async (leadId: number, state: StageState, rules: CompiledRules): Promise<void> => {
+    const stage = rules.stageRules?.closeReason?.stage;
+    if (stage && state.statusId === stage.statusId) await deps.redis.zadd(awaitingCloseKey(deps.keys), String(state.enteredAt ?? 0), String(leadId));
+    else await deps.redis.zrem(awaitingCloseKey(deps.keys), String(leadId));
+  };
+  const logPlans = (plans: Plan[]): void => {
+    for (const p of plans) if (p.effects.length > 0) log.info({ leadId: p.leadId, rule: p.rule, plan: p.id, effects: p.effects.map((e) => e.kind), reason: p.reason }, `${p.rule}: ${p.reason}`);
+  };
+
+  return {
+    rules: STAGE_RULE_IDS,
+
+    /** The stage rules' plans for a webhook event; the caller holds the lead's lock and commits them. */
+    async onLeadEvent({ before, after, event }: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }): Promise<Plan[]> {
+      const ctx = await context();
+      if (!ctx.rules.stageRules) return [];
+      const state = await readState(after.leadId);
+      const result = stageRulesOnLeadEvent({ before, after, event, state, ctx });
+      if (result.plans.length > 0) await trackAwaiting(after.leadId, result.state, ctx.rules);
+      logPlans(result.plans);
+      return result.plans;
+    },
+
+    /** Due timers of R4-R9: one leads and one events request for the batch, then each lead under its lock. */
+    async onDue(due: DueTimer[]): Promise<{ committed: Committed[]; failed: Array<{ timer: DueTimer; error: unknown }> }> {
+      const committed: Committed[] = [];
+      const failed: Array<{ timer: DueTimer; error: unknown }> = [];
+      if (due.length === 0) return { committed, failed };
+      const ids = [...new Set(due.map((d) => d.leadId))];
+      const visits = due.map((d) => Number(d.key.split(':')[1] ?? NaN)).filter((n) => Number.isFinite(n));
+      const since = Math.min(deps.clock.now().getTime() - 31 * 86_400_000, ...visits);
+      const [leads, events] = await Promise.all([
+        deps.amo.getLeadsByIds(ids, 'normal'),
+        deps.amo.listEvents({ entityType: 'lead', entityIds: ids, types: NOTE_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'normal'),
+      ]);
+      const byId = new Map(leads.map((l) => [l.id, stageLeadFromApi(l)]));
+      const notes = new Map<number, Array<{ byUserId: number; at: number }>>();
+      for (const e of events) notes.set(e.entity_id, [...(notes.get(e.entity_id) ?? []), { byUserId: e.created_by, at: e.created_at * 1000 }]);
+      for (const timer of due) {
+        try {
+          await deps.leads.withLock(timer.leadId, async () => {
+            const ctx = await context();
+            const state = await readState(timer.leadId);
+            const result = stageRulesOnDue(timer, state, { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] }, ctx);
+            logPlans(result.plans);
+            committed.push(...(await deps.effects.executor.commit(result.plans)));
+          });
+        } catch (err) {
+          if (!(err instanceof LeadLockedError)) log.error({ leadId: timer.leadId, rule: timer.rule, err: { message: (err as Error).message } }, 'stage rule timer of one lead failed; the others proceed');
+          failed.push({ timer, error: err });
+        }
+      }
+      return { committed, failed };
+    },
+
+    /**
+     * Pages through the open leads of the stage rules' pipeline (bulk priority, 250 per request): a lead the worker
+     * never saw enter its stage joins it (R4 and R9 with the real entry time from amoCRM's events), and R10 checks
+     * every lead's last update. Plans are committed per lead under its lock and carried out together at the end.
+     */
+    async sweep(): Promise<{ leads: number; joined: number; stale: number; plans: number }> {
+      const ctx0 = await context();
+      const s = ctx0.rules.stageRules;
+      if (!s) return { leads: 0, joined: 0, stale: 0, plans: 0 };
+      const open = [...(s.weeklyUpdate?.openStatusIds ?? new Set(stagesNeedingEntryTime(ctx0)))];
+      const filter: Record<string, number> = {};
+      open.forEach((statusId, i) => {
+        filter[`filter[statuses][${i}][pipeline_id]`] = s.pipelineId;
+        filter[`filter[statuses][${i}][status_id]`] = statusId;
+      });
+      const leads = (await deps.amo.listLeads(filter, 'bulk')).map(stageLeadFromApi);
+      const pipe = deps.redis.pipeline();
+      for (const l of leads) pipe.hget(deps.keys.lead(l.leadId), STAGE_FIELD);
+      const raw = (await pipe.exec()) ?? [];
+      const states = new Map<number, StageState>();
+      leads.forEach((l, i) => {
+        const v = raw[i]?.[1];
+        const parsed = typeof v === 'string' ? StageStateSchema.safeParse(JSON.parse(v)) : undefined;
+        states.set(l.leadId, parsed?.success ? parsed.data : emptyStageState());
+      });
+      // Real entry times only where a clock runs from the entry, for the leads that must join.
+      const timed = new Set(stagesNeedingEntryTime(ctx0));
+      const joiners = leads.filter((l) => l.statusId !== undefined && timed.has(l.statusId) && states.get(l.leadId)?.statusId !== l.statusId);
+      const entries = new Map<number, number>();
+      for (let i = 0; i < joiners.length; i += ENTRY_EVENT_CHUNK) {
+        const chunk = joiners.slice(i, i + ENTRY_EVENT_CHUNK);
+        const events = await deps.amo.listEvents({ entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] }, 'bulk');
+        for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0])))) entries.set(id, at);
+      }
+      let joined = 0;
+      let stale = 0;
+      const toDrain: Committed[] = [];
+      for (const lead of leads) {
+        const ctx = { ...ctx0, now: deps.clock.now().getTime() };
+        const first = stageRulesOnSweep(states.get(lead.leadId) ?? emptyStageState(), lead, entries.get(lead.leadId), ctx);
+        if (first.plans.length === 0) continue;
+        try {
+          await deps.leads.withLock(lead.leadId, async () => {
+            const state = await readState(lead.leadId);
+            const result = stageRulesOnSweep(state, lead, entries.get(lead.leadId), ctx);
+            if (result.plans.some((p) => p.id.includes(':join'))) joined += 1;
+            if (result.plans.some((p) => p.rule === 'R10')) stale += 1;
+            logPlans(result.plans);
+            await trackAwaiting(lead.leadId, result.state, ctx.rules);
+            toDrain.push(...(await deps.effects.executor.commit(result.plans)));
+          });
+        } catch (err) {
+          if (!(err instanceof LeadLockedError)) throw err;
+        }
+      }
+      if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
+      log.info({ leads: leads.length, joined, stale, plans: toDrain.length }, 'stage rules sweep done');
+      return { leads: leads.length, joined, stale, plans: toDrain.length };
+    },
+  };
+}
+
+export type StageRulesEngine = ReturnType<typeof createStageRulesEngine>;

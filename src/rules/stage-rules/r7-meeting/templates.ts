@@ -1,0 +1,13 @@
+/** Russian text of R7. The confirmation SMS is seed 004 rule 3's template, with the meeting time filled in. */
+export const r7Text = {
+  sms: (p: { time: string }): string => `«Мы с Вами договорились о встрече в ${p.time}. Напишите ответ, что встреча в силе. Спасибо».`,
+  confirm: (p: { slot: 'morning' | 'before'; meeting: string; time: string }): string =>
+    `${p.slot === 'morning' ? 'Подтвердите встречу с клиентом с утра' : 'Подтвердите встречу с клиентом за 2-3 часа'} (встреча ${p.meeting}). Если клиент не отвечает на звонок, отправьте SMS или сообщение в мессенджер: ${r7Text.sms({ time: p.time })}`,
+  fillTask: (p: { stage: string }): string => `Укажите дату и время встречи в карточке клиента (этап «${p.stage}»).`,
+  missing: (p: { stage: string; within: string; manager: string }): string =>
+    `Клиент в этапе «${p.stage}», но дата и время встречи не указаны в течение ${p.within}. ${p.manager}, робот поставил задачу заполнить поле; РОП уведомлён.`,
+  scheduled: (p: { meeting: string; tasks: string }): string => `Встреча назначена на ${p.meeting}. Робот поставил задачи на подтверждение встречи: ${p.tasks}.`,
+  moved: (p: { meeting: string; tasks: string }): string => `Время встречи изменилось: ${p.meeting}. Робот перенёс задачи на подтверждение: ${p.tasks}.`,
+  left: (p: { stage: string }): string => `Сделка вышла из этапа «${p.stage}»: подтверждение встречи больше не нужно`,
+  dropped: 'Время встречи изменилось: подтверждение с утра больше не нужно',
+};

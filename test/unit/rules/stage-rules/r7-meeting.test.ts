@@ -1,0 +1,98 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { DateTime } from 'luxon';
+import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
+import { confirmationTimes } from '../../../../src/rules/stage-rules/r7-meeting/rule.js';
+import type { CompiledRules } from '../../../../src/rules/types.js';
+import { ctxAt } from '../../../helpers/rules.js';
+import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
+
+// Tuesday 24 November 2026, 13:00 in Moscow.
+const T = '2026-11-24T10:00:00.000Z';
+const H = 3_600_000;
+let rules: CompiledRules;
+beforeAll(async () => {
+  rules = await shippedStageRules();
+});
+const field = (iso: string) => [{ id: MEETING_FIELD, values: [{ value: String(ms(iso) / 1000) }] }];
+
+describe('R7 confirmation times (seed 004 rule 3)', () => {
+  const cfg = () => rules.stageRules!.meeting!;
+  it.each([
+    ['a meeting today at 18:00 → one task at 16:00', '2026-11-24T15:00:00.000Z', [['before', '2026-11-24T13:00:00.000Z']]],
+    ['a meeting tomorrow at 15:00 → 10:00 that morning and 13:00', '2026-11-25T12:00:00.000Z', [['morning', '2026-11-25T07:00:00.000Z'], ['before', '2026-11-25T10:00:00.000Z']]],
+    ['a meeting tomorrow at 11:00 → the morning one no later than 08:00, and 09:00', '2026-11-25T08:00:00.000Z', [['morning', '2026-11-25T05:00:00.000Z'], ['before', '2026-11-25T06:00:00.000Z']]],
+    ['a meeting today at 14:30, under 2 hours away → one task now', '2026-11-24T11:30:00.000Z', [['before', T]]],
+    ['a meeting already past → none', '2026-11-24T09:00:00.000Z', []],
+  ])('%s', (_name, meeting, expected) => {
+    expect(confirmationTimes(ms(meeting), ms(T), cfg(), 'Europe/Moscow').map((c) => [c.slot, new Date(c.dueAt).toISOString()])).toEqual(expected);
+  });
+
+  it('holds for any meeting time, time zone and morning hour: seed 004 windows, same day one task, later days the morning of that day too', () => {
+    const zones = ['Europe/Moscow', 'Asia/Yekaterinburg', 'Asia/Vladivostok', 'Europe/Kaliningrad', 'Europe/Berlin', 'America/New_York'];
+    fc.assert(
+      fc.property(fc.integer({ min: ms('2026-01-01T00:00:00Z'), max: ms('2027-12-01T00:00:00Z') }), fc.integer({ min: 1, max: 40 * 24 * 60 }), fc.constantFrom(...zones), fc.integer({ min: 6 * 60, max: 12 * 60 }), (now, aheadMin, zone, morningMin) => {
+        const c = { ...cfg(), morningMin };
+        const meeting = now + aheadMin * 60_000;
+        const out = confirmationTimes(meeting, now, c, zone);
+        const before = out.find((x) => x.slot === 'before')!;
+        expect(before).toBeDefined();
+        // Seed 004: 2-3 hours before (due at 2 h), or at once when that has already passed.
+        if (meeting - 2 * H >= now) expect(before.dueAt).toBe(meeting - 2 * H);
+        else expect(before.dueAt).toBe(now);
+        const sameDay = DateTime.fromMillis(meeting, { zone }).toISODate() === DateTime.fromMillis(now, { zone }).toISODate();
+        const morning = out.find((x) => x.slot === 'morning');
+        if (sameDay) expect(out).toHaveLength(1);
+        if (morning) {
+          expect(sameDay).toBe(false);
+          expect(DateTime.fromMillis(morning.dueAt, { zone }).toISODate()).toBe(DateTime.fromMillis(meeting, { zone }).toISODate());
+          expect(morning.dueAt).toBeLessThan(before.dueAt);
+          expect(morning.dueAt).toBeLessThanOrEqual(meeting - 3 * H);
+          expect(morning.dueAt).toBeGreaterThan(now);
+        } else if (!sameDay) {
+          // Only a meeting so early that its 3-hour window opens before its own day has no morning task.
+          expect(meeting - 3 * H).toBeLessThan(DateTime.fromMillis(meeting, { zone }).startOf('day').toMillis() + 1);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('R7 "Встреча назначена" (seed 001, seed 004 rule 3)', () => {
+  it('when the lead enters with tomorrow 15:00 filled, then two confirmation tasks carrying the seed\'s SMS with the time', () => {
+    const w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
+    const tasks = ofKind(w.plans, 'create_task');
+    expect(tasks.map((t) => [t.ref, new Date(t.dueAt).toISOString(), t.userId])).toEqual([
+      [`r7:confirm-morning:${ms(T)}`, '2026-11-25T07:00:00.000Z', ANNA],
+      [`r7:confirm-before:${ms(T)}`, '2026-11-25T10:00:00.000Z', ANNA],
+    ]);
+    expect(tasks[0]!.text).toContain('«Мы с Вами договорились о встрече в 15:00. Напишите ответ, что встреча в силе. Спасибо»');
+  });
+
+  it('when the meeting moves to today 18:00, then the 2-3 h task moves and the morning one is completed', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:01:00.000Z', { action: 'update', customFields: field('2026-11-24T15:00:00.000Z') });
+    expect(ofKind(w.plans, 'update_task')).toEqual([expect.objectContaining({ ref: `r7:confirm-before:${ms(T)}`, dueAt: ms('2026-11-24T13:00:00.000Z') })]);
+    expect(ofKind(w.plans, 'complete_task').map((t) => t.ref)).toEqual([`r7:confirm-morning:${ms(T)}`]);
+    expect(ofKind(w.plans, 'create_task')).toHaveLength(0);
+  });
+
+  it('when the lead leaves the stage, then every confirmation task is completed', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingHeld, '2026-11-25T13:00:00.000Z');
+    expect(ofKind(w.plans, 'complete_task').map((t) => t.ref).sort()).toEqual([`r7:confirm-before:${ms(T)}`, `r7:confirm-morning:${ms(T)}`]);
+  });
+
+  it('when the meeting time is still empty 10 minutes after entering, then a task and violation meeting_without_time; filled, none', () => {
+    const w = moveTo(rules, startWalk(), S.meetingSet, T);
+    expect(ofKind(w.plans, 'schedule_timer')).toEqual([expect.objectContaining({ rule: 'R7', key: `time:${ms(T)}`, dueAt: ms('2026-11-24T10:10:00.000Z') })]);
+    const timer = { rule: 'R7', leadId: LEAD, key: `time:${ms(T)}`, dueAt: 0 };
+    const empty = stageRulesOnDue(timer, w.stage, { lead: freshLead(S.meetingSet), notes: [] }, ctxAt(rules, '2026-11-24T10:10:00.000Z'));
+    expect(violations(empty.plans)).toEqual([expect.objectContaining({ type: 'meeting_without_time', rule: 'R7', violationId: `meeting_without_time:${LEAD}:${ms(T)}` })]);
+    expect(ofKind(empty.plans, 'create_task')[0]!.text).toContain('дату и время встречи');
+    const filled = stageRulesOnDue(timer, w.stage, { lead: freshLead(S.meetingSet, { fields: new Map([[MEETING_FIELD, String(ms('2026-11-25T12:00:00.000Z') / 1000)]]) }), notes: [] }, ctxAt(rules, '2026-11-24T10:10:00.000Z'));
+    expect(violations(filled.plans)).toHaveLength(0);
+    expect(ofKind(filled.plans, 'create_task')).toHaveLength(2);
+  });
+});
