@@ -7,7 +7,8 @@ import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, Schedule, ShiftSpan } from '../rules/types.js';
-import type { CalendarConfig, RulesConfig, ScheduleConfig } from './schema.js';
+import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
+import type { CadencesConfig, CalendarConfig, RulesConfig, ScheduleConfig } from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -120,6 +121,8 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     if (id !== undefined) robots.add(id);
   });
 
+  const cadences = compileCadences(config.cadences, dir, errors);
+
   if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
     ok: true,
@@ -143,8 +146,49 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         batchWindowMs: ms(p.batchWindow),
         sweepIntervalMs: ms(p.sweepInterval),
       },
+      cadences,
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
     },
   };
 }
+
+// --- R3 call cadences -------------------------------------------------------------------------------------------
+
+/** Resolves the enabled cadence bindings: the stage each runs on and, for a "move" end, the stage it ends in. */
+export function compileCadences(config: CadencesConfig, dir: AccountDirectory, errors: ConfigError[]): CompiledCadences {
+  const bindings: CompiledCadence[] = [];
+  config.bindings.forEach((b, i) => {
+    if (!b.enabled) return;
+    const at = `cadences.bindings[${i}]`;
+    const profile = config.profiles[b.profile];
+    if (!profile) return; // reported by the schema
+    const stage = resolveStatus(dir, b.pipeline, b.stage);
+    if (!stage.ok) return void errors.push({ path: `${at}.stage`, message: stage.error });
+    let end: CadenceEnd = { kind: 'alert' };
+    if (profile.end.kind === 'move') {
+      const target = resolveStatus(dir, b.pipeline, profile.end.stage);
+      if (!target.ok) return void errors.push({ path: `cadences.profiles.${b.profile}.end.stage`, message: `${target.error} (the end stage of profile "${b.profile}" bound at ${at})` });
+      end = { kind: 'move', pipelineId: target.value.pipelineId, statusId: target.value.statusId, stageName: profile.end.stage, ...(profile.end.reason !== undefined ? { reason: profile.end.reason } : {}) };
+    }
+    bindings.push({
+      profile: b.profile,
+      seed: profile.seed,
+      pipelineId: stage.value.pipelineId,
+      statusId: stage.value.statusId,
+      stageName: b.stage,
+      phases: profile.phases.map((p) => ({ from: p.from, to: p.to, calls: p.calls, everyDays: p.everyDays, weekendCall: p.weekendCall, ...(p.messenger ? { messengerText: p.messenger.text } : {}) })),
+      windows: { weekdays: profile.windows.weekdays.map(parseShift), weekends: profile.windows.weekends.map(parseShift) },
+      rotateWindows: profile.rotateWindows,
+      end,
+      endAt: profile.endAt,
+      stopOn: new Set(profile.stopOn),
+      answeredMinDurationSec: profile.answeredMinDuration,
+      overdueAfterMs: ms(profile.overdueAfter),
+      ...(profile.thirdManagerRule.enabled ? { thirdManager: profile.thirdManagerRule.managers } : {}),
+      joinExisting: b.joinExisting,
+    });
+  });
+  return { bindings, sweepIntervalMs: ms(config.sweepInterval) };
+}
+// --- end of R3 call cadences ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * people is rendered from templates.
  */
 import { z } from 'zod';
+import type { CompiledCadences } from './cadence/types.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -71,6 +72,8 @@ export interface CompiledRules {
   calendar: Calendar;
   departments: CompiledDepartment[];
   pickup: CompiledPickup;
+  /** R3 call cadences bound to stages. */
+  cadences: CompiledCadences;
   /** Everyone the rules may name in a note: id → name. */
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
