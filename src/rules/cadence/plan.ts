@@ -147,13 +147,14 @@ function search(q: SlotQuery, from: number, until: number, weekendOnly: boolean,
   const perDayCount = new Map<string, number>();
   for (const s of q.slots) perDayCount.set(s.day, (perDayCount.get(s.day) ?? 0) + 1);
   const last = q.slots[q.slots.length - 1];
-  const intervals = q.works(from, until);
   let day = DateTime.fromMillis(from, { zone: q.zone }).startOf('day');
   while (day.toMillis() < until) {
     const iso = day.toISODate() ?? '';
     const off = isDayOff(iso, q.calendar, q.zone);
     if ((!weekendOnly || off) && (perDayCount.get(iso) ?? 0) < perDay) {
       const windows: ShiftSpan[] = off ? q.cadence.windows.weekends : q.cadence.windows.weekdays;
+      // Working time is read a day at a time: the search usually ends on the first or second day.
+      const intervals = q.works(Math.max(from, day.toMillis()), Math.min(until, day.plus({ days: 1 }).toMillis()));
       for (let w = 0; w < windows.length; w++) {
         // Rotation: not the same window as the previous call; on the previous call's day, only a later window.
         if (w === avoidWindow) continue;

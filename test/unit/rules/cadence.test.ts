@@ -87,9 +87,9 @@ describe('R3 cadence profiles: phase counts as the seeds say', () => {
 describe('R3 cadence config', () => {
   it('when a binding names a missing profile or a phase gap, then every error comes with its path', async () => {
     const { RulesConfigSchema } = await import('../../../src/config/schema.js');
-    const config = structuredClone(await shipped()) as unknown as Record<string, any>;
-    config.cadences.bindings.push({ pipeline: 'Первичный рынок', stage: 'Квалификатор', profile: 'nope' });
-    config.cadences.profiles['primary-market'].phases[1].from = 8;
+    const config = structuredClone(await shipped());
+    config.cadences.bindings.push({ pipeline: 'Первичный рынок', stage: 'Квалификатор', profile: 'nope', enabled: true, joinExisting: true });
+    config.cadences.profiles['primary-market']!.phases[1]!.from = 8;
     const r = RulesConfigSchema.safeParse(config);
     expect(r.success).toBe(false);
     const paths = r.success ? [] : r.error.issues.map((i) => i.path.join('.'));
