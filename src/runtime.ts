@@ -9,7 +9,10 @@ import { createDirectoryCache, type DirectoryCache } from './amocrm/api/director
 import { compileRules } from './config/compile.js';
 import { loadRulesFile } from './config/load.js';
 import type { AmoAuthConfig } from './env.js';
-import { createPickupEngine, type PickupEngine } from './jobs/handlers/pickup.js';
+import { createEffects, type Effects } from './effects/index.js';
+import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
+import { createDistributionStore } from './store/distribution-store.js';
+import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
 import { createMetrics, type Metrics } from './lib/metrics.js';
@@ -35,6 +38,7 @@ export interface Runtime {
   amo: AmoClient;
   rules: () => CompiledRules;
   pickup?: PickupEngine;
+  effects?: Effects;
   records: RecordStore;
   outbox: Outbox;
   directory?: DirectoryCache;
@@ -100,6 +104,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const outbox = createOutbox(service.redis, service.keys);
   let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
+  let effects: Effects | undefined;
   let compiled: CompiledRules | undefined;
   const rules = (): CompiledRules => {
     if (!compiled) throw new Error('rules are not compiled yet');
@@ -108,6 +113,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const close = async (): Promise<void> => {
     directory?.stop();
+    // Stop taking timers first and let the pass in hand finish; then the queues' jobs in hand.
+    await effects?.stop();
     await service.close();
     await amo.flush().catch(() => undefined);
     amoRedis.disconnect();
@@ -140,16 +147,29 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (!result.ok) throw new RulesError(options.rulesFile, result.errors);
       compiled = result.rules;
 
-      pickup = createPickupEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, queues: service.queues, records, outbox, clock, logger, metrics });
+      effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox, clock, logger, metrics });
+      pickup = createPickupEngine({
+        rules,
+        amo,
+        leads: service.leads,
+        pickups: createPickupStore(service.redis, service.keys),
+        distribution: createDistributionStore(service.redis, service.keys),
+        effects,
+        clock,
+        logger,
+      });
       const engine = pickup;
+      effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
       service.startWorkers({
-        onLeadEvent: (input) => engine.onLeadEvent(input),
+        effects,
+        onLeadEvent: async (input) => engine.onLeadEvent(input),
         handlers: {
-          'pickup-deadline': (data) => engine.onDeadline(data),
-          'pickup-check': (data, job) => engine.onCheck(data, job),
           'pickup-sweep': () => engine.sweep(),
         },
       });
+      // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
+      // a single deadline waits at most one window.
+      effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
@@ -163,5 +183,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
 }

@@ -15,6 +15,7 @@ import { buildApp } from './http/build-app.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createWorkers, type Handlers, type Workers } from './jobs/worker.js';
 import { createWebhookEventHandler, type OnLeadEvent } from './jobs/handlers/webhook-event.js';
+import type { Effects } from './effects/index.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createLeadStore, type LeadStore } from './store/lead-store.js';
 import { createWebhookInbox, type WebhookInbox } from './store/webhook-inbox.js';
@@ -51,7 +52,7 @@ export interface Service extends ServiceContext {
    * `onLeadEvent` with the lead's lock held) plus the rules' handlers. Separate from start-up so the composition
    * root can first connect to amoCRM and compile the rules.
    */
-  startWorkers(options?: { onLeadEvent?: OnLeadEvent; handlers?: Handlers }): Workers | undefined;
+  startWorkers(options?: { onLeadEvent?: OnLeadEvent; effects?: Effects; handlers?: Handlers }): Workers | undefined;
   /** Address the HTTP server listens on, when the role includes web and listen() was called. */
   url?: string;
   listen(): Promise<string>;
@@ -111,7 +112,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   }
 
   let workers: Workers | undefined;
-  const startWorkers = (options: { onLeadEvent?: OnLeadEvent; handlers?: Handlers } = {}): Workers | undefined => {
+  const startWorkers = (options: { onLeadEvent?: OnLeadEvent; effects?: Effects; handlers?: Handlers } = {}): Workers | undefined => {
     if (config.ROLE === 'web' || workers) return workers;
     const handlers: Handlers = {
       'webhook-event': createWebhookEventHandler({
@@ -119,6 +120,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
         clock,
         logger,
         ...(options.onLeadEvent ? { onLeadEvent: options.onLeadEvent } : {}),
+        ...(options.effects ? { effects: options.effects } : {}),
       }),
       ...options.handlers,
     };

@@ -96,11 +96,35 @@ export interface DueTimer {
  * A handler may throw for the whole batch (amoCRM down): every timer stays due and is retried.
  * Per-lead errors are reported in `failed` so the others proceed.
  */
-export type DueHandler = (due: DueTimer[]) => Promise<{ plans: Plan[]; failed?: Array<{ timer: DueTimer; error: unknown }> }>;
+export type DueHandler = (due: DueTimer[]) => Promise<DueResult>;
+
+export interface DueResult {
+  /** Plans to commit and carry out. */
+  plans?: Plan[];
+  /** Plans the handler already committed under the lead's lock (`EffectExecutor.commit`); only carried out. */
+  committed?: Committed[];
+  failed?: Array<{ timer: DueTimer; error: unknown }>;
+}
+
+/** A plan whose state and intent are in Redis; `resumed` when an earlier attempt may have written to amoCRM. */
+export interface Committed {
+  plan: Plan;
+  /** Indexes of effects already done. */
+  done: number[];
+  attempts: number;
+  resumed: boolean;
+}
 
 export interface EffectExecutor {
   /** Commits every plan (state + intent), then carries the effects out, batched across plans. */
   execute(plans: Plan[]): Promise<ExecuteReport>;
+  /**
+   * Only the commit: state and intent in one atomic step per lead. Call it holding the lead's lock, so the state a
+   * rule read is the state it replaces; then `drain` the result (the lock may be released first).
+   * A plan already done or already pending is not committed again.
+   */
+  commit(plans: Plan[]): Promise<Committed[]>;
+  drain(committed: Committed[]): Promise<ExecuteReport>;
   /** Finishes intents left by a crash or parked for retry (all due ones, or those of some leads). */
   resume(leadIds?: number[]): Promise<ExecuteReport>;
 }

@@ -14,16 +14,6 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export const WebhookEventJobSchema = z.object({ event: WebhookEventSchema });
 export type WebhookEventJob = z.infer<typeof WebhookEventJobSchema>;
 
-export const PickupDeadlineJobSchema = z.object({
-  leadId: z.number().int().positive(),
-  clock: z.number().int().nonnegative(),
-  dueAt: z.iso.datetime({ offset: true }),
-});
-export type PickupDeadlineJob = z.infer<typeof PickupDeadlineJobSchema>;
-
-export const PickupCheckJobSchema = z.object({ bucket: z.number().int().nonnegative() });
-export type PickupCheckJob = z.infer<typeof PickupCheckJobSchema>;
-
 export const SweepJobSchema = z.object({ reason: z.string() });
 export type SweepJob = z.infer<typeof SweepJobSchema>;
 
@@ -38,20 +28,6 @@ export const JOBS = {
     schema: WebhookEventJobSchema,
     options: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, ...KEEP } satisfies JobsOptions,
     jobId: (data: WebhookEventJob): string => `evt-${shortHash(data.event.dedupeKey)}`,
-  },
-  'pickup-deadline': {
-    queue: QUEUE_NAMES.timers,
-    schema: PickupDeadlineJobSchema,
-    options: { attempts: 8, backoff: { type: 'exponential', delay: 1000 }, ...KEEP } satisfies JobsOptions,
-    jobId: (data: PickupDeadlineJob): string => `pickup-lead${data.leadId}-clock${data.clock}`,
-  },
-  // Deadlines that fall in one batch window are re-read from amoCRM together: one leads request and one events
-  // request per batch, so a morning burst stays inside 7 requests/second. The id frees up once done.
-  'pickup-check': {
-    queue: QUEUE_NAMES.timers,
-    schema: PickupCheckJobSchema,
-    options: { attempts: 8, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
-    jobId: (data: PickupCheckJob): string => `pickup-check-${data.bucket}`,
   },
   'pickup-sweep': {
     queue: QUEUE_NAMES.timers,

@@ -18,6 +18,9 @@ export interface Metrics {
   amoRequests: Counter<'method' | 'status'>;
   amoAlerts: Counter<'kind'>;
   decisions: Counter<'rule' | 'kind'>;
+  effectsDeadLettered: Counter<'rule'>;
+  effectsParked: Counter<'rule'>;
+  timersFired: Counter<'rule' | 'outcome'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -96,6 +99,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'amo_rule_decisions_total',
       help: 'Decisions taken by the rules, by rule and kind',
       labelNames: ['rule', 'kind'],
+      registers,
+    }),
+    effectsDeadLettered: new Counter({
+      name: 'amo_effects_dead_lettered_total',
+      help: 'Plans amoCRM refused for good (dead-lettered with the request and the answer), by rule',
+      labelNames: ['rule'],
+      registers,
+    }),
+    effectsParked: new Counter({
+      name: 'amo_effects_parked_total',
+      help: 'Plans parked for a retry after a transient failure, by rule',
+      labelNames: ['rule'],
+      registers,
+    }),
+    timersFired: new Counter({
+      name: 'amo_timers_fired_total',
+      help: 'Due rule timers handed to their rule, by rule and outcome (settled, retried)',
+      labelNames: ['rule', 'outcome'],
       registers,
     }),
   };

@@ -24,9 +24,11 @@ export function createOutbox(redis: Redis, keys: Keys): Outbox {
   const list = keys.of('outbox', 'pending');
   return {
     async push(message, dedupeId) {
-      const fresh = await redis.set(keys.of('outbox', 'seen', dedupeId), '1', 'EX', 7 * 24 * 3600, 'NX');
-      if (fresh !== 'OK') return false;
+      // The mark is set after the push it guards: a crash in between may queue the message twice, never lose it.
+      const seen = keys.of('outbox', 'seen', dedupeId);
+      if ((await redis.exists(seen)) === 1) return false;
       await redis.rpush(list, JSON.stringify(message));
+      await redis.set(seen, '1', 'EX', 7 * 24 * 3600);
       return true;
     },
     async pending(limit = 100) {

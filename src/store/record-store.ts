@@ -8,6 +8,8 @@ import type { Keys } from './keys.js';
 
 export const RECORD_STREAM_MAXLEN = 1_000_000;
 export const RECORDS_PER_LEAD = 200;
+/** A lead's own record list outlives its last record by this; the stream keeps the account's history. */
+export const RECORD_PER_LEAD_TTL_SECONDS = 180 * 24 * 3600;
 
 /**
  * `action` is anything else the robot did to a lead (a task created, a lead moved, a cadence step), with `type`
@@ -59,8 +61,8 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
 
   return {
     async append(record, dedupeId) {
-      const fresh = await redis.set(seen(dedupeId), '1', 'EX', 30 * 24 * 3600, 'NX');
-      if (fresh !== 'OK') return undefined;
+      // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
+      if ((await redis.exists(seen(dedupeId))) === 1) return undefined;
       const data = JSON.stringify(record);
       const ms = Date.parse(record.at);
       const id = await redis.xadd(stream, 'MAXLEN', '~', String(RECORD_STREAM_MAXLEN), `${ms}-*`, 'data', data).catch(async () =>
@@ -71,7 +73,9 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         .multi()
         .rpush(perLead(record.leadId), JSON.stringify({ id, ...record }))
         .ltrim(perLead(record.leadId), -RECORDS_PER_LEAD, -1)
+        .expire(perLead(record.leadId), RECORD_PER_LEAD_TTL_SECONDS)
         .exec();
+      await redis.set(seen(dedupeId), '1', 'EX', 30 * 24 * 3600);
       return id ?? undefined;
     },
     async forLead(leadId, limit = RECORDS_PER_LEAD) {

@@ -44,6 +44,7 @@ describe('R1/R2 end to end: simulator → webhooks → workers → amoCRM writes
 
     // Every reassignment can be explained from the record alone.
     const records = await runtimes[0]!.records.forLead(lead.id);
+    if (process.env.DEBUG_E2E) console.log(JSON.stringify(records.map(({ explanation: _e, ...r }) => r), null, 1));
     expect(records.map((r) => r.kind)).toEqual(['assignment', 'violation', 'reassignment', 'pickup_taken']);
     const reassignment = records.find((r) => r.kind === 'reassignment')!;
     expect(reassignment).toMatchObject({ userId: second, previousUserId: first, rule: 'R2' });
@@ -89,11 +90,17 @@ describe('R1/R2 end to end: simulator → webhooks → workers → amoCRM writes
       const states = await Promise.all(burst.map((l) => runtimes[0]!.pickup!.pickups.get(l.id)));
       return states.every((p) => p.phase !== 'running' && p.phase !== 'waiting_shift');
     }, 'every clock to stop', 20_000);
+    // Quiescence: every plan already committed is carried out (records are written after their amoCRM writes).
+    await waitFor(async () => {
+      const left = await Promise.all(burst.map((l) => runtimes[0]!.effects!.executor.store.pendingPlans(l.id)));
+      return left.every((p) => p.length === 0);
+    }, 'every committed plan to be carried out', 20_000);
     await runtimes[0]!.amo.flush();
     // With two worker processes racing, every robot write of a responsible matches one recorded decision.
     for (const lead of burst) {
       const writes = sim.account.events.filter((e) => e.entityId === lead.id && e.type === 'entity_responsible_changed' && e.createdBy === 9001).length;
       const decided = (await runtimes[0]!.records.forLead(lead.id)).filter((r) => ['assignment', 'reassignment', 'fallback'].includes(r.kind)).length;
+      if (process.env.DEBUG_E2E && writes !== decided) console.log(JSON.stringify({ events: sim.account.events.filter((e) => e.entityId === lead.id), records: (await runtimes[0]!.records.forLead(lead.id)).map(({ explanation: _e, ...r }) => r) }, null, 1));
       expect(writes).toBe(decided);
     }
   }, 60_000);

@@ -2,13 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import type { AmoClient, EventsFilter } from '../../src/amocrm/api/client.js';
 import type { ApiLead } from '../../src/amocrm/api/schemas.js';
-import { createPickupEngine } from '../../src/jobs/handlers/pickup.js';
-import { createQueues } from '../../src/jobs/queues.js';
+import { createEffects } from '../../src/effects/index.js';
+import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE } from '../../src/jobs/handlers/pickup.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { createKeys } from '../../src/store/keys.js';
+import { createDistributionStore } from '../../src/store/distribution-store.js';
 import { createLeadStore } from '../../src/store/lead-store.js';
+import { createPickupStore } from '../../src/store/pickup-store.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createRecordStore } from '../../src/store/record-store.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
@@ -48,23 +50,41 @@ describe('deadline checks are batched', () => {
       addLeadNote: async () => 1,
     } as unknown as AmoClient;
     const logger = createLogger({ level: 'silent' });
-    const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
-    const engine = createPickupEngine({ rules: () => rules, amo, redis, keys, leads: createLeadStore(redis, keys), queues, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const effects = createEffects({ redis, keys, amo, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger, metrics });
+    const engine = createPickupEngine({
+      rules: () => rules,
+      amo,
+      leads: createLeadStore(redis, keys),
+      pickups: createPickupStore(redis, keys),
+      distribution: createDistributionStore(redis, keys),
+      effects,
+      clock,
+      logger,
+    });
+    effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
 
     const assignedAt = clock.now().getTime() - 15_000;
-    for (const id of leads) {
-      await engine.pickups.put({ leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt, deadlineAt: clock.now().getTime(), missedUserIds: [], misses: 0 });
-      await engine.onDeadline({ leadId: id, clock: 1, dueAt: clock.now().toISOString() });
-    }
-    const result = await engine.onCheck({ bucket: 1 });
+    await effects.executor.execute(
+      leads.map((id) => ({
+        id: `setup-${id}`,
+        rule: 'test',
+        leadId: id,
+        reason: 'test setup: a running clock',
+        state: { pickup: { leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt, deadlineAt: clock.now().getTime(), missedUserIds: [], misses: 0 } },
+        effects: [{ kind: 'schedule_timer' as const, rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: clock.now().getTime() }],
+      })),
+    );
+    const result = await effects.tick();
 
-    expect(result.checked).toBe(30);
+    expect(result.timers).toBe(30);
     expect(calls.leads).toEqual([leads]);
     expect(calls.events).toHaveLength(1);
     expect(calls.events[0]).toMatchObject({ entityType: 'lead', entityIds: leads });
     const phases = await Promise.all(leads.map(async (id) => (await engine.pickups.get(id)).phase));
     expect(phases.filter((p) => p === 'taken')).toHaveLength(15);
     expect(calls.updates).toBe(15); // the other 15 were reassigned
-    await queues.close();
+    // Every deadline was settled: the taken ones removed, the reassigned ones moved to their new clock.
+    expect(await effects.timers.count()).toBe(15);
   });
 });

@@ -78,6 +78,7 @@ export interface AmoClient {
   updateLead(update: LeadUpdate, priority?: Priority): Promise<number>;
   createTask(task: NewTask): Promise<number>;
   completeTask(id: number, resultText: string): Promise<void>;
+  updateTask(id: number, patch: { complete_till?: number; text?: string; responsible_user_id?: number }): Promise<void>;
   listTasks(filter: Record<string, string | number | Array<string | number>>): Promise<ApiTask[]>;
   addLeadNote(note: NewLeadNote): Promise<number>;
   listLeadNotes(leadId: number, types?: string[]): Promise<ApiNote[]>;
@@ -234,6 +235,9 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     },
     async completeTask(id, resultText) {
       await transport.request('PATCH', `/api/v4/tasks/${id}`, { body: { is_completed: true, result: { text: resultText } }, schema: AccountSchema.partial().loose() });
+    },
+    async updateTask(id, patch) {
+      await transport.request('PATCH', `/api/v4/tasks/${id}`, { body: patch, schema: AccountSchema.partial().loose() });
     },
     async listTasks(filter) {
       return allPages(async (page) => {

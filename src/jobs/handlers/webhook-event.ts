@@ -1,37 +1,60 @@
 /**
- * Use case: one amoCRM event arrives at the worker. Fold it into the lead's state, then let the rules react.
+ * Use case: one amoCRM event arrives at the worker. Under the lead's lock: finish what an earlier attempt left
+ * (intents of a crashed worker), fold the event into the lead's state, let the rules plan, and commit the new
+ * state together with the rules' plans in one atomic step. The effects are carried out after the lock is released.
+ * A retried job therefore either finds nothing committed (and decides from the same `before`) or finds the event
+ * already applied and its plans committed (and decides nothing new): the same decisions either way.
  */
-import type { Logger } from '../../lib/logger.js';
+import { createHash } from 'node:crypto';
+import type { Effects } from '../../effects/index.js';
+import type { Plan } from '../../effects/types.js';
 import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import { applyEvent, emptyLeadState, leadIdOf, type LeadState } from '../../rules/lead-state.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import type { WebhookEventJob } from '../catalog.js';
 import { RetryLaterError } from '../worker.js';
 
-/** Called after the state is saved, still holding the lead's lock; the rule engine plugs in here. */
-export type OnLeadEvent = (input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }) => Promise<void>;
+/** Called with the lead's lock held; returns the plans of every rule for this event (nothing is written here). */
+export type OnLeadEvent = (input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }) => Promise<Plan[]>;
 
-export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock; logger: Logger; onLeadEvent?: OnLeadEvent }) {
-  return async ({ event }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean }> => {
+export const LEAD_STATE_FIELD = 'state';
+
+export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock; logger: Logger; effects?: Effects; onLeadEvent?: OnLeadEvent }) {
+  return async ({ event }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
     const leadId = leadIdOf(event);
     if (leadId === undefined) {
       deps.logger.debug({ kind: event.kind, dedupeKey: event.dedupeKey }, 'event not about a lead, nothing to track');
-      return { changed: false };
+      return { changed: false, plans: 0 };
     }
     try {
-      return await deps.leads.withLock(leadId, async () => {
+      const { changed, committed } = await deps.leads.withLock(leadId, async () => {
+        if (deps.effects) await deps.effects.executor.resume([leadId]);
         const before = await deps.leads.get(leadId);
         const after = applyEvent(before ?? emptyLeadState(leadId), event, deps.clock.now().toISOString());
         const changed = JSON.stringify(before) !== JSON.stringify(after);
-        if (changed) await deps.leads.put(after);
+        const plans = deps.onLeadEvent ? await deps.onLeadEvent({ before, after, event }) : [];
         deps.logger.info(
-          { leadId, kind: event.kind, action: 'action' in event ? event.action : undefined, statusId: after.statusId, responsibleUserId: after.responsibleUserId, changed },
+          { leadId, kind: event.kind, action: 'action' in event ? event.action : undefined, statusId: after.statusId, responsibleUserId: after.responsibleUserId, changed, plans: plans.map((p) => p.id) },
           'lead event applied',
         );
-        if (deps.onLeadEvent) await deps.onLeadEvent({ before, after, event });
-        return { leadId, changed };
+        if (!deps.effects) {
+          if (changed) await deps.leads.put(after);
+          return { changed, committed: [] };
+        }
+        const statePlan: Plan = {
+          id: `event:${createHash('sha256').update(event.dedupeKey).digest('hex').slice(0, 24)}`,
+          rule: 'lead-state',
+          leadId,
+          reason: 'webhook event applied',
+          state: changed ? { [LEAD_STATE_FIELD]: after } : {},
+          effects: [],
+        };
+        return { changed, committed: await deps.effects.executor.commit([statePlan, ...plans]) };
       });
+      if (deps.effects && committed.length > 0) await deps.effects.executor.drain(committed);
+      return { leadId, changed, plans: committed.length };
     } catch (err) {
       if (err instanceof LeadLockedError) throw new RetryLaterError(err.message, 200 + Math.floor(Math.random() * 300));
       throw err;

@@ -229,11 +229,15 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
   };
 }
 
-/** The lead is in the pickup stage and needs a clock: pinned, its manager's clock, or an assignment. */
-function begin(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, why: string): PickupResult {
+/**
+ * The lead is in the pickup stage and needs a clock: pinned, its manager's clock, or an assignment.
+ * A lead that (re)enters the stage starts a new pickup; a responsible changed by a person within the same pickup
+ * keeps its misses, so who already missed this lead never gets it back from the robot.
+ */
+function begin(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, why: string, keepHistory = false): PickupResult {
   const { rules } = ctx;
-  const fresh: PickupState = { ...pickup, missedUserIds: [], misses: 0 };
-  delete fresh.department;
+  const fresh: PickupState = keepHistory ? { ...pickup } : { ...pickup, missedUserIds: [], misses: 0 };
+  if (!keepHistory) delete fresh.department;
   if (isPinned(rules, lead.tags)) {
     return {
       pickup: { ...fresh, phase: 'pinned' },
@@ -342,10 +346,10 @@ export function pickupOnEvent(pickup: PickupState, before: LeadState | undefined
   if (responsibleChanged && !robot && after.responsibleUserId !== pickup.assignedUserId) {
     if (clockLive) {
       const stopped = stopClock(pickup, lead.leadId, 'idle', 'moved_by_other', ctx, `responsible changed by ${actor}`);
-      const started = begin({ ...stopped.pickup, missedUserIds: pickup.missedUserIds, misses: pickup.misses }, lead, ctx, `responsible changed by ${actor}`);
+      const started = begin({ ...stopped.pickup, missedUserIds: pickup.missedUserIds, misses: pickup.misses }, lead, ctx, `responsible changed by ${actor}`, true);
       return { pickup: started.pickup, decisions: [...stopped.decisions, ...started.decisions] };
     }
-    return begin(pickup, lead, ctx, `responsible changed by ${actor} in the pickup stage`);
+    return begin(pickup, lead, ctx, `responsible changed by ${actor} in the pickup stage`, true);
   }
   return none(pickup);
 }
@@ -401,7 +405,7 @@ export function pickupOnDeadline(pickup: PickupState, timerClock: number, fresh:
   } else if (lead.responsibleUserId !== assigned) {
     // Reassigned by a person while the webhook was lost: treat it as a new responsible.
     const stopped = stopClock(pickup, lead.leadId, 'idle', 'moved_by_other', ctx, 'responsible changed (seen at the deadline)');
-    const started = begin({ ...stopped.pickup, missedUserIds: pickup.missedUserIds, misses: pickup.misses }, lead, ctx, 'responsible changed (seen at the deadline)');
+    const started = begin({ ...stopped.pickup, missedUserIds: pickup.missedUserIds, misses: pickup.misses }, lead, ctx, 'responsible changed (seen at the deadline)', true);
     return { pickup: started.pickup, decisions: [...stopped.decisions, ...started.decisions] };
   }
 

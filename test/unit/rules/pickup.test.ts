@@ -102,6 +102,20 @@ describe('R1 pickup (pure)', () => {
     expect(kinds(res.decisions)).toEqual(['cancel_timer', 'release_load', 'record']);
   });
 
+  it('when a person hands a lead that was already missed to another manager, then the miss history stays and the misser is still excluded', () => {
+    const { pickup, lead } = running();
+    const missed = pickupOnDeadline(pickup, pickup.clock, { lead: { leadId: 42, statusId: STAGE, pipelineId: PIPELINE, responsibleUserId: 9101, tags: [] }, activity: [] }, ctxAt(rules, '2026-11-24T10:00:15.000Z'));
+    const second = pick(missed.pickup, { ...lead, responsibleUserId: 9101 }, missed.decisions, '2026-11-24T10:00:15.000Z');
+    const afterRobot = applyEvent(lead, leadEvent({ action: 'responsible', responsibleUserId: second.winner!, oldResponsibleUserId: 9101, modifiedUserId: ADMIN, updatedAt: '2026-11-24T10:00:16.000Z' }), NOW);
+    // The РОП (9100, not a robot) gives the lead to 9103 by hand.
+    const manual = step(second.pickup, afterRobot, leadEvent({ action: 'responsible', responsibleUserId: 9103, oldResponsibleUserId: second.winner!, modifiedUserId: 9100, updatedAt: '2026-11-24T10:00:20.000Z' }), '2026-11-24T10:00:20.000Z');
+    expect(manual.pickup).toMatchObject({ phase: 'running', assignedUserId: 9103, misses: 1, missedUserIds: [9101] });
+    // Positive control: a lead that re-enters the stage starts a new pickup with a clean history.
+    const left = step(manual.pickup, manual.after, leadEvent({ action: 'status', statusId: 7100010, oldStatusId: STAGE, responsibleUserId: 9103, modifiedUserId: 9100, updatedAt: '2026-11-24T10:00:30.000Z' }), '2026-11-24T10:00:30.000Z');
+    const back = step(left.pickup, left.after, leadEvent({ action: 'status', statusId: STAGE, oldStatusId: 7100010, responsibleUserId: 9103, modifiedUserId: 9100, updatedAt: '2026-11-24T10:00:40.000Z' }), '2026-11-24T10:00:40.000Z');
+    expect(back.pickup).toMatchObject({ phase: 'running', misses: 0, missedUserIds: [] });
+  });
+
   it('when someone else calls, then the clock keeps running', () => {
     const { pickup, lead } = running();
     expect(step(pickup, lead, note(9102, 11)).decisions).toEqual([]);

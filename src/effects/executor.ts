@@ -1,0 +1,538 @@
+/**
+ * The effect executor: the one place where any rule's plans become amoCRM writes, records, messages and timers.
+ * See types.ts for the guarantees. In short: commit (state + intent, atomic per lead) → timers → amoCRM lead
+ * writes (batched across leads) → notes and tasks (batched) → records and messages → intent done. Each effect is
+ * marked done after it succeeded; a resumed intent reconciles with amoCRM before repeating a write.
+ */
+import type { Redis } from 'ioredis';
+import type { AmoClient, LeadUpdate } from '../amocrm/api/client.js';
+import { AmoNotFoundError, AmoValidationError } from '../amocrm/api/errors.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
+import type { Keys } from '../store/keys.js';
+import { LEAD_TTL_SECONDS } from '../store/lead-store.js';
+import type { Outbox } from '../store/outbox.js';
+import type { RecordStore } from '../store/record-store.js';
+import type { TimerStore } from './timers.js';
+import type { Committed, Effect, EffectExecutor, EffectStore, ExecuteReport, Plan, PlanOutcome } from './types.js';
+
+/** How long a worker owns a lead's pending intents while it carries them out; renewed between phases. */
+export const INTENT_LEASE_MS = 60_000;
+/** A transient failure is retried with backoff up to this many times, then dead-lettered as if permanent. */
+export const MAX_ATTEMPTS = 40;
+const MAX_BACKOFF_MS = 5 * 60_000;
+export const DEAD_LETTER_LIMIT = 10_000;
+
+// KEYS[1] the lead's hash. ARGV: ttl seconds, now, plan count, then per plan: id, state pairs JSON, intent JSON.
+// Returns per plan: 'new', 'pending' (an intent from an earlier attempt; its JSON follows) or 'done'.
+// A plan without effects only sets state; it leaves no marker (committing the same state again changes nothing).
+const COMMIT = `
+local key = KEYS[1]
+local out = {}
+local i = 4
+for p = 1, tonumber(ARGV[3]) do
+  local id, state, intent = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  if redis.call('HEXISTS', key, 'done:' .. id) == 1 then
+    out[#out + 1] = 'done'
+    out[#out + 1] = ''
+  else
+    local pending = redis.call('HGET', key, 'intent:' .. id)
+    if pending then
+      out[#out + 1] = 'pending'
+      out[#out + 1] = pending
+    else
+      for _, pair in ipairs(cjson.decode(state)) do
+        if pair[2] == cjson.null then redis.call('HDEL', key, pair[1]) else redis.call('HSET', key, pair[1], pair[2]) end
+      end
+      if intent ~= '' then redis.call('HSET', key, 'intent:' .. id, intent) end
+      out[#out + 1] = 'new'
+      out[#out + 1] = ''
+    end
+  end
+end
+redis.call('EXPIRE', key, tonumber(ARGV[1]))
+return out
+`;
+
+// Removes the pending marker of a lead only if nobody re-leased it meanwhile (ARGV[1] the lease we set).
+const RELEASE_PENDING = `if redis.call('ZSCORE', KEYS[1], ARGV[2]) == ARGV[1] then return redis.call('ZREM', KEYS[1], ARGV[2]) else return 0 end`;
+
+// Leases the given leads (ARGV[3..]) until ARGV[2]; returns those nobody held (no marker, or lease/retry time over).
+// With ARGV[1] = 'all' every lead is leased; with 'free' only the free ones.
+const LEASE_LEADS = `
+local out = {}
+for i = 4, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  local free = (not s) or tonumber(s) <= tonumber(ARGV[3])
+  if free or ARGV[1] == 'all' then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
+  if free then out[#out + 1] = ARGV[i] end
+end
+return out
+`;
+
+// Claims leads whose pending intents are due (lease over or retry time reached): moves their score a lease ahead.
+const CLAIM_PENDING = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
+return due
+`;
+
+interface Intent {
+  plan: Plan;
+  done: number[];
+  attempts: number;
+  createdAt: number;
+}
+
+interface Work {
+  c: Committed;
+  done: Set<number>;
+  /** First failure of this plan in this pass. */
+  error?: unknown;
+  permanent?: boolean;
+  request?: unknown;
+}
+
+export interface ExecutorDeps {
+  redis: Redis;
+  keys: Keys;
+  amo: AmoClient;
+  records: RecordStore;
+  outbox: Outbox;
+  timers: TimerStore;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** Rules evaluated and recorded but never written to amoCRM or sent (shadow mode). */
+  isShadow?: (rule: string) => boolean;
+}
+
+/** A lead-level error: amoCRM refused this write for this lead; retrying cannot help. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof AmoValidationError || err instanceof AmoNotFoundError;
+}
+
+const retryAfterOf = (err: unknown): number | undefined => {
+  const v = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+};
+
+export function backoffMs(attempts: number, err?: unknown): number {
+  const base = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts, 16));
+  return Math.max(base, Math.min(MAX_BACKOFF_MS, retryAfterOf(err) ?? 0));
+}
+
+function errorDetail(err: unknown): Record<string, unknown> {
+  if (err instanceof AmoValidationError) return { name: err.name, message: err.message, status: err.status, endpoint: err.endpoint, fieldErrors: err.fieldErrors };
+  if (err instanceof Error) {
+    const e = err as Error & { status?: unknown; endpoint?: unknown };
+    return { name: e.name, message: e.message, ...(e.status !== undefined ? { status: e.status } : {}), ...(e.endpoint !== undefined ? { endpoint: e.endpoint } : {}) };
+  }
+  return { message: String(err) };
+}
+
+const AMO_LEAD_WRITES = new Set<Effect['kind']>(['set_responsible', 'move_lead']);
+const AMO_OTHER_WRITES = new Set<Effect['kind']>(['add_note', 'create_task', 'complete_task', 'update_task']);
+const LOCAL = new Set<Effect['kind']>(['record', 'message']);
+const TIMERS = new Set<Effect['kind']>(['schedule_timer', 'cancel_timer']);
+
+export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
+  return {
+    async readState(leadId, fields) {
+      if (fields.length === 0) return {};
+      const values = await redis.hmget(keys.lead(leadId), ...fields);
+      const out: Record<string, unknown> = {};
+      fields.forEach((f, i) => {
+        const v = values[i];
+        if (v !== null && v !== undefined) out[f] = JSON.parse(v) as unknown;
+      });
+      return out;
+    },
+    async taskId(leadId, ref) {
+      const v = await redis.hget(keys.lead(leadId), `task:${ref}`);
+      return v === null ? undefined : Number(v);
+    },
+    async taskRef(leadId, taskId) {
+      return (await redis.hget(keys.lead(leadId), `taskid:${taskId}`)) ?? undefined;
+    },
+    async pendingPlans(leadId) {
+      const fields = await redis.hkeys(keys.lead(leadId));
+      return fields.filter((f) => f.startsWith('intent:')).map((f) => f.slice('intent:'.length));
+    },
+  };
+}
+
+export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: EffectStore; resumeDue(limit?: number): Promise<ExecuteReport> } {
+  const { redis, keys, amo, clock, metrics } = deps;
+  const log = deps.logger.child({ component: 'effects' });
+  const pendingKey = keys.of('effects', 'pending');
+  const deadLetterKey = keys.of('effects', 'dead-letter');
+  const store = createEffectStore(redis, keys);
+  const now = (): number => clock.now().getTime();
+  const shadow = (rule: string): boolean => deps.isShadow?.(rule) ?? false;
+
+  const saveIntent = async (works: Work[]): Promise<void> => {
+    if (works.length === 0) return;
+    const pipeline = redis.pipeline();
+    for (const w of works) {
+      const intent: Intent = { plan: w.c.plan, done: [...w.done].sort((a, b) => a - b), attempts: w.c.attempts, createdAt: now() };
+      pipeline.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+    }
+    await pipeline.exec();
+  };
+
+  const finish = async (works: Work[], mark: string): Promise<void> => {
+    if (works.length === 0) return;
+    const pipeline = redis.pipeline();
+    for (const w of works) {
+      const key = keys.lead(w.c.plan.leadId);
+      pipeline.hdel(key, `intent:${w.c.plan.id}`);
+      pipeline.hset(key, `done:${w.c.plan.id}`, mark);
+      pipeline.expire(key, LEAD_TTL_SECONDS);
+    }
+    await pipeline.exec();
+  };
+
+  const releasePending = async (leadIds: number[], lease: number): Promise<void> => {
+    for (const leadId of new Set(leadIds)) {
+      const left = await store.pendingPlans(leadId);
+      if (left.length === 0) await redis.eval(RELEASE_PENDING, 1, pendingKey, String(lease), String(leadId));
+    }
+  };
+
+  const commit = async (plans: Plan[], lease = now() + INTENT_LEASE_MS): Promise<Committed[]> => {
+    const byLead = new Map<number, Plan[]>();
+    for (const p of plans) byLead.set(p.leadId, [...(byLead.get(p.leadId) ?? []), p]);
+    if (byLead.size === 0) return [];
+    // The pending marker first: an intent is never in Redis without a way for recovery to find it. Intents left
+    // pending by an earlier attempt are carried out here only if no live worker holds the lead's lease.
+    const free = new Set(
+      ((await redis.eval(LEASE_LEADS, 1, pendingKey, 'all', String(lease), String(now()), ...[...byLead.keys()].map(String))) as string[]).map(Number),
+    );
+    const out: Committed[] = [];
+    for (const [leadId, group] of byLead) {
+      const args: string[] = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
+      for (const p of group) {
+        const pairs = Object.entries(p.state ?? {}).map(([field, value]) => [field, value === null ? null : JSON.stringify(value)]);
+        const intent: Intent = { plan: p, done: [], attempts: 0, createdAt: now() };
+        args.push(p.id, JSON.stringify(pairs), p.effects.length === 0 ? '' : JSON.stringify(intent));
+      }
+      const res = (await redis.eval(COMMIT, 1, keys.lead(leadId), ...args)) as string[];
+      group.forEach((p, i) => {
+        const status = res[i * 2];
+        if (status === 'new') {
+          if (p.effects.length > 0) out.push({ plan: p, done: [], attempts: 0, resumed: false });
+        } else if (status === 'pending' && free.has(leadId)) {
+          const intent = JSON.parse(res[i * 2 + 1] ?? '{}') as Intent;
+          out.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
+        } else if (status === 'pending') {
+          log.debug({ planId: p.id, leadId }, 'plan is being carried out by another worker');
+        } else {
+          log.debug({ planId: p.id, leadId }, 'plan already carried out; not repeated');
+        }
+      });
+    }
+    if (out.length === 0) await releasePending([...byLead.keys()], lease);
+    return out;
+  };
+
+  /** Carries out committed plans; the caller holds their leads' pending lease `lease`. */
+  const drain = async (committed: Committed[], lease = now() + INTENT_LEASE_MS): Promise<ExecuteReport> => {
+    const requests: Record<string, number> = {};
+    const count = (endpoint: string, n = 1): void => {
+      requests[endpoint] = (requests[endpoint] ?? 0) + n;
+    };
+    const works: Work[] = committed.map((c) => ({ c, done: new Set(c.done) }));
+    const pending = (w: Work, kinds: Set<Effect['kind']>): Array<[number, Effect]> =>
+      w.c.plan.effects.map((e, i) => [i, e] as [number, Effect]).filter(([i, e]) => kinds.has(e.kind) && !w.done.has(i));
+    const fail = (w: Work, err: unknown, request?: unknown): void => {
+      if (w.error !== undefined) return;
+      w.error = err;
+      w.permanent = isPermanent(err);
+      w.request = request;
+    };
+    const renewLease = async (): Promise<void> => {
+      const pipeline = redis.pipeline();
+      for (const leadId of new Set(works.map((w) => w.c.plan.leadId))) pipeline.zadd(pendingKey, 'XX', String(now() + INTENT_LEASE_MS), String(leadId));
+      await pipeline.exec();
+    };
+
+    for (const w of works) {
+      log.info({ planId: w.c.plan.id, rule: w.c.plan.rule, leadId: w.c.plan.leadId, reason: w.c.plan.reason, effects: w.c.plan.effects.map((e) => e.kind), resumed: w.c.resumed }, `${w.c.plan.rule}: carrying out plan`);
+      for (const e of w.c.plan.effects) metrics.decisions.inc({ rule: w.c.plan.rule, kind: e.kind });
+    }
+
+    // Timers first: a deadline must exist as soon as the state says the clock runs.
+    const toSchedule: Array<{ rule: string; leadId: number; key: string; dueAt: number }> = [];
+    const toCancel: Array<{ rule: string; leadId: number; key: string }> = [];
+    for (const w of works) {
+      for (const [i, e] of pending(w, TIMERS)) {
+        if (e.kind === 'schedule_timer') toSchedule.push({ rule: e.rule, leadId: e.leadId, key: e.key, dueAt: e.dueAt });
+        if (e.kind === 'cancel_timer') toCancel.push({ rule: e.rule, leadId: e.leadId, key: e.key });
+        w.done.add(i);
+      }
+    }
+    // A plan's cancel and schedule of the same timer (a new clock) end scheduled: cancel first.
+    await deps.timers.cancel(toCancel);
+    await deps.timers.schedule(toSchedule);
+
+    // Lead writes: one PATCH item per plan and lead, batched across leads by the client.
+    const live = works.filter((w) => !shadow(w.c.plan.rule));
+    for (const w of works.filter((x) => shadow(x.c.plan.rule))) {
+      for (const [i, e] of [...pending(w, AMO_LEAD_WRITES), ...pending(w, AMO_OTHER_WRITES)]) {
+        log.info({ planId: w.c.plan.id, leadId: w.c.plan.leadId, effect: e }, 'shadow mode: amoCRM write not made');
+        w.done.add(i);
+      }
+    }
+    const resumedLeadIds = [...new Set(live.filter((w) => w.c.resumed && pending(w, AMO_LEAD_WRITES).length > 0).map((w) => w.c.plan.leadId))];
+    const current = new Map<number, { responsible?: number; statusId?: number; pipelineId?: number }>();
+    if (resumedLeadIds.length > 0) {
+      try {
+        const leads = await amo.getLeadsByIds(resumedLeadIds, 'sla');
+        count('GET /api/v4/leads');
+        for (const l of leads) current.set(l.id, { responsible: l.responsible_user_id, statusId: l.status_id, pipelineId: l.pipeline_id });
+      } catch (err) {
+        for (const w of live.filter((x) => resumedLeadIds.includes(x.c.plan.leadId))) fail(w, err);
+      }
+    }
+    await Promise.all(
+      live
+        .filter((w) => w.error === undefined)
+        .map(async (w) => {
+          const items = pending(w, AMO_LEAD_WRITES);
+          if (items.length === 0) return;
+          const update: LeadUpdate = { id: w.c.plan.leadId };
+          const seen = current.get(w.c.plan.leadId);
+          const indexes: number[] = [];
+          for (const [i, e] of items) {
+            if (e.kind === 'set_responsible') {
+              if (w.c.resumed && seen?.responsible === e.toUserId) {
+                w.done.add(i);
+                continue;
+              }
+              update.responsible_user_id = e.toUserId;
+            } else if (e.kind === 'move_lead') {
+              if (w.c.resumed && seen?.statusId === e.statusId && seen.pipelineId === e.pipelineId) {
+                w.done.add(i);
+                continue;
+              }
+              update.status_id = e.statusId;
+              update.pipeline_id = e.pipelineId;
+            }
+            indexes.push(i);
+          }
+          if (indexes.length === 0) return;
+          try {
+            await amo.updateLead(update, 'sla');
+            count('PATCH /api/v4/leads');
+            for (const i of indexes) w.done.add(i);
+          } catch (err) {
+            fail(w, err, { method: 'PATCH', path: '/api/v4/leads', body: update });
+          }
+        }),
+    );
+    await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
+    await renewLease();
+
+    // Notes and tasks, only for plans whose lead writes landed (a note says what was done).
+    const ready = live.filter((w) => w.error === undefined);
+    const resumedNotes = [...new Set(ready.filter((w) => w.c.resumed && pending(w, new Set(['add_note'])).length > 0).map((w) => w.c.plan.leadId))];
+    const notesOnLead = new Map<number, Set<string>>();
+    for (const leadId of resumedNotes) {
+      try {
+        const notes = await amo.listLeadNotes(leadId, ['common']);
+        count('GET /api/v4/leads/notes');
+        notesOnLead.set(leadId, new Set(notes.map((n) => String((n.params as { text?: unknown } | undefined)?.text ?? ''))));
+      } catch (err) {
+        for (const w of ready.filter((x) => x.c.plan.leadId === leadId)) fail(w, err);
+      }
+    }
+    const resumedTasks = [...new Set(ready.filter((w) => w.c.resumed && pending(w, new Set(['create_task'])).length > 0).map((w) => w.c.plan.leadId))];
+    const openTasks = new Map<number, Array<{ id: number; text: string; due: number }>>();
+    if (resumedTasks.length > 0) {
+      try {
+        const tasks = await amo.listTasks({ 'filter[entity_type]': 'leads', 'filter[entity_id]': resumedTasks, 'filter[is_completed]': 0 });
+        count('GET /api/v4/tasks');
+        for (const t of tasks) {
+          const list = openTasks.get(t.entity_id ?? 0) ?? [];
+          list.push({ id: t.id, text: t.text ?? '', due: t.complete_till ?? 0 });
+          openTasks.set(t.entity_id ?? 0, list);
+        }
+      } catch (err) {
+        for (const w of ready.filter((x) => resumedTasks.includes(x.c.plan.leadId))) fail(w, err);
+      }
+    }
+    const taskIds = new Map<string, number>();
+    const refs = [...new Set(ready.flatMap((w) => pending(w, new Set(['complete_task', 'update_task'])).map(([, e]) => `${e.leadId}|${(e as { ref: string }).ref}`)))];
+    for (const r of refs) {
+      const [lead, ...ref] = r.split('|');
+      const id = await store.taskId(Number(lead), ref.join('|'));
+      if (id !== undefined) taskIds.set(r, id);
+    }
+    const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
+    await Promise.all(
+      ready
+        .filter((w) => w.error === undefined)
+        .map(async (w) => {
+          // In plan order: a task is created before a later effect of the same plan moves it.
+          for (const [i, e] of pending(w, AMO_OTHER_WRITES)) {
+            if (w.error !== undefined) return;
+            try {
+              if (e.kind === 'add_note') {
+                if (w.c.resumed && notesOnLead.get(e.leadId)?.has(e.text)) {
+                  w.done.add(i);
+                  continue;
+                }
+                await amo.addLeadNote({ entity_id: e.leadId, note_type: 'common', params: { text: e.text } });
+                count('POST /api/v4/leads/notes');
+              } else if (e.kind === 'create_task') {
+                const dueSec = Math.floor(e.dueAt / 1000);
+                const existing = w.c.resumed ? openTasks.get(e.leadId)?.find((t) => t.text === e.text && t.due === dueSec) : undefined;
+                const id =
+                  existing?.id ??
+                  (await amo.createTask({
+                    entity_id: e.leadId,
+                    entity_type: 'leads',
+                    text: e.text,
+                    complete_till: dueSec,
+                    responsible_user_id: e.userId,
+                    ...(e.taskTypeId !== undefined ? { task_type_id: e.taskTypeId } : {}),
+                  }));
+                if (!existing) count('POST /api/v4/tasks');
+                taskIds.set(`${e.leadId}|${e.ref}`, id);
+                newTaskIds.push({ leadId: e.leadId, ref: e.ref, id });
+              } else if (e.kind === 'complete_task' || e.kind === 'update_task') {
+                const id = taskIds.get(`${e.leadId}|${e.ref}`);
+                if (id === undefined) {
+                  log.warn({ leadId: e.leadId, ref: e.ref }, 'no task was created under this ref; nothing to change');
+                } else if (e.kind === 'complete_task') {
+                  await amo.completeTask(id, e.resultText);
+                  count('PATCH /api/v4/tasks');
+                } else {
+                  await amo.updateTask(id, {
+                    ...(e.dueAt !== undefined ? { complete_till: Math.floor(e.dueAt / 1000) } : {}),
+                    ...(e.text !== undefined ? { text: e.text } : {}),
+                    ...(e.userId !== undefined ? { responsible_user_id: e.userId } : {}),
+                  });
+                  count('PATCH /api/v4/tasks');
+                }
+              }
+              w.done.add(i);
+            } catch (err) {
+              fail(w, err, { effect: e.kind, leadId: e.leadId });
+            }
+          }
+        }),
+    );
+    if (newTaskIds.length > 0) {
+      const pipeline = redis.pipeline();
+      for (const t of newTaskIds) pipeline.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref);
+      await pipeline.exec();
+    }
+    await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
+
+    // Records and messages describe what was done: only once the plan's amoCRM writes succeeded.
+    for (const w of works.filter((x) => x.error === undefined)) {
+      for (const [i, e] of pending(w, LOCAL)) {
+        try {
+          if (e.kind === 'record') await deps.records.append(shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record, e.dedupeId);
+          else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
+          w.done.add(i);
+        } catch (err) {
+          fail(w, err);
+          break;
+        }
+      }
+    }
+
+    const outcomes: PlanOutcome[] = [];
+    const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
+    const dead = works.filter((w) => w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS));
+    const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
+    await finish(finished, String(now()));
+    for (const w of finished) outcomes.push({ kind: 'done', planId: w.c.plan.id, leadId: w.c.plan.leadId });
+
+    for (const w of dead) {
+      const left = w.c.plan.effects.filter((_, i) => !w.done.has(i));
+      const entry = { at: new Date(now()).toISOString(), planId: w.c.plan.id, rule: w.c.plan.rule, leadId: w.c.plan.leadId, reason: w.c.plan.reason, notDone: left, request: w.request, error: errorDetail(w.error), attempts: w.c.attempts + 1 };
+      await redis.multi().lpush(deadLetterKey, JSON.stringify(entry)).ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1).exec();
+      metrics.effectsDeadLettered.inc({ rule: w.c.plan.rule });
+      const alertKey = keys.of('effects', 'alerted', w.c.plan.leadId, w.c.plan.rule);
+      if ((await redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
+        metrics.amoAlerts.inc({ kind: 'effect_dead_lettered' });
+        log.error({ alert: 'effect_dead_lettered', ...entry }, `ACTION NEEDED: amoCRM refused the robot's ${w.c.plan.rule} action on lead ${w.c.plan.leadId}; it is in ${deadLetterKey}`);
+      } else {
+        log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
+      }
+      outcomes.push({ kind: 'dead_lettered', planId: w.c.plan.id, leadId: w.c.plan.leadId, error: errorDetail(w.error).message as string });
+    }
+    await finish(dead, 'dead');
+
+    const retryAt = new Map<number, number>();
+    for (const w of parked) {
+      const attempts = w.c.attempts + 1;
+      const at = now() + backoffMs(attempts - 1, w.error);
+      retryAt.set(w.c.plan.leadId, Math.min(retryAt.get(w.c.plan.leadId) ?? Infinity, at));
+      const intent: Intent = { plan: w.c.plan, done: [...w.done], attempts, createdAt: now() };
+      await redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+      metrics.effectsParked.inc({ rule: w.c.plan.rule });
+      log.warn({ planId: w.c.plan.id, leadId: w.c.plan.leadId, attempts, retryAt: new Date(at).toISOString(), err: errorDetail(w.error) }, 'plan parked for a retry');
+      outcomes.push({ kind: 'parked', planId: w.c.plan.id, leadId: w.c.plan.leadId, retryAt: at, error: errorDetail(w.error).message as string });
+    }
+    if (retryAt.size > 0) {
+      const pipeline = redis.pipeline();
+      for (const [leadId, at] of retryAt) pipeline.zadd(pendingKey, String(at), String(leadId));
+      await pipeline.exec();
+    }
+    const settledLeads = [...new Set([...finished, ...dead].map((w) => w.c.plan.leadId))].filter((id) => !retryAt.has(id));
+    await releasePending(settledLeads, lease).catch(() => undefined);
+    // The lease was renewed during the drain: release whatever score it has now when nothing is left.
+    for (const leadId of settledLeads) {
+      if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+    }
+    return { outcomes, requests };
+  };
+
+  /** Intents of leads nobody holds (a crashed worker's, or parked ones whose retry time came). */
+  const resume = async (leadIds?: number[], alreadyLeased = false): Promise<ExecuteReport> => {
+    if (!leadIds || leadIds.length === 0) return { outcomes: [], requests: {} };
+    const lease = now() + INTENT_LEASE_MS;
+    const mine = alreadyLeased ? leadIds : ((await redis.eval(LEASE_LEADS, 1, pendingKey, 'free', String(lease), String(now()), ...leadIds.map(String))) as string[]).map(Number);
+    const committed: Committed[] = [];
+    for (const leadId of mine) {
+      const fields = await redis.hgetall(keys.lead(leadId));
+      for (const [f, v] of Object.entries(fields)) {
+        if (!f.startsWith('intent:')) continue;
+        const intent = JSON.parse(v) as Intent;
+        committed.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
+      }
+    }
+    if (committed.length === 0) {
+      for (const leadId of mine) if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+      return { outcomes: [], requests: {} };
+    }
+    return drain(committed, lease);
+  };
+
+  return {
+    store,
+    commit: (plans) => commit(plans),
+    drain: (committed) => drain(committed),
+    async execute(plans) {
+      const lease = now() + INTENT_LEASE_MS;
+      return drain(await commit(plans, lease), lease);
+    },
+    resume: (leadIds) => resume(leadIds),
+    /** Recovery: intents whose lease ended (a crashed worker) or whose retry time came. */
+    async resumeDue(limit = 250) {
+      const t = now();
+      const due = (await redis.eval(CLAIM_PENDING, 1, pendingKey, String(t), String(limit), String(t + INTENT_LEASE_MS))) as string[];
+      if (due.length === 0) return { outcomes: [], requests: {} };
+      return resume(due.map(Number), true);
+    },
+  };
+}
+
+export type Executor = ReturnType<typeof createExecutor>;

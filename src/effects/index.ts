@@ -1,0 +1,138 @@
+/**
+ * The effects runtime of a worker process: the executor, the timer set, the rules' due handlers and the loop that
+ * feeds them. The loop runs in every worker process; claims are atomic in Redis, so the processes share the work
+ * without a leader, and a process that dies mid-batch leaves its timers and intents to the others after a lease.
+ */
+import type { Redis } from 'ioredis';
+import type { AmoClient } from '../amocrm/api/client.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
+import type { Keys } from '../store/keys.js';
+import type { Outbox } from '../store/outbox.js';
+import type { RecordStore } from '../store/record-store.js';
+import { backoffMs, createExecutor, type Executor } from './executor.js';
+import { createTimerStore, type TimerStore } from './timers.js';
+import type { DueHandler, DueTimer } from './types.js';
+
+export * from './types.js';
+export { timerMember } from './timers.js';
+
+/** Timers handed to a rule in one batch: amoCRM reads and writes take up to 250 items per request. */
+export const DUE_BATCH = 250;
+/** A claimed timer returns to the set after this if its worker died. */
+export const TIMER_LEASE_MS = 120_000;
+/** A whole batch that failed (amoCRM down) is retried this soon at most, so an outage's end is noticed quickly. */
+const BATCH_RETRY_CAP_MS = 5_000;
+
+export interface Effects {
+  executor: Executor;
+  timers: TimerStore;
+  registerDueHandler(rule: string, handler: DueHandler): void;
+  /** One pass: recover due intents, then hand due timers to their rules until none is due. */
+  tick(): Promise<{ timers: number; resumed: number }>;
+  start(pollMs: number): void;
+  /** Stops the loop and waits for the pass in hand. */
+  stop(): Promise<void>;
+}
+
+export function createEffects(deps: {
+  redis: Redis;
+  keys: Keys;
+  amo: AmoClient;
+  records: RecordStore;
+  outbox: Outbox;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  isShadow?: (rule: string) => boolean;
+}): Effects {
+  const timers = createTimerStore(deps.redis, deps.keys);
+  const executor = createExecutor({ ...deps, timers });
+  const handlers = new Map<string, DueHandler>();
+  const log = deps.logger.child({ component: 'timers' });
+  const now = (): number => deps.clock.now().getTime();
+  let loop: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
+
+  const runRule = async (rule: string, due: DueTimer[], lease: number): Promise<void> => {
+    const handler = handlers.get(rule);
+    if (!handler) {
+      // A rule switched off (or not wired in this process): its timers wait, they are not dropped.
+      await timers.retry(lease, due, now() + 60_000);
+      return;
+    }
+    let result;
+    try {
+      result = await handler(due);
+    } catch (err) {
+      const attempts = Math.max(...due.map((d) => d.attempts));
+      const at = now() + Math.min(BATCH_RETRY_CAP_MS, backoffMs(attempts, err));
+      log.warn({ rule, timers: due.length, err: { message: (err as Error).message }, retryAt: new Date(at).toISOString() }, 'due timers could not be handled; retrying the batch');
+      deps.metrics.timersFired.inc({ rule, outcome: 'retried' }, due.length);
+      await timers.retry(lease, due, at);
+      return;
+    }
+    if (result.plans && result.plans.length > 0) await executor.execute(result.plans);
+    if (result.committed && result.committed.length > 0) await executor.drain(result.committed);
+    const failed = result.failed ?? [];
+    const failedSet = new Set(failed.map((f) => f.timer));
+    for (const f of failed) {
+      const at = now() + backoffMs(f.timer.attempts, f.error);
+      await timers.retry(lease, [f.timer], at);
+      log.warn({ rule, leadId: f.timer.leadId, key: f.timer.key, attempts: f.timer.attempts + 1, err: { message: (f.error as Error)?.message } }, 'timer of one lead failed; the others proceed');
+    }
+    const settled = due.filter((d) => !failedSet.has(d));
+    await timers.settle(lease, settled);
+    deps.metrics.timersFired.inc({ rule, outcome: 'settled' }, settled.length);
+    if (failed.length > 0) deps.metrics.timersFired.inc({ rule, outcome: 'retried' }, failed.length);
+  };
+
+  const tick = async (): Promise<{ timers: number; resumed: number }> => {
+    let resumed = 0;
+    let handled = 0;
+    const report = await executor.resumeDue();
+    resumed += report.outcomes.length;
+    for (;;) {
+      if (stopped) break;
+      const { timers: due, lease } = await timers.claim(now(), DUE_BATCH, TIMER_LEASE_MS);
+      if (due.length === 0) break;
+      handled += due.length;
+      const byRule = new Map<string, DueTimer[]>();
+      for (const t of due) byRule.set(t.rule, [...(byRule.get(t.rule) ?? []), t]);
+      await Promise.all([...byRule].map(([rule, list]) => runRule(rule, list, lease)));
+      if (due.length < DUE_BATCH) break;
+    }
+    return { timers: handled, resumed };
+  };
+
+  return {
+    executor,
+    timers,
+    registerDueHandler(rule, handler) {
+      handlers.set(rule, handler);
+    },
+    tick,
+    start(pollMs) {
+      stopped = false;
+      const schedule = (): void => {
+        if (stopped) return;
+        loop = setTimeout(() => {
+          running = tick()
+            .catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'timer pass failed; next pass soon'))
+            .finally(() => {
+              running = undefined;
+              schedule();
+            });
+        }, pollMs);
+      };
+      schedule();
+    },
+    async stop() {
+      stopped = true;
+      if (loop) clearTimeout(loop);
+      await running;
+    },
+  };
+}
