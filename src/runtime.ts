@@ -11,6 +11,7 @@ import { loadRulesFile } from './config/load.js';
 import type { AmoAuthConfig } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
+import { CADENCE_RULE, createCadenceEngine, type CadenceEngine } from './jobs/handlers/cadence.js';
 import { createDistributionStore } from './store/distribution-store.js';
 import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -38,6 +39,7 @@ export interface Runtime {
   amo: AmoClient;
   rules: () => CompiledRules;
   pickup?: PickupEngine;
+  cadence?: CadenceEngine;
   effects?: Effects;
   records: RecordStore;
   outbox: Outbox;
@@ -104,6 +106,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const outbox = createOutbox(service.redis, service.keys);
   let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
+  let cadence: CadenceEngine | undefined;
   let effects: Effects | undefined;
   let compiled: CompiledRules | undefined;
   const rules = (): CompiledRules => {
@@ -160,11 +163,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+      const cadences = createCadenceEngine({ rules, amo, leads: service.leads, effects, clock, logger });
+      cadence = cadences;
+      effects.registerDueHandler(CADENCE_RULE, (due) => cadences.onDue(due));
       service.startWorkers({
         effects,
-        onLeadEvent: async (input) => engine.onLeadEvent(input),
+        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await cadences.onLeadEvent(input))],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
+          'cadence-sweep': () => cadences.sweep(),
         },
       });
       // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
@@ -173,6 +180,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      if (compiled.cadences.bindings.length > 0) {
+        await service.queues
+          .get('timers')
+          .upsertJobScheduler('cadence-sweep', { every: compiled.cadences.sweepIntervalMs }, { name: 'cadence-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+        // Leads already in a bound stage join at start, not only at the first scheduled sweep.
+        void cadences.sweep().catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'cadence sweep at start failed; the scheduled one will retry'));
+      }
       logger.info(
         { departments: compiled.departments.map((d) => ({ name: d.name, managers: d.managers.length })), pickupStage: compiled.pickup.stageName, timeoutMs: compiled.pickup.timeoutMs },
         'rules compiled; workers started',
@@ -183,5 +197,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
 }
