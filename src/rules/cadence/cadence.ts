@@ -90,7 +90,7 @@ function issue(leadId: number, cadence: CompiledCadence, state: CadenceState, no
   const next: CadenceState = {
     ...state,
     status: 'running',
-    openTask: { ref, step: step.index, dueAt: slot.dueAt, window: slot.window, day: slot.day, createdAt: now, ...(slot.weekendMissed ? { weekendMissed: true } : {}) },
+    openTask: { ref, step: step.index, dueAt: slot.dueAt, window: slot.window, day: slot.day, createdAt: now, text, ...(slot.weekendMissed ? { weekendMissed: true } : {}) },
     timerAt,
     calls: [],
     slots: [...state.slots, { step: step.index, day: slot.day, window: slot.window }].slice(-20),
@@ -272,6 +272,14 @@ export function cadenceOnLeadEvent({ before, after, event, state, taskRef, ctx }
     if (!call) return [];
     if (isConversation(call, cadence.answeredMinDurationSec) && cadence.stopOn.has('answered_call')) return [stopPlan(leadId, cadence, active, 'answered_call', ctx)];
     const entry = { at: call.at, answered: false, durationSec: call.durationSec, direction: call.direction, ...(call.status !== undefined ? { status: call.status } : {}) };
+    // A note delivered after the task it belongs to was completed (webhooks of one body run in any order, a locked
+    // lead retries later) counts for the attempt whose completion it precedes.
+    const belongs = active.attempts.findIndex((a) => call.at <= a.at);
+    const attempt = belongs >= 0 ? active.attempts[belongs] : undefined;
+    if (attempt && attempt.outcome !== 'overdue') {
+      const attempts = active.attempts.map((a, i) => (i === belongs ? { ...a, outcome: 'no_answer' as const, calls: a.calls + 1 } : a));
+      return [stateOnly(`R3:${leadId}:${active.run}:call:${event.noteId}`, leadId, { ...active, attempts }, `late call note of step ${attempt.step}: counted there`)];
+    }
     return [stateOnly(`R3:${leadId}:${active.run}:call:${event.noteId}`, leadId, { ...active, calls: [...active.calls, entry] }, `call note without conversation (${call.durationSec}s, status ${call.status ?? '-'})`)];
   }
 
@@ -280,7 +288,9 @@ export function cadenceOnLeadEvent({ before, after, event, state, taskRef, ctx }
       return [stopPlan(leadId, cadence, active, 'meeting_set', ctx)];
     }
     const open = active.openTask;
-    if (!open || taskRef !== open.ref) return [];
+    // The task's amoCRM id is stored once its create request returned; a completion racing it is known by its text.
+    const ours = open !== undefined && (taskRef === open.ref || (taskRef === undefined && open.text !== undefined && event.text === open.text));
+    if (!open || !ours) return [];
     if ((event.action === 'update' && event.isCompleted === true) || event.action === 'delete') {
       return [consume(leadId, cadence, active, active.calls.length > 0 ? 'no_answer' : 'no_call', ctx, `R3:${leadId}:${open.ref}:done`)];
     }

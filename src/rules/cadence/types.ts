@@ -61,7 +61,7 @@ export const CadenceStateSchema = z.object({
   step: z.number().int().nonnegative(),
   reissue: z.number().int().nonnegative(),
   openTask: z
-    .object({ ref: z.string(), step: z.number().int(), dueAt: z.number(), window: z.number().int(), day: z.string(), createdAt: z.number(), weekendMissed: z.boolean().optional() })
+    .object({ ref: z.string(), step: z.number().int(), dueAt: z.number(), window: z.number().int(), day: z.string(), createdAt: z.number(), weekendMissed: z.boolean().optional(), text: z.string().optional() })
     .optional(),
   /** When the rule's timer is due (overdue check, the end, or a retry to find a slot). */
   timerAt: z.number().optional(),
