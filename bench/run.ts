@@ -13,6 +13,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { createMetrics } from '../src/lib/metrics.js';
 import { startService } from '../src/service.js';
 import { ensureLocalRedis } from '../sim/local-redis.js';
+import { cadenceBench, cadenceBenchLines, type CadenceBenchResult } from './cadence.js';
 
 const TOKEN = 'bench-webhook-token-0123456789abcdef';
 
@@ -124,6 +125,9 @@ async function main(): Promise<void> {
 
   await service.redis.eval(`for _,k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 1`, 0, `bench-${process.pid}*`);
   await service.close();
+
+  // 4. R3 cadences at 1,000 leads: requests per step and time beside the rate-limit bound (bench/cadence.ts).
+  results.cadence1000 = await cadenceBench(redis.url, 1_000);
   await redis.stop();
 
   writeFileSync('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
@@ -134,6 +138,7 @@ async function main(): Promise<void> {
     `- Parse a 300-item leads[status] body (${body300.length} bytes): expand+normalise ${r.parse300.expandAndNormalize.meanMs} ms; qs.parse alone ${r.parse300.qsParseBaseline.meanMs} ms; expand alone / qs = ${r.parse300.expandVsQs}`,
     `- Webhook route, 300-item body, app.inject with real Redis: mean ${r.route300.webhook.meanMs} ms, p99 ${r.route300.webhook.p99Ms} ms (${r.route300.ratio}× /health/live at ${r.route300.healthBaseline.meanMs} ms)`,
     `- Load, 1-item webhooks over HTTP, 10 connections: ${r.load1.webhook.rps} req/s, p99 ${r.load1.webhook.p99Ms} ms (${r.load1.rpsRatio}× the req/s of /health/live at ${r.load1.healthBaseline.rps})`,
+    ...cadenceBenchLines(results.cadence1000 as CadenceBenchResult),
     '',
   ].join('\n');
   writeFileSync('bench/results/latest.md', md);

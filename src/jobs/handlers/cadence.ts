@@ -26,6 +26,7 @@ export const CADENCE_FIELD = 'cadence';
 export const CADENCE_RULE = RULE;
 /** amoCRM event types of call notes (GET /api/v4/events). */
 export const CALL_EVENT_TYPES = ['outgoing_call', 'incoming_call'];
+const SWEEP_CONCURRENCY = 16;
 
 export interface CadenceEngineDeps {
   rules: () => CompiledRules;
@@ -143,7 +144,8 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
         const leads = await deps.amo.listLeads({ 'filter[statuses][0][pipeline_id]': binding.pipelineId, 'filter[statuses][0][status_id]': binding.statusId }, 'bulk');
         requests += Math.max(1, Math.ceil(leads.length / 250));
         found += leads.length;
-        for (const api of leads) {
+        // Leads are decided a few at a time (each under its own lock); their writes go out together at the end.
+        const one = async (api: ApiLead): Promise<void> => {
           try {
             await deps.leads.withLock(api.id, async () => {
               const state = await readState(api.id);
@@ -161,11 +163,12 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
               toDrain.push(...(await deps.effects.executor.commit(plans)));
             });
           } catch (err) {
-            if (err instanceof LeadLockedError) continue;
+            if (err instanceof LeadLockedError) return;
             failed += 1;
             log.error({ leadId: api.id, err: { message: (err as Error).message } }, 'cadence sweep: one lead failed; the others proceed');
           }
-        }
+        };
+        for (let i = 0; i < leads.length; i += SWEEP_CONCURRENCY) await Promise.all(leads.slice(i, i + SWEEP_CONCURRENCY).map(one));
       }
       if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
       if (joined > 0 || restored > 0) log.info({ found, joined, restored, failed }, 'cadence sweep done');
