@@ -1,13 +1,17 @@
 /**
  * `npm run lead:explain -- <leadId>`: everything the robot did to a lead and why, from the record alone —
  * assignments with their candidates, who was skipped and why, weights and the winner; misses; fallbacks.
- * Reads REDIS_URL and REDIS_PREFIX like the service.
+ * With a cadence (R3), its plan step by step and its history. Reads REDIS_URL and REDIS_PREFIX like the service;
+ * the cadence profile comes from the rules file (`--rules <file>`, default RULES_FILE or config/rules.yaml).
  */
 import { Redis } from 'ioredis';
 import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
 import { createRecordStore } from '../store/record-store.js';
 import type { DistributionExplanation } from '../rules/types.js';
+import { loadRulesFile } from '../config/load.js';
+import { explainCadence } from '../rules/cadence/explain.js';
+import { CadenceStateSchema } from '../rules/cadence/types.js';
 
 async function main(): Promise<number> {
   const leadId = Number(process.argv[2]);
@@ -18,8 +22,10 @@ async function main(): Promise<number> {
   const env = parseToolEnv();
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    const records = await createRecordStore(redis, createKeys(env.REDIS_PREFIX)).forLead(leadId);
-    if (records.length === 0) {
+    const keys = createKeys(env.REDIS_PREFIX);
+    const records = await createRecordStore(redis, keys).forLead(leadId);
+    const cadence = await cadenceLines(redis.hget(keys.lead(leadId), 'cadence'));
+    if (records.length === 0 && cadence.length === 0) {
       console.log(`no record for lead ${leadId} under prefix "${env.REDIS_PREFIX}"`);
       return 1;
     }
@@ -27,16 +33,32 @@ async function main(): Promise<number> {
       console.log(`${r.at}  ${r.rule}  ${r.kind}${r.type ? ` (${r.type})` : ''}${r.userId !== undefined ? `  user ${r.userId}` : ''}${r.previousUserId !== undefined ? ` (was ${r.previousUserId})` : ''}`);
       console.log(`    why: ${r.reason}`);
       const e = r.explanation as DistributionExplanation | undefined;
-      if (e) {
+      if (e && Array.isArray(e.candidates)) {
         console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);
         console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
         if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}`).join(', ')}`);
       }
     }
+    for (const line of cadence) console.log(line);
     return 0;
   } finally {
     redis.disconnect();
   }
+}
+
+async function cadenceLines(raw: Promise<string | null>): Promise<string[]> {
+  const text = await raw;
+  if (text === null) return [];
+  const parsed = CadenceStateSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) return [`cadence state does not parse: ${parsed.error.issues[0]?.message ?? ''}`];
+  const i = process.argv.indexOf('--rules');
+  const file = i >= 0 ? (process.argv[i + 1] ?? '') : (process.env.RULES_FILE ?? 'config/rules.yaml');
+  const loaded = await loadRulesFile(file);
+  if (!loaded.ok) return [`cadence «${parsed.data.profile}»: ${parsed.data.status}; rules file ${file} does not load, plan not shown`];
+  const profile = loaded.config.cadences.profiles[parsed.data.profile];
+  if (!profile) return [`cadence «${parsed.data.profile}» is not in ${file}; status ${parsed.data.status}`];
+  const phases = profile.phases.map((p) => ({ from: p.from, to: p.to, calls: p.calls, everyDays: p.everyDays, weekendCall: p.weekendCall, ...(p.messenger ? { messengerText: p.messenger.text } : {}) }));
+  return ['', ...explainCadence(parsed.data, phases, loaded.config.timeZone ?? 'Europe/Moscow')];
 }
 
 main().then(

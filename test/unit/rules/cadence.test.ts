@@ -7,6 +7,7 @@ import { callFromApiNote, callFromNoteEvent, isConversation } from '../../../src
 import { cadenceOnLeadEvent, cadenceOnSweep } from '../../../src/rules/cadence/cadence.js';
 import { cadenceSteps } from '../../../src/rules/cadence/plan.js';
 import { stepHeadline, timesText } from '../../../src/rules/cadence/templates.js';
+import { explainCadence } from '../../../src/rules/cadence/explain.js';
 import type { CompiledRules } from '../../../src/rules/types.js';
 import { seedDirectory } from '../../../sim/directory.js';
 import { callNoteEvent, CLOSING_STAGE, drive, type ManagerMove } from '../../helpers/cadence-driver.js';
@@ -271,5 +272,17 @@ describe('R3 primary-market over fake time', () => {
     expect(task && 'dueAt' in task ? local(task.dueAt) : '').toBe('2026-11-23 Mon 21:00');
     const stopped = { ...(plans[0]!.state!.cadence as object), status: 'stopped' } as never;
     expect(cadenceOnSweep({ lead, state: stopped, ctx: { rules, now } })).toEqual([]);
+  });
+
+  it('when lead:explain renders a running cadence, then each step shows its planned day, what happened and the open task', () => {
+    const trace = drive({ rules, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'complete', afterMs: 3600_000 }, { kind: 'ignore' }], untilMs: 3 * 3600_000 });
+    const lines = explainCadence(trace.state!, rules.cadences.bindings[0]!.phases, ZONE);
+    expect(lines[0]).toBe(`cadence «primary-market» run 1: running; entered 2026-11-23 Mon 10:00; manager ${ANNA}; 14 calls planned`);
+    expect(lines[1]).toBe(`  managers in a row without contact: ${ANNA}`);
+    lines.splice(1, 1);
+    expect(lines[1]).toBe('   1. phase 1, call 1/4, day 0 (2026-11-23 Mon): completed without a call at 2026-11-23 Mon 11:00 (due 2026-11-23 Mon 15:00, calls 0)');
+    expect(lines[2]).toBe('   2. phase 1, call 2/4, day 2 (2026-11-25 Wed): OPEN task cadence:1:2, due 2026-11-25 Wed 21:00');
+    expect(lines[6]).toBe('   6. phase 2, call 2/6, day 12 (2026-12-05 Sat, weekend call): planned');
+    expect(lines).toHaveLength(15);
   });
 });
