@@ -54,11 +54,11 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: no new requests, finishing jobs in hand');
+    logger.info({ signal, timeoutMs: env.SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new requests or timers, finishing the jobs and the timer batch in hand');
     const force = setTimeout(() => {
       logger.error('shutdown took too long, exiting');
       process.exit(1);
-    }, 30_000);
+    }, env.SHUTDOWN_TIMEOUT_MS);
     force.unref();
     runtime
       .close()

@@ -24,8 +24,9 @@ async function main(): Promise<number> {
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const records = await createRecordStore(redis, keys).forLead(leadId);
-    const cadence = await cadenceLines(redis.hget(keys.lead(leadId), 'cadence'));
-    if (records.length === 0 && cadence.length === 0) {
+    const hash = await redis.hgetall(keys.lead(leadId));
+    const cadence = await cadenceLines(Promise.resolve(hash.cadence ?? null));
+    if (records.length === 0 && Object.keys(hash).length === 0) {
       console.log(`no record for lead ${leadId} under prefix "${env.REDIS_PREFIX}"`);
       return 1;
     }
@@ -39,6 +40,25 @@ async function main(): Promise<number> {
         if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}`).join(', ')}`);
       }
     }
+    // What the robot is about to do, or could not do: rule states, unfinished plans, timers, refused writes.
+    for (const [field, value] of Object.entries(hash)) {
+      if (field === 'state' || field === 'cadence' || field.startsWith('done:') || field.startsWith('task')) continue;
+      if (field.startsWith('intent:')) {
+        const intent = JSON.parse(value) as { plan: { rule: string; reason: string; effects: Array<{ kind: string }> }; done: number[]; attempts: number };
+        console.log(`pending ${intent.plan.rule} plan ${field.slice(7)}: ${intent.plan.reason}`);
+        console.log(`    effects: ${intent.plan.effects.map((e, i) => `${e.kind}${intent.done.includes(i) ? ' (done)' : ''}`).join(', ')}; attempts ${intent.attempts}`);
+      } else {
+        console.log(`state ${field}: ${value}`);
+      }
+    }
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.zscan(keys.of('{timers}', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 0; i < found.length; i += 2) console.log(`timer ${found[i]} due ${new Date(Number(found[i + 1])).toISOString()}`);
+    } while (cursor !== '0');
+    const dead = (await redis.lrange(keys.of('effects', 'dead-letter'), 0, 999)).map((x) => JSON.parse(x) as { leadId: number; at: string; rule: string; error: { message?: string } }).filter((d) => d.leadId === leadId);
+    for (const d of dead) console.log(`refused by amoCRM ${d.at} (${d.rule}): ${d.error.message ?? ''}`);
     for (const line of cadence) console.log(line);
     return 0;
   } finally {

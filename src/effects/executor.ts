@@ -59,13 +59,15 @@ return out
 // Removes the pending marker of a lead only if nobody re-leased it meanwhile (ARGV[1] the lease we set).
 const RELEASE_PENDING = `if redis.call('ZSCORE', KEYS[1], ARGV[2]) == ARGV[1] then return redis.call('ZREM', KEYS[1], ARGV[2]) else return 0 end`;
 
-// Leases the given leads (ARGV[3..]) until ARGV[2]; returns those nobody held (no marker, or lease/retry time over).
-// With ARGV[1] = 'all' every lead is leased; with 'free' only the free ones.
+// Leases leads (ARGV[4..]) until ARGV[2] and returns those nobody held (lease or retry time ARGV[3] over).
+// 'all' (a commit): every lead is leased; one without a marker counts as free. 'free' (a resume): only leads
+// with a marker whose time is over are leased and returned; a lead with nothing pending costs one lookup.
 const LEASE_LEADS = `
 local out = {}
 for i = 4, #ARGV do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  local free = (not s) or tonumber(s) <= tonumber(ARGV[3])
+  local free
+  if ARGV[1] == 'all' then free = (not s) or tonumber(s) <= tonumber(ARGV[3]) else free = s and tonumber(s) <= tonumber(ARGV[3]) end
   if free or ARGV[1] == 'all' then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
   if free then out[#out + 1] = ARGV[i] end
 end
@@ -466,9 +468,23 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
       } else {
         log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
       }
+      if (w.c.plan.revert) {
+        const pipeline = redis.pipeline();
+        for (const [field, value] of Object.entries(w.c.plan.revert)) {
+          if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
+          else pipeline.hset(keys.lead(w.c.plan.leadId), field, JSON.stringify(value));
+        }
+        await pipeline.exec();
+      }
       outcomes.push({ kind: 'dead_lettered', planId: w.c.plan.id, leadId: w.c.plan.leadId, error: errorDetail(w.error).message as string });
     }
-    await finish(dead, 'dead');
+    // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
+    // (the next deadline), and it must not be taken for one already carried out.
+    if (dead.length > 0) {
+      const pipeline = redis.pipeline();
+      for (const w of dead) pipeline.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`);
+      await pipeline.exec();
+    }
 
     const retryAt = new Map<number, number>();
     for (const w of parked) {

@@ -66,6 +66,11 @@ export interface Plan {
    * `null` deletes the field. E.g. `{ pickup: nextPickupState }`.
    */
   state?: Record<string, unknown>;
+  /**
+   * State to put back when the plan is dead-lettered (amoCRM refused its write for good), so the rule's state never
+   * claims a change amoCRM does not have (e.g. the pickup state before a reassignment that was refused).
+   */
+  revert?: Record<string, unknown>;
   effects: Effect[];
 }
 

@@ -186,7 +186,9 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     const resolved = await resolve(result, lead, ctx);
     const effects = effectsOf(resolved.decisions, before.clock).map((e) => (e.kind === 'message' ? { ...e, message: { ...e.message, at: new Date(ctx.now).toISOString() } } : e));
     const reasons = resolved.decisions.map((d) => d.reason);
-    return { id, rule: PICKUP_RULE, leadId: lead.leadId, reason: reasons[0] ?? 'pickup state changed', state: { [PICKUP_FIELD]: resolved.pickup }, effects };
+    // A refused write puts the pickup back as it was: its deadline then comes again, instead of the robot reading
+    // amoCRM's unchanged responsible as a person's reassignment.
+    return { id, rule: PICKUP_RULE, leadId: lead.leadId, reason: reasons[0] ?? 'pickup state changed', state: { [PICKUP_FIELD]: resolved.pickup }, revert: { [PICKUP_FIELD]: before }, effects };
   };
 
   return {

@@ -1,0 +1,87 @@
+/**
+ * An in-memory amoCRM for integration tests of the shell: leads, notes and tasks, with switches for the faults
+ * the executor must survive (an outage, a lead amoCRM always refuses) and a count of every call.
+ */
+import type { AmoClient, LeadUpdate, NewLeadNote, NewTask } from '../../src/amocrm/api/client.js';
+import { AmoUnavailableError, AmoValidationError } from '../../src/amocrm/api/errors.js';
+import type { ApiLead, ApiNote, ApiTask } from '../../src/amocrm/api/schemas.js';
+
+export interface FakeLead {
+  id: number;
+  responsible: number;
+  statusId: number;
+  pipelineId: number;
+}
+
+export function createFakeAmo(leads: FakeLead[]) {
+  const state = new Map(leads.map((l) => [l.id, { ...l }]));
+  const notes: Array<NewLeadNote & { id: number }> = [];
+  const tasks: Array<NewTask & { id: number; is_completed: boolean }> = [];
+  const calls = { leadsReads: 0, eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
+  const faults = { down: false, poison: new Set<number>() };
+  const unavailable = (endpoint: string): AmoUnavailableError => new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
+  const api = (l: FakeLead): ApiLead => ({ id: l.id, responsible_user_id: l.responsible, status_id: l.statusId, pipeline_id: l.pipelineId, created_at: 1, updated_at: 1, _embedded: { tags: [] } });
+
+  const amo = {
+    async getLeadsByIds(ids: number[]) {
+      if (faults.down) throw unavailable('GET /api/v4/leads');
+      calls.leadsReads += 1;
+      return ids.flatMap((id) => {
+        const l = state.get(id);
+        return l ? [api(l)] : [];
+      });
+    },
+    async listLeads() {
+      if (faults.down) throw unavailable('GET /api/v4/leads');
+      calls.leadsReads += 1;
+      return [...state.values()].map(api);
+    },
+    async listEvents() {
+      if (faults.down) throw unavailable('GET /api/v4/events');
+      calls.eventsReads += 1;
+      return [];
+    },
+    async updateLead(update: LeadUpdate) {
+      if (faults.down) throw unavailable('PATCH /api/v4/leads');
+      if (faults.poison.has(update.id)) {
+        calls.refused += 1;
+        throw new AmoValidationError(400, 'PATCH /api/v4/leads', [{ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The user is not active' }], 'Bad Request');
+      }
+      const l = state.get(update.id);
+      if (!l) throw new AmoValidationError(400, 'PATCH /api/v4/leads', [{ code: 'NotFound', path: 'id', detail: 'no such lead' }], 'Bad Request');
+      if (update.responsible_user_id !== undefined) l.responsible = update.responsible_user_id;
+      if (update.status_id !== undefined) l.statusId = update.status_id;
+      calls.patches.push(update);
+      return update.id;
+    },
+    async addLeadNote(note: NewLeadNote) {
+      if (faults.down) throw unavailable('POST /api/v4/leads/notes');
+      const id = notes.length + 1;
+      notes.push({ ...note, id });
+      calls.notesPosted += 1;
+      return id;
+    },
+    async listLeadNotes(leadId: number): Promise<ApiNote[]> {
+      if (faults.down) throw unavailable('GET /api/v4/leads/notes');
+      calls.notesListed += 1;
+      return notes.filter((n) => n.entity_id === leadId).map((n) => ({ id: n.id, entity_id: n.entity_id, note_type: n.note_type, params: n.params }));
+    },
+    async createTask(task: NewTask) {
+      if (faults.down) throw unavailable('POST /api/v4/tasks');
+      const id = tasks.length + 1;
+      tasks.push({ ...task, id, is_completed: false });
+      calls.tasksPosted += 1;
+      return id;
+    },
+    async listTasks(): Promise<ApiTask[]> {
+      return tasks.filter((t) => !t.is_completed).map((t) => ({ id: t.id, entity_id: t.entity_id ?? null, text: t.text, complete_till: t.complete_till, is_completed: false }));
+    },
+    async completeTask(id: number) {
+      const t = tasks.find((x) => x.id === id);
+      if (t) t.is_completed = true;
+    },
+    async updateTask() {},
+    async flush() {},
+  };
+  return { amo: amo as unknown as AmoClient, state, notes, tasks, calls, faults };
+}

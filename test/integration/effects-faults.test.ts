@@ -1,0 +1,302 @@
+/**
+ * The pickup's effect path when amoCRM, a worker or a job fails: real Redis, the real executor and timer set, a
+ * fake amoCRM with fault switches and a clock moved by hand. Each case reproduces a failure of the engine that
+ * applied decisions inline (one poison lead halting every deadline, deadlines forgotten after an outage, a crash
+ * after the responsible PATCH read back as a person's change, a retried webhook job deciding nothing).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createEffects, type Effects } from '../../src/effects/index.js';
+import type { Plan } from '../../src/effects/types.js';
+import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE, type PickupEngine } from '../../src/jobs/handlers/pickup.js';
+import { createWebhookEventHandler } from '../../src/jobs/handlers/webhook-event.js';
+import { createQueues } from '../../src/jobs/queues.js';
+import { createWorkers } from '../../src/jobs/worker.js';
+import { createManualClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { createMetrics, type Metrics } from '../../src/lib/metrics.js';
+import type { LeadEvent } from '../../src/rules/events.js';
+import type { CompiledRules, PickupState } from '../../src/rules/types.js';
+import { createDistributionStore, type DistributionStore } from '../../src/store/distribution-store.js';
+import { createKeys, type Keys } from '../../src/store/keys.js';
+import { createLeadStore, LEAD_LOCK_MS } from '../../src/store/lead-store.js';
+import { createOutbox, type Outbox } from '../../src/store/outbox.js';
+import { createPickupStore } from '../../src/store/pickup-store.js';
+import { createRecordStore, type RecordStore } from '../../src/store/record-store.js';
+import { createFakeAmo, type FakeLead } from '../helpers/fake-amo.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+import { demoRules, PIPELINE, STAGE } from '../helpers/rules.js';
+import { waitFor } from '../helpers/wait.js';
+
+const START = '2026-11-24T10:00:00Z'; // a Tuesday, 13:00 in Moscow: the department is on shift
+const DEPT = 'Отдел продаж 1';
+const FIRST = 9101;
+
+let redis: Redis;
+let rules: CompiledRules;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  redis = connectTestRedis();
+  rules = await demoRules();
+});
+afterAll(async () => {
+  for (const p of prefixes) await dropPrefix(redis, p);
+  redis.disconnect();
+});
+
+interface Harness {
+  keys: Keys;
+  clock: ReturnType<typeof createManualClock>;
+  fake: ReturnType<typeof createFakeAmo>;
+  effects: Effects;
+  engine: PickupEngine;
+  records: RecordStore;
+  outbox: Outbox;
+  metrics: Metrics;
+  distribution: DistributionStore;
+  logs: Array<Record<string, unknown>>;
+}
+
+function harness(leadIds: number[], options: { responsible?: number } = {}): Harness {
+  const prefix = uniquePrefix('faults');
+  prefixes.push(prefix);
+  const keys = createKeys(prefix);
+  const clock = createManualClock(START);
+  const fake = createFakeAmo(leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })));
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const metrics = createMetrics({ defaultMetrics: false });
+  const records = createRecordStore(redis, keys);
+  const outbox = createOutbox(redis, keys);
+  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox, clock, logger, metrics });
+  const distribution = createDistributionStore(redis, keys);
+  const engine = createPickupEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), pickups: createPickupStore(redis, keys), distribution, effects, clock, logger });
+  effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+  return { keys, clock, fake, effects, engine, records, outbox, metrics, distribution, logs };
+}
+
+/** Leads with a running clock for FIRST whose deadline is now. */
+async function runningClocks(h: Harness, leadIds: number[]): Promise<void> {
+  const now = h.clock.now().getTime();
+  const plans: Plan[] = leadIds.map((id) => {
+    const pickup: PickupState = { leadId: id, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    return { id: `setup-${id}`, rule: 'test', leadId: id, reason: 'setup', state: { pickup }, effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }] };
+  });
+  await h.effects.executor.execute(plans);
+}
+
+const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => from + i);
+const counter = async (m: Metrics, name: string): Promise<number> => {
+  const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return (metric?.values ?? []).reduce((s, v) => s + Number(v.value), 0);
+};
+
+describe('the effect path under faults', () => {
+  it('when amoCRM always refuses one lead in a batch, then every other lead is reassigned and the refused one is dead-lettered with the request and the answer, alerted once', async () => {
+    const leads = ids(10, 810_000);
+    const poison = leads[3]!;
+    const h = harness(leads);
+    h.fake.faults.poison.add(poison);
+    await runningClocks(h, leads);
+
+    await h.effects.tick();
+
+    const reassigned = leads.filter((id) => h.fake.state.get(id)!.responsible !== FIRST);
+    expect(reassigned).toEqual(leads.filter((id) => id !== poison));
+    expect(h.fake.calls.refused).toBe(1);
+    const dead = (await redis.lrange(h.keys.of('effects', 'dead-letter'), 0, -1)).map((x) => JSON.parse(x) as Record<string, unknown>);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ leadId: poison, rule: 'R1', request: { method: 'PATCH', path: '/api/v4/leads', body: { id: poison } }, error: { status: 400, fieldErrors: [{ path: 'responsible_user_id', detail: 'The user is not active' }] } });
+    expect(await counter(h.metrics, 'amo_effects_dead_lettered_total')).toBe(1);
+    // The refused lead's note and messages were not produced: they would describe a write that never happened.
+    expect(h.fake.notes.filter((n) => n.entity_id === poison)).toHaveLength(0);
+    expect(h.fake.notes.filter((n) => n.entity_id !== poison)).toHaveLength(9);
+
+    // Its next deadline fails again: the others still proceed, and the operator is not alerted twice.
+    h.clock.advance(60_000);
+    await h.effects.tick();
+    expect(h.fake.calls.refused).toBe(2);
+    expect(h.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ACTION NEEDED'))).toHaveLength(1);
+    expect(leads.filter((id) => id !== poison).every((id) => ![FIRST].includes(h.fake.state.get(id)!.responsible))).toBe(true);
+  });
+
+  it('when amoCRM is down for ten minutes, then no deadline is forgotten and all overdue leads are acted on in the first pass after it returns', async () => {
+    const leads = ids(20, 820_000);
+    const h = harness(leads);
+    h.fake.faults.down = true;
+    await runningClocks(h, leads);
+    for (let t = 0; t < 10 * 60_000; t += 5_000) {
+      await h.effects.tick();
+      h.clock.advance(5_000);
+    }
+    expect(h.fake.calls.patches).toHaveLength(0);
+    expect(await h.effects.timers.count()).toBe(20); // every deadline still there
+
+    h.fake.faults.down = false;
+    h.clock.advance(5_000);
+    const readsBefore = h.fake.calls.leadsReads;
+    await h.effects.tick();
+    expect(h.fake.calls.patches.map((p) => p.id).sort()).toEqual(leads);
+    expect(h.fake.calls.leadsReads - readsBefore).toBe(1); // one batch re-read all twenty
+  });
+
+  it('when a deadline timer is lost, then the sweep restores it from the pickup state', async () => {
+    const leads = ids(3, 830_000);
+    const h = harness(leads);
+    await runningClocks(h, leads);
+    await h.effects.timers.cancel([{ rule: PICKUP_RULE, leadId: leads[1]!, key: DEADLINE_KEY }]);
+    expect(await h.effects.timers.count()).toBe(2);
+    const swept = await h.engine.sweep();
+    expect(swept.rescheduled).toBe(1);
+    await h.effects.tick();
+    expect(h.fake.calls.patches.map((p) => p.id).sort()).toEqual(leads);
+  });
+
+  it('when the worker dies right after the responsible PATCH, then the resumed intent does not write it again, posts the note once, and the manager who missed never gets the lead back', async () => {
+    const lead = 840_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    // The deadline's plan is committed (state + intent) by the check, as onDue does under the lead's lock.
+    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 120_000);
+    const result = await h.engine.onDue(timers);
+    await h.effects.timers.settle(lease, timers);
+    const committed = result.committed;
+    expect(committed).toHaveLength(1);
+    const plan = committed[0]!.plan;
+    const patch = plan.effects.find((e) => e.kind === 'set_responsible');
+    if (patch?.kind !== 'set_responsible') throw new Error('the deadline plan has no reassignment');
+    // ...amoCRM applies the PATCH, and the process is killed before it marks anything.
+    await h.fake.amo.updateLead({ id: lead, responsible_user_id: patch.toUserId });
+    const second = patch.toUserId;
+    expect(second).not.toBe(FIRST);
+
+    // Another worker's recovery once the lease is over (here the second manager's deadline has passed too).
+    h.clock.advance(61_000);
+    const { outcomes } = await h.effects.executor.resumeDue();
+    expect(outcomes).toEqual([{ kind: 'done', planId: plan.id, leadId: lead }]);
+    expect(h.fake.calls.patches).toHaveLength(1); // the reconciliation saw the responsible already set
+    expect(h.fake.notes.filter((n) => n.entity_id === lead)).toHaveLength(1);
+    const recorded = await h.records.forLead(lead);
+    expect(recorded.map((r) => r.kind)).toEqual(['violation', 'reassignment']);
+    expect((await h.outbox.pending()).map((m) => m.template).sort()).toEqual(['lead_assigned', 'pickup_missed']);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ phase: 'running', assignedUserId: second, misses: 1, missedUserIds: [FIRST] });
+
+    // The second manager misses too: the lead goes to a third, never back to the first.
+    await h.effects.tick();
+    const third = h.fake.state.get(lead)!.responsible;
+    expect([FIRST, second]).not.toContain(third);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 2, missedUserIds: [FIRST, second] });
+  });
+
+  it('when the note write fails after the PATCH landed, then the retry finishes the plan without a second PATCH', async () => {
+    const lead = 850_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    const realNote = h.fake.amo.addLeadNote.bind(h.fake.amo);
+    let failNotes = true;
+    h.fake.amo.addLeadNote = async (note) => {
+      if (failNotes) throw new (await import('../../src/amocrm/api/errors.js')).AmoUnavailableError('amoCRM answered 502', 502, 'POST /api/v4/leads/notes');
+      return realNote(note);
+    };
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    expect(h.fake.notes).toHaveLength(0);
+    expect(await h.records.forLead(lead)).toHaveLength(0); // nothing recorded before the plan's writes landed
+    failNotes = false;
+    h.clock.advance(10_000);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    expect(h.fake.notes).toHaveLength(1);
+    expect((await h.records.forLead(lead)).map((r) => r.kind)).toEqual(['violation', 'reassignment']);
+  });
+
+  it('when a webhook job fails after folding the event, then its retry through the queue still assigns the lead, exactly once', async () => {
+    const lead = 860_001;
+    const h = harness([lead], { responsible: 9001 });
+    const prefix = h.keys.prefix;
+    const logger = createLogger({ level: 'silent' });
+    const leads = createLeadStore(redis, h.keys);
+    let failures = 1;
+    const onLeadEvent = async (input: Parameters<PickupEngine['onLeadEvent']>[0]): Promise<Plan[]> => {
+      const plans = await h.engine.onLeadEvent(input);
+      if (input.event.kind === 'lead' && input.event.action === 'status' && failures-- > 0) throw new Error('worker crashed while the rules ran');
+      return plans;
+    };
+    const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent });
+    const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+    const workers = createWorkers({ connection: connectTestRedis(), prefix: `${prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    try {
+      // The lead is created in another stage, then moved into the pickup stage: the move's job fails once.
+      const added: LeadEvent = {
+        kind: 'lead',
+        action: 'add',
+        leadId: lead,
+        short: false,
+        tags: [],
+        customFields: [],
+        pipelineId: PIPELINE,
+        statusId: 7100004,
+        responsibleUserId: 9001,
+        createdUserId: 9001,
+        modifiedUserId: 9001,
+        updatedAt: START,
+        dedupeKey: `lead:${lead}:add:retry`,
+        deliveryId: 'd1',
+        receivedAt: START,
+        account: { subdomain: 'demo-realty' },
+      };
+      await queues.add('webhook-event', { event: added });
+      await waitFor(async () => (await leads.get(lead)) !== undefined, 'the first event');
+      const moved: LeadEvent = { ...added, action: 'status', statusId: STAGE, oldStatusId: 7100004, updatedAt: '2026-11-24T10:00:05Z', dedupeKey: `lead:${lead}:status:retry` };
+      await queues.add('webhook-event', { event: moved }, { backoff: { type: 'fixed', delay: 50 } });
+      await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the retried job to assign the lead', 15_000);
+      expect(failures).toBe(-1); // the first attempt failed, the second ran
+      expect(h.fake.calls.patches).toHaveLength(1);
+      expect(h.fake.state.get(lead)!.responsible).not.toBe(9001);
+      expect((await h.records.forLead(lead)).map((r) => r.kind)).toEqual(['assignment']);
+    } finally {
+      await workers.close();
+      await queues.close();
+    }
+  });
+
+  it('when the process is told to stop during a timer pass, then it finishes the batch in hand and takes no new one', async () => {
+    const h = harness([880_001, 880_002]);
+    const seen: number[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    h.effects.registerDueHandler('slow', async (due) => {
+      seen.push(...due.map((d) => d.leadId));
+      await gate;
+      return { plans: due.map((d) => ({ id: `slow-${d.leadId}`, rule: 'slow', leadId: d.leadId, reason: 'test', state: { slow: 'done' }, effects: [] })) };
+    });
+    const now = h.clock.now().getTime();
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_001, key: 'k', dueAt: now }]);
+    h.effects.start(10);
+    await waitFor(() => seen.length === 1, 'the pass to start');
+    await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_002, key: 'k', dueAt: now }]);
+    const stopping = h.effects.stop();
+    release();
+    await stopping;
+    expect(await h.effects.executor.store.readState(880_001, ['slow'])).toEqual({ slow: 'done' }); // the batch in hand finished
+    expect(await h.effects.timers.get('slow', 880_001, 'k')).toBeUndefined(); // and was settled
+    expect(seen).toEqual([880_001]); // the later timer waits for another process
+    expect(await h.effects.timers.get('slow', 880_002, 'k')).toBe(now);
+  });
+
+  it('when a lock holder works longer than the lock time, then the lock is renewed and nobody else gets the lead meanwhile', async () => {
+    const h = harness([870_001]);
+    const leads = createLeadStore(redis, h.keys, { lockMs: 300 });
+    let intruded = 'no';
+    await leads.withLock(870_001, async () => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      intruded = await leads.withLock(870_001, async () => 'yes').catch(() => 'no');
+    });
+    expect(intruded).toBe('no');
+    // Positive control: once released, the lead can be locked again.
+    expect(await leads.withLock(870_001, async () => 'yes')).toBe('yes');
+    expect(LEAD_LOCK_MS).toBeGreaterThan(0);
+  });
+});
