@@ -91,7 +91,7 @@ describe('R3 cadence engine, properties over fake time', () => {
           }
         },
       ),
-      { numRuns: 30, seed: 20261125 },
+      { numRuns: 20, seed: 20261125 },
     );
   });
 
@@ -123,7 +123,7 @@ describe('R3 cadence engine, properties over fake time', () => {
         expect(local(trace.moves[0]!.at).toISODate()).toBe(entryDay.plus({ days: 56 }).toISODate());
         expect(trace.maxOpenCalls).toBe(1);
       }),
-      { numRuns: 15, seed: 7 },
+      { numRuns: 10, seed: 7 },
     );
   });
 
@@ -141,7 +141,7 @@ describe('R3 cadence engine, properties over fake time', () => {
         expect(trace.moves).toEqual([{ at: calls[2]!.completedAt, statusId: CLOSING_STAGE }]);
         expect(trace.notes[trace.notes.length - 1]!.text).toContain('причина: «Не дозвониться»');
       }),
-      { numRuns: 15, seed: 3 },
+      { numRuns: 10, seed: 3 },
     );
   });
 
@@ -171,7 +171,7 @@ describe('R3 cadence engine, properties over fake time', () => {
         expect(sms[0]!.text).toContain('«Я не могу с Вами связаться. перезвоните»');
         expect(trace.maxOpenCalls).toBe(1);
       }),
-      { numRuns: 4, seed: 11 },
+      { numRuns: 3, seed: 11 },
     );
   });
 });

@@ -285,4 +285,22 @@ describe('R3 primary-market over fake time', () => {
     expect(lines[6]).toBe('   6. phase 2, call 2/6, day 12 (2026-12-05 Sat, weekend call): planned');
     expect(lines).toHaveLength(15);
   });
+
+  it('when a completion arrives before the task id was stored, then it is known by its text; another task of the lead is not taken for it', () => {
+    const trace = drive({ rules, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'ignore' }], untilMs: 1000 });
+    const state = trace.state!;
+    const lead = { leadId: 42, pipelineId: 7000001, statusId: 7100007, tags: [], deleted: false, history: [] };
+    const done = (text: string) =>
+      cadenceOnLeadEvent({
+        before: lead,
+        after: lead,
+        event: { deliveryId: 'd', receivedAt: '2026-11-23T12:00:00Z', account: { subdomain: 'x' }, kind: 'task', action: 'update', taskId: 99, entityType: 'lead', entityId: 42, isCompleted: true, text, modifiedUserId: ANNA, dedupeKey: 'k' },
+        state,
+        ctx: { rules, now: at('2026-11-23T12:00') },
+      });
+    expect(done('Перезвонить по ипотеке')).toEqual([]);
+    const plans = done(state.openTask!.text!);
+    expect(plans).toHaveLength(1);
+    expect(plans[0]!.state).toMatchObject({ cadence: { step: 2, attempts: [{ step: 1, outcome: 'no_call' }] } });
+  });
 });
