@@ -46,6 +46,24 @@ export const EnvSchema = z
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** How many jobs one worker process runs at once. */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(8),
+    /** The bot's token from @BotFather. Without it the service runs and logs the messages it would have sent. */
+    TELEGRAM_BOT_TOKEN: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[^\s/]+$/, 'must be the bot token from @BotFather ("123456:ABC…"), without spaces or slashes')
+        .optional(),
+    ),
+    /** Base address of the Bot API (a local Bot API server, or the simulator's stub). */
+    TELEGRAM_API_ROOT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()).transform((s) => (s ?? 'https://api.telegram.org').replace(/\/+$/, '')),
+    /** Public address of POST /telegram/webhook (Telegram itself needs https); webhook mode when set, long polling otherwise. */
+    TELEGRAM_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    /** Checked against X-Telegram-Bot-Api-Secret-Token; derived from the bot token when absent. */
+    TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{16,256}$/, '16-256 characters: letters, digits, _ and - (Telegram\'s rule)')
+        .optional(),
+    ),
     /** Longest graceful shutdown before a forced exit: a batch of 250 leads at 7 requests/s needs about 10 s. */
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
   });
@@ -73,6 +91,9 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
   if (blank('AMO_SUBDOMAIN') && blank('AMO_BASE_URL')) {
     problems.push('AMO_SUBDOMAIN is required (or AMO_BASE_URL): the amoCRM account whose webhooks are accepted');
   }
+  if (!blank('TELEGRAM_WEBHOOK_URL') && blank('TELEGRAM_BOT_TOKEN')) {
+    problems.push('TELEGRAM_WEBHOOK_URL needs TELEGRAM_BOT_TOKEN (the webhook is registered with the bot)');
+  }
   if (result.success && problems.length === 0) return result.data;
   throw new EnvError(problems);
 }
@@ -86,6 +107,23 @@ export function expectedSubdomain(env: Pick<Env, 'AMO_SUBDOMAIN' | 'AMO_BASE_URL
   return first !== undefined && host.includes('.') ? first : undefined;
 }
 
+/** Telegram settings of the service: token (absent = log only), API root, webhook mode and its secret. */
+export interface TelegramEnv {
+  token?: string;
+  apiRoot: string;
+  webhookUrl?: string;
+  webhookSecret?: string;
+}
+
+export function telegramFromEnv(env: Pick<Env, 'TELEGRAM_BOT_TOKEN' | 'TELEGRAM_API_ROOT' | 'TELEGRAM_WEBHOOK_URL' | 'TELEGRAM_WEBHOOK_SECRET'>): TelegramEnv {
+  return {
+    apiRoot: env.TELEGRAM_API_ROOT,
+    ...(env.TELEGRAM_BOT_TOKEN !== undefined ? { token: env.TELEGRAM_BOT_TOKEN } : {}),
+    ...(env.TELEGRAM_WEBHOOK_URL !== undefined ? { webhookUrl: env.TELEGRAM_WEBHOOK_URL } : {}),
+    ...(env.TELEGRAM_WEBHOOK_SECRET !== undefined ? { webhookSecret: env.TELEGRAM_WEBHOOK_SECRET } : {}),
+  };
+}
+
 export type AmoAuthConfig =
   | { kind: 'long-lived'; token: string }
   | { kind: 'oauth'; clientId: string; clientSecret: string; redirectUri: string; authCode?: string };
@@ -94,7 +132,7 @@ export type AmoAuthConfig =
  * How the service authenticates to amoCRM: a long-lived token, or OAuth 2.0 (client id, secret and redirect URI;
  * the first code from AMO_AUTH_CODE or the /oauth/callback route). Throws EnvError naming what is missing.
  */
-export function amoAuthFromEnv(env: Env): AmoAuthConfig {
+export function amoAuthFromEnv(env: Pick<Env, 'AMO_LONG_LIVED_TOKEN' | 'AMO_CLIENT_ID' | 'AMO_CLIENT_SECRET' | 'AMO_REDIRECT_URI' | 'AMO_AUTH_CODE'>): AmoAuthConfig {
   if (env.AMO_LONG_LIVED_TOKEN !== undefined) return { kind: 'long-lived', token: env.AMO_LONG_LIVED_TOKEN };
   const oauth = { AMO_CLIENT_ID: env.AMO_CLIENT_ID, AMO_CLIENT_SECRET: env.AMO_CLIENT_SECRET, AMO_REDIRECT_URI: env.AMO_REDIRECT_URI };
   const missing = Object.entries(oauth)
@@ -122,4 +160,30 @@ export function parseToolEnv(source: Record<string, string | undefined> = proces
   const result = EnvSchema.pick({ REDIS_URL: true, REDIS_PREFIX: true }).safeParse(source);
   if (result.success) return result.data;
   throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
+}
+
+/** What `npm run telegram:link` needs: the service's Redis, the bot, and the amoCRM account to find the user in. */
+export function parseLinkToolEnv(source: Record<string, string | undefined> = process.env) {
+  const result = EnvSchema.pick({
+    REDIS_URL: true,
+    REDIS_PREFIX: true,
+    RULES_FILE: true,
+    AMO_SUBDOMAIN: true,
+    AMO_DOMAIN: true,
+    AMO_BASE_URL: true,
+    AMO_LONG_LIVED_TOKEN: true,
+    AMO_CLIENT_ID: true,
+    AMO_CLIENT_SECRET: true,
+    AMO_REDIRECT_URI: true,
+    AMO_AUTH_CODE: true,
+    AMO_RPS: true,
+    TELEGRAM_BOT_TOKEN: true,
+    TELEGRAM_API_ROOT: true,
+  }).safeParse(source);
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+  const blank = (name: string): boolean => (source[name] ?? '').trim() === '';
+  if (blank('TELEGRAM_BOT_TOKEN')) problems.push('TELEGRAM_BOT_TOKEN is required (the link names the bot)');
+  if (blank('AMO_SUBDOMAIN') && blank('AMO_BASE_URL')) problems.push('AMO_SUBDOMAIN is required (or AMO_BASE_URL): the account the user is looked up in');
+  if (result.success && problems.length === 0) return result.data;
+  throw new EnvError(problems);
 }

@@ -3,7 +3,7 @@
  * given, compiles the rules against that account, and serves. It never falls back to the simulator: without
  * amoCRM credentials it refuses to start and points to the demo (`npm run demo`).
  */
-import { amoAuthFromEnv, EnvError, parseEnv, type AmoAuthConfig, type Env } from './env.js';
+import { amoAuthFromEnv, EnvError, parseEnv, telegramFromEnv, type AmoAuthConfig, type Env } from './env.js';
 import { createLogger } from './lib/logger.js';
 import { RulesError, startRuntime } from './runtime.js';
 
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       },
       rulesFile: env.RULES_FILE,
       logger,
+      telegram: telegramFromEnv(env),
     });
   } catch (err) {
     if (err instanceof RulesError) {

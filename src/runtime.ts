@@ -4,11 +4,11 @@
  * only the amoCRM address and credentials differ.
  */
 import type { FastifyInstance } from 'fastify';
-import { createAmoClient, type AmoClient } from './amocrm/api/client.js';
+import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
 import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
 import { compileRules } from './config/compile.js';
 import { loadRulesFile } from './config/load.js';
-import type { AmoAuthConfig } from './env.js';
+import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
 import { CADENCE_RULE, createCadenceEngine, type CadenceEngine } from './jobs/handlers/cadence.js';
@@ -22,6 +22,7 @@ import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
+import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
 
 export interface RuntimeOptions {
   service: ServiceConfig;
@@ -32,6 +33,8 @@ export interface RuntimeOptions {
   metrics?: Metrics;
   /** Milliseconds between checks for OAuth tokens while waiting for the admin to authorise. */
   authPollMs?: number;
+  /** Bot token, API root, webhook; without a token messages are logged (Telegram.onWouldSend). */
+  telegram?: TelegramEnv;
 }
 
 export interface Runtime {
@@ -44,6 +47,7 @@ export interface Runtime {
   records: RecordStore;
   outbox: Outbox;
   directory?: DirectoryCache;
+  telegram: Telegram;
   close(): Promise<void>;
 }
 
@@ -101,9 +105,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
   // Russian accounts; the rules themselves use the account's own zone from the directory.
-  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger)] });
+  const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
+  const telegramRef: { current?: Telegram } = {};
+  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger), telegramWebhookRoute(telegramEnv, () => telegramRef.current)] });
   const records = createRecordStore(service.redis, service.keys);
-  const outbox = createOutbox(service.redis, service.keys);
+  const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
   let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
   let cadence: CadenceEngine | undefined;
@@ -114,7 +120,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return compiled;
   };
 
+  const telegram = createTelegram({ telegram: telegramEnv, redis: service.redis, keys: service.keys, queues: service.queues, clock, logger, records, outbox, rules: () => compiled, amoBaseUrl: amoBaseUrl(options.amo), amo });
+  telegramRef.current = telegram;
   const close = async (): Promise<void> => {
+    await telegram.stop();
     directory?.stop();
     // Stop taking timers first and let the pass in hand finish; then the queues' jobs in hand.
     await effects?.stop();
@@ -172,11 +181,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         handlers: {
           'pickup-sweep': () => engine.sweep(),
           'cadence-sweep': () => cadences.sweep(),
+          ...telegram.handlers,
         },
       });
       // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
       // a single deadline waits at most one window.
       effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
+      await telegram.start();
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
@@ -197,5 +208,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, close };
 }

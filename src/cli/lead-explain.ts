@@ -36,7 +36,7 @@ async function main(): Promise<number> {
       const e = r.explanation as DistributionExplanation | undefined;
       if (e && Array.isArray(e.candidates)) {
         console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);
-        console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
+        console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}${c.factor ? ` = ${c.factor.baseWeight}×${c.factor.factor}, ranking: ${c.factor.reason}` : ''}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
         if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}`).join(', ')}`);
       }
     }

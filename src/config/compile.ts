@@ -6,9 +6,9 @@
 import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
 import type { AccountDirectory } from '../rules/directory.js';
-import type { Calendar, CompiledDepartment, CompiledManager, CompiledRules, Schedule, ShiftSpan } from '../rules/types.js';
+import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
 import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
-import type { CadencesConfig, CalendarConfig, RulesConfig, ScheduleConfig } from './schema.js';
+import { TelegramRulesSchema, type CadencesConfig, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -49,6 +49,41 @@ export function compileCalendar(c: CalendarConfig): Calendar {
 }
 
 const ms = (iso: string): number => Duration.fromISO(iso).toMillis();
+
+/**
+ * The `telegram` section: a `chats` key is a chat id (digits, maybe with a minus), a department name, or a manager's
+ * amoCRM name; anything else is an error naming what it can be.
+ */
+export function compileTelegram(config: TelegramRulesConfig | undefined, departments: string[], dir: AccountDirectory | undefined, errors: ConfigError[] = []): CompiledTelegram {
+  const t = config ?? TelegramRulesSchema.parse({});
+  const quiet = (q: string): ShiftSpan | null => (q === 'off' ? null : parseShift(q));
+  const byChat = new Map<string, ShiftSpan | null>();
+  const byDepartment = new Map<string, ShiftSpan | null>();
+  const byUser = new Map<number, ShiftSpan | null>();
+  for (const [key, value] of Object.entries(t.chats)) {
+    if (/^-?\d+$/.test(key)) byChat.set(key, quiet(value.quietHours));
+    else if (departments.includes(key)) byDepartment.set(key, quiet(value.quietHours));
+    else if (dir) {
+      const r = resolveUser(dir, key);
+      if (r.ok) byUser.set(r.value.id, quiet(value.quietHours));
+      else errors.push({ path: `telegram.chats.${key}`, message: `not a chat id, a department (${departments.join(', ')}) or a user: ${r.error}` });
+    }
+  }
+  const defaultQuiet = quiet(t.quietHours);
+  return {
+    ...(defaultQuiet ? { quietHours: defaultQuiet } : {}),
+    quietByChat: byChat,
+    quietByDepartment: byDepartment,
+    quietByUserId: byUser,
+    alertWindowMs: ms(t.alertWindow),
+    burstThreshold: t.burstThreshold,
+    escalateAfterMs: ms(t.escalateAfter),
+    escalateAtOnce: new Set(t.escalateAtOnce),
+    silentTemplates: new Set(t.silentTemplates),
+    linkCodeTtlMs: ms(t.linkCodeTtl),
+    sweepIntervalMs: ms(t.sweepInterval),
+  };
+}
 
 export function compileRules(config: RulesConfig, calendar: Calendar, dir: AccountDirectory): Compiled {
   const errors: ConfigError[] = [];
@@ -122,6 +157,8 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
   });
 
   const cadences = compileCadences(config.cadences, dir, errors);
+  const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, errors);
+  const reports = compileReports(config.rules.reports, dir, departments, errors);
 
   if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
@@ -149,8 +186,54 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
       cadences,
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
+      telegram,
+      reports,
     },
   };
+}
+
+/** R11/R12: stage names resolved in every pipeline of the departments (a name may exist in several). */
+function compileReports(r: ReportsRuleConfig, dir: AccountDirectory, departments: CompiledDepartment[], errors: ConfigError[]): CompiledReports {
+  const pipelineIds = new Set(departments.flatMap((d) => d.pipelineIds));
+  const pipelines = dir.pipelines.filter((p) => pipelineIds.has(p.id));
+  const milestones = new Map<number, Milestone>();
+  const statusNames = new Map<number, string>();
+  const groups: Array<[Milestone, 'meetingSet' | 'meetingHeld' | 'offerSent']> = [
+    ['meeting_set', 'meetingSet'],
+    ['meeting_held', 'meetingHeld'],
+    ['offer_sent', 'offerSent'],
+  ];
+  for (const [milestone, key] of groups) {
+    r.stages[key].forEach((name, i) => {
+      const found = pipelines.flatMap((p) => p.statuses.filter((st) => st.name.toLowerCase() === name.toLowerCase()));
+      if (found.length === 0 && pipelines.length > 0) {
+        const known = [...new Set(pipelines.flatMap((p) => p.statuses.map((st) => st.name)))].join(', ');
+        errors.push({ path: `rules.reports.stages.${key}[${i}]`, message: `no stage "${name}" in the departments' pipelines; stages: ${known}` });
+      }
+      for (const st of found) {
+        milestones.set(st.id, milestone);
+        statusNames.set(st.id, st.name);
+      }
+    });
+  }
+  for (const p of pipelines) for (const st of p.statuses) if (!statusNames.has(st.id)) statusNames.set(st.id, st.name);
+  return {
+    enabled: r.enabled,
+    dailyAtMin: parseTimeOfDay(r.dailyAt),
+    monthlyAtMin: parseTimeOfDay(r.monthlyAt),
+    milestones,
+    statusNames,
+    sourceField: r.sourceField,
+    sources: r.sources.map((s) => ({ name: s.name, match: s.match.map((m) => m.toLowerCase()) })),
+    unansweredCallsNormal: r.yardsticks.unansweredCallsNormal,
+    contactedToMeetingMin: r.yardsticks.contactedToMeetingMin,
+    ranking: { ...r.ranking },
+  };
+}
+
+function parseTimeOfDay(text: string): number {
+  const [h, m] = text.split(':').map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
 }
 
 // --- R3 call cadences -------------------------------------------------------------------------------------------

@@ -235,6 +235,99 @@ export const CadencesSchema = z
 export type CadencesConfig = z.infer<typeof CadencesSchema>;
 // --- end of R3 call cadences ------------------------------------------------------------------------------------
 
+/** Quiet hours of a chat in local time ("21:00-09:00"), or "off". */
+const QuietHoursSchema = z.union([z.literal('off'), ShiftSchema]).describe('Local "HH:MM-HH:MM" when alerts are held, or "off"');
+
+/**
+ * Telegram delivery and its manners (SPEC "Alerts": one per lead per violation type per window, grouped when many
+ * fire at once, quiet hours). Every field has a default, so rules files without this section stay valid.
+ */
+export const TelegramRulesSchema = z
+  .object({
+    /** Quiet hours of every chat; alerts are held and delivered as one digest when they end. */
+    quietHours: QuietHoursSchema.default('off'),
+    /** Per-chat quiet hours, keyed by a Telegram chat id, a department name (its chat) or a manager's amoCRM name. */
+    chats: z.record(z.string().min(1), z.object({ quietHours: QuietHoursSchema }).strict()).default({}),
+    /** One alert per lead per violation type within this window. */
+    alertWindow: IsoDurationSchema.default('PT4H'),
+    /** More new alerts than this waiting for one chat are sent as one digest message. */
+    burstThreshold: z.number().int().min(1).max(100).default(5),
+    /** Violations go to the manager first; to the department's РОП if still open after this. */
+    escalateAfter: IsoDurationSchema.default('PT30M'),
+    /** Violation types that go straight to the РОП (no manager step). */
+    escalateAtOnce: z.array(z.string().min(1)).default([]),
+    /** Templates sent without a sound (`disable_notification`). */
+    silentTemplates: z.array(z.string().min(1)).default(['pickup_taken', 'report_daily', 'digest']),
+    /** How long a one-time deep link from `npm run telegram:link` stays valid. */
+    linkCodeTtl: IsoDurationSchema.default('P1D'),
+    /** How often held alerts, escalations and stranded chats are looked at. */
+    sweepInterval: IsoDurationSchema.default('PT30S'),
+  })
+  .strict();
+export type TelegramRulesConfig = z.infer<typeof TelegramRulesSchema>;
+
+const ShareSchema = z.number().min(0).max(1);
+const TimeOfDaySchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day "HH:MM"');
+
+/** A lead source as the digest names it, and the words that recognise it in the source field or the tags. */
+export const LeadSourceSchema = z.object({ name: z.string().min(1), match: z.array(z.string().min(1)).min(1) }).strict();
+
+/**
+ * R11 and R12 (seed 001 «Правило распределения лидов», seed 004 rules 5 and 7.4-7.5, seed 003 «статистика»,
+ * seed 002 §1.3): what the daily digest and the monthly ranking count and when they are sent.
+ */
+export const ReportsRuleSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Local time of the daily digest per department (R12: 20:00). */
+    dailyAt: TimeOfDaySchema.default('20:00'),
+    /** Local time on the 1st of the month when the ranking of the month before is sent and applied (R11). */
+    monthlyAt: TimeOfDaySchema.default('10:00'),
+    /** Stages whose entry counts as a meeting set, a meeting held and an offer sent, in any of the departments' pipelines. */
+    stages: z
+      .object({
+        meetingSet: z.array(z.string().min(1)).min(1).default(['Встреча назначена']),
+        meetingHeld: z.array(z.string().min(1)).min(1).default(['Встреча состоялась']),
+        offerSent: z.array(z.string().min(1)).min(1).default(['Отправлено КП']),
+      })
+      .strict()
+      .prefault({}),
+    /** amoCRM lead field holding the source (Авито, Циан, …); tags are looked at too. */
+    sourceField: z.string().min(1).default('Источник'),
+    /** Seed 002 §1.3 and seed 003: the boards leads come from, and the site. */
+    sources: z
+      .array(LeadSourceSchema)
+      .min(1)
+      .default([
+        { name: 'Авито', match: ['авито', 'avito'] },
+        { name: 'Циан', match: ['циан', 'cian'] },
+        { name: 'Яндекс', match: ['яндекс', 'yandex'] },
+        { name: 'Домклик', match: ['домклик', 'domclick'] },
+        { name: 'Сайт', match: ['сайт', 'site', 'tilda'] },
+      ]),
+    yardsticks: z
+      .object({
+        /** Seed 004 rule 7.4: about 19% of calls unanswered is normal; a manager above it is highlighted. */
+        unansweredCallsNormal: ShareSchema.default(0.19),
+        /** Seed 004 rule 7.5: at least 30% of contacted leads should reach a meeting. */
+        contactedToMeetingMin: ShareSchema.default(0.3),
+      })
+      .strict()
+      .prefault({}),
+    ranking: z
+      .object({
+        /** Managers who received fewer leads in the month are listed but not ranked. */
+        minLeads: z.number().int().nonnegative().default(10),
+        /** Seed 001: the 3 worst get fewer new leads next month. */
+        worst: z.number().int().positive().default(3),
+        /** Their distribution weight is multiplied by this for the next month. */
+        weightFactor: z.number().positive().max(1).default(0.5),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const RulesConfigSchema = z
   .object({
     $schema: z.string().optional(),
@@ -243,9 +336,10 @@ export const RulesConfigSchema = z
     /** Holiday calendar file, relative to this file. */
     calendar: z.string().default('calendars/ru-2025-2027.yaml'),
     departments: z.array(DepartmentSchema).min(1),
-    rules: z.object({ pickup: PickupRuleSchema }).strict(),
+    rules: z.object({ pickup: PickupRuleSchema, reports: ReportsRuleSchema.prefault({}) }).strict(),
     /** R3 call cadences: profiles and the stages they run on. */
     cadences: CadencesSchema.default({ profiles: {}, bindings: [], sweepInterval: 'PT10M' }),
+    telegram: TelegramRulesSchema.default(TelegramRulesSchema.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -268,6 +362,7 @@ export const RulesConfigSchema = z
 export type RulesConfig = z.infer<typeof RulesConfigSchema>;
 export type DepartmentConfig = z.infer<typeof DepartmentSchema>;
 export type ManagerConfig = z.infer<typeof ManagerSchema>;
+export type ReportsRuleConfig = z.infer<typeof ReportsRuleSchema>;
 
 function isValidZone(zone: string): boolean {
   try {

@@ -18,7 +18,7 @@ import type { TimerStore } from './timers.js';
 import type { Committed, Effect, EffectExecutor, EffectStore, ExecuteReport, Plan, PlanOutcome } from './types.js';
 
 /** How long a worker owns a lead's pending intents while it carries them out; renewed between phases. */
-export const INTENT_LEASE_MS = 60_000;
+export const INTENT_LEASE_MS = 20_000;
 /** A transient failure is retried with backoff up to this many times, then dead-lettered as if permanent. */
 export const MAX_ATTEMPTS = 40;
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -91,6 +91,8 @@ interface Intent {
 interface Work {
   c: Committed;
   done: Set<number>;
+  /** A resumed plan whose lead amoCRM shows changed since by someone else: it is dropped, not repeated. */
+  superseded?: boolean;
   /** First failure of this plan in this pass. */
   error?: unknown;
   permanent?: boolean;
@@ -127,10 +129,22 @@ export function backoffMs(attempts: number, err?: unknown): number {
 }
 
 function errorDetail(err: unknown): Record<string, unknown> {
-  if (err instanceof AmoValidationError) return { name: err.name, message: err.message, status: err.status, endpoint: err.endpoint, fieldErrors: err.fieldErrors };
+  if (err instanceof AmoValidationError)
+    return {
+      name: err.name,
+      message: err.message,
+      status: err.status,
+      endpoint: err.endpoint,
+      fieldErrors: err.fieldErrors,
+    };
   if (err instanceof Error) {
     const e = err as Error & { status?: unknown; endpoint?: unknown };
-    return { name: e.name, message: e.message, ...(e.status !== undefined ? { status: e.status } : {}), ...(e.endpoint !== undefined ? { endpoint: e.endpoint } : {}) };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(e.status !== undefined ? { status: e.status } : {}),
+      ...(e.endpoint !== undefined ? { endpoint: e.endpoint } : {}),
+    };
   }
   return { message: String(err) };
 }
@@ -166,7 +180,9 @@ export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
   };
 }
 
-export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: EffectStore; resumeDue(limit?: number): Promise<ExecuteReport> } {
+export function createExecutor(
+  deps: ExecutorDeps,
+): EffectExecutor & { store: EffectStore; resumeDue(limit?: number): Promise<ExecuteReport> } {
   const { redis, keys, amo, clock, metrics } = deps;
   const log = deps.logger.child({ component: 'effects' });
   const pendingKey = keys.of('effects', 'pending');
@@ -179,7 +195,12 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
     if (works.length === 0) return;
     const pipeline = redis.pipeline();
     for (const w of works) {
-      const intent: Intent = { plan: w.c.plan, done: [...w.done].sort((a, b) => a - b), attempts: w.c.attempts, createdAt: now() };
+      const intent: Intent = {
+        plan: w.c.plan,
+        done: [...w.done].sort((a, b) => a - b),
+        attempts: w.c.attempts,
+        createdAt: now(),
+      };
       pipeline.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
     }
     await pipeline.exec();
@@ -211,13 +232,26 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
     // The pending marker first: an intent is never in Redis without a way for recovery to find it. Intents left
     // pending by an earlier attempt are carried out here only if no live worker holds the lead's lease.
     const free = new Set(
-      ((await redis.eval(LEASE_LEADS, 1, pendingKey, 'all', String(lease), String(now()), ...[...byLead.keys()].map(String))) as string[]).map(Number),
+      (
+        (await redis.eval(
+          LEASE_LEADS,
+          1,
+          pendingKey,
+          'all',
+          String(lease),
+          String(now()),
+          ...[...byLead.keys()].map(String),
+        )) as string[]
+      ).map(Number),
     );
     const out: Committed[] = [];
     for (const [leadId, group] of byLead) {
       const args: string[] = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
       for (const p of group) {
-        const pairs = Object.entries(p.state ?? {}).map(([field, value]) => [field, value === null ? null : JSON.stringify(value)]);
+        const pairs = Object.entries(p.state ?? {}).map(([field, value]) => [
+          field,
+          value === null ? null : JSON.stringify(value),
+        ]);
         const intent: Intent = { plan: p, done: [], attempts: 0, createdAt: now() };
         args.push(p.id, JSON.stringify(pairs), p.effects.length === 0 ? '' : JSON.stringify(intent));
       }
@@ -248,7 +282,9 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
     };
     const works: Work[] = committed.map((c) => ({ c, done: new Set(c.done) }));
     const pending = (w: Work, kinds: Set<Effect['kind']>): Array<[number, Effect]> =>
-      w.c.plan.effects.map((e, i) => [i, e] as [number, Effect]).filter(([i, e]) => kinds.has(e.kind) && !w.done.has(i));
+      w.c.plan.effects
+        .map((e, i) => [i, e] as [number, Effect])
+        .filter(([i, e]) => kinds.has(e.kind) && !w.done.has(i));
     const fail = (w: Work, err: unknown, request?: unknown): void => {
       if (w.error !== undefined) return;
       w.error = err;
@@ -257,265 +293,401 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
     };
     const renewLease = async (): Promise<void> => {
       const pipeline = redis.pipeline();
-      for (const leadId of new Set(works.map((w) => w.c.plan.leadId))) pipeline.zadd(pendingKey, 'XX', String(now() + INTENT_LEASE_MS), String(leadId));
+      for (const leadId of new Set(works.map((w) => w.c.plan.leadId)))
+        pipeline.zadd(pendingKey, 'XX', String(now() + INTENT_LEASE_MS), String(leadId));
       await pipeline.exec();
     };
 
-    for (const w of works) {
-      log.info({ planId: w.c.plan.id, rule: w.c.plan.rule, leadId: w.c.plan.leadId, reason: w.c.plan.reason, effects: w.c.plan.effects.map((e) => e.kind), resumed: w.c.resumed }, `${w.c.plan.rule}: carrying out plan`);
-      for (const e of w.c.plan.effects) metrics.decisions.inc({ rule: w.c.plan.rule, kind: e.kind });
+    const renewal = setInterval(() => void renewLease().catch(() => undefined), Math.floor(INTENT_LEASE_MS / 4));
+    renewal.unref();
+    try {
+      return await carryOut();
+    } finally {
+      clearInterval(renewal);
     }
 
-    // Timers first: a deadline must exist as soon as the state says the clock runs.
-    const toSchedule: Array<{ rule: string; leadId: number; key: string; dueAt: number }> = [];
-    const toCancel: Array<{ rule: string; leadId: number; key: string }> = [];
-    for (const w of works) {
-      for (const [i, e] of pending(w, TIMERS)) {
-        if (e.kind === 'schedule_timer') toSchedule.push({ rule: e.rule, leadId: e.leadId, key: e.key, dueAt: e.dueAt });
-        if (e.kind === 'cancel_timer') toCancel.push({ rule: e.rule, leadId: e.leadId, key: e.key });
-        w.done.add(i);
+    async function carryOut(): Promise<ExecuteReport> {
+      for (const w of works) {
+        log.info(
+          {
+            planId: w.c.plan.id,
+            rule: w.c.plan.rule,
+            leadId: w.c.plan.leadId,
+            reason: w.c.plan.reason,
+            effects: w.c.plan.effects.map((e) => e.kind),
+            resumed: w.c.resumed,
+          },
+          `${w.c.plan.rule}: carrying out plan`,
+        );
+        for (const e of w.c.plan.effects) metrics.decisions.inc({ rule: w.c.plan.rule, kind: e.kind });
       }
-    }
-    // A plan's cancel and schedule of the same timer (a new clock) end scheduled: cancel first.
-    await deps.timers.cancel(toCancel);
-    await deps.timers.schedule(toSchedule);
 
-    // Lead writes: one PATCH item per plan and lead, batched across leads by the client.
-    const live = works.filter((w) => !shadow(w.c.plan.rule));
-    for (const w of works.filter((x) => shadow(x.c.plan.rule))) {
-      for (const [i, e] of [...pending(w, AMO_LEAD_WRITES), ...pending(w, AMO_OTHER_WRITES)]) {
-        log.info({ planId: w.c.plan.id, leadId: w.c.plan.leadId, effect: e }, 'shadow mode: amoCRM write not made');
-        w.done.add(i);
-      }
-    }
-    const resumedLeadIds = [...new Set(live.filter((w) => w.c.resumed && pending(w, AMO_LEAD_WRITES).length > 0).map((w) => w.c.plan.leadId))];
-    const current = new Map<number, { responsible?: number; statusId?: number; pipelineId?: number }>();
-    if (resumedLeadIds.length > 0) {
-      try {
-        const leads = await amo.getLeadsByIds(resumedLeadIds, 'sla');
-        count('GET /api/v4/leads');
-        for (const l of leads) current.set(l.id, { responsible: l.responsible_user_id, statusId: l.status_id, pipelineId: l.pipeline_id });
-      } catch (err) {
-        for (const w of live.filter((x) => resumedLeadIds.includes(x.c.plan.leadId))) fail(w, err);
-      }
-    }
-    await Promise.all(
-      live
-        .filter((w) => w.error === undefined)
-        .map(async (w) => {
-          const items = pending(w, AMO_LEAD_WRITES);
-          if (items.length === 0) return;
-          const update: LeadUpdate = { id: w.c.plan.leadId };
-          const seen = current.get(w.c.plan.leadId);
-          const indexes: number[] = [];
-          for (const [i, e] of items) {
-            if (e.kind === 'set_responsible') {
-              if (w.c.resumed && seen?.responsible === e.toUserId) {
-                w.done.add(i);
-                continue;
-              }
-              update.responsible_user_id = e.toUserId;
-            } else if (e.kind === 'move_lead') {
-              if (w.c.resumed && seen?.statusId === e.statusId && seen.pipelineId === e.pipelineId) {
-                w.done.add(i);
-                continue;
-              }
-              update.status_id = e.statusId;
-              update.pipeline_id = e.pipelineId;
-            }
-            indexes.push(i);
-          }
-          if (indexes.length === 0) return;
-          try {
-            await amo.updateLead(update, 'sla');
-            count('PATCH /api/v4/leads');
-            for (const i of indexes) w.done.add(i);
-          } catch (err) {
-            fail(w, err, { method: 'PATCH', path: '/api/v4/leads', body: update });
-          }
-        }),
-    );
-    await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
-    await renewLease();
-
-    // Notes and tasks, only for plans whose lead writes landed (a note says what was done).
-    const ready = live.filter((w) => w.error === undefined);
-    const resumedNotes = [...new Set(ready.filter((w) => w.c.resumed && pending(w, new Set(['add_note'])).length > 0).map((w) => w.c.plan.leadId))];
-    const notesOnLead = new Map<number, Set<string>>();
-    for (const leadId of resumedNotes) {
-      try {
-        const notes = await amo.listLeadNotes(leadId, ['common']);
-        count('GET /api/v4/leads/notes');
-        notesOnLead.set(leadId, new Set(notes.map((n) => String((n.params as { text?: unknown } | undefined)?.text ?? ''))));
-      } catch (err) {
-        for (const w of ready.filter((x) => x.c.plan.leadId === leadId)) fail(w, err);
-      }
-    }
-    const resumedTasks = [...new Set(ready.filter((w) => w.c.resumed && pending(w, new Set(['create_task'])).length > 0).map((w) => w.c.plan.leadId))];
-    const openTasks = new Map<number, Array<{ id: number; text: string; due: number }>>();
-    if (resumedTasks.length > 0) {
-      try {
-        const tasks = await amo.listTasks({ 'filter[entity_type]': 'leads', 'filter[entity_id]': resumedTasks, 'filter[is_completed]': 0 });
-        count('GET /api/v4/tasks');
-        for (const t of tasks) {
-          const list = openTasks.get(t.entity_id ?? 0) ?? [];
-          list.push({ id: t.id, text: t.text ?? '', due: t.complete_till ?? 0 });
-          openTasks.set(t.entity_id ?? 0, list);
+      // Timers first: a deadline must exist as soon as the state says the clock runs.
+      const toSchedule: Array<{ rule: string; leadId: number; key: string; dueAt: number }> = [];
+      const toCancel: Array<{ rule: string; leadId: number; key: string }> = [];
+      for (const w of works) {
+        for (const [i, e] of pending(w, TIMERS)) {
+          if (e.kind === 'schedule_timer')
+            toSchedule.push({ rule: e.rule, leadId: e.leadId, key: e.key, dueAt: e.dueAt });
+          if (e.kind === 'cancel_timer') toCancel.push({ rule: e.rule, leadId: e.leadId, key: e.key });
+          w.done.add(i);
         }
-      } catch (err) {
-        for (const w of ready.filter((x) => resumedTasks.includes(x.c.plan.leadId))) fail(w, err);
       }
-    }
-    const taskIds = new Map<string, number>();
-    const refs = [...new Set(ready.flatMap((w) => pending(w, new Set(['complete_task', 'update_task'])).map(([, e]) => `${e.leadId}|${(e as { ref: string }).ref}`)))];
-    for (const r of refs) {
-      const [lead, ...ref] = r.split('|');
-      const id = await store.taskId(Number(lead), ref.join('|'));
-      if (id !== undefined) taskIds.set(r, id);
-    }
-    const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
-    await Promise.all(
-      ready
-        .filter((w) => w.error === undefined)
-        .map(async (w) => {
-          // In plan order: a task is created before a later effect of the same plan moves it.
-          for (const [i, e] of pending(w, AMO_OTHER_WRITES)) {
-            if (w.error !== undefined) return;
-            try {
-              if (e.kind === 'add_note') {
-                if (w.c.resumed && notesOnLead.get(e.leadId)?.has(e.text)) {
+      // A plan's cancel and schedule of the same timer (a new clock) end scheduled: cancel first.
+      await deps.timers.cancel(toCancel);
+      await deps.timers.schedule(toSchedule);
+
+      // Lead writes: one PATCH item per plan and lead, batched across leads by the client.
+      const live = works.filter((w) => !shadow(w.c.plan.rule));
+      for (const w of works.filter((x) => shadow(x.c.plan.rule))) {
+        for (const [i, e] of [...pending(w, AMO_LEAD_WRITES), ...pending(w, AMO_OTHER_WRITES)]) {
+          log.info({ planId: w.c.plan.id, leadId: w.c.plan.leadId, effect: e }, 'shadow mode: amoCRM write not made');
+          w.done.add(i);
+        }
+      }
+      const resumedLeadIds = [
+        ...new Set(
+          live.filter((w) => w.c.resumed && pending(w, AMO_LEAD_WRITES).length > 0).map((w) => w.c.plan.leadId),
+        ),
+      ];
+      const current = new Map<number, { responsible?: number; statusId?: number; pipelineId?: number }>();
+      if (resumedLeadIds.length > 0) {
+        try {
+          const leads = await amo.getLeadsByIds(resumedLeadIds, 'sla');
+          count('GET /api/v4/leads');
+          for (const l of leads)
+            current.set(l.id, { responsible: l.responsible_user_id, statusId: l.status_id, pipelineId: l.pipeline_id });
+        } catch (err) {
+          for (const w of live.filter((x) => resumedLeadIds.includes(x.c.plan.leadId))) fail(w, err);
+        }
+      }
+      await Promise.all(
+        live
+          .filter((w) => w.error === undefined)
+          .map(async (w) => {
+            const items = pending(w, AMO_LEAD_WRITES);
+            if (items.length === 0) return;
+            const update: LeadUpdate = { id: w.c.plan.leadId };
+            const seen = current.get(w.c.plan.leadId);
+            const indexes: number[] = [];
+            for (const [i, e] of items) {
+              if (e.kind === 'set_responsible') {
+                if (w.c.resumed && seen?.responsible === e.toUserId) {
                   w.done.add(i);
                   continue;
                 }
-                await amo.addLeadNote({ entity_id: e.leadId, note_type: 'common', params: { text: e.text } });
-                count('POST /api/v4/leads/notes');
-              } else if (e.kind === 'create_task') {
-                const dueSec = Math.floor(e.dueAt / 1000);
-                const existing = w.c.resumed ? openTasks.get(e.leadId)?.find((t) => t.text === e.text && t.due === dueSec) : undefined;
-                const id =
-                  existing?.id ??
-                  (await amo.createTask({
-                    entity_id: e.leadId,
-                    entity_type: 'leads',
-                    text: e.text,
-                    complete_till: dueSec,
-                    responsible_user_id: e.userId,
-                    ...(e.taskTypeId !== undefined ? { task_type_id: e.taskTypeId } : {}),
-                  }));
-                if (!existing) count('POST /api/v4/tasks');
-                taskIds.set(`${e.leadId}|${e.ref}`, id);
-                newTaskIds.push({ leadId: e.leadId, ref: e.ref, id });
-              } else if (e.kind === 'complete_task' || e.kind === 'update_task') {
-                const id = taskIds.get(`${e.leadId}|${e.ref}`);
-                if (id === undefined) {
-                  log.warn({ leadId: e.leadId, ref: e.ref }, 'no task was created under this ref; nothing to change');
-                } else if (e.kind === 'complete_task') {
-                  await amo.completeTask(id, e.resultText);
-                  count('PATCH /api/v4/tasks');
-                } else {
-                  await amo.updateTask(id, {
-                    ...(e.dueAt !== undefined ? { complete_till: Math.floor(e.dueAt / 1000) } : {}),
-                    ...(e.text !== undefined ? { text: e.text } : {}),
-                    ...(e.userId !== undefined ? { responsible_user_id: e.userId } : {}),
-                  });
-                  count('PATCH /api/v4/tasks');
+                if (
+                  w.c.resumed &&
+                  seen !== undefined &&
+                  e.fromUserId !== undefined &&
+                  seen.responsible !== e.fromUserId
+                ) {
+                  // Someone (a person, or a later decision) changed the responsible since this plan was made: repeating
+                  // it now would undo that change. The plan is superseded.
+                  w.superseded = true;
+                  continue;
                 }
+                update.responsible_user_id = e.toUserId;
+              } else if (e.kind === 'move_lead') {
+                if (w.c.resumed && seen?.statusId === e.statusId && seen.pipelineId === e.pipelineId) {
+                  w.done.add(i);
+                  continue;
+                }
+                update.status_id = e.statusId;
+                update.pipeline_id = e.pipelineId;
               }
-              w.done.add(i);
-            } catch (err) {
-              fail(w, err, { effect: e.kind, leadId: e.leadId });
+              indexes.push(i);
             }
-          }
-        }),
-    );
-    if (newTaskIds.length > 0) {
-      const pipeline = redis.pipeline();
-      for (const t of newTaskIds) pipeline.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref);
-      await pipeline.exec();
-    }
-    await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
+            if (indexes.length === 0) return;
+            try {
+              await amo.updateLead(update, 'sla');
+              count('PATCH /api/v4/leads');
+              for (const i of indexes) w.done.add(i);
+            } catch (err) {
+              fail(w, err, { method: 'PATCH', path: '/api/v4/leads', body: update });
+            }
+          }),
+      );
+      for (const w of works.filter((x) => x.superseded)) {
+        log.warn(
+          {
+            planId: w.c.plan.id,
+            leadId: w.c.plan.leadId,
+            current: current.get(w.c.plan.leadId),
+            notDone: w.c.plan.effects.filter((_, i) => !w.done.has(i)).map((e) => e.kind),
+          },
+          'resumed plan superseded: the lead changed since it was made; its remaining effects are dropped',
+        );
+        w.c.plan.effects.forEach((_, i) => w.done.add(i));
+      }
+      await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
+      await renewLease();
 
-    // Records and messages describe what was done: only once the plan's amoCRM writes succeeded.
-    for (const w of works.filter((x) => x.error === undefined)) {
-      for (const [i, e] of pending(w, LOCAL)) {
+      // Notes and tasks, only for plans whose lead writes landed (a note says what was done).
+      const ready = live.filter((w) => w.error === undefined && !w.superseded);
+      const resumedNotes = [
+        ...new Set(
+          ready.filter((w) => w.c.resumed && pending(w, new Set(['add_note'])).length > 0).map((w) => w.c.plan.leadId),
+        ),
+      ];
+      const notesOnLead = new Map<number, Set<string>>();
+      for (const leadId of resumedNotes) {
         try {
-          if (e.kind === 'record') await deps.records.append(shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record, e.dedupeId);
-          else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
-          w.done.add(i);
+          const notes = await amo.listLeadNotes(leadId, ['common']);
+          count('GET /api/v4/leads/notes');
+          notesOnLead.set(
+            leadId,
+            new Set(notes.map((n) => String((n.params as { text?: unknown } | undefined)?.text ?? ''))),
+          );
         } catch (err) {
-          fail(w, err);
-          break;
+          for (const w of ready.filter((x) => x.c.plan.leadId === leadId)) fail(w, err);
         }
       }
-    }
-
-    const outcomes: PlanOutcome[] = [];
-    const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
-    const dead = works.filter((w) => w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS));
-    const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
-    await finish(finished, String(now()));
-    for (const w of finished) outcomes.push({ kind: 'done', planId: w.c.plan.id, leadId: w.c.plan.leadId });
-
-    for (const w of dead) {
-      const left = w.c.plan.effects.filter((_, i) => !w.done.has(i));
-      const entry = { at: new Date(now()).toISOString(), planId: w.c.plan.id, rule: w.c.plan.rule, leadId: w.c.plan.leadId, reason: w.c.plan.reason, notDone: left, request: w.request, error: errorDetail(w.error), attempts: w.c.attempts + 1 };
-      await redis.multi().lpush(deadLetterKey, JSON.stringify(entry)).ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1).exec();
-      metrics.effectsDeadLettered.inc({ rule: w.c.plan.rule });
-      const alertKey = keys.of('effects', 'alerted', w.c.plan.leadId, w.c.plan.rule);
-      if ((await redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
-        metrics.amoAlerts.inc({ kind: 'effect_dead_lettered' });
-        log.error({ alert: 'effect_dead_lettered', ...entry }, `ACTION NEEDED: amoCRM refused the robot's ${w.c.plan.rule} action on lead ${w.c.plan.leadId}; it is in ${deadLetterKey}`);
-      } else {
-        log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
+      const resumedTasks = [
+        ...new Set(
+          ready
+            .filter((w) => w.c.resumed && pending(w, new Set(['create_task'])).length > 0)
+            .map((w) => w.c.plan.leadId),
+        ),
+      ];
+      const openTasks = new Map<number, Array<{ id: number; text: string; due: number }>>();
+      if (resumedTasks.length > 0) {
+        try {
+          const tasks = await amo.listTasks({
+            'filter[entity_type]': 'leads',
+            'filter[entity_id]': resumedTasks,
+            'filter[is_completed]': 0,
+          });
+          count('GET /api/v4/tasks');
+          for (const t of tasks) {
+            const list = openTasks.get(t.entity_id ?? 0) ?? [];
+            list.push({ id: t.id, text: t.text ?? '', due: t.complete_till ?? 0 });
+            openTasks.set(t.entity_id ?? 0, list);
+          }
+        } catch (err) {
+          for (const w of ready.filter((x) => resumedTasks.includes(x.c.plan.leadId))) fail(w, err);
+        }
       }
-      if (w.c.plan.revert) {
+      const taskIds = new Map<string, number>();
+      const refs = [
+        ...new Set(
+          ready.flatMap((w) =>
+            pending(w, new Set(['complete_task', 'update_task'])).map(
+              ([, e]) => `${e.leadId}|${(e as { ref: string }).ref}`,
+            ),
+          ),
+        ),
+      ];
+      for (const r of refs) {
+        const [lead, ...ref] = r.split('|');
+        const id = await store.taskId(Number(lead), ref.join('|'));
+        if (id !== undefined) taskIds.set(r, id);
+      }
+      const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
+      await Promise.all(
+        ready
+          .filter((w) => w.error === undefined)
+          .map(async (w) => {
+            // In plan order: a task is created before a later effect of the same plan moves it.
+            for (const [i, e] of pending(w, AMO_OTHER_WRITES)) {
+              if (w.error !== undefined) return;
+              try {
+                if (e.kind === 'add_note') {
+                  if (w.c.resumed && notesOnLead.get(e.leadId)?.has(e.text)) {
+                    w.done.add(i);
+                    continue;
+                  }
+                  await amo.addLeadNote({ entity_id: e.leadId, note_type: 'common', params: { text: e.text } });
+                  count('POST /api/v4/leads/notes');
+                } else if (e.kind === 'create_task') {
+                  const dueSec = Math.floor(e.dueAt / 1000);
+                  const existing = w.c.resumed
+                    ? openTasks.get(e.leadId)?.find((t) => t.text === e.text && t.due === dueSec)
+                    : undefined;
+                  const id =
+                    existing?.id ??
+                    (await amo.createTask({
+                      entity_id: e.leadId,
+                      entity_type: 'leads',
+                      text: e.text,
+                      complete_till: dueSec,
+                      responsible_user_id: e.userId,
+                      ...(e.taskTypeId !== undefined ? { task_type_id: e.taskTypeId } : {}),
+                    }));
+                  if (!existing) count('POST /api/v4/tasks');
+                  taskIds.set(`${e.leadId}|${e.ref}`, id);
+                  newTaskIds.push({ leadId: e.leadId, ref: e.ref, id });
+                } else if (e.kind === 'complete_task' || e.kind === 'update_task') {
+                  const id = taskIds.get(`${e.leadId}|${e.ref}`);
+                  if (id === undefined) {
+                    log.warn({ leadId: e.leadId, ref: e.ref }, 'no task was created under this ref; nothing to change');
+                  } else if (e.kind === 'complete_task') {
+                    await amo.completeTask(id, e.resultText);
+                    count('PATCH /api/v4/tasks');
+                  } else {
+                    await amo.updateTask(id, {
+                      ...(e.dueAt !== undefined ? { complete_till: Math.floor(e.dueAt / 1000) } : {}),
+                      ...(e.text !== undefined ? { text: e.text } : {}),
+                      ...(e.userId !== undefined ? { responsible_user_id: e.userId } : {}),
+                    });
+                    count('PATCH /api/v4/tasks');
+                  }
+                }
+                w.done.add(i);
+              } catch (err) {
+                fail(w, err, { effect: e.kind, leadId: e.leadId });
+              }
+            }
+          }),
+      );
+      if (newTaskIds.length > 0) {
         const pipeline = redis.pipeline();
-        for (const [field, value] of Object.entries(w.c.plan.revert)) {
-          if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
-          else pipeline.hset(keys.lead(w.c.plan.leadId), field, JSON.stringify(value));
-        }
+        for (const t of newTaskIds)
+          pipeline.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref);
         await pipeline.exec();
       }
-      outcomes.push({ kind: 'dead_lettered', planId: w.c.plan.id, leadId: w.c.plan.leadId, error: errorDetail(w.error).message as string });
-    }
-    // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
-    // (the next deadline), and it must not be taken for one already carried out.
-    if (dead.length > 0) {
-      const pipeline = redis.pipeline();
-      for (const w of dead) pipeline.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`);
-      await pipeline.exec();
-    }
+      await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
 
-    const retryAt = new Map<number, number>();
-    for (const w of parked) {
-      const attempts = w.c.attempts + 1;
-      const at = now() + backoffMs(attempts - 1, w.error);
-      retryAt.set(w.c.plan.leadId, Math.min(retryAt.get(w.c.plan.leadId) ?? Infinity, at));
-      const intent: Intent = { plan: w.c.plan, done: [...w.done], attempts, createdAt: now() };
-      await redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
-      metrics.effectsParked.inc({ rule: w.c.plan.rule });
-      log.warn({ planId: w.c.plan.id, leadId: w.c.plan.leadId, attempts, retryAt: new Date(at).toISOString(), err: errorDetail(w.error) }, 'plan parked for a retry');
-      outcomes.push({ kind: 'parked', planId: w.c.plan.id, leadId: w.c.plan.leadId, retryAt: at, error: errorDetail(w.error).message as string });
+      // Records and messages describe what was done: only once the plan's amoCRM writes succeeded.
+      for (const w of works.filter((x) => x.error === undefined && !x.superseded)) {
+        for (const [i, e] of pending(w, LOCAL)) {
+          try {
+            if (e.kind === 'record')
+              await deps.records.append(
+                shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
+                e.dedupeId,
+              );
+            else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
+            w.done.add(i);
+          } catch (err) {
+            fail(w, err);
+            break;
+          }
+        }
+      }
+
+      const outcomes: PlanOutcome[] = [];
+      const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
+      const dead = works.filter(
+        (w) =>
+          w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS),
+      );
+      const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
+      await finish(finished, String(now()));
+      for (const w of finished) outcomes.push({ kind: 'done', planId: w.c.plan.id, leadId: w.c.plan.leadId });
+
+      for (const w of dead) {
+        const left = w.c.plan.effects.filter((_, i) => !w.done.has(i));
+        const entry = {
+          at: new Date(now()).toISOString(),
+          planId: w.c.plan.id,
+          rule: w.c.plan.rule,
+          leadId: w.c.plan.leadId,
+          reason: w.c.plan.reason,
+          notDone: left,
+          request: w.request,
+          error: errorDetail(w.error),
+          attempts: w.c.attempts + 1,
+        };
+        await redis
+          .multi()
+          .lpush(deadLetterKey, JSON.stringify(entry))
+          .ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1)
+          .exec();
+        metrics.effectsDeadLettered.inc({ rule: w.c.plan.rule });
+        const alertKey = keys.of('effects', 'alerted', w.c.plan.leadId, w.c.plan.rule);
+        if ((await redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
+          metrics.amoAlerts.inc({ kind: 'effect_dead_lettered' });
+          log.error(
+            { alert: 'effect_dead_lettered', ...entry },
+            `ACTION NEEDED: amoCRM refused the robot's ${w.c.plan.rule} action on lead ${w.c.plan.leadId}; it is in ${deadLetterKey}`,
+          );
+        } else {
+          log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
+        }
+        if (w.c.plan.revert) {
+          const pipeline = redis.pipeline();
+          for (const [field, value] of Object.entries(w.c.plan.revert)) {
+            if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
+            else pipeline.hset(keys.lead(w.c.plan.leadId), field, JSON.stringify(value));
+          }
+          await pipeline.exec();
+        }
+        outcomes.push({
+          kind: 'dead_lettered',
+          planId: w.c.plan.id,
+          leadId: w.c.plan.leadId,
+          error: errorDetail(w.error).message as string,
+        });
+      }
+      // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
+      // (the next deadline), and it must not be taken for one already carried out.
+      if (dead.length > 0) {
+        const pipeline = redis.pipeline();
+        for (const w of dead) pipeline.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`);
+        await pipeline.exec();
+      }
+
+      const retryAt = new Map<number, number>();
+      for (const w of parked) {
+        const attempts = w.c.attempts + 1;
+        const at = now() + backoffMs(attempts - 1, w.error);
+        retryAt.set(w.c.plan.leadId, Math.min(retryAt.get(w.c.plan.leadId) ?? Infinity, at));
+        const intent: Intent = { plan: w.c.plan, done: [...w.done], attempts, createdAt: now() };
+        await redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+        metrics.effectsParked.inc({ rule: w.c.plan.rule });
+        log.warn(
+          {
+            planId: w.c.plan.id,
+            leadId: w.c.plan.leadId,
+            attempts,
+            retryAt: new Date(at).toISOString(),
+            err: errorDetail(w.error),
+          },
+          'plan parked for a retry',
+        );
+        outcomes.push({
+          kind: 'parked',
+          planId: w.c.plan.id,
+          leadId: w.c.plan.leadId,
+          retryAt: at,
+          error: errorDetail(w.error).message as string,
+        });
+      }
+      if (retryAt.size > 0) {
+        const pipeline = redis.pipeline();
+        for (const [leadId, at] of retryAt) pipeline.zadd(pendingKey, String(at), String(leadId));
+        await pipeline.exec();
+      }
+      const settledLeads = [...new Set([...finished, ...dead].map((w) => w.c.plan.leadId))].filter(
+        (id) => !retryAt.has(id),
+      );
+      await releasePending(settledLeads, lease).catch(() => undefined);
+      // The lease was renewed during the drain: release whatever score it has now when nothing is left.
+      for (const leadId of settledLeads) {
+        if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+      }
+      return { outcomes, requests };
     }
-    if (retryAt.size > 0) {
-      const pipeline = redis.pipeline();
-      for (const [leadId, at] of retryAt) pipeline.zadd(pendingKey, String(at), String(leadId));
-      await pipeline.exec();
-    }
-    const settledLeads = [...new Set([...finished, ...dead].map((w) => w.c.plan.leadId))].filter((id) => !retryAt.has(id));
-    await releasePending(settledLeads, lease).catch(() => undefined);
-    // The lease was renewed during the drain: release whatever score it has now when nothing is left.
-    for (const leadId of settledLeads) {
-      if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
-    }
-    return { outcomes, requests };
   };
 
   /** Intents of leads nobody holds (a crashed worker's, or parked ones whose retry time came). */
   const resume = async (leadIds?: number[], alreadyLeased = false): Promise<ExecuteReport> => {
     if (!leadIds || leadIds.length === 0) return { outcomes: [], requests: {} };
     const lease = now() + INTENT_LEASE_MS;
-    const mine = alreadyLeased ? leadIds : ((await redis.eval(LEASE_LEADS, 1, pendingKey, 'free', String(lease), String(now()), ...leadIds.map(String))) as string[]).map(Number);
+    const mine = alreadyLeased
+      ? leadIds
+      : (
+          (await redis.eval(
+            LEASE_LEADS,
+            1,
+            pendingKey,
+            'free',
+            String(lease),
+            String(now()),
+            ...leadIds.map(String),
+          )) as string[]
+        ).map(Number);
     const committed: Committed[] = [];
     for (const leadId of mine) {
       const fields = await redis.hgetall(keys.lead(leadId));
@@ -526,7 +698,8 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
       }
     }
     if (committed.length === 0) {
-      for (const leadId of mine) if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+      for (const leadId of mine)
+        if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
       return { outcomes: [], requests: {} };
     }
     return drain(committed, lease);
@@ -544,7 +717,14 @@ export function createExecutor(deps: ExecutorDeps): EffectExecutor & { store: Ef
     /** Recovery: intents whose lease ended (a crashed worker) or whose retry time came. */
     async resumeDue(limit = 250) {
       const t = now();
-      const due = (await redis.eval(CLAIM_PENDING, 1, pendingKey, String(t), String(limit), String(t + INTENT_LEASE_MS))) as string[];
+      const due = (await redis.eval(
+        CLAIM_PENDING,
+        1,
+        pendingKey,
+        String(t),
+        String(limit),
+        String(t + INTENT_LEASE_MS),
+      )) as string[];
       if (due.length === 0) return { outcomes: [], requests: {} };
       return resume(due.map(Number), true);
     },

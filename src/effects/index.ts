@@ -20,8 +20,8 @@ export { timerMember } from './timers.js';
 
 /** Timers handed to a rule in one batch: amoCRM reads and writes take up to 250 items per request. */
 export const DUE_BATCH = 250;
-/** A claimed timer returns to the set after this if its worker died. */
-export const TIMER_LEASE_MS = 120_000;
+/** A claimed timer returns to the set after this if its worker died; a live worker renews it while it works. */
+export const TIMER_LEASE_MS = 20_000;
 /** A whole batch that failed (amoCRM down) is retried this soon at most, so an outage's end is noticed quickly. */
 const BATCH_RETRY_CAP_MS = 5_000;
 
@@ -56,11 +56,12 @@ export function createEffects(deps: {
   let running: Promise<unknown> | undefined;
   let stopped = false;
 
-  const runRule = async (rule: string, due: DueTimer[], lease: number): Promise<void> => {
+  const runRule = async (rule: string, due: DueTimer[], held: { lease: number }): Promise<void> => {
+    const lease = (): number => held.lease;
     const handler = handlers.get(rule);
     if (!handler) {
       // A rule switched off (or not wired in this process): its timers wait, they are not dropped.
-      await timers.retry(lease, due, now() + 60_000);
+      await timers.retry(lease(), due, now() + 60_000);
       return;
     }
     let result;
@@ -69,9 +70,12 @@ export function createEffects(deps: {
     } catch (err) {
       const attempts = Math.max(...due.map((d) => d.attempts));
       const at = now() + Math.min(BATCH_RETRY_CAP_MS, backoffMs(attempts, err));
-      log.warn({ rule, timers: due.length, err: { message: (err as Error).message }, retryAt: new Date(at).toISOString() }, 'due timers could not be handled; retrying the batch');
+      log.warn(
+        { rule, timers: due.length, err: { message: (err as Error).message }, retryAt: new Date(at).toISOString() },
+        'due timers could not be handled; retrying the batch',
+      );
       deps.metrics.timersFired.inc({ rule, outcome: 'retried' }, due.length);
-      await timers.retry(lease, due, at);
+      await timers.retry(lease(), due, at);
       return;
     }
     if (result.plans && result.plans.length > 0) await executor.execute(result.plans);
@@ -80,11 +84,20 @@ export function createEffects(deps: {
     const failedSet = new Set(failed.map((f) => f.timer));
     for (const f of failed) {
       const at = now() + backoffMs(f.timer.attempts, f.error);
-      await timers.retry(lease, [f.timer], at);
-      log.warn({ rule, leadId: f.timer.leadId, key: f.timer.key, attempts: f.timer.attempts + 1, err: { message: (f.error as Error)?.message } }, 'timer of one lead failed; the others proceed');
+      await timers.retry(lease(), [f.timer], at);
+      log.warn(
+        {
+          rule,
+          leadId: f.timer.leadId,
+          key: f.timer.key,
+          attempts: f.timer.attempts + 1,
+          err: { message: (f.error as Error)?.message },
+        },
+        'timer of one lead failed; the others proceed',
+      );
     }
     const settled = due.filter((d) => !failedSet.has(d));
-    await timers.settle(lease, settled);
+    await timers.settle(lease(), settled);
     deps.metrics.timersFired.inc({ rule, outcome: 'settled' }, settled.length);
     if (failed.length > 0) deps.metrics.timersFired.inc({ rule, outcome: 'retried' }, failed.length);
   };
@@ -99,9 +112,28 @@ export function createEffects(deps: {
       const { timers: due, lease } = await timers.claim(now(), DUE_BATCH, TIMER_LEASE_MS);
       if (due.length === 0) break;
       handled += due.length;
+      const held = { lease };
+      // Renewed while the batch is handled (amoCRM retries can take long); a dead worker's lease just ends.
+      const renewal = setInterval(
+        () => {
+          const next = now() + TIMER_LEASE_MS;
+          void timers
+            .renew(held.lease, next, due)
+            .then(() => {
+              held.lease = next;
+            })
+            .catch(() => undefined);
+        },
+        Math.floor(TIMER_LEASE_MS / 4),
+      );
+      renewal.unref();
       const byRule = new Map<string, DueTimer[]>();
       for (const t of due) byRule.set(t.rule, [...(byRule.get(t.rule) ?? []), t]);
-      await Promise.all([...byRule].map(([rule, list]) => runRule(rule, list, lease)));
+      try {
+        await Promise.all([...byRule].map(([rule, list]) => runRule(rule, list, held)));
+      } finally {
+        clearInterval(renewal);
+      }
       if (due.length < DUE_BATCH) break;
     }
     return { timers: handled, resumed };
@@ -120,7 +152,9 @@ export function createEffects(deps: {
         if (stopped) return;
         loop = setTimeout(() => {
           running = tick()
-            .catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'timer pass failed; next pass soon'))
+            .catch((err: unknown) =>
+              log.error({ err: { message: (err as Error).message } }, 'timer pass failed; next pass soon'),
+            )
             .finally(() => {
               running = undefined;
               schedule();

@@ -46,6 +46,14 @@ end
 return 0
 `;
 
+// Extends the lease of claimed timers still holding lease ARGV[1] to ARGV[2].
+const RENEW = `
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
+end
+return 0
+`;
+
 export const timerMember = (rule: string, leadId: number, key: string): string => `${rule}|${leadId}|${key}`;
 
 export function parseTimerMember(member: string): { rule: string; leadId: number; key: string } | undefined {
@@ -67,6 +75,8 @@ export interface TimerStore {
   claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTimers>;
   settle(lease: number, timers: DueTimer[]): Promise<void>;
   retry(lease: number, timers: DueTimer[], at: number): Promise<void>;
+  /** A live worker still handling claimed timers keeps them: their lease moves from `lease` to `next`. */
+  renew(lease: number, next: number, timers: DueTimer[]): Promise<void>;
   get(rule: string, leadId: number, key: string): Promise<number | undefined>;
   count(): Promise<number>;
   /** The earliest due instant, if any. */
@@ -89,11 +99,23 @@ export function createTimerStore(redis: Redis, keys: Keys): TimerStore {
     async cancel(items) {
       if (items.length === 0) return;
       const members = items.map((t) => timerMember(t.rule, t.leadId, t.key));
-      await redis.multi().zrem(set, ...members).hdel(attempts, ...members).exec();
+      await redis
+        .multi()
+        .zrem(set, ...members)
+        .hdel(attempts, ...members)
+        .exec();
     },
     async claim(now, limit, leaseMs) {
       const lease = Math.round(now + leaseMs);
-      const flat = (await redis.eval(CLAIM, 2, set, attempts, String(Math.round(now)), String(limit), String(lease))) as string[];
+      const flat = (await redis.eval(
+        CLAIM,
+        2,
+        set,
+        attempts,
+        String(Math.round(now)),
+        String(limit),
+        String(lease),
+      )) as string[];
       const timers: DueTimer[] = [];
       for (let i = 0; i < flat.length; i += 3) {
         const parsed = parseTimerMember(flat[i] ?? '');
@@ -108,11 +130,37 @@ export function createTimerStore(redis: Redis, keys: Keys): TimerStore {
     },
     async settle(lease, timers) {
       if (timers.length === 0) return;
-      await redis.eval(SETTLE, 2, set, attempts, String(lease), ...timers.map((t) => timerMember(t.rule, t.leadId, t.key)));
+      await redis.eval(
+        SETTLE,
+        2,
+        set,
+        attempts,
+        String(lease),
+        ...timers.map((t) => timerMember(t.rule, t.leadId, t.key)),
+      );
     },
     async retry(lease, timers, at) {
       if (timers.length === 0) return;
-      await redis.eval(RETRY, 2, set, attempts, String(lease), String(Math.round(at)), ...timers.map((t) => timerMember(t.rule, t.leadId, t.key)));
+      await redis.eval(
+        RETRY,
+        2,
+        set,
+        attempts,
+        String(lease),
+        String(Math.round(at)),
+        ...timers.map((t) => timerMember(t.rule, t.leadId, t.key)),
+      );
+    },
+    async renew(lease, next, timers) {
+      if (timers.length === 0) return;
+      await redis.eval(
+        RENEW,
+        1,
+        set,
+        String(lease),
+        String(Math.round(next)),
+        ...timers.map((t) => timerMember(t.rule, t.leadId, t.key)),
+      );
     },
     async get(rule, leadId, key) {
       const score = await redis.zscore(set, timerMember(rule, leadId, key));

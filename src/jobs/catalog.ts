@@ -8,7 +8,7 @@ import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { WebhookEventSchema } from '../rules/events.js';
 
-export const QUEUE_NAMES = { events: 'events', timers: 'timers' } as const;
+export const QUEUE_NAMES = { events: 'events', timers: 'timers', telegram: 'telegram' } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 export const WebhookEventJobSchema = z.object({ event: WebhookEventSchema });
@@ -16,6 +16,20 @@ export type WebhookEventJob = z.infer<typeof WebhookEventJobSchema>;
 
 export const SweepJobSchema = z.object({ reason: z.string() });
 export type SweepJob = z.infer<typeof SweepJobSchema>;
+
+/** Drain the outbox's route list: resolve chats, apply quiet hours and alert windows, queue per chat. */
+export const TelegramRouteJobSchema = z.object({ reason: z.string() });
+export type TelegramRouteJob = z.infer<typeof TelegramRouteJobSchema>;
+
+/** Deliver what waits for one chat, in order. `seq` makes each scheduling a new job (the chat's flag dedupes). */
+export const TelegramChatJobSchema = z.object({ chatId: z.string().min(1), seq: z.number().int().nonnegative() });
+export type TelegramChatJob = z.infer<typeof TelegramChatJobSchema>;
+
+/** An update Telegram posted to POST /telegram/webhook, handled by a worker (the route only checks and enqueues). */
+export const TelegramUpdateJobSchema = z.object({ update: z.object({ update_id: z.number().int().nonnegative() }).loose() });
+export type TelegramUpdateJob = z.infer<typeof TelegramUpdateJobSchema>;
+export const ReportsTickJobSchema = z.object({ reason: z.string() });
+export type ReportsTickJob = z.infer<typeof ReportsTickJobSchema>;
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 24);
 
@@ -41,6 +55,40 @@ export const JOBS = {
     schema: SweepJobSchema,
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
     jobId: (_data: SweepJob): string => 'cadence-sweep',
+  },
+  'telegram-route': {
+    queue: QUEUE_NAMES.telegram,
+    schema: TelegramRouteJobSchema,
+    options: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
+    jobId: (data: TelegramRouteJob): string => `tg-route-${shortHash(data.reason)}`,
+  },
+  // One job drains one chat's queue in order; Telegram's 1 message/s per chat is kept by the throttler.
+  'telegram-chat': {
+    queue: QUEUE_NAMES.telegram,
+    schema: TelegramChatJobSchema,
+    options: { attempts: 10, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
+    jobId: (data: TelegramChatJob): string => `tg-chat-${shortHash(data.chatId)}-${data.seq}`,
+  },
+  'telegram-update': {
+    queue: QUEUE_NAMES.telegram,
+    schema: TelegramUpdateJobSchema,
+    options: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...KEEP } satisfies JobsOptions,
+    jobId: (data: TelegramUpdateJob): string => `tg-update-${data.update.update_id}`,
+  },
+  // Held alerts whose quiet hours ended, escalations due, and chats whose drain job was lost.
+  'telegram-sweep': {
+    queue: QUEUE_NAMES.telegram,
+    schema: SweepJobSchema,
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
+    jobId: (_data: SweepJob): string => 'telegram-sweep',
+  },
+  // R11/R12: a tick every minute sends the reports due by each department's local time; markers and outbox dedupe
+  // ids make it send each once however many ticks and workers run (src/reports/schedule.ts).
+  'reports-tick': {
+    queue: QUEUE_NAMES.timers,
+    schema: ReportsTickJobSchema,
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
+    jobId: (_data: ReportsTickJob): string => 'reports-tick',
   },
 } as const;
 

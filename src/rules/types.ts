@@ -67,6 +67,42 @@ export interface CompiledPickup {
   sweepIntervalMs: number;
 }
 
+/** Telegram delivery settings (config `telegram`), resolved: quiet hours as minute spans, durations in ms. */
+export interface CompiledTelegram {
+  /** Undefined: no quiet hours. */
+  quietHours?: ShiftSpan;
+  /** Overrides by chat id, department name or manager user id; `null` = no quiet hours for that chat. */
+  quietByChat: ReadonlyMap<string, ShiftSpan | null>;
+  quietByDepartment: ReadonlyMap<string, ShiftSpan | null>;
+  quietByUserId: ReadonlyMap<number, ShiftSpan | null>;
+  alertWindowMs: number;
+  burstThreshold: number;
+  escalateAfterMs: number;
+  escalateAtOnce: ReadonlySet<string>;
+  silentTemplates: ReadonlySet<string>;
+  linkCodeTtlMs: number;
+  sweepIntervalMs: number;
+}
+
+/** Milestones the reports count, each reached by entering a configured stage (R12). */
+export type Milestone = 'meeting_set' | 'meeting_held' | 'offer_sent';
+
+export interface CompiledReports {
+  enabled: boolean;
+  /** Minutes from local midnight. */
+  dailyAtMin: number;
+  monthlyAtMin: number;
+  /** Status id → the milestone its entry means, in any pipeline. */
+  milestones: ReadonlyMap<number, Milestone>;
+  /** Status id → stage name, for the record. */
+  statusNames: ReadonlyMap<number, string>;
+  sourceField: string;
+  sources: Array<{ name: string; match: string[] }>;
+  unansweredCallsNormal: number;
+  contactedToMeetingMin: number;
+  ranking: { minLeads: number; worst: number; weightFactor: number };
+}
+
 export interface CompiledRules {
   timeZone: string;
   calendar: Calendar;
@@ -78,14 +114,21 @@ export interface CompiledRules {
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */
   activeUserIds: ReadonlySet<number>;
+  /** Absent in hand-built rules (tests): Telegram uses its defaults. */
+  telegram?: CompiledTelegram;
+  /** R11/R12; absent in hand-built rules of tests that do not need reports. */
+  reports?: CompiledReports;
 }
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
 
 export interface Candidate {
   userId: number;
+  /** Effective weight: the configured weight times the ranking factor, if any. */
   weight: number;
   cap: number;
+  /** R11: the configured weight and the factor of the monthly ranking that lowered it, with its reason. */
+  factor?: { baseWeight: number; factor: number; reason: string };
 }
 
 export interface AssignmentRequest {
@@ -174,4 +217,6 @@ export interface RuleContext {
   now: number;
   /** Untaken leads each manager holds now. */
   loads: ReadonlyMap<number, number>;
+  /** R11: distribution weight factors of this month's ranking by user id (effective weight = weight × factor). */
+  weightFactors?: ReadonlyMap<number, { factor: number; reason: string }>;
 }

@@ -35,6 +35,13 @@ export interface RobotRecord {
   reason: string;
   /** Structured explanation: candidates, who was skipped and why, weights, winner. */
   explanation?: unknown;
+  /** Lead activity for reports (src/reports/activity.ts): the stage entered, its milestone, a call's outcome, the source. */
+  statusId?: number;
+  statusName?: string;
+  milestone?: string;
+  direction?: 'in' | 'out';
+  answered?: boolean;
+  source?: string;
 }
 
 export interface StoredRecord extends RobotRecord {

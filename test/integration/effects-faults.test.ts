@@ -262,6 +262,81 @@ describe('the effect path under faults', () => {
     }
   });
 
+  it('when a resumed plan finds that the lead was given to someone else since, then it does not undo that change', async () => {
+    const lead = 890_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
+    const { committed } = await h.engine.onDue(timers);
+    await h.effects.timers.settle(lease, timers);
+    expect(committed).toHaveLength(1); // committed, then the worker died before any write
+    // Meanwhile the РОП gives the lead to 9104 by hand.
+    h.fake.state.get(lead)!.responsible = 9104;
+    h.clock.advance(21_000);
+    await h.effects.executor.resumeDue();
+    expect(h.fake.calls.patches).toHaveLength(0);
+    expect(h.fake.notes).toHaveLength(0); // a note about an assignment that was not made would mislead
+    expect(await h.effects.executor.store.pendingPlans(lead)).toEqual([]);
+    // Positive control: without the person's change the same resumed plan is carried out.
+    const other = 890_002;
+    const g = harness([other]);
+    await runningClocks(g, [other]);
+    const claimed = await g.effects.timers.claim(g.clock.now().getTime(), 10, 20_000);
+    await g.engine.onDue(claimed.timers);
+    g.clock.advance(21_000);
+    await g.effects.executor.resumeDue();
+    expect(g.fake.calls.patches).toHaveLength(1);
+  });
+
+  it('when a deadline falls while the previous decision is still being written, then the check waits for it instead of reading it as a person\'s change', async () => {
+    const lead = 890_101;
+    const h = harness([lead], { responsible: 9001 });
+    const now = h.clock.now().getTime();
+    // The assignment to 9101 is committed (clock running, deadline now) but its PATCH has not landed yet.
+    const pickup: PickupState = { leadId: lead, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    const [inFlight] = await h.effects.executor.commit([
+      { id: 'assign-in-flight', rule: 'R1', leadId: lead, reason: 'assignment', state: { pickup }, effects: [{ kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 }, { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }] },
+    ]);
+    await h.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }]);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(0); // no decision from a half-written state
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ clock: 1, assignedUserId: FIRST, misses: 0 });
+    await h.effects.executor.drain([inFlight!]);
+    expect(h.fake.state.get(lead)!.responsible).toBe(FIRST);
+    h.clock.advance(3_000);
+    await h.effects.tick();
+    // Now the deadline is judged on what amoCRM shows: the first manager missed it.
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 1, missedUserIds: [FIRST] });
+  });
+
+  it('when a webhook job is handed to a second worker after its commit, then the lead is not decided again', async () => {
+    const lead = 890_201;
+    const h = harness([lead], { responsible: 9001 });
+    const logger = createLogger({ level: 'silent' });
+    const leads = createLeadStore(redis, h.keys);
+    const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent: (input) => h.engine.onLeadEvent(input) });
+    const queues = createQueues({ connection: redis, prefix: `${h.keys.prefix}:bull`, logger });
+    const workers = createWorkers({ connection: connectTestRedis(), prefix: `${h.keys.prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    try {
+      const added: LeadEvent = { kind: 'lead', action: 'add', leadId: lead, short: false, tags: [], customFields: [], pipelineId: PIPELINE, statusId: STAGE, responsibleUserId: 9001, createdUserId: 9001, modifiedUserId: 9001, updatedAt: START, dedupeKey: `lead:${lead}:add:twice`, deliveryId: 'd', receivedAt: START, account: { subdomain: 'demo-realty' } };
+      const jobId = await queues.add('webhook-event', { event: added });
+      await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the assignment');
+      const assignee = h.fake.state.get(lead)!.responsible;
+      // The manager calls: the pickup is taken.
+      await queues.add('webhook-event', { event: { kind: 'note', entityType: 'lead', entityId: lead, noteId: 1, noteType: 11, createdUserId: assignee, dedupeKey: `note:${lead}:call`, deliveryId: 'd2', receivedAt: START, account: { subdomain: 'demo-realty' } } });
+      await waitFor(async () => (await h.engine.pickups.get(lead)).phase === 'taken', 'the call to take the lead');
+      // The lead-added job runs again (as when its first worker was killed after the commit and BullMQ re-ran it).
+      await queues.get('events').remove(jobId);
+      await queues.add('webhook-event', { event: added });
+      await waitFor(async () => (await (await queues.get('events').getJob(jobId))?.getState()) === 'completed', 'the redelivered job');
+      expect(await h.engine.pickups.get(lead)).toMatchObject({ phase: 'taken', clock: 1 });
+      expect(h.fake.calls.patches).toHaveLength(1);
+    } finally {
+      await workers.close();
+      await queues.close();
+    }
+  });
+
   it('when the process is told to stop during a timer pass, then it finishes the batch in hand and takes no new one', async () => {
     const h = harness([880_001, 880_002]);
     const seen: number[] = [];

@@ -42,6 +42,14 @@ export interface PickupEngineDeps {
   context?: (ctx: RuleContext) => Promise<RuleContext>;
 }
 
+export class WritesInFlightError extends Error {
+  readonly retryable = true;
+  constructor(readonly leadId: number) {
+    super(`lead ${leadId} has robot writes still in flight; its deadline is checked again shortly`);
+    this.name = 'WritesInFlightError';
+  }
+}
+
 export function leadSnapshotFromApi(lead: ApiLead): LeadSnapshot {
   return {
     leadId: lead.id,
@@ -234,6 +242,9 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             const pickup = await pickups.get(timer.leadId);
             if (pickup.phase !== 'running' && pickup.phase !== 'waiting_shift') return;
             if (pickup.deadlineAt !== undefined && pickup.deadlineAt > ctx.now) return; // moved meanwhile; its timer says when
+            // The lead's previous decision is still being written: amoCRM may not show it yet, and reading it now would
+            // take the robot's own write in flight for a person's change. Check again shortly.
+            if ((await deps.effects.executor.store.pendingPlans(timer.leadId)).length > 0) throw new WritesInFlightError(timer.leadId);
             const api = byId.get(timer.leadId);
             const fresh = { lead: api ? leadSnapshotFromApi(api) : null, activity: activity.get(timer.leadId) ?? [] };
             const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
@@ -241,7 +252,7 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
           });
         } catch (err) {
-          if (!(err instanceof LeadLockedError)) log.error({ leadId: timer.leadId, err: { message: (err as Error).message } }, 'pickup deadline of one lead failed; the others proceed');
+          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError)) log.error({ leadId: timer.leadId, err: { message: (err as Error).message } }, 'pickup deadline of one lead failed; the others proceed');
           failed.push({ timer, error: err });
         }
       }

@@ -20,6 +20,9 @@ import { RetryLaterError } from '../worker.js';
 export type OnLeadEvent = (input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }) => Promise<Plan[]>;
 
 export const LEAD_STATE_FIELD = 'state';
+/** The lead's last applied events (short hashes of their dedupe keys): a redelivered job finds its event here. */
+export const APPLIED_EVENTS_FIELD = 'events';
+export const APPLIED_EVENTS_KEPT = 32;
 
 export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock; logger: Logger; effects?: Effects; onLeadEvent?: OnLeadEvent }) {
   return async ({ event }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
@@ -29,8 +32,15 @@ export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock
       return { changed: false, plans: 0 };
     }
     try {
+      const eventHash = createHash('sha256').update(event.dedupeKey).digest('hex').slice(0, 16);
       const { changed, committed } = await deps.leads.withLock(leadId, async () => {
         if (deps.effects) await deps.effects.executor.resume([leadId]);
+        // A job redelivered after its commit (a killed worker, a Redis restart) must not decide again on today's state.
+        const applied = deps.effects ? (((await deps.effects.executor.store.readState(leadId, [APPLIED_EVENTS_FIELD]))[APPLIED_EVENTS_FIELD] as string[] | undefined) ?? []) : [];
+        if (applied.includes(eventHash)) {
+          deps.logger.info({ leadId, kind: event.kind, dedupeKey: event.dedupeKey }, 'event already applied to this lead; not deciding again');
+          return { changed: false, committed: [] };
+        }
         const before = await deps.leads.get(leadId);
         const after = applyEvent(before ?? emptyLeadState(leadId), event, deps.clock.now().toISOString());
         const changed = JSON.stringify(before) !== JSON.stringify(after);
@@ -44,11 +54,11 @@ export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock
           return { changed, committed: [] };
         }
         const statePlan: Plan = {
-          id: `event:${createHash('sha256').update(event.dedupeKey).digest('hex').slice(0, 24)}`,
+          id: `event:${eventHash}`,
           rule: 'lead-state',
           leadId,
           reason: 'webhook event applied',
-          state: changed ? { [LEAD_STATE_FIELD]: after } : {},
+          state: { ...(changed ? { [LEAD_STATE_FIELD]: after } : {}), [APPLIED_EVENTS_FIELD]: [...applied, eventHash].slice(-APPLIED_EVENTS_KEPT) },
           effects: [],
         };
         return { changed, committed: await deps.effects.executor.commit([statePlan, ...plans]) };

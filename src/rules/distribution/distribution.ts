@@ -23,8 +23,15 @@ export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, e
     else if (isAbsentAt(m, now, rules.timeZone)) reason = 'absent';
     else if (!isOnShift(m, now, rules.calendar, rules.timeZone)) reason = 'off_shift';
     else if ((loads.get(m.userId) ?? 0) >= m.cap) reason = 'at_cap';
-    if (reason) out.skipped.push({ userId: m.userId, reason });
-    else out.eligible.push({ userId: m.userId, weight: m.weight, cap: m.cap });
+    if (reason) {
+      out.skipped.push({ userId: m.userId, reason });
+      continue;
+    }
+    // R11, seed 001 «Правило распределения лидов»: the month's 3 worst get fewer new leads.
+    const f = ctx.weightFactors?.get(m.userId);
+    if (f !== undefined && f.factor !== 1) {
+      out.eligible.push({ userId: m.userId, weight: m.weight * f.factor, cap: m.cap, factor: { baseWeight: m.weight, factor: f.factor, reason: f.reason } });
+    } else out.eligible.push({ userId: m.userId, weight: m.weight, cap: m.cap });
   }
   return out;
 }

@@ -338,7 +338,10 @@ export function pickupOnEvent(pickup: PickupState, before: LeadState | undefined
     return stopped;
   }
 
-  const entered = event.action === 'add' || event.action === 'restore' || (before === undefined ? true : !inPickupStage(rules, before));
+  // Entering = created or restored in the stage, or moved into it. An event about a lead whose pickup already
+  // started (the sweep found it first, or this is a late copy of the event) is not a new entry.
+  const firstSight = event.action === 'add' || event.action === 'restore' || before === undefined;
+  const entered = (firstSight && pickup.phase === 'idle') || (before !== undefined && !inPickupStage(rules, before));
   if (entered && !clockLive) return begin(pickup, lead, ctx, `entered the pickup stage (${event.action} by ${actor ?? 'unknown'})`);
 
   // A person changed the responsible while the lead is in the stage: the new responsible gets a fresh clock.

@@ -35,7 +35,12 @@ export function explainChoice(e: DistributionExplanation, name: (id: number) => 
       ? `меньше всего невзятых заявок среди ${e.candidates.length} менеджеров на смене`
       : `очередь распределения по весам (вес ${winner?.weight ?? 1} из ${total}, на смене ${e.candidates.length})`;
   const skipped = e.skipped.length ? `; пропущены: ${e.skipped.map((s) => `${name(s.userId)} — ${SKIP_TEXT[s.reason]}`).join(', ')}` : '';
-  return `${how}${skipped}`;
+  // R11: a weight lowered by the monthly ranking is named with its reason, so nobody wonders why they get fewer leads.
+  const lowered = e.candidates.filter((c) => c.factor !== undefined);
+  const factors = lowered.length
+    ? `; вес понижен по рейтингу: ${lowered.map((c) => `${name(c.userId)} — ${c.factor?.baseWeight ?? c.weight}×${c.factor?.factor ?? 1} (${c.factor?.reason ?? ''})`).join(', ')}`
+    : '';
+  return `${how}${skipped}${factors}`;
 }
 
 export const notes = {

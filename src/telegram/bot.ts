@@ -1,0 +1,301 @@
+/**
+ * The bot people talk to: linking by a one-time deep link (`/start <code>`), the inline buttons under alerts
+ * ("Взял в работу", "Переназначить", "Приостановить приём заявок" / "Возобновить") and the commands `/today`,
+ * `/violations`, `/report`. Only linked users and the departments' configured chats get answers; anyone else gets
+ * one polite refusal. Every button acts through the injected rule interfaces and is recorded with who pressed it.
+ */
+import { Bot, type Context } from 'grammy';
+import type { Redis } from 'ioredis';
+import { DateTime } from 'luxon';
+import type { AmoClient } from '../amocrm/api/client.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { CompiledDepartment, CompiledRules } from '../rules/types.js';
+import type { Keys } from '../store/keys.js';
+import type { Outbox } from '../store/outbox.js';
+import type { RecordStore, StoredRecord } from '../store/record-store.js';
+import { escapeHtml, splitMessage } from './html.js';
+import type { LinkStore } from './links.js';
+import { botText, buttons, formatWhen, VIOLATION_TEXT } from './templates/index.js';
+
+/** What the pickup rule offers the bot (the lead wires it to R1). */
+export interface PickupActions {
+  takenByButton(leadId: number, userId: number): Promise<void>;
+  reassign(leadId: number, byUserId: number | undefined): Promise<void>;
+}
+
+export type IntakeTarget = { kind: 'manager'; userId: number } | { kind: 'department'; department: string };
+
+/** Pausing and resuming a manager's (or a department's) intake of leads (R2, seed 002 §2.13). */
+export interface IntakeActions {
+  pause(target: IntakeTarget, options: { by: number | undefined; reason: string }): Promise<void>;
+  resume(target: IntakeTarget, options: { by: number | undefined }): Promise<void>;
+}
+
+/** Reports in HTML (R12); the reports module provides it, a default from the record stands in without it. */
+export interface ReportsPort {
+  report(input: { department?: string; from: Date; to: Date }): Promise<string>;
+}
+
+export interface BotDeps {
+  bot: Bot;
+  redis: Redis;
+  keys: Keys;
+  links: LinkStore;
+  rules: () => CompiledRules | undefined;
+  clock: Clock;
+  logger: Logger;
+  records: RecordStore;
+  outbox?: Outbox;
+  leadUrl: (leadId: number) => string;
+  amo?: Pick<AmoClient, 'getLead' | 'listEvents'>;
+  pickup?: PickupActions;
+  intake?: IntakeActions;
+  reports: ReportsPort;
+}
+
+/** amoCRM event types that show a lead was taken, per the R1 `takenBy` setting. */
+const EVIDENCE: Record<string, string> = { outgoing_call: 'outgoing_call', note: 'common_note_added', task_completed: 'task_completed' };
+
+type Who = { kind: 'manager'; userId: number; department?: CompiledDepartment } | { kind: 'head'; userId?: number; department: CompiledDepartment };
+
+export function installBot(deps: BotDeps): Bot {
+  const { bot } = deps;
+  const log = deps.logger.child({ component: 'telegram-bot' });
+  const zone = (): string => deps.rules()?.timeZone ?? 'Europe/Moscow';
+  const name = (id: number): string => deps.rules()?.userNames.get(id) ?? `пользователь ${id}`;
+  const departments = (): CompiledDepartment[] => deps.rules()?.departments ?? [];
+  const deptOfManager = (userId: number): CompiledDepartment | undefined => departments().find((d) => d.managers.some((m) => m.userId === userId));
+
+  /** Who is writing: a configured РОП chat, a linked head of a department, a linked manager; else nobody we serve. */
+  const who = async (ctx: Context): Promise<Who | undefined> => {
+    const chatId = ctx.chat?.id !== undefined ? String(ctx.chat.id) : undefined;
+    if (chatId === undefined) return undefined;
+    const deptChat = departments().find((d) => d.telegramChat === chatId);
+    const fromUser = ctx.from?.id !== undefined ? await deps.links.userOf(String(ctx.from.id)) : undefined;
+    if (deptChat) return { kind: 'head', department: deptChat, ...(fromUser !== undefined ? { userId: fromUser } : {}) };
+    const userId = await deps.links.userOf(chatId);
+    if (userId === undefined) return undefined;
+    const headOf = departments().find((d) => d.headUserId === userId || d.fallbackUserId === userId);
+    if (headOf) return { kind: 'head', userId, department: headOf };
+    const dept = deptOfManager(userId);
+    return { kind: 'manager', userId, ...(dept ? { department: dept } : {}) };
+  };
+
+  const refuseOnce = async (ctx: Context): Promise<void> => {
+    const chatId = ctx.chat?.id;
+    if (chatId === undefined) return;
+    const first = await deps.redis.set(deps.keys.of('tg', 'refused', chatId), '1', 'NX');
+    if (first === 'OK') await ctx.reply(botText.refusal);
+    log.info({ chatId }, 'telegram: message from an unknown chat; refused');
+  };
+
+  const record = async (kind: 'action' | 'intake_paused' | 'intake_resumed', leadId: number, type: string, userId: number | undefined, by: string, reason: string): Promise<void> => {
+    const at = deps.clock.now().toISOString();
+    await deps.records.append({ kind, at, leadId, type, rule: 'telegram', ...(userId !== undefined ? { userId } : {}), reason: `${reason} (pressed by ${by})` }, `tg:${type}:${leadId}:${userId ?? ''}:${at}`);
+  };
+
+  const presser = (ctx: Context, w: Who): string => {
+    const userId = w.userId;
+    const tg = ctx.from ? `Telegram ${ctx.from.id}${ctx.from.username ? ` @${ctx.from.username}` : ''}` : 'Telegram';
+    return userId !== undefined ? `${name(userId)} (${tg})` : tg;
+  };
+
+  const dayBounds = (): { from: Date; to: Date } => {
+    const now = DateTime.fromJSDate(deps.clock.now(), { zone: zone() });
+    return { from: now.startOf('day').toJSDate(), to: now.toJSDate() };
+  };
+
+  const replyHtml = async (ctx: Context, html: string): Promise<void> => {
+    for (const part of splitMessage(html)) await ctx.reply(part, { parse_mode: 'HTML', link_preview_options: { is_disabled: true } });
+  };
+
+  bot.command('start', async (ctx) => {
+    const code = (ctx.match ?? '').trim();
+    const chatId = String(ctx.chat.id);
+    if (code !== '') {
+      const user = await deps.links.consume(code, chatId);
+      if (user) {
+        log.info({ chatId, userId: user.userId }, 'telegram: chat linked to an amoCRM user');
+        await deps.records.append(
+          { kind: 'action', at: deps.clock.now().toISOString(), leadId: 0, type: 'telegram_linked', rule: 'telegram', userId: user.userId, reason: `Telegram chat ${chatId} linked by a one-time link` },
+          `tg:linked:${user.userId}:${chatId}:${code}`,
+        );
+        await ctx.reply(botText.linked(user.name), { parse_mode: 'HTML' });
+        return;
+      }
+      if ((await who(ctx)) === undefined) {
+        await ctx.reply(botText.badCode);
+        return;
+      }
+    }
+    const w = await who(ctx);
+    if (!w) return refuseOnce(ctx);
+    await ctx.reply(botText.help);
+  });
+
+  bot.command('today', async (ctx) => {
+    const w = await who(ctx);
+    if (!w) return refuseOnce(ctx);
+    const { from, to } = dayBounds();
+    if (w.kind === 'head') return replyHtml(ctx, await deps.reports.report({ department: w.department.name, from, to }));
+    const rules = deps.rules();
+    const records = (await deps.records.range(from.toISOString(), to.toISOString())).filter((r) => r.leadId > 0);
+    const mine = new Map<number, StoredRecord[]>();
+    for (const r of records) mine.set(r.leadId, [...(mine.get(r.leadId) ?? []), r]);
+    const lines: string[] = [];
+    for (const [leadId, rs] of mine) {
+      const given = rs.filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === w.userId).pop();
+      if (!given) continue;
+      const later = rs.filter((r) => r.at > given.at || r === given);
+      const away = later.some((r) => (r.kind === 'reassignment' || r.kind === 'fallback') && r.userId !== w.userId);
+      const taken = later.some((r) => r.kind === 'pickup_taken');
+      const deadline = Date.parse(given.at) + (rules?.pickup.timeoutMs ?? 15 * 60_000);
+      const state = away ? '↪️ передан другому' : taken ? '✅ взят в работу' : `⏳ взять до ${formatWhen(deadline, zone())}`;
+      lines.push(`• <a href="${escapeHtml(deps.leadUrl(leadId))}">№${leadId}</a> — получен ${formatWhen(given.at, zone())}: ${state}`);
+    }
+    await replyHtml(ctx, [botText.todayHeader(name(w.userId)), ...(lines.length ? lines : [botText.nothing])].join('\n'));
+  });
+
+  bot.command('violations', async (ctx) => {
+    const w = await who(ctx);
+    if (!w) return refuseOnce(ctx);
+    const { from, to } = dayBounds();
+    const members = new Set(w.kind === 'head' ? w.department.managers.map((m) => m.userId) : [w.userId]);
+    const list = (await deps.records.range(from.toISOString(), to.toISOString())).filter((r) => r.kind === 'violation' && r.userId !== undefined && members.has(r.userId));
+    const lines = list.map(
+      (r) =>
+        `• ${formatWhen(r.at, zone())} — ${escapeHtml(VIOLATION_TEXT[r.type ?? ''] ?? r.type ?? '')}: ${escapeHtml(name(r.userId!))}, <a href="${escapeHtml(deps.leadUrl(r.leadId))}">№${r.leadId}</a> (${escapeHtml(r.rule)}${r.seed ? `, ${escapeHtml(r.seed)}` : ''})`,
+    );
+    const title = w.kind === 'head' ? w.department.name : name(w.userId);
+    await replyHtml(ctx, [botText.violationsHeader(title), ...(lines.length ? lines : [botText.nothing])].join('\n'));
+  });
+
+  bot.command('report', async (ctx) => {
+    const w = await who(ctx);
+    if (!w) return refuseOnce(ctx);
+    const { from, to } = dayBounds();
+    const department = w.kind === 'head' ? w.department.name : w.department?.name;
+    await replyHtml(ctx, await deps.reports.report({ ...(department !== undefined ? { department } : {}), from, to }));
+  });
+
+  bot.callbackQuery(/^(take|reassign|pause|resume):(\d+)$/, async (ctx) => {
+    const w = await who(ctx);
+    if (!w) {
+      await ctx.answerCallbackQuery({ text: botText.refusal, show_alert: true });
+      return;
+    }
+    const action = ctx.match[1] as 'take' | 'reassign' | 'pause' | 'resume';
+    const id = Number(ctx.match[2]);
+    // A button whose rule interface is not wired must not pretend it worked.
+    if ((action === 'take' || action === 'reassign') && !deps.pickup) return unavailable(ctx, action);
+    if ((action === 'pause' || action === 'resume') && !deps.intake) return unavailable(ctx, action);
+    const by = presser(ctx, w);
+    try {
+      if (action === 'take') {
+        if (w.kind !== 'manager') {
+          await ctx.answerCallbackQuery({ text: botText.notYours, show_alert: true });
+          return;
+        }
+        const verdict = await evidence(id, w.userId);
+        if (verdict.kind === 'not_yours') {
+          await ctx.answerCallbackQuery({ text: botText.notYours, show_alert: true });
+          return;
+        }
+        if (verdict.kind === 'missing') {
+          await record('action', id, 'telegram_take_refused', w.userId, by, 'pressed "taken" without an outgoing call or note after the assignment');
+          await ctx.answerCallbackQuery({ text: botText.takenMissing(verdict.since).replace(/<[^>]+>/g, ''), show_alert: true });
+          return;
+        }
+        await deps.pickup?.takenByButton(id, w.userId);
+        await record('action', id, 'telegram_taken', w.userId, by, `taken into work (${verdict.evidence})`);
+        const at = deps.clock.now().toISOString();
+        const params = { leadId: id, manager: name(w.userId), how: 'кнопка в Telegram' };
+        await deps.outbox?.push({ at, audience: { kind: 'manager', userId: w.userId }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' }, `tg-taken:${id}:${w.userId}`);
+        if (w.department) {
+          await deps.outbox?.push(
+            { at, audience: { kind: 'department', department: w.department.name, ...(w.department.telegramChat ? { chatId: w.department.telegramChat } : {}) }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' },
+            `tg-taken-dept:${id}:${w.userId}`,
+          );
+        }
+        await ctx.answerCallbackQuery({ text: botText.takenOk });
+        return;
+      }
+      if (w.kind !== 'head') {
+        await ctx.answerCallbackQuery({ text: botText.onlyHead, show_alert: true });
+        return;
+      }
+      if (action === 'reassign') {
+        await deps.pickup?.reassign(id, w.userId);
+        await record('action', id, 'telegram_reassign', undefined, by, 'reassignment requested by the head of sales');
+        await ctx.answerCallbackQuery({ text: botText.reassigned(id) });
+        return;
+      }
+      const target: IntakeTarget = { kind: 'manager', userId: id };
+      if (action === 'pause') {
+        await deps.intake?.pause(target, { by: w.userId, reason: 'приостановлено РОПом через Telegram' });
+        await record('intake_paused', 0, 'telegram_pause', id, by, 'intake paused by the head of sales');
+        await ctx.answerCallbackQuery({ text: botText.paused(name(id)) });
+        await ctx.reply(botText.paused(name(id)), { parse_mode: 'HTML', reply_markup: { inline_keyboard: [[{ text: buttons.resume(id, name(id)).text, callback_data: buttons.resume(id, name(id)).data }]] } });
+        return;
+      }
+      await deps.intake?.resume(target, { by: w.userId });
+      await record('intake_resumed', 0, 'telegram_resume', id, by, 'intake resumed by the head of sales');
+      await ctx.answerCallbackQuery({ text: botText.resumed(name(id)) });
+      await ctx.reply(botText.resumed(name(id)), { parse_mode: 'HTML' });
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message }, action, id }, 'telegram: button action failed');
+      await ctx.answerCallbackQuery({ text: botText.failed, show_alert: true }).catch(() => undefined);
+    }
+  });
+
+  const unavailable = async (ctx: Context, action: string): Promise<void> => {
+    log.warn({ action }, 'telegram: a button was pressed whose rule interface is not wired; nothing done');
+    await ctx.answerCallbackQuery({ text: botText.unavailable, show_alert: true });
+  };
+
+  /** R1: a press counts only with the evidence the rule accepts, by this manager, after the lead was given to them. */
+  const evidence = async (leadId: number, userId: number): Promise<{ kind: 'ok'; evidence: string } | { kind: 'missing'; since: string } | { kind: 'not_yours' }> => {
+    const lead = deps.amo ? await deps.amo.getLead(leadId, 'sla') : null;
+    if (deps.amo && lead?.responsible_user_id !== userId) return { kind: 'not_yours' };
+    const given = (await deps.records.forLead(leadId)).filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === userId).pop();
+    const since = given ? Date.parse(given.at) : 0;
+    const takenBy = deps.rules()?.pickup.takenBy ?? new Set(['outgoing_call', 'note']);
+    const types = [...takenBy].map((t) => EVIDENCE[t]).filter((t): t is string => t !== undefined);
+    const events = deps.amo ? await deps.amo.listEvents({ entityType: 'lead', entityIds: [leadId], types, createdFrom: Math.floor(since / 1000) }, 'sla') : [];
+    const mine = events.find((e) => e.created_by === userId && e.created_at * 1000 >= since);
+    if (mine) return { kind: 'ok', evidence: mine.type };
+    return { kind: 'missing', since: formatWhen(since, zone()) };
+  };
+
+  // Anything else from an unknown chat gets the one refusal; from a known one, the list of commands.
+  bot.on('message', async (ctx) => {
+    const w = await who(ctx);
+    if (!w) return refuseOnce(ctx);
+    if (ctx.chat.type === 'private') await ctx.reply(botText.help);
+  });
+
+  bot.catch((err) => log.error({ err: { message: err.message }, update: err.ctx.update.update_id }, 'telegram: update handling failed'));
+  return bot;
+}
+
+/** The `/report` stand-in when no reports module is wired: counts per manager from the record. */
+export function recordReports(deps: { records: RecordStore; rules: () => CompiledRules | undefined }): ReportsPort {
+  return {
+    async report({ department, from, to }) {
+      const rules = deps.rules();
+      const dept = rules?.departments.find((d) => d.name === department);
+      const managers = dept ? dept.managers.map((m) => m.userId) : [...new Set((rules?.departments ?? []).flatMap((d) => d.managers.map((m) => m.userId)))];
+      const records = await deps.records.range(from.toISOString(), to.toISOString());
+      const row = (userId: number): string => {
+        const rs = records.filter((r) => r.userId === userId);
+        const received = rs.filter((r) => r.kind === 'assignment' || r.kind === 'reassignment').length;
+        const taken = rs.filter((r) => r.kind === 'pickup_taken').length;
+        const missed = rs.filter((r) => r.kind === 'violation' && r.type === 'pickup_missed').length;
+        const violations = rs.filter((r) => r.kind === 'violation').length;
+        return `• ${escapeHtml(rules?.userNames.get(userId) ?? String(userId))}: получено ${received}, взято ${taken}, пропущено ${missed}, нарушений ${violations}`;
+      };
+      return [botText.reportHeader(department ?? 'все отделы'), ...managers.map(row)].join('\n');
+    },
+  };
+}

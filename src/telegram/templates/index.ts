@@ -1,0 +1,211 @@
+/**
+ * Russian text of every Telegram message, apart from delivery. Each outbox template renders to a title (the state of
+ * the incident now), a timeline line (what just happened) and buttons; an incident's message is the title, the lead
+ * and the timeline, edited in place as the incident develops. Every name and param is HTML-escaped here.
+ */
+import { DateTime } from 'luxon';
+import { escapeHtml, TELEGRAM_TEXT_LIMIT } from '../html.js';
+
+export interface RenderContext {
+  leadUrl(leadId: number): string;
+  userName(userId: number): string;
+  userIdByName(name: string): number | undefined;
+  timeZone: string;
+  /** The chat the message goes to: a department chat (РОП) or a manager's private chat. */
+  audience: 'department' | 'manager';
+  lead?: { name?: string; source?: string };
+}
+
+export interface Button {
+  text: string;
+  data: string;
+}
+
+export type IncidentStatus = 'open' | 'reassigned' | 'taken' | 'fallback' | 'resolved' | 'escalated';
+
+export interface Rendered {
+  title: string;
+  line: string;
+  status: IncidentStatus;
+  buttons: Button[][];
+}
+
+/** Callback data of the inline buttons: `<action>:<id>` (Telegram allows 64 bytes). */
+export const ACTIONS = { take: 'take', reassign: 'reassign', pause: 'pause', resume: 'resume' } as const;
+export const buttonData = (action: keyof typeof ACTIONS, id: number): string => `${ACTIONS[action]}:${id}`;
+
+export const buttons = {
+  take: (leadId: number): Button => ({ text: '✅ Взял в работу', data: buttonData('take', leadId) }),
+  reassign: (leadId: number): Button => ({ text: '🔁 Переназначить', data: buttonData('reassign', leadId) }),
+  pause: (userId: number, name: string): Button => ({ text: `⏸ Приостановить приём заявок: ${name}`.slice(0, 60), data: buttonData('pause', userId) }),
+  resume: (userId: number, name: string): Button => ({ text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60), data: buttonData('resume', userId) }),
+};
+
+/** Violation types in the words of the regulations (SPEC §3). */
+export const VIOLATION_TEXT: Record<string, string> = {
+  pickup_missed: 'клиента не взяли в работу за 15 минут',
+  call_overdue: 'звонок по графику просрочен больше чем на день',
+  handoff_stale: 'сделка в «Для передачи» дольше суток',
+  close_without_reason: 'закрытие без указания причины',
+  deferred_untouched: 'отложенный спрос: нет касания 30 дней',
+  meeting_without_time: 'встреча назначена без даты и времени',
+  meeting_skipped: 'пропущен этап «Встреча состоялась»',
+  offer_stale: 'КП отправлено, обратной связи нет 5 дней',
+  lead_stale: 'сделка без движения больше 7 дней',
+};
+
+const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+
+export function formatWhen(value: unknown, zone: string): string {
+  const s = str(value);
+  const t = typeof value === 'number' ? DateTime.fromMillis(value, { zone }) : DateTime.fromISO(s, { zone });
+  return t.isValid ? t.setLocale('ru').toFormat('d MMMM HH:mm') : s;
+}
+
+/** The lead block under the title: the client's name, the source and the link to the lead in amoCRM. */
+export function leadBlock(leadId: number | undefined, ctx: RenderContext): string {
+  if (leadId === undefined) return '';
+  const lines: string[] = [];
+  if (ctx.lead?.name) lines.push(`Клиент: ${escapeHtml(ctx.lead.name)}`);
+  if (ctx.lead?.source) lines.push(`Источник: ${escapeHtml(ctx.lead.source)}`);
+  lines.push(`<a href="${escapeHtml(ctx.leadUrl(leadId))}">Сделка №${leadId} в amoCRM</a>`);
+  return lines.join('\n');
+}
+
+/** Renders one outbox message for an incident's message; `undefined` for templates that are not incidents. */
+export function renderEvent(template: string, params: Record<string, unknown>, ctx: RenderContext): Rendered | undefined {
+  const e = (k: string): string => escapeHtml(str(params[k]));
+  const leadId = num(params.leadId);
+  switch (template) {
+    case 'lead_assigned':
+      return {
+        title: `🆕 <b>Новый клиент: возьмите в работу до ${e('deadline')}</b>`,
+        line: `назначен(а) ${e('manager')}; срок ${e('timeout')}, до ${e('deadline')}`,
+        status: 'open',
+        buttons: ctx.audience === 'manager' && leadId !== undefined ? [[buttons.take(leadId)]] : [],
+      };
+    case 'pickup_missed': {
+      const missedId = ctx.userIdByName(str(params.missed));
+      return {
+        title: '⚠️ <b>Клиента не взяли в работу вовремя</b>',
+        line: `${e('missed')} не взял(а) за ${e('timeout')} → передан(а): ${e('manager')} (пропусков: ${e('misses')})`,
+        status: 'reassigned',
+        buttons:
+          ctx.audience === 'department' && leadId !== undefined
+            ? [[buttons.reassign(leadId)], ...(missedId !== undefined ? [[buttons.pause(missedId, str(params.missed))]] : [])]
+            : [],
+      };
+    }
+    case 'pickup_reassigned_away':
+      return { title: '↪️ <b>Клиент передан другому менеджеру</b>', line: `вы не взяли за ${e('timeout')}; теперь у: ${e('manager')}`, status: 'reassigned', buttons: [] };
+    case 'pickup_fallback':
+    case 'nobody_eligible':
+      return {
+        title: template === 'pickup_fallback' ? '🔴 <b>Клиент передан РОПу</b>' : '🔴 <b>Некому передать клиента: передан РОПу</b>',
+        line: `передан(а): ${e('fallback')}. Причина: ${e('why')}${str(params.missed) ? `. Не взяли: ${e('missed')}` : ''}`,
+        status: 'fallback',
+        buttons: ctx.audience === 'department' && leadId !== undefined ? [[buttons.reassign(leadId)]] : [],
+      };
+    case 'pickup_taken':
+      return { title: '✅ <b>Клиент взят в работу</b>', line: `${e('manager')} взял(а) в работу${str(params.how) ? ` (${e('how')})` : ''}`, status: 'taken', buttons: [] };
+    case 'violation': {
+      const userId = num(params.userId);
+      const name = userId !== undefined ? ctx.userName(userId) : '';
+      const what = VIOLATION_TEXT[str(params.type)] ?? str(params.type);
+      const escalated = params.escalated === true;
+      return {
+        title: `⚠️ <b>Нарушение: ${escapeHtml(what)}</b>`,
+        line: [
+          escalated ? `не исправлено за ${e('escalatedAfter')}, передано РОПу` : 'зафиксировано',
+          name ? `менеджер: ${escapeHtml(name)}` : '',
+          `правило ${e('rule')}${str(params.seed) ? `, ${e('seed')}` : ''}`,
+          str(params.since) ? `с ${escapeHtml(formatWhen(params.since, ctx.timeZone))}` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        status: escalated ? 'escalated' : 'open',
+        buttons:
+          ctx.audience === 'department'
+            ? [...(leadId !== undefined ? [[buttons.reassign(leadId)]] : []), ...(userId !== undefined ? [[buttons.pause(userId, name)]] : [])]
+            : [],
+      };
+    }
+    case 'violation_resolved':
+      return { title: `✅ <b>Нарушение устранено: ${escapeHtml(VIOLATION_TEXT[str(params.type)] ?? str(params.type))}</b>`, line: 'устранено', status: 'resolved', buttons: [] };
+    default:
+      return undefined;
+  }
+}
+
+export interface TimelineEntry {
+  at: number;
+  line: string;
+}
+
+/** The whole incident message: current title, the lead, and what happened so far (oldest lines summarised if long). */
+export function incidentText(latest: Rendered, leadId: number | undefined, timeline: TimelineEntry[], ctx: RenderContext): string {
+  const header = [latest.title, leadBlock(leadId, ctx), ''].join('\n');
+  const lines = timeline.map((t) => `• ${DateTime.fromMillis(t.at, { zone: ctx.timeZone }).toFormat('HH:mm')} — ${t.line}`);
+  const compose = (dropped: number): string =>
+    [header, ...(dropped > 0 ? [`… и ещё ${dropped} более ранних событий`] : []), ...lines.slice(dropped)].join('\n');
+  let dropped = 0;
+  while (compose(dropped).length > TELEGRAM_TEXT_LIMIT && dropped < lines.length - 1) dropped += 1;
+  return compose(dropped).slice(0, TELEGRAM_TEXT_LIMIT);
+}
+
+/** A plain (non-incident) line for a digest: what, which lead, what happened. */
+export function digestLine(template: string, params: Record<string, unknown>, ctx: RenderContext): string {
+  const r = renderEvent(template, params, ctx);
+  const leadId = num(params.leadId);
+  const link = leadId !== undefined ? ` <a href="${escapeHtml(ctx.leadUrl(leadId))}">№${leadId}</a>` : '';
+  if (!r) return `• ${escapeHtml(template)}${link}`;
+  return `• ${stripTags(r.title)}${link}: ${r.line}`;
+}
+
+export const digestHeader = {
+  burst: (n: number): string => `📋 <b>Сводка: ${n} ${plural(n, 'уведомление', 'уведомления', 'уведомлений')}</b>`,
+  quiet: (n: number): string => `🌙 <b>Пока действовали тихие часы: ${n} ${plural(n, 'уведомление', 'уведомления', 'уведомлений')}</b>`,
+  more: (n: number): string => `… и ещё ${n}: откройте /violations`,
+};
+
+export function stripTags(html: string): string {
+  return html.replace(/<[^>]+>/g, '');
+}
+
+export function plural(n: number, one: string, few: string, many: string): string {
+  const m10 = n % 10;
+  const m100 = n % 100;
+  if (m10 === 1 && m100 !== 11) return one;
+  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return few;
+  return many;
+}
+
+/** A photo's caption for a report with a chart. */
+export const reportCaption = {
+  report_daily: '📊 Дневная сводка отдела',
+  report_monthly: '🏆 Рейтинг менеджеров за месяц',
+} as Record<string, string>;
+
+/** Bot replies. */
+export const botText = {
+  refusal: 'Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.',
+  linked: (name: string): string => `Готово: этот чат привязан к пользователю amoCRM <b>${escapeHtml(name)}</b>. Сюда будут приходить новые клиенты и напоминания.`,
+  badCode: 'Ссылка недействительна: она уже использована или срок её действия истёк. Попросите администратора прислать новую.',
+  startWithoutCode: 'Чтобы подключиться, откройте персональную ссылку, которую прислал администратор.',
+  help: 'Команды: /today — мои клиенты и сроки на сегодня, /violations — нарушения, /report — отчёт за сегодня.',
+  takenOk: 'Отмечено: клиент взят в работу.',
+  takenMissing: (since: string): string =>
+    `Пока не засчитано: после назначения (${escapeHtml(since)}) в сделке нет вашего исходящего звонка или примечания. Позвоните клиенту или оставьте примечание в сделке, затем нажмите кнопку снова.`,
+  notYours: 'Этот клиент сейчас не закреплён за вами.',
+  onlyHead: 'Эта кнопка — для руководителя отдела.',
+  reassigned: (leadId: number): string => `Сделка №${leadId}: запрошено переназначение.`,
+  paused: (name: string): string => `Приём заявок приостановлен: ${escapeHtml(name)}.`,
+  resumed: (name: string): string => `Приём заявок возобновлён: ${escapeHtml(name)}.`,
+  failed: 'Не получилось выполнить действие. Попробуйте ещё раз через минуту.',
+  unavailable: 'Это действие пока недоступно. Сделайте его в amoCRM.',
+  nothing: 'На сегодня ничего нет.',
+  todayHeader: (name: string): string => `📅 <b>Сегодня: ${escapeHtml(name)}</b>`,
+  violationsHeader: (who: string): string => `⚠️ <b>Нарушения за сегодня: ${escapeHtml(who)}</b>`,
+  reportHeader: (who: string): string => `📊 <b>Отчёт за сегодня: ${escapeHtml(who)}</b>`,
+};
