@@ -42,6 +42,8 @@ export const EnvSchema = z
     AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
     AMO_AUTH_CODE: optionalString,
     AMO_RPS: z.coerce.number().int().min(1).max(50).default(7),
+    /** How long every process stops calling amoCRM once it blocks the account (403 after 429s); amocrm.md §3. */
+    AMO_BLOCK_COOLDOWN_MS: z.coerce.number().int().min(1_000).max(24 * 3_600_000).default(600_000),
     RULES_FILE: z.string().default('config/rules.yaml'),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** How many jobs one worker process runs at once. */
@@ -66,6 +68,23 @@ export const EnvSchema = z
     ),
     /** Longest graceful shutdown before a forced exit: a batch of 250 leads at 7 requests/s needs about 10 s. */
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
+    /** How often every process checks the rules file and the current rules version (ms). */
+    RULES_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+    /** The admin page and API (/admin, /admin/api) in web processes; "false" turns them off. */
+    ADMIN_ENABLED: z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+    /**
+     * Bearer token of the admin API and the page's sign-in. Checked at start, not here: a missing or weak token keeps
+     * the admin routes off with an error in the log, while the rest of the service runs.
+     */
+    ADMIN_TOKEN: optionalString,
+    /** Serve the admin routes on this port instead of PORT (bind it to an internal interface with ADMIN_HOST). */
+    ADMIN_PORT: optionalString.pipe(z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(0).max(65535)).optional()),
+    ADMIN_HOST: z.string().default('127.0.0.1'),
+    /** Lifetime of an admin page session (minutes). */
+    ADMIN_SESSION_MINUTES: z.coerce.number().int().min(1).max(720).default(30),
   });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -35,8 +35,11 @@ async function main(): Promise<void> {
         ...(env.AMO_BASE_URL !== undefined ? { baseUrl: env.AMO_BASE_URL } : {}),
         auth,
         rps: env.AMO_RPS,
+        blockCooldownMs: env.AMO_BLOCK_COOLDOWN_MS,
       },
       rulesFile: env.RULES_FILE,
+      rulesPollMs: env.RULES_POLL_MS,
+      admin: env,
       logger,
       telegram: telegramFromEnv(env),
     });

@@ -4,10 +4,15 @@
  * only the amoCRM address and credentials differ.
  */
 import type { FastifyInstance } from 'fastify';
+import { DateTime } from 'luxon';
 import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
-import { createDirectoryCache, type DirectoryCache } from './amocrm/api/directory.js';
-import { compileRules } from './config/compile.js';
-import { loadRulesFile } from './config/load.js';
+import { createDirectoryCache, fetchDirectory, type DirectoryCache } from './amocrm/api/directory.js';
+import { planAdmin, type AdminEnv } from './admin/server.js';
+import { QUEUE_NAMES } from './jobs/catalog.js';
+import { createQueues } from './jobs/queues.js';
+import type { AccountDirectory } from './rules/directory.js';
+import { createWebhookInbox } from './store/webhook-inbox.js';
+import { createRulesSource, RulesError, type RulesSource } from './config/source.js';
 import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
@@ -18,15 +23,19 @@ import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
 import { createMetrics, type Metrics } from './lib/metrics.js';
 import { connectRedis } from './lib/redis.js';
+import { createKeys } from './store/keys.js';
 import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
 import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
+import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
+import { activityPlans } from './reports/activity.js';
+import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
 export interface RuntimeOptions {
   service: ServiceConfig;
-  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number };
+  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number; blockCooldownMs?: number };
   rulesFile: string;
   logger: Logger;
   clock?: Clock;
@@ -35,6 +44,10 @@ export interface RuntimeOptions {
   authPollMs?: number;
   /** Bot token, API root, webhook; without a token messages are logged (Telegram.onWouldSend). */
   telegram?: TelegramEnv;
+  /** Milliseconds between checks of the rules file and the current rules version. */
+  rulesPollMs?: number;
+  /** The admin area's settings; without them (or in a worker) there is no admin area. */
+  admin?: AdminEnv;
 }
 
 export interface Runtime {
@@ -48,18 +61,12 @@ export interface Runtime {
   outbox: Outbox;
   directory?: DirectoryCache;
   telegram: Telegram;
+  reports: Reports;
+  rulesSource: RulesSource;
   close(): Promise<void>;
 }
 
-export class RulesError extends Error {
-  constructor(
-    readonly file: string,
-    readonly errors: Array<{ path: string; message: string }>,
-  ) {
-    super(`rules file ${file} is not valid:\n${errors.map((e) => `  - ${e.path}: ${e.message}`).join('\n')}`);
-    this.name = 'RulesError';
-  }
-}
+export { RulesError };
 
 function oauthCallbackRoute(amo: AmoClient, logger: Logger) {
   return (app: FastifyInstance): void => {
@@ -83,8 +90,29 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? createMetrics();
 
-  const loaded = await loadRulesFile(options.rulesFile);
-  if (!loaded.ok) throw new RulesError(options.rulesFile, loaded.errors);
+  // The rules follow the file and the admin's stored versions in every process (src/config/source.ts).
+  let directory: DirectoryCache | undefined;
+  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker');
+  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker');
+  for (const r of [rulesRedis, rulesSubscriber]) r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
+  const closeRulesRedis = (): void => {
+    rulesRedis.disconnect();
+    rulesSubscriber.disconnect();
+  };
+  const source: RulesSource = await createRulesSource({
+    file: options.rulesFile,
+    redis: rulesRedis,
+    subscriber: rulesSubscriber,
+    keys: createKeys(options.service.REDIS_PREFIX),
+    logger,
+    clock,
+    metrics,
+    directory: () => directory?.get(),
+    ...(options.rulesPollMs !== undefined ? { pollMs: options.rulesPollMs } : {}),
+  }).catch((err: unknown) => {
+    closeRulesRedis();
+    throw err;
+  });
 
   const amoRedis = connectRedis(options.service.REDIS_URL, 'worker');
   amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
@@ -96,6 +124,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     redis: amoRedis,
     keyPrefix: options.service.REDIS_PREFIX,
     rps: options.amo.rps,
+    ...(options.amo.blockCooldownMs !== undefined ? { backoff: { blockCooldownMs: options.amo.blockCooldownMs } } : {}),
     onRequest: (method, status) => metrics.amoRequests.inc({ method, status: String(status) }),
     onAlert: (kind, message) => {
       metrics.amoAlerts.inc({ kind });
@@ -103,30 +132,92 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
+  // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/admin/server.ts).
+  const adminArea = (env: AdminEnv) => {
+    const keys = createKeys(options.service.REDIS_PREFIX);
+    const queues = createQueues({ connection: rulesRedis, prefix: `${options.service.REDIS_PREFIX}:bull`, logger });
+    let fetched: { at: number; dir: Promise<AccountDirectory> } | undefined;
+    const adminDirectory = (): Promise<AccountDirectory> => {
+      if (directory) return Promise.resolve(directory.get());
+      if (!fetched || clock.now().getTime() - fetched.at > 60_000) fetched = { at: clock.now().getTime(), dir: fetchDirectory(amo) };
+      return fetched.dir;
+    };
+    const plan = planAdmin(env, logger, () => ({
+      source,
+      redis: rulesRedis,
+      keys,
+      inbox: createWebhookInbox(rulesRedis, keys),
+      records: createRecordStore(rulesRedis, keys),
+      queues: Object.values(QUEUE_NAMES).map((name) => queues.get(name)),
+      directory: adminDirectory,
+      clock,
+    }));
+    return { plan, queues };
+  };
+
   // The receiver reads amoCRM's local "Y-m-d H:i:s" task and note times in Moscow time, amoCRM's default for
   // Russian accounts; the rules themselves use the account's own zone from the directory.
   const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
   const telegramRef: { current?: Telegram } = {};
-  const service = await startService(options.service, { logger, clock, metrics, timeZone: 'Europe/Moscow', plugins: [oauthCallbackRoute(amo, logger), telegramWebhookRoute(telegramEnv, () => telegramRef.current)] });
+  const admin = options.admin && options.service.ROLE !== 'worker' ? adminArea(options.admin) : undefined;
+  const service = await startService(options.service, {
+    logger,
+    clock,
+    metrics,
+    timeZone: 'Europe/Moscow',
+    plugins: [
+      oauthCallbackRoute(amo, logger),
+      telegramWebhookRoute(telegramEnv, () => telegramRef.current),
+      ...(admin?.plan.kind === 'routes' ? [admin.plan.plugin] : []),
+    ],
+  });
+  const adminServer = admin?.plan.kind === 'own_port' ? await admin.plan.start() : undefined;
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
-  let directory: DirectoryCache | undefined;
   let pickup: PickupEngine | undefined;
   let cadence: CadenceEngine | undefined;
   let effects: Effects | undefined;
-  let compiled: CompiledRules | undefined;
-  const rules = (): CompiledRules => {
-    if (!compiled) throw new Error('rules are not compiled yet');
-    return compiled;
-  };
+  const rules = (): CompiledRules => source.rules();
 
-  const telegram = createTelegram({ telegram: telegramEnv, redis: service.redis, keys: service.keys, queues: service.queues, clock, logger, records, outbox, rules: () => compiled, amoBaseUrl: amoBaseUrl(options.amo), amo });
+  const compiledOrNone = (): CompiledRules | undefined => {
+    try {
+      return source.rules();
+    } catch {
+      return undefined; // a web process compiles no rules
+    }
+  };
+  const reports = createReports({ redis: service.redis, keys: service.keys, records, outbox, rules, clock, logger });
+  const telegram = createTelegram({
+    telegram: telegramEnv,
+    redis: service.redis,
+    keys: service.keys,
+    queues: service.queues,
+    clock,
+    logger,
+    records,
+    outbox,
+    rules: compiledOrNone,
+    amoBaseUrl: amoBaseUrl(options.amo),
+    amo,
+    // The bot asks for instants; the reports count whole local days (the same numbers as the digest).
+    reports: {
+      report: ({ department, from, to }) => {
+        const zone = compiledOrNone()?.timeZone ?? 'Europe/Moscow';
+        const day = (d: Date): string => DateTime.fromJSDate(d, { zone }).toISODate() ?? '';
+        return reports.report({ ...(department !== undefined ? { department } : {}), from: day(from), to: day(to) });
+      },
+    },
+  });
   telegramRef.current = telegram;
   const close = async (): Promise<void> => {
     await telegram.stop();
     directory?.stop();
     // Stop taking timers first and let the pass in hand finish; then the queues' jobs in hand.
     await effects?.stop();
+    await adminServer?.close();
+    await admin?.queues.close();
+    await source.close();
+    closeRulesRedis();
     await service.close();
     await amo.flush().catch(() => undefined);
     amoRedis.disconnect();
@@ -149,17 +240,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       directory = await createDirectoryCache({
         client: amo,
         onError: (err) => logger.warn({ err: { message: (err as Error).message } }, 'could not refresh the amoCRM directory; keeping the last one'),
-        onChange: (dir) => {
-          const next = compileRules(loaded.config, loaded.calendar, dir);
-          if (next.ok) compiled = next.rules;
-          else logger.error({ errors: next.errors }, 'the amoCRM account changed and the rules no longer resolve; keeping the running rules');
-        },
+        // A renamed stage or a deactivated manager becomes a warning that disables its part (src/config/compile.ts).
+        onChange: () => source.recompile(),
       });
-      const result = compileRules(loaded.config, loaded.calendar, directory.get());
-      if (!result.ok) throw new RulesError(options.rulesFile, result.errors);
-      compiled = result.rules;
+      source.recompile();
+      const compiled = source.rules();
 
-      effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox, clock, logger, metrics });
+      effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox, clock, logger, metrics, isShadow: (rule) => source.isShadow(rule) });
       pickup = createPickupEngine({
         rules,
         amo,
@@ -169,6 +256,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         effects,
         clock,
         logger,
+        // R11: the month's lowered weights of the ranking's worst, applied to distribution.
+        context: async (ctx) => ({ ...ctx, weightFactors: await loadWeightFactors(service.redis, service.keys, ctx.now) }),
       });
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
@@ -177,10 +266,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       effects.registerDueHandler(CADENCE_RULE, (due) => cadences.onDue(due));
       service.startWorkers({
         effects,
-        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await cadences.onLeadEvent(input))],
+        // Every rule's plans for the event, committed together with the lead's state; the activity records the
+        // reports count (calls, stages, sources) ride along as one more plan.
+        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await cadences.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
           'cadence-sweep': () => cadences.sweep(),
+          'reports-tick': createReportsTickHandler(reports),
           ...telegram.handlers,
         },
       });
@@ -188,6 +280,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // a single deadline waits at most one window.
       effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
       await telegram.start();
+      await scheduleReportsTick(service.queues.get('timers'));
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
@@ -208,5 +301,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
 }

@@ -1,7 +1,8 @@
 /**
  * Compiles a validated rules config against the amoCRM account: names → ids, durations → ms, schedules →
- * minute spans. Pure. Every name that does not resolve is an error listing the names that do exist, so an
- * admin's typo stops the start with an answer instead of a silent rule that never fires.
+ * minute spans. Pure. A name that does not resolve (a renamed stage, a deactivated manager) is a warning listing
+ * the names that do exist, and only the part of the config that needs it is disabled (that manager, that
+ * department, that rule): the service keeps running on the rest, and an admin sees what to fix.
  */
 import { Duration } from 'luxon';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
@@ -15,7 +16,33 @@ export interface ConfigError {
   message: string;
 }
 
-export type Compiled = { ok: true; rules: CompiledRules } | { ok: false; errors: ConfigError[] };
+/** A name that no longer resolves, and the part of the config switched off because of it. */
+export interface ConfigWarning extends ConfigError {
+  disabled: string;
+}
+
+/**
+ * Names never fail a compilation: they degrade per part with warnings. `ok: false` is kept for structural
+ * errors callers may add on top (a draft that does not validate).
+ */
+export type Compiled = { ok: true; rules: CompiledRules; warnings: ConfigWarning[] } | { ok: false; errors: ConfigError[] };
+
+/** Rules running in shadow mode: evaluated and recorded, but their plans make no amoCRM writes. */
+export function isShadow(rules: Pick<CompiledRules, 'shadowRules'>, rule: string): boolean {
+  return rules.shadowRules?.has(rule) ?? false;
+}
+
+/** The code plans carry in `Plan.rule` for each rule block of the config (SPEC §3), so the executor can ask by either. */
+export const RULE_CODES: Readonly<Record<string, string>> = { pickup: 'R1' };
+
+/** `shadow: true` on any rule block of the config (pickup, and any rule added later with the same flag): names and codes. */
+export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {
+  return new Set(
+    Object.entries(config.rules)
+      .filter(([, block]) => typeof block === 'object' && block !== null && (block as { shadow?: unknown }).shadow === true)
+      .flatMap(([name]) => (RULE_CODES[name] !== undefined ? [name, RULE_CODES[name]] : [name])),
+  );
+}
 
 export function parseShift(text: string): ShiftSpan {
   const [a = '00:00', b = '00:00'] = text.split('-');
@@ -86,29 +113,29 @@ export function compileTelegram(config: TelegramRulesConfig | undefined, departm
 }
 
 export function compileRules(config: RulesConfig, calendar: Calendar, dir: AccountDirectory): Compiled {
-  const errors: ConfigError[] = [];
-  const user = (path: string, name: string): number | undefined => {
+  const warnings: ConfigWarning[] = [];
+  const user = (path: string, name: string, disabled: string): number | undefined => {
     const r = resolveUser(dir, name);
     if (r.ok) return r.value.id;
-    errors.push({ path, message: r.error });
+    warnings.push({ path, message: r.error, disabled });
     return undefined;
   };
 
   const departments: CompiledDepartment[] = [];
   config.departments.forEach((d, i) => {
     const at = `departments[${i}]`;
-    const head = user(`${at}.head`, d.head);
-    const fallback = d.fallback !== undefined ? user(`${at}.fallback`, d.fallback) : head;
+    const head = user(`${at}.head`, d.head, `department "${d.name}" (nobody to hand its missed leads to)`);
+    const fallback = d.fallback !== undefined ? (user(`${at}.fallback`, d.fallback, `fallback of "${d.name}" (its head gets the leads instead)`) ?? head) : head;
     const pipelineIds = d.pipelines.flatMap((name, j) => {
       const r = resolvePipeline(dir, name);
       if (r.ok) return [r.value.id];
-      errors.push({ path: `${at}.pipelines[${j}]`, message: r.error });
+      warnings.push({ path: `${at}.pipelines[${j}]`, message: r.error, disabled: `pipeline "${name}" of department "${d.name}"` });
       return [];
     });
     const managers: CompiledManager[] = [];
     const listed = new Set<number>();
     d.managers.forEach((m, j) => {
-      const id = user(`${at}.managers[${j}].user`, m.user);
+      const id = user(`${at}.managers[${j}].user`, m.user, `manager "${m.user}" (gets no leads)`);
       if (id === undefined) return;
       listed.add(id);
       managers.push({
@@ -123,7 +150,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     });
     if (d.group !== undefined) {
       const g = resolveGroup(dir, d.group);
-      if (!g.ok) errors.push({ path: `${at}.group`, message: g.error });
+      if (!g.ok) warnings.push({ path: `${at}.group`, message: g.error, disabled: `the group's members as managers of "${d.name}"` });
       else {
         // Group members not listed are managers with the department's defaults; the РОП and fallback are not.
         for (const u of dir.users) {
@@ -132,7 +159,13 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         }
       }
     }
-    if (managers.length === 0) errors.push({ path: `${at}.managers`, message: 'the department has no managers: list them under "managers" or name its amoCRM user "group"' });
+    if (managers.length === 0) {
+      warnings.push({
+        path: `${at}.managers`,
+        message: 'the department has no managers: list them under "managers" or name its amoCRM user "group"',
+        disabled: `distribution in "${d.name}" (its leads go to the fallback user)`,
+      });
+    }
     if (head !== undefined && fallback !== undefined) {
       departments.push({
         name: d.name,
@@ -148,29 +181,39 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
 
   const p = config.rules.pickup;
   const stage = resolveStatus(dir, p.pipeline, p.stage);
-  if (!stage.ok) errors.push({ path: 'rules.pickup.stage', message: stage.error });
+  if (!stage.ok) warnings.push({ path: 'rules.pickup.stage', message: stage.error, disabled: 'rule pickup (R1)' });
   const robots = new Set<number>([0]);
   if (dir.currentUserId !== undefined) robots.add(dir.currentUserId);
   p.robotUsers.forEach((name, i) => {
-    const id = user(`rules.pickup.robotUsers[${i}]`, name);
+    const id = user(`rules.pickup.robotUsers[${i}]`, name, `robot user "${name}"`);
     if (id !== undefined) robots.add(id);
   });
 
-  const cadences = compileCadences(config.cadences, dir, errors);
-  const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, errors);
-  const reports = compileReports(config.rules.reports, dir, departments, errors);
+  // A cadence binding whose stages no longer resolve disables only that binding.
+  const cadenceErrors: ConfigError[] = [];
+  const cadences = compileCadences(config.cadences, dir, cadenceErrors);
+  for (const e of cadenceErrors) warnings.push({ ...e, disabled: `the cadence binding at ${e.path}` });
+  // Names in the Telegram and reports sections that no longer resolve disable only what they name.
+  const telegramErrors: ConfigError[] = [];
+  const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, telegramErrors);
+  for (const e of telegramErrors) warnings.push({ ...e, disabled: `the Telegram setting at ${e.path}` });
+  const reportErrors: ConfigError[] = [];
+  const reports = compileReports(config.rules.reports, dir, departments, reportErrors);
+  for (const e of reportErrors) warnings.push({ ...e, disabled: `the report milestone or source at ${e.path}` });
 
-  if (errors.length > 0 || !stage.ok) return { ok: false, errors };
   return {
     ok: true,
+    warnings,
     rules: {
+      shadowRules: shadowRulesOf(config),
       timeZone: config.timeZone ?? dir.timeZone,
       calendar,
       departments,
       pickup: {
-        enabled: p.enabled,
-        pipelineId: stage.value.pipelineId,
-        statusId: stage.value.statusId,
+        // A stage that no longer resolves switches the rule off (ids 0 match no lead), not the service.
+        enabled: p.enabled && stage.ok,
+        pipelineId: stage.ok ? stage.value.pipelineId : 0,
+        statusId: stage.ok ? stage.value.statusId : 0,
         stageName: p.stage,
         timeoutMs: ms(p.timeout),
         maxMisses: p.maxMisses,

@@ -27,6 +27,10 @@ async function readYaml<T>(file: string, schema: ZodType<T>, label: string): Pro
   } catch (err) {
     return { ok: false, errors: [{ path: label, message: `cannot read ${file}: ${(err as Error).message}` }] };
   }
+  return parseYaml(text, schema, label);
+}
+
+function parseYaml<T>(text: string, schema: ZodType<T>, label: string): { ok: true; value: T } | { ok: false; errors: ConfigError[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return { ok: false, errors: doc.errors.map((e) => ({ path: `${label}:${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })) };
@@ -38,6 +42,21 @@ async function readYaml<T>(file: string, schema: ZodType<T>, label: string): Pro
 export async function loadRulesFile(file: string): Promise<Loaded> {
   const rules = await readYaml(file, RulesConfigSchema, 'rules');
   if (!rules.ok) return { ok: false, errors: rules.errors, file };
+  return withCalendar(rules.value, file);
+}
+
+/**
+ * Validates rules given as YAML text (a draft from the admin API, a stored version). The calendar is read relative
+ * to `file`, the rules file's place, as if the text were in it.
+ */
+export async function parseRulesText(text: string, file: string): Promise<Loaded> {
+  const rules = parseYaml(text, RulesConfigSchema, 'rules');
+  if (!rules.ok) return { ok: false, errors: rules.errors, file };
+  return withCalendar(rules.value, file);
+}
+
+async function withCalendar(config: RulesConfig, file: string): Promise<Loaded> {
+  const rules = { value: config };
   const calendarFile = resolve(dirname(file), rules.value.calendar);
   const calendar = await readYaml(calendarFile, CalendarSchema, 'calendar');
   if (!calendar.ok) return { ok: false, errors: calendar.errors, file };

@@ -99,6 +99,8 @@ export type TakenSignal = (typeof TAKEN_SIGNALS)[number];
 export const PickupRuleSchema = z
   .object({
     enabled: z.boolean().default(true),
+    /** Shadow mode: evaluated and recorded, but no amoCRM writes; for rolling a rule change out safely. */
+    shadow: z.boolean().default(false),
     pipeline: z.string().min(1),
     stage: z.string().min(1),
     /** R1, seed 001: 15 minutes to take the lead into work. */

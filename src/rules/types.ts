@@ -118,6 +118,8 @@ export interface CompiledRules {
   telegram?: CompiledTelegram;
   /** R11/R12; absent in hand-built rules of tests that do not need reports. */
   reports?: CompiledReports;
+  /** Rules in shadow mode (`shadow: true` in the config): evaluated and recorded, no amoCRM writes. */
+  shadowRules?: ReadonlySet<string>;
 }
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';

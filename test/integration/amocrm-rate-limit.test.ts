@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { createAmoClient } from '../../src/amocrm/api/client.js';
 import { createRateLimiter } from '../../src/amocrm/api/rate-limiter.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A bare amoCRM stand-in on loopback that records when each request arrived. */
 function startRecorder(): Promise<{ server: Server; url: string; arrivals: number[]; refreshes: () => number }> {
@@ -84,10 +85,39 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     const take = (label: string, p: 'sla' | 'bulk') => limiter.acquire(p).then(() => void order.push(label));
     // Bulk may use 3 of the 5 slots; the fourth and fifth bulk requests wait for the window to move.
     const bulk = ['b1', 'b2', 'b3', 'b4', 'b5'].map((l) => take(l, 'bulk'));
-    await new Promise((r) => setTimeout(r, 50));
+    // The SLA request arrives once bulk has taken its three slots and b4, b5 wait (not after a guessed sleep,
+    // which a busy machine may outrun).
+    await waitFor(() => order.length === 3, 'bulk to take its slots');
     const sla = take('sla', 'sla');
     await Promise.all([...bulk, sla]);
     expect(order.slice(0, 4)).toEqual(['b1', 'b2', 'b3', 'sla']);
+  });
+
+  it('when 429s and a block are recorded, then the shared deadline only grows and a block stays a block', async () => {
+    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:deadline`, rps: 7, blockCooldownMs: 60_000, backoffBaseMs: 1_000 });
+    expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
+    // A JSON 403 with no 429 before it is not a block, and sets nothing.
+    expect(await limiter.forbidden(false)).toEqual({ blocked: false });
+    expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
+
+    expect(await limiter.rateLimited(5_000)).toEqual({ reason: 'rate_limited', retryAfterMs: 5_000 });
+    // A shorter retry_after does not shorten the deadline in force.
+    const shorter = await limiter.rateLimited(1_000);
+    expect(shorter.reason).toBe('rate_limited');
+    expect(shorter.retryAfterMs).toBeGreaterThan(4_000);
+    const gate = await limiter.acquire('sla');
+    expect(gate).toMatchObject({ kind: 'backoff', reason: 'rate_limited' });
+
+    // A JSON 403 within a minute of a 429 is a block: the 60 s cool-down, started once.
+    expect(await limiter.forbidden(false)).toEqual({ blocked: true, started: true, retryAfterMs: 60_000 });
+    const again = await limiter.forbidden(true);
+    expect(again).toMatchObject({ blocked: true, started: false });
+    // A later 429 neither ends nor downgrades the block; a longer retry_after extends it.
+    expect((await limiter.rateLimited(2_000)).reason).toBe('blocked');
+    expect(await limiter.rateLimited(120_000)).toEqual({ reason: 'blocked', retryAfterMs: 120_000 });
+    const blocked = await limiter.acquire('sla');
+    expect(blocked).toMatchObject({ kind: 'backoff', reason: 'blocked' });
+    expect((blocked as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(110_000);
   });
 
   it('when two processes find the token expired at once, then one refresh serves both', async () => {

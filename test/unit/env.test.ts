@@ -6,7 +6,12 @@ const valid = { WEBHOOK_TOKEN: 'x'.repeat(24), AMO_SUBDOMAIN: 'myagency' };
 describe('environment contract', () => {
   it('when only the required variables are set, then the documented defaults apply', () => {
     const env = parseEnv(valid);
-    expect(env).toMatchObject({ PORT: 3000, REDIS_URL: 'redis://127.0.0.1:6379', ROLE: 'all', RULES_FILE: 'config/rules.yaml', AMO_RPS: 7 });
+    expect(env).toMatchObject({ PORT: 3000, REDIS_URL: 'redis://127.0.0.1:6379', ROLE: 'all', RULES_FILE: 'config/rules.yaml', AMO_RPS: 7, AMO_BLOCK_COOLDOWN_MS: 600_000 });
+  });
+
+  it('when the block cool-down is set, then it is read in milliseconds and a nonsense value is refused', () => {
+    expect(parseEnv({ ...valid, AMO_BLOCK_COOLDOWN_MS: '120000' }).AMO_BLOCK_COOLDOWN_MS).toBe(120_000);
+    expect(() => parseEnv({ ...valid, AMO_BLOCK_COOLDOWN_MS: '10' })).toThrow(/AMO_BLOCK_COOLDOWN_MS/);
   });
 
   it('when several variables are bad, then one error lists every problem', () => {

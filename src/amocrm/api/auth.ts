@@ -4,11 +4,16 @@
  * Refresh tokens are single-use: two processes refreshing with the same one leave one of them revoked.
  * So refresh is single-flight across every process (a Redis lock; in a process, one shared promise), it happens
  * ahead of expiry, and the new pair is written to Redis before anyone uses it.
+ *
+ * The token request carries the client secret and the refresh token, so nothing that failed around it leaves
+ * this module as is: a transport error (an axios error holds the request body), a Redis error (ioredis keeps the
+ * command's arguments, here the new pair) or a parse error become AmoErrors with a fixed message.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AmoAuthRevokedError, AmoUnavailableError } from './errors.js';
+import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, networkError, retryAfterMs } from './errors.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 export const TokenPairSchema = z.object({
   accessToken: z.string().min(1),
@@ -21,10 +26,11 @@ export type TokenPair = z.infer<typeof TokenPairSchema>;
 /** Refresh when less than this is left: a day-long token is renewed well before requests start failing. */
 export const REFRESH_AHEAD_MS = 10 * 60 * 1000;
 const LOCK_MS = 30_000;
+const TOKEN_ENDPOINT = 'POST /oauth2/access_token';
 
 export interface TokenEndpoint {
-  /** POST /oauth2/access_token; returns the parsed JSON body and status. */
-  (body: Record<string, string>): Promise<{ status: number; body: unknown }>;
+  /** POST /oauth2/access_token; returns the status, the parsed JSON body (or the text) and any Retry-After header. */
+  (body: Record<string, string>): Promise<{ status: number; body: unknown; retryAfter?: string }>;
 }
 
 export interface Auth {
@@ -61,8 +67,13 @@ export interface OAuthOptions {
   tokenEndpoint: TokenEndpoint;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  onAlert?: (kind: 'auth_revoked', message: string) => void;
+  onAlert?: (kind: 'auth_revoked' | 'blocked', message: string) => void;
   onRefresh?: () => void;
+  /**
+   * The shared rate limit and back-off. The token endpoint is amoCRM too: while amoCRM blocks the account it
+   * answers 403 here as well, which must read as a block to wait out, not as revoked access.
+   */
+  limiter?: RateLimiter;
 }
 
 export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(code: string): Promise<void> } {
@@ -79,22 +90,53 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
   };
 
   const grant = async (body: Record<string, string>): Promise<TokenPair> => {
-    const res = await options.tokenEndpoint({ client_id: options.clientId, client_secret: options.clientSecret, redirect_uri: options.redirectUri, ...body });
+    const gate = await options.limiter?.acquire('sla');
+    if (gate?.kind === 'backoff') {
+      if (gate.reason === 'blocked') throw new AmoBlockedError(TOKEN_ENDPOINT, gate.retryAfterMs);
+      throw new AmoUnavailableError(`amoCRM asked to slow down (429); ${TOKEN_ENDPOINT} not sent`, 429, TOKEN_ENDPOINT, gate.retryAfterMs);
+    }
+    let res: { status: number; body: unknown; retryAfter?: string };
+    try {
+      res = await options.tokenEndpoint({ client_id: options.clientId, client_secret: options.clientSecret, redirect_uri: options.redirectUri, ...body });
+    } catch (err) {
+      throw err instanceof AmoError ? err : networkError(err, TOKEN_ENDPOINT);
+    }
     if (res.status >= 200 && res.status < 300) {
-      const parsed = OAuthResponseSchema.parse(res.body);
-      const pair = { accessToken: parsed.access_token, refreshToken: parsed.refresh_token, expiresAt: now() + parsed.expires_in * 1000 };
+      const parsed = OAuthResponseSchema.safeParse(res.body);
+      if (!parsed.success) {
+        throw new AmoUnexpectedError(`amoCRM ${TOKEN_ENDPOINT} answered a shape we do not understand (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`, res.status, TOKEN_ENDPOINT);
+      }
+      const pair = { accessToken: parsed.data.access_token, refreshToken: parsed.data.refresh_token, expiresAt: now() + parsed.data.expires_in * 1000 };
       // Durable before use: the old refresh token is spent now.
-      await options.redis.set(options.key, JSON.stringify(pair));
+      try {
+        await options.redis.set(options.key, JSON.stringify(pair));
+      } catch (err) {
+        const reason = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
+        throw new AmoUnavailableError(`the new amoCRM token pair could not be stored in Redis (${reason}); the old refresh token is spent, re-authorise if calls keep failing with 401`, undefined, TOKEN_ENDPOINT);
+      }
       options.onRefresh?.();
       return pair;
     }
+    if (res.status === 429 && options.limiter) {
+      const recorded = await options.limiter.rateLimited(retryAfterMs(res.body, res.retryAfter, now()));
+      throw new AmoUnavailableError(`amoCRM rate limit hit on ${TOKEN_ENDPOINT}`, 429, TOKEN_ENDPOINT, recorded.retryAfterMs);
+    }
+    if (res.status === 403 && options.limiter) {
+      // amoCRM's block is an nginx HTML page (amocrm.md §2, sample 59); a JSON 403 is amoCRM refusing the grant.
+      const block = await options.limiter.forbidden(typeof res.body === 'string' && /^\s*</.test(res.body));
+      if (block.blocked) {
+        const error = new AmoBlockedError(TOKEN_ENDPOINT, block.retryAfterMs);
+        if (block.started) options.onAlert?.('blocked', error.message);
+        throw error;
+      }
+    }
     if (res.status === 400 || res.status === 401 || res.status === 403) {
       const hint = typeof res.body === 'object' && res.body !== null ? String((res.body as Record<string, unknown>).hint ?? (res.body as Record<string, unknown>).detail ?? '') : '';
-      const error = new AmoAuthRevokedError('/oauth2/access_token', hint || `token endpoint answered ${res.status}`);
+      const error = new AmoAuthRevokedError(TOKEN_ENDPOINT, hint.slice(0, 200) || `token endpoint answered ${res.status}`);
       options.onAlert?.('auth_revoked', error.message);
       throw error;
     }
-    throw new AmoUnavailableError(`token endpoint answered ${res.status}`, res.status, '/oauth2/access_token');
+    throw new AmoUnavailableError(`amoCRM ${TOKEN_ENDPOINT} answered ${res.status}`, res.status, TOKEN_ENDPOINT);
   };
 
   /** Refreshes unless another process already did; `seen` is the access token the caller found stale. */
@@ -105,7 +147,7 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
       if (got === 'OK') {
         try {
           const current = await read();
-          if (current === undefined) throw new AmoAuthRevokedError('/oauth2/access_token', 'no OAuth tokens are stored; authorise the integration first');
+          if (current === undefined) throw new AmoAuthRevokedError(TOKEN_ENDPOINT, 'no OAuth tokens are stored; authorise the integration first');
           // Someone refreshed while we waited for the lock: use theirs, never spend the new refresh token twice.
           if (current.accessToken !== seen && current.expiresAt - now() > REFRESH_AHEAD_MS) return current;
           return await grant({ grant_type: 'refresh_token', refresh_token: current.refreshToken });
@@ -117,7 +159,7 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
       const current = await read();
       if (current !== undefined && current.accessToken !== seen && current.expiresAt - now() > REFRESH_AHEAD_MS) return current;
     }
-    throw new AmoUnavailableError('timed out waiting for another process to refresh the amoCRM token', undefined, '/oauth2/access_token');
+    throw new AmoUnavailableError('timed out waiting for another process to refresh the amoCRM token', undefined, TOKEN_ENDPOINT);
   };
 
   const refresh = (seen: string | undefined): Promise<TokenPair> => {

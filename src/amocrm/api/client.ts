@@ -100,12 +100,14 @@ export interface AmoClientOptions extends TransportHooks {
   baseUrl?: string;
   auth: AmoAuthOption;
   redis: Redis;
-  /** Key prefix in Redis for tokens and the rate-limit window. */
+  /** Key prefix in Redis for tokens, the rate-limit window and the shared back-off. */
   keyPrefix: string;
   rps?: number;
   http?: AxiosInstance;
   batchWindowMs?: number;
   transport?: Partial<{ maxAttempts: number; baseDelayMs: number; sleep: (ms: number) => Promise<void>; random: () => number; now: () => number }>;
+  /** The back-off every process shares after a 429 or a 403 block (defaults in rate-limiter.ts and transport.ts). */
+  backoff?: Partial<{ blockCooldownMs: number; baseMs: number; maxMs: number; maxInRequestWaitMs: number; maxRequestMs: number }>;
 }
 
 export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain' | 'baseUrl'>): string {
@@ -135,6 +137,16 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       headers: { 'User-Agent': 'amo-discipline/0.1' },
     });
   const accountKey = `${options.keyPrefix}:amo:${new URL(baseUrl).host}`;
+  const backoff = options.backoff ?? {};
+  const limiter = createRateLimiter({
+    redis: options.redis,
+    key: `${accountKey}:rate`,
+    backoffKey: `${accountKey}:backoff`,
+    rps: options.rps ?? 7,
+    ...(backoff.blockCooldownMs !== undefined ? { blockCooldownMs: backoff.blockCooldownMs } : {}),
+    ...(backoff.baseMs !== undefined ? { backoffBaseMs: backoff.baseMs } : {}),
+    ...(backoff.maxMs !== undefined ? { backoffMaxMs: backoff.maxMs } : {}),
+  });
   const auth: Auth =
     options.auth.kind === 'long-lived'
       ? createLongLivedAuth(options.auth.token)
@@ -146,16 +158,23 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
           redirectUri: options.auth.redirectUri,
           tokenEndpoint: async (body) => {
             const res = await http.post(`${baseUrl}/oauth2/access_token`, body, { validateStatus: () => true, responseType: 'json' });
-            return { status: res.status, body: res.data as unknown };
+            const retryAfter = res.headers['retry-after'] as unknown;
+            return { status: res.status, body: res.data as unknown, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+          },
+          limiter,
+          // Revoked access is alerted by the transport, which sees every refresh failure; a block seen here is not.
+          onAlert: (kind, message) => {
+            if (kind === 'blocked') options.onAlert?.(kind, message);
           },
         });
-  const limiter = createRateLimiter({ redis: options.redis, key: `${accountKey}:rate`, rps: options.rps ?? 7 });
   const transport: Transport = createTransport({
     http,
     baseUrl,
     auth,
     limiter,
     ...options.transport,
+    ...(backoff.maxInRequestWaitMs !== undefined ? { maxInRequestWaitMs: backoff.maxInRequestWaitMs } : {}),
+    ...(backoff.maxRequestMs !== undefined ? { maxRequestMs: backoff.maxRequestMs } : {}),
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     ...(options.onAlert ? { onAlert: options.onAlert } : {}),
   });

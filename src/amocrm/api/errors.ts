@@ -1,6 +1,11 @@
 /**
  * amoCRM API errors. Each says whether the caller may retry and whether it is our bug; the HTTP status → class
- * mapping lives in one function, `errorFromResponse`. Messages never carry tokens or secrets.
+ * mapping lives in one function, `errorFromResponse`.
+ *
+ * Secret-safe by construction: messages never carry tokens or secrets, and every own enumerable property is a
+ * plain value (status, endpoint, field errors, waits) that pino's `err` serializer may print as is. No error here
+ * keeps a request, a response, headers, an axios config or a `cause`: a transport failure is turned into one of
+ * these classes by `networkError` before anything can log it.
  */
 export interface FieldError {
   requestId?: string;
@@ -40,9 +45,13 @@ export class AmoValidationError extends AmoError {
   }
 }
 
-/** 401 that a refresh could not cure, or a refresh token amoCRM says was revoked: an admin must re-authorise. */
+/**
+ * 401 that a refresh could not cure, or a refresh token amoCRM says was revoked: an admin must re-authorise.
+ * Retryable: the work is not wrong and succeeds once access is restored, so a job keeps its retry policy instead
+ * of ending at once like a rejected request (the alert is what brings the admin).
+ */
 export class AmoAuthRevokedError extends AmoError {
-  readonly retryable = false;
+  readonly retryable = true;
   readonly ourBug = false;
   constructor(endpoint: string, detail: string) {
     super(
@@ -53,15 +62,23 @@ export class AmoAuthRevokedError extends AmoError {
   }
 }
 
-/** 403 after rate-limit violations (often an nginx HTML page): amoCRM is blocking the account or IP. */
+/**
+ * 403 after rate-limit violations (often an nginx HTML page): amoCRM is blocking the account or IP. Every process
+ * stops sending for the cool-down; the work is worth retrying after `retryAfterMs`, not now.
+ */
 export class AmoBlockedError extends AmoError {
-  readonly retryable = false;
+  readonly retryable = true;
   readonly ourBug = false;
   constructor(
     endpoint: string,
-    readonly untilMs: number,
+    /** How long every process keeps from sending, from when this error was made. */
+    readonly retryAfterMs: number,
   ) {
-    super(`amoCRM answered 403 to ${endpoint}: the account or IP is being blocked after too many requests; calls are paused, contact amoCRM support if it persists`, 403, endpoint);
+    super(
+      `amoCRM is blocking the account or IP after too many requests (403); ${endpoint} not sent, calls paused for ${Math.ceil(retryAfterMs / 1000)} s; contact amoCRM support if it persists`,
+      403,
+      endpoint,
+    );
   }
 }
 
@@ -81,7 +98,7 @@ export class AmoNotFoundError extends AmoError {
   }
 }
 
-/** 429, 5xx, 504, network errors: worth another try later. */
+/** 429, 5xx, 504, network errors: worth another try later; after `retryAfterMs` when amoCRM said how long. */
 export class AmoUnavailableError extends AmoError {
   readonly retryable = true;
   readonly ourBug = false;
@@ -98,6 +115,17 @@ export class AmoUnavailableError extends AmoError {
 export class AmoUnexpectedError extends AmoError {
   readonly retryable = false;
   readonly ourBug = true;
+}
+
+/**
+ * A request that never got an HTTP answer (socket closed, timeout, DNS). Only the error code and a fixed
+ * description are kept: an axios error carries the request config (body with client_secret and refresh_token,
+ * the Authorization header) and must never reach a log.
+ */
+export function networkError(err: unknown, endpoint: string): AmoUnavailableError {
+  const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+  const safeCode = code !== undefined && /^[A-Z0-9_]{1,40}$/.test(code) ? code : 'unknown';
+  return new AmoUnavailableError(`network error calling amoCRM ${endpoint} (${safeCode})`, undefined, endpoint);
 }
 
 type Body = unknown;

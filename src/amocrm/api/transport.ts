@@ -1,11 +1,17 @@
 /**
  * The HTTP transport with amoCRM manners: shared rate limit, auth with one refresh-and-retry on 401,
- * backoff with full jitter on 429/5xx/network errors honouring retry_after, and a stop on a 403 block.
+ * backoff with full jitter on 5xx/network errors, and a back-off shared by every process on 429 (honouring
+ * retry_after) and on a 403 block (amocrm.md §3).
+ *
+ * A request never sleeps for long: a shared back-off shorter than the in-request budget (`maxInRequestWaitMs`,
+ * 5 s) is waited out here; a longer one, or a block, fails fast with a retryable error carrying `retryAfterMs`,
+ * so the caller (a job, the executor) can park its work until then instead of holding a worker for minutes.
+ * 4xx answers other than 401 and 429 are never retried: they say what we sent is wrong.
  */
 import type { AxiosInstance } from 'axios';
 import type { ZodType } from 'zod';
 import type { Auth } from './auth.js';
-import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, errorFromResponse, retryAfterMs } from './errors.js';
+import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, errorFromResponse, networkError, retryAfterMs } from './errors.js';
 import type { Priority, RateLimiter } from './rate-limiter.js';
 
 export interface RequestOptions<T> {
@@ -28,8 +34,10 @@ export interface TransportOptions extends TransportHooks {
   maxAttempts?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** How long calls fail fast after amoCRM starts blocking (403 after 429s). */
-  blockCooldownMs?: number;
+  /** The most one request waits for a shared back-off before it fails with `retryAfterMs` instead. */
+  maxInRequestWaitMs?: number;
+  /** No retry of a 5xx or network error starts after this long since the request began (timeouts add up). */
+  maxRequestMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   now?: () => number;
@@ -66,16 +74,19 @@ const parseBody = (text: unknown): unknown => {
 
 const isHtml = (body: unknown): boolean => typeof body === 'string' && /^\s*</.test(body);
 
+export const DEFAULT_MAX_IN_REQUEST_WAIT_MS = 5_000;
+/** With a 20 s timeout, about three tries of a hanging amoCRM; the job's own retries take it from there. */
+export const DEFAULT_MAX_REQUEST_MS = 60_000;
+
 export function createTransport(options: TransportOptions): Transport {
   const maxAttempts = options.maxAttempts ?? 5;
   const baseDelay = options.baseDelayMs ?? 500;
   const maxDelay = options.maxDelayMs ?? 30_000;
-  const cooldown = options.blockCooldownMs ?? 10 * 60_000;
+  const maxWait = options.maxInRequestWaitMs ?? DEFAULT_MAX_IN_REQUEST_WAIT_MS;
+  const maxRequest = options.maxRequestMs ?? DEFAULT_MAX_REQUEST_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
-  let blockedUntil = 0;
-  let last429At = -Infinity;
 
   const backoff = (attempt: number): number => Math.floor(random() * Math.min(maxDelay, baseDelay * 2 ** attempt));
 
@@ -84,10 +95,34 @@ export function createTransport(options: TransportOptions): Transport {
       const endpoint = `${method} ${path}`;
       let refreshed = false;
       let lastError: AmoError | undefined;
+      let waitedMs = 0;
+      const startedAt = now();
+      /** Sleeps before the next retry, or says there is no time left for one. */
+      const retryAfterBackoff = async (attempt: number): Promise<boolean> => {
+        const delay = backoff(attempt);
+        if (now() - startedAt + delay > maxRequest) return false;
+        await sleep(delay);
+        return true;
+      };
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
-        if (now() < blockedUntil) throw new AmoBlockedError(endpoint, blockedUntil);
-        await options.limiter.acquire(opts.priority ?? 'normal');
-        const token = await options.auth.accessToken();
+        const gate = await options.limiter.acquire(opts.priority ?? 'normal');
+        if (gate.kind === 'backoff') {
+          if (gate.reason === 'blocked') throw new AmoBlockedError(endpoint, gate.retryAfterMs);
+          if (waitedMs + gate.retryAfterMs > maxWait) {
+            throw new AmoUnavailableError(`amoCRM asked to slow down (429); ${endpoint} not sent, every process waits ${Math.ceil(gate.retryAfterMs / 1000)} s`, 429, endpoint, gate.retryAfterMs);
+          }
+          waitedMs += gate.retryAfterMs;
+          await sleep(gate.retryAfterMs);
+          attempt -= 1; // nothing was sent: waiting out the back-off is bounded by maxWait, not by the attempts
+          continue;
+        }
+        let token: string;
+        try {
+          token = await options.auth.accessToken();
+        } catch (err) {
+          if (err instanceof AmoAuthRevokedError) options.onAlert?.('auth_revoked', err.message);
+          throw err;
+        }
         let status: number;
         let body: unknown;
         let retryAfterHeader: string | undefined;
@@ -107,8 +142,9 @@ export function createTransport(options: TransportOptions): Transport {
           retryAfterHeader = typeof ra === 'string' ? ra : undefined;
         } catch (err) {
           options.onRequest?.(method, 'network');
-          lastError = new AmoUnavailableError(`network error calling amoCRM ${endpoint}: ${(err as Error).message}`, undefined, endpoint);
-          await sleep(backoff(attempt));
+          // The axios error holds the request config (Authorization header, body): only its code goes on.
+          lastError = networkError(err, endpoint);
+          if (!(await retryAfterBackoff(attempt))) break;
           continue;
         }
         options.onRequest?.(method, status);
@@ -133,22 +169,25 @@ export function createTransport(options: TransportOptions): Transport {
           attempt -= 1; // the refresh-and-retry does not count against the retry budget
           continue;
         }
-        if (status === 403 && (isHtml(body) || now() - last429At < 60_000)) {
-          blockedUntil = now() + cooldown;
-          const error = new AmoBlockedError(endpoint, blockedUntil);
-          options.onAlert?.('blocked', error.message);
-          throw error;
+        if (status === 403) {
+          const block = await options.limiter.forbidden(isHtml(body));
+          if (block.blocked) {
+            const error = new AmoBlockedError(endpoint, block.retryAfterMs);
+            // One alert per block: the process that started it raises it; the others just stop sending.
+            if (block.started) options.onAlert?.('blocked', error.message);
+            throw error;
+          }
         }
         if (status === 429) {
-          last429At = now();
-          const wait = retryAfterMs(body, retryAfterHeader, now());
-          lastError = errorFromResponse(status, body, endpoint, wait);
-          await sleep(Math.min(wait ?? backoff(attempt + 2), 5 * 60_000));
-          continue;
+          const recorded = await options.limiter.rateLimited(retryAfterMs(body, retryAfterHeader, now()));
+          lastError = errorFromResponse(status, body, endpoint, recorded.retryAfterMs);
+          if (recorded.reason === 'blocked') throw new AmoBlockedError(endpoint, recorded.retryAfterMs);
+          if (waitedMs + recorded.retryAfterMs > maxWait) throw lastError;
+          continue; // the gate waits out the shared back-off before the next attempt
         }
         if (status >= 500) {
           lastError = errorFromResponse(status, body, endpoint);
-          await sleep(backoff(attempt));
+          if (!(await retryAfterBackoff(attempt))) break;
           continue;
         }
         throw errorFromResponse(status, body, endpoint);

@@ -2,7 +2,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import nock from 'nock';
 import type { Redis } from 'ioredis';
 import { createAmoClient, type AmoClientOptions } from '../../../src/amocrm/api/client.js';
-import { AmoAuthRevokedError, AmoBlockedError, AmoValidationError } from '../../../src/amocrm/api/errors.js';
+import {
+  AmoAuthRevokedError,
+  AmoBlockedError,
+  AmoNotFoundError,
+  AmoPaymentRequiredError,
+  AmoUnavailableError,
+  AmoUnexpectedError,
+  AmoValidationError,
+  type AmoError,
+} from '../../../src/amocrm/api/errors.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../../helpers/redis.js';
 
 const BASE = 'https://agency.amocrm.ru';
@@ -40,6 +49,12 @@ function client(overrides: Partial<AmoClientOptions> = {}, sleeps: number[] = []
   };
 }
 
+/** A real sleep that also records what it was asked, for waits that must pass in Redis' clock. */
+const realSleep = (sleeps: number[]) => async (ms: number) => {
+  sleeps.push(ms);
+  await new Promise((r) => setTimeout(r, ms));
+};
+
 const lead = (id: number) => ({ id, name: `L${id}`, price: 0, responsible_user_id: 1, status_id: 2, pipeline_id: 3, created_at: 1, updated_at: 2, _embedded: { tags: [] } });
 
 describe('amoCRM client manners (nock)', () => {
@@ -76,21 +91,78 @@ describe('amoCRM client manners (nock)', () => {
     nock(BASE).post('/oauth2/access_token').reply(401, { hint: 'Token has been revoked', title: 'Некорректный запрос', status: 401 });
     const err = await c.getLead(2).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AmoAuthRevokedError);
+    // Not a rejected request: a job keeps its retries for when an admin has re-authorised.
+    expect(err).toMatchObject({ retryable: true, status: 401 });
     expect(String(err)).toMatch(/Re-authorise/);
     expect(String(err)).not.toMatch(/secret|Bearer/);
     expect(alerts.filter((a) => a === 'auth_revoked').length).toBeGreaterThanOrEqual(1);
     expect(nock.pendingMocks()).toEqual([]);
   });
 
-  it('when amoCRM answers 429 with retry_after, then the client waits that long and succeeds', async () => {
-    const sleeps: number[] = [];
-    const { client: c } = client({}, sleeps);
-    nock(BASE).get('/api/v4/leads/3').reply(429, { title: 'Too Many Requests', status: 429, retry_after: 2 });
-    nock(BASE).get('/api/v4/leads/3').reply(200, lead(3));
-    expect((await c.getLead(3))?.id).toBe(3);
-    expect(sleeps).toEqual([2000]);
+  it('when amoCRM blocks the account while the token is refreshed, then it is a block to wait out, not revoked access', async () => {
+    const alerts: string[] = [];
+    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' }, onAlert: (k) => void alerts.push(k) });
+    const key = `${keyPrefix}:amo:agency.amocrm.ru:tokens`;
+    const stored = JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 });
+    await redis.set(key, stored);
+    // amocrm.md §2, sample 59: the block is an nginx HTML page, on every endpoint.
+    nock(BASE).post('/oauth2/access_token').reply(403, '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>', { 'content-type': 'text/html' });
+    const err = (await c.getLead(1).catch((e: unknown) => e)) as AmoBlockedError;
+    expect(err).toBeInstanceOf(AmoBlockedError);
+    expect(err).toMatchObject({ retryable: true, status: 403, endpoint: 'POST /oauth2/access_token', retryAfterMs: 600_000 });
+    expect(alerts).toEqual(['blocked']);
+    expect(await redis.get(key)).toBe(stored);
+    // The block holds every request, the token endpoint included: nothing more is sent.
+    const next = await c.getLead(1).catch((e: unknown) => e);
+    expect(next).toBeInstanceOf(AmoBlockedError);
+    expect(nock.isDone()).toBe(true);
   });
 
+  it('when amoCRM answers 429 with a short retry_after, then the client waits it out on the shared back-off and succeeds', async () => {
+    const sleeps: number[] = [];
+    const { client: c, keyPrefix } = client({ transport: { sleep: realSleep(sleeps), random: () => 0.5 } });
+    nock(BASE).get('/api/v4/leads/3').reply(429, { title: 'Too Many Requests', status: 429, retry_after: 0.3 });
+    nock(BASE).get('/api/v4/leads/3').reply(200, lead(3));
+    expect((await c.getLead(3))?.id).toBe(3);
+    // Slept once or more until the 300 ms deadline kept in Redis had passed, never longer than it.
+    expect(sleeps.length).toBeGreaterThanOrEqual(1);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(300);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThan(200);
+    expect(await redis.exists(`${keyPrefix}:amo:agency.amocrm.ru:backoff`)).toBe(0);
+  });
+
+  it('when amoCRM answers 429 with a long retry_after, then the request fails at once with a retryable error carrying the wait', async () => {
+    const sleeps: number[] = [];
+    const { client: c, keyPrefix } = client({}, sleeps);
+    // amocrm.md §2, the documented 429 body.
+    nock(BASE).get('/api/v4/leads/3').reply(429, { title: 'Too Many Requests', type: 'https://httpstatus.es/429', status: 429, detail: 'Too Many Requests', retry_after: 300 });
+    const err = (await c.getLead(3).catch((e: unknown) => e)) as AmoUnavailableError;
+    expect(err).toBeInstanceOf(AmoUnavailableError);
+    expect(err).toMatchObject({ retryable: true, status: 429, retryAfterMs: 300_000 });
+    expect(sleeps).toEqual([]);
+    expect(nock.isDone()).toBe(true);
+    const ttl = await redis.pttl(`${keyPrefix}:amo:agency.amocrm.ru:backoff`);
+    expect(ttl).toBeGreaterThan(290_000);
+    expect(ttl).toBeLessThanOrEqual(300_000);
+    // The next call, from this or any process on the same Redis, is not sent either.
+    const next = (await c.getLead(4).catch((e: unknown) => e)) as AmoUnavailableError;
+    expect(next).toMatchObject({ retryable: true, status: 429 });
+    expect(next.retryAfterMs).toBeGreaterThan(290_000);
+  });
+
+  it('when amoCRM answers 429 without retry_after, then the shared wait doubles with each 429 of the last minute', async () => {
+    const sleeps: number[] = [];
+    const { client: c, keyPrefix } = client({ backoff: { baseMs: 1_000, maxInRequestWaitMs: 0 } }, sleeps);
+    const key = `${keyPrefix}:amo:agency.amocrm.ru:backoff`;
+    const waits: number[] = [];
+    for (const id of [1, 2, 3]) {
+      nock(BASE).get(`/api/v4/leads/${id}`).reply(429, '<html>429 Too Many Requests</html>');
+      const err = (await c.getLead(id).catch((e: unknown) => e)) as AmoUnavailableError;
+      waits.push(err.retryAfterMs ?? -1);
+      await redis.del(key); // let the next call through to meet its own 429
+    }
+    expect(waits).toEqual([1_000, 2_000, 4_000]);
+  });
   it('when amoCRM answers 5xx or the network fails, then retries are bounded with growing backoff', async () => {
     const sleeps: number[] = [];
     const { client: c } = client({ transport: { maxAttempts: 3, sleep: async (ms) => void sleeps.push(ms), random: () => 1 } }, sleeps);
@@ -101,15 +173,77 @@ describe('amoCRM client manners (nock)', () => {
     expect(sleeps).toEqual([500, 1000, 2000]);
   });
 
-  it('when a 403 HTML page follows 429s, then the client stops and fails fast during the cool-down', async () => {
+  it('when every try times out, then no retry starts after the request has run for a minute', async () => {
+    const sleeps: number[] = [];
+    let clock = 0;
+    // Each try costs 20 s (axios' timeout), told by the injected clock; backoff with random 1 is 500, 1000, 2000 ms.
+    const { client: c } = client({ transport: { sleep: async (ms) => void sleeps.push(ms), random: () => 1, now: () => clock } });
+    let tries = 0;
+    nock(BASE)
+      .get('/api/v4/leads/4')
+      .times(5)
+      .reply(() => {
+        tries++;
+        clock += 20_000;
+        return [504, ''];
+      });
+    const err = (await c.getLead(4).catch((e: unknown) => e)) as AmoUnavailableError;
+    expect(err).toMatchObject({ retryable: true, status: 504 });
+    // After three tries the clock reads 60 s; the fourth would start after 2 s more of backoff, past the 60 s budget.
+    expect(tries).toBe(3);
+    expect(sleeps).toEqual([500, 1000]);
+  });
+
+  it('when a 403 HTML page follows 429s, then the client stops and fails fast with a retryable error during the cool-down', async () => {
     const alerts: string[] = [];
-    const { client: c } = client({ onAlert: (k) => void alerts.push(k) });
+    const sleeps: number[] = [];
+    const { client: c } = client({ onAlert: (k) => void alerts.push(k), backoff: { baseMs: 20, blockCooldownMs: 60_000 }, transport: { sleep: realSleep(sleeps) } });
     nock(BASE).get('/api/v4/leads/5').reply(429, '<html>429 Too Many Requests</html>');
     nock(BASE).get('/api/v4/leads/5').reply(403, '<html><body>403 Forbidden</body></html>');
-    await expect(c.getLead(5)).rejects.toBeInstanceOf(AmoBlockedError);
-    await expect(c.getLead(5)).rejects.toBeInstanceOf(AmoBlockedError);
+    const first = (await c.getLead(5).catch((e: unknown) => e)) as AmoBlockedError;
+    expect(first).toBeInstanceOf(AmoBlockedError);
+    expect(first).toMatchObject({ retryable: true, status: 403, retryAfterMs: 60_000 });
+    const second = (await c.getLead(5).catch((e: unknown) => e)) as AmoBlockedError;
+    expect(second).toBeInstanceOf(AmoBlockedError);
+    expect(second.retryAfterMs).toBeGreaterThan(50_000);
+    expect(second.retryAfterMs).toBeLessThanOrEqual(60_000);
     expect(alerts).toEqual(['blocked']);
     expect(nock.isDone()).toBe(true);
+  });
+
+  it('when a JSON 403 comes with no 429 before it, then it is an ordinary refusal, not a block', async () => {
+    const alerts: string[] = [];
+    const { client: c } = client({ onAlert: (k) => void alerts.push(k) });
+    // amocrm.md §2: GET /api/v4/users is admin-only, 403 otherwise.
+    nock(BASE).get('/api/v4/leads/6').reply(403, { title: 'Forbidden', status: 403, detail: 'Access denied' });
+    nock(BASE).get('/api/v4/leads/7').reply(200, lead(7));
+    const err = (await c.getLead(6).catch((e: unknown) => e)) as AmoError;
+    expect(err).toMatchObject({ retryable: false, status: 403 });
+    expect(err).not.toBeInstanceOf(AmoBlockedError);
+    expect((await c.getLead(7))?.id).toBe(7);
+    expect(alerts).toEqual([]);
+  });
+
+  it.each([
+    [400, AmoValidationError],
+    [402, AmoPaymentRequiredError],
+    [404, AmoNotFoundError],
+    [405, AmoUnexpectedError],
+    [422, AmoValidationError],
+  ])('when amoCRM answers %i, then the request is sent once and fails as not retryable', async (status, kind) => {
+    const { client: c } = client();
+    let sent = 0;
+    nock(BASE)
+      .get('/api/v4/leads/8')
+      .times(5)
+      .reply(() => {
+        sent++;
+        return [status, { title: 'Error', status, detail: 'no' }];
+      });
+    const err = (await c.getLead(8).catch((e: unknown) => e)) as AmoError;
+    expect(err).toBeInstanceOf(kind);
+    expect(err.retryable).toBe(false);
+    expect(sent).toBe(1);
   });
 
   it('when amoCRM rejects a write, then every field error surfaces with its path', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { compileRules } from '../../../src/config/compile.js';
+import { compileRules, isShadow } from '../../../src/config/compile.js';
 import { loadRulesFile } from '../../../src/config/load.js';
 import { rulesJsonSchema } from '../../../src/cli/rules-schema.js';
 import { seedDirectory } from '../../../sim/directory.js';
@@ -57,7 +57,7 @@ rules: { pickup: { pipeline: P, stage: S, timeout: "15 minutes", maxMisses: 0 } 
     expect(loaded.ok ? '' : loaded.errors[0]?.path).toMatch(/^rules:\d+/);
   });
 
-  it('when names do not exist in amoCRM, then each error lists the names that do', async () => {
+  it('when names do not exist in amoCRM, then each is a warning listing the names that do, and only its part is disabled', async () => {
     const file = tempRules(`
 departments:
   - name: A
@@ -65,16 +65,49 @@ departments:
     pipelines: [Вторичка]
     schedule: { kind: always }
     managers: [{ user: Анна Смирнова }]
+  - name: B
+    head: Дмитрий Лебедев
+    pipelines: [Первичный рынок]
+    schedule: { kind: always }
+    managers: [{ user: Уволенный Менеджер }, { user: Борис Кузнецов }]
 rules: { pickup: { pipeline: Первичный рынок, stage: Передано в работу } }
 `);
     const loaded = await loadRulesFile(file);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const compiled = compileRules(loaded.config, loaded.calendar, seedDirectory());
-    expect(compiled.ok).toBe(false);
-    const errors = compiled.ok ? [] : compiled.errors;
-    expect(errors.find((e) => e.path === 'departments[0].head')?.message).toContain('"Дмитрий Лебедев"');
-    expect(errors.find((e) => e.path === 'departments[0].pipelines[0]')?.message).toContain('"Первичный рынок"');
-    expect(errors.find((e) => e.path === 'rules.pickup.stage')?.message).toContain('"Передан в работу"');
+    if (!compiled.ok) throw new Error('names must not fail the compilation');
+    const warnings = compiled.warnings;
+    expect(warnings.find((e) => e.path === 'departments[0].head')?.message).toContain('"Дмитрий Лебедев"');
+    expect(warnings.find((e) => e.path === 'departments[0].pipelines[0]')?.message).toContain('"Первичный рынок"');
+    expect(warnings.find((e) => e.path === 'rules.pickup.stage')?.message).toContain('"Передан в работу"');
+    expect(warnings.find((e) => e.path === 'departments[1].managers[0].user')?.disabled).toBe('manager "Уволенный Менеджер" (gets no leads)');
+    // Department A lost its head: it is off. Department B runs with the one manager that resolves (seed account: Борис Кузнецов = 9102).
+    expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([['B', 9100, [9102]]]);
+    // The stage was renamed: the pickup rule is off, not the service.
+    expect(compiled.rules.pickup.enabled).toBe(false);
+  });
+
+  it('when every name resolves, then there is no warning and pickup stays on (control)', async () => {
+    const loaded = await loadRulesFile('config/rules.demo.yaml');
+    if (!loaded.ok) throw new Error('load');
+    const compiled = compileRules(loaded.config, loaded.calendar, seedDirectory());
+    if (!compiled.ok) throw new Error('compile');
+    expect(compiled.warnings).toEqual([]);
+    expect(compiled.rules.pickup.enabled).toBe(true);
+  });
+
+  it('when a rule is marked shadow, then isShadow names it and only it', async () => {
+    const loaded = await loadRulesFile('config/rules.demo.yaml');
+    if (!loaded.ok) throw new Error('load');
+    const plain = compileRules(loaded.config, loaded.calendar, seedDirectory());
+    const config = structuredClone(loaded.config);
+    config.rules.pickup.shadow = true;
+    const shadowed = compileRules(config, loaded.calendar, seedDirectory());
+    if (!plain.ok || !shadowed.ok) throw new Error('compile');
+    expect(isShadow(plain.rules, 'pickup')).toBe(false);
+    expect(isShadow(shadowed.rules, 'pickup')).toBe(true);
+    expect(isShadow(shadowed.rules, 'R1')).toBe(true); // the code its plans carry (SPEC §3 R1)
+    expect(isShadow(shadowed.rules, 'cadences')).toBe(false);
   });
 
   it('when the JSON Schema is generated, then it describes the rules file for editors', () => {
