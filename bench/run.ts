@@ -15,6 +15,7 @@ import { normalizeWebhook } from '../src/amocrm/webhook-payload.js';
 import { leadsStatusBody, runIntakeBench, type IntakeFigures } from './intake.js';
 import { runMemoryBench, type MemoryFigures } from './memory.js';
 import { startPrivateRedis } from './lib/private-redis.js';
+import { cadenceBench, cadenceBenchLines } from './cadence.js';
 
 function stats(samples: number[]): { n: number; meanMs: number; p50Ms: number; p99Ms: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -103,6 +104,12 @@ async function main(): Promise<void> {
       for (const n of sizes) runs.push(await runMemoryBench(redis, n));
       results.memory = runs;
       md.push(...memoryLines(runs));
+    }
+    if (!only || only === 'cadence') {
+      // R3 at 1,000 leads: amoCRM requests per cadence step and the time to schedule them, beside the rate-limit bound.
+      const cadence = await cadenceBench(redis.url, 1_000);
+      results.cadence1000 = cadence;
+      md.push(...cadenceBenchLines(cadence), '');
     }
   } finally {
     await redis.stop();

@@ -191,6 +191,14 @@ export interface Account {
   addNote(input: { leadId: number; noteType: string; params: Record<string, unknown>; by: number }): SimNote;
   addTask(input: { leadId: number; text: string; completeTill: number; taskTypeId?: number; responsibleUserId?: number; by: number }): SimTask;
   updateTask(id: number, patch: { isCompleted?: boolean; resultText?: string; text?: string; completeTill?: number; responsibleUserId?: number }, by: number): SimTask;
+  /**
+   * A call made by a person from amoCRM's telephony: a call_out (or call_in) note with duration and call_status
+   * (4 = conversation, 6 = no answer, 3 = not available, 7 = busy), arriving as a `leads[note]` webhook and as an
+   * `outgoing_call`/`incoming_call` event.
+   */
+  call(input: { leadId: number; by: number; direction?: 'in' | 'out'; durationSec: number; status: number; result?: string }): SimNote;
+  /** A person completes a task with a result text (task[update] webhook, `task_completed` + `task_result_added` events). */
+  completeTask(id: number, resultText: string, by: number): SimTask;
 }
 
 export function createAccount(options: { now: () => number; onChange: (change: Change) => void }): Account {
@@ -203,6 +211,7 @@ export function createAccount(options: { now: () => number; onChange: (change: C
   let nextContact = 80_000_001;
   const contacts = new Map<number, SimContact>();
   let eventSeq = 0;
+  let callSeq = 0;
   const tags = new Map<string, number>();
   const events: SimEvent[] = [];
   const leads = new Map<number, SimLead>();
@@ -341,8 +350,21 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       task.updatedAt = nowSec();
       task.updatedBy = by;
       if (!wasCompleted && task.isCompleted) record('task_completed', 'task', id, by, [], []);
+      if (patch.resultText !== undefined) record('task_result_added', 'task', id, by, [], [{ text: patch.resultText }]);
       options.onChange({ kind: 'task', action: 'update', task: { ...task } });
       return task;
+    },
+    call(input) {
+      const n = (callSeq += 1);
+      return account.addNote({
+        leadId: input.leadId,
+        noteType: input.direction === 'in' ? 'call_in' : 'call_out',
+        params: { uniq: `sim-call-${n}`, duration: input.durationSec, source: 'sim-telephony', link: `https://sim.example/records/${n}.mp3`, phone: '+7 900 000-00-00', call_status: input.status, call_result: input.result ?? '' },
+        by: input.by,
+      });
+    },
+    completeTask(id, resultText, by) {
+      return account.updateTask(id, { isCompleted: true, resultText }, by);
     },
   };
   return account;

@@ -572,7 +572,15 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const listNotes = (req: FastifyRequest, res: FastifyReply, leadId?: number): FastifyReply => {
     const filter = ((req.query as Record<string, unknown>).filter ?? {}) as Record<string, unknown>;
     const types = asList(filter.note_type);
-    const notes = [...account.notes.values()].filter((n) => (leadId === undefined || n.entityId === leadId) && (types.length === 0 || types.includes(n.noteType)));
+    const entityIds = asList(filter.entity_id).map(Number);
+    const noteIds = asList(filter.id).map(Number);
+    const notes = [...account.notes.values()].filter(
+      (n) =>
+        (leadId === undefined || n.entityId === leadId) &&
+        (types.length === 0 || types.includes(n.noteType)) &&
+        (entityIds.length === 0 || entityIds.includes(n.entityId)) &&
+        (noteIds.length === 0 || noteIds.includes(n.id)),
+    );
     return paged(req, res, '/api/v4/leads/notes', 'notes', notes.map(noteJson));
   };
   const addNotes = async (items: Array<{ entity_id?: number; note_type?: string; params?: Record<string, unknown> }>, req: FastifyRequest, res: FastifyReply, leadId?: number): Promise<FastifyReply> => {

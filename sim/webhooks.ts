@@ -67,10 +67,27 @@ function leadFields(lead: SimLead, extra: Record<string, string>): Array<[string
 const localTime = (sec: number): string =>
   new Date((sec + 3 * 3600) * 1000).toISOString().replace('T', ' ').slice(0, 19); // Europe/Moscow, UTC+3 all year
 
+/**
+ * A call note's webhook `text` is its parameters as JSON, in the old API's keys (UNIQ, DURATION, SRC, LINK, PHONE)
+ * plus call_status and call_result (amocrm.md §4: call notes are note_type 10 incoming and 11 outgoing).
+ */
+export function callNoteText(params: Record<string, unknown>): string {
+  return JSON.stringify({
+    UNIQ: String(params.uniq ?? ''),
+    DURATION: Number(params.duration ?? 0),
+    SRC: String(params.source ?? ''),
+    LINK: String(params.link ?? ''),
+    PHONE: String(params.phone ?? ''),
+    call_status: String(params.call_status ?? ''),
+    call_result: String(params.call_result ?? ''),
+  });
+}
+
 function noteFields(note: SimNote): Array<[string, string]> {
   const noteType = note.noteType === 'common' ? '4' : note.noteType === 'call_in' ? '10' : note.noteType === 'call_out' ? '11' : '25';
+  const isCall = note.noteType === 'call_in' || note.noteType === 'call_out';
   return [
-    ['note][text', typeof note.params.text === 'string' ? note.params.text : ''],
+    ['note][text', isCall ? callNoteText(note.params) : typeof note.params.text === 'string' ? note.params.text : ''],
     ['note][note_type', noteType],
     ['note][date_create', localTime(note.createdAt)],
     ['note][element_type', '2'],

@@ -16,6 +16,7 @@ import { createRulesSource, RulesError, type RulesSource } from './config/source
 import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
+import { CADENCE_RULE, createCadenceEngine, type CadenceEngine } from './jobs/handlers/cadence.js';
 import { createDistributionStore } from './store/distribution-store.js';
 import { createStageRulesEngine, type StageRulesEngine } from './jobs/handlers/stage-rules.js';
 import { createPickupStore } from './store/pickup-store.js';
@@ -57,6 +58,7 @@ export interface Runtime {
   rules: () => CompiledRules;
   pickup?: PickupEngine;
   stageRules?: StageRulesEngine;
+  cadence?: CadenceEngine;
   effects?: Effects;
   records: RecordStore;
   outbox: Outbox;
@@ -176,6 +178,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
   let pickup: PickupEngine | undefined;
+  let cadence: CadenceEngine | undefined;
   let effects: Effects | undefined;
   let stageRules: StageRulesEngine | undefined;
   const rules = (): CompiledRules => source.rules();
@@ -290,13 +293,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         const every = rules().stageRules?.weeklyUpdate?.sweepIntervalMs ?? 3_600_000;
         return { plans: due.map((d) => ({ id: `R10:sweep:${d.dueAt}`, rule: 'R10', leadId: 0, reason: 'stage rules sweep done', effects: [{ kind: 'schedule_timer' as const, rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() + every }] })) };
       });
+      const cadences = createCadenceEngine({ rules, amo, leads: service.leads, effects, clock, logger });
+      cadence = cadences;
+      effects.registerDueHandler(CADENCE_RULE, (due) => cadences.onDue(due));
       service.startWorkers({
         effects,
         // Every rule's plans for the event, committed together with the lead's state; the activity records the
         // reports count (calls, stages, sources) ride along as one more plan.
-        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await stage.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
+        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await stage.onLeadEvent(input)), ...(await cadences.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
+          'cadence-sweep': () => cadences.sweep(),
           'reports-tick': createReportsTickHandler(reports),
           ...telegram.handlers,
         },
@@ -312,6 +319,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await service.queues
         .get('timers')
         .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      if (compiled.cadences.bindings.length > 0) {
+        await service.queues
+          .get('timers')
+          .upsertJobScheduler('cadence-sweep', { every: compiled.cadences.sweepIntervalMs }, { name: 'cadence-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+        // Leads already in a bound stage join at start, not only at the first scheduled sweep.
+        void cadences.sweep().catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'cadence sweep at start failed; the scheduled one will retry'));
+      }
       logger.info(
         { departments: compiled.departments.map((d) => ({ name: d.name, managers: d.managers.length })), pickupStage: compiled.pickup.stageName, timeoutMs: compiled.pickup.timeoutMs },
         'rules compiled; workers started',
@@ -322,5 +336,5 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(stageRules ? { stageRules } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
+  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(stageRules ? { stageRules } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
 }

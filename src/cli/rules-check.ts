@@ -36,6 +36,8 @@ async function main(): Promise<number> {
   console.log(
     `${file}: OK — ${config.departments.length} department(s), ${managers} listed manager(s); pickup ${p.enabled ? 'on' : 'off'} in "${p.pipeline}" / "${p.stage}", ${p.timeout}, ${p.maxMisses} misses, ${p.strategy}`,
   );
+  const on = config.cadences.bindings.filter((b) => b.enabled);
+  console.log(`  cadences: ${Object.keys(config.cadences.profiles).length} profile(s) (${Object.keys(config.cadences.profiles).join(', ') || 'none'}); on: ${on.map((b) => `${b.profile} in "${b.pipeline}" / "${b.stage}"`).join(', ') || 'none'}`);
   return 0;
 }
 

@@ -9,7 +9,8 @@ import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../am
 import type { AccountDirectory } from '../rules/directory.js';
 import { compileStageRules } from '../rules/stage-rules/config.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
-import { TelegramRulesSchema, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
+import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
+import { TelegramRulesSchema, type CadencesConfig, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -191,6 +192,10 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
 
   // A stage rule whose stage no longer resolves is switched off alone; the service and the other rules go on.
   const stageRules = config.stageRules ? compileStageRules(config.stageRules, dir, (path, message) => warnings.push({ path, message, disabled: `the stage rule at ${path}` })) : undefined;
+  // A cadence binding whose stages no longer resolve disables only that binding.
+  const cadenceErrors: ConfigError[] = [];
+  const cadences = compileCadences(config.cadences, dir, cadenceErrors);
+  for (const e of cadenceErrors) warnings.push({ ...e, disabled: `the cadence binding at ${e.path}` });
   // Names in the Telegram and reports sections that no longer resolve disable only what they name.
   const telegramErrors: ConfigError[] = [];
   const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, telegramErrors);
@@ -234,6 +239,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
             },
           }
         : {}),
+      cadences,
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
       telegram,
@@ -285,3 +291,43 @@ function parseTimeOfDay(text: string): number {
   const [h, m] = text.split(':').map(Number);
   return (h ?? 0) * 60 + (m ?? 0);
 }
+
+// --- R3 call cadences -------------------------------------------------------------------------------------------
+
+/** Resolves the enabled cadence bindings: the stage each runs on and, for a "move" end, the stage it ends in. */
+export function compileCadences(config: CadencesConfig, dir: AccountDirectory, errors: ConfigError[]): CompiledCadences {
+  const bindings: CompiledCadence[] = [];
+  config.bindings.forEach((b, i) => {
+    if (!b.enabled) return;
+    const at = `cadences.bindings[${i}]`;
+    const profile = config.profiles[b.profile];
+    if (!profile) return; // reported by the schema
+    const stage = resolveStatus(dir, b.pipeline, b.stage);
+    if (!stage.ok) return void errors.push({ path: `${at}.stage`, message: stage.error });
+    let end: CadenceEnd = { kind: 'alert' };
+    if (profile.end.kind === 'move') {
+      const target = resolveStatus(dir, b.pipeline, profile.end.stage);
+      if (!target.ok) return void errors.push({ path: `cadences.profiles.${b.profile}.end.stage`, message: `${target.error} (the end stage of profile "${b.profile}" bound at ${at})` });
+      end = { kind: 'move', pipelineId: target.value.pipelineId, statusId: target.value.statusId, stageName: profile.end.stage, ...(profile.end.reason !== undefined ? { reason: profile.end.reason } : {}) };
+    }
+    bindings.push({
+      profile: b.profile,
+      seed: profile.seed,
+      pipelineId: stage.value.pipelineId,
+      statusId: stage.value.statusId,
+      stageName: b.stage,
+      phases: profile.phases.map((p) => ({ from: p.from, to: p.to, calls: p.calls, everyDays: p.everyDays, weekendCall: p.weekendCall, ...(p.messenger ? { messengerText: p.messenger.text } : {}) })),
+      windows: { weekdays: profile.windows.weekdays.map(parseShift), weekends: profile.windows.weekends.map(parseShift) },
+      rotateWindows: profile.rotateWindows,
+      end,
+      endAt: profile.endAt,
+      stopOn: new Set(profile.stopOn),
+      answeredMinDurationSec: profile.answeredMinDuration,
+      overdueAfterMs: ms(profile.overdueAfter),
+      ...(profile.thirdManagerRule.enabled ? { thirdManager: profile.thirdManagerRule.managers } : {}),
+      joinExisting: b.joinExisting,
+    });
+  });
+  return { bindings, sweepIntervalMs: ms(config.sweepInterval) };
+}
+// --- end of R3 call cadences ------------------------------------------------------------------------------------

@@ -122,6 +122,122 @@ export const PickupRuleSchema = z
   })
   .strict();
 
+// --- R3 call cadences -------------------------------------------------------------------------------------------
+// A cadence is data: phases in days since the lead entered the stage, call windows, the end action and what stops
+// it. Profiles are named; a binding puts a profile on a pipeline stage, so each department's pipeline declares its
+// own. Only enabled bindings are resolved against the account.
+
+const WindowSchema = ShiftSchema.refine((s) => {
+  const [a = '', b = ''] = s.split('-');
+  return a < b;
+}, 'a call window must end the same day, e.g. "13:00-15:00"');
+
+export const CadencePhaseSchema = z
+  .object({
+    /** First day of the phase, in days since the lead entered the stage (0 = the day it entered). */
+    from: z.number().int().min(0),
+    /** Day the phase ends (exclusive). */
+    to: z.number().int().positive(),
+    /** Calls in every block of `everyDays` days: 1 call every 2 days = "через день"; 2 every 7 = "2 раза в неделю". */
+    calls: z.number().int().min(1).max(12),
+    everyDays: z.number().int().min(1).max(31).default(1),
+    /** One call of every block falls on a Saturday or Sunday (seed 001: "один из звонков на выходных"). */
+    weekendCall: z.boolean().default(false),
+    /** A messenger or SMS task after each unanswered call of this phase, with this text. */
+    messenger: z.object({ text: z.string().min(1) }).strict().optional(),
+  })
+  .strict()
+  .refine((p) => p.from < p.to, { message: '"to" must be after "from"', path: ['to'] })
+  .refine((p) => !p.weekendCall || p.everyDays >= 7, { message: 'a weekend call needs blocks of at least 7 days ("everyDays: 7")', path: ['weekendCall'] });
+export type CadencePhaseConfig = z.infer<typeof CadencePhaseSchema>;
+
+export const CADENCE_STOPS = ['left_stage', 'answered_call', 'meeting_set'] as const;
+
+export const CadenceProfileSchema = z
+  .object({
+    /** The regulation line this profile enforces, quoted in records and violations. */
+    seed: z.string().min(1),
+    phases: z.array(CadencePhaseSchema).min(1),
+    windows: z
+      .object({
+        /** seed 001 "Рекомендации по звонкам": обед 13–15, после работы 19–21. */
+        weekdays: z.array(WindowSchema).min(1).default(['13:00-15:00', '19:00-21:00']),
+        /** seed 001: "в выходные – звонить не слишком рано". */
+        weekends: z.array(WindowSchema).min(1).default(['11:00-15:00', '19:00-21:00']),
+        weekendNotBefore: z.string().regex(/^\d\d:\d\d$/).default('11:00'),
+      })
+      .strict()
+      .default({ weekdays: ['13:00-15:00', '19:00-21:00'], weekends: ['11:00-15:00', '19:00-21:00'], weekendNotBefore: '11:00' })
+      .refine((w) => w.weekends.every((s) => s.slice(0, 5) >= w.weekendNotBefore), { message: 'a weekend window starts before "weekendNotBefore"', path: ['weekends'] }),
+    /** seed 001: "Звоните в разное время": consecutive calls in different windows. */
+    rotateWindows: z.boolean().default(true),
+    end: z
+      .discriminatedUnion('kind', [
+        z
+          .object({
+            kind: z.literal('move'),
+            /** A stage of the bound pipeline. */
+            stage: z.string().min(1),
+            /** Written in the note, e.g. seed 000 "Не дозвониться". */
+            reason: z.string().min(1).optional(),
+          })
+          .strict(),
+        z.object({ kind: z.literal('alert') }).strict(),
+      ])
+      .describe('At the end without contact: move the lead with a note listing the attempts, or alert the РОП only'),
+    /** End when the last phase is over (the default), or right after the last call (seed 000: "после трёх звонков"). */
+    endAt: z.enum(['end_of_last_phase', 'after_last_call']).default('end_of_last_phase'),
+    stopOn: z.array(z.enum(CADENCE_STOPS)).min(1).default([...CADENCE_STOPS]),
+    /** A call note counts as a conversation from this many seconds (and never with a "no answer" status). */
+    answeredMinDuration: z.number().int().min(0).max(3600).default(20),
+    /** A task left undone this long past due is the violation call_overdue, and the call is set again. */
+    overdueAfter: IsoDurationSchema.default('P1D'),
+    /** seed 001 scenario 2: the Nth manager in a row who cannot reach the client ends the cadence at once. */
+    thirdManagerRule: z
+      .object({ enabled: z.boolean().default(false), managers: z.number().int().min(2).max(10).default(3) })
+      .strict()
+      .default({ enabled: false, managers: 3 }),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    p.phases.forEach((ph, i) => {
+      const prev = p.phases[i - 1];
+      if (prev && ph.from !== prev.to) ctx.addIssue({ code: 'custom', path: ['phases', i, 'from'], message: `phases must follow each other: expected "from: ${prev.to}"` });
+    });
+  });
+export type CadenceProfileConfig = z.infer<typeof CadenceProfileSchema>;
+
+export const CadenceBindingSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    pipeline: z.string().min(1),
+    stage: z.string().min(1),
+    profile: z.string().min(1),
+    /** Leads already in the stage when the service starts or the binding is switched on join the cadence. */
+    joinExisting: z.boolean().default(true),
+  })
+  .strict();
+
+export const CadencesSchema = z
+  .object({
+    profiles: z.record(z.string().regex(/^[a-z0-9-]+$/, 'a profile name is lower-case-with-dashes'), CadenceProfileSchema).default({}),
+    bindings: z.array(CadenceBindingSchema).default([]),
+    /** How often the sweep lists the bound stages (paged, 250 leads a request, bulk priority). */
+    sweepInterval: IsoDurationSchema.default('PT10M'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.bindings.forEach((b, i) => {
+      if (c.profiles[b.profile] === undefined) ctx.addIssue({ code: 'custom', path: ['bindings', i, 'profile'], message: `no profile "${b.profile}"; profiles: ${Object.keys(c.profiles).join(', ') || 'none'}` });
+      const key = `${b.pipeline}\u0000${b.stage}`;
+      if (b.enabled && seen.has(key)) ctx.addIssue({ code: 'custom', path: ['bindings', i, 'stage'], message: `stage "${b.stage}" already has an enabled cadence` });
+      if (b.enabled) seen.add(key);
+    });
+  });
+export type CadencesConfig = z.infer<typeof CadencesSchema>;
+// --- end of R3 call cadences ------------------------------------------------------------------------------------
+
 /** Quiet hours of a chat in local time ("21:00-09:00"), or "off". */
 const QuietHoursSchema = z.union([z.literal('off'), ShiftSchema]).describe('Local "HH:MM-HH:MM" when alerts are held, or "off"');
 
@@ -237,6 +353,8 @@ export const RulesConfigSchema = z
       .optional(),
     /** R4-R10: the stage rules of the regulations (src/rules/stage-rules). */
     stageRules: StageRulesSchema.optional(),
+    /** R3 call cadences: profiles and the stages they run on. */
+    cadences: CadencesSchema.default({ profiles: {}, bindings: [], sweepInterval: 'PT10M' }),
     telegram: TelegramRulesSchema.default(TelegramRulesSchema.parse({})),
   })
   .strict()

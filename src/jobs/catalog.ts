@@ -60,6 +60,13 @@ export const JOBS = {
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
     jobId: (_data: SweepJob): string => 'pickup-sweep',
   },
+  /** R3: leads in a bound stage with no cadence join it (paged list, bulk priority). */
+  'cadence-sweep': {
+    queue: QUEUE_NAMES.timers,
+    schema: SweepJobSchema,
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } satisfies JobsOptions,
+    jobId: (_data: SweepJob): string => 'cadence-sweep',
+  },
   'telegram-route': {
     queue: QUEUE_NAMES.telegram,
     schema: TelegramRouteJobSchema,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { CompiledStageRules } from './stage-rules/config.js';
+import type { CompiledCadences } from './cadence/types.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
@@ -112,6 +113,8 @@ export interface CompiledRules {
   routing?: CompiledRouting;
   /** R4-R10; absent when the rules file has no `stageRules` block. */
   stageRules?: CompiledStageRules;
+  /** R3 call cadences bound to stages. */
+  cadences: CompiledCadences;
   /** Everyone the rules may name in a note: id → name. */
   userNames: ReadonlyMap<number, string>;
   /** Users active in amoCRM. */

@@ -1,4 +1,5 @@
 /** End-to-end harness: the simulator on loopback and one or more full service runtimes on real Redis. */
+import type { Clock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
@@ -15,9 +16,10 @@ export interface E2E {
   close(): Promise<void>;
 }
 
-export async function startE2E(options: { processes?: number; rulesFile?: string } = {}): Promise<E2E> {
+export async function startE2E(options: { processes?: number; rulesFile?: string; clock?: Clock } = {}): Promise<E2E> {
   const prefix = uniquePrefix('e2e');
-  const sim = createSimulator({ longLivedToken: SIM_TOKEN, webhookBatchWindowMs: 50, webhookRetryLadderMs: [500, 1000] });
+  const clock = options.clock;
+  const sim = createSimulator({ longLivedToken: SIM_TOKEN, webhookBatchWindowMs: 50, webhookRetryLadderMs: [500, 1000], ...(clock ? { now: () => clock.now().getTime() } : {}) });
   const simUrl = await sim.listen();
   const runtimes: Runtime[] = [];
   for (let i = 0; i < (options.processes ?? 1); i++) {
@@ -38,6 +40,7 @@ export async function startE2E(options: { processes?: number; rulesFile?: string
         rulesFile: options.rulesFile ?? 'test/fixtures/rules.e2e.yaml',
         logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { process: i } }),
         metrics: createMetrics({ defaultMetrics: false }),
+        ...(options.clock ? { clock: options.clock } : {}),
       }),
     );
   }
