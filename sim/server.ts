@@ -350,6 +350,11 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     hal(res, { _total_items: account.leadFields.length, _links: link('/api/v4/leads/custom_fields'), _embedded: { custom_fields: account.leadFields.map((f) => ({ id: f.id, name: f.name, type: f.type, entity_type: 'leads' })) } }),
   );
 
+  // Every tag the simulated leads ever got (amoCRM keeps a tag after its last lead drops it), by id.
+  app.get('/api/v4/leads/tags', async (req, res) =>
+    paged(req, res, '/api/v4/leads/tags', 'tags', [...account.tags].map(([name, id]) => ({ id, name, color: null })).sort((a, b) => a.id - b.id)),
+  );
+
   // Contacts: enough for R2 routing (a returning client's manager is the contact's responsible user).
   const contactJson = (c: { id: number; name: string; responsibleUserId: number; createdAt: number }) => ({
     id: c.id,

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
-import { createDirectoryCache, fetchDirectory, type DirectoryCache } from './amocrm/api/directory.js';
+import { createDirectoryCache, fetchDirectory, fetchLeadNames, type DirectoryCache, type LeadNames } from './amocrm/api/directory.js';
 import { planAdmin, type AdminEnv } from './admin/server.js';
 import { QUEUE_NAMES } from './jobs/catalog.js';
 import { createQueues } from './jobs/queues.js';
@@ -145,6 +145,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (!fetched || clock.now().getTime() - fetched.at > 60_000) fetched = { at: clock.now().getTime(), dir: fetchDirectory(amo) };
       return fetched.dir;
     };
+    // Lead custom fields and tags are for the editor only: read on demand, at most once a minute.
+    let namesFetched: { at: number; names: Promise<LeadNames> } | undefined;
+    const leadNames = (): Promise<LeadNames> => {
+      if (!namesFetched || clock.now().getTime() - namesFetched.at > 60_000) {
+        const names = fetchLeadNames(amo);
+        namesFetched = { at: clock.now().getTime(), names };
+        // A failed read is not kept for a minute: the next request tries again.
+        names.catch(() => {
+          if (namesFetched?.names === names) namesFetched = undefined;
+        });
+      }
+      return namesFetched.names;
+    };
     const plan = planAdmin(env, logger, () => ({
       source,
       redis: rulesRedis,
@@ -153,6 +166,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       records: createRecordStore(rulesRedis, keys),
       queues: Object.values(QUEUE_NAMES).map((name) => queues.get(name)),
       directory: adminDirectory,
+      leadNames,
       clock,
     }));
     return { plan, queues };

@@ -6,7 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createRulesSource, type RulesSource } from '../../src/config/source.js';
 import { registerErrorHandler } from '../../src/http/error-handler.js';
-import { adminPlugin } from '../../src/http/routes/admin/index.js';
+import { adminPlugin, type AdminDeps } from '../../src/http/routes/admin/index.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
@@ -31,7 +31,9 @@ export interface AdminHarness {
   close(): Promise<void>;
 }
 
-export async function startAdminHarness(options: { signInPerMinute?: number; rulesText?: (demo: string) => string; webOnly?: boolean } = {}): Promise<AdminHarness> {
+export async function startAdminHarness(
+  options: { signInPerMinute?: number; rulesText?: (demo: string) => string; webOnly?: boolean; leadNames?: AdminDeps['leadNames'] } = {},
+): Promise<AdminHarness> {
   const prefix = uniquePrefix('admin');
   const dir = mkdtempSync(join(tmpdir(), 'admin-'));
   cpSync('config/calendars', join(dir, 'calendars'), { recursive: true });
@@ -63,6 +65,7 @@ export async function startAdminHarness(options: { signInPerMinute?: number; rul
       clock,
       logger,
       ...(options.signInPerMinute !== undefined ? { signInPerMinute: options.signInPerMinute } : {}),
+      ...(options.leadNames ? { leadNames: options.leadNames } : {}),
     }),
     { prefix: '/admin' },
   );

@@ -1,6 +1,6 @@
 /**
  * The amoCRM API v4 client: one small object over an injected transport (rate limit, retries, auth live there).
- * Resources: account, users, pipelines, loss reasons, leads, tasks, notes, events (amocrm.md §2).
+ * Resources: account, users, pipelines, loss reasons, lead custom fields and tags, leads, tasks, notes, events (amocrm.md §2).
  */
 import axios, { type AxiosInstance } from 'axios';
 import type { Redis } from 'ioredis';
@@ -9,11 +9,13 @@ import { createBatcher, type Batcher } from './batcher.js';
 import { createRateLimiter, type Priority } from './rate-limiter.js';
 import {
   AccountSchema,
+  CustomFieldsPageSchema,
   EventsPageSchema,
   LeadsPageSchema,
   LossReasonsSchema,
   NotesPageSchema,
   PipelinesSchema,
+  TagsPageSchema,
   TasksPageSchema,
   UsersPageSchema,
   ApiLeadSchema,
@@ -30,6 +32,8 @@ import { createTransport, type Transport, type TransportHooks } from './transpor
 
 export const MAX_PAGE = 250;
 export const EVENTS_PAGE = 100;
+/** amoCRM returns at most 50 custom fields a page. */
+export const CUSTOM_FIELDS_PAGE = 50;
 
 export interface LeadUpdate {
   id: number;
@@ -71,6 +75,10 @@ export interface AmoClient {
   listUsers(): Promise<ApiUser[]>;
   listPipelines(): Promise<ApiPipeline[]>;
   listLossReasons(): Promise<Array<{ id: number; name: string }>>;
+  /** Every lead custom field of the account (all pages). */
+  listLeadCustomFields(): Promise<Array<{ id: number; name: string; type: string }>>;
+  /** Every lead tag of the account (all pages). */
+  listLeadTags(): Promise<Array<{ id: number; name: string }>>;
   getLead(id: number, priority?: Priority): Promise<ApiLead | null>;
   getLeadsByIds(ids: number[], priority?: Priority): Promise<ApiLead[]>;
   listLeads(filter: Record<string, string | number | Array<string | number>>, priority?: Priority): Promise<ApiLead[]>;
@@ -231,6 +239,20 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     async listLossReasons() {
       const res = await transport.request('GET', '/api/v4/leads/loss_reasons', { priority: 'bulk', schema: LossReasonsSchema });
       return (res?._embedded.loss_reasons ?? []).map((r) => ({ id: r.id, name: r.name }));
+    },
+    async listLeadCustomFields() {
+      return allPages(async (page) => {
+        const res = await transport.request('GET', '/api/v4/leads/custom_fields', { query: { page, limit: CUSTOM_FIELDS_PAGE }, priority: 'bulk', schema: CustomFieldsPageSchema });
+        if (res === null) return null;
+        return { items: res._embedded.custom_fields.map((f) => ({ id: f.id, name: f.name, type: f.type })), hasNext: res._links?.next !== undefined };
+      });
+    },
+    async listLeadTags() {
+      return allPages(async (page) => {
+        const res = await transport.request('GET', '/api/v4/leads/tags', { query: { page, limit: MAX_PAGE }, priority: 'bulk', schema: TagsPageSchema });
+        if (res === null) return null;
+        return { items: res._embedded.tags.map((t) => ({ id: t.id, name: t.name })), hasNext: res._links?.next !== undefined };
+      });
     },
     async getLead(id, priority = 'normal') {
       return transport.request('GET', `/api/v4/leads/${id}`, { priority, schema: ApiLeadSchema });

@@ -1,9 +1,21 @@
 /**
  * The account directory (pipelines with stages, users, groups, time zone, the integration's own user), read from
  * amoCRM and refreshed periodically; plus the lookups that resolve names as an admin sees them to ids.
+ * Lead custom fields and tags are read separately (fetchLeadNames): only the admin editor lists them.
  */
 import type { AccountDirectory, DirectoryPipeline, DirectoryUser } from '../../rules/directory.js';
 import type { AmoClient } from './client.js';
+
+/** The account's lead custom fields and lead tags, as the admin editor lists them. */
+export interface LeadNames {
+  fields: Array<{ id: number; name: string; type: string }>;
+  tags: Array<{ id: number; name: string }>;
+}
+
+export async function fetchLeadNames(client: Pick<AmoClient, 'listLeadCustomFields' | 'listLeadTags'>): Promise<LeadNames> {
+  const [fields, tags] = await Promise.all([client.listLeadCustomFields(), client.listLeadTags()]);
+  return { fields, tags };
+}
 
 export async function fetchDirectory(client: Pick<AmoClient, 'getAccount' | 'listUsers' | 'listPipelines'>): Promise<AccountDirectory> {
   const [account, users, pipelines] = await Promise.all([client.getAccount(), client.listUsers(), client.listPipelines()]);

@@ -68,6 +68,13 @@ export const AccountSchema = z
   .loose();
 export type Account = z.infer<typeof AccountSchema>;
 
+export const ApiCustomFieldSchema = z.object({ id: z.number(), name: z.string(), type: z.string() }).loose();
+export type ApiCustomField = z.infer<typeof ApiCustomFieldSchema>;
+export const CustomFieldsPageSchema = z.object({ _links: Links, _embedded: z.object({ custom_fields: z.array(ApiCustomFieldSchema) }).loose() }).loose();
+
+/** `GET /api/v4/leads/tags` (sample 56): `{id, name, color}`, color null or a hex string. */
+export const TagsPageSchema = z.object({ _links: Links, _embedded: z.object({ tags: z.array(TagSchema) }).loose() }).loose();
+
 export const LossReasonsSchema = z.object({ _embedded: z.object({ loss_reasons: z.array(z.object({ id: z.number(), name: z.string() }).loose()) }).loose() }).loose();
 
 export const ApiTaskSchema = z

@@ -29,6 +29,7 @@ import { keptEvents, recordedCounts } from '../../../admin/history.js';
 import { rulesJsonSchema } from '../../../cli/rules-schema.js';
 import { diffTexts } from '../../../config/versions.js';
 import type { RulesSource } from '../../../config/source.js';
+import type { LeadNames } from '../../../amocrm/api/directory.js';
 import type { Clock } from '../../../lib/clock.js';
 import type { Logger } from '../../../lib/logger.js';
 import type { AccountDirectory } from '../../../rules/directory.js';
@@ -70,6 +71,8 @@ export interface AdminDeps {
   records: Pick<RecordStore, 'range' | 'forLead'>;
   /** The amoCRM directory for name lists, warnings and the dry run. */
   directory: () => Promise<AccountDirectory>;
+  /** Lead custom fields and tags from amoCRM for the editor's lists; without it the directory lists none. */
+  leadNames?: () => Promise<LeadNames>;
   /** Queues shown in the queue view. */
   queues?: Queue[];
   clock: Clock;
@@ -314,13 +317,20 @@ export function adminPlugin(deps: AdminDeps) {
         deadLetters: await deps.inbox.listDeadLetters(req.query.limit),
       }));
 
-      a.get('/directory', { schema: { summary: 'Names from amoCRM for the editor: pipelines with stages, users, groups' } }, async () => {
+      a.get('/directory', { schema: { summary: 'Names from amoCRM for the editor: pipelines with stages, users, groups, lead custom fields, lead tags' } }, async () => {
         const dir = await deps.directory();
+        // The fields and tags only help the editor: if amoCRM cannot give them now, the rest of the names still comes back.
+        const names = await (deps.leadNames?.() ?? Promise.resolve<LeadNames>({ fields: [], tags: [] })).catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'could not read lead custom fields and tags from amoCRM');
+          return { fields: [], tags: [] } satisfies LeadNames;
+        });
         return {
           timeZone: dir.timeZone,
           pipelines: dir.pipelines.map((p) => ({ id: p.id, name: p.name, stages: p.statuses.map((s) => ({ id: s.id, name: s.name })) })),
           users: dir.users.map((u) => ({ id: u.id, name: u.name, active: u.isActive, groupId: u.groupId ?? null })),
           groups: dir.groups,
+          leadFields: names.fields.map((f) => ({ id: f.id, name: f.name, type: f.type })),
+          tags: names.tags.map((t) => ({ id: t.id, name: t.name })),
         };
       });
 
