@@ -1,5 +1,5 @@
 /**
- * An in-memory amoCRM for integration tests of the shell: leads, notes and tasks, with switches for the faults
+ * An in-memory amoCRM for integration tests of the shell: leads, contacts, notes and tasks, with switches for the faults
  * the executor must survive (an outage, a lead amoCRM always refuses) and a count of every call.
  */
 import type { AmoClient, LeadUpdate, NewLeadNote, NewTask } from '../../src/amocrm/api/client.js';
@@ -11,30 +11,59 @@ export interface FakeLead {
   responsible: number;
   statusId: number;
   pipelineId: number;
+  /** The lead's main contact (served with `with: ['contacts']`). */
+  contactId?: number;
 }
 
-export function createFakeAmo(leads: FakeLead[]) {
+export interface FakeContact {
+  id: number;
+  responsible: number;
+}
+
+export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []) {
   const state = new Map(leads.map((l) => [l.id, { ...l }]));
+  const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   const notes: Array<NewLeadNote & { id: number }> = [];
   const tasks: Array<NewTask & { id: number; is_completed: boolean }> = [];
-  const calls = { leadsReads: 0, eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
+  const calls = { leadsReads: 0, leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
   const faults = { down: false, poison: new Set<number>() };
   const unavailable = (endpoint: string): AmoUnavailableError => new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
-  const api = (l: FakeLead): ApiLead => ({ id: l.id, responsible_user_id: l.responsible, status_id: l.statusId, pipeline_id: l.pipelineId, created_at: 1, updated_at: 1, _embedded: { tags: [] } });
+  const api = (l: FakeLead, withContacts = false): ApiLead => ({
+    id: l.id,
+    responsible_user_id: l.responsible,
+    status_id: l.statusId,
+    pipeline_id: l.pipelineId,
+    created_at: 1,
+    updated_at: 1,
+    _embedded: { tags: [], ...(withContacts ? { contacts: l.contactId !== undefined ? [{ id: l.contactId, is_main: true }] : [] } : {}) },
+  });
+  const withContacts = (options?: { with?: string[] }): boolean => options?.with?.includes('contacts') === true;
 
   const amo = {
-    async getLeadsByIds(ids: number[]) {
+    async getLeadsByIds(ids: number[], _priority?: string, options?: { with?: string[] }) {
       if (faults.down) throw unavailable('GET /api/v4/leads');
       calls.leadsReads += 1;
+      if (withContacts(options)) calls.leadsReadWithContacts += 1;
       return ids.flatMap((id) => {
         const l = state.get(id);
-        return l ? [api(l)] : [];
+        return l ? [api(l, withContacts(options))] : [];
       });
     },
-    async listLeads() {
+    async listLeads(filter: Record<string, unknown> = {}) {
       if (faults.down) throw unavailable('GET /api/v4/leads');
       calls.leadsReads += 1;
-      return [...state.values()].map(api);
+      const contactsToo = String(filter.with ?? '').split(',').includes('contacts');
+      if (contactsToo) calls.leadsReadWithContacts += 1;
+      return [...state.values()].map((l) => api(l, contactsToo));
+    },
+    async getContactsByIds(ids: number[]) {
+      if (faults.down) throw unavailable('GET /api/v4/contacts');
+      calls.contactsReads += 1;
+      calls.contactIdsRead.push([...ids]);
+      return ids.flatMap((id) => {
+        const c = contacts.get(id);
+        return c ? [{ id: c.id, responsible_user_id: c.responsible }] : [];
+      });
     },
     async listEvents() {
       if (faults.down) throw unavailable('GET /api/v4/events');
@@ -83,5 +112,5 @@ export function createFakeAmo(leads: FakeLead[]) {
     async updateTask() {},
     async flush() {},
   };
-  return { amo: amo as unknown as AmoClient, state, notes, tasks, calls, faults };
+  return { amo: amo as unknown as AmoClient, state, contacts, notes, tasks, calls, faults };
 }

@@ -10,6 +10,7 @@ import { createRateLimiter, type Priority } from './rate-limiter.js';
 import {
   AccountSchema,
   CustomFieldsPageSchema,
+  ContactsPageSchema,
   EventsPageSchema,
   LeadsPageSchema,
   LossReasonsSchema,
@@ -21,6 +22,7 @@ import {
   ApiLeadSchema,
   WriteResultSchema,
   type Account,
+  type ApiContact,
   type ApiEvent,
   type ApiLead,
   type ApiNote,
@@ -80,7 +82,10 @@ export interface AmoClient {
   /** Every lead tag of the account (all pages). */
   listLeadTags(): Promise<Array<{ id: number; name: string }>>;
   getLead(id: number, priority?: Priority): Promise<ApiLead | null>;
-  getLeadsByIds(ids: number[], priority?: Priority): Promise<ApiLead[]>;
+  /** `with: ['contacts']` adds `_embedded.contacts` (id, is_main) to every lead. */
+  getLeadsByIds(ids: number[], priority?: Priority, options?: { with?: Array<'contacts'> }): Promise<ApiLead[]>;
+  /** Contacts by id (paged, 250 a request): their responsible users, for R2 routing of a returning client. */
+  getContactsByIds(ids: number[], priority?: Priority): Promise<ApiContact[]>;
   listLeads(filter: Record<string, string | number | Array<string | number>>, priority?: Priority): Promise<ApiLead[]>;
   /** Queued and coalesced with other updates (one PATCH per ≤50 leads); resolves with the lead's id. */
   updateLead(update: LeadUpdate, priority?: Priority): Promise<number>;
@@ -257,11 +262,27 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     async getLead(id, priority = 'normal') {
       return transport.request('GET', `/api/v4/leads/${id}`, { priority, schema: ApiLeadSchema });
     },
-    async getLeadsByIds(ids, priority = 'normal') {
+    async getLeadsByIds(ids, priority = 'normal', options = {}) {
       const unique = [...new Set(ids)];
+      const extra = options.with && options.with.length > 0 ? { with: options.with.join(',') } : {};
       const out: ApiLead[] = [];
       for (let i = 0; i < unique.length; i += MAX_PAGE) {
-        out.push(...(await leadsPage({ 'filter[id]': unique.slice(i, i + MAX_PAGE) }, priority)));
+        out.push(...(await leadsPage({ ...extra, 'filter[id]': unique.slice(i, i + MAX_PAGE) }, priority)));
+      }
+      return out;
+    },
+    async getContactsByIds(ids, priority = 'normal') {
+      const unique = [...new Set(ids)];
+      const out: ApiContact[] = [];
+      for (let i = 0; i < unique.length; i += MAX_PAGE) {
+        const chunk = unique.slice(i, i + MAX_PAGE);
+        out.push(
+          ...(await allPages(async (page) => {
+            const res = await transport.request('GET', '/api/v4/contacts', { query: { 'filter[id]': chunk, page, limit: MAX_PAGE }, priority, schema: ContactsPageSchema });
+            if (res === null) return null;
+            return { items: res._embedded.contacts, hasNext: res._links?.next !== undefined && res._embedded.contacts.length === MAX_PAGE };
+          })),
+        );
       }
       return out;
     },

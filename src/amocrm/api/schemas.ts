@@ -24,10 +24,22 @@ export const ApiLeadSchema = z
     is_deleted: z.boolean().optional(),
     loss_reason_id: z.number().nullable().optional(),
     custom_fields_values: z.array(z.object({ field_id: z.number(), values: z.array(z.object({ value: z.unknown() }).loose()) }).loose()).nullable().optional(),
-    _embedded: z.object({ tags: z.array(TagSchema).optional() }).loose().optional(),
+    _embedded: z
+      .object({
+        tags: z.array(TagSchema).optional(),
+        /** Present with `?with=contacts`: the lead's contacts, one of them the main one. */
+        contacts: z.array(z.object({ id: z.number(), is_main: z.boolean().optional() }).loose()).optional(),
+      })
+      .loose()
+      .optional(),
   })
   .loose();
 export type ApiLead = z.infer<typeof ApiLeadSchema>;
+
+export const ApiContactSchema = z.object({ id: z.number(), responsible_user_id: z.number() }).loose();
+export type ApiContact = z.infer<typeof ApiContactSchema>;
+
+export const ContactsPageSchema = z.object({ _links: Links, _embedded: z.object({ contacts: z.array(ApiContactSchema) }).loose() }).loose();
 
 export const LeadsPageSchema = z.object({ _links: Links, _embedded: z.object({ leads: z.array(ApiLeadSchema) }).loose() }).loose();
 

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AmoClient } from '../../amocrm/api/client.js';
+import type { Priority } from '../../amocrm/api/rate-limiter.js';
 import type { ApiEvent, ApiLead } from '../../amocrm/api/schemas.js';
 import type { Effects } from '../../effects/index.js';
 import type { Committed, DueTimer, Effect, Plan } from '../../effects/types.js';
@@ -50,13 +51,38 @@ export class WritesInFlightError extends Error {
   }
 }
 
-export function leadSnapshotFromApi(lead: ApiLead): LeadSnapshot {
+/** The lead's main contact (read with `?with=contacts`); the first contact when none is marked main. */
+export function mainContactIdOf(lead: ApiLead): number | undefined {
+  const contacts = lead._embedded?.contacts ?? [];
+  return (contacts.find((c) => c.is_main === true) ?? contacts[0])?.id;
+}
+
+/** Custom field id → its first value as text (R2: the listing owner field holds a name or a user id). */
+export function fieldsFromApi(lead: ApiLead): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const f of lead.custom_fields_values ?? []) {
+    const v = f.values[0]?.value;
+    if (typeof v === 'string' || typeof v === 'number') out.set(f.field_id, String(v));
+  }
+  return out;
+}
+
+/**
+ * What the rules see of a lead read from amoCRM. `contactOwners` (contact id → responsible user) comes from one
+ * contacts request per batch; with it the main contact's owner becomes `contactOwnerUserId` (R2 returning client).
+ */
+export function leadSnapshotFromApi(lead: ApiLead, contactOwners?: ReadonlyMap<number, number>): LeadSnapshot {
+  const contactId = mainContactIdOf(lead);
+  const owner = contactId !== undefined ? contactOwners?.get(contactId) : undefined;
+  const fields = fieldsFromApi(lead);
   return {
     leadId: lead.id,
     pipelineId: lead.pipeline_id,
     statusId: lead.status_id,
     responsibleUserId: lead.responsible_user_id,
     tags: (lead._embedded?.tags ?? []).map((t) => t.name),
+    ...(owner !== undefined ? { contactOwnerUserId: owner } : {}),
+    ...(fields.size > 0 ? { fields } : {}),
   };
 }
 
@@ -69,6 +95,9 @@ export function activityFromApi(events: ApiEvent[]): Map<number, LeadActivity[]>
   }
   return out;
 }
+
+/** A first assignment the webhook event asks for (not a re-pick after a miss, which rotation decides). */
+const isNewAssignment = (d: Decision): boolean => d.kind === 'assign' && (d.request.cause === 'new_lead' || d.request.cause === 'non_manager_responsible');
 
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -164,6 +193,18 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     return deps.context ? deps.context(base) : base;
   };
 
+  const returningClient = (): boolean => deps.rules().routing?.returningClient === true;
+  const leadsOptions = (): { with?: Array<'contacts'> } => (returningClient() ? { with: ['contacts'] } : {});
+
+  /** The owners of the leads' main contacts, in one contacts request for the whole batch (none when routing is off). */
+  const contactOwners = async (leads: ApiLead[], priority: Priority): Promise<Map<number, number>> => {
+    if (!returningClient()) return new Map();
+    const ids = [...new Set(leads.map(mainContactIdOf).filter((id): id is number => id !== undefined))];
+    if (ids.length === 0) return new Map();
+    const contacts = await deps.amo.getContactsByIds(ids, priority);
+    return new Map(contacts.map((c) => [c.id, c.responsible_user_id]));
+  };
+
   /**
    * Resolves the shell steps inside a result (the atomic pick, releasing loads) and returns the final pickup state
    * with every decision. The pick is idempotent per (lead, clock), so a retry gets the same manager.
@@ -206,8 +247,20 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     async onLeadEvent({ before, after, event }: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }): Promise<Plan[]> {
       const ctx = await context();
       const pickup = await pickups.get(after.leadId);
-      const result = pickupOnEvent(pickup, before, after, event, ctx);
-      const plan = await planOf(`R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`, result, snapshotOf(after), ctx, pickup);
+      let lead = snapshotOf(after);
+      let result = pickupOnEvent(pickup, before, after, event, ctx);
+      // The event does not say who owns the client: a lead entering the stage to be assigned is read with its
+      // contacts first, so routing can give a returning client back to their manager (R2).
+      if (returningClient() && result.decisions.some(isNewAssignment)) {
+        const [api] = await deps.amo.getLeadsByIds([after.leadId], 'normal', { with: ['contacts'] });
+        if (api) {
+          const fresh = leadSnapshotFromApi(api, await contactOwners([api], 'normal'));
+          const known = { ...(fresh.contactOwnerUserId !== undefined ? { contactOwnerUserId: fresh.contactOwnerUserId } : {}), ...(fresh.fields ? { fields: fresh.fields } : {}) };
+          lead = { ...lead, ...known };
+          result = pickupOnEvent(pickup, before, after, event, ctx, known);
+        }
+      }
+      const plan = await planOf(`R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`, result, lead, ctx, pickup);
       return plan ? [plan] : [];
     },
 
@@ -229,9 +282,10 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
       // A failure here (amoCRM down) fails the batch: every timer stays and is retried soon.
       const [leads, events] = await Promise.all([
-        deps.amo.getLeadsByIds(live, 'sla'),
+        deps.amo.getLeadsByIds(live, 'sla', leadsOptions()),
         deps.amo.listEvents({ entityType: 'lead', entityIds: live, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'sla'),
       ]);
+      const owners = await contactOwners(leads, 'sla');
       const byId = new Map(leads.map((l) => [l.id, l]));
       const activity = activityFromApi(events);
       for (const timer of due) {
@@ -246,7 +300,7 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             // take the robot's own write in flight for a person's change. Check again shortly.
             if ((await deps.effects.executor.store.pendingPlans(timer.leadId)).length > 0) throw new WritesInFlightError(timer.leadId);
             const api = byId.get(timer.leadId);
-            const fresh = { lead: api ? leadSnapshotFromApi(api) : null, activity: activity.get(timer.leadId) ?? [] };
+            const fresh = { lead: api ? leadSnapshotFromApi(api, owners) : null, activity: activity.get(timer.leadId) ?? [] };
             const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
             const plan = await planOf(`R1:${timer.leadId}:deadline:c${pickup.clock}`, result, fresh.lead ?? { leadId: timer.leadId, tags: [] }, ctx, pickup);
             if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
@@ -269,19 +323,20 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       if (pickup.phase !== 'running' || pickup.assignedUserId !== userId) return pickup.phase === 'taken';
       const since = pickup.assignedAt ?? deps.clock.now().getTime();
       const [leads, events] = await Promise.all([
-        deps.amo.getLeadsByIds([leadId], 'sla'),
+        deps.amo.getLeadsByIds([leadId], 'sla', leadsOptions()),
         deps.amo.listEvents({ entityType: 'lead', entityIds: [leadId], types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'sla'),
       ]);
       const api = leads[0];
       if (!api) return false;
+      const lead = leadSnapshotFromApi(api, await contactOwners([api], 'sla'));
       let committed: Committed[] = [];
       const taken = await deps.leads.withLock(leadId, async () => {
         const ctx = await context();
         const current = await pickups.get(leadId);
         if (current.phase !== 'running' || current.clock !== pickup.clock) return current.phase === 'taken';
-        const result = pickupOnDeadline(current, current.clock, { lead: leadSnapshotFromApi(api), activity: activityFromApi(events).get(leadId) ?? [] }, ctx);
+        const result = pickupOnDeadline(current, current.clock, { lead, activity: activityFromApi(events).get(leadId) ?? [] }, ctx);
         if (result.pickup.phase !== 'taken') return false;
-        const plan = await planOf(`R1:${leadId}:button:c${current.clock}`, result, leadSnapshotFromApi(api), ctx, current);
+        const plan = await planOf(`R1:${leadId}:button:c${current.clock}`, result, lead, ctx, current);
         if (plan) committed = await deps.effects.executor.commit([plan]);
         return true;
       });
@@ -295,7 +350,19 @@ export function createPickupEngine(deps: PickupEngineDeps) {
      */
     async sweep(): Promise<{ found: number; started: number; rescheduled: number; failed: number }> {
       const rules = deps.rules();
-      const leads = await deps.amo.listLeads({ 'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId, 'filter[statuses][0][status_id]': rules.pickup.statusId }, 'bulk');
+      const leads = await deps.amo.listLeads(
+        { 'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId, 'filter[statuses][0][status_id]': rules.pickup.statusId, ...leadsOptions() },
+        'bulk',
+      );
+      // Only leads without a live clock can be assigned here: their contacts' owners are read in one batch.
+      const states = await pickups.many(leads.map((l) => l.id));
+      const owners = await contactOwners(
+        leads.filter((l) => {
+          const phase = states.get(l.id)?.phase;
+          return phase !== 'running' && phase !== 'waiting_shift';
+        }),
+        'bulk',
+      );
       let started = 0;
       let rescheduled = 0;
       let failed = 0;
@@ -314,11 +381,12 @@ export function createPickupEngine(deps: PickupEngineDeps) {
               return;
             }
             const ctx = await context();
-            const result = pickupOnSweep(pickup, leadSnapshotFromApi(api), ctx);
+            const lead = leadSnapshotFromApi(api, owners);
+            const result = pickupOnSweep(pickup, lead, ctx);
             if (result.decisions.length === 0) return;
             started += 1;
             log.warn({ leadId: api.id }, 'sweep: lead in the pickup stage had no clock (missed webhook?); starting one');
-            const plan = await planOf(`R1:${api.id}:sweep:c${pickup.clock}`, result, leadSnapshotFromApi(api), ctx, pickup);
+            const plan = await planOf(`R1:${api.id}:sweep:c${pickup.clock}`, result, lead, ctx, pickup);
             if (plan) toDrain.push(...(await deps.effects.executor.commit([plan])));
           });
         } catch (err) {

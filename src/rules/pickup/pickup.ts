@@ -317,8 +317,18 @@ const snapshot = (state: LeadState): LeadSnapshot => ({
   ...(state.responsibleUserId !== undefined ? { responsibleUserId: state.responsibleUserId } : {}),
 });
 
-/** A webhook event arrived for a lead (its state already updated): start, stop or leave the clock. */
-export function pickupOnEvent(pickup: PickupState, before: LeadState | undefined, after: LeadState, event: WebhookEvent, ctx: RuleContext): PickupResult {
+/**
+ * A webhook event arrived for a lead (its state already updated): start, stop or leave the clock. `known` is what
+ * the shell read besides the event (the main contact's owner, the lead's fields) for R2 routing.
+ */
+export function pickupOnEvent(
+  pickup: PickupState,
+  before: LeadState | undefined,
+  after: LeadState,
+  event: WebhookEvent,
+  ctx: RuleContext,
+  known: Pick<LeadSnapshot, 'contactOwnerUserId' | 'fields'> = {},
+): PickupResult {
   const { rules } = ctx;
   if (!rules.pickup.enabled || after.deleted) {
     if (after.deleted && (pickup.phase === 'running' || pickup.phase === 'waiting_shift')) return stopClock(pickup, after.leadId, 'idle', 'moved_by_other', ctx, 'lead deleted');
@@ -326,7 +336,7 @@ export function pickupOnEvent(pickup: PickupState, before: LeadState | undefined
   }
   const actor = actorOf(event);
   const robot = isRobot(rules, actor);
-  const lead = snapshot(after);
+  const lead = { ...snapshot(after), ...known };
   const inStage = inPickupStage(rules, after);
   const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
 

@@ -300,4 +300,48 @@ describe('amoCRM client manners (nock)', () => {
     expect(seen[0]).toContain('filter[entity_id][]=5&filter[entity_id][]=6');
     expect(seen[0]).toContain('filter[created_at][from]=1700000000');
   });
+  it('when leads are read with their contacts, then the query carries with=contacts and the ids, and the main contact comes back', async () => {
+    const { client: c } = client();
+    const seen: string[] = [];
+    nock(BASE)
+      .get((uri) => uri.startsWith('/api/v4/leads?') && Boolean(seen.push(decodeURIComponent(uri))))
+      .reply(200, { _links: {}, _embedded: { leads: [{ ...lead(7), _embedded: { tags: [], contacts: [{ id: 41, is_main: false }, { id: 42, is_main: true }] } }] } });
+    const leads = await c.getLeadsByIds([7, 8, 7], 'sla', { with: ['contacts'] });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('with=contacts');
+    expect(seen[0]).toContain('filter[id][]=7&filter[id][]=8');
+    expect(seen[0]).not.toContain('filter[id][]=7&filter[id][]=8&filter[id][]=7');
+    expect(leads[0]?._embedded?.contacts).toEqual([{ id: 41, is_main: false }, { id: 42, is_main: true }]);
+  });
+
+  it('when leads are read without options, then no with= is sent', async () => {
+    const { client: c } = client();
+    const seen: string[] = [];
+    nock(BASE)
+      .get((uri) => uri.startsWith('/api/v4/leads?') && Boolean(seen.push(decodeURIComponent(uri))))
+      .reply(200, { _links: {}, _embedded: { leads: [lead(7)] } });
+    await c.getLeadsByIds([7]);
+    expect(seen[0]).not.toContain('with=');
+  });
+
+  it('when more than 250 contacts are asked for, then they go in requests of 250 ids, each with filter[id][], and owners come back', async () => {
+    const { client: c } = client();
+    const seen: string[] = [];
+    const ids = Array.from({ length: 251 }, (_, i) => 1000 + i);
+    nock(BASE)
+      .get((uri) => uri.startsWith('/api/v4/contacts?') && Boolean(seen.push(decodeURIComponent(uri))))
+      .times(2)
+      .reply(200, (uri) => {
+        const asked = [...decodeURIComponent(uri).matchAll(/filter\[id\]\[\]=(\d+)/g)].map((m) => Number(m[1]));
+        return { _links: {}, _embedded: { contacts: asked.map((id) => ({ id, name: `C${id}`, responsible_user_id: id === 1250 ? 9103 : 9101 })) } };
+      });
+    const contacts = await c.getContactsByIds([...ids, 1000], 'sla');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.match(/filter\[id\]\[\]=/g)).toHaveLength(250);
+    expect(seen[0]).toContain('limit=250');
+    expect(seen[1]).toContain('filter[id][]=1250');
+    expect(seen[1]!.match(/filter\[id\]\[\]=/g)).toHaveLength(1);
+    expect(contacts).toHaveLength(251);
+    expect(contacts.find((x) => x.id === 1250)?.responsible_user_id).toBe(9103);
+  });
 });
