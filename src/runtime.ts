@@ -235,7 +235,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         if (!pickup) throw new Error('the pickup rule runs in worker processes only');
         await pickup.checkTakenNow(leadId, userId);
       },
-      reassign: () => Promise.reject(new Error('reassigning from Telegram is not available yet; reassign the lead in amoCRM')),
+      reassign: async (leadId, byUserId) => {
+        if (!pickup) throw new Error('the pickup rule runs in worker processes only');
+        await pickup.reassignByHead(leadId, byUserId);
+      },
     },
     reports: {
       report: ({ department, from, to }) => {

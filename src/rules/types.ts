@@ -141,8 +141,10 @@ export interface Candidate {
 export interface AssignmentRequest {
   leadId: number;
   department: string;
-  cause: 'new_lead' | 'non_manager_responsible' | 'missed';
+  cause: 'new_lead' | 'non_manager_responsible' | 'missed' | 'head_reassign';
   missedUserId?: number;
+  /** For `head_reassign`: the head of sales who asked for it. */
+  requestedByUserId?: number;
   previousUserId?: number;
   eligible: Candidate[];
   skipped: Array<{ userId: number; reason: SkipReason }>;

@@ -18,7 +18,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
-import { activityFromEventType, decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep, type PickupResult } from '../../rules/pickup/pickup.js';
+import { activityFromEventType, decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead, type PickupResult } from '../../rules/pickup/pickup.js';
 import type { CompiledRules, Decision, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../../rules/types.js';
 import type { DistributionStore } from '../../store/distribution-store.js';
 import { explanationOf } from '../../store/distribution-store.js';
@@ -342,6 +342,30 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       });
       if (committed.length > 0) await deps.effects.executor.drain(committed);
       return taken;
+    },
+
+    /**
+     * The РОП pressed «Переназначить»: the lead is re-read from amoCRM and, under its lock, handed on by the pickup
+     * rule (the current manager released and excluded, no miss counted). Returns whether anything changed.
+     */
+    async reassignByHead(leadId: number, byUserId: number | undefined): Promise<boolean> {
+      const [api] = await deps.amo.getLeadsByIds([leadId], 'sla');
+      if (!api) return false;
+      const lead = leadSnapshotFromApi(api);
+      let committed: Committed[] = [];
+      const changed = await deps.leads.withLock(leadId, async () => {
+        const ctx = await context();
+        const pickup = await pickups.get(leadId);
+        const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
+        if (result.decisions.length === 0) return false;
+        const plan = await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup);
+        if (!plan) return false;
+        committed = await deps.effects.executor.commit([plan]);
+        return true;
+      });
+      if (committed.length > 0) await deps.effects.executor.drain(committed);
+      log.info({ leadId, byUserId, changed }, 'pickup: reassignment requested by the head of sales');
+      return changed;
     },
 
     /**

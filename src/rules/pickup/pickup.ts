@@ -201,11 +201,19 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
   const timeout = minutesText(rules.pickup.timeoutMs);
   const deadlineText = formatTime(deadline, rules.timeZone);
   const missed = request.missedUserId;
-  const text =
-    missed !== undefined
+  const byHead = request.cause === 'head_reassign';
+  const head = byHead ? (request.requestedByUserId !== undefined ? name(request.requestedByUserId) : 'РОП') : undefined;
+  const previous = request.previousUserId !== undefined ? name(request.previousUserId) : undefined;
+  const text = byHead
+    ? notes.reassignedByHead({ head: head ?? '', previous, manager: name(winner), why, timeout, deadline: deadlineText })
+    : missed !== undefined
       ? notes.reassigned({ missed: name(missed), manager: name(winner), why, timeout, deadline: deadlineText, misses: pickup.misses })
       : notes.assigned({ manager: name(winner), why, timeout, deadline: deadlineText });
-  const reason = missed !== undefined ? `${name(missed)} missed the pickup; ${name(winner)} chosen by ${explanation.strategy}` : `${request.cause}: ${name(winner)} chosen by ${explanation.strategy}`;
+  const reason = byHead
+    ? `reassigned by the head of sales (${request.requestedByUserId ?? 'unknown'}); ${name(winner)} chosen by ${explanation.strategy}`
+    : missed !== undefined
+      ? `${name(missed)} missed the pickup; ${name(winner)} chosen by ${explanation.strategy}`
+      : `${request.cause}: ${name(winner)} chosen by ${explanation.strategy}`;
   const decisions: Decision[] = [
     { kind: 'reassign', leadId: lead.leadId, toUserId: winner, ...(lead.responsibleUserId !== undefined ? { fromUserId: lead.responsibleUserId } : {}), reason },
     { kind: 'add_note', leadId: lead.leadId, text, reason },
@@ -233,7 +241,7 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
   decisions.push(
     {
       kind: 'record',
-      record: missed !== undefined ? 'reassignment' : 'assignment',
+      record: missed !== undefined || byHead ? 'reassignment' : 'assignment',
       leadId: lead.leadId,
       userId: winner,
       ...(lead.responsibleUserId !== undefined ? { previousUserId: lead.responsibleUserId } : {}),
@@ -247,6 +255,30 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
     pickup: { ...pickup, clock, phase: 'running', department: dept.name, assignedUserId: winner, assignedAt: ctx.now, deadlineAt: deadline },
     decisions,
   };
+}
+
+/**
+ * The РОП pressed «Переназначить» (the lead re-read from amoCRM): the current manager is released and excluded for
+ * this lead — not a miss, not a violation — and the lead goes through the same assignment as a missed one, with the
+ * РОП named in the note. A lead outside the pickup stage, pinned, or already taken is left alone.
+ */
+export function pickupReassignByHead(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, byUserId: number | undefined): PickupResult {
+  const { rules } = ctx;
+  if (!rules.pickup.enabled || !inPickupStage(rules, lead) || isPinned(rules, lead.tags)) return none(pickup);
+  const dept = departmentFor(rules, lead, pickup);
+  const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
+  const withFallback = pickup.phase === 'fallback' || (dept !== undefined && lead.responsibleUserId === dept.fallbackUserId);
+  if (!clockLive && !withFallback) return none(pickup);
+  const reason = `reassignment requested by the head of sales (${byUserId ?? 'unknown'})`;
+  const decisions: Decision[] = [];
+  if (clockLive) decisions.push({ kind: 'cancel_timer', timer: 'pickup_deadline', leadId: lead.leadId, clock: pickup.clock, reason });
+  const current = pickup.phase === 'running' ? pickup.assignedUserId : undefined;
+  const excluded = [current, lead.responsibleUserId].filter((id): id is number => id !== undefined && id !== 0 && (dept === undefined || id !== dept.fallbackUserId));
+  if (current !== undefined || lead.responsibleUserId !== undefined) decisions.push({ kind: 'release_load', leadId: lead.leadId, userId: current ?? lead.responsibleUserId ?? 0, reason });
+  const next: PickupState = { ...pickup, missedUserIds: [...new Set([...pickup.missedUserIds, ...excluded])] };
+  const planned = planAssignment(next, lead, ctx, 'head_reassign');
+  const tagged = planned.decisions.map((d): Decision => (d.kind === 'assign' && byUserId !== undefined ? { ...d, request: { ...d.request, requestedByUserId: byUserId } } : d));
+  return { pickup: planned.pickup, decisions: [...decisions, ...tagged] };
 }
 
 /**

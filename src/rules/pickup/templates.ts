@@ -48,6 +48,8 @@ export const notes = {
     `Робот назначил ответственным: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
   reassigned: (p: { missed: string; manager: string; why: string; timeout: string; deadline: string; misses: number }): string =>
     `${p.missed} не взял(а) клиента в работу за ${p.timeout}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. Пропусков по этой заявке: ${p.misses}. Новый срок — до ${p.deadline}.`,
+  reassignedByHead: (p: { head: string; previous: string | undefined; manager: string; why: string; timeout: string; deadline: string }): string =>
+    `РОП ${p.head} переназначил(а) клиента${p.previous ? ` (был(а) ответственным: ${p.previous})` : ''}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
   clockStarted: (p: { manager: string; timeout: string; deadline: string }): string =>
     `${p.manager}, у вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
   waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); 15 минут начнут считаться с этого момента.`,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { LeadEvent, NoteEvent, TaskEvent, WebhookEvent } from '../../../src/rules/events.js';
 import { applyEvent, emptyLeadState, type LeadState } from '../../../src/rules/lead-state.js';
-import { decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep } from '../../../src/rules/pickup/pickup.js';
+import { decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead } from '../../../src/rules/pickup/pickup.js';
 import { smoothWeightedRoundRobin } from '../../../src/rules/distribution/distribution.js';
 import { emptyPickupState, type AssignmentRequest, type CompiledRules, type Decision, type DistributionExplanation, type PickupState } from '../../../src/rules/types.js';
 import { ADMIN, ctxAt, demoRules, PIPELINE, STAGE } from '../../helpers/rules.js';
@@ -263,5 +263,74 @@ describe('R2 smooth weighted round-robin (pure)', () => {
       order.push(r.winner!);
     }
     expect(order).toEqual([1, 2, 3, 1, 1, 2, 3, 1]);
+  });
+});
+
+describe('R1 reassignment by the head of sales (pure)', () => {
+  const HEAD = 9100; // Дмитрий Лебедев, РОП of «Отдел продаж 1»
+  const AT = '2026-11-24T10:00:05.000Z';
+  const freshLead = (over: Partial<{ responsibleUserId: number; statusId: number; tags: string[] }> = {}) => ({ leadId: 42, statusId: STAGE, pipelineId: PIPELINE, responsibleUserId: 9101, tags: [] as string[], ...over });
+
+  /** A clock running for Анна Смирнова (9101), as the robot assigned it. */
+  const running = (): { pickup: PickupState; lead: LeadState } => {
+    const first = step(emptyPickupState(42), undefined, leadEvent({ action: 'add' }));
+    const assigned = pick(first.pickup, first.after, first.decisions);
+    const lead = applyEvent(first.after, leadEvent({ action: 'responsible', responsibleUserId: 9101, modifiedUserId: ADMIN }), NOW);
+    return { pickup: assigned.pickup, lead };
+  };
+
+  it('when the РОП reassigns a lead whose clock runs, then the manager is released and excluded, another is requested, and no miss or violation is counted', () => {
+    const { pickup } = running();
+    expect(pickup).toMatchObject({ phase: 'running', assignedUserId: 9101, clock: 1, misses: 0, missedUserIds: [] });
+    const res = pickupReassignByHead(pickup, freshLead(), ctxAt(rules, AT), HEAD);
+    expect(kinds(res.decisions)).toEqual(['cancel_timer', 'release_load', 'assign']);
+    expect(res.decisions[1]).toMatchObject({ kind: 'release_load', userId: 9101 });
+    const request = (res.decisions[2] as Extract<Decision, { kind: 'assign' }>).request;
+    expect(request).toMatchObject({ cause: 'head_reassign', requestedByUserId: HEAD, previousUserId: 9101, clock: 1 });
+    expect(request.eligible.map((c) => c.userId)).toEqual([9102, 9103, 9104]);
+    expect(request.skipped).toContainEqual({ userId: 9101, reason: 'missed_this_lead' });
+    expect(res.pickup).toMatchObject({ misses: 0, missedUserIds: [9101] });
+  });
+
+  it('when the pick completes, then the lead goes to another manager with a note naming the РОП, a reassignment record and a new clock', () => {
+    const { pickup, lead } = running();
+    const res = pickupReassignByHead(pickup, freshLead(), ctxAt(rules, AT), HEAD);
+    // Without the exclusion the weight-2 manager 9101 would win again from fresh scores (see the assignment test above).
+    const next = pick(res.pickup, { ...lead, responsibleUserId: 9101 }, res.decisions, AT);
+    expect(next.winner).toBe(9102);
+    expect(kinds(next.decisions)).toEqual(['reassign', 'add_note', 'alert', 'record', 'schedule_timer']);
+    expect(next.decisions[0]).toMatchObject({ kind: 'reassign', toUserId: 9102, fromUserId: 9101 });
+    const text = (next.decisions[1] as Extract<Decision, { kind: 'add_note' }>).text;
+    expect(text).toMatch(/^РОП Дмитрий Лебедев переназначил\(а\) клиента \(был\(а\) ответственным: Анна Смирнова\)\. Робот передал клиента: Борис Кузнецов\. Почему: /);
+    expect(text).toContain('пропущены: Анна Смирнова — уже не взял(а) этого клиента');
+    expect(text).not.toContain('не взял(а) клиента в работу за');
+    expect(next.decisions.filter((d) => d.kind === 'alert').map((d) => (d as Extract<Decision, { kind: 'alert' }>).template)).toEqual(['lead_assigned']);
+    expect(next.decisions[3]).toMatchObject({ kind: 'record', record: 'reassignment', userId: 9102, previousUserId: 9101 });
+    expect(next.decisions.some((d) => d.kind === 'record_violation')).toBe(false);
+    expect(next.pickup).toMatchObject({ phase: 'running', assignedUserId: 9102, clock: 2, misses: 0, missedUserIds: [9101], deadlineAt: Date.parse(AT) + 15_000 });
+  });
+
+  it('when the lead sits with the РОП after a fallback, then it is handed to a manager', () => {
+    const pickup: PickupState = { ...emptyPickupState(42), clock: 4, phase: 'fallback', department: 'Отдел продаж 1', assignedUserId: HEAD, missedUserIds: [9101, 9102], misses: 3 };
+    const res = pickupReassignByHead(pickup, freshLead({ responsibleUserId: HEAD }), ctxAt(rules, AT), HEAD);
+    expect(kinds(res.decisions)).toEqual(['release_load', 'assign']);
+    const request = (res.decisions[1] as Extract<Decision, { kind: 'assign' }>).request;
+    expect(request.eligible.map((c) => c.userId)).toEqual([9103, 9104]);
+    expect(res.pickup).toMatchObject({ misses: 3, missedUserIds: [9101, 9102] });
+  });
+
+  it.each([
+    ['out of the pickup stage', freshLead({ statusId: 7100010 })],
+    ['pinned by the РОП tag', freshLead({ tags: ['СОГЛАСОВАНО РОПом'] })],
+  ])('when the lead is %s, then nothing is decided', (_label, lead) => {
+    const { pickup } = running();
+    const res = pickupReassignByHead(pickup, lead, ctxAt(rules, AT), HEAD);
+    expect(res.decisions).toEqual([]);
+    expect(res.pickup).toEqual(pickup);
+  });
+
+  it('when the lead was already taken, then nothing is decided', () => {
+    const pickup: PickupState = { ...emptyPickupState(42), clock: 1, phase: 'taken', assignedUserId: 9101, takenBy: 'outgoing_call' };
+    expect(pickupReassignByHead(pickup, freshLead(), ctxAt(rules, AT), HEAD).decisions).toEqual([]);
   });
 });
