@@ -117,6 +117,12 @@ async function main(): Promise<void> {
     });
   }, 200);
 
+  // The Telegram side: without a bot token nothing is sent, and every message the bot would send or edit is shown.
+  runtime.telegram.onWouldSend((m) => {
+    const text = m.text.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').split('\n').filter(Boolean).join(' | ');
+    say(`${color(35, `Telegram ${m.kind === 'edit' ? 'edits' : 'sends'}`)} ${color(90, `chat ${m.chatId}${m.silent ? ', silent' : ''}`)}: ${text.length > 220 ? `${text.slice(0, 219)}…` : text}`);
+  });
+
   let finished = false;
   const finish = async (): Promise<void> => {
     if (finished) return;
