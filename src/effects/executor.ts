@@ -19,9 +19,15 @@ import type { Committed, Effect, EffectExecutor, EffectStore, ExecuteReport, Pla
 
 /** How long a worker owns a lead's pending intents while it carries them out; renewed between phases. */
 export const INTENT_LEASE_MS = 20_000;
-/** A transient failure is retried with backoff up to this many times, then dead-lettered as if permanent. */
-export const MAX_ATTEMPTS = 40;
-const MAX_BACKOFF_MS = 5 * 60_000;
+/** A transient failure is retried (every 10 s at most, so about a day) this many times, then dead-lettered as if permanent. */
+export const MAX_ATTEMPTS = 10_000;
+/**
+ * A transient failure is retried at most this long after the last try: a retry that fails again while amoCRM is
+ * down costs one request for a whole batch, and when amoCRM is back the work must not wait minutes for its turn.
+ * amoCRM's own `retry_after` and the block cool-down are honoured as given (up to MAX_RETRY_AFTER_MS).
+ */
+const MAX_BACKOFF_MS = 10_000;
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
 export const DEAD_LETTER_LIMIT = 10_000;
 
 // KEYS[1] the lead's hash. ARGV: ttl seconds, now, plan count, then per plan: id, state pairs JSON, intent JSON.
@@ -124,8 +130,9 @@ const retryAfterOf = (err: unknown): number | undefined => {
 };
 
 export function backoffMs(attempts: number, err?: unknown): number {
-  const base = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts, 16));
-  return Math.max(base, Math.min(MAX_BACKOFF_MS, retryAfterOf(err) ?? 0));
+  const told = retryAfterOf(err);
+  if (told !== undefined) return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, told));
+  return Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts, 16));
 }
 
 function errorDetail(err: unknown): Record<string, unknown> {

@@ -142,6 +142,29 @@ describe('the effect path under faults', () => {
     expect(h.fake.calls.leadsReads - readsBefore).toBe(1); // one batch re-read all twenty
   });
 
+  it('when amoCRM comes back after a long outage, then a plan parked during it is carried out within seconds, not minutes', async () => {
+    const lead = 825_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    // The deadline's plan is committed, then amoCRM goes down for six minutes; the loop keeps retrying the plan.
+    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
+    const { committed } = await h.engine.onDue(timers);
+    await h.effects.timers.settle(lease, timers);
+    h.fake.faults.down = true;
+    await h.effects.executor.drain(committed);
+    for (let t = 0; t < 6 * 60_000; t += 5_000) {
+      h.clock.advance(5_000);
+      await h.effects.executor.resumeDue();
+    }
+    expect(h.fake.calls.patches).toHaveLength(0);
+    expect(await h.effects.executor.store.pendingPlans(lead)).toHaveLength(1);
+    h.fake.faults.down = false;
+    h.clock.advance(10_000);
+    await h.effects.executor.resumeDue();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    expect(await h.effects.executor.store.pendingPlans(lead)).toEqual([]);
+  });
+
   it('when a deadline timer is lost, then the sweep restores it from the pickup state', async () => {
     const leads = ids(3, 830_000);
     const h = harness(leads);

@@ -45,6 +45,8 @@ export interface PickupEngineDeps {
 
 export class WritesInFlightError extends Error {
   readonly retryable = true;
+  /** The previous decision's writes usually land within a second or two. */
+  readonly retryAfterMs = 2_000;
   constructor(readonly leadId: number) {
     super(`lead ${leadId} has robot writes still in flight; its deadline is checked again shortly`);
     this.name = 'WritesInFlightError';
