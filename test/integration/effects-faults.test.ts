@@ -64,7 +64,11 @@ function harness(leadIds: number[], options: { responsible?: number } = {}): Har
   prefixes.push(prefix);
   const keys = createKeys(prefix);
   const clock = createManualClock(START);
-  const fake = createFakeAmo(leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })));
+  const fake = createFakeAmo(
+    leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })),
+    [],
+    { now: () => clock.now().getTime() },
+  );
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const metrics = createMetrics({ defaultMetrics: false });
@@ -163,6 +167,41 @@ describe('the effect path under faults', () => {
     await h.effects.executor.resumeDue();
     expect(h.fake.calls.patches).toHaveLength(1);
     expect(await h.effects.executor.store.pendingPlans(lead)).toEqual([]);
+  });
+
+  it('when a reassignment reaches amoCRM only after an outage longer than the clock, then the new manager gets the full time from then and is not charged a miss', async () => {
+    const lead = 826_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
+    const { committed } = await h.engine.onDue(timers);
+    await h.effects.timers.settle(lease, timers);
+    h.fake.faults.down = true;
+    await h.effects.executor.drain(committed);
+    for (let t = 0; t < 60_000; t += 5_000) {
+      h.clock.advance(5_000);
+      await h.effects.executor.resumeDue();
+    }
+    h.fake.faults.down = false;
+    h.clock.advance(5_000);
+    await h.effects.executor.resumeDue();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    const second = h.fake.calls.patches[0]!.responsible_user_id!;
+    const landedAt = h.clock.now().getTime();
+    // The second manager's deadline (15 s after the decision) passed during the outage. Judged now, they would be
+    // charged a miss for a lead they could see for no time at all.
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    expect((await h.engine.pickups.get(lead)) as PickupState).toMatchObject({ phase: 'running', assignedUserId: second, misses: 1, missedUserIds: [FIRST] });
+    expect(h.fake.notes.filter((n) => n.entity_id === lead).at(-1)?.params?.text).toMatch(/^Назначение дошло до amoCRM с опозданием/);
+    // Its full time after the landing, the lead moves on as usual.
+    h.clock.advance(landedAt + 15_000 - h.clock.now().getTime() - 3_000);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    h.clock.advance(3_000);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(2);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 2, missedUserIds: [FIRST, second] });
   });
 
   it('when a deadline timer is lost, then the sweep restores it from the pickup state', async () => {
@@ -328,7 +367,12 @@ describe('the effect path under faults', () => {
     expect(h.fake.state.get(lead)!.responsible).toBe(FIRST);
     h.clock.advance(3_000);
     await h.effects.tick();
-    // Now the deadline is judged on what amoCRM shows: the first manager missed it.
+    // Now the deadline is judged on what amoCRM shows: the assignment landed 15 s after it was decided, so the
+    // manager's 15 s run from the landing...
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ clock: 1, misses: 0, deadlineAt: now + 15_000 });
+    // ...and once they are over with nothing done, the first manager missed it.
+    h.clock.advance(12_000);
+    await h.effects.tick();
     expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 1, missedUserIds: [FIRST] });
   });
 
