@@ -376,6 +376,31 @@ describe('the effect path under faults', () => {
     expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 1, missedUserIds: [FIRST] });
   });
 
+  it('when the previous decision lands while the deadline\'s read of amoCRM is on its way, then that stale read is not taken for a person\'s change', async () => {
+    const lead = 890_151;
+    const h = harness([lead], { responsible: 9001 });
+    const now = h.clock.now().getTime();
+    const pickup: PickupState = { leadId: lead, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    const [inFlight] = await h.effects.executor.commit([
+      { id: 'assign-racing', rule: 'R1', leadId: lead, reason: 'assignment', state: { pickup }, effects: [{ kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 }, { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }] },
+    ]);
+    await h.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }]);
+    // amoCRM answers the read with the lead as it was, and the assignment's PATCH lands before that answer arrives.
+    const amo = h.fake.amo as unknown as { getLeadsByIds: (...args: unknown[]) => Promise<unknown> };
+    const read = amo.getLeadsByIds.bind(amo);
+    let reads = 0;
+    amo.getLeadsByIds = async (...args: unknown[]) => {
+      reads += 1;
+      const stale = await read(...args);
+      if (reads === 1) await h.effects.executor.drain([inFlight!]);
+      return stale;
+    };
+    await h.effects.tick();
+    await h.effects.executor.drain([inFlight!]);
+    expect(h.fake.calls.patches.map((p) => p.responsible_user_id)).toEqual([FIRST]);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ clock: 1, assignedUserId: FIRST, misses: 0 });
+  });
+
   it('when a webhook job is handed to a second worker after its commit, then the lead is not decided again', async () => {
     const lead = 890_201;
     const h = harness([lead], { responsible: 9001 });

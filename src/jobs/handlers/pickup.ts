@@ -283,12 +283,19 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     async onDue(due: DueTimer[]) {
       const ids = [...new Set(due.map((d) => d.leadId))];
       const states = await pickups.many(ids);
-      const live = ids.filter((id) => {
+      let live = ids.filter((id) => {
         const p = states.get(id);
         return p !== undefined && (p.phase === 'running' || p.phase === 'waiting_shift');
       });
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
+      if (live.length === 0) return { committed, failed };
+      // A lead whose previous decision is still being written is not read now: amoCRM may not show that write
+      // yet, and a read that raced it would take the robot's own write for a person's change. It is checked
+      // again shortly (below, under its lock, the same test catches a write that started after this one).
+      const busy = await deps.effects.executor.store.inFlight(live);
+      for (const timer of due) if (busy.has(timer.leadId)) failed.push({ timer, error: new WritesInFlightError(timer.leadId) });
+      live = live.filter((id) => !busy.has(id));
       if (live.length === 0) return { committed, failed };
       const now = deps.clock.now().getTime();
       const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
