@@ -91,6 +91,19 @@ async function runningClocks(h: Harness, leadIds: number[]): Promise<void> {
   await h.effects.executor.execute(plans);
 }
 
+/** The due deadlines are decided, then amoCRM goes down for `ms` while the loop keeps retrying their plans. */
+async function decideDuringOutage(h: Harness, ms: number): Promise<void> {
+  const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
+  const { committed } = await h.engine.onDue(timers);
+  await h.effects.timers.settle(lease, timers);
+  h.fake.faults.down = true;
+  await h.effects.executor.drain(committed);
+  for (let t = 0; t < ms; t += 5_000) {
+    h.clock.advance(5_000);
+    await h.effects.executor.resumeDue();
+  }
+}
+
 const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 const counter = async (m: Metrics, name: string): Promise<number> => {
   const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name);
@@ -151,15 +164,7 @@ describe('the effect path under faults', () => {
     const h = harness([lead]);
     await runningClocks(h, [lead]);
     // The deadline's plan is committed, then amoCRM goes down for six minutes; the loop keeps retrying the plan.
-    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
-    const { committed } = await h.engine.onDue(timers);
-    await h.effects.timers.settle(lease, timers);
-    h.fake.faults.down = true;
-    await h.effects.executor.drain(committed);
-    for (let t = 0; t < 6 * 60_000; t += 5_000) {
-      h.clock.advance(5_000);
-      await h.effects.executor.resumeDue();
-    }
+    await decideDuringOutage(h, 6 * 60_000);
     expect(h.fake.calls.patches).toHaveLength(0);
     expect(await h.effects.executor.store.pendingPlans(lead)).toHaveLength(1);
     h.fake.faults.down = false;
@@ -173,15 +178,7 @@ describe('the effect path under faults', () => {
     const lead = 826_001;
     const h = harness([lead]);
     await runningClocks(h, [lead]);
-    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
-    const { committed } = await h.engine.onDue(timers);
-    await h.effects.timers.settle(lease, timers);
-    h.fake.faults.down = true;
-    await h.effects.executor.drain(committed);
-    for (let t = 0; t < 60_000; t += 5_000) {
-      h.clock.advance(5_000);
-      await h.effects.executor.resumeDue();
-    }
+    await decideDuringOutage(h, 60_000);
     h.fake.faults.down = false;
     h.clock.advance(5_000);
     await h.effects.executor.resumeDue();
