@@ -6,7 +6,7 @@ function start(env: Record<string, string>): { status: number | null; stderr: st
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 120_000, // tsx compiles the whole service first: slow on a busy machine
   });
   return { status: res.status, stderr: res.stderr };
 }

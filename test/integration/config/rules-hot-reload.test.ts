@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,12 @@ interface Line {
 }
 
 /** Two worker OS processes (the service's runtime, ROLE=worker, on the simulator) following one rules file and Redis. */
+/** Replaces the file the way editors and config tools do (a new file renamed over it), never half-written. */
+function replaceFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
 describe('rules hot reload across worker processes', () => {
   const prefix = uniquePrefix('hot');
   const dir = mkdtempSync(join(tmpdir(), 'hot-'));
@@ -66,14 +72,14 @@ describe('rules hot reload across worker processes', () => {
   });
 
   it('when the file gets a new timeout, then both processes run it within seconds, as one new version', async () => {
-    writeFileSync(file, demo.replace('timeout: PT15S', 'timeout: PT45S'));
+    replaceFile(file, demo.replace('timeout: PT15S', 'timeout: PT45S'));
     const a = await waitFor(0, (l) => l.event === 'applied' && l.timeoutMs === 45_000);
     const b = await waitFor(1, (l) => l.event === 'applied' && l.timeoutMs === 45_000);
     expect([a.version, b.version]).toEqual([2, 2]);
   });
 
   it('when the file is broken, then both reject it with the path and keep running the previous timeout', async () => {
-    writeFileSync(file, demo.replace('timeout: PT15S', 'timeout: "fifteen minutes"'));
+    replaceFile(file, demo.replace('timeout: PT15S', 'timeout: "fifteen minutes"'));
     const a = await waitFor(0, (l) => l.event === 'rejected');
     const b = await waitFor(1, (l) => l.event === 'rejected');
     for (const r of [a, b]) {
@@ -81,14 +87,14 @@ describe('rules hot reload across worker processes', () => {
       expect([r.version, r.timeoutMs]).toEqual([2, 45_000]);
     }
     // Then a valid file again is picked up (the processes are alive and still following).
-    writeFileSync(file, demo.replace('timeout: PT15S', 'timeout: PT1M'));
+    replaceFile(file, demo.replace('timeout: PT15S', 'timeout: PT1M'));
     await waitFor(0, (l) => l.event === 'applied' && l.timeoutMs === 60_000);
     await waitFor(1, (l) => l.event === 'applied' && l.timeoutMs === 60_000);
   });
 
   it('when YAML itself is unparseable, then both keep running and name the line', async () => {
     const before = lines.map((l) => l.length);
-    writeFileSync(file, 'departments: [\n  - name: A\n');
+    replaceFile(file, 'departments: [\n  - name: A\n');
     const a = await waitFor(0, (l) => l.event === 'rejected' && lines[0]!.indexOf(l) >= before[0]!);
     const b = await waitFor(1, (l) => l.event === 'rejected' && lines[1]!.indexOf(l) >= before[1]!);
     for (const r of [a, b]) {
