@@ -147,7 +147,7 @@ describe('R7 meeting confirmations through the webhook handler (seed 004 rule 3)
     expect(h.confirmations(lead).at(-1)!.result).toBe('Сделка вышла из этапа «Встреча назначена»: подтверждение встречи больше не нужно');
     expect(await h.timersOf(lead)).toEqual([]);
     const actions = (await h.records.forLead(lead)).filter((r) => r.rule === 'R7').map((r) => r.type);
-    expect(actions).toEqual(['meeting_confirmation', 'meeting_moved']);
+    expect(actions).toEqual(['meeting_confirmation', 'meeting_moved', 'meeting_confirmations_cancelled']);
   });
 
   it('when leads enter "Встреча назначена" by Digital Pipeline bodies without fields, then R7 reads them in one request and sets the confirmations from amoCRM\'s time; a short body leaving the stage cancels them', async () => {

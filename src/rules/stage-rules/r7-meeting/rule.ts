@@ -168,7 +168,10 @@ export const r7Meeting: StageRule = {
       cancel('R7', lead.leadId, readKey(state.enteredAt)),
       ...state.r7.refs.map((r): Effect => ({ kind: 'complete_task', leadId: lead.leadId, ref: r, resultText: r7Text.left({ stage: cfg.stage.name }) })),
     ];
-    return { state: next, outcome: { rule: 'R7', key: `${state.enteredAt}:leave`, reason: `left "${cfg.stage.name}": ${state.r7.refs.length} confirmation task(s) cancelled`, effects } };
+    const reason = `left "${cfg.stage.name}": ${state.r7.refs.length} confirmation task(s) cancelled`;
+    // lead:explain shows why the confirmations were closed; a visit without any has nothing to explain.
+    if (state.r7.refs.length > 0) effects.push(actionRecord('R7', 'meeting_confirmations_cancelled', lead, ctx, reason, `R7:${lead.leadId}:${state.enteredAt}:leave`, R7_SEED));
+    return { state: next, outcome: { rule: 'R7', key: `${state.enteredAt}:leave`, reason, effects } };
   },
   onDue(state, timer, fresh, ctx) {
     const cfg = ctx.stage.meeting;
