@@ -2,14 +2,16 @@
  * `npm run demo`: the service working on the bundled amoCRM simulator, no account and no Docker needed.
  * Starts Redis if none answers, the simulator, the service (web + worker) with config/rules.demo.yaml
  * (15 minutes become 15 seconds), and a scenario of arriving leads and managers who take most of them in time.
- * Prints what happens to each lead. Options: --seconds N (default 90; 0 runs until Ctrl+C), --seed N.
+ * Beside it, a fixed tour walks one lead through each stage rule (R4-R10) so every rule fires within the run.
+ * Prints what happens to each lead, then which rule fired how often. Options: --seconds N (default 90; 0 runs until
+ * Ctrl+C), --seed N, --keep (leave the demo's Redis keys so `npm run lead:explain` can read them afterwards).
  */
 import { createLogger } from '../src/lib/logger.js';
 import { createMetrics } from '../src/lib/metrics.js';
 import { startRuntime } from '../src/runtime.js';
 import { ADMIN_ID } from './account.js';
 import { ensureLocalRedis } from './local-redis.js';
-import { createScenario } from './scenario.js';
+import { createScenario, startStageTour } from './scenario.js';
 import { createSimulator } from './server.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -25,6 +27,7 @@ const say = (s: string): void => console.log(`${color(90, time())}  ${s}`);
 async function main(): Promise<void> {
   const seconds = arg('seconds', 90);
   const seed = arg('seed', 7);
+  const keep = process.argv.includes('--keep');
   const token = 'demo-webhook-token-0123456789abcdef';
   const simToken = 'demo-long-lived-token';
 
@@ -128,6 +131,7 @@ async function main(): Promise<void> {
     if (finished) return;
     finished = true;
     scenario.stop();
+    tour.stop();
     clearInterval(watch);
     const s = sim.stats();
     console.log(color(1, '\nSummary'));
@@ -141,10 +145,21 @@ async function main(): Promise<void> {
       console.log(`  why lead ${explained.id} went where it did, from the record alone (npm run lead:explain shows the same):`);
       for (const r of explained.records) console.log(`    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`);
     }
+    // Which stage rule fired, from the record: every one of R4-R10 should have, on the tour's leads at least.
+    const stageRecords = histories.flatMap((h) => h.records).filter((r) => /^R(4|5|6|7|8|9|10)$/.test(r.rule) && (r.kind === 'violation' || r.kind === 'action'));
+    console.log('  stage rules fired (violations and actions, from the record):');
+    for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10']) {
+      const mine = stageRecords.filter((r) => r.rule === rule);
+      const byType = [...new Set(mine.map((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}`))].map((t) => `${t} ×${mine.filter((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}` === t).length}`);
+      console.log(`    ${rule.padEnd(4)}${byType.length > 0 ? byType.join(', ') : color(31, 'did not fire (run longer: --seconds 120)')}`);
+    }
+    const prefix = runtime.service.keys.prefix;
+    if (keep && !redis.startedHere) console.log(`  the demo's records are kept: REDIS_URL=${redis.url} REDIS_PREFIX=${prefix} npm run lead:explain -- ${[...tourLeads][0] ?? explained?.id ?? '<lead id>'}  (tour leads: ${[...tourLeads].join(', ')})`);
+    else console.log(`  run with --keep to read them afterwards with npm run lead:explain (tour leads: ${[...tourLeads].join(', ')})`);
     console.log('');
     await sim.webhooks.close();
-    // The demo's keys live under their own prefix; leave a shared Redis as it was found.
-    await runtime.service.redis.eval(`for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`, 0, `${runtime.service.keys.prefix}:*`).catch(() => undefined);
+    // The demo's keys live under their own prefix; leave a shared Redis as it was found (unless --keep).
+    if (!keep) await runtime.service.redis.eval(`for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`, 0, `${runtime.service.keys.prefix}:*`).catch(() => undefined);
     await runtime.close();
     await sim.close();
     await redis.stop();
@@ -153,6 +168,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void finish());
   process.on('SIGTERM', () => void finish());
   scenario.start();
+  // R4-R10 on a script, by the first manager of the first department (the rules watch people's moves).
+  const tourManager = rules.departments[0]?.managers[0]?.userId ?? managerIds[0] ?? 0;
+  const tourLeads = new Set<number>();
+  const tour = startStageTour({
+    account: sim.account,
+    managerId: tourManager,
+    onStep: (step) => {
+      tourLeads.add(step.leadId);
+      say(`${color(36, `lead ${step.leadId}`)} ${color(34, `stage rules tour, ${step.rule}`)}: ${step.what} (${name(tourManager)})`);
+    },
+  });
   if (seconds > 0) setTimeout(() => void finish(), seconds * 1000);
 }
 

@@ -145,3 +145,60 @@ export function createScenario(options: ScenarioOptions): Scenario {
     },
   };
 }
+
+export type TourStep = { leadId: number; rule: string; what: string };
+
+/**
+ * The stage rules R4-R10 on a fixed script, beside the random pickup scenario, so every rule shows in a short demo
+ * whatever the random rolls: one lead per rule, created by its manager straight in the rule's stage (the rules watch
+ * people's moves), with the meeting time set, moved and missing. With config/rules.demo.yaml's seconds-long
+ * durations each rule fires within the demo's 90 seconds.
+ */
+export function startStageTour(options: { account: Account; managerId: number; setTimer?: (fn: () => void, ms: number) => unknown; onStep: (step: TourStep) => void }): { stop(): void } {
+  const { account } = options;
+  const setTimer = options.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
+  const handles: unknown[] = [];
+  let running = true;
+  const at = (ms: number, fn: () => void): void => void handles.push(setTimer(() => running && fn(), ms));
+  const stage = (name: string): number => account.statusByName(name).id;
+  const by = options.managerId;
+  const lead = (name: string, stageName: string, customFields?: Record<number, string>) =>
+    account.createLead({ name, statusId: stage(stageName), responsibleUserId: by, by, ...(customFields ? { customFields } : {}) });
+  const hour = (h: number): string => String(Math.floor(account.nowSec() / 86_400) * 86_400 + 86_400 + (h - 3) * 3600); // tomorrow, h:00 Moscow
+
+  at(500, () => {
+    const l = lead('Тур R4: клиент ждёт передачи', 'Для передачи');
+    options.onStep({ leadId: l.id, rule: 'R4', what: 'left in «Для передачи»: handoff_stale after maxStay, then R10 lead_stale after maxSilence' });
+  });
+  at(1_000, () => {
+    const l = lead('Тур R5: закрытие без причины', 'На закрытие');
+    options.onStep({ leadId: l.id, rule: 'R5', what: 'moved to «На закрытие» with no reason: task and close_without_reason' });
+  });
+  at(1_500, () => {
+    const l = lead('Тур R6: отложенный спрос', 'Отложенный спрос >7 мес');
+    options.onStep({ leadId: l.id, rule: 'R6', what: 'parked in «Отложенный спрос»: a touch task, then deferred_untouched' });
+  });
+  at(2_000, () => {
+    const l = lead('Тур R7-R9: встреча назначена', 'Потребности выявлены');
+    account.updateLead(l.id, { statusId: stage('Встреча назначена'), customFields: { [MEETING_FIELD_ID]: hour(15) } }, by);
+    options.onStep({ leadId: l.id, rule: 'R7', what: 'meeting set for tomorrow 15:00: confirmation tasks that morning and 2-3 h before' });
+    at(6_000, () => {
+      account.updateLead(l.id, { customFields: { [MEETING_FIELD_ID]: hour(18) } }, by);
+      options.onStep({ leadId: l.id, rule: 'R7', what: 'meeting moved to 18:00: the confirmations are replaced' });
+    });
+    at(12_000, () => {
+      account.updateLead(l.id, { statusId: stage('Отправлено КП') }, by);
+      options.onStep({ leadId: l.id, rule: 'R8', what: 'offer sent without «Встреча состоялась»: meeting_skipped; R9 feedback task, then offer_stale' });
+    });
+  });
+  at(2_500, () => {
+    const l = lead('Тур R7: встреча без времени', 'Потребности выявлены');
+    account.updateLead(l.id, { statusId: stage('Встреча назначена') }, by);
+    options.onStep({ leadId: l.id, rule: 'R7', what: 'meeting set without a time: meeting_without_time' });
+  });
+  return {
+    stop() {
+      running = false;
+    },
+  };
+}

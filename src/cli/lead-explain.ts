@@ -40,7 +40,7 @@ async function main(): Promise<number> {
       if (e && Array.isArray(e.candidates)) {
         console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);
         console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}${c.factor ? ` = ${c.factor.baseWeight}×${c.factor.factor}, ranking: ${c.factor.reason}` : ''}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
-        if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}`).join(', ')}`);
+        if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}${s.detail !== undefined ? ` (${s.detail})` : ''}`).join(', ')}`);
       }
     }
     // What the robot is about to do, or could not do: rule states, unfinished plans, timers, refused writes.

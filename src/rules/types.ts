@@ -129,6 +129,13 @@ export interface CompiledRules {
 
 export type SkipReason = 'off_shift' | 'absent' | 'at_cap' | 'missed_this_lead' | 'inactive' | 'paused' | 'holiday';
 
+/** A manager left out of a pick, and why; `detail` is the pause's own reason (as the РОП or admin gave it). */
+export interface Skipped {
+  userId: number;
+  reason: SkipReason;
+  detail?: string;
+}
+
 export interface Candidate {
   userId: number;
   /** Effective weight: the configured weight times the ranking factor, if any. */
@@ -147,7 +154,7 @@ export interface AssignmentRequest {
   requestedByUserId?: number;
   previousUserId?: number;
   eligible: Candidate[];
-  skipped: Array<{ userId: number; reason: SkipReason }>;
+  skipped: Skipped[];
   strategy: Strategy;
   clock: number;
   routing?: RoutingNote;
@@ -157,7 +164,7 @@ export interface DistributionExplanation {
   department: string;
   strategy: Strategy;
   candidates: Candidate[];
-  skipped: Array<{ userId: number; reason: SkipReason }>;
+  skipped: Skipped[];
   /** SWRR current weights after the pick, or untaken loads for least-loaded. */
   scores: Record<string, number>;
   winner?: number;

@@ -13,6 +13,10 @@ export interface FakeLead {
   pipelineId: number;
   /** The lead's main contact (served with `with: ['contacts']`). */
   contactId?: number;
+  /** Custom field id → value (a date-time field: unix seconds), served as `custom_fields_values`. */
+  fields?: Record<number, string>;
+  /** amoCRM's `updated_at`, unix seconds (1 when not set). */
+  updatedAt?: number;
 }
 
 export interface FakeContact {
@@ -26,8 +30,8 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
   const events: ApiEvent[] = [];
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   const notes: Array<NewLeadNote & { id: number }> = [];
-  const tasks: Array<NewTask & { id: number; is_completed: boolean }> = [];
-  const calls = { leadsReads: 0, leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
+  const tasks: Array<NewTask & { id: number; is_completed: boolean; result?: string }> = [];
+  const calls = { leadsReads: 0, leadIdsRead: [] as number[][], leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
   const faults = { down: false, poison: new Set<number>() };
   const unavailable = (endpoint: string): AmoUnavailableError => new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
   const api = (l: FakeLead, withContacts = false): ApiLead => ({
@@ -36,7 +40,8 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     status_id: l.statusId,
     pipeline_id: l.pipelineId,
     created_at: 1,
-    updated_at: 1,
+    updated_at: l.updatedAt ?? 1,
+    ...(l.fields ? { custom_fields_values: Object.entries(l.fields).map(([id, value]) => ({ field_id: Number(id), values: [{ value: /^\d+$/.test(value) ? Number(value) : value }] })) } : {}),
     _embedded: { tags: [], ...(withContacts ? { contacts: l.contactId !== undefined ? [{ id: l.contactId, is_main: true }] : [] } : {}) },
   });
   const withContacts = (options?: { with?: string[] }): boolean => options?.with?.includes('contacts') === true;
@@ -45,6 +50,7 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async getLeadsByIds(ids: number[], _priority?: string, options?: { with?: string[] }) {
       if (faults.down) throw unavailable('GET /api/v4/leads');
       calls.leadsReads += 1;
+      calls.leadIdsRead.push([...ids]);
       if (withContacts(options)) calls.leadsReadWithContacts += 1;
       return ids.flatMap((id) => {
         const l = state.get(id);
@@ -121,9 +127,12 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async listTasks(): Promise<ApiTask[]> {
       return tasks.filter((t) => !t.is_completed).map((t) => ({ id: t.id, entity_id: t.entity_id ?? null, text: t.text, complete_till: t.complete_till, is_completed: false }));
     },
-    async completeTask(id: number) {
+    async completeTask(id: number, resultText?: string) {
       const t = tasks.find((x) => x.id === id);
-      if (t) t.is_completed = true;
+      if (t) {
+        t.is_completed = true;
+        if (resultText !== undefined) t.result = resultText;
+      }
     },
     async updateTask() {},
     async flush() {},

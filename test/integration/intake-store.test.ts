@@ -30,7 +30,7 @@ describe('R2 pause and resume of intake (seed 002 §2.13, §3.10)', () => {
     expect(await intake.pause({ kind: 'manager', userId: 9101 }, { userId: 9100, name: 'Дмитрий Лебедев', reason: 'нарушение регламента', at: now })).toBe(true);
     const paused = eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set());
     expect(paused.eligible.map((c) => c.userId)).not.toContain(9101);
-    expect(paused.skipped).toContainEqual({ userId: 9101, reason: 'paused' });
+    expect(paused.skipped).toContainEqual({ userId: 9101, reason: 'paused', detail: 'нарушение регламента' });
 
     expect(await intake.resume({ kind: 'manager', userId: 9101 }, { userId: 9100, name: 'Дмитрий Лебедев', reason: 'исправился', at: now + 1000 })).toBe(true);
     expect(eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set()).eligible.map((c) => c.userId)).toContain(9101);

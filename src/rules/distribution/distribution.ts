@@ -4,11 +4,11 @@
  * mirrors `smoothWeightedRoundRobin` exactly; unit tests hold the two to the same sequence.
  */
 import { isAbsentAt, isOnShift } from '../schedule/shifts.js';
-import type { Candidate, CompiledDepartment, RuleContext, SkipReason } from '../types.js';
+import type { Candidate, CompiledDepartment, RuleContext, Skipped, SkipReason } from '../types.js';
 
 export interface Eligibility {
   eligible: Candidate[];
-  skipped: Array<{ userId: number; reason: SkipReason }>;
+  skipped: Skipped[];
 }
 
 /** Eligible = in the department, active in amoCRM, not paused (in config or at run time, R2 seed 002 §2.13), not absent, on shift now, under the cap, not excluded. */
@@ -17,14 +17,16 @@ export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, e
   const out: Eligibility = { eligible: [], skipped: [] };
   for (const m of dept.managers) {
     let reason: SkipReason | undefined;
+    // The pause's own reason goes into the explanation: "paused" alone does not tell the РОП why.
+    const pause = m.paused ?? ctx.paused?.get(`manager:${m.userId}`)?.reason ?? dept.paused ?? ctx.paused?.get(`department:${dept.name}`)?.reason;
     if (!rules.activeUserIds.has(m.userId)) reason = 'inactive';
     else if (excluded.has(m.userId)) reason = 'missed_this_lead';
-    else if (m.paused !== undefined || dept.paused !== undefined || ctx.paused?.has(`manager:${m.userId}`) || ctx.paused?.has(`department:${dept.name}`)) reason = 'paused';
+    else if (pause !== undefined) reason = 'paused';
     else if (isAbsentAt(m, now, rules.timeZone)) reason = 'absent';
     else if (!isOnShift(m, now, rules.calendar, rules.timeZone)) reason = 'off_shift';
     else if ((loads.get(m.userId) ?? 0) >= m.cap) reason = 'at_cap';
     if (reason) {
-      out.skipped.push({ userId: m.userId, reason });
+      out.skipped.push(reason === 'paused' && pause !== undefined ? { userId: m.userId, reason, detail: pause } : { userId: m.userId, reason });
       continue;
     }
     // R11, seed 001 «Правило распределения лидов»: the month's 3 worst get fewer new leads.

@@ -23,7 +23,8 @@ export const StageStateSchema = z.object({
   lastTouchAt: z.number().optional(),
   r5: z.object({ reasonAt: z.number().optional(), flagged: z.boolean().optional() }).optional(),
   r6: z.object({ n: z.number().int(), untouchedFlagged: z.array(z.number()).optional() }).optional(),
-  r7: z.object({ meetingAt: z.number().optional(), refs: z.array(z.string()), flagged: z.boolean().optional() }).optional(),
+  /** `seenAt`: amoCRM's updated_at of the newest lead view the meeting time was taken from (older ones are stale). */
+  r7: z.object({ meetingAt: z.number().optional(), refs: z.array(z.string()), flagged: z.boolean().optional(), seenAt: z.number().optional() }).optional(),
   /** mustPassThrough rule name → entry time of its `from` stage, while armed. */
   r8: z.record(z.string(), z.number()).optional(),
   r9: z.object({ taskRef: z.string() }).optional(),
@@ -43,7 +44,12 @@ export interface StageLead {
   tags: string[];
   /** Custom field id → first value as text (date fields: unix seconds as text). */
   fields: ReadonlyMap<number, string>;
-  /** amoCRM's updated_at (epoch ms), when read from the API. */
+  /**
+   * false: the event carried no custom fields at all (a Digital Pipeline short body, a note or task event), so an
+   * empty `fields` says nothing about the lead's fields. Absent: they are the lead's fields.
+   */
+  fieldsKnown?: boolean;
+  /** amoCRM's updated_at (epoch ms) of what `fields` show: the API's, or the webhook's `updated_at`. */
   updatedAt?: number;
 }
 

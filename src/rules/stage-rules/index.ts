@@ -34,10 +34,15 @@ export interface StageResult {
 }
 
 export function stageLeadFrom(after: LeadState, event: WebhookEvent | undefined): StageLead {
+  // Only a full lead body (add, update, status, responsible) carries the lead's custom fields (amocrm.md §1).
+  const full = event?.kind === 'lead' && !event.short;
+  const seen = full && event.updatedAt !== undefined ? Date.parse(event.updatedAt) : undefined;
   return {
     leadId: after.leadId,
     tags: after.tags,
-    fields: event?.kind === 'lead' ? fieldsFromEvent(event.customFields) : new Map(),
+    fields: full ? fieldsFromEvent(event.customFields) : new Map(),
+    ...(full ? {} : { fieldsKnown: false }),
+    ...(seen !== undefined ? { updatedAt: seen } : {}),
     ...(after.pipelineId !== undefined ? { pipelineId: after.pipelineId } : {}),
     ...(after.statusId !== undefined ? { statusId: after.statusId } : {}),
     ...(after.responsibleUserId !== undefined ? { responsibleUserId: after.responsibleUserId } : {}),

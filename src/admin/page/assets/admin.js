@@ -376,6 +376,41 @@ async function loadLead(ev) {
   $('#lead-table tbody').replaceChildren(...(data.records ?? []).map((r) => el('tr', {}, el('td', { text: new Date(r.at).toLocaleString('ru-RU') }), el('td', { text: r.type ? `${r.kind}: ${r.type}` : r.kind }), el('td', { text: userName(r.userId) }), el('td', { text: userName(r.previousUserId) }), el('td', { text: r.reason }))));
 }
 
+// ---- intake: pause and resume (R2) ----
+
+const pauseText = (p) => `${p.source === 'config' ? 'в конфигурации' : 'вручную'}: ${p.reason}${p.by ? ` — ${p.by}` : ''}${p.at ? `, ${new Date(p.at).toLocaleString('ru-RU')}` : ''}`;
+
+async function changeIntake(path, op) {
+  const reason = $('#intake-reason').value.trim();
+  if (reason.length < 3) return void ($('#intake-status').textContent = 'Укажите причину (не короче 3 символов).');
+  const by = $('#intake-by').value.trim();
+  const res = await api('POST', `/intake/${path}/${op}`, by ? { reason, by } : { reason });
+  $('#intake-status').textContent = res.status === 200 ? (op === 'pause' ? 'Приём приостановлен.' : 'Приём возобновлён.') : `Не выполнено: ${res.data?.error?.message ?? res.status}`;
+  if (res.status === 200) $('#intake-reason').value = '';
+  await loadIntake();
+}
+
+function intakeButton(path, paused, fromConfig) {
+  if (fromConfig) return el('span', { class: 'note', text: 'снимается в конфигурации' });
+  const op = paused ? 'resume' : 'pause';
+  return el('button', { type: 'button', onclick: () => changeIntake(path, op), text: paused ? 'Возобновить' : 'Приостановить' });
+}
+
+async function loadIntake() {
+  const { data } = await api('GET', '/intake');
+  const rows = [];
+  for (const d of data.departments ?? []) {
+    const runtime = d.pauses.some((p) => p.source === 'runtime');
+    rows.push(el('tr', {}, el('td', { text: d.name }), el('td', { text: 'весь отдел' }), el('td', { text: d.pauses.length ? 'приостановлен' : 'открыт' }), el('td', { text: d.pauses.map(pauseText).join('; ') }), el('td', {}, intakeButton(`departments/${encodeURIComponent(d.name)}`, runtime, d.pauses.length > 0 && !runtime))));
+    for (const m of d.managers) {
+      const own = m.pauses.some((p) => p.source === 'runtime');
+      rows.push(el('tr', {}, el('td', {}), el('td', { text: m.name }), el('td', { text: m.receiving ? 'получает заявки' : 'не получает' }), el('td', { text: m.pauses.map(pauseText).join('; ') }), el('td', {}, intakeButton(`managers/${m.userId}`, own, m.pauses.length > 0 && !own))));
+    }
+  }
+  $('#intake-table tbody').replaceChildren(...rows);
+  $('#intake-history tbody').replaceChildren(...(data.history ?? []).map((r) => el('tr', {}, el('td', { text: new Date(r.at).toLocaleString('ru-RU') }), el('td', { text: r.kind === 'intake_paused' ? 'приостановлен' : 'возобновлён' }), el('td', { text: r.reason }))));
+}
+
 // ---- start ----
 
 async function reload() {
@@ -393,6 +428,7 @@ async function start() {
   $('#nav').hidden = false;
   await reload();
   await loadLedger();
+  await loadIntake();
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
@@ -402,6 +438,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('#apply').addEventListener('click', apply);
   $('#ledger-form').addEventListener('submit', loadLedger);
   $('#lead-form').addEventListener('submit', loadLead);
+  $('#intake-form').addEventListener('submit', (ev) => ev.preventDefault());
   const res = await fetch(`${API}/session`, { credentials: 'same-origin' });
   if (res.status !== 200) return showLogin();
   csrf = (await res.json()).csrfToken ?? '';

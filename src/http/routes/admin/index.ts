@@ -26,6 +26,7 @@ import { createAuditLog, type AuditEntry } from '../../../admin/audit.js';
 import { createSessionStore, tokenEquals, type AdminSession } from '../../../admin/auth.js';
 import { compareReplays } from '../../../admin/dry-run.js';
 import { keptEvents, recordedCounts } from '../../../admin/history.js';
+import { checkTarget, configPause, intakeView } from '../../../admin/intake.js';
 import { rulesJsonSchema } from '../../../cli/rules-schema.js';
 import { diffTexts } from '../../../config/versions.js';
 import type { RulesSource } from '../../../config/source.js';
@@ -33,17 +34,22 @@ import type { LeadNames } from '../../../amocrm/api/directory.js';
 import type { Clock } from '../../../lib/clock.js';
 import type { Logger } from '../../../lib/logger.js';
 import type { AccountDirectory } from '../../../rules/directory.js';
+import { pauseKey, type CompiledRules } from '../../../rules/types.js';
+import { createIntakeStore, type IntakeTarget } from '../../../store/intake-store.js';
 import type { Keys } from '../../../store/keys.js';
 import type { RecordStore, StoredRecord } from '../../../store/record-store.js';
 import type { WebhookInbox } from '../../../store/webhook-inbox.js';
 import {
   AppliedSchema,
   ApplySchema,
+  DepartmentParamsSchema,
   DiffParamsSchema,
   DraftSchema,
   DryRunSchema,
   ErrorBodySchema,
+  IntakeChangeSchema,
   LeadParamsSchema,
+  ManagerParamsSchema,
   RangeQuerySchema,
   RollbackSchema,
   SignInSchema,
@@ -111,10 +117,14 @@ function recordsOf(rows: StoredRecord[], kinds: ReadonlyArray<string>): StoredRe
 }
 
 const ASSIGNMENT_KINDS = ['assignment', 'reassignment', 'fallback'] as const;
+const INTAKE_KINDS = ['intake_paused', 'intake_resumed'] as const;
+/** Intake records are kept under lead 0 (they are about people, not a lead); the listing shows the latest. */
+const INTAKE_HISTORY = 50;
 
 export function adminPlugin(deps: AdminDeps) {
   const sessions = createSessionStore(deps.redis, deps.keys, deps.sessionMinutes * 60);
   const audit = createAuditLog(deps.redis, deps.keys);
+  const intake = createIntakeStore(deps.redis, deps.keys);
   const log = deps.logger.child({ component: 'admin' });
   const now = (): string => deps.clock.now().toISOString();
 
@@ -355,6 +365,63 @@ export function adminPlugin(deps: AdminDeps) {
         const nameOf = await userNames();
         return csv(res, 'assignments.csv', rows.map((r) => ({ ...r, userName: nameOf(r.userId) })), ['at', 'kind', 'leadId', 'userId', 'userName', 'previousUserId', 'department', 'rule', 'reason', 'explanation']);
       });
+
+      // R2 (seed 002 §2.13, §3.10): pause and resume a manager's or a department's intake, with who and why.
+      const intakeRules = async (): Promise<CompiledRules | undefined> => {
+        const s = deps.source.snapshot();
+        if (s.rules) return s.rules;
+        // A web-only process compiles nothing: the running text is compiled against the directory here.
+        const v = await deps.source.validate(s.text, await deps.directory());
+        return v.ok ? v.rules : undefined;
+      };
+
+      a.get('/intake', { schema: { summary: 'Intake of every department and manager: who is paused, where (config or run time), by whom and why; the latest pauses and resumes' } }, async (_req, res) => {
+        const rules = await intakeRules();
+        if (!rules) return fail(res, 500, 'internal', 'the running rules could not be compiled');
+        const history = recordsOf(await deps.records.forLead(0), INTAKE_KINDS).slice(-INTAKE_HISTORY).reverse();
+        return { departments: intakeView(rules, await intake.list()), history };
+      });
+
+      const changeIntake = async (req: FastifyRequest, res: FastifyReply, op: 'pause' | 'resume', target: IntakeTarget, body: z.infer<typeof IntakeChangeSchema>): Promise<FastifyReply> => {
+        const action = `intake_${op}`;
+        const detail = { target: pauseKey(target), reason: body.reason, ...(body.by !== undefined ? { by: body.by } : {}) };
+        const rules = await intakeRules();
+        if (!rules) return fail(res, 500, 'internal', 'the running rules could not be compiled');
+        const known = checkTarget(rules, target);
+        if (!known.ok) {
+          await writeAudit(req, action, 'invalid', { ...detail, problem: 'unknown_target' });
+          return fail(res, 404, 'not_found', known.message);
+        }
+        const actor = actorName(req.adminActor);
+        const by = { name: body.by !== undefined ? `${body.by} (admin ${actor})` : `admin ${actor}`, reason: body.reason, at: deps.clock.now().getTime() };
+        if (op === 'resume' && configPause(rules, target) !== undefined) {
+          await writeAudit(req, action, 'refused', { ...detail, problem: 'paused_in_config' });
+          return fail(res, 409, 'paused_in_config', `${known.label} is paused in the rules config ("${configPause(rules, target) ?? ''}"); remove "paused" there to resume`);
+        }
+        const changed = op === 'pause' ? await intake.pause(target, by) : await intake.resume(target, by);
+        if (!changed) {
+          const current = (await intake.list()).get(pauseKey(target));
+          await writeAudit(req, action, 'refused', { ...detail, problem: op === 'pause' ? 'already_paused' : 'not_paused' });
+          return op === 'pause'
+            ? fail(res, 409, 'already_paused', `${known.label} is already paused by ${current?.by ?? '?'}${current ? ` since ${new Date(current.at).toISOString()}` : ''}: ${current?.reason ?? ''}`)
+            : fail(res, 409, 'not_paused', `${known.label} is not paused at run time`);
+        }
+        await writeAudit(req, action, 'ok', detail);
+        return res.send({ ok: true, target: pauseKey(target), [op === 'pause' ? 'paused' : 'resumed']: { by: by.name, reason: by.reason, at: new Date(by.at).toISOString() } });
+      };
+
+      for (const op of ['pause', 'resume'] as const) {
+        a.post(
+          `/intake/managers/:userId/${op}`,
+          { schema: { summary: `${op === 'pause' ? 'Pause' : 'Resume'} a manager's intake of leads (the reason is required and recorded)`, params: ManagerParamsSchema, body: IntakeChangeSchema } },
+          async (req, res) => changeIntake(req, res, op, { kind: 'manager', userId: req.params.userId }, req.body),
+        );
+        a.post(
+          `/intake/departments/:department/${op}`,
+          { schema: { summary: `${op === 'pause' ? 'Pause' : 'Resume'} a whole department's intake of leads (the reason is required and recorded)`, params: DepartmentParamsSchema, body: IntakeChangeSchema } },
+          async (req, res) => changeIntake(req, res, op, { kind: 'department', name: req.params.department }, req.body),
+        );
+      }
 
       a.get('/audit', { schema: { summary: 'The audit log of admin writes, newest first', querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) } }, async (req) => ({
         entries: await audit.list(req.query.limit),

@@ -53,3 +53,12 @@ export const RangeQuerySchema = z.object({
 export const LeadParamsSchema = z.object({ leadId: z.coerce.number().int().positive() });
 
 export const AppliedSchema = z.object({ version: z.number() });
+
+/** R2 pause/resume of intake: why is required, so the record and the РОП's history say it. */
+export const IntakeChangeSchema = z.object({
+  reason: z.string().trim().min(3, 'say why (at least 3 characters): it is recorded and shown to the heads of sales').max(500),
+  /** Who is acting, as they sign (the admin token is shared, so the session alone does not name a person). */
+  by: z.string().trim().min(1).max(100).optional(),
+});
+export const ManagerParamsSchema = z.object({ userId: z.coerce.number().int().positive() });
+export const DepartmentParamsSchema = z.object({ department: z.string().trim().min(1).max(200) });

@@ -9,5 +9,8 @@ export const r7Text = {
   scheduled: (p: { meeting: string; tasks: string }): string => `Встреча назначена на ${p.meeting}. Робот поставил задачи на подтверждение встречи: ${p.tasks}.`,
   moved: (p: { meeting: string; tasks: string }): string => `Время встречи изменилось: ${p.meeting}. Робот перенёс задачи на подтверждение: ${p.tasks}.`,
   left: (p: { stage: string }): string => `Сделка вышла из этапа «${p.stage}»: подтверждение встречи больше не нужно`,
-  dropped: 'Время встречи изменилось: подтверждение с утра больше не нужно',
+  replaced: (p: { meeting: string }): string => `Время встречи изменилось (теперь ${p.meeting}): робот поставил новые задачи на подтверждение`,
+  clearedTask: 'Дата и время встречи удалены из карточки: подтверждение не нужно',
+  cleared: (p: { meeting: string; within: string }): string =>
+    `Дата и время встречи (${p.meeting}) удалены из карточки: робот снял задачи на подтверждение. Укажите новое время встречи в течение ${p.within}.`,
 };

@@ -5,7 +5,7 @@ import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
 import { confirmationTimes } from '../../../../src/rules/stage-rules/r7-meeting/rule.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
 import { ctxAt } from '../../../helpers/rules.js';
-import { ANNA, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
+import { ANNA, effects as effectsOf, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
 
 // Tuesday 24 November 2026, 13:00 in Moscow.
 const T = '2026-11-24T10:00:00.000Z';
@@ -60,28 +60,88 @@ describe('R7 confirmation times (seed 004 rule 3)', () => {
 });
 
 describe('R7 "Встреча назначена" (seed 001, seed 004 rule 3)', () => {
+  const sec = (iso: string): number => ms(iso) / 1000;
+  const TOMORROW_15 = '2026-11-25T12:00:00.000Z';
+  const TODAY_18 = '2026-11-24T15:00:00.000Z';
+
   it('when the lead enters with tomorrow 15:00 filled, then two confirmation tasks carrying the seed\'s SMS with the time', () => {
-    const w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
+    const w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
     const tasks = ofKind(w.plans, 'create_task');
     expect(tasks.map((t) => [t.ref, new Date(t.dueAt).toISOString(), t.userId])).toEqual([
-      [`r7:confirm-morning:${ms(T)}`, '2026-11-25T07:00:00.000Z', ANNA],
-      [`r7:confirm-before:${ms(T)}`, '2026-11-25T10:00:00.000Z', ANNA],
+      [`r7:confirm-morning:${ms(T)}:${sec(TOMORROW_15)}`, '2026-11-25T07:00:00.000Z', ANNA],
+      [`r7:confirm-before:${ms(T)}:${sec(TOMORROW_15)}`, '2026-11-25T10:00:00.000Z', ANNA],
     ]);
     expect(tasks[0]!.text).toContain('«Мы с Вами договорились о встрече в 15:00. Напишите ответ, что встреча в силе. Спасибо»');
   });
 
-  it('when the meeting moves to today 18:00, then the 2-3 h task moves and the morning one is completed', () => {
-    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
-    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:01:00.000Z', { action: 'update', customFields: field('2026-11-24T15:00:00.000Z') });
-    expect(ofKind(w.plans, 'update_task')).toEqual([expect.objectContaining({ ref: `r7:confirm-before:${ms(T)}`, dueAt: ms('2026-11-24T13:00:00.000Z') })]);
-    expect(ofKind(w.plans, 'complete_task').map((t) => t.ref)).toEqual([`r7:confirm-morning:${ms(T)}`]);
-    expect(ofKind(w.plans, 'create_task')).toHaveLength(0);
+  it('when the meeting moves to today 18:00, then both old tasks are completed as replaced and one new task is due at 16:00', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:01:00.000Z', { action: 'update', customFields: field(TODAY_18) });
+    expect(ofKind(w.plans, 'complete_task').map((t) => [t.ref, t.resultText])).toEqual([
+      [`r7:confirm-morning:${ms(T)}:${sec(TOMORROW_15)}`, expect.stringContaining('теперь 24 ноября 18:00')],
+      [`r7:confirm-before:${ms(T)}:${sec(TOMORROW_15)}`, expect.stringContaining('теперь 24 ноября 18:00')],
+    ]);
+    expect(ofKind(w.plans, 'create_task').map((t) => [t.ref, new Date(t.dueAt).toISOString()])).toEqual([[`r7:confirm-before:${ms(T)}:${sec(TODAY_18)}`, '2026-11-24T13:00:00.000Z']]);
+    expect(ofKind(w.plans, 'add_note')[0]!.text).toContain('Время встречи изменилось: 24 ноября 18:00');
+    expect(w.stage.r7).toMatchObject({ meetingAt: ms(TODAY_18), refs: [`r7:confirm-before:${ms(T)}:${sec(TODAY_18)}`] });
   });
 
-  it('when the lead leaves the stage, then every confirmation task is completed', () => {
-    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field('2026-11-25T12:00:00.000Z') });
+  it('when the same meeting time comes again (the status and update bodies of one change), then nothing is doubled', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, T, { action: 'update', customFields: field(TOMORROW_15) });
+    expect(ofKind(w.plans, 'create_task')).toHaveLength(0);
+    expect(ofKind(w.plans, 'complete_task')).toHaveLength(0);
+  });
+
+  it('when an older body with the old time arrives after the change (a redelivery), then the tasks stay at the new time', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:05:00.000Z', { action: 'update', customFields: field(TODAY_18) });
+    const late = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:01:00.000Z', { action: 'update', customFields: field(TOMORROW_15) });
+    expect(late.plans.flatMap((p) => p.effects)).toHaveLength(0);
+    expect(late.stage.r7?.meetingAt).toBe(ms(TODAY_18));
+    // Positive control: a newer body with another time does move them.
+    const newer = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:06:00.000Z', { action: 'update', customFields: field(TOMORROW_15) });
+    expect(ofKind(newer.plans, 'create_task')).toHaveLength(2);
+  });
+
+  it('when the lead leaves the stage, then every confirmation task is completed and the timers are cancelled', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
     w = moveTo(rules, { ...w, plans: [] }, S.meetingHeld, '2026-11-25T13:00:00.000Z');
-    expect(ofKind(w.plans, 'complete_task').map((t) => t.ref).sort()).toEqual([`r7:confirm-before:${ms(T)}`, `r7:confirm-morning:${ms(T)}`]);
+    expect(ofKind(w.plans, 'complete_task').map((t) => t.ref).sort()).toEqual([`r7:confirm-before:${ms(T)}:${sec(TOMORROW_15)}`, `r7:confirm-morning:${ms(T)}:${sec(TOMORROW_15)}`]);
+    expect(ofKind(w.plans, 'cancel_timer').filter((t) => t.rule === 'R7').map((t) => t.key)).toEqual([`time:${ms(T)}`, `read:${ms(T)}`]);
+  });
+
+  it('when the lead enters by a Digital Pipeline body (no fields), then R7 asks for a read of the lead now instead of judging the field empty', () => {
+    const w = moveTo(rules, startWalk(), S.meetingSet, T, { short: true, responsibleUserId: undefined, modifiedUserId: undefined, updatedAt: undefined });
+    expect(ofKind(w.plans, 'schedule_timer').filter((t) => t.rule === 'R7').map((t) => [t.key, new Date(t.dueAt).toISOString()])).toEqual([
+      [`time:${ms(T)}`, '2026-11-24T10:10:00.000Z'],
+      [`read:${ms(T)}`, T],
+    ]);
+    expect(ofKind(w.plans, 'create_task')).toHaveLength(0);
+    // The read finds tomorrow 15:00: the two confirmations, and the fill check is cancelled.
+    const read = stageRulesOnDue({ rule: 'R7', leadId: LEAD, key: `read:${ms(T)}`, dueAt: ms(T) }, w.stage, { lead: freshLead(S.meetingSet, { fields: new Map([[MEETING_FIELD, String(sec(TOMORROW_15))]]) }), notes: [] }, ctxAt(rules, T));
+    expect(ofKind(read.plans, 'create_task').map((t) => t.ref)).toEqual([`r7:confirm-morning:${ms(T)}:${sec(TOMORROW_15)}`, `r7:confirm-before:${ms(T)}:${sec(TOMORROW_15)}`]);
+    expect(ofKind(read.plans, 'cancel_timer').map((t) => t.key)).toEqual([`time:${ms(T)}`, `read:${ms(T)}`]);
+    // A read that finds the field empty decides nothing yet: the fill check still runs.
+    const empty = stageRulesOnDue({ rule: 'R7', leadId: LEAD, key: `read:${ms(T)}`, dueAt: ms(T) }, w.stage, { lead: freshLead(S.meetingSet), notes: [] }, ctxAt(rules, T));
+    expect(violations(empty.plans)).toHaveLength(0);
+    expect(effectsOf(empty.plans)).toEqual([{ kind: 'cancel_timer', rule: 'R7', leadId: LEAD, key: `read:${ms(T)}` }]);
+  });
+
+  it('when a full body comes without the field while a time is known, then the lead is re-read; emptied there, the confirmations are cancelled and the fill check restarts', () => {
+    let w = moveTo(rules, startWalk(), S.meetingSet, T, { customFields: field(TOMORROW_15) });
+    w = moveTo(rules, { ...w, plans: [] }, S.meetingSet, '2026-11-24T10:02:00.000Z', { action: 'update', customFields: [] });
+    expect(ofKind(w.plans, 'complete_task')).toHaveLength(0);
+    expect(ofKind(w.plans, 'schedule_timer').map((t) => t.key)).toEqual([`read:${ms(T)}`]);
+    const at = '2026-11-24T10:02:05.000Z';
+    const read = stageRulesOnDue({ rule: 'R7', leadId: LEAD, key: `read:${ms(T)}`, dueAt: ms(at) }, w.stage, { lead: freshLead(S.meetingSet), notes: [] }, ctxAt(rules, at));
+    expect(ofKind(read.plans, 'complete_task').map((t) => t.ref).sort()).toEqual([`r7:confirm-before:${ms(T)}:${sec(TOMORROW_15)}`, `r7:confirm-morning:${ms(T)}:${sec(TOMORROW_15)}`]);
+    expect(ofKind(read.plans, 'schedule_timer').map((t) => [t.key, new Date(t.dueAt).toISOString()])).toEqual([[`time:${ms(T)}`, '2026-11-24T10:12:05.000Z']]);
+    expect(read.state.r7).toMatchObject({ refs: [] });
+    expect(read.state.r7?.meetingAt).toBeUndefined();
+    // Positive control: a read that still finds the time keeps the tasks.
+    const still = stageRulesOnDue({ rule: 'R7', leadId: LEAD, key: `read:${ms(T)}`, dueAt: ms(at) }, w.stage, { lead: freshLead(S.meetingSet, { fields: new Map([[MEETING_FIELD, String(sec(TOMORROW_15))]]) }), notes: [] }, ctxAt(rules, at));
+    expect(ofKind(still.plans, 'complete_task')).toHaveLength(0);
   });
 
   it('when the meeting time is still empty 10 minutes after entering, then a task and violation meeting_without_time; filled, none', () => {
