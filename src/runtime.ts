@@ -233,11 +233,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     pickup: {
       takenByButton: async (leadId, userId) => {
         if (!pickup) throw new Error('the pickup rule runs in worker processes only');
-        await pickup.checkTakenNow(leadId, userId);
+        return pickup.checkTakenNow(leadId, userId);
       },
       reassign: async (leadId, byUserId) => {
         if (!pickup) throw new Error('the pickup rule runs in worker processes only');
-        await pickup.reassignByHead(leadId, byUserId);
+        return pickup.reassignByHead(leadId, byUserId);
       },
     },
     reports: {

@@ -18,10 +18,15 @@ import { escapeHtml, splitMessage } from './html.js';
 import type { LinkStore } from './links.js';
 import { botText, buttons, formatWhen, VIOLATION_TEXT } from './templates/index.js';
 
+/** Why a «Переназначить» changed nothing (the pickup rule's answer, or the lead is gone from amoCRM). */
+export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found';
+export type ReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: ReassignRefusal };
+
 /** What the pickup rule offers the bot (the lead wires it to R1). */
 export interface PickupActions {
-  takenByButton(leadId: number, userId: number): Promise<void>;
-  reassign(leadId: number, byUserId: number | undefined): Promise<void>;
+  /** Whether the pickup rule now counts the lead as taken (its clock stopped, now or before). */
+  takenByButton(leadId: number, userId: number): Promise<boolean>;
+  reassign(leadId: number, byUserId: number | undefined): Promise<ReassignOutcome>;
 }
 
 export type IntakeTarget = { kind: 'manager'; userId: number } | { kind: 'department'; department: string };
@@ -207,17 +212,14 @@ export function installBot(deps: BotDeps): Bot {
           await ctx.answerCallbackQuery({ text: botText.takenMissing(verdict.since).replace(/<[^>]+>/g, ''), show_alert: true });
           return;
         }
-        await deps.pickup?.takenByButton(id, w.userId);
-        await record('action', id, 'telegram_taken', w.userId, by, `taken into work (${verdict.evidence})`);
-        const at = deps.clock.now().toISOString();
-        const params = { leadId: id, manager: name(w.userId), how: 'кнопка в Telegram' };
-        await deps.outbox?.push({ at, audience: { kind: 'manager', userId: w.userId }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' }, `tg-taken:${id}:${w.userId}`);
-        if (w.department) {
-          await deps.outbox?.push(
-            { at, audience: { kind: 'department', department: w.department.name, ...(w.department.telegramChat ? { chatId: w.department.telegramChat } : {}) }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' },
-            `tg-taken-dept:${id}:${w.userId}`,
-          );
+        // The pickup rule decides, with amoCRM's evidence read again; its "taken" edits the incident's messages.
+        const taken = await deps.pickup!.takenByButton(id, w.userId);
+        if (!taken) {
+          await record('action', id, 'telegram_take_refused', w.userId, by, 'pressed "taken"; the pickup rule has no running clock of this manager to stop');
+          await ctx.answerCallbackQuery({ text: botText.takenNoClock, show_alert: true });
+          return;
         }
+        await record('action', id, 'telegram_taken', w.userId, by, `taken into work (${verdict.evidence})`);
         await ctx.answerCallbackQuery({ text: botText.takenOk });
         return;
       }
@@ -226,9 +228,15 @@ export function installBot(deps: BotDeps): Bot {
         return;
       }
       if (action === 'reassign') {
-        await deps.pickup?.reassign(id, w.userId);
-        await record('action', id, 'telegram_reassign', undefined, by, 'reassignment requested by the head of sales');
-        await ctx.answerCallbackQuery({ text: botText.reassigned(id) });
+        const outcome = await deps.pickup!.reassign(id, w.userId);
+        if (!outcome.changed) {
+          await record('action', id, 'telegram_reassign_refused', undefined, by, `reassignment requested by the head of sales; nothing changed (${outcome.why})`);
+          await ctx.answerCallbackQuery({ text: botText.reassignRefused(id, outcome.why), show_alert: true });
+          return;
+        }
+        const to = outcome.toUserId;
+        await record('action', id, 'telegram_reassign', to, by, `reassigned by the head of sales${to !== undefined ? ` to ${name(to)}` : ''}`);
+        await ctx.answerCallbackQuery({ text: to !== undefined ? botText.reassigned(id, name(to)) : botText.reassignedNobody(id) });
         return;
       }
       const target: IntakeTarget = { kind: 'manager', userId: id };

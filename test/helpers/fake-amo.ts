@@ -4,7 +4,7 @@
  */
 import type { AmoClient, LeadUpdate, NewLeadNote, NewTask } from '../../src/amocrm/api/client.js';
 import { AmoUnavailableError, AmoValidationError } from '../../src/amocrm/api/errors.js';
-import type { ApiLead, ApiNote, ApiTask } from '../../src/amocrm/api/schemas.js';
+import type { ApiEvent, ApiLead, ApiNote, ApiTask } from '../../src/amocrm/api/schemas.js';
 
 export interface FakeLead {
   id: number;
@@ -25,6 +25,8 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   const notes: Array<NewLeadNote & { id: number }> = [];
   const tasks: Array<NewTask & { id: number; is_completed: boolean }> = [];
+  /** amoCRM's event log (GET /api/v4/events): tests add the calls and notes people make. */
+  const events: ApiEvent[] = [];
   const calls = { leadsReads: 0, leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
   const faults = { down: false, poison: new Set<number>() };
   const unavailable = (endpoint: string): AmoUnavailableError => new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
@@ -65,10 +67,15 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
         return c ? [{ id: c.id, responsible_user_id: c.responsible }] : [];
       });
     },
-    async listEvents() {
+    async listEvents(filter: { types?: string[]; entityIds?: number[]; createdFrom?: number } = {}) {
       if (faults.down) throw unavailable('GET /api/v4/events');
       calls.eventsReads += 1;
-      return [];
+      return events.filter(
+        (e) =>
+          (filter.types === undefined || filter.types.includes(e.type)) &&
+          (filter.entityIds === undefined || filter.entityIds.includes(e.entity_id)) &&
+          (filter.createdFrom === undefined || e.created_at >= filter.createdFrom),
+      );
     },
     async updateLead(update: LeadUpdate) {
       if (faults.down) throw unavailable('PATCH /api/v4/leads');
@@ -112,5 +119,5 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async updateTask() {},
     async flush() {},
   };
-  return { amo: amo as unknown as AmoClient, state, contacts, notes, tasks, calls, faults };
+  return { amo: amo as unknown as AmoClient, state, contacts, notes, tasks, events, calls, faults };
 }
