@@ -26,7 +26,7 @@ import { splitMessage, TELEGRAM_CAPTION_LIMIT } from './html.js';
 import { alertKey, DEFAULT_TELEGRAM, groupBurst, incidentFamily, isReport, isSilent, quietHoursFor, quietUntil, suppressedByWindow, type ChatOwner, type Queued, type Unit } from './hygiene.js';
 import type { LinkStore } from './links.js';
 import { classifyFailure, type Failure, type TelegramSink } from './sink.js';
-import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, type RenderContext, type TimelineEntry } from './templates/index.js';
+import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, unfactorButtons, type RenderContext, type TimelineEntry } from './templates/index.js';
 
 const BATCH = 50;
 const LOCK_MS = 60_000;
@@ -324,10 +324,14 @@ export function createDelivery(deps: DeliveryDeps) {
       await sendPart(item.deliveryId, part, () => deps.sink.sendPhoto(item.chatId, Buffer.from(chart, 'base64'), caption, { silent }));
       part += 1;
     }
-    for (const text of splitMessage(html)) {
+    const texts = splitMessage(html);
+    // R11: the РОП's undo buttons, when this part lists lowered weights, go under its last text.
+    const undo = unfactorButtons(item.message.params.factorsMonth, item.message.params.revertable);
+    for (const [i, text] of texts.entries()) {
       const index = part++;
       if (text.trim() === '') continue;
-      await sendPart(item.deliveryId, index, () => deps.sink.sendMessage(item.chatId, text, { silent }));
+      const withButtons = i === texts.length - 1 && undo.length > 0 ? { buttons: undo } : {};
+      await sendPart(item.deliveryId, index, () => deps.sink.sendMessage(item.chatId, text, { silent, ...withButtons }));
     }
   };
 

@@ -31,7 +31,7 @@ import { createLinkStore, deepLink, type LinkStore } from './links.js';
 import { createApi, createDrySink, createGrammySink, TELEGRAM_LIMITS, type GrammyOptions, type WouldSend } from './sink.js';
 
 export type { WouldSend } from './sink.js';
-export type { IntakeActions, PickupActions, ReportsPort } from './bot.js';
+export type { IntakeActions, PickupActions, RankingActions, ReportsPort } from './bot.js';
 
 export interface TelegramDeps {
   telegram: TelegramEnv;

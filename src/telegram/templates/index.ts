@@ -39,7 +39,17 @@ export const buttons = {
   reassign: (leadId: number): Button => ({ text: '🔁 Переназначить', data: buttonData('reassign', leadId) }),
   pause: (userId: number, name: string): Button => ({ text: `⏸ Приостановить приём заявок: ${name}`.slice(0, 60), data: buttonData('pause', userId) }),
   resume: (userId: number, name: string): Button => ({ text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60), data: buttonData('resume', userId) }),
+  /** R11: the РОП's undo of a manager's lowered weight for `month` (the month it applies to, YYYY-MM). */
+  unfactor: (month: string, userId: number, name: string): Button => ({ text: `↩️ Отменить понижение веса: ${name}`.slice(0, 60), data: `unfactor:${month}:${userId}` }),
 };
+
+/** The undo buttons under a ranking message: one row per manager whose lowered weight is still in force. */
+export function unfactorButtons(month: unknown, revertable: unknown): Button[][] {
+  if (typeof month !== 'string' || !Array.isArray(revertable)) return [];
+  return revertable
+    .filter((r): r is { userId: number; name: string } => typeof r === 'object' && r !== null && typeof (r as { userId?: unknown }).userId === 'number')
+    .map((r) => [buttons.unfactor(month, r.userId, String(r.name ?? r.userId))]);
+}
 
 /** Violation types in the words of the regulations (SPEC §3). */
 export const VIOLATION_TEXT: Record<string, string> = {
@@ -216,6 +226,9 @@ export const botText = {
     `Пока не засчитано: после назначения (${escapeHtml(since)}) в сделке нет вашего исходящего звонка или примечания. Позвоните клиенту или оставьте примечание в сделке, затем нажмите кнопку снова.`,
   notYours: 'Этот клиент сейчас не закреплён за вами.',
   onlyHead: 'Эта кнопка — для руководителя отдела.',
+  factorReverted: (name: string): string => `Понижение веса отменено: ${name}. С этой минуты заявки распределяются по обычному весу.`,
+  factorAlreadyReverted: (name: string, by: string): string => `Понижение веса для ${name} уже отменено (${by}).`,
+  factorMissing: 'Этого понижения веса нет: рейтинг не найден или месяц уже другой.',
   takenNoClock: 'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт 15 минут (клиент уже взят, передан другому или ушёл с этапа).',
   reassigned: (leadId: number, manager: string): string => `Сделка №${leadId} передана: ${manager}.`,
   reassignedNobody: (leadId: number): string => `Сделка №${leadId}: передать сейчас некому, подробности — в сообщении о сделке.`,
