@@ -35,6 +35,8 @@ export interface TelegramHarness {
 
 /** Fast limits for most tests; the limits test uses grammY's defaults (Telegram's). */
 export const FAST_THROTTLE = { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } };
+/** The same, for the limits shared through Redis. */
+export const FAST_SHARED_LIMITS = { global: { max: 1000, windowMs: 1000 }, perChatMs: 20, group: { minMs: 20, max: 1000, windowMs: 60_000 } };
 
 export async function startTelegramHarness(options: {
   rules: CompiledRules;
@@ -69,6 +71,7 @@ export async function startTelegramHarness(options: {
     rules: () => options.rules,
     amoBaseUrl: AMO_BASE,
     throttle: FAST_THROTTLE,
+    sharedLimits: FAST_SHARED_LIMITS,
     retryDelayMs: () => 50,
     ...options.deps,
   });
