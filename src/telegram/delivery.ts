@@ -231,7 +231,7 @@ export function createDelivery(deps: DeliveryDeps) {
     }
     if (target && (!editOnly || known)) await toChat(e, target, lead);
     // The manager who lost the lead sees their own message change too, when they had one.
-    const lostBy = e.template === 'pickup_missed' ? e.params.missed : e.template === 'pickup_reassigned_by_head' ? e.params.previous : undefined;
+    const lostBy = e.template === 'pickup_missed' ? e.params.missed : e.template === 'pickup_reassigned_by_head' ? e.params.previous : e.template === 'pickup_fallback' ? e.params.lastMissed : undefined;
     if (lostBy !== undefined && leadId !== undefined) {
       const missedId = userIdByName(String(lostBy));
       const missedChat = missedId !== undefined ? await chatFor({ kind: 'manager', userId: missedId }) : undefined;

@@ -17,6 +17,7 @@ import { createLeadStore } from '../../src/store/lead-store.js';
 import { createPickupStore, type PickupStore } from '../../src/store/pickup-store.js';
 import { createFakeAmo } from './fake-amo.js';
 import { ADMIN, PIPELINE, STAGE } from './rules.js';
+import type { TelegramDeps } from '../../src/telegram/index.js';
 import { startTelegramHarness, type TelegramHarness } from './telegram.js';
 
 export const HEAD1 = 9100; // Дмитрий Лебедев, РОП of Отдел продаж 1
@@ -43,7 +44,7 @@ export interface PickupTelegram extends TelegramHarness {
 
 let seq = 0;
 
-export async function startPickupTelegram(options: { rules: CompiledRules; now: string; stubRandom?: () => number; manualWorkers?: boolean }): Promise<PickupTelegram> {
+export async function startPickupTelegram(options: { rules: CompiledRules; now: string; stubRandom?: () => number; manualWorkers?: boolean; deps?: Partial<TelegramDeps> }): Promise<PickupTelegram> {
   const fake = createFakeAmo([]);
   const ref: { engine?: PickupEngine; intake?: IntakeStore } = {};
   const actor = (by: number | undefined, reason: string) => ({ ...(by !== undefined ? { userId: by } : {}), name: by !== undefined ? (options.rules.userNames.get(by) ?? `user ${by}`) : 'unknown', reason, at: h.clock.now().getTime() });
@@ -60,6 +61,7 @@ export async function startPickupTelegram(options: { rules: CompiledRules; now: 
         pause: async (target, { by, reason }) => void (await ref.intake!.pause(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, reason))),
         resume: async (target, { by }) => void (await ref.intake!.resume(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, 'resumed from Telegram'))),
       },
+      ...options.deps,
     },
   });
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

@@ -166,7 +166,15 @@ function fallback(pickup: PickupState, lead: LeadSnapshot, dept: CompiledDepartm
       kind: 'alert',
       audience: { kind: 'department', department: dept.name, ...(dept.telegramChat !== undefined ? { chatId: dept.telegramChat } : {}) },
       template: pickup.misses >= ctx.rules.pickup.maxMisses ? 'pickup_fallback' : 'nobody_eligible',
-      params: { leadId: lead.leadId, fallback: name(dept.fallbackUserId), why, missed, skipped: skipped.map((s) => `${name(s.userId)}: ${s.reason}`).join(', ') },
+      params: {
+        leadId: lead.leadId,
+        fallback: name(dept.fallbackUserId),
+        why,
+        missed,
+        skipped: skipped.map((s) => `${name(s.userId)}: ${s.reason}`).join(', '),
+        // The manager who had the lead last: their own message about it turns into "given to someone else".
+        ...(pickup.missedUserIds.length > 0 ? { lastMissed: name(pickup.missedUserIds[pickup.missedUserIds.length - 1]!), manager: name(dept.fallbackUserId), timeout: minutesText(ctx.rules.pickup.timeoutMs) } : {}),
+      },
       leadId: lead.leadId,
       dedupeKey: `pickup-fallback:${lead.leadId}:${pickup.clock}`,
       reason: `fallback: ${why}`,
