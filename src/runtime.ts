@@ -233,11 +233,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     pickup: {
       takenByButton: async (leadId, userId) => {
         if (!pickup) throw new Error('the pickup rule runs in worker processes only');
-        await pickup.checkTakenNow(leadId, userId);
+        return pickup.checkTakenNow(leadId, userId);
       },
       reassign: async (leadId, byUserId) => {
         if (!pickup) throw new Error('the pickup rule runs in worker processes only');
-        await pickup.reassignByHead(leadId, byUserId);
+        return pickup.reassignByHead(leadId, byUserId);
       },
     },
     reports: {
@@ -246,6 +246,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         const day = (d: Date): string => DateTime.fromJSDate(d, { zone }).toISODate() ?? '';
         return reports.report({ ...(department !== undefined ? { department } : {}), from: day(from), to: day(to) });
       },
+      ranking: { factors: (month, department) => reports.factors(month, department), revert: (month, userId, by) => reports.revertWeightFactor(month, userId, by), tail: (department, month) => reports.rankingTail(department, month) },
     },
   });
   telegramRef.current = telegram;

@@ -100,6 +100,8 @@ export interface RankingStore {
     at: string,
   ): Promise<{ ranking: Ranking; factors: Array<{ userId: number } & WeightFactor> }>;
   factors(month: string, department?: string): Promise<Array<{ userId: number } & WeightFactor>>;
+  /** The department's ranking saved for `month` (the month its factors apply to), if it was ranked. */
+  ranking(month: string, department: string): Promise<Ranking | undefined>;
   /** РОП's undo: the factor of `userId` in `month` stops applying; who did it is kept and recorded. */
   revertWeightFactor(month: string, userId: number, by: string): Promise<{ reverted: boolean; reason: string }>;
 }
@@ -120,6 +122,9 @@ export function createRankingStore(redis: Redis, keys: Keys, records: RecordStor
 
   return {
     factors,
+    async ranking(month, department) {
+      return parseJson(RankingSchema, await redis.hget(rankingKey(keys, month), `dept:${department}`));
+    },
     async save(meta, ranking, reasons, at) {
       const key = rankingKey(keys, meta.month);
       const pipeline = redis

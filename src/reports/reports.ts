@@ -10,8 +10,8 @@ import type { Keys } from '../store/keys.js';
 import type { Outbox, OutboxMessage } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
 import { renderRankingChart } from './chart.js';
-import { computeReport, rankDepartment, type DepartmentReport } from './compute.js';
-import { daysPeriod, monthPeriod, nextMonth } from './period.js';
+import { computeReport, rankDepartment, type DepartmentReport, type Ranking } from './compute.js';
+import { daysPeriod, monthPeriod, nextMonth, previousMonth } from './period.js';
 import { createRankingStore, loadWeightFactors, type WeightFactor } from './ranking-store.js';
 import { readRecords } from './records.js';
 import { createRosterStore, rosterFromRules, type Roster, type RosterDepartment } from './roster.js';
@@ -50,9 +50,32 @@ export interface Reports {
   factors(month: string, department?: string): Promise<Array<{ userId: number } & WeightFactor>>;
   /** Factors in force now, for `RuleContext.weightFactors`. */
   weightFactors(now?: number): Promise<Map<number, { factor: number; reason: string }>>;
+  /**
+   * The last part of a department's ranking message as it reads now (a reverted factor shown as such) and the
+   * managers whose factor the РОП can still revert: the part that carries the undo buttons, for editing in place.
+   */
+  rankingTail(department: string, month: string): Promise<RankingTail | undefined>;
+}
+
+/** The message part with the undo buttons: its HTML, the month the factors apply to, who can still be reverted. */
+export interface RankingTail {
+  html: string;
+  month: string;
+  revertable: Array<{ userId: number; name: string }>;
 }
 
 const MARKER_TTL_S = 40 * 24 * 3600;
+
+/** The last part of the ranking's HTML and the managers whose factor in `month` is still in force. */
+function tailOf(html: string, ranking: Ranking, month: string, factors: Array<{ userId: number } & WeightFactor>): RankingTail {
+  const parts = splitMessage(html);
+  const name = (userId: number): string => ranking.rows.find((r) => r.userId === userId)?.name ?? `#${userId}`;
+  return {
+    html: parts[parts.length - 1] ?? html,
+    month,
+    revertable: factors.filter((f) => f.revertedBy === undefined).map((f) => ({ userId: f.userId, name: name(f.userId) })),
+  };
+}
 
 const isEmpty = (r: DepartmentReport): boolean =>
   r.sources.length === 0 && Object.values(r.totals).every((v) => v === 0 || v === undefined);
@@ -91,6 +114,7 @@ export function createReports(deps: ReportsDeps): Reports {
     html: string,
     reason: string,
     chart?: Buffer,
+    tail?: RankingTail,
   ): Promise<number> => {
     const parts = splitMessage(html);
     const at = deps.clock.now().toISOString();
@@ -104,7 +128,12 @@ export function createReports(deps: ReportsDeps): Reports {
           ...(dept.chatId !== undefined ? { chatId: dept.chatId } : {}),
         },
         template,
-        params: { html: part, ...(i === 0 && chart ? { chartPngBase64: chart.toString('base64') } : {}) },
+        params: {
+          html: part,
+          ...(i === 0 && chart ? { chartPngBase64: chart.toString('base64') } : {}),
+          // R11: the РОП's undo buttons go under the last part, the one that lists the lowered weights.
+          ...(tail && i === parts.length - 1 && tail.revertable.length > 0 ? { factorsMonth: tail.month, revertable: tail.revertable } : {}),
+        },
         reason: `${reason} (part ${i + 1} of ${parts.length})`,
       };
       if (await deps.outbox.push(message, `${id}:${i + 1}`)) queued += 1;
@@ -173,6 +202,7 @@ export function createReports(deps: ReportsDeps): Reports {
         deps.clock.now().toISOString(),
       );
       const html = renderMonthly(ranking, report, roster, month, factors);
+      const tail = tailOf(html, ranking, nextMonth(month), factors);
       let chart: Buffer | undefined;
       try {
         chart = await renderRankingChart(ranking, `Конверсия во встречу, ${month}`);
@@ -190,6 +220,7 @@ export function createReports(deps: ReportsDeps): Reports {
         html,
         `R11 ranking of ${name} for ${month}`,
         chart,
+        tail,
       );
       logger.info(
         { department: name, month, ranked, lowered: factors.map((f) => f.userId), queued },
@@ -220,6 +251,17 @@ export function createReports(deps: ReportsDeps): Reports {
         }
       }
       return sent;
+    },
+
+    async rankingTail(name, month) {
+      const ranking = await rankings.ranking(month, name);
+      if (!ranking) return undefined;
+      const roster = await currentRoster();
+      const rankedMonth = previousMonth(month);
+      const [report] = await compute(roster, monthPeriod(rankedMonth, roster.timeZone), name);
+      if (!report) return undefined;
+      const factors = await rankings.factors(month, name);
+      return tailOf(renderMonthly(ranking, report, roster, rankedMonth, factors), ranking, month, factors);
     },
 
     revertWeightFactor: (month, userId, by) => rankings.revertWeightFactor(month, userId, by),

@@ -201,7 +201,7 @@ export type Decision =
   | {
       kind: 'alert';
       audience: { kind: 'department'; department: string; chatId?: string } | { kind: 'manager'; userId: number };
-      template: 'pickup_missed' | 'pickup_fallback' | 'lead_assigned' | 'nobody_eligible';
+      template: 'pickup_missed' | 'pickup_fallback' | 'lead_assigned' | 'nobody_eligible' | 'pickup_taken' | 'pickup_reassigned_by_head';
       params: Record<string, string | number>;
       leadId: number;
       dedupeKey: string;

@@ -16,12 +16,17 @@ import type { Outbox } from '../store/outbox.js';
 import type { RecordStore, StoredRecord } from '../store/record-store.js';
 import { escapeHtml, splitMessage } from './html.js';
 import type { LinkStore } from './links.js';
-import { botText, buttons, formatWhen, VIOLATION_TEXT } from './templates/index.js';
+import { botText, buttons, formatWhen, unfactorButtons, VIOLATION_TEXT } from './templates/index.js';
+
+/** Why a «Переназначить» changed nothing (the pickup rule's answer, or the lead is gone from amoCRM). */
+export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found';
+export type ReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: ReassignRefusal };
 
 /** What the pickup rule offers the bot (the lead wires it to R1). */
 export interface PickupActions {
-  takenByButton(leadId: number, userId: number): Promise<void>;
-  reassign(leadId: number, byUserId: number | undefined): Promise<void>;
+  /** Whether the pickup rule now counts the lead as taken (its clock stopped, now or before). */
+  takenByButton(leadId: number, userId: number): Promise<boolean>;
+  reassign(leadId: number, byUserId: number | undefined): Promise<ReassignOutcome>;
 }
 
 export type IntakeTarget = { kind: 'manager'; userId: number } | { kind: 'department'; department: string };
@@ -32,9 +37,19 @@ export interface IntakeActions {
   resume(target: IntakeTarget, options: { by: number | undefined }): Promise<void>;
 }
 
+/** R11's weight factors as the РОП's undo button needs them (the reports module wires it). */
+export interface RankingActions {
+  /** The factors of the month they apply to (YYYY-MM), reverted ones included. */
+  factors(month: string, department: string): Promise<Array<{ userId: number; revertedBy?: string | undefined }>>;
+  revert(month: string, userId: number, by: string): Promise<{ reverted: boolean; reason: string }>;
+  /** The ranking message's part with the undo buttons, as it reads now. */
+  tail(department: string, month: string): Promise<{ html: string; month: string; revertable: Array<{ userId: number; name: string }> } | undefined>;
+}
+
 /** Reports in HTML (R12); the reports module provides it, a default from the record stands in without it. */
 export interface ReportsPort {
   report(input: { department?: string; from: Date; to: Date }): Promise<string>;
+  ranking?: RankingActions;
 }
 
 export interface BotDeps {
@@ -73,6 +88,11 @@ export function installBot(deps: BotDeps): Bot {
     if (chatId === undefined) return undefined;
     const deptChat = departments().find((d) => d.telegramChat === chatId);
     const fromUser = ctx.from?.id !== undefined ? await deps.links.userOf(String(ctx.from.id)) : undefined;
+    // A configured department chat speaks for its РОП, except a linked manager of the department pressing there:
+    // the РОП's buttons (pause, reassign, undo a ranking factor) are not theirs to press.
+    const isHead = fromUser !== undefined && departments().some((d) => d.headUserId === fromUser || d.fallbackUserId === fromUser);
+    const managerOf = fromUser !== undefined && !isHead ? deptOfManager(fromUser) : undefined;
+    if (deptChat && managerOf) return { kind: 'manager', userId: fromUser!, department: managerOf };
     if (deptChat) return { kind: 'head', department: deptChat, ...(fromUser !== undefined ? { userId: fromUser } : {}) };
     const userId = await deps.links.userOf(chatId);
     if (userId === undefined) return undefined;
@@ -207,17 +227,14 @@ export function installBot(deps: BotDeps): Bot {
           await ctx.answerCallbackQuery({ text: botText.takenMissing(verdict.since).replace(/<[^>]+>/g, ''), show_alert: true });
           return;
         }
-        await deps.pickup?.takenByButton(id, w.userId);
-        await record('action', id, 'telegram_taken', w.userId, by, `taken into work (${verdict.evidence})`);
-        const at = deps.clock.now().toISOString();
-        const params = { leadId: id, manager: name(w.userId), how: 'кнопка в Telegram' };
-        await deps.outbox?.push({ at, audience: { kind: 'manager', userId: w.userId }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' }, `tg-taken:${id}:${w.userId}`);
-        if (w.department) {
-          await deps.outbox?.push(
-            { at, audience: { kind: 'department', department: w.department.name, ...(w.department.telegramChat ? { chatId: w.department.telegramChat } : {}) }, template: 'pickup_taken', params, leadId: id, reason: 'taken by button', priority: 'low' },
-            `tg-taken-dept:${id}:${w.userId}`,
-          );
+        // The pickup rule decides, with amoCRM's evidence read again; its "taken" edits the incident's messages.
+        const taken = await deps.pickup!.takenByButton(id, w.userId);
+        if (!taken) {
+          await record('action', id, 'telegram_take_refused', w.userId, by, 'pressed "taken"; the pickup rule has no running clock of this manager to stop');
+          await ctx.answerCallbackQuery({ text: botText.takenNoClock, show_alert: true });
+          return;
         }
+        await record('action', id, 'telegram_taken', w.userId, by, `taken into work (${verdict.evidence})`);
         await ctx.answerCallbackQuery({ text: botText.takenOk });
         return;
       }
@@ -226,9 +243,15 @@ export function installBot(deps: BotDeps): Bot {
         return;
       }
       if (action === 'reassign') {
-        await deps.pickup?.reassign(id, w.userId);
-        await record('action', id, 'telegram_reassign', undefined, by, 'reassignment requested by the head of sales');
-        await ctx.answerCallbackQuery({ text: botText.reassigned(id) });
+        const outcome = await deps.pickup!.reassign(id, w.userId);
+        if (!outcome.changed) {
+          await record('action', id, 'telegram_reassign_refused', undefined, by, `reassignment requested by the head of sales; nothing changed (${outcome.why})`);
+          await ctx.answerCallbackQuery({ text: botText.reassignRefused(id, outcome.why), show_alert: true });
+          return;
+        }
+        const to = outcome.toUserId;
+        await record('action', id, 'telegram_reassign', to, by, `reassigned by the head of sales${to !== undefined ? ` to ${name(to)}` : ''}`);
+        await ctx.answerCallbackQuery({ text: to !== undefined ? botText.reassigned(id, name(to)) : botText.reassignedNobody(id) });
         return;
       }
       const target: IntakeTarget = { kind: 'manager', userId: id };
@@ -245,6 +268,45 @@ export function installBot(deps: BotDeps): Bot {
       await ctx.reply(botText.resumed(name(id)), { parse_mode: 'HTML' });
     } catch (err) {
       log.error({ err: { message: (err as Error).message }, action, id }, 'telegram: button action failed');
+      await ctx.answerCallbackQuery({ text: botText.failed, show_alert: true }).catch(() => undefined);
+    }
+  });
+
+  // R11: the РОП of the department undoes a manager's lowered weight; the ranking message shows it, in place.
+  bot.callbackQuery(/^unfactor:(\d{4}-\d{2}):(\d+)$/, async (ctx) => {
+    const w = await who(ctx);
+    if (!w) {
+      await ctx.answerCallbackQuery({ text: botText.refusal, show_alert: true });
+      return;
+    }
+    const ranking = deps.reports.ranking;
+    if (!ranking) return unavailable(ctx, 'unfactor');
+    const month = ctx.match[1]!;
+    const userId = Number(ctx.match[2]);
+    try {
+      if (w.kind !== 'head') {
+        await ctx.answerCallbackQuery({ text: botText.onlyHead, show_alert: true });
+        return;
+      }
+      // Only the factors of the presser's own department: another РОП's press finds nothing to undo.
+      const factor = (await ranking.factors(month, w.department.name)).find((f) => f.userId === userId);
+      if (!factor) {
+        await ctx.answerCallbackQuery({ text: botText.factorMissing, show_alert: true });
+        return;
+      }
+      const result = factor.revertedBy === undefined ? await ranking.revert(month, userId, presser(ctx, w)) : { reverted: false, reason: factor.revertedBy };
+      log.info({ month, userId, reverted: result.reverted, by: w.userId }, 'telegram: weight factor undo pressed');
+      await ctx.answerCallbackQuery({ text: result.reverted ? botText.factorReverted(name(userId)) : botText.factorAlreadyReverted(name(userId), factor.revertedBy ?? result.reason), show_alert: !result.reverted });
+      const tail = await ranking.tail(w.department.name, month);
+      if (!tail) return;
+      const keyboard = unfactorButtons(tail.month, tail.revertable).map((row) => row.map((b) => ({ text: b.text, callback_data: b.data })));
+      await ctx
+        .editMessageText(tail.html, { parse_mode: 'HTML', link_preview_options: { is_disabled: true }, ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}) })
+        .catch((err: unknown) => {
+          if (!/message is not modified/i.test((err as Error).message)) throw err;
+        });
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message }, month, userId }, 'telegram: weight factor undo failed');
       await ctx.answerCallbackQuery({ text: botText.failed, show_alert: true }).catch(() => undefined);
     }
   });

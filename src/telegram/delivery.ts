@@ -26,7 +26,7 @@ import { splitMessage, TELEGRAM_CAPTION_LIMIT } from './html.js';
 import { alertKey, DEFAULT_TELEGRAM, groupBurst, incidentFamily, isReport, isSilent, quietHoursFor, quietUntil, suppressedByWindow, type ChatOwner, type Queued, type Unit } from './hygiene.js';
 import type { LinkStore } from './links.js';
 import { classifyFailure, type Failure, type TelegramSink } from './sink.js';
-import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, type RenderContext, type TimelineEntry } from './templates/index.js';
+import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, unfactorButtons, type RenderContext, type TimelineEntry } from './templates/index.js';
 
 const BATCH = 50;
 const LOCK_MS = 60_000;
@@ -180,6 +180,12 @@ export function createDelivery(deps: DeliveryDeps) {
     }
     const family = incidentFamily(entry);
     const edits = family !== undefined && entry.leadId !== undefined && (await deps.redis.hexists(k.incident(target.chatId, entry.leadId, family), 'messageId')) === 1;
+    if (family !== undefined && entry.leadId !== undefined && !edits) {
+      // The chat knows of the incident from now on, before its first message is out: an update routed meanwhile
+      // ("taken" a moment after "new lead") joins it instead of being dropped as news of an unknown incident.
+      const key = k.incident(target.chatId, entry.leadId, family);
+      await deps.redis.multi().hset(key, 'routed', '1').expire(key, 30 * 24 * 3600).exec();
+    }
     await enqueue({ deliveryId: `${entry.id}@${target.chatId}`, chatId: target.chatId, owner: target.owner, message: entry, edits, routedAt: now(), ...(lead ? { lead } : {}) });
   };
 
@@ -216,16 +222,18 @@ export function createDelivery(deps: DeliveryDeps) {
       return;
     }
     const target = await chatFor(e.audience);
-    // "Taken" only updates a department's message about the lead; it starts no new one there.
-    if (target && e.template === 'pickup_taken' && e.audience.kind === 'department' && (leadId === undefined || !(await hasIncident(target.chatId, leadId, 'pickup')))) return;
-    if (!target) {
+    // "Taken" and the РОП's hand-over only update a message about the lead the chat already has; they start none.
+    const editOnly = e.template === 'pickup_taken' || e.template === 'pickup_reassigned_by_head';
+    const known = target !== undefined && leadId !== undefined && (await hasIncident(target.chatId, leadId, 'pickup'));
+    if (!target && !editOnly) {
       log.warn({ id: e.id, template: e.template, audience: e.audience, leadId }, 'telegram: no chat for this audience (manager not linked, or department without telegramChat); not sent');
       return;
     }
-    await toChat(e, target, lead);
-    // The manager who missed the lead sees their own message change too, when they had one.
-    if (e.template === 'pickup_missed' && leadId !== undefined) {
-      const missedId = userIdByName(String(e.params.missed ?? ''));
+    if (target && (!editOnly || known)) await toChat(e, target, lead);
+    // The manager who lost the lead sees their own message change too, when they had one.
+    const lostBy = e.template === 'pickup_missed' ? e.params.missed : e.template === 'pickup_reassigned_by_head' ? e.params.previous : e.template === 'pickup_fallback' ? e.params.lastMissed : undefined;
+    if (lostBy !== undefined && leadId !== undefined) {
+      const missedId = userIdByName(String(lostBy));
       const missedChat = missedId !== undefined ? await chatFor({ kind: 'manager', userId: missedId }) : undefined;
       if (missedChat && (await hasIncident(missedChat.chatId, leadId, 'pickup'))) {
         await toChat({ ...e, id: `${e.id}:away`, template: 'pickup_reassigned_away', audience: { kind: 'manager', userId: missedId! } }, missedChat, undefined);
@@ -316,10 +324,14 @@ export function createDelivery(deps: DeliveryDeps) {
       await sendPart(item.deliveryId, part, () => deps.sink.sendPhoto(item.chatId, Buffer.from(chart, 'base64'), caption, { silent }));
       part += 1;
     }
-    for (const text of splitMessage(html)) {
+    const texts = splitMessage(html);
+    // R11: the РОП's undo buttons, when this part lists lowered weights, go under its last text.
+    const undo = unfactorButtons(item.message.params.factorsMonth, item.message.params.revertable);
+    for (const [i, text] of texts.entries()) {
       const index = part++;
       if (text.trim() === '') continue;
-      await sendPart(item.deliveryId, index, () => deps.sink.sendMessage(item.chatId, text, { silent }));
+      const withButtons = i === texts.length - 1 && undo.length > 0 ? { buttons: undo } : {};
+      await sendPart(item.deliveryId, index, () => deps.sink.sendMessage(item.chatId, text, { silent, ...withButtons }));
     }
   };
 

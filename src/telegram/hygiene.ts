@@ -76,6 +76,7 @@ export function incidentFamily(message: Pick<OutboxMessage, 'template' | 'params
     case 'pickup_fallback':
     case 'nobody_eligible':
     case 'pickup_taken':
+    case 'pickup_reassigned_by_head':
       return 'pickup';
     case 'violation':
     case 'violation_resolved':

@@ -28,10 +28,11 @@ import { installBot, recordReports, type IntakeActions, type PickupActions, type
 import { createDelivery, type Delivery } from './delivery.js';
 import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
+import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, sharedLimit, type SharedLimits } from './shared-limit.js';
 import { createApi, createDrySink, createGrammySink, TELEGRAM_LIMITS, type GrammyOptions, type WouldSend } from './sink.js';
 
 export type { WouldSend } from './sink.js';
-export type { IntakeActions, PickupActions, ReportsPort } from './bot.js';
+export type { IntakeActions, PickupActions, RankingActions, ReportsPort } from './bot.js';
 
 export interface TelegramDeps {
   telegram: TelegramEnv;
@@ -49,8 +50,9 @@ export interface TelegramDeps {
   pickup?: PickupActions;
   intake?: IntakeActions;
   reports?: ReportsPort;
-  /** Overrides of Telegram's limits (tests). */
+  /** Overrides of Telegram's limits (tests): in process, and shared by every process through Redis. */
   throttle?: GrammyOptions['throttle'];
+  sharedLimits?: SharedLimits;
   maxInlineRetrySec?: number;
   retryDelayMs?: (attempt: number) => number;
   /** Long polling is done by one process at a time; this is how long its claim lasts without renewal. */
@@ -113,7 +115,11 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   const token = deps.telegram.token;
   const links = createLinkStore(deps.redis, deps.keys);
   const leadUrl = (leadId: number): string => `${deps.amoBaseUrl.replace(/\/+$/, '')}/leads/detail/${leadId}`;
-  const api = token ? createApi({ token, apiRoot: deps.telegram.apiRoot, ...(deps.throttle ? { throttle: deps.throttle } : {}), ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}) }) : undefined;
+  // Telegram counts the bot's account, not a process: delivery and the bot's replies share one Redis-held budget.
+  const reserve = createSharedLimiter(deps.redis, deps.keys, deps.sharedLimits ?? SHARED_TELEGRAM_LIMITS);
+  const api = token
+    ? createApi({ token, apiRoot: deps.telegram.apiRoot, reserve, ...(deps.throttle ? { throttle: deps.throttle } : {}), ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}) })
+    : undefined;
   const sink = api ? createGrammySink(api) : createDrySink(log, listeners);
 
   const delivery = createDelivery({
@@ -144,6 +150,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   let bot: Bot | undefined;
   if (token) {
     bot = new Bot(token, { client: { apiRoot: deps.telegram.apiRoot } });
+    bot.api.config.use(sharedLimit(reserve));
     bot.api.config.use(apiThrottler(deps.throttle ?? TELEGRAM_LIMITS));
     bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: deps.maxInlineRetrySec ?? 30 }));
     installBot({

@@ -8,6 +8,7 @@ import type { InlineKeyboardMarkup } from 'grammy/types';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Logger } from '../lib/logger.js';
+import { sharedLimit } from './shared-limit.js';
 import type { Button } from './templates/index.js';
 
 export interface SendOptions {
@@ -60,6 +61,8 @@ export interface GrammyOptions {
   throttle?: Parameters<typeof apiThrottler>[0];
   /** Longest `retry_after` waited in process; longer waits go back to the queue as a delayed job. */
   maxInlineRetrySec?: number;
+  /** The limits shared by every process (src/telegram/shared-limit.ts): reserves a call's slot, returns the wait. */
+  reserve?: (chatId: string) => Promise<number>;
 }
 
 /**
@@ -75,6 +78,8 @@ export const TELEGRAM_LIMITS = {
 /** The Bot API client every part of the service uses: one Api object, throttled, retrying on `retry_after`. */
 export function createApi(options: GrammyOptions): Api {
   const api = new Api(options.token, { apiRoot: options.apiRoot });
+  // Installed first, so innermost: every attempt, retries included, takes a slot of the limits all processes share.
+  if (options.reserve) api.config.use(sharedLimit(options.reserve));
   // The throttler spaces calls out; auto-retry, installed after it, wraps it: a 429 wait does not hold a slot.
   api.config.use(apiThrottler(options.throttle ?? TELEGRAM_LIMITS));
   api.config.use(

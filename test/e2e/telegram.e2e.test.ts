@@ -1,7 +1,7 @@
 /**
  * The whole service with a bot token, on the amoCRM simulator and the Bot API stub: managers link through the bot
  * (long polling), a lead is missed and reassigned, and each person's chat shows exactly one message per incident,
- * while the stub fails 30% of calls.
+ * while the stub fails 30% of calls; the РОП's «pause» button takes a manager out of the next lead's rotation.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '../../src/lib/logger.js';
@@ -18,6 +18,8 @@ const SIM_TOKEN = 'tg-e2e-amo-token';
 const BOT_TOKEN = '123456:tg-e2e-bot-token';
 const DEPT1_CHAT = '-1001000000001';
 const DEPT1 = [9101, 9102, 9103, 9104];
+const HEAD = 9100; // Дмитрий Лебедев, РОП of Отдел продаж 1
+const HEAD_TG = 7100;
 const NAMES: Record<number, string> = { 9101: 'Анна Смирнова', 9102: 'Борис Кузнецов', 9103: 'Виктор Попов', 9104: 'Галина Соколова' };
 
 describe('Telegram end to end: simulator → rules → outbox → bot API stub', () => {
@@ -75,21 +77,56 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
 
     const leadLink = `/leads/detail/${lead.id}`;
     const about = (chatId: string | number) => stub.chat(chatId).filter((m) => m.text.includes(leadLink));
-    await waitFor(() => about(DEPT1_CHAT).length === 1 && about(second - 4100).length === 1 && about(first - 4100)[0]?.text.startsWith('↪️'), 'the messages of the incident', 30_000);
+    await waitFor(
+      () => about(DEPT1_CHAT)[0]?.text.startsWith('✅') && about(second - 4100)[0]?.text.startsWith('✅') && about(first - 4100)[0]?.text.startsWith('↪️'),
+      'the messages of the incident in their last state',
+      30_000,
+    );
     stub.failRate(0);
 
     // The first manager's message was edited from "new lead" to "given to someone else", in place.
     expect(about(first - 4100)).toHaveLength(1);
     expect(about(first - 4100)[0]!.edits).toBeGreaterThanOrEqual(1);
-    // The second manager got one new-lead message with the "taken" button.
+    // The second manager got one new-lead message, turned into "taken" by their call (its button gone).
     expect(about(second - 4100)).toHaveLength(1);
-    expect(about(second - 4100)[0]!.text).toContain('Новый клиент');
-    expect(JSON.stringify(about(second - 4100)[0]!.replyMarkup)).toContain(`take:${lead.id}`);
-    // The РОП chat: one alert naming who missed it and who has it now.
+    expect(about(second - 4100)[0]!.text).toContain(`назначен(а) ${NAMES[second]}`);
+    expect(about(second - 4100)[0]!.text).toContain(`${NAMES[second]} взял(а) в работу (исходящий звонок)`);
+    expect(about(second - 4100)[0]!.replyMarkup).toBeUndefined();
+    // The РОП chat: one message naming who missed it and who has it now, ending "taken".
+    expect(about(DEPT1_CHAT)).toHaveLength(1);
     const alert = about(DEPT1_CHAT)[0]!;
     expect(alert.text).toContain(`${NAMES[first]} не взял(а) за 2 сек → передан(а): ${NAMES[second]} (пропусков: 1)`);
     expect(stub.calls.some((c) => c.status === 500)).toBe(true);
     // Nobody else heard about this lead.
     for (const userId of DEPT1.filter((u) => u !== first && u !== second)) expect(about(userId - 4100)).toHaveLength(0);
+  }, 90_000);
+
+  it('when the РОП presses «Приостановить приём заявок» under a miss, then the next lead\'s rotation skips that manager, and the record and the note say why', async () => {
+    stub.failRate(0);
+    // The РОП links his own Telegram account and presses in the department chat.
+    const { code } = await runtime.telegram.createLink({ userId: HEAD, name: 'Дмитрий Лебедев' });
+    await stub.userMessage(HEAD_TG, `/start ${code}`);
+    await waitFor(async () => (await runtime.telegram.links.chatOf(HEAD)) === String(HEAD_TG), 'the РОП linked', 20_000);
+
+    const stage = sim.account.statusByName('Передан в работу').id;
+    let missedLead = sim.account.createLead({ name: 'Заявка с Авито', statusId: stage, by: 0 });
+    while (missedLead.id % 2 !== 0) missedLead = sim.account.createLead({ name: 'Заявка с Авито', statusId: stage, by: 0 });
+    const first = await waitFor(() => DEPT1.includes(sim.account.leads.get(missedLead.id)!.responsibleUserId) && sim.account.leads.get(missedLead.id)!.responsibleUserId, 'first assignment', 15_000);
+    const alert = await waitFor(() => stub.chat(DEPT1_CHAT).find((m) => m.text.includes(`/leads/detail/${missedLead.id}"`) && JSON.stringify(m.replyMarkup ?? '').includes(`pause:${first}`)), 'the miss alert with «pause»', 30_000);
+
+    await stub.pressButton(Number(DEPT1_CHAT), alert.messageId, `pause:${first}`, HEAD_TG);
+    const paused = await waitFor(async () => (await runtime.records.forLead(0)).find((r) => r.kind === 'intake_paused' && r.userId === first && r.type === 'telegram_pause'), 'the pause recorded', 15_000);
+    expect(paused.reason).toContain(`pressed by Дмитрий Лебедев (Telegram ${HEAD_TG})`);
+    await waitFor(() => stub.chat(DEPT1_CHAT).some((m) => m.text === `Приём заявок приостановлен: ${NAMES[first]}.`), 'the confirmation in the chat', 15_000);
+
+    // The next lead: the rotation skips the paused manager, and says so.
+    let next = sim.account.createLead({ name: 'Заявка с сайта', statusId: stage, by: 0 });
+    while (next.id % 2 !== 0) next = sim.account.createLead({ name: 'Заявка с сайта', statusId: stage, by: 0 });
+    const given = await waitFor(async () => (await runtime.records.forLead(next.id)).find((r) => r.kind === 'assignment'), 'the next lead assigned', 15_000);
+    expect(given.userId).not.toBe(first);
+    expect(sim.account.leads.get(next.id)!.responsibleUserId).toBe(given.userId);
+    expect((given.explanation as { skipped: Array<{ userId: number; reason: string }> }).skipped).toContainEqual({ userId: first, reason: 'paused' });
+    const note = await waitFor(() => [...sim.account.notes.values()].find((n) => n.entityId === next.id && JSON.stringify(n.params).includes('Робот назначил')), 'the assignment note', 15_000);
+    expect(JSON.stringify(note.params)).toContain(`${NAMES[first]} — приём заявок приостановлен`);
   }, 90_000);
 });

@@ -24,9 +24,10 @@ export interface FakeContact {
   responsible: number;
 }
 
-/** `now` (epoch ms) stamps the events amoCRM records for responsible changes; without it no events are kept. */
+/** `now` (epoch ms) stamps the events amoCRM records for the responsible changes it applies; without it none are recorded. */
 export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = [], options: { now?: () => number; robotUserId?: number } = {}) {
   const state = new Map(leads.map((l) => [l.id, { ...l }]));
+  /** amoCRM's event log (GET /api/v4/events): the robot's responsible changes, and the calls and notes tests add. */
   const events: ApiEvent[] = [];
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   const notes: Array<NewLeadNote & { id: number }> = [];

@@ -1,6 +1,7 @@
 /**
  * A Telegram delivery worker as its own OS process, for the test with two of them on one Redis.
  * Usage: node --import tsx test/helpers/telegram-worker.ts <redisUrl> <prefix> <apiRoot> <token>
+ * (TELEGRAM_TEST_LIMITS in the environment overrides the fast test limits.)
  */
 import { Redis } from 'ioredis';
 import { createQueues } from '../../src/jobs/queues.js';
@@ -10,10 +11,13 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createRecordStore } from '../../src/store/record-store.js';
-import { createTelegram } from '../../src/telegram/index.js';
+import { createTelegram, type TelegramDeps } from '../../src/telegram/index.js';
+import { FAST_SHARED_LIMITS } from './telegram.js';
 import { demoRules } from './rules.js';
 
 const [url = '', prefix = '', apiRoot = '', token = ''] = process.argv.slice(2);
+/** TELEGRAM_TEST_LIMITS: `{ throttle?, sharedLimits? }` as JSON, for the test of limits across processes. */
+const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<Pick<TelegramDeps, 'throttle' | 'sharedLimits'>>;
 const redis = new Redis(url, { maxRetriesPerRequest: null });
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { pid: process.pid } });
 const keys = createKeys(prefix);
@@ -29,7 +33,8 @@ const telegram = createTelegram({
   records: createRecordStore(redis, keys),
   rules: () => ({ ...rules, telegram: { ...rules.telegram!, burstThreshold: 1000 } }),
   amoBaseUrl: 'https://demo-realty.amocrm.ru',
-  throttle: { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } },
+  throttle: limits.throttle ?? { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } },
+  sharedLimits: limits.sharedLimits ?? FAST_SHARED_LIMITS,
   retryDelayMs: () => 50,
 });
 createWorkers({ connection: redis, prefix: `${prefix}:bull`, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });

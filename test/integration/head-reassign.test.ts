@@ -69,10 +69,11 @@ describe('the РОП reassigns a lead from Telegram', () => {
     const h = harness(lead);
     const now = await runningClock(h, lead);
 
-    expect(await h.engine.reassignByHead(lead, HEAD)).toBe(true);
+    const outcome = await h.engine.reassignByHead(lead, HEAD);
 
     expect(h.fake.calls.patches).toHaveLength(1);
     const to = h.fake.calls.patches[0]!.responsible_user_id;
+    expect(outcome).toEqual({ changed: true, toUserId: to });
     expect(to).not.toBe(FIRST);
     expect([9102, 9103, 9104]).toContain(to);
     expect(h.fake.state.get(lead)!.responsible).toBe(to);
@@ -85,7 +86,7 @@ describe('the РОП reassigns a lead from Telegram', () => {
     expect(await h.effects.timers.get(PICKUP_RULE, lead, DEADLINE_KEY)).toBe(now + 15_000);
 
     // Pressed again: the new manager's clock is handed on too, never back to anyone already excluded.
-    expect(await h.engine.reassignByHead(lead, HEAD)).toBe(true);
+    expect(await h.engine.reassignByHead(lead, HEAD)).toMatchObject({ changed: true });
     expect(h.fake.calls.patches).toHaveLength(2);
     expect([FIRST, to]).not.toContain(h.fake.calls.patches[1]!.responsible_user_id);
     expect(await h.pickups.get(lead)).toMatchObject({ misses: 0, missedUserIds: [FIRST, to] });
@@ -95,7 +96,7 @@ describe('the РОП reassigns a lead from Telegram', () => {
     const lead = 830_002;
     const h = harness(lead, 7100010);
     await runningClock(h, lead);
-    expect(await h.engine.reassignByHead(lead, HEAD)).toBe(false);
+    expect(await h.engine.reassignByHead(lead, HEAD)).toEqual({ changed: false, why: 'not_in_stage' });
     expect(h.fake.calls.patches).toHaveLength(0);
     expect(h.fake.notes).toHaveLength(0);
     expect(await h.records.forLead(lead)).toHaveLength(0);

@@ -18,7 +18,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
-import { activityFromEventType, decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead, type PickupResult } from '../../rules/pickup/pickup.js';
+import { activityFromEventType, decideAfterPick, headReassignRefusal, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead, type HeadReassignRefusal, type PickupResult } from '../../rules/pickup/pickup.js';
 import type { CompiledRules, Decision, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../../rules/types.js';
 import type { DistributionStore } from '../../store/distribution-store.js';
 import { explanationOf } from '../../store/distribution-store.js';
@@ -42,6 +42,9 @@ export interface PickupEngineDeps {
   /** Extra context for the rules (loads are read here; pauses, weight factors by other parts). */
   context?: (ctx: RuleContext) => Promise<RuleContext>;
 }
+
+/** What the РОП's «Переназначить» did: the lead's new manager, or why nothing changed. */
+export type HeadReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: HeadReassignRefusal | 'not_found' };
 
 export class WritesInFlightError extends Error {
   readonly retryable = true;
@@ -367,26 +370,28 @@ export function createPickupEngine(deps: PickupEngineDeps) {
 
     /**
      * The РОП pressed «Переназначить»: the lead is re-read from amoCRM and, under its lock, handed on by the pickup
-     * rule (the current manager released and excluded, no miss counted). Returns whether anything changed.
+     * rule (the current manager released and excluded, no miss counted). Says what changed, or why nothing did.
      */
-    async reassignByHead(leadId: number, byUserId: number | undefined): Promise<boolean> {
+    async reassignByHead(leadId: number, byUserId: number | undefined): Promise<HeadReassignOutcome> {
       const [api] = await deps.amo.getLeadsByIds([leadId], 'sla');
-      if (!api) return false;
+      if (!api) return { changed: false, why: 'not_found' };
       const lead = leadSnapshotFromApi(api);
       let committed: Committed[] = [];
-      const changed = await deps.leads.withLock(leadId, async () => {
+      const outcome = await deps.leads.withLock(leadId, async (): Promise<HeadReassignOutcome> => {
         const ctx = await context();
         const pickup = await pickups.get(leadId);
+        const why = headReassignRefusal(pickup, lead, ctx);
+        if (why !== undefined) return { changed: false, why };
         const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
-        if (result.decisions.length === 0) return false;
-        const plan = await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup);
-        if (!plan) return false;
+        const plan = result.decisions.length > 0 ? await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup) : undefined;
+        if (!plan) return { changed: false, why: 'no_clock' };
         committed = await deps.effects.executor.commit([plan]);
-        return true;
+        const to = plan.effects.find((e) => e.kind === 'set_responsible');
+        return { changed: true, ...(to?.kind === 'set_responsible' ? { toUserId: to.toUserId } : {}) };
       });
       if (committed.length > 0) await deps.effects.executor.drain(committed);
-      log.info({ leadId, byUserId, changed }, 'pickup: reassignment requested by the head of sales');
-      return changed;
+      log.info({ leadId, byUserId, ...outcome }, 'pickup: reassignment requested by the head of sales');
+      return outcome;
     },
 
     /**

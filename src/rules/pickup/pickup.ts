@@ -23,7 +23,7 @@ import type {
   RuleContext,
   TakenSignal,
 } from '../types.js';
-import { explainChoice, fallbackReasons, formatTime, minutesText, notes, routingText } from './templates.js';
+import { explainChoice, fallbackReasons, formatTime, minutesText, notes, routingText, takenHow } from './templates.js';
 
 export interface PickupResult {
   pickup: PickupState;
@@ -166,7 +166,15 @@ function fallback(pickup: PickupState, lead: LeadSnapshot, dept: CompiledDepartm
       kind: 'alert',
       audience: { kind: 'department', department: dept.name, ...(dept.telegramChat !== undefined ? { chatId: dept.telegramChat } : {}) },
       template: pickup.misses >= ctx.rules.pickup.maxMisses ? 'pickup_fallback' : 'nobody_eligible',
-      params: { leadId: lead.leadId, fallback: name(dept.fallbackUserId), why, missed, skipped: skipped.map((s) => `${name(s.userId)}: ${s.reason}`).join(', ') },
+      params: {
+        leadId: lead.leadId,
+        fallback: name(dept.fallbackUserId),
+        why,
+        missed,
+        skipped: skipped.map((s) => `${name(s.userId)}: ${s.reason}`).join(', '),
+        // The manager who had the lead last: their own message about it turns into "given to someone else".
+        ...(pickup.missedUserIds.length > 0 ? { lastMissed: name(pickup.missedUserIds[pickup.missedUserIds.length - 1]!), manager: name(dept.fallbackUserId), timeout: minutesText(ctx.rules.pickup.timeoutMs) } : {}),
+      },
       leadId: lead.leadId,
       dedupeKey: `pickup-fallback:${lead.leadId}:${pickup.clock}`,
       reason: `fallback: ${why}`,
@@ -227,6 +235,18 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
       reason,
     },
   ];
+  if (byHead) {
+    // The РОП's message about this lead (and the previous manager's) shows the hand-over; delivery starts none.
+    decisions.push({
+      kind: 'alert',
+      audience: { kind: 'department', department: dept.name, ...(dept.telegramChat !== undefined ? { chatId: dept.telegramChat } : {}) },
+      template: 'pickup_reassigned_by_head',
+      params: { leadId: lead.leadId, head: head ?? 'РОП', manager: name(winner), ...(previous !== undefined ? { previous } : {}), timeout },
+      leadId: lead.leadId,
+      dedupeKey: `pickup-head:${lead.leadId}:${pickup.clock}`,
+      reason,
+    });
+  }
   if (missed !== undefined) {
     decisions.push({
       kind: 'alert',
@@ -257,6 +277,21 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
   };
 }
 
+/** Why the РОП's «Переназначить» would change nothing, so the bot can say it instead of claiming a reassignment. */
+export type HeadReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock';
+
+export function headReassignRefusal(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext): HeadReassignRefusal | undefined {
+  const { rules } = ctx;
+  if (!rules.pickup.enabled) return 'disabled';
+  if (!inPickupStage(rules, lead)) return 'not_in_stage';
+  if (isPinned(rules, lead.tags)) return 'pinned';
+  const dept = departmentFor(rules, lead, pickup);
+  const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
+  const withFallback = pickup.phase === 'fallback' || (dept !== undefined && lead.responsibleUserId === dept.fallbackUserId);
+  if (clockLive || withFallback) return undefined;
+  return pickup.phase === 'taken' ? 'taken' : 'no_clock';
+}
+
 /**
  * The РОП pressed «Переназначить» (the lead re-read from amoCRM): the current manager is released and excluded for
  * this lead — not a miss, not a violation — and the lead goes through the same assignment as a missed one, with the
@@ -264,11 +299,9 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
  */
 export function pickupReassignByHead(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, byUserId: number | undefined): PickupResult {
   const { rules } = ctx;
-  if (!rules.pickup.enabled || !inPickupStage(rules, lead) || isPinned(rules, lead.tags)) return none(pickup);
+  if (headReassignRefusal(pickup, lead, ctx) !== undefined) return none(pickup);
   const dept = departmentFor(rules, lead, pickup);
   const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
-  const withFallback = pickup.phase === 'fallback' || (dept !== undefined && lead.responsibleUserId === dept.fallbackUserId);
-  if (!clockLive && !withFallback) return none(pickup);
   const reason = `reassignment requested by the head of sales (${byUserId ?? 'unknown'})`;
   const decisions: Decision[] = [];
   if (clockLive) decisions.push({ kind: 'cancel_timer', timer: 'pickup_deadline', leadId: lead.leadId, clock: pickup.clock, reason });
@@ -304,6 +337,30 @@ function begin(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, why: s
   return planAssignment(fresh, lead, ctx, responsible === undefined || responsible === 0 ? 'new_lead' : 'non_manager_responsible');
 }
 
+/**
+ * The incident's last state (SPEC "Alerts": one message per incident, edited as it develops): the manager's
+ * new-lead message and, when the РОП's chat already has a message about this lead, that one, turn into "taken".
+ * Delivery never starts a new message for it.
+ */
+function takenAlerts(pickup: PickupState, leadId: number, userId: number, takenBy: NonNullable<PickupState['takenBy']>, ctx: RuleContext, reason: string): Decision[] {
+  const how = takenBy === 'moved_by_other' ? undefined : takenHow[takenBy];
+  const params = { leadId, manager: nameOf(ctx.rules)(userId), ...(how ? { how } : {}) };
+  const dept = pickup.department !== undefined ? ctx.rules.departments.find((d) => d.name === pickup.department) : departmentOfManager(ctx.rules, userId);
+  const out: Decision[] = [{ kind: 'alert', audience: { kind: 'manager', userId }, template: 'pickup_taken', params, leadId, dedupeKey: `pickup-taken:${leadId}:${pickup.clock}`, reason }];
+  if (dept) {
+    out.push({
+      kind: 'alert',
+      audience: { kind: 'department', department: dept.name, ...(dept.telegramChat !== undefined ? { chatId: dept.telegramChat } : {}) },
+      template: 'pickup_taken',
+      params,
+      leadId,
+      dedupeKey: `pickup-taken-dept:${leadId}:${pickup.clock}`,
+      reason,
+    });
+  }
+  return out;
+}
+
 function stopClock(pickup: PickupState, leadId: number, phase: PickupState['phase'], takenBy: NonNullable<PickupState['takenBy']>, ctx: RuleContext, reason: string): PickupResult {
   const decisions: Decision[] = [];
   if (pickup.phase === 'running' || pickup.phase === 'waiting_shift') {
@@ -311,7 +368,10 @@ function stopClock(pickup: PickupState, leadId: number, phase: PickupState['phas
   }
   if (pickup.assignedUserId !== undefined && pickup.phase === 'running') {
     decisions.push({ kind: 'release_load', leadId, userId: pickup.assignedUserId, reason });
-    if (phase === 'taken') decisions.push({ kind: 'record', record: 'pickup_taken', leadId, userId: pickup.assignedUserId, at: ctx.now, reason });
+    if (phase === 'taken') {
+      decisions.push({ kind: 'record', record: 'pickup_taken', leadId, userId: pickup.assignedUserId, at: ctx.now, reason });
+      decisions.push(...takenAlerts(pickup, leadId, pickup.assignedUserId, takenBy, ctx, reason));
+    }
   }
   return { pickup: { ...pickup, phase, takenAt: ctx.now, takenBy }, decisions };
 }

@@ -3,7 +3,7 @@
  * Kept here, apart from the logic, so wording can change without touching a rule.
  */
 import { DateTime } from 'luxon';
-import type { DistributionExplanation, RoutingNote, SkipReason } from '../types.js';
+import type { DistributionExplanation, RoutingNote, SkipReason, TakenSignal } from '../types.js';
 
 const SKIP_TEXT: Record<SkipReason, string> = {
   off_shift: 'не на смене',
@@ -57,6 +57,14 @@ export const notes = {
   waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); 15 минут начнут считаться с этого момента.`,
   fallback: (p: { fallback: string; why: string; missed: string }): string =>
     `Робот передал клиента: ${p.fallback} (РОП). Причина: ${p.why}.${p.missed ? ` Не взяли в работу: ${p.missed}.` : ''}`,
+};
+
+/** How the lead was taken, in the words of the incident message («взял(а) в работу (исходящий звонок)»). */
+export const takenHow: Record<TakenSignal, string> = {
+  outgoing_call: 'исходящий звонок',
+  note: 'примечание в сделке',
+  task_completed: 'выполнена задача',
+  left_stage: 'сделка переведена дальше по воронке',
 };
 
 export const fallbackReasons = {

@@ -39,7 +39,17 @@ export const buttons = {
   reassign: (leadId: number): Button => ({ text: '🔁 Переназначить', data: buttonData('reassign', leadId) }),
   pause: (userId: number, name: string): Button => ({ text: `⏸ Приостановить приём заявок: ${name}`.slice(0, 60), data: buttonData('pause', userId) }),
   resume: (userId: number, name: string): Button => ({ text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60), data: buttonData('resume', userId) }),
+  /** R11: the РОП's undo of a manager's lowered weight for `month` (the month it applies to, YYYY-MM). */
+  unfactor: (month: string, userId: number, name: string): Button => ({ text: `↩️ Отменить понижение веса: ${name}`.slice(0, 60), data: `unfactor:${month}:${userId}` }),
 };
+
+/** The undo buttons under a ranking message: one row per manager whose lowered weight is still in force. */
+export function unfactorButtons(month: unknown, revertable: unknown): Button[][] {
+  if (typeof month !== 'string' || !Array.isArray(revertable)) return [];
+  return revertable
+    .filter((r): r is { userId: number; name: string } => typeof r === 'object' && r !== null && typeof (r as { userId?: unknown }).userId === 'number')
+    .map((r) => [buttons.unfactor(month, r.userId, String(r.name ?? r.userId))]);
+}
 
 /** Violation types in the words of the regulations (SPEC §3). */
 export const VIOLATION_TEXT: Record<string, string> = {
@@ -97,6 +107,13 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
             : [],
       };
     }
+    case 'pickup_reassigned_by_head':
+      return {
+        title: '🔁 <b>РОП переназначил клиента</b>',
+        line: `${e('head')} переназначил(а)${str(params.previous) ? ` от ${e('previous')}` : ''} → ${e('manager')}; срок ${e('timeout')}`,
+        status: 'reassigned',
+        buttons: ctx.audience === 'department' && leadId !== undefined ? [[buttons.reassign(leadId)]] : [],
+      };
     case 'pickup_reassigned_away':
       return { title: '↪️ <b>Клиент передан другому менеджеру</b>', line: `вы не взяли за ${e('timeout')}; теперь у: ${e('manager')}`, status: 'reassigned', buttons: [] };
     case 'pickup_fallback':
@@ -187,6 +204,16 @@ export const reportCaption = {
   report_monthly: '🏆 Рейтинг менеджеров за месяц',
 } as Record<string, string>;
 
+/** Why the РОП's «Переназначить» changed nothing, in the bot's answer. */
+const REASSIGN_REFUSAL: Record<string, string> = {
+  not_found: 'сделки нет в amoCRM (удалена?)',
+  disabled: 'правило 15 минут сейчас выключено',
+  not_in_stage: 'сделка уже не на этапе «Передан в работу»',
+  pinned: 'сделка закреплена за менеджером тегом',
+  taken: 'клиент уже взят в работу',
+  no_clock: 'по сделке не идёт отсчёт 15 минут',
+};
+
 /** Bot replies. */
 export const botText = {
   refusal: 'Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.',
@@ -199,7 +226,13 @@ export const botText = {
     `Пока не засчитано: после назначения (${escapeHtml(since)}) в сделке нет вашего исходящего звонка или примечания. Позвоните клиенту или оставьте примечание в сделке, затем нажмите кнопку снова.`,
   notYours: 'Этот клиент сейчас не закреплён за вами.',
   onlyHead: 'Эта кнопка — для руководителя отдела.',
-  reassigned: (leadId: number): string => `Сделка №${leadId}: запрошено переназначение.`,
+  factorReverted: (name: string): string => `Понижение веса отменено: ${name}. С этой минуты заявки распределяются по обычному весу.`,
+  factorAlreadyReverted: (name: string, by: string): string => `Понижение веса для ${name} уже отменено (${by}).`,
+  factorMissing: 'Этого понижения веса нет: рейтинг не найден или месяц уже другой.',
+  takenNoClock: 'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт 15 минут (клиент уже взят, передан другому или ушёл с этапа).',
+  reassigned: (leadId: number, manager: string): string => `Сделка №${leadId} передана: ${manager}.`,
+  reassignedNobody: (leadId: number): string => `Сделка №${leadId}: передать сейчас некому, подробности — в сообщении о сделке.`,
+  reassignRefused: (leadId: number, why: string): string => `Сделка №${leadId} не переназначена: ${REASSIGN_REFUSAL[why] ?? why}.`,
   paused: (name: string): string => `Приём заявок приостановлен: ${escapeHtml(name)}.`,
   resumed: (name: string): string => `Приём заявок возобновлён: ${escapeHtml(name)}.`,
   failed: 'Не получилось выполнить действие. Попробуйте ещё раз через минуту.',

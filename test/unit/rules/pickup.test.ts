@@ -28,6 +28,8 @@ const note = (by: number, noteType: number): NoteEvent => ({ ...base, kind: 'not
 const taskDone = (by: number): TaskEvent => ({ ...base, kind: 'task', action: 'update', taskId: 5, entityType: 'lead', entityId: 42, isCompleted: true, modifiedUserId: by, dedupeKey: 't' });
 
 const kinds = (ds: Decision[]): string[] => ds.map((d) => d.kind);
+/** How each signal reads in the "taken" message. */
+const TAKEN_HOW: Record<string, string> = { outgoing_call: 'исходящий звонок', note: 'примечание в сделке', task_completed: 'выполнена задача', left_stage: 'сделка переведена дальше по воронке' };
 
 let rules: CompiledRules;
 beforeAll(async () => {
@@ -99,7 +101,14 @@ describe('R1 pickup (pure)', () => {
     const { pickup, lead } = running();
     const res = step(pickup, lead, event as WebhookEvent, '2026-11-24T10:00:05.000Z');
     expect(res.pickup).toMatchObject({ phase: 'taken', takenBy: signal });
-    expect(kinds(res.decisions)).toEqual(['cancel_timer', 'release_load', 'record']);
+    expect(kinds(res.decisions)).toEqual(['cancel_timer', 'release_load', 'record', 'alert', 'alert']);
+    // The incident's messages turn into "taken": the manager's and, if it has one, the РОП's.
+    const alerts = res.decisions.filter((d): d is Extract<Decision, { kind: 'alert' }> => d.kind === 'alert');
+    expect(alerts.map((a) => [a.template, a.audience])).toEqual([
+      ['pickup_taken', { kind: 'manager', userId: 9101 }],
+      ['pickup_taken', { kind: 'department', department: 'Отдел продаж 1', chatId: '-1001000000001' }],
+    ]);
+    expect(alerts[0]!.params).toEqual({ leadId: 42, manager: 'Анна Смирнова', how: TAKEN_HOW[signal as string] });
   });
 
   it('when a person hands a lead that was already missed to another manager, then the miss history stays and the misser is still excluded', () => {
@@ -335,14 +344,16 @@ describe('R1 reassignment by the head of sales (pure)', () => {
     // Without the exclusion the weight-2 manager 9101 would win again from fresh scores (see the assignment test above).
     const next = pick(res.pickup, { ...lead, responsibleUserId: 9101 }, res.decisions, AT);
     expect(next.winner).toBe(9102);
-    expect(kinds(next.decisions)).toEqual(['reassign', 'add_note', 'alert', 'record', 'schedule_timer']);
+    expect(kinds(next.decisions)).toEqual(['reassign', 'add_note', 'alert', 'alert', 'record', 'schedule_timer']);
     expect(next.decisions[0]).toMatchObject({ kind: 'reassign', toUserId: 9102, fromUserId: 9101 });
     const text = (next.decisions[1] as Extract<Decision, { kind: 'add_note' }>).text;
     expect(text).toMatch(/^РОП Дмитрий Лебедев переназначил\(а\) клиента \(был\(а\) ответственным: Анна Смирнова\)\. Робот передал клиента: Борис Кузнецов\. Почему: /);
     expect(text).toContain('пропущены: Анна Смирнова — уже не взял(а) этого клиента');
     expect(text).not.toContain('не взял(а) клиента в работу за');
-    expect(next.decisions.filter((d) => d.kind === 'alert').map((d) => (d as Extract<Decision, { kind: 'alert' }>).template)).toEqual(['lead_assigned']);
-    expect(next.decisions[3]).toMatchObject({ kind: 'record', record: 'reassignment', userId: 9102, previousUserId: 9101 });
+    const alerts = next.decisions.filter((d): d is Extract<Decision, { kind: 'alert' }> => d.kind === 'alert');
+    expect(alerts.map((a) => a.template)).toEqual(['lead_assigned', 'pickup_reassigned_by_head']);
+    expect(alerts[1]!.params).toEqual({ leadId: 42, head: 'Дмитрий Лебедев', previous: 'Анна Смирнова', manager: 'Борис Кузнецов', timeout: '15 сек' });
+    expect(next.decisions[4]).toMatchObject({ kind: 'record', record: 'reassignment', userId: 9102, previousUserId: 9101 });
     expect(next.decisions.some((d) => d.kind === 'record_violation')).toBe(false);
     expect(next.pickup).toMatchObject({ phase: 'running', assignedUserId: 9102, clock: 2, misses: 0, missedUserIds: [9101], deadlineAt: Date.parse(AT) + 15_000 });
   });

@@ -1,0 +1,107 @@
+/**
+ * Telegram's limits for the whole bot, not per process. The transformer-throttler spaces calls within one process;
+ * with several worker processes (and the bot answering in another) each would allow its own 30 messages a second,
+ * while Telegram counts the bot's account. This grammY API transformer reserves each call's slot in Redis first:
+ *
+ * - overall: at most `global.max` calls in any `global.windowMs` (Telegram: about 30 messages a second);
+ * - per chat: at least `perChatMs` between calls to one private chat (about one a second);
+ * - per group: at least `group.minMs` apart and at most `group.max` in any `group.windowMs` (20 a minute).
+ *
+ * A slot is the earliest instant (Redis server time, so every process agrees) that keeps each limit, never before
+ * the last slot reserved under that limit: slots of a chat come in the order their calls asked, and the order of a
+ * chat's messages (one drainer at a time) is kept. The caller sleeps until its slot, then calls Telegram.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Transformer } from 'grammy';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../store/keys.js';
+
+export interface SharedLimits {
+  global: { max: number; windowMs: number };
+  perChatMs: number;
+  group: { minMs: number; max: number; windowMs: number };
+}
+
+/** Telegram's published limits with the same margin as the in-process throttler (calls are counted on arrival). */
+export const SHARED_TELEGRAM_LIMITS: SharedLimits = {
+  global: { max: 30, windowMs: 1050 },
+  perChatMs: 1100,
+  group: { minMs: 1100, max: 20, windowMs: 61_000 },
+};
+
+/**
+ * KEYS: the overall log, the chat's log. ARGV: global max, global window, chat gap, chat max (0: none), chat window,
+ * a unique member. Returns the slot's delay from now in ms. Each log is a sorted set of reserved instants.
+ */
+const RESERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function earliest(key, max, window, gap)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (now - window))
+  local at = now
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then
+    local l = tonumber(last[2])
+    if l + gap > at then at = l + gap end
+  end
+  if max > 0 then
+    local n = redis.call('ZCARD', key)
+    if n >= max then
+      local nth = redis.call('ZRANGE', key, n - max, n - max, 'WITHSCORES')
+      local free = tonumber(nth[2]) + window
+      if free > at then at = free end
+    end
+  end
+  return at
+end
+local gmax, gwin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cgap, cmax, cwin = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local at = earliest(KEYS[1], gmax, gwin, 0)
+local c = earliest(KEYS[2], cmax, cwin, cgap)
+if c > at then at = c end
+redis.call('ZADD', KEYS[1], at, ARGV[6])
+redis.call('ZADD', KEYS[2], at, ARGV[6])
+redis.call('PEXPIRE', KEYS[1], at - now + gwin + 1000)
+redis.call('PEXPIRE', KEYS[2], at - now + math.max(cwin, cgap) + 1000)
+return at - now`;
+
+export function sharedLimitKeys(keys: Keys) {
+  // One hash tag for all of them: the script touches the overall log and a chat's log together (Redis Cluster).
+  const tag = `{${keys.prefix}:tg-limit}`;
+  return { global: keys.of('tg-limit', tag, 'global'), chat: (chatId: string) => keys.of('tg-limit', tag, 'chat', chatId) };
+}
+
+/** Reserves a slot for a call to `chatId` and returns how long to wait for it (ms). */
+export function createSharedLimiter(redis: Redis, keys: Keys, limits: SharedLimits = SHARED_TELEGRAM_LIMITS) {
+  const k = sharedLimitKeys(keys);
+  const instance = randomBytes(6).toString('hex');
+  let n = 0;
+  return async (chatId: string): Promise<number> => {
+    const group = chatId.startsWith('-');
+    const delay = await redis.eval(
+      RESERVE,
+      2,
+      k.global,
+      k.chat(chatId),
+      String(limits.global.max),
+      String(limits.global.windowMs),
+      String(group ? limits.group.minMs : limits.perChatMs),
+      String(group ? limits.group.max : 0),
+      String(group ? limits.group.windowMs : limits.perChatMs),
+      `${instance}:${++n}`,
+    );
+    return Math.max(0, Number(delay));
+  };
+}
+
+/** The grammY transformer: calls that address a chat wait for their shared slot; others (getUpdates, …) pass. */
+export function sharedLimit(reserve: (chatId: string) => Promise<number>): Transformer {
+  return async (prev, method, payload, signal) => {
+    const chatId = payload && typeof payload === 'object' && 'chat_id' in payload ? String((payload as { chat_id: unknown }).chat_id) : undefined;
+    if (chatId !== undefined) {
+      const waitMs = await reserve(chatId);
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+    return prev(method, payload, signal);
+  };
+}
