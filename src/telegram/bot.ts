@@ -110,7 +110,7 @@ export function installBot(deps: BotDeps): Bot {
     log.info({ chatId }, 'telegram: message from an unknown chat; refused');
   };
 
-  const record = async (kind: 'action' | 'intake_paused' | 'intake_resumed', leadId: number, type: string, userId: number | undefined, by: string, reason: string): Promise<void> => {
+  const record = async (kind: 'action', leadId: number, type: string, userId: number | undefined, by: string, reason: string): Promise<void> => {
     const at = deps.clock.now().toISOString();
     await deps.records.append({ kind, at, leadId, type, rule: 'telegram', ...(userId !== undefined ? { userId } : {}), reason: `${reason} (pressed by ${by})` }, `tg:${type}:${leadId}:${userId ?? ''}:${at}`);
   };
@@ -257,13 +257,14 @@ export function installBot(deps: BotDeps): Bot {
       const target: IntakeTarget = { kind: 'manager', userId: id };
       if (action === 'pause') {
         await deps.intake?.pause(target, { by: w.userId, reason: 'приостановлено РОПом через Telegram' });
-        await record('intake_paused', 0, 'telegram_pause', id, by, 'intake paused by the head of sales');
+        // The intake store records the pause itself (intake_paused); this is the record of the button press.
+        await record('action', 0, 'telegram_pause', id, by, 'intake paused by the head of sales');
         await ctx.answerCallbackQuery({ text: botText.paused(name(id)) });
         await ctx.reply(botText.paused(name(id)), { parse_mode: 'HTML', reply_markup: { inline_keyboard: [[{ text: buttons.resume(id, name(id)).text, callback_data: buttons.resume(id, name(id)).data }]] } });
         return;
       }
       await deps.intake?.resume(target, { by: w.userId });
-      await record('intake_resumed', 0, 'telegram_resume', id, by, 'intake resumed by the head of sales');
+      await record('action', 0, 'telegram_resume', id, by, 'intake resumed by the head of sales');
       await ctx.answerCallbackQuery({ text: botText.resumed(name(id)) });
       await ctx.reply(botText.resumed(name(id)), { parse_mode: 'HTML' });
     } catch (err) {

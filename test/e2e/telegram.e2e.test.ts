@@ -115,8 +115,12 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
     const alert = await waitFor(() => stub.chat(DEPT1_CHAT).find((m) => m.text.includes(`/leads/detail/${missedLead.id}"`) && JSON.stringify(m.replyMarkup ?? '').includes(`pause:${first}`)), 'the miss alert with «pause»', 30_000);
 
     await stub.pressButton(Number(DEPT1_CHAT), alert.messageId, `pause:${first}`, HEAD_TG);
-    const paused = await waitFor(async () => (await runtime.records.forLead(0)).find((r) => r.kind === 'intake_paused' && r.userId === first && r.type === 'telegram_pause'), 'the pause recorded', 15_000);
-    expect(paused.reason).toContain(`pressed by Дмитрий Лебедев (Telegram ${HEAD_TG})`);
+    const pressed = await waitFor(async () => (await runtime.records.forLead(0)).find((r) => r.kind === 'action' && r.userId === first && r.type === 'telegram_pause'), 'the button press recorded', 15_000);
+    expect(pressed.reason).toContain(`pressed by Дмитрий Лебедев (Telegram ${HEAD_TG})`);
+    // The pause itself is one record, written by the intake store with who and why.
+    const pauses = (await runtime.records.forLead(0)).filter((r) => r.kind === 'intake_paused' && r.userId === first);
+    expect(pauses).toHaveLength(1);
+    expect(pauses[0]!.reason).toContain('приостановлено РОПом через Telegram');
     await waitFor(() => stub.chat(DEPT1_CHAT).some((m) => m.text === `Приём заявок приостановлен: ${NAMES[first]}.`), 'the confirmation in the chat', 15_000);
 
     // The next lead: the rotation skips the paused manager, and says so.
@@ -125,7 +129,7 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
     const given = await waitFor(async () => (await runtime.records.forLead(next.id)).find((r) => r.kind === 'assignment'), 'the next lead assigned', 15_000);
     expect(given.userId).not.toBe(first);
     expect(sim.account.leads.get(next.id)!.responsibleUserId).toBe(given.userId);
-    expect((given.explanation as { skipped: Array<{ userId: number; reason: string }> }).skipped).toContainEqual({ userId: first, reason: 'paused' });
+    expect((given.explanation as { skipped: Array<{ userId: number; reason: string }> }).skipped).toContainEqual({ userId: first, reason: 'paused', detail: 'приостановлено РОПом через Telegram' });
     const note = await waitFor(() => [...sim.account.notes.values()].find((n) => n.entityId === next.id && JSON.stringify(n.params).includes('Робот назначил')), 'the assignment note', 15_000);
     expect(JSON.stringify(note.params)).toContain(`${NAMES[first]} — приём заявок приостановлен`);
   }, 90_000);

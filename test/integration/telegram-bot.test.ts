@@ -107,7 +107,7 @@ describe('telegram bot (long polling)', () => {
     await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 2, 'the confirmation with "resume"');
     expect(h.stub.chat(DEPT1_CHAT)[1]!.replyMarkup).toEqual({ inline_keyboard: [[{ text: '▶️ Возобновить приём заявок: Анна Смирнова', callback_data: `resume:${ANNA}` }]] });
     const recorded = await waitFor(async () => (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find((r) => r.type === 'telegram_pause'), 'the record');
-    expect(recorded).toMatchObject({ kind: 'intake_paused', userId: ANNA, rule: 'telegram' });
+    expect(recorded).toMatchObject({ kind: 'action', userId: ANNA, rule: 'telegram' });
     expect(recorded.reason).toContain('pressed by Дмитрий Лебедев (Telegram 7100)');
 
     // A manager pressing a РОП's button is told it is not theirs.
