@@ -95,8 +95,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   // The rules follow the file and the admin's stored versions in every process (src/config/source.ts).
   let directory: DirectoryCache | undefined;
-  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker');
-  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker');
+  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
+  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   for (const r of [rulesRedis, rulesSubscriber]) r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
   const closeRulesRedis = (): void => {
     rulesRedis.disconnect();
