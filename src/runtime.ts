@@ -138,7 +138,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/admin/server.ts).
   const adminArea = (env: AdminEnv) => {
     const keys = createKeys(options.service.REDIS_PREFIX);
-    const queues = createQueues({ connection: rulesRedis, prefix: `${options.service.REDIS_PREFIX}:bull`, logger });
+    const queues = createQueues({ connection: rulesRedis, prefix: keys.bullPrefix, logger });
     let fetched: { at: number; dir: Promise<AccountDirectory> } | undefined;
     const adminDirectory = (): Promise<AccountDirectory> => {
       if (directory) return Promise.resolve(directory.get());

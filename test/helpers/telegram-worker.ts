@@ -2,22 +2,22 @@
  * A Telegram delivery worker as its own OS process, for the test with two of them on one Redis.
  * Usage: node --import tsx test/helpers/telegram-worker.ts <redisUrl> <prefix> <apiRoot> <token>
  */
-import { Redis } from 'ioredis';
 import { createQueues } from '../../src/jobs/queues.js';
 import { createWorkers } from '../../src/jobs/worker.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
+import { connectRedis } from '../../src/lib/redis.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createRecordStore } from '../../src/store/record-store.js';
 import { createTelegram } from '../../src/telegram/index.js';
 import { demoRules } from './rules.js';
 
 const [url = '', prefix = '', apiRoot = '', token = ''] = process.argv.slice(2);
-const redis = new Redis(url, { maxRetriesPerRequest: null });
+const redis = connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { pid: process.pid } });
 const keys = createKeys(prefix);
-const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+const queues = createQueues({ connection: redis, prefix: keys.bullPrefix, logger });
 const rules = await demoRules();
 const telegram = createTelegram({
   telegram: { apiRoot, token },
@@ -32,5 +32,5 @@ const telegram = createTelegram({
   throttle: { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } },
   retryDelayMs: () => 50,
 });
-createWorkers({ connection: redis, prefix: `${prefix}:bull`, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
 process.stdout.write('ready\n');

@@ -52,7 +52,7 @@ export async function startTelegramHarness(options: {
   const redis = connectTestRedis();
   const keys = createKeys(prefix);
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+  const queues = createQueues({ connection: redis, prefix: keys.bullPrefix, logger });
   const outbox = createOutbox(redis, keys, { onPushed: wakeRouter(queues) });
   const records = createRecordStore(redis, keys);
   const clock = createManualClock(options.now ?? '2026-03-03T09:00:00Z');
@@ -74,7 +74,7 @@ export async function startTelegramHarness(options: {
   });
   let workers: Workers | undefined;
   const startWorkers = (): void => {
-    workers ??= createWorkers({ connection: redis, prefix: `${prefix}:bull`, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+    workers ??= createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
   };
   if (!options.manualWorkers) startWorkers();
   return {

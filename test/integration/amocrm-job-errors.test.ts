@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../src/lib/logger.js';
 import { createQueues, type Queues } from '../../src/jobs/queues.js';
+import { createKeys } from '../../src/store/keys.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -56,7 +57,7 @@ describe('amoCRM failures in jobs', () => {
     const amo = await startAmo();
     cleanup.push(() => void amo.server.close());
     await redis.set(`${prefix}:amo:${new URL(amo.url).host}:tokens`, JSON.stringify({ accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, expiresAt: tokens.expiresAt }));
-    const queues: Queues = createQueues({ connection: connectTestRedis(), prefix, logger: createLogger({ level: 'silent' }) });
+    const queues: Queues = createQueues({ connection: connectTestRedis(), prefix: createKeys(prefix).bullPrefix, logger: createLogger({ level: 'silent' }) });
     cleanup.push(() => queues.close());
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/amo-job-worker.ts', TEST_REDIS_URL, prefix, amo.url, CLIENT_SECRET]);
     let out = '';

@@ -22,7 +22,7 @@ test('when two worker processes deliver while the stub fails 30% of calls, then 
   stub.failRate(0.3);
   const redis = connectTestRedis();
   const logger = createLogger({ level: 'silent' });
-  const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+  const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
   const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(queues) });
   const children: ChildProcess[] = [];
   try {
