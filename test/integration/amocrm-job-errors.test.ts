@@ -164,7 +164,7 @@ describe('amoCRM failures in jobs', () => {
     expect(job.attemptsMade).toBe(0);
     // Parked for the block's cool-down (10 minutes by default), not for BullMQ's 50 ms backoff.
     expect(job.timestamp + job.delay).toBeGreaterThanOrEqual(before + 9 * 60_000);
-    expect(await redis.pttl(`${prefix}:amo:${new URL(amo.url).host}:backoff`)).toBeGreaterThan(9 * 60_000);
+    expect(await redis.pttl(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)).toBeGreaterThan(9 * 60_000);
     await waitFor(() => logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends'), 'the parking log line');
     expect(logLines().some((l) => l.msg === 'job failed for good' || l.msg === 'job failed, will retry')).toBe(false);
   }, 60_000);
