@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     }
     let cursor = '0';
     do {
-      const [next, found] = await redis.zscan(keys.of('{timers}', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
+      const [next, found] = await redis.zscan(keys.tagged('timers', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
       cursor = next;
       for (let i = 0; i < found.length; i += 2) console.log(`timer ${found[i]} due ${new Date(Number(found[i + 1])).toISOString()}`);
     } while (cursor !== '0');

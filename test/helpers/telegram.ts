@@ -126,11 +126,11 @@ export function seededRandom(seed: number): () => number {
 export async function settled(h: TelegramHarness, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const route = await h.redis.llen(h.keys.of('outbox', 'route'));
-    const routing = await h.redis.llen(h.keys.of('outbox', 'routing'));
-    const chats = await h.redis.smembers(h.keys.of('tg', 'chats'));
+    const route = await h.redis.llen(h.keys.tagged('outbox', 'route'));
+    const routing = await h.redis.llen(h.keys.tagged('outbox', 'routing'));
+    const chats = await h.redis.smembers(h.keys.tagged('tg', 'chats'));
     let queued = 0;
-    for (const c of chats) queued += await h.redis.llen(h.keys.of('tg', 'chat', c, 'queue'));
+    for (const c of chats) queued += await h.redis.llen(h.keys.tagged('tg', 'chat', c, 'queue'));
     const counts = await h.queues.get('telegram').getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
     if (route + routing + queued + jobs === 0) return;
