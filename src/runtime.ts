@@ -28,6 +28,7 @@ import { createKeys } from './store/keys.js';
 import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
+import { renameUntaggedKeys } from './store/rename-keys.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
 import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
 import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
@@ -102,6 +103,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     rulesRedis.disconnect();
     rulesSubscriber.disconnect();
   };
+  // Keys an older version wrote without their hash tags move to their new names before anything reads them.
+  const moved = await renameUntaggedKeys(rulesRedis, createKeys(options.service.REDIS_PREFIX)).catch((err: unknown) => {
+    closeRulesRedis();
+    throw err;
+  });
+  if (moved > 0) logger.info({ moved }, 'moved keys written by an older version to their hash-tagged names');
   const source: RulesSource = await createRulesSource({
     file: options.rulesFile,
     redis: rulesRedis,
