@@ -184,6 +184,12 @@ export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
       const fields = await redis.hkeys(keys.lead(leadId));
       return fields.filter((f) => f.startsWith('intent:')).map((f) => f.slice('intent:'.length));
     },
+    async inFlight(leadIds) {
+      if (leadIds.length === 0) return new Set();
+      // A lead is in the pending set from before its first intent is stored until its last one is finished.
+      const scores = await redis.zmscore(keys.of('effects', 'pending'), ...leadIds.map(String));
+      return new Set(leadIds.filter((_, i) => scores[i] !== null));
+    },
   };
 }
 

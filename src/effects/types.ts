@@ -142,4 +142,6 @@ export interface EffectStore {
   taskRef(leadId: number, taskId: number): Promise<string | undefined>;
   /** Ids of plans not finished yet for a lead. */
   pendingPlans(leadId: number): Promise<string[]>;
+  /** The leads among these with plans that may still be writing (one round trip; a superset of those with intents). */
+  inFlight(leadIds: number[]): Promise<Set<number>>;
 }

@@ -238,7 +238,10 @@ export interface RoutingNote {
 export interface LeadActivity {
   type: 'outgoing_call' | 'note' | 'task_completed' | 'status_changed' | 'responsible_changed' | 'incoming_call';
   byUserId: number;
+  /** Epoch seconds (amoCRM's `created_at`). */
   at: number;
+  /** For `responsible_changed`: the responsible after the change (the event's `value_after`). */
+  toUserId?: number;
 }
 
 export interface RuleContext {

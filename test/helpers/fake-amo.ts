@@ -4,7 +4,7 @@
  */
 import type { AmoClient, LeadUpdate, NewLeadNote, NewTask } from '../../src/amocrm/api/client.js';
 import { AmoUnavailableError, AmoValidationError } from '../../src/amocrm/api/errors.js';
-import type { ApiLead, ApiNote, ApiTask } from '../../src/amocrm/api/schemas.js';
+import type { ApiEvent, ApiLead, ApiNote, ApiTask } from '../../src/amocrm/api/schemas.js';
 
 export interface FakeLead {
   id: number;
@@ -20,8 +20,10 @@ export interface FakeContact {
   responsible: number;
 }
 
-export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []) {
+/** `now` (epoch ms) stamps the events amoCRM records for responsible changes; without it no events are kept. */
+export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = [], options: { now?: () => number; robotUserId?: number } = {}) {
   const state = new Map(leads.map((l) => [l.id, { ...l }]));
+  const events: ApiEvent[] = [];
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   const notes: Array<NewLeadNote & { id: number }> = [];
   const tasks: Array<NewTask & { id: number; is_completed: boolean }> = [];
@@ -65,10 +67,12 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
         return c ? [{ id: c.id, responsible_user_id: c.responsible }] : [];
       });
     },
-    async listEvents() {
+    async listEvents(filter: { entityIds?: number[]; types?: string[]; createdFrom?: number } = {}) {
       if (faults.down) throw unavailable('GET /api/v4/events');
       calls.eventsReads += 1;
-      return [];
+      return events.filter(
+        (e) => (!filter.entityIds || filter.entityIds.includes(e.entity_id)) && (!filter.types || filter.types.includes(e.type)) && (filter.createdFrom === undefined || e.created_at >= filter.createdFrom),
+      );
     },
     async updateLead(update: LeadUpdate) {
       if (faults.down) throw unavailable('PATCH /api/v4/leads');
@@ -78,6 +82,18 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
       }
       const l = state.get(update.id);
       if (!l) throw new AmoValidationError(400, 'PATCH /api/v4/leads', [{ code: 'NotFound', path: 'id', detail: 'no such lead' }], 'Bad Request');
+      if (update.responsible_user_id !== undefined && update.responsible_user_id !== l.responsible && options.now) {
+        events.push({
+          id: `e${events.length + 1}`,
+          type: 'entity_responsible_changed',
+          entity_id: l.id,
+          entity_type: 'lead',
+          created_by: options.robotUserId ?? 0,
+          created_at: Math.floor(options.now() / 1000),
+          value_before: [{ responsible_user: { id: l.responsible } }],
+          value_after: [{ responsible_user: { id: update.responsible_user_id } }],
+        });
+      }
       if (update.responsible_user_id !== undefined) l.responsible = update.responsible_user_id;
       if (update.status_id !== undefined) l.statusId = update.status_id;
       calls.patches.push(update);
@@ -112,5 +128,5 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async updateTask() {},
     async flush() {},
   };
-  return { amo: amo as unknown as AmoClient, state, contacts, notes, tasks, calls, faults };
+  return { amo: amo as unknown as AmoClient, state, contacts, notes, tasks, events, calls, faults };
 }

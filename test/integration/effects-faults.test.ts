@@ -64,7 +64,11 @@ function harness(leadIds: number[], options: { responsible?: number } = {}): Har
   prefixes.push(prefix);
   const keys = createKeys(prefix);
   const clock = createManualClock(START);
-  const fake = createFakeAmo(leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })));
+  const fake = createFakeAmo(
+    leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })),
+    [],
+    { now: () => clock.now().getTime() },
+  );
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const metrics = createMetrics({ defaultMetrics: false });
@@ -85,6 +89,19 @@ async function runningClocks(h: Harness, leadIds: number[]): Promise<void> {
     return { id: `setup-${id}`, rule: 'test', leadId: id, reason: 'setup', state: { pickup }, effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }] };
   });
   await h.effects.executor.execute(plans);
+}
+
+/** The due deadlines are decided, then amoCRM goes down for `ms` while the loop keeps retrying their plans. */
+async function decideDuringOutage(h: Harness, ms: number): Promise<void> {
+  const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
+  const { committed } = await h.engine.onDue(timers);
+  await h.effects.timers.settle(lease, timers);
+  h.fake.faults.down = true;
+  await h.effects.executor.drain(committed);
+  for (let t = 0; t < ms; t += 5_000) {
+    h.clock.advance(5_000);
+    await h.effects.executor.resumeDue();
+  }
 }
 
 const ids = (n: number, from: number): number[] => Array.from({ length: n }, (_, i) => from + i);
@@ -147,15 +164,7 @@ describe('the effect path under faults', () => {
     const h = harness([lead]);
     await runningClocks(h, [lead]);
     // The deadline's plan is committed, then amoCRM goes down for six minutes; the loop keeps retrying the plan.
-    const { timers, lease } = await h.effects.timers.claim(h.clock.now().getTime(), 10, 20_000);
-    const { committed } = await h.engine.onDue(timers);
-    await h.effects.timers.settle(lease, timers);
-    h.fake.faults.down = true;
-    await h.effects.executor.drain(committed);
-    for (let t = 0; t < 6 * 60_000; t += 5_000) {
-      h.clock.advance(5_000);
-      await h.effects.executor.resumeDue();
-    }
+    await decideDuringOutage(h, 6 * 60_000);
     expect(h.fake.calls.patches).toHaveLength(0);
     expect(await h.effects.executor.store.pendingPlans(lead)).toHaveLength(1);
     h.fake.faults.down = false;
@@ -163,6 +172,33 @@ describe('the effect path under faults', () => {
     await h.effects.executor.resumeDue();
     expect(h.fake.calls.patches).toHaveLength(1);
     expect(await h.effects.executor.store.pendingPlans(lead)).toEqual([]);
+  });
+
+  it('when a reassignment reaches amoCRM only after an outage longer than the clock, then the new manager gets the full time from then and is not charged a miss', async () => {
+    const lead = 826_001;
+    const h = harness([lead]);
+    await runningClocks(h, [lead]);
+    await decideDuringOutage(h, 60_000);
+    h.fake.faults.down = false;
+    h.clock.advance(5_000);
+    await h.effects.executor.resumeDue();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    const second = h.fake.calls.patches[0]!.responsible_user_id!;
+    const landedAt = h.clock.now().getTime();
+    // The second manager's deadline (15 s after the decision) passed during the outage. Judged now, they would be
+    // charged a miss for a lead they could see for no time at all.
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    expect((await h.engine.pickups.get(lead)) as PickupState).toMatchObject({ phase: 'running', assignedUserId: second, misses: 1, missedUserIds: [FIRST] });
+    expect(h.fake.notes.filter((n) => n.entity_id === lead).at(-1)?.params?.text).toMatch(/^Назначение дошло до amoCRM с опозданием/);
+    // Its full time after the landing, the lead moves on as usual.
+    h.clock.advance(landedAt + 15_000 - h.clock.now().getTime() - 3_000);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(1);
+    h.clock.advance(3_000);
+    await h.effects.tick();
+    expect(h.fake.calls.patches).toHaveLength(2);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 2, missedUserIds: [FIRST, second] });
   });
 
   it('when a deadline timer is lost, then the sweep restores it from the pickup state', async () => {
@@ -327,8 +363,38 @@ describe('the effect path under faults', () => {
     expect(h.fake.state.get(lead)!.responsible).toBe(FIRST);
     h.clock.advance(3_000);
     await h.effects.tick();
-    // Now the deadline is judged on what amoCRM shows: the first manager missed it.
+    // Now the deadline is judged on what amoCRM shows: the assignment landed 15 s after it was decided, so the
+    // manager's 15 s run from the landing...
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ clock: 1, misses: 0, deadlineAt: now + 15_000 });
+    // ...and once they are over with nothing done, the first manager missed it.
+    h.clock.advance(12_000);
+    await h.effects.tick();
     expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 1, missedUserIds: [FIRST] });
+  });
+
+  it('when the previous decision lands while the deadline\'s read of amoCRM is on its way, then that stale read is not taken for a person\'s change', async () => {
+    const lead = 890_151;
+    const h = harness([lead], { responsible: 9001 });
+    const now = h.clock.now().getTime();
+    const pickup: PickupState = { leadId: lead, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    const [inFlight] = await h.effects.executor.commit([
+      { id: 'assign-racing', rule: 'R1', leadId: lead, reason: 'assignment', state: { pickup }, effects: [{ kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 }, { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }] },
+    ]);
+    await h.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }]);
+    // amoCRM answers the read with the lead as it was, and the assignment's PATCH lands before that answer arrives.
+    const amo = h.fake.amo as unknown as { getLeadsByIds: (...args: unknown[]) => Promise<unknown> };
+    const read = amo.getLeadsByIds.bind(amo);
+    let reads = 0;
+    amo.getLeadsByIds = async (...args: unknown[]) => {
+      reads += 1;
+      const stale = await read(...args);
+      if (reads === 1) await h.effects.executor.drain([inFlight!]);
+      return stale;
+    };
+    await h.effects.tick();
+    await h.effects.executor.drain([inFlight!]);
+    expect(h.fake.calls.patches.map((p) => p.responsible_user_id)).toEqual([FIRST]);
+    expect(await h.engine.pickups.get(lead)).toMatchObject({ clock: 1, assignedUserId: FIRST, misses: 0 });
   });
 
   it('when a webhook job is handed to a second worker after its commit, then the lead is not decided again', async () => {

@@ -88,12 +88,22 @@ export function leadSnapshotFromApi(lead: ApiLead, contactOwners?: ReadonlyMap<n
   };
 }
 
+/** `value_after: [{ responsible_user: { id } }]` of an `entity_responsible_changed` event. */
+function responsibleAfter(e: ApiEvent): number | undefined {
+  for (const v of e.value_after ?? []) {
+    const r = v['responsible_user'];
+    if (typeof r === 'object' && r !== null && typeof (r as { id?: unknown }).id === 'number') return (r as { id: number }).id;
+  }
+  return undefined;
+}
+
 export function activityFromApi(events: ApiEvent[]): Map<number, LeadActivity[]> {
   const out = new Map<number, LeadActivity[]>();
   for (const e of events) {
     const type = activityFromEventType(e.type);
     if (!type) continue;
-    out.set(e.entity_id, [...(out.get(e.entity_id) ?? []), { type, byUserId: e.created_by, at: e.created_at }]);
+    const to = type === 'responsible_changed' ? responsibleAfter(e) : undefined;
+    out.set(e.entity_id, [...(out.get(e.entity_id) ?? []), { type, byUserId: e.created_by, at: e.created_at, ...(to !== undefined ? { toUserId: to } : {}) }]);
   }
   return out;
 }
@@ -273,12 +283,19 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     async onDue(due: DueTimer[]) {
       const ids = [...new Set(due.map((d) => d.leadId))];
       const states = await pickups.many(ids);
-      const live = ids.filter((id) => {
+      let live = ids.filter((id) => {
         const p = states.get(id);
         return p !== undefined && (p.phase === 'running' || p.phase === 'waiting_shift');
       });
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
+      if (live.length === 0) return { committed, failed };
+      // A lead whose previous decision is still being written is not read now: amoCRM may not show that write
+      // yet, and a read that raced it would take the robot's own write for a person's change. It is checked
+      // again shortly (below, under its lock, the same test catches a write that started after this one).
+      const busy = await deps.effects.executor.store.inFlight(live);
+      for (const timer of due) if (busy.has(timer.leadId)) failed.push({ timer, error: new WritesInFlightError(timer.leadId) });
+      live = live.filter((id) => !busy.has(id));
       if (live.length === 0) return { committed, failed };
       const now = deps.clock.now().getTime();
       const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
@@ -304,7 +321,9 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             const api = byId.get(timer.leadId);
             const fresh = { lead: api ? leadSnapshotFromApi(api, owners) : null, activity: activity.get(timer.leadId) ?? [] };
             const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
-            const plan = await planOf(`R1:${timer.leadId}:deadline:c${pickup.clock}`, result, fresh.lead ?? { leadId: timer.leadId, tags: [] }, ctx, pickup);
+            // A clock moved on for a late landing decides again at its new deadline, under its own plan id.
+            const late = result.pickup.clock === pickup.clock && result.pickup.phase === 'running' && result.pickup.deadlineAt !== pickup.deadlineAt;
+            const plan = await planOf(`R1:${timer.leadId}:deadline:c${pickup.clock}${late ? ':late' : ''}`, result, fresh.lead ?? { leadId: timer.leadId, tags: [] }, ctx, pickup);
             if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
           });
         } catch (err) {

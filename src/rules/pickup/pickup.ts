@@ -482,6 +482,11 @@ export function pickupOnDeadline(pickup: PickupState, timerClock: number, fresh:
   const taken = signals.find(([signal, seen]) => seen && rules.pickup.takenBy.has(signal));
   if (taken) return stopClock(pickup, lead.leadId, 'taken', taken[0], ctx, `taken: ${taken[0]} (seen at the deadline)`);
 
+  // The manager's time runs from when the assignment reached amoCRM. One that landed late (amoCRM was down, the
+  // write waited for a retry) gets its full time from then: nobody is charged a miss for time they never had.
+  const extended = extendForLateLanding(pickup, lead, assigned, since, fresh.activity, ctx);
+  if (extended) return extended;
+
   // Missed (R1): violation for the manager, never back to them, a new manager or the РОП after the last miss.
   const name = nameOf(rules);
   const misses = pickup.misses + 1;
@@ -496,6 +501,32 @@ export function pickupOnDeadline(pickup: PickupState, timerClock: number, fresh:
       ? fallback(missed, lead, dept, ctx, fallbackReasons.maxMisses(misses))
       : planAssignment(missed, lead, ctx, 'missed', assigned);
   return { pickup: next.pickup, decisions: [...decisions, ...next.decisions] };
+}
+
+/** A deadline this close to the one the landing time gives is kept: amoCRM's event times are whole seconds. */
+export const LATE_LANDING_TOLERANCE_MS = 2_000;
+
+function extendForLateLanding(pickup: PickupState, lead: LeadSnapshot, assigned: number, since: number, activity: LeadActivity[], ctx: RuleContext): PickupResult | undefined {
+  const landings = activity.filter((a) => a.type === 'responsible_changed' && a.toUserId === assigned && a.at * 1000 >= since - 1000).map((a) => a.at * 1000);
+  if (landings.length === 0) return undefined;
+  const landed = Math.max(...landings);
+  const dept = departmentFor(ctx.rules, lead, pickup);
+  const due = dept ? deadlineFor(dept, landed, ctx) : undefined;
+  if (due === undefined || due - ctx.now <= LATE_LANDING_TOLERANCE_MS || due <= (pickup.deadlineAt ?? 0) + LATE_LANDING_TOLERANCE_MS) return undefined;
+  const { rules } = ctx;
+  const reason = `the assignment reached amoCRM ${Math.round((landed - since) / 1000)} s after it was decided; the clock runs from then`;
+  return {
+    pickup: { ...pickup, deadlineAt: due },
+    decisions: [
+      { kind: 'schedule_timer', timer: 'pickup_deadline', leadId: lead.leadId, clock: pickup.clock, dueAt: due, reason: `${reason}, until ${new Date(due).toISOString()}` },
+      {
+        kind: 'add_note',
+        leadId: lead.leadId,
+        text: notes.clockExtended({ manager: nameOf(rules)(assigned), landed: formatTime(landed, rules.timeZone), timeout: minutesText(rules.pickup.timeoutMs), deadline: formatTime(due, rules.timeZone) }),
+        reason,
+      },
+    ],
+  };
 }
 
 /** The safety sweep found the lead in the pickup stage with no live clock (a webhook never came). */

@@ -50,6 +50,8 @@ export const notes = {
     `${p.missed} не взял(а) клиента в работу за ${p.timeout}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. Пропусков по этой заявке: ${p.misses}. Новый срок — до ${p.deadline}.`,
   reassignedByHead: (p: { head: string; previous: string | undefined; manager: string; why: string; timeout: string; deadline: string }): string =>
     `РОП ${p.head} переназначил(а) клиента${p.previous ? ` (был(а) ответственным: ${p.previous})` : ''}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
+  clockExtended: (p: { manager: string; landed: string; timeout: string; deadline: string }): string =>
+    `Назначение дошло до amoCRM с опозданием (в ${p.landed}). ${p.manager}, у вас по-прежнему ${p.timeout}, чтобы взять клиента в работу: новый срок — до ${p.deadline}.`,
   clockStarted: (p: { manager: string; timeout: string; deadline: string }): string =>
     `${p.manager}, у вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
   waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); 15 минут начнут считаться с этого момента.`,

@@ -145,6 +145,43 @@ describe('R1 pickup (pure)', () => {
     expect(kinds(res.decisions)).not.toContain('reassign');
   });
 
+  describe('when the assignment reached amoCRM late', () => {
+    const fresh = (activity: Array<{ type: 'responsible_changed' | 'outgoing_call'; byUserId: number; at: string; toUserId?: number }>) => ({
+      lead: { leadId: 42, statusId: STAGE, pipelineId: PIPELINE, responsibleUserId: 9101, tags: [] },
+      activity: activity.map((a) => ({ ...a, at: Date.parse(a.at) / 1000 })),
+    });
+    const landed = (at: string) => ({ type: 'responsible_changed' as const, byUserId: ADMIN, toUserId: 9101, at });
+
+    it('then the manager gets the full time from the landing, with a note saying so, and is not charged a miss', () => {
+      const { pickup } = running();
+      const res = pickupOnDeadline(pickup, pickup.clock, fresh([landed('2026-11-24T10:00:09Z')]), ctxAt(rules, '2026-11-24T10:00:15.000Z'));
+      expect(kinds(res.decisions)).toEqual(['schedule_timer', 'add_note']);
+      expect(res.pickup).toMatchObject({ phase: 'running', clock: pickup.clock, misses: 0, deadlineAt: Date.parse('2026-11-24T10:00:24Z') });
+      expect(res.decisions[0]).toMatchObject({ timer: 'pickup_deadline', clock: pickup.clock, dueAt: Date.parse('2026-11-24T10:00:24Z') });
+      expect((res.decisions[1] as Extract<Decision, { kind: 'add_note' }>).text).toMatch(/^Назначение дошло до amoCRM с опозданием \(в 24 ноября 13:00:09\)\. Анна Смирнова, у вас по-прежнему 15 сек.*до 24 ноября 13:00:24\.$/);
+      // At the new deadline: a call since the landing counts as taken; none is a miss as usual.
+      const called = pickupOnDeadline(res.pickup, res.pickup.clock, fresh([landed('2026-11-24T10:00:09Z'), { type: 'outgoing_call', byUserId: 9101, at: '2026-11-24T10:00:20Z' }]), ctxAt(rules, '2026-11-24T10:00:24.000Z'));
+      expect(called.pickup.phase).toBe('taken');
+      const missed = pickupOnDeadline(res.pickup, res.pickup.clock, fresh([landed('2026-11-24T10:00:09Z')]), ctxAt(rules, '2026-11-24T10:00:24.000Z'));
+      expect(kinds(missed.decisions)).toEqual(['release_load', 'record_violation', 'assign']);
+    });
+
+    it('then a landing within the tolerance of the deadline changes nothing (amoCRM counts whole seconds)', () => {
+      const { pickup } = running();
+      // Lands at +2 s: the new deadline would be 2 s away, within the tolerance, so the deadline stands.
+      expect(kinds(pickupOnDeadline(pickup, pickup.clock, fresh([landed('2026-11-24T10:00:02Z')]), ctxAt(rules, '2026-11-24T10:00:15.000Z')).decisions)).toEqual(['release_load', 'record_violation', 'assign']);
+      // Lands at +3 s: 3 s more is owed.
+      expect(kinds(pickupOnDeadline(pickup, pickup.clock, fresh([landed('2026-11-24T10:00:03Z')]), ctxAt(rules, '2026-11-24T10:00:15.000Z')).decisions)).toEqual(['schedule_timer', 'add_note']);
+    });
+
+    it('then a change to someone else, or one before the clock started, is no landing', () => {
+      const { pickup } = running();
+      const other = { type: 'responsible_changed' as const, byUserId: ADMIN, toUserId: 9102, at: '2026-11-24T10:00:09Z' };
+      expect(kinds(pickupOnDeadline(pickup, pickup.clock, fresh([other]), ctxAt(rules, '2026-11-24T10:00:15.000Z')).decisions)).toEqual(['release_load', 'record_violation', 'assign']);
+      expect(kinds(pickupOnDeadline(pickup, pickup.clock, fresh([landed('2026-11-24T09:59:50Z')]), ctxAt(rules, '2026-11-24T10:00:15.000Z')).decisions)).toEqual(['release_load', 'record_violation', 'assign']);
+    });
+  });
+
   it('when a timer of an older clock fires, then it does nothing', () => {
     const { pickup } = running();
     const res = pickupOnDeadline(pickup, pickup.clock - 1, { lead: { leadId: 42, statusId: STAGE, tags: [] }, activity: [] }, ctxAt(rules, NOW));
