@@ -197,8 +197,8 @@ export function amoAuthFromEnv(env: Pick<Env, 'AMO_LONG_LIVED_TOKEN' | 'AMO_CLIE
 }
 
 /** The subset operator tools (e.g. `npm run lead:explain`) need: where the service keeps its state. */
-export function parseToolEnv(source: Record<string, string | undefined> = process.env): Pick<Env, 'REDIS_URL' | 'REDIS_PREFIX'> {
-  const result = EnvSchema.pick({ REDIS_URL: true, REDIS_PREFIX: true }).safeParse(source);
+export function parseToolEnv(source: Record<string, string | undefined> = process.env): Pick<Env, 'REDIS_URL' | 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'> {
+  const result = EnvSchema.pick({ REDIS_URL: true, REDIS_PREFIX: true, REDIS_CLUSTER_NODES: true }).safeParse(source);
   if (result.success) return result.data;
   throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
 }
@@ -208,6 +208,7 @@ export function parseLinkToolEnv(source: Record<string, string | undefined> = pr
   const result = EnvSchema.pick({
     REDIS_URL: true,
     REDIS_PREFIX: true,
+    REDIS_CLUSTER_NODES: true,
     RULES_FILE: true,
     AMO_SUBDOMAIN: true,
     AMO_DOMAIN: true,

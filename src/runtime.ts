@@ -28,6 +28,7 @@ import { createKeys } from './store/keys.js';
 import type { CompiledRules } from './rules/types.js';
 import { createOutbox, type Outbox } from './store/outbox.js';
 import { createRecordStore, type RecordStore } from './store/record-store.js';
+import { renameUntaggedKeys } from './store/rename-keys.js';
 import { startService, type Service, type ServiceConfig } from './service.js';
 import { createTelegram, telegramWebhookRoute, wakeRouter, type Telegram } from './telegram/index.js';
 import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
@@ -95,13 +96,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   // The rules follow the file and the admin's stored versions in every process (src/config/source.ts).
   let directory: DirectoryCache | undefined;
-  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker');
-  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker');
+  const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
+  const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   for (const r of [rulesRedis, rulesSubscriber]) r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
   const closeRulesRedis = (): void => {
     rulesRedis.disconnect();
     rulesSubscriber.disconnect();
   };
+  // Keys an older version wrote without their hash tags move to their new names before anything reads them.
+  const moved = await renameUntaggedKeys(rulesRedis, createKeys(options.service.REDIS_PREFIX)).catch((err: unknown) => {
+    closeRulesRedis();
+    throw err;
+  });
+  if (moved > 0) logger.info({ moved }, 'moved keys written by an older version to their hash-tagged names');
   const source: RulesSource = await createRulesSource({
     file: options.rulesFile,
     redis: rulesRedis,
@@ -138,7 +145,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/admin/server.ts).
   const adminArea = (env: AdminEnv) => {
     const keys = createKeys(options.service.REDIS_PREFIX);
-    const queues = createQueues({ connection: rulesRedis, prefix: `${options.service.REDIS_PREFIX}:bull`, logger });
+    const queues = createQueues({ connection: rulesRedis, prefix: keys.bullPrefix, logger });
     let fetched: { at: number; dir: Promise<AccountDirectory> } | undefined;
     const adminDirectory = (): Promise<AccountDirectory> => {
       if (directory) return Promise.resolve(directory.get());

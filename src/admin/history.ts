@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { expandFormBody } from '../amocrm/form-body.js';
 import { normalizeWebhook } from '../amocrm/webhook-payload.js';
+import { scanKeys } from '../lib/redis.js';
 import type { WebhookEvent } from '../rules/events.js';
 import type { Keys } from '../store/keys.js';
 import type { RecordStore } from '../store/record-store.js';
@@ -19,13 +20,7 @@ export interface KeptEvents {
 /** Every kept delivery received in [from, to], as events (deduplicated as the receiver does). */
 export async function keptEvents(redis: Redis, keys: Keys, inbox: Pick<WebhookInbox, 'getRaw'>, window: { from: number; to: number }, timeZone?: string): Promise<KeptEvents> {
   const prefix = keys.raw('');
-  const ids: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    ids.push(...found.map((k) => k.slice(prefix.length)));
-  } while (cursor !== '0');
+  const ids = (await scanKeys(redis, `${prefix}*`)).map((k) => k.slice(prefix.length));
   const deliveries: RawDelivery[] = [];
   for (const id of ids) {
     const d = await inbox.getRaw(id);

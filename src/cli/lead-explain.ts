@@ -5,7 +5,7 @@
  * (R3), its plan step by step and its history. Reads REDIS_URL and REDIS_PREFIX like the service; the cadence
  * profile comes from the rules file (`--rules <file>`, default RULES_FILE or config/rules.yaml).
  */
-import { Redis } from 'ioredis';
+import { connectRedis } from '../lib/redis.js';
 import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
 import { createRecordStore } from '../store/record-store.js';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const env = parseToolEnv();
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const records = await createRecordStore(redis, keys).forLead(leadId);
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     }
     let cursor = '0';
     do {
-      const [next, found] = await redis.zscan(keys.of('{timers}', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
+      const [next, found] = await redis.zscan(keys.tagged('timers', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
       cursor = next;
       for (let i = 0; i < found.length; i += 2) console.log(`timer ${found[i]} due ${new Date(Number(found[i + 1])).toISOString()}`);
     } while (cursor !== '0');

@@ -6,7 +6,7 @@
  * Reads REDIS_URL and REDIS_PREFIX like the service.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../lib/redis.js';
 import { parseToolEnv } from '../env.js';
 import { computeReport } from '../reports/compute.js';
 import { daysPeriod } from '../reports/period.js';
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const env = parseToolEnv();
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const saved = await createRosterStore(redis, keys).load();

@@ -6,7 +6,8 @@
  * JSON) or, without it, the amoCRM account of the service's environment. Writes nothing. Exit 1 on an invalid draft.
  */
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../lib/redis.js';
 import { compareReplays, type ReplayCounts } from '../admin/dry-run.js';
 import { keptEvents, recordedCounts } from '../admin/history.js';
 import { createAmoClient } from '../amocrm/api/client.js';
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
   }
   const env = parseToolEnv();
   const rulesFile = process.env.RULES_FILE ?? 'config/rules.yaml';
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const versions = createVersionStore(redis, keys);

@@ -6,7 +6,7 @@
  * AMO_*, RULES_FILE).
  */
 import { Api } from 'grammy';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../lib/redis.js';
 import { createAmoClient } from '../amocrm/api/client.js';
 import { resolveUser } from '../amocrm/api/directory.js';
 import { compileTelegram } from '../config/compile.js';
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
     const amo = createAmoClient({
       ...(env.AMO_BASE_URL ? { baseUrl: env.AMO_BASE_URL } : {}),

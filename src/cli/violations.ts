@@ -3,7 +3,7 @@
  * period, one per line with its stable id, rule, seed line, lead, manager and time. Reads REDIS_URL and REDIS_PREFIX.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../lib/redis.js';
 import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
 import { createRecordStore } from '../store/record-store.js';
@@ -17,7 +17,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const env = parseToolEnv();
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
     const records = await createRecordStore(redis, createKeys(env.REDIS_PREFIX)).range(new Date(from).toISOString(), new Date(to).toISOString(), 1_000_000);
     const found = records.filter((r) => r.kind === 'violation' && (values.type === undefined || r.type === values.type));

@@ -40,8 +40,12 @@ export function diffTexts(before: string, after: string, from: string, to: strin
 
 /**
  * Saves a new version atomically, so that two processes (or two admins) never get the same number and a file
- * change seen by every process is imported once. KEYS: counter, current, list, fileHash, versionPrefix.
- * ARGV: json-without-version, hash, mode ('file' imports only a hash not imported yet), baseVersion ('' = any).
+ * change seen by every process is imported once. Every key it touches is in KEYS (Redis Cluster): the caller
+ * names the version it expects to write and the versions that drop out of the list, and the script refuses (-2,
+ * read again and retry) when another save came first.
+ * KEYS: counter, current, list, fileHash, the new version's key, then the keys of the versions that drop out.
+ * ARGV: json-without-version, hash, mode ('file' imports only a hash not imported yet), baseVersion ('' = any),
+ * the expected new version, then the numbers of the versions that drop out.
  * Returns the new version, 0 when the file hash was already imported, -1 when `current` moved past baseVersion.
  */
 const SAVE_SCRIPT = `
@@ -51,15 +55,21 @@ if ARGV[3] == 'file' then
 elseif ARGV[4] ~= '' and tonumber(ARGV[4]) ~= current then
   return -1
 end
+local v = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+if v ~= tonumber(ARGV[5]) then return -2 end
+local dropped = redis.call('LRANGE', KEYS[3], ${VERSIONS_KEPT - 1}, -1)
+if #dropped ~= #ARGV - 5 then return -2 end
+for i, old in ipairs(dropped) do
+  if old ~= ARGV[5 + i] then return -2 end
+end
 if ARGV[3] == 'file' then redis.call('SET', KEYS[4], ARGV[2]) end
-local v = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[1], v)
 local doc = cjson.decode(ARGV[1])
 doc['version'] = v
-redis.call('SET', KEYS[5] .. v, cjson.encode(doc))
+redis.call('SET', KEYS[5], cjson.encode(doc))
 redis.call('SET', KEYS[2], v)
 redis.call('LPUSH', KEYS[3], v)
-local dropped = redis.call('LRANGE', KEYS[3], ${VERSIONS_KEPT}, -1)
-for _, old in ipairs(dropped) do redis.call('DEL', KEYS[5] .. old) end
+for i = 6, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('LTRIM', KEYS[3], 0, ${VERSIONS_KEPT - 1})
 return v
 `;
@@ -79,16 +89,17 @@ export interface VersionStore {
 }
 
 export function createVersionStore(redis: Redis, keys: Keys): VersionStore {
+  // One hash tag for the keys the save script touches together; the channel is no key and keeps its name.
   const k = {
-    counter: keys.of('rules', 'counter'),
-    current: keys.of('rules', 'current'),
-    list: keys.of('rules', 'versions'),
-    fileHash: keys.of('rules', 'file-hash'),
-    version: keys.of('rules', 'v') + ':',
+    counter: keys.tagged('rules', 'counter'),
+    current: keys.tagged('rules', 'current'),
+    list: keys.tagged('rules', 'versions'),
+    fileHash: keys.tagged('rules', 'file-hash'),
+    version: (v: number | string) => keys.tagged('rules', 'v', v),
   };
   const channel = keys.of('rules', 'changed');
   const get = async (version: number): Promise<RulesVersion | undefined> => {
-    const raw = await redis.get(`${k.version}${version}`);
+    const raw = await redis.get(k.version(version));
     if (raw === null) return undefined;
     const parsed = RulesVersionSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : undefined;
@@ -121,9 +132,16 @@ export function createVersionStore(redis: Redis, keys: Keys): VersionStore {
       // The diff is against the version read above; baseVersion guards that it is still current when saved.
       // A file change is always the latest edit (no base); an API edit without a base is checked against what it diffed.
       const base = input.origin === 'file' ? '' : String(input.baseVersion ?? currentNo);
-      const result = Number(
-        await redis.eval(SAVE_SCRIPT, 5, k.counter, k.current, k.list, k.fileHash, k.version, JSON.stringify(doc), hash, input.origin === 'file' ? 'file' : 'edit', base),
-      );
+      let result = -2;
+      // -2: another save took the number or changed the list between the reads and the script; read again.
+      while (result === -2) {
+        const [counter, dropped] = await Promise.all([redis.get(k.counter), redis.lrange(k.list, VERSIONS_KEPT - 1, -1)]);
+        const next = Number(counter ?? 0) + 1;
+        const keyList = [k.counter, k.current, k.list, k.fileHash, k.version(next), ...dropped.map((v) => k.version(v))];
+        result = Number(
+          await redis.eval(SAVE_SCRIPT, keyList.length, ...keyList, JSON.stringify(doc), hash, input.origin === 'file' ? 'file' : 'edit', base, String(next), ...dropped),
+        );
+      }
       if (result === 0) return { kind: 'already_imported' };
       if (result === -1) return { kind: 'conflict', current: await this.current() };
       return { kind: 'saved', version: result };

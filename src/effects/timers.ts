@@ -84,8 +84,8 @@ export interface TimerStore {
 }
 
 export function createTimerStore(redis: Redis, keys: Keys): TimerStore {
-  const set = keys.of('{timers}', 'due');
-  const attempts = keys.of('{timers}', 'attempts');
+  const set = keys.tagged('timers', 'due');
+  const attempts = keys.tagged('timers', 'attempts');
   return {
     async schedule(items) {
       if (items.length === 0) return;

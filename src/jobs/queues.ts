@@ -15,7 +15,17 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+/**
+ * BullMQ's scripts touch several keys of a queue at once, so on a Redis Cluster the queue's keys must share a slot:
+ * the prefix has to carry a hash tag (`Keys.bullPrefix`, `<prefix>:{<prefix>}`). Refused on a single node too, so a
+ * prefix that would only fail on a cluster fails in every test.
+ */
+export function assertQueuePrefix(prefix: string): void {
+  if (!/\{[^{}]+\}/.test(prefix)) throw new Error(`BullMQ prefix "${prefix}" has no Redis Cluster hash tag; use Keys.bullPrefix`);
+}
+
 export function createQueues(deps: { connection: ConnectionOptions; prefix: string; logger: Logger }): Queues {
+  assertQueuePrefix(deps.prefix);
   const queues = new Map<QueueName, Queue>();
   for (const name of Object.values(QUEUE_NAMES)) {
     // BullMQ's event stream (job state changes, read by QueueEvents) keeps 10,000 entries by default; nothing here

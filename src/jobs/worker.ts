@@ -11,6 +11,7 @@ import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type 
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import { JOBS, parseJob, type JobData, type JobName, type QueueName } from './catalog.js';
+import { assertQueuePrefix } from './queues.js';
 
 /** A lost worker's lock expires after LOCK_DURATION_MS; live workers look for such jobs every STALLED_INTERVAL_MS. */
 export const LOCK_DURATION_MS = 5_000;
@@ -78,6 +79,7 @@ export function createWorkers(deps: {
   concurrency: number;
   queues?: QueueName[];
 }): Workers {
+  assertQueuePrefix(deps.prefix);
   const byQueue = new Map<QueueName, JobName[]>();
   for (const name of Object.keys(deps.handlers) as JobName[]) {
     const queue = JOBS[name].queue;

@@ -29,6 +29,28 @@ export function connectRedis(url: string, purpose: 'worker' | 'web', extra: Redi
   return new Redis(url, options);
 }
 
+/** The nodes that hold keys: every master of a cluster, or the one server. */
+export function keyNodes(redis: Redis): Redis[] {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true ? (redis as unknown as Cluster).nodes('master') : [redis];
+}
+
+/**
+ * Every key matching `pattern` (SCAN, never KEYS). A cluster's SCAN walks one node only, so each master is walked
+ * in turn; a key that moves between nodes during the walk may be missed or seen twice, as with SCAN itself.
+ */
+export async function scanKeys(redis: Redis, pattern: string, count = 1000): Promise<string[]> {
+  const found = new Set<string>();
+  for (const node of keyNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      for (const k of keys) found.add(k);
+    } while (cursor !== '0');
+  }
+  return [...found];
+}
+
 /**
  * An evicting or non-persistent Redis silently loses acknowledged webhooks and timers.
  * The check warns loudly instead of refusing, because managed Redis often forbids CONFIG GET.
@@ -36,8 +58,7 @@ export function connectRedis(url: string, purpose: 'worker' | 'web', extra: Redi
 export async function checkRedisDurability(redis: Redis, logger: Logger): Promise<string[]> {
   const warnings: string[] = [];
   // On a cluster, CONFIG GET goes to one node; each node is checked the same way.
-  const nodes = (redis as unknown as { isCluster?: boolean }).isCluster === true ? (redis as unknown as Cluster).nodes('master') : [redis];
-  for (const node of nodes) warnings.push(...(await checkNode(node)));
+  for (const node of keyNodes(redis)) warnings.push(...(await checkNode(node)));
   for (const w of warnings) logger.warn({ check: 'redis-durability' }, `WARNING: ${w}`);
   return warnings;
 }

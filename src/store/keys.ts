@@ -9,8 +9,13 @@
  *   per-lead owner and answer).
  * - `{<id>}` in `<prefix>:lead:{<id>}…`: everything of one lead, so a lead's keys move together and leads spread
  *   across the cluster.
- * - the record stream and its daily archive have their own keys; each is touched alone.
+ * - `<prefix>:{<group>}:…` (`tagged`): a module whose scripts and transactions touch several of its keys at once:
+ *   `timers`, `tg` (Telegram delivery and links), `outbox`, `rules` (the stored rules versions).
+ * - every other key (the record stream and its daily archive, marks, sessions) is touched alone, one per command.
  */
+/** The modules whose keys share one slot each (see `Keys.tagged`). */
+export type KeyGroup = 'timers' | 'tg' | 'outbox' | 'rules';
+
 export interface Keys {
   prefix: string;
   /** BullMQ's `prefix` option: `<prefix>:{<prefix>}`, so every queue key carries the intake tag. */
@@ -27,6 +32,8 @@ export interface Keys {
   leadPart(leadId: number, ...parts: Array<string | number>): string;
   /** A distribution key: `<prefix>:dist:{<prefix>:dist}:<parts>`. */
   dist(...parts: Array<string | number>): string;
+  /** A key of a group touched together: `<prefix>:{<group>}:<parts>`; the group is the Redis Cluster hash tag. */
+  tagged(group: KeyGroup, ...parts: Array<string | number>): string;
   of(...parts: Array<string | number>): string;
 }
 
@@ -45,6 +52,7 @@ export function createKeys(prefix: string): Keys {
     leadLock: (leadId) => `${leadKey(leadId)}:lock`,
     leadPart: (leadId, ...parts) => [leadKey(leadId), ...parts].join(':'),
     dist: (...parts) => k('dist', distTag, ...parts),
+    tagged: (group, ...parts) => k(`{${group}}`, ...parts),
     of: k,
   };
 }

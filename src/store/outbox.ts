@@ -1,8 +1,8 @@
 /**
  * Messages queued for delivery to people (Telegram): alerts for a department's РОП and notifications for
  * managers. The rules decide what to say; delivery (src/telegram: rendering, throttling, quiet hours) reads this
- * outbox. A push lands in two lists: the journal (`<prefix>:outbox:pending`, what was queued, newest last) and the
- * delivery inbox (`<prefix>:outbox:route`) that the Telegram router drains.
+ * outbox. A push lands in two lists: the journal (`<prefix>:{outbox}:pending`, what was queued, newest last) and the
+ * delivery inbox (`<prefix>:{outbox}:route`) that the Telegram router drains.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -63,10 +63,10 @@ export interface Outbox {
 
 export function outboxKeys(keys: Keys): { journal: string; route: string; routing: string; seen: (id: string) => string } {
   return {
-    journal: keys.of('outbox', 'pending'),
-    route: keys.of('outbox', 'route'),
-    routing: keys.of('outbox', 'routing'),
-    seen: (id) => keys.of('outbox', 'seen', id),
+    journal: keys.tagged('outbox', 'pending'),
+    route: keys.tagged('outbox', 'route'),
+    routing: keys.tagged('outbox', 'routing'),
+    seen: (id) => keys.tagged('outbox', 'seen', id),
   };
 }
 

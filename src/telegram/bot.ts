@@ -105,7 +105,7 @@ export function installBot(deps: BotDeps): Bot {
   const refuseOnce = async (ctx: Context): Promise<void> => {
     const chatId = ctx.chat?.id;
     if (chatId === undefined) return;
-    const first = await deps.redis.set(deps.keys.of('tg', 'refused', chatId), '1', 'NX');
+    const first = await deps.redis.set(deps.keys.tagged('tg', 'refused', chatId), '1', 'NX');
     if (first === 'OK') await ctx.reply(botText.refusal);
     log.info({ chatId }, 'telegram: message from an unknown chat; refused');
   };

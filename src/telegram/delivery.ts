@@ -1,7 +1,7 @@
 /**
  * The outbox becomes Telegram messages, driven by BullMQ:
  *
- * 1. route (`telegram-route`): drains `<prefix>:outbox:route`; finds the chat of each message (a manager's linked
+ * 1. route (`telegram-route`): drains `<prefix>:{outbox}:route`; finds the chat of each message (a manager's linked
  *    chat, a department's chat), applies the alert window and quiet hours, the escalation ladder, and appends the
  *    message to that chat's queue. Routing twice queues twice; delivery sends each delivery id once.
  * 2. deliver (`telegram-chat`): one job at a time per chat (a Redis lock) sends the chat's queue in order: a new
@@ -73,25 +73,25 @@ const hash = (text: string): string => createHash('sha256').update(text).digest(
 
 export function telegramKeys(keys: Keys) {
   return {
-    chats: keys.of('tg', 'chats'),
-    queue: (chatId: string) => keys.of('tg', 'chat', chatId, 'queue'),
-    held: (chatId: string) => keys.of('tg', 'chat', chatId, 'held'),
-    heldIndex: keys.of('tg', 'held'),
-    flag: (chatId: string) => keys.of('tg', 'chat', chatId, 'scheduled'),
-    lock: (chatId: string) => keys.of('tg', 'chat', chatId, 'lock'),
-    seq: keys.of('tg', 'seq'),
-    routerLock: keys.of('tg', 'router', 'lock'),
-    done: (deliveryId: string) => keys.of('tg', 'done', hash(deliveryId)),
-    part: (deliveryId: string, part: number) => keys.of('tg', 'part', hash(deliveryId), part),
-    sending: (deliveryId: string) => keys.of('tg', 'sending', hash(deliveryId)),
-    attempts: (deliveryId: string) => keys.of('tg', 'attempts', hash(deliveryId)),
-    incident: (chatId: string, leadId: number, family: string) => keys.of('tg', 'incident', chatId, leadId, family),
-    alerted: (chatId: string) => keys.of('tg', 'chat', chatId, 'alerted'),
-    escalations: keys.of('tg', 'escalations'),
-    resolved: (violationId: string) => keys.of('tg', 'resolved', violationId),
-    dead: (chatId: string) => keys.of('tg', 'dead', chatId),
-    deadAlerted: (chatId: string) => keys.of('tg', 'dead', chatId, 'alerted'),
-    undeliverable: keys.of('tg', 'undeliverable'),
+    chats: keys.tagged('tg', 'chats'),
+    queue: (chatId: string) => keys.tagged('tg', 'chat', chatId, 'queue'),
+    held: (chatId: string) => keys.tagged('tg', 'chat', chatId, 'held'),
+    heldIndex: keys.tagged('tg', 'held'),
+    flag: (chatId: string) => keys.tagged('tg', 'chat', chatId, 'scheduled'),
+    lock: (chatId: string) => keys.tagged('tg', 'chat', chatId, 'lock'),
+    seq: keys.tagged('tg', 'seq'),
+    routerLock: keys.tagged('tg', 'router', 'lock'),
+    done: (deliveryId: string) => keys.tagged('tg', 'done', hash(deliveryId)),
+    part: (deliveryId: string, part: number) => keys.tagged('tg', 'part', hash(deliveryId), part),
+    sending: (deliveryId: string) => keys.tagged('tg', 'sending', hash(deliveryId)),
+    attempts: (deliveryId: string) => keys.tagged('tg', 'attempts', hash(deliveryId)),
+    incident: (chatId: string, leadId: number, family: string) => keys.tagged('tg', 'incident', chatId, leadId, family),
+    alerted: (chatId: string) => keys.tagged('tg', 'chat', chatId, 'alerted'),
+    escalations: keys.tagged('tg', 'escalations'),
+    resolved: (violationId: string) => keys.tagged('tg', 'resolved', violationId),
+    dead: (chatId: string) => keys.tagged('tg', 'dead', chatId),
+    deadAlerted: (chatId: string) => keys.tagged('tg', 'dead', chatId, 'alerted'),
+    undeliverable: keys.tagged('tg', 'undeliverable'),
   };
 }
 

@@ -185,7 +185,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
 
   // Long polling by one process at a time (two pollers make Telegram answer 409 Conflict).
   const instance = randomBytes(8).toString('hex');
-  const pollerKey = deps.keys.of('tg', 'poller');
+  const pollerKey = deps.keys.tagged('tg', 'poller');
   const leaseMs = deps.pollerLeaseMs ?? 30_000;
   let leaseTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;

@@ -23,9 +23,9 @@ export function deepLink(botUsername: string, code: string): string {
 }
 
 export function createLinkStore(redis: Redis, keys: Keys): LinkStore {
-  const codeKey = (code: string): string => keys.of('tg', 'link', code);
-  const userChat = (userId: number): string => keys.of('tg', 'user', userId, 'chat');
-  const chatUser = (chatId: string): string => keys.of('tg', 'chat', chatId, 'user');
+  const codeKey = (code: string): string => keys.tagged('tg', 'link', code);
+  const userChat = (userId: number): string => keys.tagged('tg', 'user', userId, 'chat');
+  const chatUser = (chatId: string): string => keys.tagged('tg', 'chat', chatId, 'user');
   return {
     async createCode(user, ttlMs) {
       const code = randomBytes(18).toString('base64url');
@@ -41,7 +41,7 @@ export function createLinkStore(redis: Redis, keys: Keys): LinkStore {
       const previous = await redis.get(userChat(user.userId));
       const tx = redis.multi();
       if (previous !== null && previous !== chatId) tx.del(chatUser(previous));
-      tx.set(userChat(user.userId), chatId).set(chatUser(chatId), String(user.userId)).del(keys.of('tg', 'dead', chatId), keys.of('tg', 'dead', chatId, 'alerted'));
+      tx.set(userChat(user.userId), chatId).set(chatUser(chatId), String(user.userId)).del(keys.tagged('tg', 'dead', chatId), keys.tagged('tg', 'dead', chatId, 'alerted'));
       await tx.exec();
       return user;
     },

@@ -66,9 +66,8 @@ redis.call('PEXPIRE', KEYS[2], at - now + math.max(cwin, cgap) + 1000)
 return at - now`;
 
 export function sharedLimitKeys(keys: Keys) {
-  // One hash tag for all of them: the script touches the overall log and a chat's log together (Redis Cluster).
-  const tag = `{${keys.prefix}:tg-limit}`;
-  return { global: keys.of('tg-limit', tag, 'global'), chat: (chatId: string) => keys.of('tg-limit', tag, 'chat', chatId) };
+  // Under the Telegram keys' hash tag: the script touches the overall log and a chat's log together (Redis Cluster).
+  return { global: keys.tagged('tg', 'limit', 'global'), chat: (chatId: string) => keys.tagged('tg', 'limit', 'chat', chatId) };
 }
 
 /** Reserves a slot for a call to `chatId` and returns how long to wait for it (ms). */

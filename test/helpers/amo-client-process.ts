@@ -7,11 +7,11 @@
  * so one process serves several tests, each on its own prefix.
  */
 import { createInterface } from 'node:readline';
-import { Redis } from 'ioredis';
 import { createAmoClient, type AmoClient } from '../../src/amocrm/api/client.js';
+import { connectRedis } from '../../src/lib/redis.js';
 
 const [url = ''] = process.argv.slice(2);
-const redis = new Redis(url, { maxRetriesPerRequest: null });
+const redis = connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined);
 const clients = new Map<string, { client: AmoClient; alerts: string[] }>();
 const clientFor = (keyPrefix: string, baseUrl: string): { client: AmoClient; alerts: string[] } => {
   const key = `${keyPrefix}|${baseUrl}`;

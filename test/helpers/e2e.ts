@@ -4,7 +4,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
 import { createSimulator, type Simulator } from '../../sim/server.js';
-import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from './redis.js';
+import { connectTestRedis, dropPrefix, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, uniquePrefix } from './redis.js';
 import { TEST_TOKEN } from './service.js';
 
 export const SIM_TOKEN = 'e2e-long-lived-token';
@@ -29,6 +29,7 @@ export async function startE2E(options: { processes?: number; rulesFile?: string
           PORT: 0,
           HOST: '127.0.0.1',
           REDIS_URL: TEST_REDIS_URL,
+          ...(TEST_REDIS_CLUSTER_NODES !== undefined ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}),
           REDIS_PREFIX: prefix,
           ROLE: i === 0 ? 'all' : 'worker',
           WEBHOOK_TOKEN: TEST_TOKEN,

@@ -3,12 +3,12 @@
  * Usage: node --import tsx test/helpers/telegram-worker.ts <redisUrl> <prefix> <apiRoot> <token>
  * (TELEGRAM_TEST_LIMITS in the environment overrides the fast test limits.)
  */
-import { Redis } from 'ioredis';
 import { createQueues } from '../../src/jobs/queues.js';
 import { createWorkers } from '../../src/jobs/worker.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
+import { connectRedis } from '../../src/lib/redis.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createRecordStore } from '../../src/store/record-store.js';
 import { createTelegram, type TelegramDeps } from '../../src/telegram/index.js';
@@ -18,10 +18,10 @@ import { demoRules } from './rules.js';
 const [url = '', prefix = '', apiRoot = '', token = ''] = process.argv.slice(2);
 /** TELEGRAM_TEST_LIMITS: `{ throttle?, sharedLimits? }` as JSON, for the test of limits across processes. */
 const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<Pick<TelegramDeps, 'throttle' | 'sharedLimits'>>;
-const redis = new Redis(url, { maxRetriesPerRequest: null });
+const redis = connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { pid: process.pid } });
 const keys = createKeys(prefix);
-const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+const queues = createQueues({ connection: redis, prefix: keys.bullPrefix, logger });
 const rules = await demoRules();
 const telegram = createTelegram({
   telegram: { apiRoot, token },
@@ -37,5 +37,5 @@ const telegram = createTelegram({
   sharedLimits: limits.sharedLimits ?? FAST_SHARED_LIMITS,
   retryDelayMs: () => 50,
 });
-createWorkers({ connection: redis, prefix: `${prefix}:bull`, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
 process.stdout.write('ready\n');

@@ -54,7 +54,7 @@ export async function startTelegramHarness(options: {
   const redis = connectTestRedis();
   const keys = createKeys(prefix);
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+  const queues = createQueues({ connection: redis, prefix: keys.bullPrefix, logger });
   const outbox = createOutbox(redis, keys, { onPushed: wakeRouter(queues) });
   const records = createRecordStore(redis, keys);
   const clock = createManualClock(options.now ?? '2026-03-03T09:00:00Z');
@@ -77,7 +77,7 @@ export async function startTelegramHarness(options: {
   });
   let workers: Workers | undefined;
   const startWorkers = (): void => {
-    workers ??= createWorkers({ connection: redis, prefix: `${prefix}:bull`, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+    workers ??= createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
   };
   if (!options.manualWorkers) startWorkers();
   return {
@@ -129,11 +129,11 @@ export function seededRandom(seed: number): () => number {
 export async function settled(h: TelegramHarness, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const route = await h.redis.llen(h.keys.of('outbox', 'route'));
-    const routing = await h.redis.llen(h.keys.of('outbox', 'routing'));
-    const chats = await h.redis.smembers(h.keys.of('tg', 'chats'));
+    const route = await h.redis.llen(h.keys.tagged('outbox', 'route'));
+    const routing = await h.redis.llen(h.keys.tagged('outbox', 'routing'));
+    const chats = await h.redis.smembers(h.keys.tagged('tg', 'chats'));
     let queued = 0;
-    for (const c of chats) queued += await h.redis.llen(h.keys.of('tg', 'chat', c, 'queue'));
+    for (const c of chats) queued += await h.redis.llen(h.keys.tagged('tg', 'chat', c, 'queue'));
     const counts = await h.queues.get('telegram').getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     // The sweep's scheduler (after telegram.start()) always has its next run waiting: that is not pending work.
     const scheduled = (await h.queues.get('telegram').getDelayed()).filter((j) => j.name === 'telegram-sweep').length;

@@ -121,7 +121,7 @@ describe('amoCRM back-off shared by every process through Redis', () => {
     const aDone = a.call({ op: 'getLead', leadId: 1 });
     await waitFor(() => served429At > 0, 'the 429 to be served');
     // A records the back-off right after the answer reaches it; B asks well inside the 3 s amoCRM named.
-    await waitFor(async () => (await redis.exists(`${prefix}:amo:${new URL(amo.url).host}:backoff`)) === 1, 'the shared back-off', 1_000).catch(() => undefined);
+    await waitFor(async () => (await redis.exists(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)) === 1, 'the shared back-off', 1_000).catch(() => undefined);
     const bAsked = Date.now();
     expect(bAsked - served429At).toBeLessThan(1_500);
     const bDone = b.call({ op: 'getLead', leadId: 2 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../src/lib/logger.js';
 import { createQueues, type Queues } from '../../src/jobs/queues.js';
+import { createKeys } from '../../src/store/keys.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -56,7 +57,7 @@ describe('amoCRM failures in jobs', () => {
     const amo = await startAmo();
     cleanup.push(() => void amo.server.close());
     await redis.set(`${prefix}:amo:${new URL(amo.url).host}:tokens`, JSON.stringify({ accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, expiresAt: tokens.expiresAt }));
-    const queues: Queues = createQueues({ connection: connectTestRedis(), prefix, logger: createLogger({ level: 'silent' }) });
+    const queues: Queues = createQueues({ connection: connectTestRedis(), prefix: createKeys(prefix).bullPrefix, logger: createLogger({ level: 'silent' }) });
     cleanup.push(() => queues.close());
     const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/amo-job-worker.ts', TEST_REDIS_URL, prefix, amo.url, CLIENT_SECRET]);
     let out = '';
@@ -163,7 +164,7 @@ describe('amoCRM failures in jobs', () => {
     expect(job.attemptsMade).toBe(0);
     // Parked for the block's cool-down (10 minutes by default), not for BullMQ's 50 ms backoff.
     expect(job.timestamp + job.delay).toBeGreaterThanOrEqual(before + 9 * 60_000);
-    expect(await redis.pttl(`${prefix}:amo:${new URL(amo.url).host}:backoff`)).toBeGreaterThan(9 * 60_000);
+    expect(await redis.pttl(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)).toBeGreaterThan(9 * 60_000);
     await waitFor(() => logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends'), 'the parking log line');
     expect(logLines().some((l) => l.msg === 'job failed for good' || l.msg === 'job failed, will retry')).toBe(false);
   }, 60_000);

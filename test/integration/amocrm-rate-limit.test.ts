@@ -83,7 +83,7 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     const connection = connect();
     // Connected first: the test is about admission order, not about a cold (cluster) connection's start-up.
     await connection.ping();
-    const limiter = createRateLimiter({ redis: connection, key: `${prefix}:priority`, rps: 5 });
+    const limiter = createRateLimiter({ redis: connection, key: `${prefix}:{priority}`, rps: 5 });
     const order: string[] = [];
     const take = (label: string, p: 'sla' | 'bulk') => limiter.acquire(p).then(() => void order.push(label));
     // Bulk may use 3 of the 5 slots; the fourth and fifth bulk requests wait for the window to move.
@@ -97,7 +97,7 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
   });
 
   it('when 429s and a block are recorded, then the shared deadline only grows and a block stays a block', async () => {
-    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:deadline`, rps: 7, blockCooldownMs: 60_000, backoffBaseMs: 1_000 });
+    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:{deadline}`, rps: 7, blockCooldownMs: 60_000, backoffBaseMs: 1_000 });
     expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
     // A JSON 403 with no 429 before it is not a block, and sets nothing.
     expect(await limiter.forbidden(false)).toEqual({ blocked: false });

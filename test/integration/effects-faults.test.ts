@@ -274,7 +274,6 @@ describe('the effect path under faults', () => {
   it('when a webhook job fails after folding the event, then its retry through the queue still assigns the lead, exactly once', async () => {
     const lead = 860_001;
     const h = harness([lead], { responsible: 9001 });
-    const prefix = h.keys.prefix;
     const logger = createLogger({ level: 'silent' });
     const leads = createLeadStore(redis, h.keys);
     let failures = 1;
@@ -284,8 +283,8 @@ describe('the effect path under faults', () => {
       return plans;
     };
     const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent });
-    const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
-    const workers = createWorkers({ connection: connectTestRedis(), prefix: `${prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    const queues = createQueues({ connection: redis, prefix: h.keys.bullPrefix, logger });
+    const workers = createWorkers({ connection: connectTestRedis(), prefix: h.keys.bullPrefix, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
     try {
       // The lead is created in another stage, then moved into the pickup stage: the move's job fails once.
       const added: LeadEvent = {
@@ -404,8 +403,8 @@ describe('the effect path under faults', () => {
     const logger = createLogger({ level: 'silent' });
     const leads = createLeadStore(redis, h.keys);
     const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent: (input) => h.engine.onLeadEvent(input) });
-    const queues = createQueues({ connection: redis, prefix: `${h.keys.prefix}:bull`, logger });
-    const workers = createWorkers({ connection: connectTestRedis(), prefix: `${h.keys.prefix}:bull`, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    const queues = createQueues({ connection: redis, prefix: h.keys.bullPrefix, logger });
+    const workers = createWorkers({ connection: connectTestRedis(), prefix: h.keys.bullPrefix, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
     try {
       const added: LeadEvent = { kind: 'lead', action: 'add', leadId: lead, short: false, tags: [], customFields: [], pipelineId: PIPELINE, statusId: STAGE, responsibleUserId: 9001, createdUserId: 9001, modifiedUserId: 9001, updatedAt: START, dedupeKey: `lead:${lead}:add:twice`, deliveryId: 'd', receivedAt: START, account: { subdomain: 'demo-realty' } };
       const jobId = await queues.add('webhook-event', { event: added });

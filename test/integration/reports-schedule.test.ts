@@ -14,7 +14,7 @@ import { rosterFromRules } from '../../src/reports/roster.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createRecordStore } from '../../src/store/record-store.js';
-import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 import { demoRules } from '../helpers/rules.js';
 
 const prefix = uniquePrefix('report-tick');
@@ -139,7 +139,7 @@ describe('report scheduling', () => {
   });
 
   it('when the tick is scheduled, then BullMQ holds one job scheduler repeating every minute, and scheduling again keeps one', async () => {
-    const queue = new Queue('timers', { connection: { url: TEST_REDIS_URL }, prefix });
+    const queue = new Queue('timers', { connection: connectTestRedis(), prefix: createKeys(prefix).bullPrefix });
     queue.on('error', () => undefined);
     try {
       await scheduleReportsTick(queue);

@@ -134,9 +134,9 @@ describe('telegram delivery', () => {
     expect(toBoris.every((c) => c.status === 403)).toBe(true);
     // Only the first batch reached Telegram; lead 4 came after the chat was known to be gone.
     expect(toBoris.length).toBeLessThanOrEqual(3);
-    const undeliverable = (await h.redis.lrange(h.keys.of('tg', 'undeliverable'), 0, -1)).map((r) => JSON.parse(r) as { chatId: string; leadId: number });
+    const undeliverable = (await h.redis.lrange(h.keys.tagged('tg', 'undeliverable'), 0, -1)).map((r) => JSON.parse(r) as { chatId: string; leadId: number });
     expect(undeliverable.filter((u) => u.chatId === '5002').map((u) => u.leadId).sort()).toEqual([1, 2, 3, 4]);
-    expect(await h.redis.get(h.keys.of('tg', 'dead', '5002', 'alerted'))).toBe('1');
+    expect(await h.redis.get(h.keys.tagged('tg', 'dead', '5002', 'alerted'))).toBe('1');
   });
 
   test('when the stub fails 30% of calls, then every message of a working day arrives exactly once, in order per chat', async () => {

@@ -35,7 +35,7 @@ test('when two worker processes deliver while the stub fails 30% of calls, then 
   stub.failRate(0.3);
   const redis = connectTestRedis();
   const logger = createLogger({ level: 'silent' });
-  const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+  const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
   const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(queues) });
   const children: ChildProcess[] = [];
   try {
@@ -76,7 +76,7 @@ test('when two worker processes deliver to many chats, then together they keep t
   const apiRoot = await stub.listen();
   const redis = connectTestRedis();
   const logger = createLogger({ level: 'silent' });
-  const queues = createQueues({ connection: redis, prefix: `${prefix}:bull`, logger });
+  const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
   const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(queues) });
   const children: ChildProcess[] = [];
   try {

@@ -149,12 +149,15 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       timeout: 20_000,
       headers: { 'User-Agent': 'amo-discipline/0.1' },
     });
-  const accountKey = `${options.keyPrefix}:amo:${new URL(baseUrl).host}`;
+  const host = new URL(baseUrl).host;
+  const accountKey = `${options.keyPrefix}:amo:${host}`;
+  // The window and the back-off are read in one script: the `{<host>}` hash tag keeps them in one Redis Cluster slot.
+  const gateKey = `${options.keyPrefix}:amo:{${host}}`;
   const backoff = options.backoff ?? {};
   const limiter = createRateLimiter({
     redis: options.redis,
-    key: `${accountKey}:rate`,
-    backoffKey: `${accountKey}:backoff`,
+    key: `${gateKey}:rate`,
+    backoffKey: `${gateKey}:backoff`,
     rps: options.rps ?? 7,
     ...(backoff.blockCooldownMs !== undefined ? { blockCooldownMs: backoff.blockCooldownMs } : {}),
     ...(backoff.baseMs !== undefined ? { backoffBaseMs: backoff.baseMs } : {}),

@@ -101,6 +101,7 @@ export interface RateLimiter {
 
 export interface RateLimiterOptions {
   redis: Redis;
+  /** The window; one script reads it with the back-off keys, so on a Redis Cluster they share its hash tag. */
   key: string;
   rps: number;
   windowMs?: number;

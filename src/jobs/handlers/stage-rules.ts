@@ -162,12 +162,11 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
         filter[`filter[statuses][${i}][status_id]`] = statusId;
       });
       const leads = (await deps.amo.listLeads(filter, 'bulk')).map(stageLeadFromApi);
-      const pipe = deps.redis.pipeline();
-      for (const l of leads) pipe.hget(deps.keys.lead(l.leadId), STAGE_FIELD);
-      const raw = (await pipe.exec()) ?? [];
+      // One command per lead, sent together (ioredis pipelines them per node): the leads' hashes span cluster slots.
+      const raw = await Promise.all(leads.map((l) => deps.redis.hget(deps.keys.lead(l.leadId), STAGE_FIELD)));
       const states = new Map<number, StageState>();
       leads.forEach((l, i) => {
-        const v = raw[i]?.[1];
+        const v = raw[i];
         const parsed = typeof v === 'string' ? StageStateSchema.safeParse(JSON.parse(v)) : undefined;
         states.set(l.leadId, parsed?.success ? parsed.data : emptyStageState());
       });

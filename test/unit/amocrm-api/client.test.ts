@@ -128,7 +128,7 @@ describe('amoCRM client manners (nock)', () => {
     expect(sleeps.length).toBeGreaterThanOrEqual(1);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(300);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThan(200);
-    expect(await redis.exists(`${keyPrefix}:amo:agency.amocrm.ru:backoff`)).toBe(0);
+    expect(await redis.exists(`${keyPrefix}:amo:{agency.amocrm.ru}:backoff`)).toBe(0);
   });
 
   it('when amoCRM answers 429 with a long retry_after, then the request fails at once with a retryable error carrying the wait', async () => {
@@ -141,7 +141,7 @@ describe('amoCRM client manners (nock)', () => {
     expect(err).toMatchObject({ retryable: true, status: 429, retryAfterMs: 300_000 });
     expect(sleeps).toEqual([]);
     expect(nock.isDone()).toBe(true);
-    const ttl = await redis.pttl(`${keyPrefix}:amo:agency.amocrm.ru:backoff`);
+    const ttl = await redis.pttl(`${keyPrefix}:amo:{agency.amocrm.ru}:backoff`);
     expect(ttl).toBeGreaterThan(290_000);
     expect(ttl).toBeLessThanOrEqual(300_000);
     // The next call, from this or any process on the same Redis, is not sent either.
@@ -153,7 +153,7 @@ describe('amoCRM client manners (nock)', () => {
   it('when amoCRM answers 429 without retry_after, then the shared wait doubles with each 429 of the last minute', async () => {
     const sleeps: number[] = [];
     const { client: c, keyPrefix } = client({ backoff: { baseMs: 1_000, maxInRequestWaitMs: 0 } }, sleeps);
-    const key = `${keyPrefix}:amo:agency.amocrm.ru:backoff`;
+    const key = `${keyPrefix}:amo:{agency.amocrm.ru}:backoff`;
     const waits: number[] = [];
     for (const id of [1, 2, 3]) {
       nock(BASE).get(`/api/v4/leads/${id}`).reply(429, '<html>429 Too Many Requests</html>');
