@@ -87,7 +87,7 @@ export interface AmoClient {
   /** Contacts by id (paged, 250 a request): their responsible users, for R2 routing of a returning client. */
   getContactsByIds(ids: number[], priority?: Priority): Promise<ApiContact[]>;
   listLeads(filter: Record<string, string | number | Array<string | number>>, priority?: Priority): Promise<ApiLead[]>;
-  /** Queued and coalesced with other updates (one PATCH per ≤50 leads); resolves with the lead's id. */
+  /** Queued and coalesced with other updates (one PATCH per ≤250 leads); resolves with the lead's id. */
   updateLead(update: LeadUpdate, priority?: Priority): Promise<number>;
   createTask(task: NewTask): Promise<number>;
   completeTask(id: number, resultText: string): Promise<void>;
