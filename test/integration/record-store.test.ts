@@ -104,7 +104,7 @@ describe('record store: the stream keeps two days, older days are rolled up into
     };
     expect(Buffer.byteLength(JSON.stringify(full))).toBeGreaterThan(600);
     const id = (await store.append(full, 'z-1')) as string;
-    const [[, fields]] = (await redis.xrangeBuffer(k.of('record'), id, id)) as Array<[Buffer, Buffer[]]>;
+    const [[, fields]] = (await redis.xrangeBuffer(k.of('record'), id, id)) as [[Buffer, Buffer[]]];
     expect(fields[0]?.toString()).toBe('z1');
     expect(fields[1]?.length).toBeLessThan(200);
     expect(await store.forLead(2_000_000)).toEqual([{ id, ...full }]);

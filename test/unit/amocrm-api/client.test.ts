@@ -278,6 +278,23 @@ describe('amoCRM client manners (nock)', () => {
     expect(sizes).toEqual([120]);
   });
 
+  it('when a stage holds 50,010 leads (more than the 200 pages other lists stop at), then listLeads reads all 201 pages', async () => {
+    const { client: c } = client({ rps: 100_000 });
+    nock(BASE)
+      .get('/api/v4/leads')
+      .query(true)
+      .times(201)
+      .reply(200, (uri) => {
+        const page = Number(new URL(uri, BASE).searchParams.get('page'));
+        const n = page <= 200 ? 250 : 10;
+        const leads = Array.from({ length: n }, (_, i) => lead((page - 1) * 250 + i + 1));
+        return { _links: page <= 200 ? { next: { href: `${BASE}/api/v4/leads?page=${page + 1}` } } : {}, _embedded: { leads } };
+      });
+    const leads = await c.listLeads({ 'filter[statuses][0][status_id]': 2 });
+    expect(leads).toHaveLength(50_010);
+    expect(leads.at(-1)?.id).toBe(200 * 250 + 10);
+  });
+
   it('when a list is empty, then 204 is an empty result, not an error', async () => {
     const { client: c } = client();
     nock(BASE).get('/api/v4/leads').query(true).reply(204);
