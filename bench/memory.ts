@@ -20,7 +20,7 @@ import { createOutbox } from '../src/store/outbox.js';
 import { createRecordStore } from '../src/store/record-store.js';
 import type { Candidate } from '../src/rules/types.js';
 import { BENCH_TOKEN, leadsStatusBody } from './intake.js';
-import { commandCalls, type PrivateRedis } from './lib/private-redis.js';
+import type { PrivateRedis } from './lib/private-redis.js';
 
 export interface KeyFamily {
   family: string;
@@ -31,6 +31,8 @@ export interface KeyFamily {
 
 export interface MemoryFigures {
   leads: number;
+  /** How the leads were made: the real code paths, or copies of their keys (see `replicate`). */
+  method: string;
   bytesPerLead: number;
   keysPerLead: number;
   families: KeyFamily[];
@@ -71,7 +73,7 @@ async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<
   );
 }
 
-export async function runMemoryBench(redis: PrivateRedis, leads: number): Promise<MemoryFigures> {
+async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: string; baseline: number; started: number }> {
   const started = Date.now();
   const admin = new Redis(redis.url);
   await admin.flushdb(); // the private benchmark Redis only
@@ -146,7 +148,32 @@ export async function runMemoryBench(redis: PrivateRedis, leads: number): Promis
   }
 
   await service.close();
+  admin.disconnect();
+  return { prefix, baseline, started };
+}
+
+/** `used_memory` above the empty service's per lead, and every key family with its share. */
+async function measure(url: string, leads: number, built: { prefix: string; baseline: number; started: number }, method: string): Promise<MemoryFigures> {
+  const admin = new Redis(url);
+  const { prefix, baseline } = built;
   const after = await usedMemory(admin);
+  const families = await familiesOf(admin, prefix);
+  const rows: KeyFamily[] = [];
+  let totalKeys = 0;
+  for (const [family, keys] of families) {
+    totalKeys += keys.length;
+    const sample = keys.filter((_, i) => i % Math.max(1, Math.floor(keys.length / 200)) === 0).slice(0, 200);
+    let sum = 0;
+    for (const k of sample) sum += Number((await admin.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
+    const bytes = (sum / sample.length) * keys.length;
+    rows.push({ family, keys: keys.length, bytesPerLead: Math.round(bytes / leads), ttl: ttlText(await admin.ttl(keys[0] as string)) });
+  }
+  rows.sort((a, b) => b.bytesPerLead - a.bytesPerLead);
+  admin.disconnect();
+  return { leads, method, bytesPerLead: Math.round((after - baseline) / leads), keysPerLead: +(totalKeys / leads).toFixed(2), families: rows, seconds: Math.round((Date.now() - built.started) / 1000) };
+}
+
+async function familiesOf(admin: Redis, prefix: string): Promise<Map<string, string[]>> {
   const families = new Map<string, string[]>();
   let cursor = '0';
   do {
@@ -159,21 +186,89 @@ export async function runMemoryBench(redis: PrivateRedis, leads: number): Promis
       families.set(f, list);
     }
   } while (cursor !== '0');
-  const rows: KeyFamily[] = [];
-  let totalKeys = 0;
+  return families;
+}
+
+/**
+ * Grows the state of `real` leads built through the real code to `total` leads: every per-lead key is copied
+ * (DUMP/RESTORE: same encoding, same value, same TTL) under a name of the same length with another lead id or
+ * delivery hash; the shared keys get the copies' members (stream entries, timer members, load-set members).
+ * Finished jobs and queue events are kept by count, so they are not copied. Redis does not share equal values
+ * between keys, so the copies cost what N real leads of the same shape cost; it takes seconds where the real
+ * paths take about a millisecond per lead per core.
+ */
+async function replicate(url: string, prefix: string, real: number, total: number): Promise<void> {
+  const admin = new Redis(url);
+  const copies = Math.ceil(total / real) - 1;
+  const families = await familiesOf(admin, prefix);
+  // A lead id 200dddd becomes 2<c>0dddd; a hash's first hex digit becomes c (same length, unique per copy).
+  const rename = (key: string, c: number): string => {
+    if (/(?<!\d)200\d{4}(?!\d)/.test(key)) return key.replace(/(?<!\d)200(\d{4})(?!\d)/, `2${c}0$1`);
+    return key.replace(/([:-])([0-9a-f])([0-9a-f]{15,})/, (_m, sep: string, h: string, rest: string) => `${sep}${((parseInt(h, 16) + c) % 16).toString(16)}${rest}`);
+  };
   for (const [family, keys] of families) {
-    totalKeys += keys.length;
-    const sample = keys.filter((_, i) => i % Math.max(1, Math.floor(keys.length / 200)) === 0).slice(0, 200);
-    let sum = 0;
-    for (const k of sample) sum += Number((await admin.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
-    const bytes = (sum / sample.length) * keys.length;
-    rows.push({ family, keys: keys.length, bytesPerLead: Math.round(bytes / leads), ttl: ttlText(await admin.ttl(keys[0] as string)) });
+    // Per-lead families have a key per lead; shared keys and finished jobs (kept by count) are not copied.
+    if (keys.length < real * 0.9 || family.includes(':events:evt-')) continue;
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const read = admin.pipeline();
+      for (const k of chunk) read.dumpBuffer(k).pttl(k);
+      const res = (await read.exec()) ?? [];
+      const write = admin.pipeline();
+      chunk.forEach((k, j) => {
+        const dump = res[j * 2]?.[1] as Buffer | null;
+        const ttl = Number(res[j * 2 + 1]?.[1] ?? -1);
+        if (!dump) return;
+        for (let c = 1; c <= copies; c++) write.restore(rename(k, c), ttl > 0 ? ttl : 0, dump);
+      });
+      await write.exec();
+    }
+    void family;
   }
-  rows.sort((a, b) => b.bytesPerLead - a.bytesPerLead);
-  void commandCalls;
+  // The shared keys: the record stream's entries, the timer set's members, the load sets' members.
+  const stream = `${prefix}:record`;
+  const entries = (await admin.xrangeBuffer(stream, '-', '+')) as Array<[Buffer, Buffer[]]>;
+  for (let c = 1; c <= copies; c++) {
+    const pipe = admin.pipeline();
+    for (const [, fields] of entries) pipe.xadd(stream, '*', ...(fields as unknown as string[]));
+    await pipe.exec();
+  }
+  for (const [, keys] of families) {
+    for (const key of keys) {
+      const type = await admin.type(key);
+      if (key.includes(':{timers}:due') && type === 'zset') {
+        const members = await admin.zrange(key, 0, -1, 'WITHSCORES');
+        const pipe = admin.pipeline();
+        for (let i = 0; i < members.length; i += 2) for (let c = 1; c <= copies; c++) pipe.zadd(key, members[i + 1] as string, rename(members[i] as string, c));
+        await pipe.exec();
+      } else if (key.includes(':untaken:') && type === 'set') {
+        const members = await admin.smembers(key);
+        const pipe = admin.pipeline();
+        for (const m of members) for (let c = 1; c <= copies; c++) pipe.sadd(key, rename(m, c));
+        await pipe.exec();
+      }
+    }
+  }
+  admin.disconnect();
+}
+
+/**
+ * Bytes per tracked lead at each size: the smallest size through the real code paths, the larger ones grown from
+ * it by `replicate` (same shapes, more leads). Each figure is `used_memory` above the empty service's.
+ */
+export async function runMemoryBench(redis: PrivateRedis, sizes: number[]): Promise<MemoryFigures[]> {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  const real = sorted[0] ?? 10_000;
+  const built = await build(redis, real);
+  const out = [await measure(redis.url, real, built, 'real code paths')];
+  for (const n of sorted.slice(1)) {
+    await replicate(redis.url, built.prefix, real, n);
+    out.push(await measure(redis.url, n, built, `${real.toLocaleString('en')} through the real paths + copies of their keys`));
+  }
+  const admin = new Redis(redis.url);
   await admin.flushdb();
   admin.disconnect();
-  return { leads, bytesPerLead: Math.round((after - baseline) / leads), keysPerLead: +(totalKeys / leads).toFixed(2), families: rows, seconds: Math.round((Date.now() - started) / 1000) };
+  return out;
 }
 
 /** `tsx bench/memory.ts [leads…]` runs this part alone and prints its JSON. */
@@ -181,9 +276,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { startPrivateRedis } = await import('./lib/private-redis.js');
   const redis = await startPrivateRedis();
   try {
-    for (const n of (process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['10000']).map(Number)) {
-      console.log(JSON.stringify(await runMemoryBench(redis, n), null, 2));
-    }
+    const sizes = (process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['10000', '100000']).map(Number);
+    console.log(JSON.stringify(await runMemoryBench(redis, sizes), null, 2));
   } finally {
     await redis.stop();
   }

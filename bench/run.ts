@@ -3,10 +3,12 @@
  * baseline measured in the same run and the target it is held to (docs/BENCHMARKS.md explains each one).
  * Absolute times on a shared machine move from run to run; ratios within one run hold.
  *
- * BENCH_SECONDS (5) and BENCH_REPS (3) size the intake runs; BENCH_MEMORY_LEADS ("10000,100000") the memory runs;
- * BENCH_ONLY=intake|memory|parse runs one part.
+ * BENCH_SECONDS (5) and BENCH_REPS (3) size the intake runs; BENCH_MEMORY_LEADS ("10000,100000") the memory runs
+ * (the first through the real code paths, the others grown from it); BENCH_BURSTS ("300:20,1000:88", leads:seconds)
+ * the deadline bursts; BENCH_TIMERS ("100000") and BENCH_TIMERS_SECONDS (60) the timers at scale.
+ * BENCH_ONLY=parse|intake|memory|burst|timers|cadence (or a comma-separated list) runs those parts.
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import qs from 'qs';
@@ -16,6 +18,8 @@ import { leadsStatusBody, runIntakeBench, type IntakeFigures } from './intake.js
 import { runMemoryBench, type MemoryFigures } from './memory.js';
 import { startPrivateRedis } from './lib/private-redis.js';
 import { cadenceBench, cadenceBenchLines } from './cadence.js';
+import { BURSTS, runBurstBench, type BurstFigures } from './burst.js';
+import { runTimerBench, type SweepFigures, type TimerFigures } from './timers.js';
 
 function stats(samples: number[]): { n: number; meanMs: number; p50Ms: number; p99Ms: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -42,7 +46,7 @@ function intakeLines(f: IntakeFigures): string[] {
   return [
     `## Intake (\`ROLE=web\`, 1-lead status bodies, ${f.connections} connections, ${f.repetitions} × ${f.seconds} s, medians)`,
     '',
-    '| figure | route | baseline | target | |',
+    '| figure | measured (route) | baseline | target | |',
     '| --- | --- | --- | --- | --- |',
     `| req/s vs bare Fastify route parsing the same body | ${m.service.rps} | ${m.bare.rps} (ratio ${f.ratioToBare}) | ≥ 0.4× | ${verdict(f.ratioToBare >= 0.4)} |`,
     `| req/s vs bare route + one BullMQ add | ${m.service.rps} | ${m['bare-add'].rps} (ratio ${f.ratioToBareAdd}) | ≥ 0.6× | ${verdict(f.ratioToBareAdd >= 0.6)} |`,
@@ -56,26 +60,77 @@ function intakeLines(f: IntakeFigures): string[] {
   ];
 }
 
+const n = (x: number): string => x.toLocaleString('en');
+const load = (): string => loadavg().map((x) => x.toFixed(1)).join(', ');
+
 function memoryLines(runs: MemoryFigures[]): string[] {
   const out = ['## Redis per tracked lead (one delivery, one pick, one pickup plan with its timer and record per lead)', ''];
-  out.push('| leads | bytes per lead | keys per lead | target | |', '| --- | --- | --- | --- | --- |');
-  for (const r of runs) out.push(`| ${r.leads} | ${r.bytesPerLead} | ${r.keysPerLead} | ≤ 2,048 at 100,000 | ${r.leads >= 100_000 ? verdict(r.bytesPerLead <= 2048) : ''} |`);
+  out.push('| leads | how | bytes per lead | keys per lead | baseline (before: 10,000 real, same harness) | target | |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of runs) out.push(`| ${n(r.leads)} | ${r.method} | ${n(r.bytesPerLead)} | ${r.keysPerLead} | 4,205 | ≤ 2,048 at 100,000 | ${r.leads >= 100_000 ? verdict(r.bytesPerLead <= 2048) + (r.bytesPerLead > 2048 ? ` by ${n(r.bytesPerLead - 2048)}` : '') : ''} |`);
   const last = runs[runs.length - 1];
   if (last) {
-    out.push('', `Key families at ${last.leads} leads (bytes per lead from sampled MEMORY USAGE; TTL of a sample key):`, '');
+    out.push('', `Key families at ${n(last.leads)} leads (bytes per lead from sampled MEMORY USAGE; TTL of a sample key):`, '');
     out.push('| family | keys | bytes per lead | TTL |', '| --- | --- | --- | --- |');
-    for (const f of last.families) out.push(`| \`${f.family}\` | ${f.keys} | ${f.bytesPerLead} | ${f.ttl} |`);
+    for (const f of last.families) out.push(`| \`${f.family}\` | ${n(f.keys)} | ${n(f.bytesPerLead)} | ${f.ttl} |`);
   }
   out.push('');
   return out;
 }
 
-async function main(): Promise<void> {
-  const only = process.env.BENCH_ONLY;
-  const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}` };
-  const md: string[] = [`# Benchmarks (${results.at as string}, node ${process.version}, ${results.cpus as string})`, ''];
+function burstLines(runs: BurstFigures[]): string[] {
+  const out = ['## Deadline bursts (simulator at 7 requests/second; baseline: an ideal batching client on a second simulator, same deadlines, same time)', ''];
+  out.push('| leads, spread | figure | service | baseline (ideal client) | target | |', '| --- | --- | --- | --- | --- | --- |');
+  for (const b of runs) {
+    const s = b.service;
+    const i = b.ideal;
+    const at = `${n(b.leads)} in ${b.spreadMs / 1000} s`;
+    const eps = (x: Record<string, number>): string => Object.entries(x).map(([k, v]) => `${k.replace('/api/v4/', '')} ${v}`).join(', ');
+    out.push(`| ${at} | amoCRM requests per lead | ${s.requestsPerLead} (${s.requests}: ${eps(s.byEndpoint)}) | ${i.requestsPerLead} (${i.requests}); unbatched ${b.unbatchedRequestsPerLead} | ≤ 0.1 | ${verdict(s.requestsPerLead <= 0.1)}${s.requestsPerLead > 0.1 ? ` by ${(s.requestsPerLead - 0.1).toFixed(3)}` : ''} |`);
+    out.push(`| ${at} | … of the deadline path (without the safety sweep's ${s.sweepPages} pages) | ${s.deadlinePathRequestsPerLead} in ${s.batches} batches | ${i.deadlinePathRequestsPerLead} in ${i.batches} batches | ≤ 0.1 | ${verdict(s.deadlinePathRequestsPerLead <= 0.1)} |`);
+    out.push(`| ${at} | leads per PATCH (smallest, largest) | ${s.patchItems.join(', ')} | ${i.patchItems.join(', ')} | 50-250 | |`);
+    out.push(`| ${at} | lateness p50 / p99 / max, ms | ${n(s.latenessP50Ms)} / ${n(s.latenessP99Ms)} / ${n(s.latenessMaxMs)} | ${n(i.latenessP50Ms)} / ${n(i.latenessP99Ms)} / ${n(i.latenessMaxMs)} | p99 ≤ ${n(b.boundMs)} (window ${n(b.batchWindowMs)} + ${s.requests} requests at 7/s) | ${verdict(s.latenessP99Ms <= b.boundMs)} |`);
+    out.push(`| ${at} | 429s from the simulator | ${s.rateLimitViolations} | ${i.rateLimitViolations} | 0 | ${verdict(s.rateLimitViolations === 0)} |`);
+  }
+  out.push('');
+  return out;
+}
 
-  if (!only || only === 'parse') {
+function timerLines(t: TimerFigures, s: SweepFigures): string[] {
+  return [
+    `## Timers at scale (${n(t.clocks)} live clocks, deadlines over 15 minutes; ${t.seconds} s of one worker's loop; simulator at 7 requests/second)`,
+    '',
+    '| figure | measured | baseline | target | |',
+    '| --- | --- | --- | --- | --- |',
+    `| lateness of the check after the deadline, p50 / p99 / max, ms | ${n(t.latenessP50Ms)} / ${n(t.latenessP99Ms)} / ${n(t.latenessMaxMs)} (${n(t.checked)} checks in ${t.batches} batches) | bound: window ${n(t.batchWindowMs)} + one batch's 4 requests at 7/s = ${n(t.boundMs)} | p99 ≤ bound | ${verdict(t.latenessP99Ms <= t.boundMs)} |`,
+    `| amoCRM requests per checked lead | ${t.requestsPerLead} (${t.requests}) | unbatched 4 | ≤ 0.1 | ${verdict(t.requestsPerLead <= 0.1)} |`,
+    `| one backlog look at the full set (ZCOUNT + ZRANGE, round trip), ms p50 | ${t.claimP50Ms} | — | — | |`,
+    `| timer set, bytes per clock | ${t.timerSetBytesPerClock} | — | — | |`,
+    `| 429s from the simulator | ${t.rateLimitViolations} | — | 0 | ${verdict(t.rateLimitViolations === 0)} |`,
+    `| safety sweep over ${n(s.leads)} leads in the stage: requests | ${n(s.requests)} (${Object.entries(s.byEndpoint).map(([k, v]) => `${k} ${v}`).join(', ')}) | ${n(Math.ceil(s.leads / 250))} pages of 250 | within the rate limit | ${verdict(s.rateLimitViolations === 0)} (429s: ${s.rateLimitViolations}) |`,
+    `| safety sweep: time, s | ${s.seconds} (found ${n(s.found)}, started ${s.started}, timers restored ${s.rescheduled}) | ${s.boundSeconds} (pages at the 5/s bulk work may use) | — | |`,
+    '',
+  ];
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY?.split(',');
+  const part = (name: string): boolean => !only || only.includes(name);
+  const cpu = `${cpus().length} × ${cpus()[0]?.model ?? '?'}`;
+  const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, cpus: cpu, loadAverageAtStart: loadavg() };
+  const md: string[] = [
+    `# Benchmarks (${results.at as string})`,
+    '',
+    `Machine: ${cpu}, node ${process.version}; load average at start ${load()} (1, 5, 15 min; the machine is shared, so absolute times move with it). Each part gives the load average it ran under.`,
+    '',
+  ];
+  const loads: Record<string, string> = {};
+  const ran = (name: string, before: string): void => {
+    loads[name] = `${before} → ${load()}`;
+    md.push(`Load average during this part: ${loads[name]}.`, '');
+  };
+
+  if (part('parse')) {
+    const before = load();
     // Parsing a 300-item body: our expander + normaliser, against qs with limits that do not corrupt it.
     const body300 = leadsStatusBody(300, 1);
     const meta = { deliveryId: 'bench', receivedAt: new Date().toISOString() };
@@ -86,36 +141,63 @@ async function main(): Promise<void> {
     md.push(
       '## Parsing',
       '',
-      `- A 300-item leads[status] body (${body300.length} bytes): expand + normalise ${ours.meanMs} ms; baseline qs.parse alone ${qsOnly.meanMs} ms; expand alone / qs = ${(expandOnly.meanMs / qsOnly.meanMs).toFixed(2)}`,
+      '| figure | measured | baseline | target |',
+      '| --- | --- | --- | --- |',
+      `| a 300-item leads[status] body (${n(body300.length)} bytes): expand + normalise, mean ms | ${ours.meanMs} | qs.parse alone ${qsOnly.meanMs} | — |`,
+      `| expand alone ÷ qs.parse | ${(expandOnly.meanMs / qsOnly.meanMs).toFixed(2)} | 1 | — |`,
       '',
     );
+    ran('parse', before);
   }
 
   const redis = await startPrivateRedis();
   try {
-    if (!only || only === 'intake') {
+    if (part('intake')) {
+      const before = load();
       const intake = await runIntakeBench(redis, { seconds: Number(process.env.BENCH_SECONDS ?? 5), repetitions: Number(process.env.BENCH_REPS ?? 3) });
       results.intake = intake;
       md.push(...intakeLines(intake));
+      ran('intake', before);
     }
-    if (!only || only === 'memory') {
+    if (part('burst')) {
+      const before = load();
+      const sizes = (process.env.BENCH_BURSTS ?? BURSTS.map(([l, ms]) => `${l}:${ms / 1000}`).join(',')).split(',').map((x) => x.split(':').map(Number) as [number, number]);
+      const runs: BurstFigures[] = [];
+      for (const [leads, spread] of sizes) runs.push(await runBurstBench(redis, leads, spread * 1000));
+      results.burst = runs;
+      md.push(...burstLines(runs));
+      ran('burst', before);
+    }
+    if (part('memory')) {
+      const before = load();
       const sizes = (process.env.BENCH_MEMORY_LEADS ?? '10000,100000').split(',').map(Number);
-      const runs: MemoryFigures[] = [];
-      for (const n of sizes) runs.push(await runMemoryBench(redis, n));
+      const runs = await runMemoryBench(redis, sizes);
       results.memory = runs;
       md.push(...memoryLines(runs));
+      ran('memory', before);
     }
-    if (!only || only === 'cadence') {
+    if (part('timers')) {
+      const before = load();
+      const { timers, sweep } = await runTimerBench(redis, Number(process.env.BENCH_TIMERS ?? 100_000), Number(process.env.BENCH_TIMERS_SECONDS ?? 60));
+      results.timers = timers;
+      results.sweep = sweep;
+      md.push(...timerLines(timers, sweep));
+      ran('timers', before);
+    }
+    if (part('cadence')) {
+      const before = load();
       // R3 at 1,000 leads: amoCRM requests per cadence step and the time to schedule them, beside the rate-limit bound.
       const cadence = await cadenceBench(redis.url, 1_000);
       results.cadence1000 = cadence;
-      md.push(...cadenceBenchLines(cadence), '');
+      md.push('## Call cadences (R3, 1,000 leads)', '', ...cadenceBenchLines(cadence), '');
+      ran('cadence', before);
     }
   } finally {
     await redis.stop();
   }
+  results.loadAverage = loads;
 
-  const suffix = only ? `-${only}` : '';
+  const suffix = only ? `-${only.join('-')}` : '';
   writeFileSync(`bench/results/latest${suffix}.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`bench/results/latest${suffix}.md`, `${md.join('\n')}\n`);
   console.log(md.join('\n'));

@@ -294,7 +294,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       source.recompile();
       const compiled = source.rules();
 
-      effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox, clock, logger, metrics, isShadow: (rule) => source.isShadow(rule) });
+      effects = createEffects({
+        redis: service.redis,
+        keys: service.keys,
+        amo,
+        records,
+        outbox,
+        clock,
+        logger,
+        metrics,
+        isShadow: (rule) => source.isShadow(rule),
+        batchWindowMs: () => rules().pickup.batchWindowMs,
+      });
       pickup = createPickupEngine({
         rules,
         amo,
@@ -333,9 +344,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           ...telegram.handlers,
         },
       });
-      // Timers are polled at the batch window: deadlines falling together are re-read and written together, and
-      // a single deadline waits at most one window.
-      effects.start(Math.min(2_000, Math.max(100, compiled.pickup.batchWindowMs)));
+      // Due timers gather for up to the batch window (or until a batch is full): deadlines falling together are
+      // re-read and written together, and a single deadline waits at most one window (plus one poll, a fifth of it).
+      effects.start(Math.min(1_000, Math.max(100, Math.round(compiled.pickup.batchWindowMs / 5))));
       if (compiled.stageRules) {
         await effects.executor.execute([{ id: `R10:sweep:start:${clock.now().getTime()}`, rule: 'R10', leadId: 0, reason: 'first stage rules sweep', effects: [{ kind: 'schedule_timer', rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() }] }]);
       }

@@ -236,10 +236,12 @@ export function createExecutor(
   };
 
   const releasePending = async (leadIds: number[], lease: number): Promise<void> => {
-    for (const leadId of new Set(leadIds)) {
-      const left = await store.pendingPlans(leadId);
-      if (left.length === 0) await redis.eval(RELEASE_PENDING, 1, pendingKey, String(lease), String(leadId));
-    }
+    await Promise.all(
+      [...new Set(leadIds)].map(async (leadId) => {
+        const left = await store.pendingPlans(leadId);
+        if (left.length === 0) await redis.eval(RELEASE_PENDING, 1, pendingKey, String(lease), String(leadId));
+      }),
+    );
   };
 
   const commit = async (plans: Plan[], lease = now() + INTENT_LEASE_MS): Promise<Committed[]> => {
@@ -495,11 +497,13 @@ export function createExecutor(
           ),
         ),
       ];
-      for (const r of refs) {
-        const [lead, ...ref] = r.split('|');
-        const id = await store.taskId(Number(lead), ref.join('|'));
-        if (id !== undefined) taskIds.set(r, id);
-      }
+      await Promise.all(
+        refs.map(async (r) => {
+          const [lead, ...ref] = r.split('|');
+          const id = await store.taskId(Number(lead), ref.join('|'));
+          if (id !== undefined) taskIds.set(r, id);
+        }),
+      );
       const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
       await Promise.all(
         ready
@@ -566,23 +570,28 @@ export function createExecutor(
       }
       await saveIntent(works.filter((w) => w.done.size > w.c.done.length));
 
-      // Records and messages describe what was done: only once the plan's amoCRM writes succeeded.
-      for (const w of works.filter((x) => x.error === undefined && !x.superseded)) {
-        for (const [i, e] of pending(w, LOCAL)) {
-          try {
-            if (e.kind === 'record')
-              await deps.records.append(
-                shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
-                e.dedupeId,
-              );
-            else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
-            w.done.add(i);
-          } catch (err) {
-            fail(w, err);
-            break;
-          }
-        }
-      }
+      // Records and messages describe what was done: only once the plan's amoCRM writes succeeded. In plan order
+      // within a plan; plans side by side (a burst's 250 plans must not wait on each other's round trips).
+      await Promise.all(
+        works
+          .filter((x) => x.error === undefined && !x.superseded)
+          .map(async (w) => {
+            for (const [i, e] of pending(w, LOCAL)) {
+              try {
+                if (e.kind === 'record')
+                  await deps.records.append(
+                    shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
+                    e.dedupeId,
+                  );
+                else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
+                w.done.add(i);
+              } catch (err) {
+                fail(w, err);
+                break;
+              }
+            }
+          }),
+      );
 
       const outcomes: PlanOutcome[] = [];
       const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
@@ -680,9 +689,11 @@ export function createExecutor(
       );
       await releasePending(settledLeads, lease).catch(() => undefined);
       // The lease was renewed during the drain: release whatever score it has now when nothing is left.
-      for (const leadId of settledLeads) {
-        if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
-      }
+      await Promise.all(
+        settledLeads.map(async (leadId) => {
+          if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+        }),
+      );
       return { outcomes, requests };
     }
   };

@@ -79,6 +79,8 @@ export interface TimerStore {
   renew(lease: number, next: number, timers: DueTimer[]): Promise<void>;
   get(rule: string, leadId: number, key: string): Promise<number | undefined>;
   count(): Promise<number>;
+  /** How many timers are due at `now` (claimed ones carry their lease, so they are not), and the earliest due instant. */
+  backlog(now: number): Promise<{ due: number; oldestDueAt: number | undefined }>;
   /** The earliest due instant, if any. */
   next(): Promise<number | undefined>;
 }
@@ -167,6 +169,15 @@ export function createTimerStore(redis: Redis, keys: Keys): TimerStore {
       return score === null ? undefined : Number(score);
     },
     count: () => redis.zcard(set),
+    async backlog(now) {
+      const [[, due], [, first]] = (await redis
+        .pipeline()
+        .zcount(set, '-inf', String(Math.round(now)))
+        .zrange(set, 0, 0, 'WITHSCORES')
+        .exec()) as [[unknown, number], [unknown, string[]]];
+      const oldest = first[1] !== undefined ? Number(first[1]) : undefined;
+      return { due, oldestDueAt: oldest !== undefined && oldest <= now ? oldest : undefined };
+    },
     async next() {
       const first = await redis.zrange(set, 0, 0, 'WITHSCORES');
       return first[1] !== undefined ? Number(first[1]) : undefined;

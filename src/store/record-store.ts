@@ -7,6 +7,10 @@
  * deflated archive value per day (`<prefix>:record:day:<YYYY-MM-DD>`, kept RECORD_ARCHIVE_DAYS) that `range` and
  * `forLead` read transparently. The per-lead list holds only the records' stream ids (the record itself lives once,
  * in the stream or its day's archive) and expires RECORD_PER_LEAD_TTL_SECONDS after the lead's last record.
+ *
+ * Each stream entry holds its record deflated against a preset dictionary of the words records are made of
+ * (field `z1`; about 6× smaller than the JSON: an assignment with its explanation is ≈120 bytes instead of ≈760).
+ * Entries written before as plain JSON (field `data`) are still read.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
@@ -29,7 +33,17 @@ const DAY_MS = 24 * 3600 * 1000;
  * `action` is anything else the robot did to a lead (a task created, a lead moved, a cadence step), with `type`
  * naming it (`cadence_task`, `cadence_end`, `meeting_confirmation`, …).
  */
-export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'violation' | 'pickup_taken' | 'pickup_started' | 'pickup_waiting' | 'action' | 'intake_paused' | 'intake_resumed';
+export type RecordKind =
+  | 'assignment'
+  | 'reassignment'
+  | 'fallback'
+  | 'violation'
+  | 'pickup_taken'
+  | 'pickup_started'
+  | 'pickup_waiting'
+  | 'action'
+  | 'intake_paused'
+  | 'intake_resumed';
 
 export interface RobotRecord {
   kind: RecordKind;
@@ -77,6 +91,44 @@ export interface RecordStore {
   rollUp(now: Date): Promise<string[]>;
 }
 
+/**
+ * Version 1 of the dictionary stream entries are deflated with (field `z1`). Never edit it: entries written with it
+ * are read with it. New wording that should compress well goes into a new version (`z2`), read beside this one.
+ * Deflate finds matches anywhere in it; the most common words come last (the nearest matches are the cheapest).
+ */
+const RECORD_DICTIONARY_V1 = Buffer.from(
+  [
+    '"type":"pickup_missed","violationId":"pickup_missed:","previousUserId":',
+    '"statusId":,"statusName":"","milestone":"","direction":"out","answered":true,"source":"',
+    '"kind":"action","kind":"pickup_taken","kind":"pickup_started","kind":"pickup_waiting","kind":"fallback","kind":"reassignment",',
+    'seed 002 «Распределение заявок»","seed 001 «Правило распределения лидов»',
+    '"seed":"seed 001 «Передан в работу»: 15 минут, чтобы взять клиента в работу","kind":"violation",',
+    ' did not take the lead within 15 мин (miss 1)","reason":"taken: outgoing_call (seen at the deadline)',
+    '"reason":"Заявка передана менеджеру : его очередь по весам, он на смене и не превысил лимит",',
+    '"skipped":[{"userId":,"reason":"off_shift"},{"userId":,"reason":"missed_this_lead"}],',
+    '"explanation":{"department":"Отдел продаж 1","strategy":"smooth_weighted_round_robin","candidates":[',
+    '{"userId":91,"weight":1,"cap":10},{"userId":91,"weight":1,"cap":10}],"scores":{"91":-1,"91":1},"winner":91}}',
+    '{"kind":"assignment","at":"2026-11-25T10:00:00.000Z","leadId":,"userId":91,"rule":"R2","department":"Отдел продаж 1",',
+  ].join(''),
+  'utf8',
+);
+
+const encodeRecord = (record: RobotRecord): Buffer =>
+  deflateRawSync(JSON.stringify(record), { dictionary: RECORD_DICTIONARY_V1 });
+
+function decodeFields(fields: Buffer[]): RobotRecord {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]?.toString('utf8');
+    const value = fields[i + 1] as Buffer;
+    if (name === 'z1')
+      return JSON.parse(inflateRawSync(value, { dictionary: RECORD_DICTIONARY_V1 }).toString('utf8')) as RobotRecord;
+    if (name === 'data') return JSON.parse(value.toString('utf8')) as RobotRecord;
+  }
+  return {} as RobotRecord;
+}
+
+type RawEntry = [Buffer, Buffer[]];
+
 const msOf = (id: string): number => Number(id.slice(0, id.indexOf('-')));
 const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
 const startOfDay = (ms: number): number => ms - (ms % DAY_MS);
@@ -94,10 +146,7 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const archive = (day: string): string => keys.of('record', 'day', day);
   let lastRollUpMs = Number.NEGATIVE_INFINITY;
 
-  const parseEntry = ([id, fields]: [string, string[]]): StoredRecord => {
-    const at = fields.indexOf('data');
-    return { id, ...(JSON.parse(fields[at + 1] ?? '{}') as RobotRecord) };
-  };
+  const parseEntry = ([id, fields]: RawEntry): StoredRecord => ({ id: id.toString('utf8'), ...decodeFields(fields) });
 
   const readArchive = async (day: string): Promise<StoredRecord[]> => {
     const stored = await redis.getBuffer(archive(day));
@@ -108,11 +157,11 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
     async append(record, dedupeId) {
       // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
       if ((await redis.exists(seen(dedupeId))) === 1) return undefined;
-      const data = JSON.stringify(record);
+      const data = encodeRecord(record);
       const ms = Date.parse(record.at);
-      const id = await redis.xadd(stream, `${ms}-*`, 'data', data).catch(async () =>
+      const id = await redis.xadd(stream, `${ms}-*`, 'z1', data).catch(async () =>
         // An older instant than the stream's last id (clock skew between workers) falls back to an automatic id.
-        redis.xadd(stream, '*', 'data', data),
+        redis.xadd(stream, '*', 'z1', data),
       );
       if (id === null) return undefined;
       await redis
@@ -132,8 +181,8 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       const ids = await redis.lrange(perLead(leadId), -limit, -1);
       if (ids.length === 0) return [];
       const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.xrange(stream, id, id);
-      const live = ((await pipeline.exec()) ?? []).map(([, entries]) => (entries as Array<[string, string[]]>)[0]);
+      for (const id of ids) pipeline.xrangeBuffer(stream, id, id);
+      const live = ((await pipeline.exec()) ?? []).map(([, entries]) => (entries as RawEntry[])[0]);
       const days = new Map<string, Map<string, StoredRecord>>();
       const out: StoredRecord[] = [];
       for (const [i, id] of ids.entries()) {
@@ -149,7 +198,10 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       }
       // In the order things happened: a plan's record is written after its amoCRM writes, so a later event of the
       // same lead (the manager's call) can be appended first; `at` is when each was decided.
-      return out.map((r, i) => ({ r, i, at: Date.parse(r.at) })).sort((a, b) => a.at - b.at || a.i - b.i).map((x) => x.r);
+      return out
+        .map((r, i) => ({ r, i, at: Date.parse(r.at) }))
+        .sort((a, b) => a.at - b.at || a.i - b.i)
+        .map((x) => x.r);
     },
     async range(from, to, limit = 10_000) {
       const fromMs = Date.parse(from);
@@ -157,7 +209,11 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       const out: StoredRecord[] = [];
       const [oldest] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
       const streamStart = oldest ? msOf(oldest[0]) : Number.POSITIVE_INFINITY;
-      for (let day = startOfDay(fromMs); day <= toMs && day < startOfDay(streamStart) + DAY_MS && out.length < limit; day += DAY_MS) {
+      for (
+        let day = startOfDay(fromMs);
+        day <= toMs && day < startOfDay(streamStart) + DAY_MS && out.length < limit;
+        day += DAY_MS
+      ) {
         for (const r of await readArchive(dayOf(day))) {
           const ms = msOf(r.id);
           if (ms >= fromMs && ms <= toMs && out.length < limit) out.push(r);
@@ -165,8 +221,14 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       }
       if (out.length < limit) {
         const seenIds = new Set(out.map((r) => r.id));
-        const entries = (await redis.xrange(stream, String(fromMs), String(toMs), 'COUNT', limit - out.length)) as Array<[string, string[]]>;
-        for (const e of entries) if (!seenIds.has(e[0])) out.push(parseEntry(e));
+        const entries = (await redis.xrangeBuffer(
+          stream,
+          String(fromMs),
+          String(toMs),
+          'COUNT',
+          limit - out.length,
+        )) as RawEntry[];
+        for (const e of entries) if (!seenIds.has(e[0].toString('utf8'))) out.push(parseEntry(e));
       }
       return out.sort((a, b) => (idLess(a.id, b.id) ? -1 : idLess(b.id, a.id) ? 1 : 0)).slice(0, limit);
     },
@@ -178,9 +240,13 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         if (!oldest || msOf(oldest[0]) >= keepFrom) return rolled;
         const dayStart = startOfDay(msOf(oldest[0]));
         const day = dayOf(dayStart);
-        const entries = (await redis.xrange(stream, String(dayStart), String(dayStart + DAY_MS - 1))) as Array<[string, string[]]>;
+        const entries = (await redis.xrangeBuffer(
+          stream,
+          String(dayStart),
+          String(dayStart + DAY_MS - 1),
+        )) as RawEntry[];
         const merged = new Map((await readArchive(day)).map((r) => [r.id, r]));
-        for (const e of entries) merged.set(e[0], parseEntry(e));
+        for (const e of entries) merged.set(e[0].toString('utf8'), parseEntry(e));
         const records = [...merged.values()].sort((a, b) => (idLess(a.id, b.id) ? -1 : 1));
         // The archive expires RECORD_ARCHIVE_DAYS after its day, whenever it is written.
         const ttl = Math.max(1, Math.round((dayStart + RECORD_ARCHIVE_DAYS * DAY_MS - now.getTime()) / 1000));

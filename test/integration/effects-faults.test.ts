@@ -213,6 +213,21 @@ describe('the effect path under faults', () => {
     expect(h.fake.calls.patches.map((p) => p.id).sort()).toEqual(leads);
   });
 
+  it('when every lead in the stage has a live clock and its timer but one, then the sweep locks only that one and restores its timer', async () => {
+    const leads = ids(4, 835_000);
+    const h = harness(leads);
+    await runningClocks(h, leads);
+    await h.effects.timers.cancel([{ rule: PICKUP_RULE, leadId: leads[2]!, key: DEADLINE_KEY }]);
+    const store = createLeadStore(redis, h.keys);
+    const locked: number[] = [];
+    const counting = { ...store, withLock: <T>(leadId: number, fn: () => Promise<T>) => (locked.push(leadId), store.withLock(leadId, fn)) };
+    const engine = createPickupEngine({ rules: () => rules, amo: h.fake.amo, leads: counting, pickups: createPickupStore(redis, h.keys), distribution: h.distribution, effects: h.effects, clock: h.clock, logger: pino({ level: 'silent' }) });
+    const swept = await engine.sweep();
+    expect(swept).toEqual({ found: 4, started: 0, rescheduled: 1, failed: 0 });
+    expect(locked).toEqual([leads[2]]);
+    expect(await h.effects.timers.count()).toBe(4);
+  });
+
   it('when the worker dies right after the responsible PATCH, then the resumed intent does not write it again, posts the note once, and the manager who missed never gets the lead back', async () => {
     const lead = 840_001;
     const h = harness([lead]);

@@ -3,7 +3,14 @@ import { createKeys } from '../../src/store/keys.js';
 import { createRecordStore, type RobotRecord } from '../../src/store/record-store.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 
-const rec = (leadId: number, at: string, reason: string): RobotRecord => ({ kind: 'assignment', at, leadId, userId: 9101, rule: 'R2', reason });
+const rec = (leadId: number, at: string, reason: string): RobotRecord => ({
+  kind: 'assignment',
+  at,
+  leadId,
+  userId: 9101,
+  rule: 'R2',
+  reason,
+});
 
 describe('record store: the stream keeps two days, older days are rolled up into archives that still read', () => {
   const redis = connectTestRedis();
@@ -68,5 +75,46 @@ describe('record store: the stream keeps two days, older days are rolled up into
     await store.append({ ...rec(7, '2026-03-05T10:00:05.000Z', 'taken'), kind: 'pickup_taken' }, 'late-1');
     await store.append({ ...rec(7, '2026-03-05T10:00:00.000Z', 'reassigned'), kind: 'reassignment' }, 'late-2');
     expect((await store.forLead(7)).map((r) => r.reason)).toEqual(['reassigned', 'taken']);
+  });
+
+  it('when a record with its explanation is appended, then its stream entry is compact (under 200 bytes, the JSON over 600) and reads back whole; a plain JSON entry of an older version still reads', async () => {
+    const p = uniquePrefix('rec-z');
+    const k = createKeys(p);
+    const store = createRecordStore(redis, k);
+    const full: RobotRecord = {
+      kind: 'assignment',
+      at: '2026-03-06T10:00:00.000Z',
+      leadId: 2_000_000,
+      userId: 9101,
+      rule: 'R2',
+      seed: 'seed 002 «Распределение заявок»',
+      department: 'Отдел продаж 1',
+      reason: 'Заявка передана менеджеру Иванову: его очередь по весам, он на смене и не превысил лимит',
+      explanation: {
+        department: 'Отдел продаж 1',
+        strategy: 'smooth_weighted_round_robin',
+        candidates: [
+          { userId: 9101, weight: 2, cap: 10 },
+          { userId: 9102, weight: 1, cap: 10 },
+        ],
+        skipped: [{ userId: 9105, reason: 'off_shift' }],
+        scores: { 9101: -1, 9102: 1 },
+        winner: 9101,
+      },
+    };
+    expect(Buffer.byteLength(JSON.stringify(full))).toBeGreaterThan(600);
+    const id = (await store.append(full, 'z-1')) as string;
+    const [[, fields]] = (await redis.xrangeBuffer(k.of('record'), id, id)) as [[Buffer, Buffer[]]];
+    expect(fields[0]?.toString()).toBe('z1');
+    expect(fields[1]?.length).toBeLessThan(200);
+    expect(await store.forLead(2_000_000)).toEqual([{ id, ...full }]);
+
+    // An entry written as plain JSON before the compact encoding.
+    const legacy = { ...full, at: '2026-03-06T10:00:01.000Z', reason: 'legacy' };
+    const legacyId = (await redis.xadd(k.of('record'), `${Date.parse(legacy.at)}-*`, 'data', JSON.stringify(legacy))) as string;
+    const read = await store.range('2026-03-06T00:00:00.000Z', '2026-03-07T00:00:00.000Z');
+    expect(read.map((r) => r.reason)).toEqual([full.reason, 'legacy']);
+    expect(read[1]?.id).toBe(legacyId);
+    await dropPrefix(redis, p);
   });
 });

@@ -1,11 +1,15 @@
 /**
- * Coalesces writes queued within a short window into one request per resource, in chunks of 50 (amoCRM's
- * recommendation; 250 is its hard maximum). Each caller still learns its own outcome: its own result, or, when
- * amoCRM rejects a chunk, the chunk is retried item by item so that one bad item fails only its own caller.
+ * Coalesces writes queued within a short window into as few requests per resource as amoCRM takes: up to 250 items
+ * a request (its hard maximum), the queue split into equal chunks (so 300 items go as 150 + 150, not 250 + 50).
+ * A quiet queue sends small requests after the window; a backlog fills them. Each caller still learns its own
+ * outcome: its own result, or, when amoCRM rejects a chunk, the chunk is halved and each half sent again until
+ * the bad items stand alone, so one bad item fails only its own caller and costs about 2·log2(chunk) requests,
+ * not one per item.
  */
 import { AmoValidationError } from './errors.js';
 
-export const CHUNK_SIZE = 50;
+/** amoCRM's maximum of items per write request. */
+export const MAX_CHUNK = 250;
 
 export interface Batcher<TItem, TResult> {
   add(item: TItem): Promise<TResult>;
@@ -13,12 +17,20 @@ export interface Batcher<TItem, TResult> {
   flush(): Promise<void>;
 }
 
+/** Chunk sizes for n queued items: as few requests as the maximum allows, equally filled. */
+export function chunkSizes(n: number, max = MAX_CHUNK): number[] {
+  if (n <= 0) return [];
+  const count = Math.ceil(n / max);
+  const base = Math.floor(n / count);
+  return Array.from({ length: count }, (_, i) => base + (i < n % count ? 1 : 0));
+}
+
 export function createBatcher<TItem, TResult>(options: {
   windowMs: number;
-  chunkSize?: number;
+  maxChunk?: number;
   send: (items: TItem[]) => Promise<TResult[]>;
 }): Batcher<TItem, TResult> {
-  const chunkSize = options.chunkSize ?? CHUNK_SIZE;
+  const maxChunk = options.maxChunk ?? MAX_CHUNK;
   let queue: Array<{ item: TItem; resolve: (r: TResult) => void; reject: (e: unknown) => void }> = [];
   let timer: NodeJS.Timeout | undefined;
 
@@ -32,7 +44,8 @@ export function createBatcher<TItem, TResult>(options: {
       });
     } catch (err) {
       if (err instanceof AmoValidationError && chunk.length > 1) {
-        await Promise.all(chunk.map((c) => sendChunk([c])));
+        const half = Math.ceil(chunk.length / 2);
+        await Promise.all([sendChunk(chunk.slice(0, half)), sendChunk(chunk.slice(half))]);
         return;
       }
       for (const c of chunk) c.reject(err);
@@ -45,7 +58,11 @@ export function createBatcher<TItem, TResult>(options: {
     const pending = queue;
     queue = [];
     const chunks: Array<typeof queue> = [];
-    for (let i = 0; i < pending.length; i += chunkSize) chunks.push(pending.slice(i, i + chunkSize));
+    let at = 0;
+    for (const size of chunkSizes(pending.length, maxChunk)) {
+      chunks.push(pending.slice(at, at + size));
+      at += size;
+    }
     await Promise.all(chunks.map(sendChunk));
   };
 
@@ -53,7 +70,7 @@ export function createBatcher<TItem, TResult>(options: {
     add(item) {
       return new Promise<TResult>((resolve, reject) => {
         queue.push({ item, resolve, reject });
-        if (queue.length >= chunkSize * 5) void flush();
+        if (queue.length >= maxChunk) void flush();
         else timer ??= setTimeout(() => void flush(), options.windowMs);
       });
     },

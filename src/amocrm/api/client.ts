@@ -33,6 +33,8 @@ import {
 import { createTransport, type Transport, type TransportHooks } from './transport.js';
 
 export const MAX_PAGE = 250;
+/** Pages a stage sweep reads at most: 500,000 leads (about 7 minutes of bulk requests). */
+export const LIST_LEADS_MAX_PAGES = 2_000;
 export const EVENTS_PAGE = 100;
 /** amoCRM returns at most 50 custom fields a page. */
 export const CUSTOM_FIELDS_PAGE = 50;
@@ -87,7 +89,7 @@ export interface AmoClient {
   /** Contacts by id (paged, 250 a request): their responsible users, for R2 routing of a returning client. */
   getContactsByIds(ids: number[], priority?: Priority): Promise<ApiContact[]>;
   listLeads(filter: Record<string, string | number | Array<string | number>>, priority?: Priority): Promise<ApiLead[]>;
-  /** Queued and coalesced with other updates (one PATCH per ≤50 leads); resolves with the lead's id. */
+  /** Queued and coalesced with other updates (one PATCH per ≤250 leads); resolves with the lead's id. */
   updateLead(update: LeadUpdate, priority?: Priority): Promise<number>;
   createTask(task: NewTask): Promise<number>;
   completeTask(id: number, resultText: string): Promise<void>;
@@ -220,12 +222,12 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     send: async (items) => writeIds(await transport.request('POST', '/api/v4/leads/notes', { body: items, schema: WriteResultSchema }), 'notes'),
   });
 
-  const leadsPage = async (query: Record<string, string | number | Array<string | number>>, priority: Priority) =>
+  const leadsPage = async (query: Record<string, string | number | Array<string | number>>, priority: Priority, maxPages?: number) =>
     allPages(async (page) => {
       const res = await transport.request('GET', '/api/v4/leads', { query: { ...query, page, limit: MAX_PAGE }, priority, schema: LeadsPageSchema });
       if (res === null) return null;
       return { items: res._embedded.leads, hasNext: res._links?.next !== undefined && res._embedded.leads.length === MAX_PAGE };
-    });
+    }, maxPages);
 
   return {
     async getAccount() {
@@ -290,7 +292,8 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       return out;
     },
     async listLeads(filter, priority = 'bulk') {
-      return leadsPage(filter, priority);
+      // A sweep must see the whole stage: 200 pages (the default cap) are only 50,000 leads.
+      return leadsPage(filter, priority, LIST_LEADS_MAX_PAGES);
     },
     updateLead(update, priority = 'normal') {
       return leadBatcher(priority).add(update);

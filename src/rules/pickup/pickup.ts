@@ -60,11 +60,20 @@ const isPinned = (rules: CompiledRules, tags: string[]): boolean => tags.some((t
 
 const isRobot = (rules: CompiledRules, userId: number | undefined): boolean => userId === undefined || rules.pickup.robotUserIds.has(userId);
 
+const DAY_MS = 24 * 3600 * 1000;
+
 function deadlineFor(dept: CompiledDepartment, start: number, ctx: RuleContext): number | undefined {
   const { rules } = ctx;
   if (!rules.pickup.clockRunsOnlyOnShift) return start + rules.pickup.timeoutMs;
-  const intervals = departmentIntervals(dept, start, start + HORIZON_MS, rules.calendar, rules.timeZone, rules.activeUserIds);
-  return addWorkingTime(start, rules.pickup.timeoutMs, intervals);
+  // Two days of shifts hold almost every deadline; the whole horizon (16 days of every manager's shifts, the
+  // costliest step of a deadline burst) is computed only when they do not. Same answer either way: working time
+  // counted within a shorter window ends at the same instant if it ends inside it.
+  for (const horizon of [Math.min(HORIZON_MS, rules.pickup.timeoutMs + 2 * DAY_MS), HORIZON_MS]) {
+    const intervals = departmentIntervals(dept, start, start + horizon, rules.calendar, rules.timeZone, rules.activeUserIds);
+    const deadline = addWorkingTime(start, rules.pickup.timeoutMs, intervals);
+    if (deadline !== undefined || horizon === HORIZON_MS) return deadline;
+  }
+  return undefined;
 }
 
 function isActiveManager(rules: CompiledRules, userId: number | undefined): userId is number {

@@ -262,12 +262,12 @@ describe('amoCRM client manners (nock)', () => {
     expect(err.retryable).toBe(false);
   });
 
-  it('when 120 lead updates are queued together, then they go out as 3 requests and each caller gets its own id', async () => {
+  it('when 120 lead updates are queued together, then they go out as 1 request (up to 250 a request) and each caller gets its own id', async () => {
     const { client: c } = client();
     const sizes: number[] = [];
     nock(BASE)
       .patch('/api/v4/leads')
-      .times(3)
+      .times(1)
       .reply(200, (_uri, body) => {
         const items = body as Array<{ id: number }>;
         sizes.push(items.length);
@@ -275,7 +275,24 @@ describe('amoCRM client manners (nock)', () => {
       });
     const ids = await Promise.all(Array.from({ length: 120 }, (_, i) => c.updateLead({ id: 1000 + i, responsible_user_id: 9 })));
     expect(ids).toEqual(Array.from({ length: 120 }, (_, i) => 1000 + i));
-    expect(sizes.sort((a, b) => b - a)).toEqual([50, 50, 20]);
+    expect(sizes).toEqual([120]);
+  });
+
+  it('when a stage holds 50,010 leads (more than the 200 pages other lists stop at), then listLeads reads all 201 pages', async () => {
+    const { client: c } = client({ rps: 100_000 });
+    nock(BASE)
+      .get('/api/v4/leads')
+      .query(true)
+      .times(201)
+      .reply(200, (uri) => {
+        const page = Number(new URL(uri, BASE).searchParams.get('page'));
+        const n = page <= 200 ? 250 : 10;
+        const leads = Array.from({ length: n }, (_, i) => lead((page - 1) * 250 + i + 1));
+        return { _links: page <= 200 ? { next: { href: `${BASE}/api/v4/leads?page=${page + 1}` } } : {}, _embedded: { leads } };
+      });
+    const leads = await c.listLeads({ 'filter[statuses][0][status_id]': 2 });
+    expect(leads).toHaveLength(50_010);
+    expect(leads.at(-1)?.id).toBe(200 * 250 + 10);
   });
 
   it('when a list is empty, then 204 is an empty result, not an error', async () => {
