@@ -6,7 +6,7 @@
  * BENCH_SECONDS (5) and BENCH_REPS (3) size the intake runs; BENCH_MEMORY_LEADS ("10000,100000") the memory runs
  * (the first through the real code paths, the others grown from it); BENCH_BURSTS ("300:20,1000:88", leads:seconds)
  * the deadline bursts; BENCH_TIMERS ("100000") and BENCH_TIMERS_SECONDS (60) the timers at scale.
- * BENCH_ONLY=parse|intake|memory|burst|timers|cadence (or a comma-separated list) runs those parts.
+ * BENCH_ONLY=parse|intake|memory|burst|timers|cadence|capacity (or a comma-separated list) runs those parts.
  */
 import { cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { startPrivateRedis } from './lib/private-redis.js';
 import { cadenceBench, cadenceBenchLines } from './cadence.js';
 import { BURSTS, runBurstBench, type BurstFigures } from './burst.js';
 import { runTimerBench, type SweepFigures, type TimerFigures } from './timers.js';
+import { runCoreBench, runShellBench, type CoreFigures, type ShellFigures } from './capacity.js';
 
 function stats(samples: number[]): { n: number; meanMs: number; p50Ms: number; p99Ms: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -112,6 +113,25 @@ function timerLines(t: TimerFigures, s: SweepFigures): string[] {
   ];
 }
 
+function capacityLines(core: CoreFigures, shell: ShellFigures, intake: IntakeFigures | undefined): string[] {
+  const cpuPerRequest = intake?.median.service.cpuMsPerRequest;
+  return [
+    '## The limits of one process',
+    '',
+    '| figure | measured | how |',
+    '| --- | --- | --- |',
+    ...(cpuPerRequest !== undefined
+      ? [`| intake, webhooks a second per core (\`ROLE=web\`) | ${n(Math.round(1000 / cpuPerRequest))} | 1 s ÷ ${cpuPerRequest} ms of CPU per request (the intake part above) |`]
+      : []),
+    `| rule core on a recorded day: events / decisions a second per core | ${n(core.eventsPerSecond)} / ${n(core.decisionsPerSecond)} | ${n(core.events)} webhook events of ${n(core.leads)} leads (${n(core.decisions)} decisions) replayed through the pure pickup and distribution rules in ${n(core.cpuMs)} ms of CPU |`,
+    `| worker at deadlines: decisions a second, one process | ${n(shell.decisionsPerSecond)} (CPU ${shell.cpuMsPerDecision} ms a decision) | ${n(shell.leads)} clocks due at once, real engine and executor on Redis, amoCRM in memory; ${shell.seconds} s |`,
+    `| amoCRM requests per deadline decision, batched | ${shell.requestsPerDecision} (${shell.batches} batches) | one leads read, one events read, one PATCH and one notes POST a batch |`,
+    `| deadline decisions a second one account's 7 requests/s carry | ${n(shell.accountDecisionsPerSecond)} | 7 ÷ requests per decision |`,
+    `| worker processes that saturate one account | ${shell.workersToSaturate} | decisions the account carries ÷ decisions one worker makes |`,
+    '',
+  ];
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',');
   const part = (name: string): boolean => !only || only.includes(name);
@@ -191,6 +211,14 @@ async function main(): Promise<void> {
       results.cadence1000 = cadence;
       md.push('## Call cadences (R3, 1,000 leads)', '', ...cadenceBenchLines(cadence), '');
       ran('cadence', before);
+    }
+    if (part('capacity')) {
+      const before = load();
+      const core = await runCoreBench(Number(process.env.BENCH_CAPACITY_LEADS ?? 2_000));
+      const shell = await runShellBench(redis.url, Number(process.env.BENCH_CAPACITY_LEADS ?? 2_000));
+      results.capacity = { core, shell };
+      md.push(...capacityLines(core, shell, results.intake as IntakeFigures | undefined));
+      ran('capacity', before);
     }
   } finally {
     await redis.stop();
