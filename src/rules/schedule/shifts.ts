@@ -36,21 +36,72 @@ export function shiftsOn(schedule: Schedule, isoDate: string, calendar: Calendar
 
 const isAbsent = (manager: CompiledManager, isoDate: string): boolean => manager.absences.some((a) => a.from <= isoDate && isoDate <= a.to);
 
+interface LocalDay {
+  start: number;
+  end: number;
+  iso: string;
+}
+
+/**
+ * Local days by zone, found by the 15-minute slice an instant falls in (every zone's offset is a multiple of 15
+ * minutes, so a slice never holds two local days). The working-time arithmetic asks for the same few days for
+ * every lead and manager; luxon is asked once a day and zone. Bounded: cleared past 50,000 slices.
+ */
+const SLICE_MS = 15 * 60 * 1000;
+const daysByZone = new Map<string, Map<number, LocalDay>>();
+let slicesCached = 0;
+
+function localDayAt(ms: number, zone: string): LocalDay {
+  let days = daysByZone.get(zone);
+  if (!days) daysByZone.set(zone, (days = new Map()));
+  const slice = Math.floor(ms / SLICE_MS);
+  const hit = days.get(slice);
+  if (hit) return hit;
+  const d = DateTime.fromMillis(ms, { zone }).startOf('day');
+  const day: LocalDay = { start: d.toMillis(), end: d.plus({ days: 1 }).toMillis(), iso: d.toISODate() ?? '' };
+  if (slicesCached > 50_000) {
+    daysByZone.clear();
+    slicesCached = 0;
+    daysByZone.set(zone, (days = new Map()));
+  }
+  days.set(slice, day);
+  slicesCached += 1;
+  return day;
+}
+
+/**
+ * A manager's shifts on one local day as instants, before clipping. Kept per compiled manager (a new rules version
+ * compiles new manager objects) and calendar, so a day is worked out once, not once a lead.
+ */
+const shiftCache = new WeakMap<Calendar, WeakMap<CompiledManager, Map<string, Interval[]>>>();
+
+function shiftIntervals(manager: CompiledManager, day: LocalDay, calendar: Calendar, zone: string): Interval[] {
+  let byManager = shiftCache.get(calendar);
+  if (!byManager) shiftCache.set(calendar, (byManager = new WeakMap()));
+  let byDay = byManager.get(manager);
+  if (!byDay) byManager.set(manager, (byDay = new Map()));
+  const key = `${zone}|${day.iso}`;
+  const hit = byDay.get(key);
+  if (hit) return hit;
+  const midnight = DateTime.fromMillis(day.start, { zone });
+  const intervals: Interval[] = shiftsOn(manager.schedule, day.iso, calendar, zone).map((span) => [
+    midnight.plus({ minutes: span.startMin }).toMillis(),
+    midnight.plus({ minutes: span.endMin }).toMillis(),
+  ]);
+  if (byDay.size > 1_000) byDay.clear();
+  byDay.set(key, intervals);
+  return intervals;
+}
+
 /** A manager's on-shift intervals overlapping [from, to). Overnight shifts start on the day they begin. */
 export function managerIntervals(manager: CompiledManager, from: number, to: number, calendar: Calendar, zone: string): Interval[] {
   const out: Interval[] = [];
-  let day = DateTime.fromMillis(from - DAY_MS, { zone }).startOf('day');
-  const last = DateTime.fromMillis(to, { zone }).startOf('day');
-  while (day <= last) {
-    const iso = day.toISODate() ?? '';
-    if (!isAbsent(manager, iso)) {
-      for (const span of shiftsOn(manager.schedule, iso, calendar, zone)) {
-        const start = day.plus({ minutes: span.startMin }).toMillis();
-        const end = day.plus({ minutes: span.endMin }).toMillis();
-        if (end > from && start < to) out.push([Math.max(start, from), Math.min(end, to)]);
-      }
+  const last = localDayAt(to, zone).start;
+  for (let day = localDayAt(from - DAY_MS, zone); day.start <= last; day = localDayAt(day.end, zone)) {
+    if (isAbsent(manager, day.iso)) continue;
+    for (const [start, end] of shiftIntervals(manager, day, calendar, zone)) {
+      if (end > from && start < to) out.push([Math.max(start, from), Math.min(end, to)]);
     }
-    day = day.plus({ days: 1 });
   }
   return out;
 }
@@ -60,7 +111,7 @@ export function isOnShift(manager: CompiledManager, at: number, calendar: Calend
 }
 
 export function isAbsentAt(manager: CompiledManager, at: number, zone: string): boolean {
-  return isAbsent(manager, DateTime.fromMillis(at, { zone }).toISODate() ?? '');
+  return isAbsent(manager, localDayAt(at, zone).iso);
 }
 
 export function mergeIntervals(intervals: Interval[]): Interval[] {
