@@ -15,21 +15,14 @@
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { replay } from '../src/admin/dry-run.js';
-import { createEffects } from '../src/effects/index.js';
 import type { Plan } from '../src/effects/types.js';
-import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE } from '../src/jobs/handlers/pickup.js';
+import { DEADLINE_KEY, PICKUP_RULE } from '../src/jobs/handlers/pickup.js';
 import { createManualClock } from '../src/lib/clock.js';
-import { createMetrics } from '../src/lib/metrics.js';
 import { connectRedis } from '../src/lib/redis.js';
 import type { LeadEvent, NoteEvent, TaskEvent, WebhookEvent } from '../src/rules/events.js';
 import type { CompiledRules, PickupState } from '../src/rules/types.js';
-import { createDistributionStore } from '../src/store/distribution-store.js';
-import { createKeys } from '../src/store/keys.js';
-import { createLeadStore } from '../src/store/lead-store.js';
-import { createOutbox } from '../src/store/outbox.js';
-import { createPickupStore } from '../src/store/pickup-store.js';
-import { createRecordStore } from '../src/store/record-store.js';
 import { createFakeAmo, type FakeLead } from '../test/helpers/fake-amo.js';
+import { wirePickup } from '../test/helpers/pickup-harness.js';
 import { demoRules, PIPELINE, STAGE } from '../test/helpers/rules.js';
 
 export interface CoreFigures {
@@ -143,15 +136,11 @@ export async function runCoreBench(leads = 2_000): Promise<CoreFigures> {
 export async function runShellBench(redisUrl: string, leads = 2_000): Promise<ShellFigures> {
   const rules: CompiledRules = await demoRules();
   const redis = connectRedis(redisUrl, 'worker');
-  const keys = createKeys(`bench-capacity-${Date.now()}`);
+  const prefix = `bench-capacity-${Date.now()}`;
   const clock = createManualClock(`${DAY}T10:00:00Z`); // 13:00 in Moscow, on shift
   const ids = Array.from({ length: leads }, (_, i) => 40_000_000 + i * 2); // even: department 1
   const fake = createFakeAmo(ids.map((id): FakeLead => ({ id, responsible: 9101, statusId: STAGE, pipelineId: PIPELINE })), [], { now: () => clock.now().getTime() });
-  const logger = pino({ level: 'silent' });
-  const records = createRecordStore(redis, keys);
-  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-  const engine = createPickupEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), pickups: createPickupStore(redis, keys), distribution: createDistributionStore(redis, keys), effects, clock, logger });
-  effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+  const { keys, effects } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger: pino({ level: 'silent' }) });
   try {
     const now = clock.now().getTime();
     const plans: Plan[] = ids.map((id) => {

@@ -5,21 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { createEffects } from '../../src/effects/index.js';
-import { createPickupEngine, PICKUP_RULE } from '../../src/jobs/handlers/pickup.js';
 import { createWebhookEventHandler } from '../../src/jobs/handlers/webhook-event.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { createMetrics } from '../../src/lib/metrics.js';
 import type { LeadEvent } from '../../src/rules/events.js';
 import type { CompiledRules, DistributionExplanation, RuleContext } from '../../src/rules/types.js';
-import { createDistributionStore } from '../../src/store/distribution-store.js';
-import { createKeys } from '../../src/store/keys.js';
-import { createLeadStore } from '../../src/store/lead-store.js';
-import { createOutbox } from '../../src/store/outbox.js';
-import { createPickupStore } from '../../src/store/pickup-store.js';
 import { createRecordStore } from '../../src/store/record-store.js';
 import { createFakeAmo, type FakeContact, type FakeLead } from '../helpers/fake-amo.js';
+import { wirePickup } from '../helpers/pickup-harness.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 import { ADMIN, demoRules, PIPELINE, STAGE } from '../helpers/rules.js';
 
@@ -44,26 +37,11 @@ afterAll(async () => {
 function harness(leads: FakeLead[], contacts: FakeContact[], options: { rules?: CompiledRules; context?: (ctx: RuleContext) => Promise<RuleContext> } = {}) {
   const prefix = uniquePrefix('contact-routing');
   prefixes.push(prefix);
-  const keys = createKeys(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo(leads, contacts);
   const logger = createLogger({ level: 'silent' });
-  const records = createRecordStore(redis, keys);
-  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-  const leadStore = createLeadStore(redis, keys);
   const r = options.rules ?? rules;
-  const engine = createPickupEngine({
-    rules: () => r,
-    amo: fake.amo,
-    leads: leadStore,
-    pickups: createPickupStore(redis, keys),
-    distribution: createDistributionStore(redis, keys),
-    effects,
-    clock,
-    logger,
-    ...(options.context ? { context: options.context } : {}),
-  });
-  effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+  const { records, effects, engine, leads: leadStore } = wirePickup({ redis, prefix, rules: () => r, fake, clock, logger, ...(options.context ? { context: options.context } : {}) });
   const handle = createWebhookEventHandler({ leads: leadStore, clock, logger, effects, onLeadEvent: (input) => engine.onLeadEvent(input) });
   return { fake, records, engine, handle };
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createEffects, type Effects } from '../../src/effects/index.js';
+import { type Effects } from '../../src/effects/index.js';
 import type { Plan } from '../../src/effects/types.js';
 import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE, type PickupEngine } from '../../src/jobs/handlers/pickup.js';
 import { createWebhookEventHandler } from '../../src/jobs/handlers/webhook-event.js';
@@ -15,16 +15,17 @@ import { createQueues } from '../../src/jobs/queues.js';
 import { createWorkers } from '../../src/jobs/worker.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { createMetrics, type Metrics } from '../../src/lib/metrics.js';
+import { type Metrics } from '../../src/lib/metrics.js';
 import type { LeadEvent } from '../../src/rules/events.js';
 import type { CompiledRules, PickupState } from '../../src/rules/types.js';
-import { createDistributionStore, type DistributionStore } from '../../src/store/distribution-store.js';
-import { createKeys, type Keys } from '../../src/store/keys.js';
+import { type DistributionStore } from '../../src/store/distribution-store.js';
+import { type Keys } from '../../src/store/keys.js';
 import { createLeadStore, LEAD_LOCK_MS } from '../../src/store/lead-store.js';
-import { createOutbox, type Outbox } from '../../src/store/outbox.js';
+import { type Outbox } from '../../src/store/outbox.js';
 import { createPickupStore } from '../../src/store/pickup-store.js';
-import { createRecordStore, type RecordStore } from '../../src/store/record-store.js';
+import { type RecordStore } from '../../src/store/record-store.js';
 import { createFakeAmo, type FakeLead } from '../helpers/fake-amo.js';
+import { wirePickup } from '../helpers/pickup-harness.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 import { demoRules, PIPELINE, STAGE } from '../helpers/rules.js';
 import { waitFor } from '../helpers/wait.js';
@@ -62,7 +63,6 @@ interface Harness {
 function harness(leadIds: number[], options: { responsible?: number } = {}): Harness {
   const prefix = uniquePrefix('faults');
   prefixes.push(prefix);
-  const keys = createKeys(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo(
     leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })),
@@ -71,13 +71,7 @@ function harness(leadIds: number[], options: { responsible?: number } = {}): Har
   );
   const logs: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const metrics = createMetrics({ defaultMetrics: false });
-  const records = createRecordStore(redis, keys);
-  const outbox = createOutbox(redis, keys);
-  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox, clock, logger, metrics });
-  const distribution = createDistributionStore(redis, keys);
-  const engine = createPickupEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), pickups: createPickupStore(redis, keys), distribution, effects, clock, logger });
-  effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+  const { keys, effects, engine, records, outbox, metrics, distribution } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger });
   return { keys, clock, fake, effects, engine, records, outbox, metrics, distribution, logs };
 }
 

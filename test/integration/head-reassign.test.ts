@@ -5,19 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createEffects } from '../../src/effects/index.js';
 import type { Plan } from '../../src/effects/types.js';
-import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE } from '../../src/jobs/handlers/pickup.js';
+import { DEADLINE_KEY, PICKUP_RULE } from '../../src/jobs/handlers/pickup.js';
 import { createManualClock } from '../../src/lib/clock.js';
-import { createMetrics } from '../../src/lib/metrics.js';
 import type { CompiledRules, PickupState } from '../../src/rules/types.js';
-import { createDistributionStore } from '../../src/store/distribution-store.js';
-import { createKeys } from '../../src/store/keys.js';
-import { createLeadStore } from '../../src/store/lead-store.js';
-import { createOutbox } from '../../src/store/outbox.js';
-import { createPickupStore } from '../../src/store/pickup-store.js';
-import { createRecordStore } from '../../src/store/record-store.js';
 import { createFakeAmo } from '../helpers/fake-amo.js';
+import { wirePickup } from '../helpers/pickup-harness.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 import { demoRules, PIPELINE, STAGE } from '../helpers/rules.js';
 
@@ -42,15 +35,9 @@ afterAll(async () => {
 function harness(leadId: number, statusId = STAGE) {
   const prefix = uniquePrefix('head-reassign');
   prefixes.push(prefix);
-  const keys = createKeys(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo([{ id: leadId, responsible: FIRST, statusId, pipelineId: PIPELINE }]);
-  const logger = pino({ level: 'silent' });
-  const records = createRecordStore(redis, keys);
-  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-  const pickups = createPickupStore(redis, keys);
-  const engine = createPickupEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), pickups, distribution: createDistributionStore(redis, keys), effects, clock, logger });
-  effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+  const { effects, engine, records, pickups } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger: pino({ level: 'silent' }) });
   return { clock, fake, effects, engine, records, pickups };
 }
 
