@@ -18,7 +18,7 @@ import { createWebhookEventHandler, type OnLeadEvent } from './jobs/handlers/web
 import type { Effects } from './effects/index.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createLeadStore, type LeadStore } from './store/lead-store.js';
-import { createWebhookInbox, type WebhookInbox } from './store/webhook-inbox.js';
+import { createWebhookArchive, createWebhookInbox, type WebhookInbox } from './store/webhook-inbox.js';
 
 export type ServiceConfig = Pick<
   Env,
@@ -83,11 +83,12 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
     const webRedis = connectRedis(config.REDIS_URL, 'web', {}, config.REDIS_CLUSTER_NODES);
     webRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (web)'));
     const webQueues = createQueues({ connection: webRedis, prefix: bullPrefix, logger });
+    const webInbox = createWebhookInbox({ redis: webRedis, keys, events: webQueues.get('events'), ...inboxOptions });
     const receiver = createWebhookReceiver({
       token: config.WEBHOOK_TOKEN,
       subdomain: expectedSubdomain(config),
       ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
-      inbox: createWebhookInbox({ redis: webRedis, keys, events: webQueues.get('events'), ...inboxOptions }),
+      inbox: webInbox,
       clock,
       logger,
       metrics,
@@ -108,6 +109,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
       ...(deps.plugins ? { plugins: deps.plugins } : {}),
       onClose: async () => {
         await webQueues.close();
+        webInbox.close();
         webRedis.disconnect();
       },
     });
@@ -121,6 +123,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
         leads,
         clock,
         logger,
+        archive: createWebhookArchive(redis, keys),
         ...(options.onLeadEvent ? { onLeadEvent: options.onLeadEvent } : {}),
         ...(options.effects ? { effects: options.effects } : {}),
       }),
@@ -147,6 +150,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
       if (app) await app.close();
       if (workers) await workers.close();
       await queues.close();
+      inbox.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -11,7 +11,11 @@ import { WebhookEventSchema } from '../rules/events.js';
 export const QUEUE_NAMES = { events: 'events', timers: 'timers', telegram: 'telegram' } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-export const WebhookEventJobSchema = z.object({ event: WebhookEventSchema });
+export const WebhookEventJobSchema = z.object({
+  event: WebhookEventSchema,
+  /** The delivery's raw body was kept plain by the intake; the worker rewrites it compact (off the request path). */
+  compactRaw: z.boolean().optional(),
+});
 export type WebhookEventJob = z.infer<typeof WebhookEventJobSchema>;
 
 export const SweepJobSchema = z.object({ reason: z.string() });

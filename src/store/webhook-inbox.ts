@@ -61,21 +61,75 @@ export interface WebhookInbox {
   accept(delivery: Delivery): Promise<boolean[]>;
   getRaw(deliveryId: string): Promise<RawDelivery | undefined>;
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  /** Closes the intake's own connection (the caller closes `redis` and the queue). */
+  close(): void;
 }
 
 export function dedupeTtlSeconds(event: WebhookEvent): number {
   return event.kind === 'lead' && event.short ? SHORT_FORM_DEDUPE_TTL_SECONDS : DEDUPE_TTL_SECONDS;
 }
 
-/** Raw bodies are stored deflated (form bodies shrink 3-4×); a stored JSON string (older format) still reads. */
-export function encodeRaw(delivery: RawDelivery): Buffer {
-  return deflateRawSync(JSON.stringify(delivery), { level: 1 });
+/**
+ * Raw bodies are written by the intake as plain JSON without the delivery id (it is the key), which costs the
+ * request path nothing but a string; the worker that runs the delivery's first event rewrites it compact
+ * (`compactRaw`): a marker byte, then the JSON deflated against a fixed dictionary of amoCRM's form keys
+ * (≈1,150 → ≈200 bytes for a 1-lead status body). Deflating on the request path was ≈17% of the route's CPU.
+ */
+export function encodeRawPlain(delivery: RawDelivery): string {
+  const { deliveryId: _key, ...rest } = delivery;
+  return JSON.stringify(rest);
 }
 
-export function decodeRaw(stored: Buffer): RawDelivery {
-  const text = stored[0] === 0x7b ? stored.toString('utf8') : inflateRawSync(stored).toString('utf8');
-  return JSON.parse(text) as RawDelivery;
+/**
+ * First byte of a compact raw body. Never the first byte of JSON (`{`) nor of a raw deflate stream (its low bits
+ * would name block type 11, which deflate reserves), so every stored format is told apart by its first byte.
+ */
+const RAW_COMPACT_V1 = 0x06;
+
+/**
+ * Version 1 of the dictionary compact raw bodies are deflated with. Never edit it: bodies written with it are read
+ * with it; new wording goes into a new version with its own marker byte. amoCRM's form keys are percent-encoded
+ * (`leads%5Bstatus%5D%5B0%5D%5Bid%5D=`); the most common come last (the nearest matches are the cheapest).
+ */
+const RAW_DICTIONARY_V1 = Buffer.from(
+  (() => {
+    const enc = (k: string): string => k.replace(/\[/g, '%5B').replace(/\]/g, '%5D');
+    const fields = [
+      'price', 'date_create', 'created_user_id', 'account_id', 'group_id', 'is_deleted', 'loss_reason_id', 'created_at',
+      'closest_task_at', 'text', 'element_type', 'element_id', 'task_type', 'complete_till', 'linked_company_id', 'type',
+      'code', 'enums', 'values][0][enum', 'tags][0][id', 'tags][0][name', 'custom_fields][0][id', 'custom_fields][0][name',
+      'custom_fields][0][values][0][value', 'custom_fields][1][id', 'custom_fields][1][values][0][value', 'old_status_id',
+      'old_responsible_user_id', 'old_pipeline_id', 'pipeline_id', 'status_id', 'responsible_user_id', 'modified_user_id',
+      'last_modified', 'updated_at', 'name', 'id',
+    ];
+    let d = '{"receivedAt":"2026-11-25T12:00:00.000Z","contentType":"json","requestId":"","userAgent":"amoCRM-Webhooks/3.0","body":"{';
+    d += enc('account[_links][self]=https%3A%2F%2F.amocrm.ru&account[id]=&account[subdomain]=');
+    // Frequent Cyrillic words of lead names and fields, percent-encoded as amoCRM sends them.
+    d += '%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82+%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0+';
+    d += '%D0%98%D1%81%D1%82%D0%BE%D1%87%D0%BD%D0%B8%D0%BA+%D0%90%D0%B2%D0%B8%D1%82%D0%BE+%D0%A2%D0%B5%D0%BB%D0%B5%D1%84%D0%BE%D0%BD';
+    for (const entity of ['contacts', 'task', 'unsorted', 'leads'])
+      for (const event of ['delete', 'restore', 'responsible', 'note', 'add', 'update', 'status']) d += `&${enc(`${entity}[${event}][0][`)}0%5D%5B`;
+    for (const f of fields) d += `&${enc(`leads[status][0][${f}]`)}=`;
+    return `${d}{"receivedAt":"2026-11-25T12:00:00.000Z","contentType":"form","requestId":"","userAgent":"amoCRM-Webhooks/3.0","body":"`;
+  })(),
+  'utf8',
+);
+
+export function encodeRawCompact(delivery: RawDelivery): Buffer {
+  const z = deflateRawSync(encodeRawPlain(delivery), { dictionary: RAW_DICTIONARY_V1 });
+  return Buffer.concat([Buffer.of(RAW_COMPACT_V1), z]);
 }
+
+/** Reads every format ever stored: compact, plain JSON (with or without the id), and the older plain deflate. */
+export function decodeRaw(stored: Buffer, deliveryId: string): RawDelivery {
+  let text: string;
+  if (stored[0] === RAW_COMPACT_V1) text = inflateRawSync(stored.subarray(1), { dictionary: RAW_DICTIONARY_V1 }).toString('utf8');
+  else if (stored[0] === 0x7b) text = stored.toString('utf8');
+  else text = inflateRawSync(stored).toString('utf8');
+  return { deliveryId, ...(JSON.parse(text) as Omit<RawDelivery, 'deliveryId'>) };
+}
+
+export const isCompactRaw = (stored: Buffer): boolean => stored[0] !== 0x7b;
 
 /** What tools read (and tests or replays write) of the kept deliveries, without the intake's queue. */
 export interface WebhookArchive {
@@ -83,20 +137,25 @@ export interface WebhookArchive {
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
   saveRaw(delivery: RawDelivery, ttlSeconds?: number): Promise<void>;
   deadLetter(items: DeadLetter[]): Promise<void>;
+  /**
+   * Rewrites a raw body the intake stored plain into the compact form, keeping its expiry. Returns false when
+   * there was nothing to do (already compact, expired, or never kept).
+   */
+  compactRaw(deliveryId: string): Promise<boolean>;
 }
 
 export function createWebhookArchive(redis: Redis, keys: Keys): WebhookArchive {
   return {
     async getRaw(deliveryId) {
       const stored = await redis.getBuffer(keys.raw(deliveryId));
-      return stored === null ? undefined : decodeRaw(stored);
+      return stored === null ? undefined : decodeRaw(stored, deliveryId);
     },
     async listDeadLetters(limit = 100) {
       const rows = await redis.lrange(keys.deadLetter(), 0, limit - 1);
       return rows.map((r) => JSON.parse(r) as DeadLetter);
     },
     async saveRaw(delivery, ttlSeconds = RAW_BODY_TTL_SECONDS) {
-      await redis.set(keys.raw(delivery.deliveryId), encodeRaw(delivery), 'EX', ttlSeconds);
+      await redis.set(keys.raw(delivery.deliveryId), encodeRawCompact(delivery), 'EX', ttlSeconds);
     },
     async deadLetter(items) {
       if (items.length === 0) return;
@@ -105,6 +164,14 @@ export function createWebhookArchive(redis: Redis, keys: Keys): WebhookArchive {
         .lpush(keys.deadLetter(), ...items.map((i) => JSON.stringify(i)))
         .ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1)
         .exec();
+    },
+    async compactRaw(deliveryId) {
+      const key = keys.raw(deliveryId);
+      const stored = await redis.getBuffer(key);
+      if (stored === null || isCompactRaw(stored)) return false;
+      // XX: a body that expired meanwhile is not brought back; KEEPTTL: it still ends when the intake said.
+      const done = await redis.set(key, encodeRawCompact(decodeRaw(stored, deliveryId)), 'KEEPTTL', 'XX');
+      return done === 'OK';
     },
   };
 }
@@ -119,6 +186,7 @@ export function createWebhookInbox(deps: {
 }): WebhookInbox {
   const { redis, keys, events } = deps;
   const rawTtl = deps.rawRetentionSeconds ?? RAW_BODY_TTL_SECONDS;
+  const lean = leanPipelines(redis, events);
   const spec = JOBS['webhook-event'];
   const archive = createWebhookArchive(redis, keys);
   // Job ids are unique per enqueue attempt, so BullMQ answers a deduplicated add with the id of the job that
@@ -128,9 +196,9 @@ export function createWebhookInbox(deps: {
 
   return {
     async accept({ raw, deadLetters, events: list }) {
-      // BullMQ's client wrapper: its pipelines carry the queue's Lua commands (ioredis defineCommand).
-      const pipeline = (await events.client).pipeline() as unknown as ReturnType<Redis['pipeline']>;
-      if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRaw(raw), 'EX', rawTtl);
+      const pipeline = await lean.pipeline();
+      // NX: a redelivery of the same body keeps the first copy (possibly already compacted by the worker).
+      if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRawPlain(raw), 'EX', rawTtl, 'NX');
       if (deadLetters.length > 0) {
         pipeline.lpush(keys.deadLetter(), ...deadLetters.map((d) => JSON.stringify(d)));
         pipeline.ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1);
@@ -138,7 +206,8 @@ export function createWebhookInbox(deps: {
       const first = (pipeline as unknown as { length: number }).length;
       const ids: string[] = [];
       for (const event of list) {
-        const data: WebhookEventJob = { event };
+        // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
+        const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
         const dedupeId = jobIdFor('webhook-event', data);
         const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
         ids.push(jobId);
@@ -148,7 +217,7 @@ export function createWebhookInbox(deps: {
           deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 },
         }, jobId);
         // The command is queued synchronously; its outcome is read from exec() below.
-        job.addJob(pipeline as never).catch(() => undefined);
+        job.addJob(lean.asBullClient(pipeline) as never).catch(() => undefined);
       }
       const results = (await pipeline.exec()) ?? [];
       for (const [err] of results) if (err) throw err;
@@ -156,5 +225,50 @@ export function createWebhookInbox(deps: {
     },
     getRaw: archive.getRaw,
     listDeadLetters: archive.listDeadLetters,
+    close: () => lean.close(),
+  };
+}
+
+/**
+ * Pipelines on a connection of their own that knows one Lua script: BullMQ's add. ioredis copies every script
+ * defined on a connection into each pipeline it makes, and BullMQ defines about fifty on the queue's connection:
+ * building a pipeline there was ≈9% of the route's CPU. The connection is `redis.duplicate()` (same options, or
+ * the same cluster), made on first use; the script is BullMQ's own text, read from the queue's connection, so it
+ * is the add script of the installed BullMQ version and nothing here depends on its contents.
+ */
+function leanPipelines(redis: Redis, events: Queue): {
+  pipeline(): Promise<ReturnType<Redis['pipeline']>>;
+  asBullClient(pipeline: ReturnType<Redis['pipeline']>): { runCommand(name: string, args: unknown[]): unknown };
+  close(): void;
+} {
+  let conn: Promise<{ client: Redis; command: string }> | undefined;
+  const connect = async (): Promise<{ client: Redis; command: string }> => {
+    const bull = (await events.client) as unknown as { scriptsSet: Record<string, { lua: string; numberOfKeys: number | null }> };
+    const command = Object.keys(bull.scriptsSet).find((name) => name.startsWith('addStandardJob:'));
+    if (command === undefined) throw new Error("BullMQ's addStandardJob script is not defined on the queue's connection");
+    const script = bull.scriptsSet[command]!;
+    const client = redis.duplicate();
+    client.on('error', () => undefined); // reported by the main web connection; a failed exec answers 503
+    client.defineCommand(command, { lua: script.lua, ...(script.numberOfKeys !== null ? { numberOfKeys: script.numberOfKeys } : {}) });
+    return { client, command };
+  };
+  return {
+    async pipeline() {
+      conn ??= connect().catch((err: unknown) => {
+        conn = undefined;
+        throw err;
+      });
+      return (await conn).client.pipeline();
+    },
+    // What Job.addJob needs of a client: BullMQ dispatches its scripts by versioned name through runCommand.
+    asBullClient: (pipeline) => ({
+      runCommand(name, args) {
+        (pipeline as unknown as Record<string, (a: unknown[]) => unknown>)[name]!(args);
+        return pipeline;
+      },
+    }),
+    close() {
+      void conn?.then((c) => c.client.disconnect()).catch(() => undefined);
+    },
   };
 }

@@ -153,6 +153,28 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     expect(raw?.userAgent).toBe('amoCRM-Webhooks/3.0');
   });
 
+  it('when the worker has run the event, then the raw body is kept compact with the expiry the intake gave it, and a redelivery does not undo that', async () => {
+    const body = statusBody(509, 7100005);
+    const res = await post(body);
+    const { deliveryId } = res.json() as { deliveryId: string };
+    const key = service.keys.raw(deliveryId);
+    // The request path stores it plain (no deflate on the request path).
+    const first = await service.redis.getBuffer(key);
+    await waitFor(async () => (await service.leads.get(509))?.statusId === 7100005, 'lead 509 state');
+    await waitFor(async () => (await service.redis.getBuffer(key))?.[0] === 0x06, 'raw body compacted');
+    const compact = (await service.redis.getBuffer(key))!;
+    expect(first === null || first.length > compact.length * 3).toBe(true);
+    expect(compact.length).toBeLessThan(300);
+    const ttl = await service.redis.ttl(key);
+    expect(ttl).toBeGreaterThan(23 * 3600);
+    expect(ttl).toBeLessThanOrEqual(24 * 3600);
+    expect((await service.inbox.getRaw(deliveryId))?.body).toBe(body);
+
+    const again = await post(body);
+    expect(again.json()).toMatchObject({ deliveryId, enqueued: 0, duplicates: 1 });
+    expect((await service.redis.getBuffer(key))?.[0]).toBe(0x06);
+  });
+
   it('health and metrics answer', async () => {
     expect((await service.app!.inject('/health/live')).statusCode).toBe(200);
     expect((await service.app!.inject('/health/ready')).json()).toMatchObject({ status: 'ok' });
@@ -160,5 +182,29 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     expect(metrics.body).toContain('amo_webhooks_received_total{outcome="accepted"}');
     expect(metrics.body).toContain('amo_webhooks_rejected_total{reason="unknown_token"} 1');
     expect(metrics.body).toMatch(/amo_queue_depth\{queue="events",state="waiting"\}/);
+  });
+});
+
+describe('RAW_BODY_RETENTION=0', () => {
+  it('keeps no raw body and asks the worker for no compaction, while the event still goes through', async () => {
+    const service = await startTestService({ RAW_BODY_RETENTION: 0 });
+    try {
+      const res = await service.app!.inject({ method: 'POST', url: `/webhooks/amocrm/${TEST_TOKEN}`, headers: { 'content-type': FORM }, payload: statusBody(601, 7100005) });
+      expect(res.statusCode).toBe(200);
+      const { deliveryId } = res.json() as { deliveryId: string };
+      await waitFor(async () => (await service.leads.get(601))?.statusId === 7100005, 'lead 601 state');
+      expect(await service.redis.exists(service.keys.raw(deliveryId))).toBe(0);
+      const jobs = await service.queues.get('events').getJobs(['completed', 'active', 'waiting'], 0, 10);
+      expect(jobs.length).toBeGreaterThan(0);
+      for (const job of jobs) expect(job.data).not.toHaveProperty('compactRaw');
+    } finally {
+      const { redis, keys } = service;
+      await service.close();
+      const { connectTestRedis } = await import('../helpers/redis.js');
+      const r = connectTestRedis();
+      await dropPrefix(r, keys.prefix);
+      r.disconnect();
+      void redis;
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/logger.js';
 import { applyEvent, emptyLeadState, leadIdOf, type LeadState } from '../../rules/lead-state.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
+import type { WebhookArchive } from '../../store/webhook-inbox.js';
 import type { WebhookEventJob } from '../catalog.js';
 import { RetryLaterError } from '../worker.js';
 
@@ -24,8 +25,22 @@ export const LEAD_STATE_FIELD = 'state';
 export const APPLIED_EVENTS_FIELD = 'events';
 export const APPLIED_EVENTS_KEPT = 32;
 
-export function createWebhookEventHandler(deps: { leads: LeadStore; clock: Clock; logger: Logger; effects?: Effects; onLeadEvent?: OnLeadEvent }) {
-  return async ({ event }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
+export function createWebhookEventHandler(deps: {
+  leads: LeadStore;
+  clock: Clock;
+  logger: Logger;
+  effects?: Effects;
+  onLeadEvent?: OnLeadEvent;
+  /** Compacts the delivery's raw body the intake kept plain (see src/store/webhook-inbox.ts). */
+  archive?: Pick<WebhookArchive, 'compactRaw'>;
+}) {
+  return async ({ event, compactRaw }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
+    if (compactRaw && deps.archive) {
+      // Housekeeping of the audit copy: a failure here leaves the body plain until it expires, never fails the event.
+      await deps.archive.compactRaw(event.deliveryId).catch((err: unknown) => {
+        deps.logger.warn({ err: { message: (err as Error).message }, deliveryId: event.deliveryId }, 'raw body left uncompacted');
+      });
+    }
     const leadId = leadIdOf(event);
     if (leadId === undefined) {
       deps.logger.debug({ kind: event.kind, dedupeKey: event.dedupeKey }, 'event not about a lead, nothing to track');
