@@ -196,31 +196,31 @@ export function createWebhookInbox(deps: {
 
   return {
     async accept({ raw, deadLetters, events: list }) {
-      const pipeline = await lean.pipeline();
-      // NX: a redelivery of the same body keeps the first copy (possibly already compacted by the worker).
-      if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRawPlain(raw), 'EX', rawTtl, 'NX');
-      if (deadLetters.length > 0) {
-        pipeline.lpush(keys.deadLetter(), ...deadLetters.map((d) => JSON.stringify(d)));
-        pipeline.ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1);
-      }
-      const first = (pipeline as unknown as { length: number }).length;
       const ids: string[] = [];
-      for (const event of list) {
-        // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
-        const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
-        const dedupeId = jobIdFor('webhook-event', data);
-        const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
-        ids.push(jobId);
-        const job = new Job(events, 'webhook-event', data, {
-          ...spec.options,
-          jobId,
-          deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 },
-        }, jobId);
-        // The command is queued synchronously; its outcome is read from exec() below.
-        job.addJob(lean.asBullClient(pipeline) as never).catch(() => undefined);
-      }
-      const results = (await pipeline.exec()) ?? [];
+      const results = await lean.send((pipeline) => {
+        // NX: a redelivery of the same body keeps the first copy (possibly already compacted by the worker).
+        if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRawPlain(raw), 'EX', rawTtl, 'NX');
+        if (deadLetters.length > 0) {
+          pipeline.lpush(keys.deadLetter(), ...deadLetters.map((d) => JSON.stringify(d)));
+          pipeline.ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1);
+        }
+        for (const event of list) {
+          // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
+          const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
+          const dedupeId = jobIdFor('webhook-event', data);
+          const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
+          ids.push(jobId);
+          const job = new Job(events, 'webhook-event', data, {
+            ...spec.options,
+            jobId,
+            deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 },
+          }, jobId);
+          // The command is queued synchronously; its outcome is read from the results below.
+          job.addJob(lean.asBullClient(pipeline) as never).catch(() => undefined);
+        }
+      });
       for (const [err] of results) if (err) throw err;
+      const first = results.length - ids.length;
       return ids.map((id, i) => results[first + i]?.[1] === id);
     },
     getRaw: archive.getRaw,
@@ -229,36 +229,62 @@ export function createWebhookInbox(deps: {
   };
 }
 
+type Pipeline = ReturnType<Redis['pipeline']>;
+type Results = Array<[Error | null, unknown]>;
+
 /**
- * Pipelines on a connection of their own that knows one Lua script: BullMQ's add. ioredis copies every script
- * defined on a connection into each pipeline it makes, and BullMQ defines about fifty on the queue's connection:
- * building a pipeline there was ≈9% of the route's CPU. The connection is `redis.duplicate()` (same options, or
- * the same cluster), made on first use; the script is BullMQ's own text, read from the queue's connection, so it
- * is the add script of the installed BullMQ version and nothing here depends on its contents.
+ * The intake's writes, on a connection of its own that knows one Lua script: BullMQ's add.
+ *
+ * - ioredis copies every script defined on a connection into each pipeline it makes, and BullMQ defines about
+ *   fifty on the queue's connection: building a pipeline there was ≈9% of the route's CPU. The connection is
+ *   `redis.duplicate()` (same options, or the same cluster), made on first use; the script is BullMQ's own text,
+ *   read from the queue's connection, so it is the add script of the installed BullMQ version.
+ * - Deliveries handled in the same turn of the event loop share one pipeline, sent when the turn ends
+ *   (setImmediate): one socket write for all of them instead of one each (the write was the largest single cost
+ *   of the route). Each delivery's commands stay contiguous and it reads only its own results; the pipeline is not
+ *   a transaction, as before. A failed send fails every delivery in it, and each is answered 503.
  */
 function leanPipelines(redis: Redis, events: Queue): {
-  pipeline(): Promise<ReturnType<Redis['pipeline']>>;
-  asBullClient(pipeline: ReturnType<Redis['pipeline']>): { runCommand(name: string, args: unknown[]): unknown };
+  /** Queues commands (synchronously, in `fill`) on this turn's pipeline; resolves with their results. */
+  send(fill: (pipeline: Pipeline) => void): Promise<Results>;
+  asBullClient(pipeline: Pipeline): { runCommand(name: string, args: unknown[]): unknown };
   close(): void;
 } {
-  let conn: Promise<{ client: Redis; command: string }> | undefined;
-  const connect = async (): Promise<{ client: Redis; command: string }> => {
+  let conn: Promise<Redis> | undefined;
+  const connect = async (): Promise<Redis> => {
     const bull = (await events.client) as unknown as { scriptsSet: Record<string, { lua: string; numberOfKeys: number | null }> };
     const command = Object.keys(bull.scriptsSet).find((name) => name.startsWith('addStandardJob:'));
     if (command === undefined) throw new Error("BullMQ's addStandardJob script is not defined on the queue's connection");
     const script = bull.scriptsSet[command]!;
     const client = redis.duplicate();
-    client.on('error', () => undefined); // reported by the main web connection; a failed exec answers 503
+    client.on('error', () => undefined); // reported by the main web connection; a failed send answers 503
     client.defineCommand(command, { lua: script.lua, ...(script.numberOfKeys !== null ? { numberOfKeys: script.numberOfKeys } : {}) });
-    return { client, command };
+    return client;
   };
+  let open: { pipeline: Pipeline; done: Promise<Results> } | undefined;
+  const length = (p: Pipeline): number => (p as unknown as { length: number }).length;
   return {
-    async pipeline() {
+    async send(fill) {
       conn ??= connect().catch((err: unknown) => {
         conn = undefined;
         throw err;
       });
-      return (await conn).client.pipeline();
+      const client = await conn;
+      if (open === undefined) {
+        const pipeline = client.pipeline();
+        const done = new Promise<Results>((resolve, reject) => {
+          setImmediate(() => {
+            open = undefined;
+            pipeline.exec().then((r) => resolve((r ?? []) as Results), reject);
+          });
+        });
+        open = { pipeline, done };
+      }
+      const { pipeline, done } = open;
+      const from = length(pipeline);
+      fill(pipeline);
+      const to = length(pipeline);
+      return (await done).slice(from, to);
     },
     // What Job.addJob needs of a client: BullMQ dispatches its scripts by versioned name through runCommand.
     asBullClient: (pipeline) => ({
@@ -268,7 +294,7 @@ function leanPipelines(redis: Redis, events: Queue): {
       },
     }),
     close() {
-      void conn?.then((c) => c.client.disconnect()).catch(() => undefined);
+      void conn?.then((c) => c.disconnect()).catch(() => undefined);
     },
   };
 }
