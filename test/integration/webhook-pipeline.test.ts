@@ -175,6 +175,25 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     expect((await service.redis.getBuffer(key))?.[0]).toBe(0x06);
   });
 
+  it('when many deliveries arrive at once (sharing one Redis write), then each is answered with its own outcome', async () => {
+    // 20 leads, each delivered twice at once, some with an invalid second item (extra dead-letter commands in the
+    // shared pipeline shift every later delivery's results).
+    const bodies: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const body = i % 3 === 0 ? `${statusBody(800 + i, 7100005)}&leads[status][1][id]=bad&leads[status][1][status_id]=1` : statusBody(800 + i, 7100005);
+      bodies.push(body, body);
+    }
+    const answers = await Promise.all(bodies.map((b) => post(b)));
+    expect(answers.every((a) => a.statusCode === 200)).toBe(true);
+    for (let i = 0; i < 20; i++) {
+      const pair = [answers[2 * i]!.json(), answers[2 * i + 1]!.json()] as Array<{ enqueued: number; duplicates: number; rejected: number }>;
+      expect(pair.map((a) => a.enqueued).sort()).toEqual([0, 1]);
+      expect(pair.map((a) => a.duplicates).sort()).toEqual([0, 1]);
+      expect(pair.every((a) => a.rejected === (i % 3 === 0 ? 1 : 0))).toBe(true);
+    }
+    for (let i = 0; i < 20; i++) await waitFor(async () => (await service.leads.get(800 + i))?.statusId === 7100005, `lead ${800 + i} state`);
+  });
+
   it('health and metrics answer', async () => {
     expect((await service.app!.inject('/health/live')).statusCode).toBe(200);
     expect((await service.app!.inject('/health/ready')).json()).toMatchObject({ status: 'ok' });
