@@ -1,5 +1,5 @@
 /**
- * What the dry run replays: the raw webhook bodies the receiver kept (14 days, `<prefix>:webhook:raw:*`), parsed
+ * What the dry run replays: the raw webhook bodies the receiver kept (`RAW_BODY_RETENTION`, `<prefix>:{<prefix>}:webhook:raw:*`), parsed
  * again by the same parser into domain events, and the record's figures of the same window.
  */
 import type { Redis } from 'ioredis';
