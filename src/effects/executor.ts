@@ -119,6 +119,22 @@ export interface ExecutorDeps {
   isShadow?: (rule: string) => boolean;
 }
 
+/**
+ * A due timer found its lead's previous decision still being written: amoCRM may not show that write yet, and a
+ * read that raced it would take the robot's own write in flight for a person's change (or a stale stage for the
+ * current one). The timer is checked again shortly; rules test `store.inFlight` before their batch read and
+ * `store.pendingPlans` under the lead's lock.
+ */
+export class WritesInFlightError extends Error {
+  readonly retryable = true;
+  /** The previous decision's writes usually land within a second or two. */
+  readonly retryAfterMs = 2_000;
+  constructor(readonly leadId: number) {
+    super(`lead ${leadId} has robot writes still in flight; its timer is checked again shortly`);
+    this.name = 'WritesInFlightError';
+  }
+}
+
 /** A lead-level error: amoCRM refused this write for this lead; retrying cannot help. */
 export function isPermanent(err: unknown): boolean {
   return err instanceof AmoValidationError || err instanceof AmoNotFoundError;

@@ -105,7 +105,7 @@ function harness(leads: FakeLead[]) {
   const confirmations = (leadId: number) => fake.tasks.filter((t) => t.entity_id === leadId && t.text.startsWith('Подтвердите встречу'));
   const dueMsk = (t: { complete_till: number }): string => new Date((t.complete_till + 3 * 3600) * 1000).toISOString().slice(0, 16).replace('T', ' ');
   const timersOf = async (leadId: number): Promise<string[]> => (await redis.zrange(keys.of('{timers}', 'due'), 0, -1)).filter((m) => m.startsWith(`R7|${leadId}|`));
-  return { fake, clock, effects, records, deliver, confirmations, dueMsk, timersOf };
+  return { fake, clock, effects, records, deliver, confirmations, dueMsk, timersOf, keys };
 }
 
 describe('R7 meeting confirmations through the webhook handler (seed 004 rule 3)', () => {
@@ -206,4 +206,25 @@ describe('R7 meeting confirmations through the webhook handler (seed 004 rule 3)
     const violation = (await h.records.forLead(lead)).find((r) => r.kind === 'violation');
     expect(violation).toMatchObject({ type: 'meeting_without_time', rule: 'R7', userId: ANNA });
   });
+
+  it('when a stage rule\'s timer falls while the lead\'s previous decision is still being written, then the lead is not read until that write has landed', async () => {
+    const lead = 77;
+    const h = harness([{ id: lead, responsible: ANNA, statusId: S.meetingSet, pipelineId: PIPELINE }]);
+    const now = h.clock.now().getTime();
+    // A decision committed for the lead whose write to amoCRM has not been carried out yet.
+    const [inFlight] = await h.effects.executor.commit([
+      { id: 'stage-in-flight', rule: 'R7', leadId: lead, reason: 'a write on its way', effects: [{ kind: 'set_responsible', leadId: lead, toUserId: ANNA, fromUserId: 9001 }] },
+    ]);
+    await h.effects.timers.schedule([{ rule: 'R7', leadId: lead, key: `confirm:${now}`, dueAt: now }]);
+    await h.effects.tick();
+    expect(h.fake.calls.leadsReads).toBe(0);
+    expect(await h.timersOf(lead)).toHaveLength(1); // kept, to be checked again shortly
+
+    await h.effects.executor.drain([inFlight!]);
+    h.clock.advance(3_000);
+    await h.effects.tick();
+    expect(h.fake.calls.leadsReads).toBe(1);
+    expect(h.fake.calls.leadIdsRead.at(-1)).toEqual([lead]);
+  });
 });
+

@@ -22,6 +22,7 @@ import { activityFromEventType, decideAfterPick, headReassignRefusal, pickupOnDe
 import type { CompiledRules, Decision, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../../rules/types.js';
 import type { DistributionStore } from '../../store/distribution-store.js';
 import { explanationOf } from '../../store/distribution-store.js';
+import { WritesInFlightError } from '../../effects/executor.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import { PICKUP_FIELD, type PickupStore } from '../../store/pickup-store.js';
 
@@ -43,18 +44,10 @@ export interface PickupEngineDeps {
   context?: (ctx: RuleContext) => Promise<RuleContext>;
 }
 
+export { WritesInFlightError };
+
 /** What the РОП's «Переназначить» did: the lead's new manager, or why nothing changed. */
 export type HeadReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: HeadReassignRefusal | 'not_found' };
-
-export class WritesInFlightError extends Error {
-  readonly retryable = true;
-  /** The previous decision's writes usually land within a second or two. */
-  readonly retryAfterMs = 2_000;
-  constructor(readonly leadId: number) {
-    super(`lead ${leadId} has robot writes still in flight; its deadline is checked again shortly`);
-    this.name = 'WritesInFlightError';
-  }
-}
 
 /** The lead's main contact (read with `?with=contacts`); the first contact when none is marked main. */
 export function mainContactIdOf(lead: ApiLead): number | undefined {
