@@ -161,6 +161,10 @@ export interface IntakeFigures {
   ratioToBare: number;
   ratioToBareAdd: number;
   fixedRate: { rate: number; rps: number; p50Ms: number; p99Ms: number; non2xx: number };
+  /** The same fixed rate against the bare + add route: what this machine gives a minimal intake at that rate. */
+  fixedRateBareAdd: { rate: number; rps: number; p50Ms: number; p99Ms: number; non2xx: number };
+  /** The route at half the rate it sustained at 50 connections: its latency with headroom on this machine. */
+  halfCapacity: { rate: number; rps: number; p50Ms: number; p99Ms: number; non2xx: number };
 }
 
 export async function runIntakeBench(redis: PrivateRedis, opts: { seconds?: number; repetitions?: number } = {}): Promise<IntakeFigures> {
@@ -185,7 +189,11 @@ export async function runIntakeBench(redis: PrivateRedis, opts: { seconds?: numb
     };
   }
   const fixed = await measure('service', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: 2000 });
+  const fixedBareAdd = await measure('bare-add', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: 2000 });
+  const half = Math.max(100, Math.round(med.service.rps / 2 / 100) * 100);
+  const halfRun = await measure('service', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: half });
   admin.disconnect();
+  const pick = (r: IntakeRun, rate: number) => ({ rate, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, non2xx: r.non2xx });
   return {
     connections,
     seconds,
@@ -194,7 +202,9 @@ export async function runIntakeBench(redis: PrivateRedis, opts: { seconds?: numb
     median: med,
     ratioToBare: +(med.service.rps / med.bare.rps).toFixed(2),
     ratioToBareAdd: +(med.service.rps / med['bare-add'].rps).toFixed(2),
-    fixedRate: { rate: 2000, rps: fixed.rps, p50Ms: fixed.p50Ms, p99Ms: fixed.p99Ms, non2xx: fixed.non2xx },
+    fixedRate: pick(fixed, 2000),
+    fixedRateBareAdd: pick(fixedBareAdd, 2000),
+    halfCapacity: pick(halfRun, half),
   };
 }
 
