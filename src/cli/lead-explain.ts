@@ -8,6 +8,7 @@
 import { connectRedis } from '../lib/redis.js';
 import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
+import { leadFieldJson } from '../store/lead-fields.js';
 import { createRecordStore } from '../store/record-store.js';
 import type { DistributionExplanation } from '../rules/types.js';
 import { loadRulesFile } from '../config/load.js';
@@ -25,7 +26,9 @@ async function main(): Promise<number> {
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const records = await createRecordStore(redis, keys).forLead(leadId);
-    const hash = await redis.hgetall(keys.lead(leadId));
+    // States are stored deflated (src/store/lead-fields.ts): every value is shown as its JSON text.
+    const stored = await redis.hgetallBuffer(keys.lead(leadId));
+    const hash = Object.fromEntries(Object.entries(stored).map(([field, value]) => [field, leadFieldJson(value)]));
     const cadence = await cadenceLines(Promise.resolve(hash.cadence ?? null));
     if (records.length === 0 && Object.keys(hash).length === 0) {
       console.log(`no record for lead ${leadId} under prefix "${env.REDIS_PREFIX}"`);
