@@ -8,7 +8,8 @@
 import { connectRedis } from '../lib/redis.js';
 import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
-import { createRecordStore } from '../store/record-store.js';
+import { leadFieldJson } from '../store/lead-fields.js';
+import { createRecordStore, RECORD_IDS_FIELD, RECORD_MARKS_FIELD } from '../store/record-store.js';
 import type { DistributionExplanation } from '../rules/types.js';
 import { loadRulesFile } from '../config/load.js';
 import { explainCadence } from '../rules/cadence/explain.js';
@@ -25,7 +26,9 @@ async function main(): Promise<number> {
   try {
     const keys = createKeys(env.REDIS_PREFIX);
     const records = await createRecordStore(redis, keys).forLead(leadId);
-    const hash = await redis.hgetall(keys.lead(leadId));
+    // States are stored deflated (src/store/lead-fields.ts): every value is shown as its JSON text.
+    const stored = await redis.hgetallBuffer(keys.lead(leadId));
+    const hash = Object.fromEntries(Object.entries(stored).map(([field, value]) => [field, leadFieldJson(value)]));
     const cadence = await cadenceLines(Promise.resolve(hash.cadence ?? null));
     if (records.length === 0 && Object.keys(hash).length === 0) {
       console.log(`no record for lead ${leadId} under prefix "${env.REDIS_PREFIX}"`);
@@ -45,7 +48,7 @@ async function main(): Promise<number> {
     }
     // What the robot is about to do, or could not do: rule states, unfinished plans, timers, refused writes.
     for (const [field, value] of Object.entries(hash)) {
-      if (field === 'state' || field === 'cadence' || field.startsWith('done:') || field.startsWith('task')) continue;
+      if (field === 'state' || field === 'cadence' || field === RECORD_IDS_FIELD || field === RECORD_MARKS_FIELD || field.startsWith('done:') || field.startsWith('task')) continue;
       if (field.startsWith('intent:')) {
         const intent = JSON.parse(value) as { plan: { rule: string; reason: string; effects: Array<{ kind: string }> }; done: number[]; attempts: number };
         console.log(`pending ${intent.plan.rule} plan ${field.slice(7)}: ${intent.plan.reason}`);

@@ -11,6 +11,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { Keys } from '../store/keys.js';
+import { decodeLeadField, encodeLeadField } from '../store/lead-fields.js';
 import { LEAD_TTL_SECONDS } from '../store/lead-store.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
@@ -30,7 +31,9 @@ const MAX_BACKOFF_MS = 10_000;
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
 export const DEAD_LETTER_LIMIT = 10_000;
 
-// KEYS[1] the lead's hash. ARGV: ttl seconds, now, plan count, then per plan: id, state pairs JSON, intent JSON.
+// KEYS[1] the lead's hash. ARGV: ttl seconds, now, plan count, then per plan: id, intent JSON, state field count,
+// then that many (field, stored value) pairs; an empty value deletes the field. Values are stored as given (binary,
+// see src/store/lead-fields.ts), so they travel as arguments, not inside JSON.
 // Returns per plan: 'new', 'pending' (an intent from an earlier attempt; its JSON follows) or 'done'.
 // A plan without effects only sets state; it leaves no marker (committing the same state again changes nothing).
 const COMMIT = `
@@ -38,8 +41,9 @@ local key = KEYS[1]
 local out = {}
 local i = 4
 for p = 1, tonumber(ARGV[3]) do
-  local id, state, intent = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
+  local id, intent, fields = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local first = i + 3
+  i = first + 2 * fields
   if redis.call('HEXISTS', key, 'done:' .. id) == 1 then
     out[#out + 1] = 'done'
     out[#out + 1] = ''
@@ -49,8 +53,8 @@ for p = 1, tonumber(ARGV[3]) do
       out[#out + 1] = 'pending'
       out[#out + 1] = pending
     else
-      for _, pair in ipairs(cjson.decode(state)) do
-        if pair[2] == cjson.null then redis.call('HDEL', key, pair[1]) else redis.call('HSET', key, pair[1], pair[2]) end
+      for f = first, first + 2 * fields - 1, 2 do
+        if ARGV[f + 1] == '' then redis.call('HDEL', key, ARGV[f]) else redis.call('HSET', key, ARGV[f], ARGV[f + 1]) end
       end
       if intent ~= '' then redis.call('HSET', key, 'intent:' .. id, intent) end
       out[#out + 1] = 'new'
@@ -181,11 +185,11 @@ export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
   return {
     async readState(leadId, fields) {
       if (fields.length === 0) return {};
-      const values = await redis.hmget(keys.lead(leadId), ...fields);
+      const values = await redis.hmgetBuffer(keys.lead(leadId), ...fields);
       const out: Record<string, unknown> = {};
       fields.forEach((f, i) => {
-        const v = values[i];
-        if (v !== null && v !== undefined) out[f] = JSON.parse(v) as unknown;
+        const v = decodeLeadField(values[i]);
+        if (v !== undefined) out[f] = v;
       });
       return out;
     },
@@ -281,14 +285,12 @@ export function createExecutor(
     );
     const out: Committed[] = [];
     for (const [leadId, group] of byLead) {
-      const args: string[] = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
+      const args: Array<string | Buffer> = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
       for (const p of group) {
-        const pairs = Object.entries(p.state ?? {}).map(([field, value]) => [
-          field,
-          value === null ? null : JSON.stringify(value),
-        ]);
+        const pairs = Object.entries(p.state ?? {});
         const intent: Intent = { plan: p, done: [], attempts: 0, createdAt: now() };
-        args.push(p.id, JSON.stringify(pairs), p.effects.length === 0 ? '' : JSON.stringify(intent));
+        args.push(p.id, p.effects.length === 0 ? '' : JSON.stringify(intent), String(pairs.length));
+        for (const [field, value] of pairs) args.push(field, value === null ? '' : encodeLeadField(value));
       }
       const res = (await redis.eval(COMMIT, 1, keys.lead(leadId), ...args)) as string[];
       group.forEach((p, i) => {
@@ -652,7 +654,7 @@ export function createExecutor(
           const pipeline = redis.pipeline();
           for (const [field, value] of Object.entries(w.c.plan.revert)) {
             if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
-            else pipeline.hset(keys.lead(w.c.plan.leadId), field, JSON.stringify(value));
+            else pipeline.hset(keys.lead(w.c.plan.leadId), field, encodeLeadField(value));
           }
           await pipeline.exec();
         }

@@ -14,23 +14,47 @@ import type { Keys } from './keys.js';
  * so the client passes the owner it expects; when another worker changed it meanwhile the script answers
  * `{'!owner', actual}` without writing, and the client retries with the actual owner's set.
  *
- * KEYS: [1] pool weights hash, [2] the lead's owner, [3] answer for (lead, clock), [4] expected previous owner's
- * load set (or any key when none), [5..] candidates' load sets in ARGV order.
- * ARGV: strategy, leadId, expected previous owner ('' when none), owner TTL seconds, answer TTL seconds, then
- * (userId, weight, cap).
+ * The owner key holds the owner and the answer of its last pick: `<owner>|<clock>|<answer expiry, epoch s>|<answer
+ * JSON>` (OWNER_SCRIPT_LIB parses it); a key written before holds the owner alone, and an answer written before has
+ * its own key (`…:answer:<lead>:<clock>`, still read; gone within ANSWER_TTL_SECONDS of the upgrade).
+ *
+ * KEYS: [1] pool weights hash, [2] the lead's owner, [3] answer for (lead, clock) written before, [4] expected
+ * previous owner's load set (or any key when none), [5..] candidates' load sets in ARGV order.
+ * ARGV: strategy, leadId, expected previous owner ('' when none), owner TTL seconds, answer TTL seconds, clock, now
+ * (epoch s), then (userId, weight, cap).
  */
-const PICK = `
+const OWNER_SCRIPT_LIB = `
+local function splitOwner(stored)
+  if not stored then return '', nil end
+  local bar = string.find(stored, '|', 1, true)
+  if not bar then return stored, nil end
+  return string.sub(stored, 1, bar - 1), string.sub(stored, bar + 1)
+end
+local function liveAnswer(answer, now)
+  if not answer then return nil end
+  local a = string.find(answer, '|', 1, true)
+  local b = string.find(answer, '|', a + 1, true)
+  local expires = tonumber(string.sub(answer, a + 1, b - 1))
+  if expires <= now then return nil end
+  return string.sub(answer, 1, a - 1), expires, string.sub(answer, b + 1)
+end
+`;
+
+const PICK = `${OWNER_SCRIPT_LIB}
 local weightsKey, ownerKey, answerKey, previousLoadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local strategy, lead, expected, ownerTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local clock, now = ARGV[6], tonumber(ARGV[7])
 local answered = redis.call('GET', answerKey)
 if answered then return cjson.decode(answered) end
-local previous = redis.call('GET', ownerKey) or ''
+local previous, answer = splitOwner(redis.call('GET', ownerKey))
+local answerClock, _, answerJson = liveAnswer(answer, now)
+if answerClock == clock then return cjson.decode(answerJson) end
 if previous ~= expected then return {'!owner', previous} end
 local ids, weights, caps, loads, loadKeys = {}, {}, {}, {}, {}
 local n = 0
-for i = 6, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local id = ARGV[i]
-  local loadKey = KEYS[5 + (i - 6) / 3]
+  local loadKey = KEYS[5 + (i - 8) / 3]
   local load = redis.call('SCARD', loadKey)
   if redis.call('SISMEMBER', loadKey, lead) == 1 then load = load - 1 end
   if load < tonumber(ARGV[i + 2]) then
@@ -77,31 +101,47 @@ else
 end
 if previous ~= '' and previous ~= winner then redis.call('SREM', previousLoadKey, lead) end
 redis.call('SADD', winnerLoadKey, lead)
-redis.call('SET', ownerKey, winner, 'EX', tonumber(ownerTtl))
-local answer = {winner, cjson.encode(scores)}
-redis.call('SET', answerKey, cjson.encode(answer), 'EX', tonumber(ARGV[5]))
-return answer
+local reply = {winner, cjson.encode(scores)}
+redis.call('SET', ownerKey, winner .. '|' .. clock .. '|' .. (now + tonumber(ARGV[5])) .. '|' .. cjson.encode(reply), 'EX', tonumber(ownerTtl))
+return reply
 `;
 
-/** KEYS: [1] the lead's owner, [2] the expected owner's load set. ARGV: leadId, expected owner. */
-const RELEASE = `
-local owner = redis.call('GET', KEYS[1])
-if not owner then return '' end
+/**
+ * KEYS: [1] the lead's owner, [2] the expected owner's load set. ARGV: leadId, expected owner, now (epoch s).
+ * The owner goes; a live answer stays (without an owner) until it expires, so a retried pick still gets it.
+ */
+const RELEASE = `${OWNER_SCRIPT_LIB}
+local owner, answer = splitOwner(redis.call('GET', KEYS[1]))
+if owner == '' then return '' end
 if owner ~= ARGV[2] then return {'!owner', owner} end
 redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
+local answerClock, expires, answerJson = liveAnswer(answer, tonumber(ARGV[3]))
+if answerClock then
+  redis.call('SET', KEYS[1], '|' .. answer, 'EX', expires - tonumber(ARGV[3]))
+else
+  redis.call('DEL', KEYS[1])
+end
 return owner
 `;
 
-/** KEYS: [1] the lead's owner, [2] the expected previous owner's load set, [3] the new owner's load set. ARGV: leadId, expected, userId, TTL. */
-const HOLD = `
-local previous = redis.call('GET', KEYS[1]) or ''
+/**
+ * KEYS: [1] the lead's owner, [2] the expected previous owner's load set, [3] the new owner's load set.
+ * ARGV: leadId, expected, userId, TTL, now (epoch s). A live answer of the last pick is kept.
+ */
+const HOLD = `${OWNER_SCRIPT_LIB}
+local previous, answer = splitOwner(redis.call('GET', KEYS[1]))
 if previous ~= ARGV[2] then return {'!owner', previous} end
 if previous ~= '' and previous ~= ARGV[3] then redis.call('SREM', KEYS[2], ARGV[1]) end
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[1], ARGV[3], 'EX', tonumber(ARGV[4]))
+local stored = ARGV[3]
+if liveAnswer(answer, tonumber(ARGV[5])) then stored = stored .. '|' .. answer end
+redis.call('SET', KEYS[1], stored, 'EX', tonumber(ARGV[4]))
 return 'OK'
 `;
+
+/** The owner part of an owner key's value (see PICK). */
+const ownerOf = (stored: string | null): string => (stored === null ? '' : (stored.split('|')[0] ?? ''));
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**
  * Who holds an untaken lead is kept per lead with a TTL, so the table is bounded by the leads in play instead of
@@ -111,7 +151,8 @@ return 'OK'
 export const OWNER_TTL_SECONDS = 30 * 24 * 3600;
 /**
  * A pick's answer for (lead, clock) serves a retried job the same manager. Job retries and resumed plans happen
- * within hours (BullMQ backoff, the executor's lease and retry ladder), so a day is ample.
+ * within hours (BullMQ backoff, the executor's lease and retry ladder), so a day is ample. It is kept in the owner
+ * key beside the owner; past this it is ignored, and dropped at the next write of the key (or with the key).
  */
 export const ANSWER_TTL_SECONDS = 24 * 3600;
 /** Retries when another worker moved the same lead between our read and our script (bounded; contention is rare). */
@@ -165,6 +206,8 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
           expected,
           String(OWNER_TTL_SECONDS),
           String(ANSWER_TTL_SECONDS),
+          String(clock),
+          String(nowSeconds()),
           ...args,
         )) as [string, string];
         if (isOwnerRace(reply)) {
@@ -178,15 +221,15 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
       }
     },
     async release(leadId) {
-      let expected = (await redis.get(ownerKey(leadId))) ?? '';
+      let expected = ownerOf(await redis.get(ownerKey(leadId)));
       for (let attempt = 0; expected !== '' && attempt <= OWNER_RACE_RETRIES; attempt++) {
-        const reply = (await redis.eval(RELEASE, 2, ownerKey(leadId), loadKeyOf(expected), String(leadId), expected)) as unknown;
+        const reply = (await redis.eval(RELEASE, 2, ownerKey(leadId), loadKeyOf(expected), String(leadId), expected, String(nowSeconds()))) as unknown;
         if (!isOwnerRace(reply)) return;
         expected = reply[1];
       }
     },
     async hold(leadId, userId) {
-      let expected = (await redis.get(ownerKey(leadId))) ?? '';
+      let expected = ownerOf(await redis.get(ownerKey(leadId)));
       for (let attempt = 0; attempt <= OWNER_RACE_RETRIES; attempt++) {
         const reply = (await redis.eval(
           HOLD,
@@ -198,6 +241,7 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
           expected,
           String(userId),
           String(OWNER_TTL_SECONDS),
+          String(nowSeconds()),
         )) as unknown;
         if (!isOwnerRace(reply)) return;
         expected = reply[1];

@@ -1,6 +1,7 @@
 /**
  * Per-lead state in Redis: one hash per lead (`<prefix>:lead:{<id>}`) holding the lead's folded webhook state
- * (field `state`), every rule's state (`pickup`, `cadence`, …), the effect executor's intents and task refs.
+ * (field `state`), every rule's state (`pickup`, `cadence`, …), the effect executor's intents and task refs. The
+ * states are stored deflated (src/store/lead-fields.ts).
  * Changes to one lead are serialised with a lock that is renewed while its holder works, so a holder waiting on
  * amoCRM's rate limit or back-off never loses it; a crashed holder frees the lead after LEAD_LOCK_MS.
  */
@@ -8,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LeadStateSchema, type LeadState } from '../rules/lead-state.js';
 import type { Keys } from './keys.js';
+import { decodeLeadField, encodeLeadField } from './lead-fields.js';
 
 /** A crashed holder frees the lead after this; a live one renews it every third of it. */
 export const LEAD_LOCK_MS = 15_000;
@@ -33,18 +35,20 @@ export interface LeadStore {
   withLock<T>(leadId: number, fn: () => Promise<T>): Promise<T>;
 }
 
-export function parseField<T>(raw: string | null | undefined, parse: (v: unknown) => T): T | undefined {
-  return raw === null || raw === undefined ? undefined : parse(JSON.parse(raw));
+/** A field of the lead's hash as stored (see lead-fields.ts), parsed; undefined when absent. */
+export function parseField<T>(raw: Buffer | string | null | undefined, parse: (v: unknown) => T): T | undefined {
+  const value = decodeLeadField(raw);
+  return value === undefined ? undefined : parse(value);
 }
 
 export function createLeadStore(redis: Redis, keys: Keys, options: { lockMs?: number } = {}): LeadStore {
   const lockMs = options.lockMs ?? LEAD_LOCK_MS;
   return {
     async get(leadId) {
-      return parseField(await redis.hget(keys.lead(leadId), 'state'), (v) => LeadStateSchema.parse(v));
+      return parseField(await redis.hgetBuffer(keys.lead(leadId), 'state'), (v) => LeadStateSchema.parse(v));
     },
     async put(state) {
-      await redis.multi().hset(keys.lead(state.leadId), 'state', JSON.stringify(state)).expire(keys.lead(state.leadId), LEAD_TTL_SECONDS).exec();
+      await redis.multi().hset(keys.lead(state.leadId), 'state', encodeLeadField(state)).expire(keys.lead(state.leadId), LEAD_TTL_SECONDS).exec();
     },
     async withLock(leadId, fn) {
       const token = randomUUID();

@@ -12,15 +12,15 @@ export interface PickupStore {
 }
 
 export function createPickupStore(redis: Redis, keys: Keys): PickupStore {
-  const parse = (leadId: number, raw: string | null | undefined): PickupState =>
+  const parse = (leadId: number, raw: Buffer | null | undefined): PickupState =>
     parseField(raw, (v) => PickupStateSchema.parse(v)) ?? emptyPickupState(leadId);
   return {
     async get(leadId) {
-      return parse(leadId, await redis.hget(keys.lead(leadId), PICKUP_FIELD));
+      return parse(leadId, await redis.hgetBuffer(keys.lead(leadId), PICKUP_FIELD));
     },
     async many(leadIds) {
       // One command per lead, sent together (each lead's hash may sit on another Redis Cluster node).
-      const res = await Promise.all(leadIds.map((id) => redis.hget(keys.lead(id), PICKUP_FIELD)));
+      const res = await Promise.all(leadIds.map((id) => redis.hgetBuffer(keys.lead(id), PICKUP_FIELD)));
       return new Map(leadIds.map((id, i) => [id, parse(id, res[i])]));
     },
   };

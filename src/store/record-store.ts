@@ -5,8 +5,15 @@
  *
  * Retention: the stream holds the current and the previous UTC day; each older day is rolled up into one
  * deflated archive value per day (`<prefix>:record:day:<YYYY-MM-DD>`, kept RECORD_ARCHIVE_DAYS) that `range` and
- * `forLead` read transparently. The per-lead list holds only the records' stream ids (the record itself lives once,
- * in the stream or its day's archive) and expires RECORD_PER_LEAD_TTL_SECONDS after the lead's last record.
+ * `forLead` read transparently.
+ *
+ * Per lead, two fields of the lead's hash (`<prefix>:lead:{<id>}`, no key of their own): `records`, the stream ids
+ * of its last RECORDS_PER_LEAD records, space-separated (the record itself lives once, in the stream or its day's
+ * archive), and `recorded`, the dedupe marks of its records (JSON: dedupe id → expiry, epoch seconds), each kept
+ * RECORD_DEDUPE_TTL_SECONDS and dropped at the lead's next record after that. An append keeps the hash at least
+ * RECORD_PER_LEAD_TTL_SECONDS. Written before: a list per lead (`<prefix>:lead:{<id>}:record`, still read, and
+ * moved into the field at the lead's next record) and a key per mark (`<prefix>:record:seen:<id>`, still honoured;
+ * they expire within RECORD_DEDUPE_TTL_SECONDS of the upgrade).
  *
  * Each stream entry holds its record deflated against a preset dictionary of the words records are made of
  * (field `z1`; about 6× smaller than the JSON: an assignment with its explanation is ≈120 bytes instead of ≈760).
@@ -21,7 +28,7 @@ export const RECORDS_PER_LEAD = 200;
 export const RECORD_STREAM_DAYS = 2;
 /** A year of daily archives and a month to spare: monthly rankings and year-on-year reports read them. */
 export const RECORD_ARCHIVE_DAYS = 400;
-/** A lead's own list of record ids outlives its last record by this. */
+/** A lead's record ids (in its hash) outlive its last record by at least this. */
 export const RECORD_PER_LEAD_TTL_SECONDS = 180 * 24 * 3600;
 /** A retried job writes each record once: long enough for any retry and outage, short enough to stay small. */
 export const RECORD_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
@@ -129,6 +136,32 @@ function decodeFields(fields: Buffer[]): RobotRecord {
 
 type RawEntry = [Buffer, Buffer[]];
 
+/** Fields of the lead's hash: its record ids and the dedupe marks of its records. */
+export const RECORD_IDS_FIELD = 'records';
+export const RECORD_MARKS_FIELD = 'recorded';
+
+/**
+ * KEYS: [1] the lead's hash, [2] the lead's record list written before (moved into the field, then deleted; same
+ * slot by the `{<id>}` tag). ARGV: stream id, dedupe id, mark expiry and now (epoch seconds), ids kept, TTL seconds.
+ */
+const APPEND_TO_LEAD = `
+local key, old = KEYS[1], KEYS[2]
+local now, keep, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids = redis.call('LRANGE', old, 0, -1)
+if #ids > 0 then redis.call('DEL', old) end
+local list = redis.call('HGET', key, '${RECORD_IDS_FIELD}')
+if list then for id in string.gmatch(list, '%S+') do ids[#ids + 1] = id end end
+ids[#ids + 1] = ARGV[1]
+redis.call('HSET', key, '${RECORD_IDS_FIELD}', table.concat(ids, ' ', math.max(1, #ids - keep + 1), #ids))
+local marks = {}
+local stored = redis.call('HGET', key, '${RECORD_MARKS_FIELD}')
+if stored then for id, expires in pairs(cjson.decode(stored)) do if tonumber(expires) > now then marks[id] = expires end end end
+marks[ARGV[2]] = tonumber(ARGV[3])
+redis.call('HSET', key, '${RECORD_MARKS_FIELD}', cjson.encode(marks))
+if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
+return 1
+`;
+
 const msOf = (id: string): number => Number(id.slice(0, id.indexOf('-')));
 const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
 const startOfDay = (ms: number): number => ms - (ms % DAY_MS);
@@ -141,8 +174,9 @@ const idLess = (a: string, b: string): boolean => {
 
 export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const stream = keys.of('record');
-  const perLead = (leadId: number): string => keys.leadPart(leadId, 'record');
-  const seen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
+  /** Written before: the lead's list of record ids, and a key per dedupe mark. */
+  const oldPerLead = (leadId: number): string => keys.leadPart(leadId, 'record');
+  const oldSeen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
   const archive = (day: string): string => keys.of('record', 'day', day);
   let lastRollUpMs = Number.NEGATIVE_INFINITY;
 
@@ -156,7 +190,12 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const store: RecordStore = {
     async append(record, dedupeId) {
       // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
-      if ((await redis.exists(seen(dedupeId))) === 1) return undefined;
+      const lead = keys.lead(record.leadId);
+      const nowSec = Math.floor(Date.now() / 1000);
+      // Two slots (the lead's and the old mark's): two commands, not one pipeline.
+      const [marks, oldMark] = await Promise.all([redis.hget(lead, RECORD_MARKS_FIELD), redis.exists(oldSeen(dedupeId))]);
+      const expires = marks === null ? undefined : (JSON.parse(marks) as Record<string, number>)[dedupeId];
+      if (oldMark === 1 || (expires !== undefined && expires > nowSec)) return undefined;
       const data = encodeRecord(record);
       const ms = Date.parse(record.at);
       const id = await redis.xadd(stream, `${ms}-*`, 'z1', data).catch(async () =>
@@ -164,13 +203,18 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         redis.xadd(stream, '*', 'z1', data),
       );
       if (id === null) return undefined;
-      await redis
-        .multi()
-        .rpush(perLead(record.leadId), id)
-        .ltrim(perLead(record.leadId), -RECORDS_PER_LEAD, -1)
-        .expire(perLead(record.leadId), RECORD_PER_LEAD_TTL_SECONDS)
-        .exec();
-      await redis.set(seen(dedupeId), '1', 'EX', RECORD_DEDUPE_TTL_SECONDS);
+      await redis.eval(
+        APPEND_TO_LEAD,
+        2,
+        lead,
+        oldPerLead(record.leadId),
+        id,
+        dedupeId,
+        String(nowSec + RECORD_DEDUPE_TTL_SECONDS),
+        String(nowSec),
+        String(RECORDS_PER_LEAD),
+        String(RECORD_PER_LEAD_TTL_SECONDS),
+      );
       if (Number.isFinite(ms) && ms - lastRollUpMs >= ROLL_UP_EVERY_MS) {
         lastRollUpMs = ms;
         await store.rollUp(new Date(ms));
@@ -178,7 +222,9 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       return id;
     },
     async forLead(leadId, limit = RECORDS_PER_LEAD) {
-      const ids = await redis.lrange(perLead(leadId), -limit, -1);
+      // Ids moved into the hash come after those still in a list written before (the list is moved at the next record).
+      const [listed, field] = await Promise.all([redis.lrange(oldPerLead(leadId), 0, -1), redis.hget(keys.lead(leadId), RECORD_IDS_FIELD)]);
+      const ids = [...listed, ...(field === null ? [] : field.split(' '))].slice(-limit);
       if (ids.length === 0) return [];
       const pipeline = redis.pipeline();
       for (const id of ids) pipeline.xrangeBuffer(stream, id, id);

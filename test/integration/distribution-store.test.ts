@@ -99,22 +99,68 @@ describe('atomic distribution in Redis', () => {
     expect(p.winner).toBe(12);
   });
 
-  it('when a lead held by one manager is picked for another, then it leaves the first load set, its answer expires in a day and its owner entry within 30 days', async () => {
+  it('when a lead held by one manager is picked for another, then it leaves the first load set, its answer (in the owner key, no key of its own) lasts a day and its owner entry 30 days', async () => {
     const store = createDistributionStore(a, keys);
     await store.hold(30_001, 21);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 1, 22: 0 });
     // The store first assumes no owner; the script reports manager 21 and the pick is redone with 21's set.
+    const before = Math.floor(Date.now() / 1000);
     const picked = await store.pick({ pool: 'move', leadId: 30_001, clock: 2, candidates: [{ userId: 22, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
     expect(picked.winner).toBe(22);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 1 });
-    const answerTtl = await a.ttl(keys.dist('answer', 30_001, 2));
-    expect(answerTtl).toBeGreaterThan(23 * 3600);
-    expect(answerTtl).toBeLessThanOrEqual(24 * 3600);
+    expect(await a.exists(keys.dist('answer', 30_001, 2))).toBe(0);
+    const [owner, clock, expires] = ((await a.get(keys.dist('owner', 30_001))) ?? '').split('|');
+    expect([owner, clock]).toEqual(['22', '2']);
+    expect(Number(expires)).toBeGreaterThanOrEqual(before + 24 * 3600);
+    expect(Number(expires)).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 24 * 3600);
     const ttl = await a.ttl(keys.dist('owner', 30_001));
     expect(ttl).toBeGreaterThan(29 * 24 * 3600);
     expect(ttl).toBeLessThanOrEqual(30 * 24 * 3600);
     await store.release(30_001);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 0 });
-    expect(await a.exists(keys.dist('owner', 30_001))).toBe(0);
+    // Released: no owner; the answer stays until its day is over, so a retried pick of clock 2 still gets 22 and
+    // counts nothing.
+    expect((await a.get(keys.dist('owner', 30_001)))?.startsWith('|2|')).toBe(true);
+    const left = await a.ttl(keys.dist('owner', 30_001));
+    expect(left).toBeGreaterThan(23 * 3600);
+    expect(left).toBeLessThanOrEqual(24 * 3600);
+    const retried = await store.pick({ pool: 'move', leadId: 30_001, clock: 2, candidates: [{ userId: 21, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    expect(retried.winner).toBe(22);
+    expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 0 });
+    // Positive control: a new clock is a new pick.
+    const next = await store.pick({ pool: 'move', leadId: 30_001, clock: 3, candidates: [{ userId: 21, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    expect(next.winner).toBe(21);
+    expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 1, 22: 0 });
+  });
+
+  it('when the answer in the owner key is over a day old, then the same clock is picked again', async () => {
+    const store = createDistributionStore(a, keys);
+    const past = Math.floor(Date.now() / 1000) - 1;
+    await a.sadd(keys.dist('untaken', 23), '30002');
+    await a.set(keys.dist('owner', 30_002), `23|1|${past}|["23","{}"]`, 'EX', 3600);
+    const picked = await store.pick({ pool: 'expired', leadId: 30_002, clock: 1, candidates: [{ userId: 24, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    expect(picked.winner).toBe(24);
+    expect(Object.fromEntries(await store.loads([23, 24]))).toEqual({ 23: 0, 24: 1 });
+  });
+
+  it('when an owner and an answer were written by the version before (owner alone, answer in its own key), then both are honoured', async () => {
+    const store = createDistributionStore(a, keys);
+    await a.sadd(keys.dist('untaken', 25), '30003');
+    await a.set(keys.dist('owner', 30_003), '25', 'EX', 3600);
+    await a.set(keys.dist('answer', 30_003, 4), JSON.stringify(['25', '{"25":0}']), 'EX', 3600);
+    expect(await store.pick({ pool: 'old', leadId: 30_003, clock: 4, candidates: [{ userId: 26, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' })).toEqual({ winner: 25, scores: { 25: 0 } });
+    // A new clock: the old owner's load set is left for the winner's.
+    expect((await store.pick({ pool: 'old', leadId: 30_003, clock: 5, candidates: [{ userId: 26, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' })).winner).toBe(26);
+    expect(Object.fromEntries(await store.loads([25, 26]))).toEqual({ 25: 0, 26: 1 });
+    await store.release(30_003);
+    expect(Object.fromEntries(await store.loads([25, 26]))).toEqual({ 25: 0, 26: 0 });
+    // An old owner value (no answer) is released by deleting it.
+    await a.sadd(keys.dist('untaken', 25), '30004');
+    await a.set(keys.dist('owner', 30_004), '25', 'EX', 3600);
+    await store.hold(30_004, 26);
+    expect(await a.get(keys.dist('owner', 30_004))).toBe('26');
+    await store.release(30_004);
+    expect(await a.exists(keys.dist('owner', 30_004))).toBe(0);
+    expect(Object.fromEntries(await store.loads([25, 26]))).toEqual({ 25: 0, 26: 0 });
   });
 });

@@ -53,7 +53,9 @@ describe('record store: the stream keeps two days, older days are rolled up into
 
     expect((await store.forLead(1)).map((r) => r.reason)).toEqual(['a1', 'a2', 'a3']);
     expect((await store.forLead(2)).map((r) => r.reason)).toEqual(['b1', 'b2', 'b3']);
-    const ttl = await redis.ttl(keys.leadPart(1, 'record'));
+    // The ids live in the lead's hash (no key of their own), which a record keeps for 180 days.
+    expect(await redis.exists(keys.leadPart(1, 'record'))).toBe(0);
+    const ttl = await redis.ttl(keys.lead(1));
     expect(ttl).toBeGreaterThan(179 * 86400);
     expect(ttl).toBeLessThanOrEqual(180 * 86400);
   });
@@ -115,6 +117,73 @@ describe('record store: the stream keeps two days, older days are rolled up into
     const read = await store.range('2026-03-06T00:00:00.000Z', '2026-03-07T00:00:00.000Z');
     expect(read.map((r) => r.reason)).toEqual([full.reason, 'legacy']);
     expect(read[1]?.id).toBe(legacyId);
+    await dropPrefix(redis, p);
+  });
+
+  it('when records are appended, then no key per lead or per mark is left: the ids and the marks are fields of the lead hash, and a mark lasts 7 days', async () => {
+    const p = uniquePrefix('rec-fold');
+    const k = createKeys(p);
+    const store = createRecordStore(redis, k);
+    const before = Math.floor(Date.now() / 1000);
+    const id = (await store.append(rec(31, '2026-03-06T10:00:00.000Z', 'one'), 'fold-1')) as string;
+    expect(await store.append(rec(31, '2026-03-06T10:00:00.000Z', 'one'), 'fold-1')).toBeUndefined();
+    expect(await redis.exists(k.of('record', 'seen', 'fold-1'))).toBe(0);
+    expect(await redis.exists(k.leadPart(31, 'record'))).toBe(0);
+    expect(await redis.hget(k.lead(31), 'records')).toBe(id);
+    const marks = JSON.parse((await redis.hget(k.lead(31), 'recorded')) as string) as Record<string, number>;
+    // 7 days = 604,800 s from the append (give or take the seconds the test took).
+    expect(marks['fold-1']).toBeGreaterThanOrEqual(before + 604_800);
+    expect(marks['fold-1']).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 604_800);
+    // Positive control: another dedupe id of the same lead is written.
+    expect(await store.append(rec(31, '2026-03-06T10:00:01.000Z', 'two'), 'fold-2')).toBeDefined();
+    expect((await store.forLead(31)).map((r) => r.reason)).toEqual(['one', 'two']);
+    await dropPrefix(redis, p);
+  });
+
+  it('when a mark is older than 7 days, then the same record is written again and the expired mark is dropped', async () => {
+    const p = uniquePrefix('rec-exp');
+    const k = createKeys(p);
+    const store = createRecordStore(redis, k);
+    const now = Math.floor(Date.now() / 1000);
+    // Marks as an append 7 days and a second ago left them (expired), and one still live.
+    await redis.hset(k.lead(32), 'recorded', JSON.stringify({ 'exp-1': now - 1, 'live-1': now + 3600 }));
+    expect(await store.append(rec(32, '2026-03-06T10:00:00.000Z', 'again'), 'exp-1')).toBeDefined();
+    expect(await store.append(rec(32, '2026-03-06T10:00:00.000Z', 'live'), 'live-1')).toBeUndefined();
+    const marks = JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as Record<string, number>;
+    expect(Object.keys(marks).sort()).toEqual(['exp-1', 'live-1']);
+    expect(marks['exp-1']).toBeGreaterThan(now + 604_000);
+    await store.append(rec(32, '2026-03-06T10:00:01.000Z', 'other'), 'other-1');
+    await redis.hset(k.lead(32), 'recorded', JSON.stringify({ ...(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object), 'exp-1': now - 1 }));
+    await store.append(rec(32, '2026-03-06T10:00:02.000Z', 'third'), 'third-1');
+    expect(Object.keys(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object).sort()).toEqual(['live-1', 'other-1', 'third-1']);
+    await dropPrefix(redis, p);
+  });
+
+  it('when a lead has a record list and marks written by the version before, then they are honoured, read, and the list moves into the hash at the next record', async () => {
+    const p = uniquePrefix('rec-old');
+    const k = createKeys(p);
+    const store = createRecordStore(redis, k);
+    const oldId = (await redis.xadd(k.of('record'), `${Date.parse('2026-03-06T09:00:00.000Z')}-*`, 'data', JSON.stringify(rec(33, '2026-03-06T09:00:00.000Z', 'old')))) as string;
+    await redis.rpush(k.leadPart(33, 'record'), oldId);
+    await redis.expire(k.leadPart(33, 'record'), 100 * 86400);
+    await redis.set(k.of('record', 'seen', 'old-1'), '1', 'EX', 3 * 86400);
+    expect((await store.forLead(33)).map((r) => r.reason)).toEqual(['old']);
+    // The old mark still stops a retried job.
+    expect(await store.append(rec(33, '2026-03-06T09:00:00.000Z', 'old'), 'old-1')).toBeUndefined();
+    const id = (await store.append(rec(33, '2026-03-06T10:00:00.000Z', 'new'), 'new-1')) as string;
+    expect(await redis.exists(k.leadPart(33, 'record'))).toBe(0);
+    expect(await redis.hget(k.lead(33), 'records')).toBe(`${oldId} ${id}`);
+    expect((await store.forLead(33)).map((r) => r.reason)).toEqual(['old', 'new']);
+    await dropPrefix(redis, p);
+  });
+
+  it('when a lead has more than 200 records, then its hash keeps the last 200 ids', async () => {
+    const p = uniquePrefix('rec-cap');
+    const k = createKeys(p);
+    const store = createRecordStore(redis, k);
+    const ids: string[] = [];
+    for (let i = 0; i < 203; i++) ids.push((await store.append(rec(34, new Date(Date.parse('2026-03-06T10:00:00.000Z') + i * 1000).toISOString(), `r${i}`), `cap-${i}`)) as string);
+    expect((await redis.hget(k.lead(34), 'records'))?.split(' ')).toEqual(ids.slice(3));
     await dropPrefix(redis, p);
   });
 });

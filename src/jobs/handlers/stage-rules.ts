@@ -20,6 +20,7 @@ import type { LeadState } from '../../rules/lead-state.js';
 import { emptyStageState, stageRulesOnDue, stageRulesOnLeadEvent, stageRulesOnSweep, stagesNeedingEntryTime, StageStateSchema, STAGE_RULE_IDS, type StageLead, type StageState } from '../../rules/stage-rules/index.js';
 import type { CompiledRules, RuleContext } from '../../rules/types.js';
 import type { Keys } from '../../store/keys.js';
+import { decodeLeadField } from '../../store/lead-fields.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import { WritesInFlightError } from '../../effects/executor.js';
 
@@ -171,11 +172,11 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       });
       const leads = (await deps.amo.listLeads(filter, 'bulk')).map(stageLeadFromApi);
       // One command per lead, sent together (ioredis pipelines them per node): the leads' hashes span cluster slots.
-      const raw = await Promise.all(leads.map((l) => deps.redis.hget(deps.keys.lead(l.leadId), STAGE_FIELD)));
+      const raw = await Promise.all(leads.map((l) => deps.redis.hgetBuffer(deps.keys.lead(l.leadId), STAGE_FIELD)));
       const states = new Map<number, StageState>();
       leads.forEach((l, i) => {
-        const v = raw[i];
-        const parsed = typeof v === 'string' ? StageStateSchema.safeParse(JSON.parse(v)) : undefined;
+        const v = decodeLeadField(raw[i]);
+        const parsed = v !== undefined ? StageStateSchema.safeParse(v) : undefined;
         states.set(l.leadId, parsed?.success ? parsed.data : emptyStageState());
       });
       // Real entry times only where a clock runs from the entry, for the leads that must join.

@@ -1,0 +1,72 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import type { AmoClient } from '../../src/amocrm/api/client.js';
+import { createEffects } from '../../src/effects/index.js';
+import { createManualClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { createMetrics } from '../../src/lib/metrics.js';
+import type { LeadState } from '../../src/rules/lead-state.js';
+import { createKeys } from '../../src/store/keys.js';
+import { createLeadStore } from '../../src/store/lead-store.js';
+import { createOutbox } from '../../src/store/outbox.js';
+import { createPickupStore } from '../../src/store/pickup-store.js';
+import { createRecordStore } from '../../src/store/record-store.js';
+import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
+
+const state = (leadId: number): LeadState => ({
+  leadId,
+  tags: ['Авито'],
+  deleted: false,
+  history: [{ at: '2025-06-07T04:00:13.000Z', statusId: 7100005, pipelineId: 7000001, fromStatusId: 7100004, byUserId: 9101 }],
+  updatedAt: '2025-06-07T04:00:13.000Z',
+  pipelineId: 7000001,
+  statusId: 7100005,
+  statusSince: '2025-06-07T04:00:13.000Z',
+  responsibleUserId: 9101,
+  responsibleSince: '2025-06-07T04:00:13.000Z',
+  lastActivityAt: '2025-06-07T04:00:13.000Z',
+  lastActivityByUserId: 9101,
+});
+const pickup = (leadId: number) => ({ leadId, clock: 1, phase: 'running' as const, department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: 1795635922782, deadlineAt: 1795636822782, missedUserIds: [], misses: 0 });
+
+describe("the lead's hash keeps its states deflated and still reads the plain JSON written before", () => {
+  const redis = connectTestRedis();
+  const prefix = uniquePrefix('leadhash');
+  const keys = createKeys(prefix);
+  const leads = createLeadStore(redis, keys);
+  const pickups = createPickupStore(redis, keys);
+  const records = createRecordStore(redis, keys);
+  const { executor } = createEffects({ redis, keys, amo: {} as AmoClient, records, outbox: createOutbox(redis, keys), clock: createManualClock('2026-11-24T10:00:00Z'), logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('when the lead store writes a state, then Redis holds fewer than 100 bytes that are not JSON, and it reads back equal', async () => {
+    await leads.put(state(11));
+    const stored = (await redis.hgetBuffer(keys.lead(11), 'state'))!;
+    expect(stored.length).toBeLessThan(100); // 444 bytes as JSON
+    expect(() => JSON.parse(stored.toString('utf8'))).toThrow();
+    expect(await leads.get(11)).toEqual(state(11));
+  });
+
+  it('when a plan commits rule states through the executor, then they are stored deflated, read back equal, and null deletes one', async () => {
+    await executor.execute([{ id: 'p1', rule: 'R1', leadId: 12, reason: 'test', state: { pickup: pickup(12), stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 } }, effects: [] }]);
+    const stored = (await redis.hgetBuffer(keys.lead(12), 'pickup'))!;
+    expect(stored.length).toBeLessThan(50); // 193 bytes as JSON
+    expect(() => JSON.parse(stored.toString('utf8'))).toThrow();
+    expect(await pickups.get(12)).toEqual(pickup(12));
+    expect(await executor.store.readState(12, ['pickup', 'stage', 'cadence'])).toEqual({ pickup: pickup(12), stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 } });
+
+    await executor.execute([{ id: 'p2', rule: 'R1', leadId: 12, reason: 'test', state: { stage: null }, effects: [] }]);
+    expect(await redis.hexists(keys.lead(12), 'stage')).toBe(0);
+    expect(await pickups.get(12)).toEqual(pickup(12));
+  });
+
+  it('when a hash was written by the version before (plain JSON values), then every reader still reads it', async () => {
+    await redis.hset(keys.lead(13), 'state', JSON.stringify(state(13)), 'pickup', JSON.stringify(pickup(13)), 'cadence', JSON.stringify({ run: 1 }));
+    expect(await leads.get(13)).toEqual(state(13));
+    expect(await pickups.get(13)).toEqual(pickup(13));
+    expect((await pickups.many([13, 14])).get(13)).toEqual(pickup(13));
+    expect(await executor.store.readState(13, ['cadence', 'pickup'])).toEqual({ cadence: { run: 1 }, pickup: pickup(13) });
+  });
+});
