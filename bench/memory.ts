@@ -1,7 +1,8 @@
 /**
  * Bytes of Redis per tracked lead. N leads go through the real code paths on a private Redis:
  * - one webhook delivery each through the receiver (raw body, deduplication key, BullMQ job), processed by the
- *   service's own worker (the lead's hash with its folded state; finished jobs trimmed by count);
+ *   service's own worker with the effect executor, as in production (the lead's hash with its folded state and
+ *   applied events; the raw body compacted; finished jobs trimmed by count);
  * - the pick that gives the lead a manager (distribution owner, answer, load set);
  * - one pickup plan through the effect executor: the pickup state in the lead's hash, a deadline timer, and the
  *   assignment record with its explanation (stream, per-lead id list, dedupe mark).
@@ -73,7 +74,7 @@ async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<
   );
 }
 
-async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: string; baseline: number; started: number }> {
+export async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: string; baseline: number; started: number }> {
   const started = Date.now();
   const admin = new Redis(redis.url);
   await admin.flushdb(); // the private benchmark Redis only
@@ -100,8 +101,13 @@ async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: stri
     });
     if (res.statusCode !== 200) throw new Error(`intake answered ${res.statusCode}: ${res.body}`);
   });
-  // The worker folds every event into its lead's hash; finished jobs are trimmed by count.
-  service.startWorkers();
+  // The worker folds every event into its lead's hash through the effect executor, as in production (the lead's
+  // state and its applied events, committed together); finished jobs are trimmed by count.
+  const distribution = createDistributionStore(service.redis, service.keys);
+  const records = createRecordStore(service.redis, service.keys);
+  const amo = {} as AmoClient; // no amoCRM write in these plans
+  const effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox: createOutbox(service.redis, service.keys), clock: service.clock, logger, metrics });
+  service.startWorkers({ effects });
   const events = service.queues.get('events');
   for (;;) {
     const c = await events.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
@@ -110,10 +116,6 @@ async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: stri
   }
 
   // The pick and the pickup plan, as the pickup engine makes them.
-  const distribution = createDistributionStore(service.redis, service.keys);
-  const records = createRecordStore(service.redis, service.keys);
-  const amo = {} as AmoClient; // no amoCRM write in these plans
-  const effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox: createOutbox(service.redis, service.keys), clock: service.clock, logger, metrics });
   const now = Date.now();
   await inBatches(ids, 32, (id) => distribution.pick({ pool: 'Отдел продаж 1', leadId: id, clock: 1, candidates: TEAM, strategy: 'smooth_weighted_round_robin' }));
   for (let i = 0; i < ids.length; i += 250) {

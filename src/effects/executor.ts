@@ -66,6 +66,38 @@ redis.call('EXPIRE', key, tonumber(ARGV[1]))
 return out
 `;
 
+/**
+ * A finished plan leaves a `done:<plan id>` mark in the lead's hash, so that a retried job or timer that decides
+ * the same plan again does not carry it out twice. Retries come within minutes to hours; rules' own state keeps
+ * them from deciding an old plan again; the marks are a second guard. So a lead keeps the marks of its last 32
+ * plans, none older than 35 days (the longest monthly rule plus margin): a lead in an 8-week cadence no longer
+ * grows a mark per task for as long as it lives.
+ */
+export const DONE_MARKS_KEPT = 32;
+export const DONE_MARK_RETENTION_MS = 35 * 24 * 3600_000;
+
+// KEYS[1] the lead's hash. ARGV: ttl seconds, plan id, mark (now, ms), oldest mark kept (ms), most marks kept.
+// Ends the plan's intent, marks it done, and drops the marks past the count or the age.
+const FINISH = `
+local key = KEYS[1]
+redis.call('HDEL', key, 'intent:' .. ARGV[2])
+redis.call('HSET', key, 'done:' .. ARGV[2], ARGV[3])
+local names = {}
+for _, f in ipairs(redis.call('HKEYS', key)) do
+  if string.sub(f, 1, 5) == 'done:' then names[#names + 1] = f end
+end
+local oldest, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
+local marks = redis.call('HMGET', key, unpack(names))
+local rows = {}
+for j = 1, #names do rows[j] = { names[j], tonumber(marks[j]) or 0 } end
+table.sort(rows, function(a, b) return a[2] > b[2] end)
+for j = 1, #rows do
+  if j > keep or rows[j][2] < oldest then redis.call('HDEL', key, rows[j][1]) end
+end
+redis.call('EXPIRE', key, tonumber(ARGV[1]))
+return #rows
+`;
+
 // Removes the pending marker of a lead only if nobody re-leased it meanwhile (ARGV[1] the lease we set).
 const RELEASE_PENDING = `if redis.call('ZSCORE', KEYS[1], ARGV[2]) == ARGV[1] then return redis.call('ZREM', KEYS[1], ARGV[2]) else return 0 end`;
 
@@ -240,18 +272,12 @@ export function createExecutor(
     );
   };
 
-  const finish = async (works: Work[], mark: string): Promise<void> => {
+  const finish = async (works: Work[], at: number): Promise<void> => {
     if (works.length === 0) return;
     await Promise.all(
-      works.map((w) => {
-        const key = keys.lead(w.c.plan.leadId);
-        return redis
-          .multi()
-          .hdel(key, `intent:${w.c.plan.id}`)
-          .hset(key, `done:${w.c.plan.id}`, mark)
-          .expire(key, LEAD_TTL_SECONDS)
-          .exec();
-      }),
+      works.map((w) =>
+        redis.eval(FINISH, 1, keys.lead(w.c.plan.leadId), String(LEAD_TTL_SECONDS), w.c.plan.id, String(at), String(at - DONE_MARK_RETENTION_MS), String(DONE_MARKS_KEPT)),
+      ),
     );
   };
 
@@ -618,7 +644,7 @@ export function createExecutor(
           w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS),
       );
       const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
-      await finish(finished, String(now()));
+      await finish(finished, now());
       for (const w of finished) outcomes.push({ kind: 'done', planId: w.c.plan.id, leadId: w.c.plan.leadId });
 
       for (const w of dead) {

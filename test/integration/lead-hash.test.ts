@@ -70,3 +70,43 @@ describe("the lead's hash keeps its states deflated and still reads the plain JS
     expect(await executor.store.readState(13, ['cadence', 'pickup'])).toEqual({ cadence: { run: 1 }, pickup: pickup(13) });
   });
 });
+
+describe("the lead's hash keeps the done marks of its recent plans only", () => {
+  const redis = connectTestRedis();
+  const prefix = uniquePrefix('donemarks');
+  const keys = createKeys(prefix);
+  const clock = createManualClock('2026-11-24T10:00:00Z');
+  const { executor } = createEffects({ redis, keys, amo: {} as AmoClient, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+  const plan = (leadId: number, n: number) => ({ id: `R3:${leadId}:step${n}`, rule: 'R3', leadId, reason: 'a cadence step', effects: [{ kind: 'schedule_timer' as const, rule: 'R3', leadId, key: 'step', dueAt: clock.now().getTime() + 3_600_000 }] });
+  const marks = async (leadId: number): Promise<string[]> => (await redis.hkeys(keys.lead(leadId))).filter((f) => f.startsWith('done:')).sort();
+
+  it('when a lead has had more plans than the marks kept, then the newest 32 stay and a re-decided recent plan is still not carried out twice', async () => {
+    const lead = 21;
+    for (let n = 1; n <= 40; n++) {
+      await executor.execute([plan(lead, n)]);
+      clock.advance(60_000);
+    }
+    const kept = await marks(lead);
+    expect(kept).toHaveLength(32);
+    expect(kept).not.toContain(`done:R3:${lead}:step8`);
+    expect(kept).toContain(`done:R3:${lead}:step9`);
+    expect(kept).toContain(`done:R3:${lead}:step40`);
+    const again = await executor.commit([plan(lead, 40)]);
+    expect(again).toHaveLength(0); // done: nothing to carry out
+  });
+
+  it('when a mark is older than 35 days, then the next finished plan of the lead drops it', async () => {
+    const lead = 22;
+    await executor.execute([plan(lead, 1)]);
+    clock.advance(34 * 24 * 3600_000);
+    await executor.execute([plan(lead, 2)]);
+    expect(await marks(lead)).toEqual([`done:R3:${lead}:step1`, `done:R3:${lead}:step2`]);
+    clock.advance(2 * 24 * 3600_000);
+    await executor.execute([plan(lead, 3)]);
+    expect(await marks(lead)).toEqual([`done:R3:${lead}:step2`, `done:R3:${lead}:step3`]);
+  });
+});
