@@ -27,6 +27,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a Redis answers PING at `url` now (one connection attempt, no retries). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 500, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** AOF on and noeviction, as the README asks of production; `appendfsync everysec` is Redis' default. */
 export async function startPrivateRedis(extraArgs: string[] = []): Promise<PrivateRedis> {
   const port = await freePort();
@@ -37,19 +51,9 @@ export async function startPrivateRedis(extraArgs: string[] = []): Promise<Priva
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (i > 100) throw new Error(`redis-server did not answer on ${url} (is the redis-server package installed?)`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  for (let i = 0; !(await redisAnswers(url)); i++) {
+    if (i > 100) throw new Error(`redis-server did not answer on ${url} (is the redis-server package installed?)`);
+    await new Promise((r) => setTimeout(r, 100));
   }
   return {
     url,

@@ -8,8 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { freePort } from '../../bench/lib/private-redis.js';
+import { freePort, redisAnswers } from '../../bench/lib/private-redis.js';
 import type { WebhookEventJob } from '../../src/jobs/catalog.js';
 import { leadIdOf } from '../../src/rules/lead-state.js';
 import type { Service } from '../../src/service.js';
@@ -35,18 +34,7 @@ describe('intake with Redis down and back', () => {
 
   const startRedis = async (): Promise<void> => {
     redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore' });
-    await waitFor(async () => {
-      const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        probe.disconnect();
-      }
-    }, 'redis-server up');
+    await waitFor(() => redisAnswers(`redis://127.0.0.1:${port}`), 'redis-server up');
   };
   const killRedis = async (): Promise<void> => {
     const child = redis!;

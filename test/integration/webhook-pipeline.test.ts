@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Service } from '../../src/service.js';
-import { dropPrefix } from '../helpers/redis.js';
+import { connectTestRedis, dropPrefix } from '../helpers/redis.js';
 import { startTestService, TEST_TOKEN } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -23,6 +23,13 @@ function statusBody(leadId: number, statusId: number, opts: { modified?: number;
   return p.toString();
 }
 
+async function closeAndDrop(service: Service): Promise<void> {
+  await service.close();
+  const r = connectTestRedis();
+  await dropPrefix(r, service.keys.prefix);
+  r.disconnect();
+}
+
 describe('webhook → queue → worker → lead state (real Redis and BullMQ)', () => {
   let service: Service;
 
@@ -30,15 +37,7 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     service = await startTestService();
   });
 
-  afterAll(async () => {
-    const { redis, keys } = service;
-    await service.close();
-    const { connectTestRedis } = await import('../helpers/redis.js');
-    const r = connectTestRedis();
-    await dropPrefix(r, keys.prefix);
-    r.disconnect();
-    void redis;
-  });
+  afterAll(() => closeAndDrop(service));
 
   const post = (body: string, opts: { token?: string; type?: string } = {}) =>
     service.app!.inject({
@@ -217,13 +216,7 @@ describe('RAW_BODY_RETENTION=0', () => {
       expect(jobs.length).toBeGreaterThan(0);
       for (const job of jobs) expect(job.data).not.toHaveProperty('compactRaw');
     } finally {
-      const { redis, keys } = service;
-      await service.close();
-      const { connectTestRedis } = await import('../helpers/redis.js');
-      const r = connectTestRedis();
-      await dropPrefix(r, keys.prefix);
-      r.disconnect();
-      void redis;
+      await closeAndDrop(service);
     }
   });
 });
