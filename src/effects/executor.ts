@@ -87,9 +87,14 @@ for _, f in ipairs(redis.call('HKEYS', key)) do
   if string.sub(f, 1, 5) == 'done:' then names[#names + 1] = f end
 end
 local oldest, keep = tonumber(ARGV[4]), tonumber(ARGV[5])
-local marks = redis.call('HMGET', key, unpack(names))
 local rows = {}
-for j = 1, #names do rows[j] = { names[j], tonumber(marks[j]) or 0 } end
+-- In slices: a lead hash from before the bound may hold more marks than unpack() takes at once.
+for from = 1, #names, 500 do
+  local slice = {}
+  for j = from, math.min(from + 499, #names) do slice[#slice + 1] = names[j] end
+  local marks = redis.call('HMGET', key, unpack(slice))
+  for j = 1, #slice do rows[#rows + 1] = { slice[j], tonumber(marks[j]) or 0 } end
+end
 table.sort(rows, function(a, b) return a[2] > b[2] end)
 for j = 1, #rows do
   if j > keep or rows[j][2] < oldest then redis.call('HDEL', key, rows[j][1]) end

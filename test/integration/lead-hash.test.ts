@@ -99,6 +99,19 @@ describe("the lead's hash keeps the done marks of its recent plans only", () => 
     expect(again).toHaveLength(0); // done: nothing to carry out
   });
 
+  it('when a lead hash from before the bound holds thousands of marks, then the next finished plan trims them to 32', async () => {
+    const lead = 23;
+    const at = clock.now().getTime();
+    const old: string[] = [];
+    for (let n = 0; n < 9_000; n++) old.push(`done:R3:${lead}:legacy${n}`, String(at - n));
+    await redis.hset(keys.lead(lead), ...old);
+    await executor.execute([plan(lead, 1)]);
+    const kept = await marks(lead);
+    expect(kept).toHaveLength(32);
+    expect(kept).toContain(`done:R3:${lead}:step1`);
+    expect(kept).toContain(`done:R3:${lead}:legacy0`);
+  });
+
   it('when a mark is older than 35 days, then the next finished plan of the lead drops it', async () => {
     const lead = 22;
     await executor.execute([plan(lead, 1)]);
