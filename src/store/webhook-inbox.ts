@@ -196,28 +196,28 @@ export function createWebhookInbox(deps: {
 
   return {
     async accept({ raw, deadLetters, events: list }) {
+      // Everything that could throw is built before anything is queued on the shared pipeline, so a delivery that
+      // fails here leaves no half of itself in the other deliveries' write.
       const ids: string[] = [];
+      const jobs = list.map((event) => {
+        // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
+        const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
+        const dedupeId = jobIdFor('webhook-event', data);
+        const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
+        ids.push(jobId);
+        return new Job(events, 'webhook-event', data, { ...spec.options, jobId, deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 } }, jobId);
+      });
+      const rawValue = rawTtl > 0 ? encodeRawPlain(raw) : undefined;
+      const deadValues = deadLetters.map((d) => JSON.stringify(d));
       const results = await lean.send((pipeline) => {
         // NX: a redelivery of the same body keeps the first copy (possibly already compacted by the worker).
-        if (rawTtl > 0) pipeline.set(keys.raw(raw.deliveryId), encodeRawPlain(raw), 'EX', rawTtl, 'NX');
-        if (deadLetters.length > 0) {
-          pipeline.lpush(keys.deadLetter(), ...deadLetters.map((d) => JSON.stringify(d)));
+        if (rawValue !== undefined) pipeline.set(keys.raw(raw.deliveryId), rawValue, 'EX', rawTtl, 'NX');
+        if (deadValues.length > 0) {
+          pipeline.lpush(keys.deadLetter(), ...deadValues);
           pipeline.ltrim(keys.deadLetter(), 0, DEAD_LETTER_LIMIT - 1);
         }
-        for (const event of list) {
-          // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
-          const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
-          const dedupeId = jobIdFor('webhook-event', data);
-          const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
-          ids.push(jobId);
-          const job = new Job(events, 'webhook-event', data, {
-            ...spec.options,
-            jobId,
-            deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 },
-          }, jobId);
-          // The command is queued synchronously; its outcome is read from the results below.
-          job.addJob(lean.asBullClient(pipeline) as never).catch(() => undefined);
-        }
+        // Each add is queued synchronously; its outcome is read from the results below.
+        for (const job of jobs) job.addJob(lean.asBullClient(pipeline) as never).catch(() => undefined);
       });
       for (const [err] of results) if (err) throw err;
       const first = results.length - ids.length;
