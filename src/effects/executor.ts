@@ -163,17 +163,25 @@ export interface ExecutorDeps {
 /**
  * A due timer found its lead's previous decision still being written: amoCRM may not show that write yet, and a
  * read that raced it would take the robot's own write in flight for a person's change (or a stale stage for the
- * current one). The timer is checked again shortly; rules test `store.inFlight` before their batch read and
- * `store.pendingPlans` under the lead's lock.
+ * current one). The timer is checked again shortly. The timer runner holds such leads back before their rule
+ * reads amoCRM (src/effects/index.ts); rules call throwIfWritesInFlight under the lead's lock for a write that
+ * started after that.
  */
+/** The previous decision's writes usually land within a second or two. */
+export const WRITES_IN_FLIGHT_RETRY_MS = 2_000;
+
 export class WritesInFlightError extends Error {
   readonly retryable = true;
-  /** The previous decision's writes usually land within a second or two. */
-  readonly retryAfterMs = 2_000;
+  readonly retryAfterMs = WRITES_IN_FLIGHT_RETRY_MS;
   constructor(readonly leadId: number) {
     super(`lead ${leadId} has robot writes still in flight; its timer is checked again shortly`);
     this.name = 'WritesInFlightError';
   }
+}
+
+/** Under the lead's lock, before deciding on what amoCRM showed: throws WritesInFlightError if a write is pending. */
+export async function throwIfWritesInFlight(store: Pick<EffectStore, 'pendingPlans'>, leadId: number): Promise<void> {
+  if ((await store.pendingPlans(leadId)).length > 0) throw new WritesInFlightError(leadId);
 }
 
 /** A lead-level error: amoCRM refused this write for this lead; retrying cannot help. */

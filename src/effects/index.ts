@@ -11,7 +11,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { Keys } from '../store/keys.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
-import { backoffMs, createExecutor, type Executor } from './executor.js';
+import { backoffMs, createExecutor, WRITES_IN_FLIGHT_RETRY_MS, type Executor } from './executor.js';
 import { createTimerStore, type TimerStore } from './timers.js';
 import type { DueHandler, DueTimer } from './types.js';
 
@@ -74,6 +74,18 @@ export function createEffects(deps: {
       // A rule switched off (or not wired in this process): its timers wait, they are not dropped.
       await timers.retry(lease(), due, now() + 60_000);
       return;
+    }
+    // A lead whose previous decision is still being written is not handed to its rule now: amoCRM may not show
+    // that write yet, and a rule reading it would take the robot's own write in flight for a person's change (or
+    // a stale stage for the current one). Its timers come back shortly; the rules test again under the lead's
+    // lock (throwIfWritesInFlight) for a write that starts after this.
+    const busy = await executor.store.inFlight([...new Set(due.map((d) => d.leadId))]);
+    if (busy.size > 0) {
+      const waiting = due.filter((d) => busy.has(d.leadId));
+      await timers.retry(lease(), waiting, now() + WRITES_IN_FLIGHT_RETRY_MS);
+      deps.metrics.timersFired.inc({ rule, outcome: 'retried' }, waiting.length);
+      due = due.filter((d) => !busy.has(d.leadId));
+      if (due.length === 0) return;
     }
     let result;
     try {

@@ -21,7 +21,7 @@ import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
 import type { CompiledRules, LeadSnapshot } from '../../rules/types.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
-import { WritesInFlightError } from '../../effects/executor.js';
+import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
 
 export const CADENCE_FIELD = 'cadence';
 export const CADENCE_RULE = RULE;
@@ -82,17 +82,13 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       const ids = [...new Set(due.map((d) => d.leadId))];
       const states = new Map<number, CadenceState | undefined>();
       for (const id of ids) states.set(id, await readState(id));
-      const active = ids.filter((id) => isActive(states.get(id)));
+      const live = ids.filter((id) => isActive(states.get(id)));
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
       const plansWithoutRead: Plan[] = [];
-      for (const id of ids.filter((x) => !active.includes(x))) plansWithoutRead.push(...cadenceOnDue({ leadId: id, state: states.get(id), ctx: { rules, now: now() } }));
-      // A lead whose previous decision is still being written is not read now (its task may not show in amoCRM
-      // yet, and the cadence would take it for missing); it is checked again shortly. Under the lock, below, the
-      // same test catches a write that started after this one.
-      const busy = await store.inFlight(active);
-      for (const timer of due) if (busy.has(timer.leadId)) failed.push({ timer, error: new WritesInFlightError(timer.leadId) });
-      const live = active.filter((id) => !busy.has(id));
+      for (const id of ids.filter((x) => !live.includes(x))) plansWithoutRead.push(...cadenceOnDue({ leadId: id, state: states.get(id), ctx: { rules, now: now() } }));
+      // Leads with writes in flight were held back by the timer runner; a write that started since is caught under
+      // the lock, below (the cadence's own new task may not show in amoCRM yet, and would be taken for missing).
       if (live.length === 0) return { plans: plansWithoutRead, committed, failed };
 
       const since = Math.min(...live.map((id) => states.get(id)?.openTask?.createdAt ?? now()));
@@ -115,7 +111,7 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
         if (!live.includes(timer.leadId)) continue;
         try {
           await deps.leads.withLock(timer.leadId, async () => {
-            if ((await store.pendingPlans(timer.leadId)).length > 0) throw new WritesInFlightError(timer.leadId);
+            await throwIfWritesInFlight(store, timer.leadId);
             const state = await readState(timer.leadId);
             const api = leadById.get(timer.leadId);
             const taskId = state?.openTask ? await store.taskId(timer.leadId, state.openTask.ref) : undefined;

@@ -22,7 +22,7 @@ import { activityFromEventType, decideAfterPick, headReassignRefusal, pickupOnDe
 import type { CompiledRules, Decision, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../../rules/types.js';
 import type { DistributionStore } from '../../store/distribution-store.js';
 import { explanationOf } from '../../store/distribution-store.js';
-import { WritesInFlightError } from '../../effects/executor.js';
+import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import { PICKUP_FIELD, type PickupStore } from '../../store/pickup-store.js';
 
@@ -279,19 +279,12 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     async onDue(due: DueTimer[]) {
       const ids = [...new Set(due.map((d) => d.leadId))];
       const states = await pickups.many(ids);
-      let live = ids.filter((id) => {
+      const live = ids.filter((id) => {
         const p = states.get(id);
         return p !== undefined && (p.phase === 'running' || p.phase === 'waiting_shift');
       });
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
-      if (live.length === 0) return { committed, failed };
-      // A lead whose previous decision is still being written is not read now: amoCRM may not show that write
-      // yet, and a read that raced it would take the robot's own write for a person's change. It is checked
-      // again shortly (below, under its lock, the same test catches a write that started after this one).
-      const busy = await deps.effects.executor.store.inFlight(live);
-      for (const timer of due) if (busy.has(timer.leadId)) failed.push({ timer, error: new WritesInFlightError(timer.leadId) });
-      live = live.filter((id) => !busy.has(id));
       if (live.length === 0) return { committed, failed };
       const now = deps.clock.now().getTime();
       const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
@@ -311,9 +304,8 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             const pickup = await pickups.get(timer.leadId);
             if (pickup.phase !== 'running' && pickup.phase !== 'waiting_shift') return;
             if (pickup.deadlineAt !== undefined && pickup.deadlineAt > ctx.now) return; // moved meanwhile; its timer says when
-            // The lead's previous decision is still being written: amoCRM may not show it yet, and reading it now would
-            // take the robot's own write in flight for a person's change. Check again shortly.
-            if ((await deps.effects.executor.store.pendingPlans(timer.leadId)).length > 0) throw new WritesInFlightError(timer.leadId);
+            // A write of the lead that started after the runner's check: amoCRM may not show it yet. Check again shortly.
+            await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
             const api = byId.get(timer.leadId);
             const fresh = { lead: api ? leadSnapshotFromApi(api, owners) : null, activity: activity.get(timer.leadId) ?? [] };
             const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);

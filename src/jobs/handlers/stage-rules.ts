@@ -22,7 +22,7 @@ import type { CompiledRules, RuleContext } from '../../rules/types.js';
 import type { Keys } from '../../store/keys.js';
 import { decodeLeadField } from '../../store/lead-fields.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
-import { WritesInFlightError } from '../../effects/executor.js';
+import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
 
 export const STAGE_FIELD = 'stage';
 const NOTE_EVENT_TYPES = ['common_note_added', 'outgoing_call', 'incoming_call'];
@@ -121,12 +121,6 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
       if (due.length === 0) return { committed, failed };
-      // A lead whose previous decision is still being written is not read now (amoCRM may not show it yet: a stale
-      // stage or a missing note); it is checked again shortly. Under the lock the same test catches a later write.
-      const busy = await deps.effects.executor.store.inFlight([...new Set(due.map((d) => d.leadId))]);
-      for (const timer of due) if (busy.has(timer.leadId)) failed.push({ timer, error: new WritesInFlightError(timer.leadId) });
-      due = due.filter((d) => !busy.has(d.leadId));
-      if (due.length === 0) return { committed, failed };
       const ids = [...new Set(due.map((d) => d.leadId))];
       const visits = due.map((d) => Number(d.key.split(':')[1] ?? NaN)).filter((n) => Number.isFinite(n));
       const since = Math.min(deps.clock.now().getTime() - 31 * 86_400_000, ...visits);
@@ -140,7 +134,8 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       for (const timer of due) {
         try {
           await deps.leads.withLock(timer.leadId, async () => {
-            if ((await deps.effects.executor.store.pendingPlans(timer.leadId)).length > 0) throw new WritesInFlightError(timer.leadId);
+            // Leads with writes in flight were held back by the timer runner; this catches one that started since.
+            await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
             const ctx = await context();
             const state = await readState(timer.leadId);
             const result = stageRulesOnDue(timer, state, { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] }, ctx);
