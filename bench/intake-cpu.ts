@@ -9,29 +9,12 @@ import { createMetrics } from '../src/lib/metrics.js';
 import { startService } from '../src/service.js';
 import { commandCalls, startPrivateRedis } from './lib/private-redis.js';
 import { Redis } from 'ioredis';
+import { leadsStatusBody } from './intake.js';
 
 const TOKEN = 'bench-webhook-token-0123456789abcdef';
 const n = Number(process.argv[2] ?? 5000);
 
-function body(i: number): string {
-  const p = new URLSearchParams();
-  const b = 'leads[status][0]';
-  p.append(`${b}[id]`, String(1_000_000 + i));
-  p.append(`${b}[name]`, 'Заявка с сайта');
-  p.append(`${b}[status_id]`, '7100005');
-  p.append(`${b}[old_status_id]`, '7100004');
-  p.append(`${b}[pipeline_id]`, '7000001');
-  p.append(`${b}[responsible_user_id]`, '9101');
-  p.append(`${b}[modified_user_id]`, '9101');
-  p.append(`${b}[last_modified]`, String(1_748_268_812 + i));
-  p.append(`${b}[updated_at]`, String(1_748_268_812 + i));
-  p.append(`${b}[custom_fields][0][id]`, '752009');
-  p.append(`${b}[custom_fields][0][name]`, 'Источник');
-  p.append(`${b}[custom_fields][0][values][0][value]`, 'Авито');
-  p.append('account[subdomain]', 'bench');
-  p.append('account[id]', '1');
-  return p.toString();
-}
+const body = (i: number): string => leadsStatusBody(1, i);
 
 const redis = await startPrivateRedis();
 const admin = new Redis(redis.url);

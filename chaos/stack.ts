@@ -4,11 +4,10 @@
  * `ROLE=web` process and N `ROLE=worker` processes (chaos/service-entry.ts). Logs go to the case's directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort, redisAnswers } from '../sim/local-redis.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { createSimClient, type SimClient } from './sim-client.js';
 
 export const WEBHOOK_TOKEN = 'chaos-webhook-token-0123456789abcdef';
@@ -46,32 +45,7 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => ok(port));
-    });
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 500, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {

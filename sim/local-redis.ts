@@ -16,7 +16,8 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Whether a Redis answers PING at `url` now (one connection attempt, no retries). */
+export async function redisAnswers(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 500, retryStrategy: () => null });
   probe.on('error', () => undefined);
   try {
@@ -30,7 +31,8 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on loopback (the OS picks it; it is free again when this returns). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -43,7 +45,7 @@ async function freePort(): Promise<number> {
 }
 
 export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<LocalRedis> {
-  if (await answers(preferredUrl)) return { url: preferredUrl, startedHere: false, stop: async () => undefined };
+  if (await redisAnswers(preferredUrl)) return { url: preferredUrl, startedHere: false, stop: async () => undefined };
 
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'amo-demo-redis-'));
@@ -65,7 +67,7 @@ export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? '
   const url = `redis://127.0.0.1:${port}`;
   const ready = (async () => {
     for (let i = 0; i < 100; i++) {
-      if (await answers(url)) return;
+      if (await redisAnswers(url)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`redis-server did not answer on ${url}`);

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, redisAnswers } from '../../bench/lib/private-redis.js';
+import { freePort, redisAnswers } from '../../sim/local-redis.js';
 import type { WebhookEventJob } from '../../src/jobs/catalog.js';
 import { leadIdOf } from '../../src/rules/lead-state.js';
 import type { Service } from '../../src/service.js';

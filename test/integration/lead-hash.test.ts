@@ -4,29 +4,16 @@ import { createEffects } from '../../src/effects/index.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
-import type { LeadState } from '../../src/rules/lead-state.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createLeadStore } from '../../src/store/lead-store.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { createPickupStore } from '../../src/store/pickup-store.js';
 import { createRecordStore } from '../../src/store/record-store.js';
+import { leadStateOf, runningPickupOf } from '../helpers/lead-fixtures.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 
-const state = (leadId: number): LeadState => ({
-  leadId,
-  tags: ['Авито'],
-  deleted: false,
-  history: [{ at: '2025-06-07T04:00:13.000Z', statusId: 7100005, pipelineId: 7000001, fromStatusId: 7100004, byUserId: 9101 }],
-  updatedAt: '2025-06-07T04:00:13.000Z',
-  pipelineId: 7000001,
-  statusId: 7100005,
-  statusSince: '2025-06-07T04:00:13.000Z',
-  responsibleUserId: 9101,
-  responsibleSince: '2025-06-07T04:00:13.000Z',
-  lastActivityAt: '2025-06-07T04:00:13.000Z',
-  lastActivityByUserId: 9101,
-});
-const pickup = (leadId: number) => ({ leadId, clock: 1, phase: 'running' as const, department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: 1795635922782, deadlineAt: 1795636822782, missedUserIds: [], misses: 0 });
+const state = leadStateOf;
+const pickup = runningPickupOf;
 
 describe("the lead's hash keeps its states deflated and still reads the plain JSON written before", () => {
   const redis = connectTestRedis();

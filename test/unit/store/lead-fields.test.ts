@@ -1,23 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { decodeLeadField, encodeLeadField, leadFieldJson } from '../../../src/store/lead-fields.js';
+import { leadStateOf, runningPickupOf } from '../../helpers/lead-fixtures.js';
 
-// A lead after one stage change by its manager, as the worker folds it (src/rules/lead-state.ts): 439 bytes of JSON.
-const leadState = {
-  leadId: 2000001,
-  tags: ['Авито'],
-  deleted: false,
-  history: [{ at: '2025-06-07T04:00:13.000Z', statusId: 7100005, pipelineId: 7000001, fromStatusId: 7100004, byUserId: 9101 }],
-  updatedAt: '2025-06-07T04:00:13.000Z',
-  pipelineId: 7000001,
-  statusId: 7100005,
-  statusSince: '2025-06-07T04:00:13.000Z',
-  responsibleUserId: 9101,
-  responsibleSince: '2025-06-07T04:00:13.000Z',
-  lastActivityAt: '2025-06-07T04:00:13.000Z',
-  lastActivityByUserId: 9101,
-};
-// A running pickup clock (src/rules/types.ts): 193 bytes of JSON.
-const pickup = { leadId: 2000001, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: 1795635922782, deadlineAt: 1795636822782, missedUserIds: [], misses: 0 };
+// 444 bytes of JSON for the lead state, 193 for the pickup.
+const leadState = leadStateOf(2000001);
+const pickup = runningPickupOf(2000001);
 
 describe('lead hash values: JSON deflated against a versioned dictionary', () => {
   it('when a lead state is encoded, then it is tagged 0x01, is not JSON, is under 100 bytes, and decodes to the same value', () => {
