@@ -4,20 +4,14 @@
  * Real Redis under the harness's prefix, app.inject(), the pickup engine on the in-memory amoCRM.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createEffects } from '../../../src/effects/index.js';
-import { createPickupEngine, PICKUP_RULE } from '../../../src/jobs/handlers/pickup.js';
 import { createWebhookEventHandler } from '../../../src/jobs/handlers/webhook-event.js';
 import { createLogger } from '../../../src/lib/logger.js';
-import { createMetrics } from '../../../src/lib/metrics.js';
 import type { LeadEvent } from '../../../src/rules/events.js';
 import type { DistributionExplanation } from '../../../src/rules/types.js';
-import { createDistributionStore } from '../../../src/store/distribution-store.js';
 import { createIntakeStore } from '../../../src/store/intake-store.js';
-import { createLeadStore } from '../../../src/store/lead-store.js';
-import { createOutbox } from '../../../src/store/outbox.js';
-import { createPickupStore } from '../../../src/store/pickup-store.js';
 import { bearer, NOW, signIn, startAdminHarness, type AdminHarness } from '../../helpers/admin.js';
 import { createFakeAmo } from '../../helpers/fake-amo.js';
+import { wirePickup } from '../../helpers/pickup-harness.js';
 import { ADMIN, demoRules, PIPELINE, STAGE } from '../../helpers/rules.js';
 
 const ANNA = 9101; // weight 2: the rotation's first pick in Отдел продаж 1 (an even lead id falls to that department)
@@ -38,21 +32,8 @@ describe('admin API: pause and resume of intake (R2, seed 002 §2.13, §3.10)', 
     const rules = await demoRules();
     const fake = createFakeAmo(leadIds.map((id) => ({ id, responsible: ADMIN, statusId: STAGE, pipelineId: PIPELINE })));
     const logger = createLogger({ level: 'silent' });
-    const effects = createEffects({ redis: h.redis, keys: h.keys, amo: fake.amo, records: h.records, outbox: createOutbox(h.redis, h.keys), clock: h.clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-    const leads = createLeadStore(h.redis, h.keys);
     const intake = createIntakeStore(h.redis, h.keys);
-    const engine = createPickupEngine({
-      rules: () => rules,
-      amo: fake.amo,
-      leads,
-      pickups: createPickupStore(h.redis, h.keys),
-      distribution: createDistributionStore(h.redis, h.keys),
-      effects,
-      clock: h.clock,
-      logger,
-      context: async (ctx) => ({ ...ctx, paused: await intake.list() }),
-    });
-    effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
+    const { leads, effects, engine } = wirePickup({ redis: h.redis, prefix: h.keys.prefix, rules: () => rules, fake, clock: h.clock, logger, context: async (ctx) => ({ ...ctx, paused: await intake.list() }) });
     const handle = createWebhookEventHandler({ leads, clock: h.clock, logger, effects, onLeadEvent: (input) => engine.onLeadEvent(input) });
     const arrive = async (leadId: number): Promise<{ userId: number | undefined; explanation: DistributionExplanation }> => {
       await handle({ event: created(leadId) });
