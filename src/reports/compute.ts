@@ -74,6 +74,8 @@ export interface Ranking {
   rows: RankingRow[];
   minLeads: number;
   worst: number[];
+  /** The record stream id the ranking was read up to: recomputed later, it reads the same records. */
+  recordsUpTo?: string | undefined;
 }
 
 const COUNTERS = [

@@ -36,6 +36,7 @@ const RankingSchema = z.object({
   department: z.string(),
   minLeads: z.number(),
   worst: z.array(z.number()),
+  recordsUpTo: z.string().optional(),
   rows: z.array(
     z.object({
       userId: z.number(),

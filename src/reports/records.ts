@@ -33,30 +33,28 @@ export type ReportRecord = z.infer<typeof ReportRecordSchema>;
 const MAX_RECORDS = 5_000_000;
 
 /**
- * A record's stream id is its `at` when appended in order, or the append time when an older record arrives after
- * newer ones (a late webhook, a retried job): never earlier than `at`. So the read starts at `from`, runs this much
- * past `to`, and the records are then kept by their own `at`.
+ * Every record whose `at` lies between two instants (epoch ms, inclusive), late arrivals included, and the stream
+ * id they were read up to. Given `upTo` (the id a sent report was read up to), records that arrived after it are
+ * left out, so a sent report recomputed later gives the numbers it was sent with.
  */
-export const LATE_RECORD_ALLOWANCE_MS = 24 * 3600_000;
-
-/** Every record whose `at` lies between two instants (epoch ms, inclusive), read in pages so a busy month fits. */
 export async function readRecords(
   redis: Redis,
   keys: Keys,
   fromMs: number,
   toMs: number,
-): Promise<{ records: ReportRecord[]; skipped: number }> {
+  upTo?: string,
+): Promise<{ records: ReportRecord[]; skipped: number; upTo: string }> {
   // Through the record store: days older than the stream keeps are read from their daily archives.
-  const stored = await createRecordStore(redis, keys).range(new Date(fromMs).toISOString(), new Date(toMs + LATE_RECORD_ALLOWANCE_MS).toISOString(), MAX_RECORDS);
+  const store = createRecordStore(redis, keys);
+  // Read before the records: one that arrives during the read is left for the next report, not half counted.
+  const asOf = upTo ?? (await store.lastId());
+  const stored = await store.range(new Date(fromMs).toISOString(), new Date(toMs).toISOString(), MAX_RECORDS, asOf);
   const records: ReportRecord[] = [];
   let skipped = 0;
   for (const r of stored) {
     const parsed = ReportRecordSchema.safeParse(r);
     if (!parsed.success) skipped += 1;
-    else {
-      const at = Date.parse(parsed.data.at);
-      if (at >= fromMs && at <= toMs) records.push(parsed.data);
-    }
+    else records.push(parsed.data);
   }
-  return { records, skipped };
+  return { records, skipped, upTo: asOf };
 }

@@ -102,10 +102,18 @@ export function createReports(deps: ReportsDeps): Reports {
     roster: Roster,
     period: { fromMs: number; toMs: number },
     dept?: string,
-  ): Promise<DepartmentReport[]> => {
-    const { records, skipped } = await readRecords(redis, keys, period.fromMs, period.toMs);
-    if (skipped > 0) logger.warn({ skipped }, 'records that do not fit the report schema were skipped');
-    return computeReport(records, roster, period, dept);
+    upTo?: string,
+  ): Promise<DepartmentReport[]> => (await computeAsOf(roster, period, dept, upTo)).reports;
+  /** A report and the record stream id it was read up to (a sent ranking keeps it to read the same records later). */
+  const computeAsOf = async (
+    roster: Roster,
+    period: { fromMs: number; toMs: number },
+    dept?: string,
+    upTo?: string,
+  ): Promise<{ reports: DepartmentReport[]; upTo: string }> => {
+    const read = await readRecords(redis, keys, period.fromMs, period.toMs, upTo);
+    if (read.skipped > 0) logger.warn({ skipped: read.skipped }, 'records that do not fit the report schema were skipped');
+    return { reports: computeReport(read.records, roster, period, dept), upTo: read.upTo };
   };
   const queue = async (
     dept: RosterDepartment,
@@ -180,13 +188,14 @@ export function createReports(deps: ReportsDeps): Reports {
       const roster = await currentRoster();
       const dept = department(roster, name);
       const period = monthPeriod(month, roster.timeZone);
-      const [report] = await compute(roster, period, name);
+      const read = await computeAsOf(roster, period, name);
+      const [report] = read.reports;
       if (!report) return 0;
       if (isEmpty(report)) {
         logger.info({ department: name, month }, 'no activity in the department that month; no ranking and no factors');
         return 0;
       }
-      const computed = rankDepartment(report, roster.ranking);
+      const computed = { ...rankDepartment(report, roster.ranking), recordsUpTo: read.upTo };
       const ranked = computed.rows.filter((r) => r.position !== undefined).length;
       const reasons = new Map(
         computed.worst.map((userId) => [
@@ -258,7 +267,8 @@ export function createReports(deps: ReportsDeps): Reports {
       if (!ranking) return undefined;
       const roster = await currentRoster();
       const rankedMonth = previousMonth(month);
-      const [report] = await compute(roster, monthPeriod(rankedMonth, roster.timeZone), name);
+      // The records the ranking was sent with: one that arrived late for its month does not change a sent message.
+      const [report] = await compute(roster, monthPeriod(rankedMonth, roster.timeZone), name, ranking.recordsUpTo);
       if (!report) return undefined;
       const factors = await rankings.factors(month, name);
       return tailOf(renderMonthly(ranking, report, roster, rankedMonth, factors), ranking, month, factors);

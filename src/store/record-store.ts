@@ -7,6 +7,14 @@
  * deflated archive value per day (`<prefix>:record:day:<YYYY-MM-DD>`, kept RECORD_ARCHIVE_DAYS) that `range` and
  * `forLead` read transparently.
  *
+ * Time: a record is found by its own time (`at`), whatever order it arrives in. Its stream id is its `at` when it
+ * arrives in order, otherwise the stream's last id (a stream only grows): a late webhook, a retried job, a sweep
+ * catching up, a worker whose clock is behind. The id's day (the day whose stream range or archive holds the entry)
+ * is then later than the record's own day, and the append notes that day in the late index of the record's own day
+ * (`<prefix>:record:late:<YYYY-MM-DD>`, a set of days, kept as long as the archives it points at), which `range`
+ * reads beside the day itself. Records stored before the index existed are indexed once, at the first roll-up.
+ * `range` can also read "as of" a stream id (`upTo`): what a report read when it was sent, later arrivals left out.
+ *
  * Per lead, two fields of the lead's hash (`<prefix>:lead:{<id>}`, no key of their own): `records`, the stream ids
  * of its last RECORDS_PER_LEAD records, space-separated (the record itself lives once, in the stream or its day's
  * archive), and `recorded`, the dedupe marks of its records (JSON: dedupe id → expiry, epoch seconds), each kept
@@ -88,8 +96,14 @@ export interface RecordStore {
   append(record: RobotRecord, dedupeId: string): Promise<string | undefined>;
   /** The lead's last records, in the order they were decided (`at`). */
   forLead(leadId: number, limit?: number): Promise<StoredRecord[]>;
-  /** Records in time order between two instants (inclusive), for reports: archived days and the stream alike. */
-  range(from: string, to: string, limit?: number): Promise<StoredRecord[]>;
+  /**
+   * Records whose own time (`at`) lies between two instants (inclusive), in time order, for reports: archived days
+   * and the stream alike, late arrivals included. With `upTo` (a stream id, see `lastId`), only records that had
+   * arrived by then: a report recomputed later reads what it read when it was sent.
+   */
+  range(from: string, to: string, limit?: number, upTo?: string): Promise<StoredRecord[]>;
+  /** The id of the last record appended so far ('0-0' when none): the `upTo` of a report computed now. */
+  lastId(): Promise<string>;
   /**
    * Moves every whole UTC day older than RECORD_STREAM_DAYS (counted back from `now`) out of the stream into its
    * day archive. Idempotent and safe to run from several processes at once (an archive is merged, never lost, and
@@ -162,9 +176,31 @@ if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
 return 1
 `;
 
+/**
+ * KEYS: [1] the stream. ARGV: the record's instant (epoch ms), its encoded body. The entry's id is the instant, or
+ * the stream's last id when the instant is older (a stream only grows): never earlier than the record's time.
+ */
+const XADD_AT_OR_LATER = `
+local ok, id = pcall(redis.call, 'XADD', KEYS[1], ARGV[1] .. '-*', 'z1', ARGV[2])
+if ok then return id end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then
+    return redis.call('XADD', KEYS[1], string.match(info[i + 1], '^(%d+)') .. '-*', 'z1', ARGV[2])
+  end
+end
+return redis.call('XADD', KEYS[1], '*', 'z1', ARGV[2])
+`;
+
 const msOf = (id: string): number => Number(id.slice(0, id.indexOf('-')));
 const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
 const startOfDay = (ms: number): number => ms - (ms % DAY_MS);
+const dayStartOf = (day: string): number => Date.parse(`${day}T00:00:00.000Z`);
+/** A record's own time; an entry whose `at` does not parse (an older or foreign writer) counts at its id. */
+const timeOf = (r: StoredRecord): number => {
+  const at = Date.parse(r.at);
+  return Number.isFinite(at) ? at : msOf(r.id);
+};
 /** Stream ids compare by (ms, seq). */
 const idLess = (a: string, b: string): boolean => {
   const [am = 0, as = 0] = a.split('-').map(Number);
@@ -178,7 +214,35 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const oldPerLead = (leadId: number): string => keys.leadPart(leadId, 'record');
   const oldSeen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
   const archive = (day: string): string => keys.of('record', 'day', day);
+  const lateIndex = (day: string): string => keys.of('record', 'late', day);
+  const lateIndexed = keys.of('record', 'late', 'indexed');
   let lastRollUpMs = Number.NEGATIVE_INFINITY;
+
+  /** Notes that a record of `day` sits in the stream range (or archive) of the day of `idMs`. */
+  const noteLate = async (day: string, idMs: number): Promise<void> => {
+    // As long as the archive it points at (RECORD_ARCHIVE_DAYS after the id's day), counted from the id, not a clock.
+    const ttl = Math.max(1, Math.round((startOfDay(idMs) + RECORD_ARCHIVE_DAYS * DAY_MS - idMs) / 1000));
+    const key = lateIndex(day);
+    await redis.multi().sadd(key, dayOf(idMs)).expire(key, ttl, 'NX').expire(key, ttl, 'GT').exec();
+  };
+
+  /** Once per store: records written before the late index existed, whose id's day is not their own, are indexed. */
+  const indexOlderRecords = async (now: Date): Promise<void> => {
+    if ((await redis.exists(lateIndexed)) === 1) return;
+    const today = startOfDay(now.getTime());
+    const note = async (r: StoredRecord): Promise<void> => {
+      if (dayOf(timeOf(r)) !== dayOf(msOf(r.id))) await noteLate(dayOf(timeOf(r)), msOf(r.id));
+    };
+    for (let day = today - RECORD_ARCHIVE_DAYS * DAY_MS; day <= today; day += DAY_MS)
+      for (const r of await readArchive(dayOf(day))) await note(r);
+    for (let start = '-'; ; ) {
+      const page = (await redis.xrangeBuffer(stream, start, '+', 'COUNT', 1000)) as RawEntry[];
+      for (const e of page) await note(parseEntry(e));
+      if (page.length < 1000) break;
+      start = `(${(page[page.length - 1] as RawEntry)[0].toString('utf8')}`;
+    }
+    await redis.set(lateIndexed, now.toISOString());
+  };
 
   const parseEntry = ([id, fields]: RawEntry): StoredRecord => ({ id: id.toString('utf8'), ...decodeFields(fields) });
 
@@ -191,18 +255,20 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
     async append(record, dedupeId) {
       // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
       const lead = keys.lead(record.leadId);
+      // Wall clock on purpose: the marks expire like the Redis TTLs beside them, the same for every process.
       const nowSec = Math.floor(Date.now() / 1000);
       // Two slots (the lead's and the old mark's): two commands, not one pipeline.
       const [marks, oldMark] = await Promise.all([redis.hget(lead, RECORD_MARKS_FIELD), redis.exists(oldSeen(dedupeId))]);
       const expires = marks === null ? undefined : (JSON.parse(marks) as Record<string, number>)[dedupeId];
       if (oldMark === 1 || (expires !== undefined && expires > nowSec)) return undefined;
       const data = encodeRecord(record);
-      const ms = Date.parse(record.at);
-      const id = await redis.xadd(stream, `${ms}-*`, 'z1', data).catch(async () =>
-        // An older instant than the stream's last id (clock skew between workers) falls back to an automatic id.
-        redis.xadd(stream, '*', 'z1', data),
-      );
+      const atMs = Date.parse(record.at);
+      const ms = Number.isFinite(atMs) ? atMs : Date.now(); // a record without a valid time counts when it arrives
+      const id = (await redis.eval(XADD_AT_OR_LATER, 1, stream, String(ms), data)) as string | null;
       if (id === null) return undefined;
+      const idMs = msOf(id);
+      // Before the dedupe mark: a crash in between repeats the record (the repeat is indexed), never hides it.
+      if (dayOf(idMs) !== dayOf(ms)) await noteLate(dayOf(ms), idMs);
       await redis.eval(
         APPEND_TO_LEAD,
         2,
@@ -215,9 +281,10 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         String(RECORDS_PER_LEAD),
         String(RECORD_PER_LEAD_TTL_SECONDS),
       );
-      if (Number.isFinite(ms) && ms - lastRollUpMs >= ROLL_UP_EVERY_MS) {
-        lastRollUpMs = ms;
-        await store.rollUp(new Date(ms));
+      // The stream's own time drives the roll-up: its ids only grow, whatever the records' times.
+      if (idMs - lastRollUpMs >= ROLL_UP_EVERY_MS) {
+        lastRollUpMs = idMs;
+        await store.rollUp(new Date(idMs));
       }
       return id;
     },
@@ -249,36 +316,52 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
         .sort((a, b) => a.at - b.at || a.i - b.i)
         .map((x) => x.r);
     },
-    async range(from, to, limit = 10_000) {
+    async range(from, to, limit = 10_000, upTo) {
       const fromMs = Date.parse(from);
       const toMs = Date.parse(to);
-      const out: StoredRecord[] = [];
+      if (!(fromMs <= toMs)) return [];
+      // The records' own days, and the days whose part of the stream (or archive) holds their late arrivals.
+      const ownDays: string[] = [];
+      for (let day = startOfDay(fromMs); day <= toMs; day += DAY_MS) ownDays.push(dayOf(day));
+      const pipeline = redis.pipeline();
+      for (const day of ownDays) pipeline.smembers(lateIndex(day));
+      const lateDays = ((await pipeline.exec()) ?? []).flatMap(([, days]) => (days as string[] | null) ?? []);
+      const sourceDays = [...new Set([...ownDays, ...lateDays])].sort();
       const [oldest] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
       const streamStart = oldest ? msOf(oldest[0]) : Number.POSITIVE_INFINITY;
-      for (
-        let day = startOfDay(fromMs);
-        day <= toMs && day < startOfDay(streamStart) + DAY_MS && out.length < limit;
-        day += DAY_MS
-      ) {
-        for (const r of await readArchive(dayOf(day))) {
-          const ms = msOf(r.id);
-          if (ms >= fromMs && ms <= toMs && out.length < limit) out.push(r);
-        }
+      const archivedBefore = oldest ? startOfDay(streamStart) + DAY_MS : Number.POSITIVE_INFINITY;
+      const found = new Map<string, StoredRecord>();
+      const keep = (r: StoredRecord): void => {
+        const at = timeOf(r);
+        if (at >= fromMs && at <= toMs && (upTo === undefined || !idLess(upTo, r.id))) found.set(r.id, r);
+      };
+      for (const day of sourceDays) {
+        const start = dayStartOf(day);
+        // A day the stream starts in may be half rolled up: its archive and the stream are both read.
+        if (start < archivedBefore) for (const r of await readArchive(day)) keep(r);
       }
-      if (out.length < limit) {
-        const seenIds = new Set(out.map((r) => r.id));
-        const entries = (await redis.xrangeBuffer(
-          stream,
-          String(fromMs),
-          String(toMs),
-          'COUNT',
-          limit - out.length,
-        )) as RawEntry[];
-        for (const e of entries) if (!seenIds.has(e[0].toString('utf8'))) out.push(parseEntry(e));
+      // In the stream: the period itself (records in order carry their own time as id) and each late day whole.
+      const ranges: Array<[number, number]> = [[fromMs, toMs]];
+      for (const day of lateDays) ranges.push([dayStartOf(day), dayStartOf(day) + DAY_MS - 1]);
+      for (const [a, b] of ranges) {
+        if (b < streamStart) continue;
+        const entries = (await redis.xrangeBuffer(stream, String(a), String(b))) as RawEntry[];
+        for (const e of entries) keep(parseEntry(e));
       }
-      return out.sort((a, b) => (idLess(a.id, b.id) ? -1 : idLess(b.id, a.id) ? 1 : 0)).slice(0, limit);
+      return [...found.values()]
+        .sort((a, b) => timeOf(a) - timeOf(b) || (idLess(a.id, b.id) ? -1 : idLess(b.id, a.id) ? 1 : 0))
+        .slice(0, limit);
+    },
+    async lastId() {
+      const [last] = (await redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (last) return last[0];
+      // An empty stream (everything rolled up): the newest archive's ids are all older than its trim point.
+      const info = (await redis.xinfo('STREAM', stream).catch(() => null)) as unknown[] | null;
+      const at = info?.indexOf('last-generated-id') ?? -1;
+      return at >= 0 ? String(info?.[at + 1]) : '0-0';
     },
     async rollUp(now) {
+      await indexOlderRecords(now);
       const keepFrom = startOfDay(now.getTime()) - (RECORD_STREAM_DAYS - 1) * DAY_MS;
       const rolled: string[] = [];
       for (;;) {
