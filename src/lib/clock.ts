@@ -18,3 +18,10 @@ export function createManualClock(start: Date | string): Clock & { set(at: Date 
     },
   };
 }
+
+/**
+ * amoCRM stamps notes, tasks and events in whole seconds; the service decides in milliseconds. An amoCRM instant
+ * (`amoMs`, a whole second) is "at or after" one of ours when it is in the same second or later: compared at
+ * amoCRM's precision, a call logged in the second the robot set the task counts for that task.
+ */
+export const atOrAfterAtAmoPrecision = (amoMs: number, ourMs: number): boolean => amoMs >= Math.floor(ourMs / 1000) * 1000;

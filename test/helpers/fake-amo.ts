@@ -30,7 +30,8 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
   /** amoCRM's event log (GET /api/v4/events): the robot's responsible changes, and the calls and notes tests add. */
   const events: ApiEvent[] = [];
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
-  const notes: Array<NewLeadNote & { id: number }> = [];
+  /** Notes the robot posted, and call notes tests add (with amoCRM's whole-second `created_at`). */
+  const notes: Array<Omit<NewLeadNote, 'note_type' | 'params'> & { id: number; note_type: NewLeadNote['note_type'] | 'call_in' | 'call_out'; params: Record<string, unknown>; created_at?: number; created_by?: number }> = [];
   const tasks: Array<NewTask & { id: number; is_completed: boolean; result?: string }> = [];
   const calls = { leadsReads: 0, leadIdsRead: [] as number[][], leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
   const faults = { down: false, poison: new Set<number>() };
@@ -116,7 +117,7 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async listLeadNotes(leadId: number): Promise<ApiNote[]> {
       if (faults.down) throw unavailable('GET /api/v4/leads/notes');
       calls.notesListed += 1;
-      return notes.filter((n) => n.entity_id === leadId).map((n) => ({ id: n.id, entity_id: n.entity_id, note_type: n.note_type, params: n.params }));
+      return notes.filter((n) => n.entity_id === leadId).map((n) => ({ id: n.id, entity_id: n.entity_id, note_type: n.note_type, params: n.params, ...(n.created_at !== undefined ? { created_at: n.created_at } : {}), ...(n.created_by !== undefined ? { created_by: n.created_by } : {}) }));
     },
     async createTask(task: NewTask) {
       if (faults.down) throw unavailable('POST /api/v4/tasks');

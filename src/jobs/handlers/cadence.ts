@@ -12,7 +12,7 @@ import type { AmoClient } from '../../amocrm/api/client.js';
 import type { ApiLead } from '../../amocrm/api/schemas.js';
 import type { Effects } from '../../effects/index.js';
 import type { Committed, DueTimer, Plan } from '../../effects/types.js';
-import type { Clock } from '../../lib/clock.js';
+import { atOrAfterAtAmoPrecision, type Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { bindingFor, cadenceOnDue, cadenceOnLeadEvent, cadenceOnSweep, isActive, RULE, TIMER_KEY } from '../../rules/cadence/cadence.js';
 import { callFromApiNote } from '../../rules/cadence/calls.js';
@@ -104,7 +104,7 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       for (const leadId of new Set(callEvents.map((e) => e.entity_id))) {
         const notes = await deps.amo.listLeadNotes(leadId, ['call_in', 'call_out']);
         const open = states.get(leadId)?.openTask;
-        callsByLead.set(leadId, notes.flatMap((n) => callFromApiNote(n) ?? []).filter((c) => open === undefined || c.at >= open.createdAt));
+        callsByLead.set(leadId, notes.flatMap((n) => callFromApiNote(n) ?? []).filter((c) => open === undefined || atOrAfterAtAmoPrecision(c.at, open.createdAt)));
       }
 
       for (const timer of due) {

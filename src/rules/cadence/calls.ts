@@ -16,17 +16,22 @@ export const NOT_A_CONVERSATION = new Set([1, 3, 5, 6, 7]);
 export const CONVERSATION = 4;
 
 const numeric = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
+/**
+ * A field that does not read as a number (amoCRM sends `"call_status":""` for calls whose telephony reported none)
+ * is absent, and the rest of the call still counts: an empty status must not throw away the call's duration.
+ */
+const field = numeric.optional().catch(undefined);
 
 const WebhookCallTextSchema = z
   .object({
-    DURATION: numeric.optional(),
-    duration: numeric.optional(),
-    call_status: numeric.optional(),
-    CALL_STATUS: numeric.optional(),
+    DURATION: field,
+    duration: field,
+    call_status: field,
+    CALL_STATUS: field,
   })
   .loose();
 
-export const ApiCallParamsSchema = z.object({ duration: numeric.optional(), call_status: numeric.optional() }).loose();
+export const ApiCallParamsSchema = z.object({ duration: field, call_status: field }).loose();
 
 /** A call note from a webhook note event, or undefined when the note is not a call. */
 export function callFromNoteEvent(event: NoteEvent, fallbackAt: number): CallNote | undefined {

@@ -123,6 +123,19 @@ describe('R3 call notes', () => {
     expect(callFromApiNote({ note_type: 'call_in', created_at: 100, params: { duration: 40, call_status: 4 } })).toEqual({ direction: 'in', at: 100_000, durationSec: 40, status: 4 });
     expect(callFromApiNote({ note_type: 'common', params: { text: 'x' } })).toBeUndefined();
   });
+
+  it('when a call note carries an empty or missing call_status, then its duration still counts (a 45 s call is a conversation); statuses 1, 3, 5, 6, 7 still rule one out', () => {
+    const note = (fields: Record<string, unknown>) => ({ ...callNoteEvent(1, 0, ANNA, 0, 4), text: JSON.stringify({ UNIQ: 'u', DURATION: 45, SRC: 'x', ...fields }) });
+    const empty = callFromNoteEvent(note({ call_status: '' }), 0)!;
+    expect(empty).toEqual(expect.objectContaining({ direction: 'out', durationSec: 45 }));
+    expect(empty.status).toBeUndefined();
+    expect(isConversation(empty, 20)).toBe(true);
+    expect(isConversation(callFromNoteEvent(note({}), 0)!, 20)).toBe(true);
+    for (const status of [1, 3, 5, 6, 7]) expect([status, isConversation(callFromNoteEvent(note({ call_status: String(status) }), 0)!, 20)]).toEqual([status, false]);
+    const api = callFromApiNote({ note_type: 'call_out', created_at: 100, params: { duration: 45, call_status: '' } })!;
+    expect(api).toEqual({ direction: 'out', at: 100_000, durationSec: 45 });
+    expect(isConversation(api, 20)).toBe(true);
+  });
 });
 
 describe('R3 task texts', () => {
