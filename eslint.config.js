@@ -16,6 +16,19 @@ export default tseslint.config(
     },
   },
   {
+    // Time is injected (src/lib/clock.ts). A read of the real clock elsewhere says why it must be real time:
+    // `// eslint-disable-next-line no-restricted-syntax -- <why>`.
+    files: ['src/**/*.ts'],
+    ignores: ['src/lib/clock.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.' },
+      ],
+    },
+  },
+  {
     // The rule core is pure: it never imports the shell (Redis, HTTP, queues, clients).
     files: ['src/rules/**/*.ts'],
     rules: {

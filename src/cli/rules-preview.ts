@@ -75,6 +75,7 @@ async function main(): Promise<number> {
     const next = compileRules(draft.config, draft.calendar, dir);
     if (!current.ok || !next.ok) throw new Error('the rules could not be compiled');
     for (const w of next.warnings) console.warn(`warning ${w.path}: ${w.message} (disabled: ${w.disabled})`);
+    // eslint-disable-next-line no-restricted-syntax -- The operator's real now: the replay covers the webhooks kept over the last `days` days, which Redis expires in real time.
     const to = Date.now();
     const from = to - days * 24 * 3600_000;
     const kept = await keptEvents(redis, keys, createWebhookArchive(redis, keys), { from, to }, dir.timeZone);

@@ -96,6 +96,7 @@ export function createWorkers(deps: {
       return await handler(parseJob(name, job.data), job);
     } catch (err) {
       if (err instanceof RetryLaterError && token !== undefined) {
+        // eslint-disable-next-line no-restricted-syntax -- Wall clock on purpose: BullMQ keeps delayed jobs in Redis by real epoch milliseconds.
         await job.moveToDelayed(Date.now() + err.delayMs, token);
         throw new DelayedError();
       }
@@ -104,6 +105,7 @@ export function createWorkers(deps: {
       if (verdict.kind === 'later' && token !== undefined) {
         // amoCRM told every process to wait (429 retry_after, a block): park the job, keep its attempts.
         deps.logger.warn({ err, job: name, jobId: job.id, retryAfterMs: verdict.delayMs }, 'job parked until the amoCRM back-off ends');
+        // eslint-disable-next-line no-restricted-syntax -- real time, as above
         await job.moveToDelayed(Date.now() + verdict.delayMs, token);
         throw new DelayedError();
       }

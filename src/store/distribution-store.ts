@@ -141,6 +141,7 @@ return 'OK'
 
 /** The owner part of an owner key's value (see PICK). */
 const ownerOf = (stored: string | null): string => (stored === null ? '' : (stored.split('|')[0] ?? ''));
+// eslint-disable-next-line no-restricted-syntax -- Wall clock on purpose: compared with Redis key TTLs and marks every process sets in real time.
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**

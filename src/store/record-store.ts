@@ -255,7 +255,7 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
     async append(record, dedupeId) {
       // The mark is set after the write it guards: a crash in between repeats the record, never loses it.
       const lead = keys.lead(record.leadId);
-      // Wall clock on purpose: the marks expire like the Redis TTLs beside them, the same for every process.
+      // eslint-disable-next-line no-restricted-syntax -- Wall clock on purpose: the marks expire like the Redis TTLs beside them, the same for every process.
       const nowSec = Math.floor(Date.now() / 1000);
       // Two slots (the lead's and the old mark's): two commands, not one pipeline.
       const [marks, oldMark] = await Promise.all([redis.hget(lead, RECORD_MARKS_FIELD), redis.exists(oldSeen(dedupeId))]);
@@ -263,7 +263,8 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       if (oldMark === 1 || (expires !== undefined && expires > nowSec)) return undefined;
       const data = encodeRecord(record);
       const atMs = Date.parse(record.at);
-      const ms = Number.isFinite(atMs) ? atMs : Date.now(); // a record without a valid time counts when it arrives
+      // eslint-disable-next-line no-restricted-syntax -- a record without a valid time counts when it arrives
+      const ms = Number.isFinite(atMs) ? atMs : Date.now();
       const id = (await redis.eval(XADD_AT_OR_LATER, 1, stream, String(ms), data)) as string | null;
       if (id === null) return undefined;
       const idMs = msOf(id);

@@ -77,6 +77,7 @@ export interface OAuthOptions {
 }
 
 export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(code: string): Promise<void> } {
+  // eslint-disable-next-line no-restricted-syntax -- Real time by default: token expiry is amoCRM's real clock, whatever clock the rules run on.
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const lockKey = `${options.key}:lock`;

@@ -86,6 +86,7 @@ export function createTransport(options: TransportOptions): Transport {
   const maxRequest = options.maxRequestMs ?? DEFAULT_MAX_REQUEST_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
+  // eslint-disable-next-line no-restricted-syntax -- Real time by default: back-off and retry_after are amoCRM's own seconds, shared through Redis with other processes.
   const now = options.now ?? Date.now;
 
   const backoff = (attempt: number): number => Math.floor(random() * Math.min(maxDelay, baseDelay * 2 ** attempt));
