@@ -44,6 +44,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The environment a redis-server is started with: the caller's, without a shifted clock. Under `faketime` (the
+ * shifted-clock test runs) Redis keeps real time, as it would in production beside a worker whose clock is off.
+ */
+export function realClockEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) if (name === 'LD_PRELOAD' || name.startsWith('FAKETIME') || name === 'DONT_FAKE_MONOTONIC') delete env[name];
+  return env;
+}
+
 export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<LocalRedis> {
   if (await redisAnswers(preferredUrl)) return { url: preferredUrl, startedHere: false, stop: async () => undefined };
 
@@ -54,7 +64,7 @@ export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? '
     child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', env: realClockEnv() },
     );
   } catch (err) {
     throw new Error(`no Redis answers at ${preferredUrl} and redis-server could not be started (${(err as Error).message}); install it with: sudo apt-get install redis-server`);

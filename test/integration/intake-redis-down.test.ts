@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, redisAnswers } from '../../sim/local-redis.js';
+import { freePort, realClockEnv, redisAnswers } from '../../sim/local-redis.js';
 import type { WebhookEventJob } from '../../src/jobs/catalog.js';
 import { leadIdOf } from '../../src/rules/lead-state.js';
 import type { Service } from '../../src/service.js';
@@ -33,7 +33,7 @@ describe('intake with Redis down and back', () => {
   let service: Service;
 
   const startRedis = async (): Promise<void> => {
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore' });
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore', env: realClockEnv() });
     await waitFor(() => redisAnswers(`redis://127.0.0.1:${port}`), 'redis-server up');
   };
   const killRedis = async (): Promise<void> => {

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
+import { clockEnv } from '../helpers/clock-env.js';
 
 /** Runs the production entry the way `npm start` does, from source. */
 function start(env: Record<string, string>): { status: number | null; stderr: string } {
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...clockEnv(), ...env },
     encoding: 'utf8',
     timeout: 120_000, // tsx compiles the whole service first: slow on a busy machine
   });

@@ -8,6 +8,7 @@ import { encodeWebhookBody } from '../../../sim/webhooks.js';
 import { seedDirectory } from '../../../sim/directory.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { createWebhookArchive } from '../../../src/store/webhook-inbox.js';
+import { clockEnv } from '../../helpers/clock-env.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
 
 /** `npm run rules:preview -- draft.yaml --days 7` as an admin runs it, as a separate process. */
@@ -18,7 +19,7 @@ describe('rules:preview CLI', () => {
   const redis = connectTestRedis();
   const run = (...args: string[]) =>
     spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules-preview.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', REDIS_URL: TEST_REDIS_URL, ...(TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}), REDIS_PREFIX: prefix, RULES_FILE: join(dir, 'rules.yaml') },
+      env: { PATH: process.env.PATH ?? '', ...clockEnv(), REDIS_URL: TEST_REDIS_URL, ...(TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}), REDIS_PREFIX: prefix, RULES_FILE: join(dir, 'rules.yaml') },
       encoding: 'utf8',
       timeout: 60_000,
     });
