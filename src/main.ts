@@ -15,7 +15,7 @@ function configuration(): { env: Env; auth: AmoAuthConfig } {
     return { env, auth: amoAuthFromEnv(env) };
   } catch (err) {
     if (err instanceof EnvError) {
-      console.error(`${err.message}\n\nSee README.md "Configuration". ${DEMO_HINT}`);
+      console.error(`${err.message}\n\nSee README.md "Environment" and docs/configuration.md. ${DEMO_HINT}`);
       process.exit(78);
     }
     throw err;

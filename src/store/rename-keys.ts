@@ -1,6 +1,6 @@
 /**
  * Key families that gained a Redis Cluster hash tag (`<prefix>:tg:…` → `<prefix>:{tg}:…`, likewise `outbox` and
- * `rules`; README, "Redis keys and retention"). A Redis written by an older version keeps its Telegram links and
+ * `rules`; docs/operations.md, "Redis keys and retention"). A Redis written by an older version keeps its Telegram links and
  * queues, its queued messages and its rules versions: each old key is moved to its new name, with its TTL.
  *
  * Runs at start, before anything reads these keys, once per prefix (a marker key); any number of processes may run
