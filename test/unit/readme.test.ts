@@ -1,0 +1,27 @@
+/**
+ * The README is the entry and documents every contract: each environment variable the service reads and each npm
+ * script. A variable or script added without a line in the README fails here.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { EnvSchema } from '../../src/env.js';
+
+const readme = readFileSync('README.md', 'utf8');
+
+describe('README', () => {
+  it('when the service reads an environment variable, then the README lists it', () => {
+    const names = Object.keys(EnvSchema.shape);
+    expect(names.length).toBeGreaterThan(20);
+    expect(names.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it('when package.json has a script, then the README names its command', () => {
+    const scripts = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts);
+    const command = (s: string): string => (s === 'test' || s === 'start' ? `npm ${s}` : `npm run ${s}`);
+    expect(scripts.filter((s) => s !== 'dev' && !readme.includes(command(s)))).toEqual([]);
+  });
+
+  it('stays an entry page: at most 200 lines', () => {
+    expect(readme.split('\n').length).toBeLessThanOrEqual(200);
+  });
+});
