@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
 import { createDirectoryCache, fetchDirectory, fetchLeadNames, type DirectoryCache, type LeadNames } from './amocrm/api/directory.js';
-import { planAdmin, type AdminEnv } from './admin/server.js';
+import { planAdmin, type AdminEnv } from './http/admin-server.js';
 import { QUEUE_NAMES } from './jobs/catalog.js';
 import { createQueues } from './jobs/queues.js';
 import type { AccountDirectory } from './rules/directory.js';
@@ -142,7 +142,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
-  // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/admin/server.ts).
+  // The admin area (web roles): page, API and queue view, on the rules source and the stores (src/http/admin-server.ts).
   const adminArea = (env: AdminEnv) => {
     const keys = createKeys(options.service.REDIS_PREFIX);
     const queues = createQueues({ connection: rulesRedis, prefix: keys.bullPrefix, logger });

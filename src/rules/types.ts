@@ -6,14 +6,12 @@
 import { z } from 'zod';
 import type { CompiledStageRules } from './stage-rules/config.js';
 import type { CompiledCadences } from './cadence/types.js';
+import type { ShiftSpan } from './shift-span.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 
 /** Minutes from local midnight; end may exceed 1440 for an overnight shift. */
-export interface ShiftSpan {
-  startMin: number;
-  endMin: number;
-}
+export type { ShiftSpan } from './shift-span.js';
 
 export type Schedule =
   | { kind: 'weekly'; days: Partial<Record<Weekday, ShiftSpan[]>>; followHolidays: boolean }

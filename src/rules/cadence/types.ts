@@ -3,7 +3,7 @@
  * lead's hash (field `cadence`). Instants are epoch ms; days are local calendar days in the account's zone.
  */
 import { z } from 'zod';
-import type { ShiftSpan } from '../types.js';
+import type { ShiftSpan } from '../shift-span.js';
 
 export type CadenceStop = 'left_stage' | 'answered_call' | 'meeting_set';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Fastify from 'fastify';
 import { encodeWebhookBody } from '../../../sim/webhooks.js';
 import { adminTokenProblem } from '../../../src/admin/auth.js';
-import { planAdmin } from '../../../src/admin/server.js';
+import { planAdmin } from '../../../src/http/admin-server.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { seedDirectory } from '../../../sim/directory.js';
 import { ADMIN_TOKEN, bearer, NOW, signIn, startAdminHarness, type AdminHarness } from '../../helpers/admin.js';

@@ -27,7 +27,7 @@ import { createSessionStore, tokenEquals, type AdminSession } from '../../../adm
 import { compareReplays } from '../../../admin/dry-run.js';
 import { keptEvents, recordedCounts } from '../../../admin/history.js';
 import { checkTarget, configPause, intakeView } from '../../../admin/intake.js';
-import { rulesJsonSchema } from '../../../cli/rules-schema.js';
+import { rulesJsonSchema } from '../../../config/json-schema.js';
 import { diffTexts } from '../../../config/versions.js';
 import type { RulesSource } from '../../../config/source.js';
 import type { LeadNames } from '../../../amocrm/api/directory.js';

@@ -5,10 +5,10 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Env } from '../env.js';
-import { registerErrorHandler } from '../http/error-handler.js';
-import { adminPlugin, type AdminDeps } from '../http/routes/admin/index.js';
+import { registerErrorHandler } from './error-handler.js';
+import { adminPlugin, type AdminDeps } from './routes/admin/index.js';
 import type { Logger } from '../lib/logger.js';
-import { adminTokenProblem } from './auth.js';
+import { adminTokenProblem } from '../admin/auth.js';
 
 export type AdminEnv = Pick<Env, 'ADMIN_ENABLED' | 'ADMIN_TOKEN' | 'ADMIN_PORT' | 'ADMIN_HOST' | 'ADMIN_SESSION_MINUTES'>;
 
