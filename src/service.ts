@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from './lib/metrics.js';
 import { checkRedisDurability, connectRedis } from './lib/redis.js';
 import { createWebhookReceiver } from './amocrm/webhook-receiver.js';
 import { buildApp } from './http/build-app.js';
+import { JOBS, jobIdFor, type WebhookEventJob } from './jobs/catalog.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createWorkers, type Handlers, type Workers } from './jobs/worker.js';
 import { createWebhookEventHandler, type OnLeadEvent } from './jobs/handlers/webhook-event.js';
@@ -74,7 +75,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   const queues = createQueues({ connection: redis, prefix: bullPrefix, logger });
   const leads = createLeadStore(redis, keys);
   const rawRetentionSeconds = config.RAW_BODY_RETENTION;
-  const inboxOptions = rawRetentionSeconds !== undefined ? { rawRetentionSeconds } : {};
+  const inboxOptions = { job: { options: JOBS['webhook-event'].options, idFor: (data: WebhookEventJob) => jobIdFor('webhook-event', data) }, ...(rawRetentionSeconds !== undefined ? { rawRetentionSeconds } : {}) };
   const inbox = createWebhookInbox({ redis, keys, events: queues.get('events'), ...inboxOptions });
   const ctx: ServiceContext = { redis, keys, queues, leads, inbox, metrics, clock, logger };
 

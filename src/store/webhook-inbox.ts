@@ -11,10 +11,9 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { Job, type Queue } from 'bullmq';
+import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookEvent } from '../rules/events.js';
-import { JOBS, jobIdFor, type WebhookEventJob } from '../jobs/catalog.js';
 import type { Keys } from './keys.js';
 
 /** Default of RAW_BODY_RETENTION: a day of deliveries to replay in a dry run or to investigate a complaint. */
@@ -176,18 +175,33 @@ export function createWebhookArchive(redis: Redis, keys: Keys): WebhookArchive {
   };
 }
 
+/** The data of one `webhook-event` job. */
+export interface WebhookEventJobData {
+  event: WebhookEvent;
+  /** The delivery's raw body was kept plain by the intake; the worker rewrites it compact (off the request path). */
+  compactRaw?: boolean;
+}
+
+/** How a `webhook-event` job is made, given by the composition root from the job catalog (src/jobs/catalog.ts). */
+export interface WebhookEventJobSpec {
+  options: JobsOptions;
+  /** The job's deduplication id: one per event, whatever delivery carried it. */
+  idFor(data: WebhookEventJobData): string;
+}
+
 export function createWebhookInbox(deps: {
   redis: Redis;
   keys: Keys;
   /** The `events` queue (its connection is `redis`). */
   events: Queue;
+  job: WebhookEventJobSpec;
   /** 0 keeps no raw bodies. */
   rawRetentionSeconds?: number;
 }): WebhookInbox {
   const { redis, keys, events } = deps;
   const rawTtl = deps.rawRetentionSeconds ?? RAW_BODY_TTL_SECONDS;
   const lean = leanPipelines(redis, events);
-  const spec = JOBS['webhook-event'];
+  const spec = deps.job;
   const archive = createWebhookArchive(redis, keys);
   // Job ids are unique per enqueue attempt, so BullMQ answers a deduplicated add with the id of the job that
   // holds the key (another id): that is how a redelivery is told apart from a fresh event in the same round trip.
@@ -201,8 +215,8 @@ export function createWebhookInbox(deps: {
       const ids: string[] = [];
       const jobs = list.map((event) => {
         // Every event of the delivery carries the flag: whichever runs first compacts, the others find it done.
-        const data: WebhookEventJob = rawTtl > 0 ? { event, compactRaw: true } : { event };
-        const dedupeId = jobIdFor('webhook-event', data);
+        const data: WebhookEventJobData = rawTtl > 0 ? { event, compactRaw: true } : { event };
+        const dedupeId = spec.idFor(data);
         const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
         ids.push(jobId);
         return new Job(events, 'webhook-event', data, { ...spec.options, jobId, deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 } }, jobId);
