@@ -10,11 +10,12 @@
  * - `{<id>}` in `<prefix>:lead:{<id>}…`: everything of one lead, so a lead's keys move together and leads spread
  *   across the cluster.
  * - `<prefix>:{<group>}:…` (`tagged`): a module whose scripts and transactions touch several of its keys at once:
- *   `timers`, `tg` (Telegram delivery and links), `outbox`, `rules` (the stored rules versions).
+ *   `timers`, `tg` (Telegram delivery and links), `outbox`, `rules` (the stored rules versions), `record-late`
+ *   (the record's late index, read for a range of days in one pipeline).
  * - every other key (the record stream and its daily archive, marks, sessions) is touched alone, one per command.
  */
 /** The modules whose keys share one slot each (see `Keys.tagged`). */
-export type KeyGroup = 'timers' | 'tg' | 'outbox' | 'rules';
+export type KeyGroup = 'timers' | 'tg' | 'outbox' | 'rules' | 'record-late';
 
 export interface Keys {
   prefix: string;

@@ -11,7 +11,7 @@
  * arrives in order, otherwise the stream's last id (a stream only grows): a late webhook, a retried job, a sweep
  * catching up, a worker whose clock is behind. The id's day (the day whose stream range or archive holds the entry)
  * is then later than the record's own day, and the append notes that day in the late index of the record's own day
- * (`<prefix>:record:late:<YYYY-MM-DD>`, a set of days, kept as long as the archives it points at), which `range`
+ * (`<prefix>:{record-late}:<YYYY-MM-DD>`, a set of days, kept as long as the archives it points at), which `range`
  * reads beside the day itself. Records stored before the index existed are indexed once, at the first roll-up.
  * `range` can also read "as of" a stream id (`upTo`): what a report read when it was sent, later arrivals left out.
  *
@@ -214,8 +214,9 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
   const oldPerLead = (leadId: number): string => keys.leadPart(leadId, 'record');
   const oldSeen = (dedupeId: string): string => keys.of('record', 'seen', dedupeId);
   const archive = (day: string): string => keys.of('record', 'day', day);
-  const lateIndex = (day: string): string => keys.of('record', 'late', day);
-  const lateIndexed = keys.of('record', 'late', 'indexed');
+  // One slot for the whole index: a report reads the sets of all its days in one pipeline.
+  const lateIndex = (day: string): string => keys.tagged('record-late', day);
+  const lateIndexed = keys.tagged('record-late', 'indexed');
   let lastRollUpMs = Number.NEGATIVE_INFINITY;
 
   /** Notes that a record of `day` sits in the stream range (or archive) of the day of `idMs`. */

@@ -123,8 +123,8 @@ describe('record store: late records across a month boundary and the roll-up', (
 
     const store = createRecordStore(redis, keys);
     expect(await store.rollUp(new Date('2026-12-07T06:00:00.000Z'))).toEqual([]);
-    expect(await redis.smembers(keys.of('record', 'late', '2026-11-28'))).toEqual(['2026-12-05']);
-    expect(await redis.smembers(keys.of('record', 'late', '2026-11-30'))).toEqual(['2026-12-07']);
+    expect(await redis.smembers(keys.tagged('record-late', '2026-11-28'))).toEqual(['2026-12-05']);
+    expect(await redis.smembers(keys.tagged('record-late', '2026-11-30'))).toEqual(['2026-12-07']);
     expect(reasons(await store.range('2026-11-01T00:00:00.000Z', '2026-11-30T23:59:59.999Z'))).toEqual([
       'archived-late',
       'stream-late',
