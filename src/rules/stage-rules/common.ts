@@ -3,7 +3,7 @@
  * rules read, and the effects of a violation (one record with a stable id and one message for the РОП).
  * Pure: time comes in `ctx.now`, amoCRM data comes in as arguments.
  */
-import { DateTime } from 'luxon';
+import { DateTime, Duration } from 'luxon';
 import { z } from 'zod';
 import type { Effect, Plan } from '../../effects/types.js';
 import type { Calendar, CompiledDepartment, CompiledRules, RuleContext } from '../types.js';
@@ -137,15 +137,16 @@ export function addWorkingDays(from: number, days: number, zone: string, calenda
   return t.toMillis();
 }
 
+/**
+ * `from` plus an ISO-8601 duration in the account's zone, through luxon (the validator's parser): calendar units
+ * follow the calendar (P1D across a clock change is a local day), fractions work (P1.5D, PT0.5H). A duration that
+ * does not move time forward throws: a timer due "now" again would fire and act in a loop.
+ */
 export function addIso(from: number, duration: string, zone: string): number {
-  return DateTime.fromMillis(from, { zone }).plus(durationObject(duration)).toMillis();
-}
-
-function durationObject(iso: string): Record<string, number> {
-  const m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(iso);
-  if (!m) return {};
-  const keys = ['years', 'months', 'weeks', 'days', 'hours', 'minutes', 'seconds'];
-  return Object.fromEntries(keys.flatMap((k, i) => (m[i + 1] !== undefined ? [[k, Number(m[i + 1])]] : [])));
+  const d = Duration.fromISO(duration);
+  const to = d.isValid ? DateTime.fromMillis(from, { zone }).plus(d).toMillis() : Number.NaN;
+  if (!(to > from)) throw new Error(`"${duration}" is not a positive ISO-8601 duration; nothing can be scheduled with it`);
+  return to;
 }
 
 export interface ViolationInput {

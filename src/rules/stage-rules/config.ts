@@ -10,9 +10,10 @@ import type { AccountDirectory } from '../directory.js';
 export const StageDurationSchema = z
   .string()
   .refine((s) => {
+    // What the engine can schedule: at least a second (a timer due sooner would fire again at once), fractions allowed.
     const d = Duration.fromISO(s);
-    return d.isValid && d.toMillis() > 0;
-  }, 'must be a positive ISO-8601 duration such as PT10M, P1D or P7D')
+    return d.isValid && d.toMillis() >= 1000;
+  }, 'must be an ISO-8601 duration of at least one second, such as PT10M, P1D, P1.5D or P7D')
   .describe('ISO-8601 duration, e.g. P1D');
 
 const LOCAL_TIME = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time HH:MM');

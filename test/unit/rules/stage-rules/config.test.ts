@@ -35,3 +35,15 @@ describe('stageRules block of the rules file', () => {
     expect(r.error?.issues.map((i) => i.path.join('.'))).toContain('stageRules.meeting.confirmFrom');
   });
 });
+
+describe('stage-rule durations the engine can schedule', () => {
+  it('when a duration is fractional it is accepted; under a second, zero, negative or not ISO it is refused with the reason', async () => {
+    const { StageDurationSchema } = await import('../../../../src/rules/stage-rules/config.js');
+    for (const ok of ['P1.5D', 'PT0.5H', 'P0.5W', 'PT1S', 'P1M']) expect([ok, StageDurationSchema.safeParse(ok).success]).toEqual([ok, true]);
+    for (const bad of ['PT0.5S', 'PT0S', '-P1D', 'P', '1 day']) {
+      const r = StageDurationSchema.safeParse(bad);
+      expect([bad, r.success]).toEqual([bad, false]);
+      if (!r.success) expect(r.error.issues[0]?.message).toContain('at least one second');
+    }
+  });
+});

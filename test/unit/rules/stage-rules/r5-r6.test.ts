@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
-import { ctxAt } from '../../../helpers/rules.js';
+import { loadRulesFile } from '../../../../src/config/load.js';
+import { ctxAt, demoRules } from '../../../helpers/rules.js';
 import { ANNA, BORIS, freshLead, LEAD, moveTo, ms, noteEvent, ofKind, S, startWalk, step, violations, shippedStageRules } from './helpers.js';
 
 const T = '2026-11-24T10:00:00.000Z';
@@ -82,5 +83,21 @@ describe('R6 "Отложенный спрос": a touch every month, 30 days unt
     const day10 = ms(T) + 10 * 86_400_000;
     w = step(rules, w, noteEvent(new Date(day10).toISOString(), 9001), new Date(day10).toISOString());
     expect(violations(untouched(w, ms(T) + 30 * 86_400_000).plans)).toHaveLength(1);
+  });
+});
+
+describe('R6 with fractional durations (valid ISO-8601, read by luxon like the validator)', () => {
+  it('when touchEvery is P1.5D and untouchedAfter PT0.5H, then the task is due 36 hours later and the check 30 minutes later, never "now"', async () => {
+    const shipped = await loadRulesFile('config/rules.yaml');
+    if (!shipped.ok) throw new Error(JSON.stringify(shipped.errors));
+    const stageRules = shipped.config.stageRules!;
+    const fractional = await demoRules((c) => {
+      c.stageRules = { ...stageRules, deferred: { ...stageRules.deferred!, touchEvery: 'P1.5D', untouchedAfter: 'PT0.5H', weeklyEvery: 'P0.5W' } };
+    });
+    const w = moveTo(fractional, startWalk(), S.deferred, T);
+    expect(ofKind(w.plans, 'create_task')[0]!.dueAt).toBe(ms(T) + 36 * 3600_000);
+    expect(ofKind(w.plans, 'schedule_timer').find((t) => t.key.startsWith('untouched'))!.dueAt).toBe(ms(T) + 30 * 60_000);
+    const weekly = moveTo(fractional, startWalk(), S.deferred, T, { tags: [{ name: 'ПРОДАЮТ СВОЕ ЖИЛЬЕ' }] });
+    expect(ofKind(weekly.plans, 'create_task')[0]!.dueAt).toBe(ms(T) + 3.5 * 86_400_000);
   });
 });
