@@ -54,7 +54,22 @@ export function stageLeadFromApi(lead: ApiLead): StageLead {
     tags: (lead._embedded?.tags ?? []).map((t) => t.name),
     fields,
     updatedAt: lead.updated_at * 1000,
+    createdAt: lead.created_at * 1000,
   };
+}
+
+/** What a person does to a lead that counts as a touch (R10): amoCRM's event types. */
+export const PERSON_TOUCH_EVENT_TYPES = ['lead_status_changed', 'common_note_added', 'outgoing_call', 'incoming_call', 'task_completed'];
+
+/** The newest touch by a person (not a robot user, not amoCRM itself: user 0) per lead, from amoCRM's events. */
+export function lastPersonTouches(events: ApiEvent[], isRobotUser: (userId: number) => boolean): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of events) {
+    if (!PERSON_TOUCH_EVENT_TYPES.includes(e.type) || e.created_by <= 0 || isRobotUser(e.created_by)) continue;
+    const at = e.created_at * 1000;
+    if (at > (out.get(e.entity_id) ?? 0)) out.set(e.entity_id, at);
+  }
+  return out;
 }
 
 /** The newest entry of each lead into the status it sits in now, from `lead_status_changed` events. */
@@ -182,6 +197,22 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
         const chunk = joiners.slice(i, i + ENTRY_EVENT_CHUNK);
         const events = await deps.amo.listEvents({ entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] }, 'bulk');
         for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0])))) entries.set(id, at);
+      }
+      // R10 counts people only: for leads with no person's touch known yet, amoCRM's events say when one last touched them.
+      if (s.weeklyUpdate) {
+        // Only where it decides something: no touch known, and the creation alone would make the lead stale.
+        const now = deps.clock.now().getTime();
+        const w = s.weeklyUpdate;
+        const untouched = leads.filter((l) => states.get(l.leadId)?.lastTouchAt === undefined && l.statusId !== undefined && w.openStatusIds.has(l.statusId) && l.createdAt !== undefined && now - l.createdAt >= w.maxSilenceMs);
+        for (let i = 0; i < untouched.length; i += ENTRY_EVENT_CHUNK) {
+          const chunk = untouched.slice(i, i + ENTRY_EVENT_CHUNK);
+          const events = await deps.amo.listEvents({ entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: PERSON_TOUCH_EVENT_TYPES }, 'bulk');
+          const touches = lastPersonTouches(events, (userId) => ctx0.rules.pickup.robotUserIds.has(userId));
+          for (const l of chunk) {
+            const at = touches.get(l.leadId);
+            if (at !== undefined) l.lastPersonTouchAt = at;
+          }
+        }
       }
       let joined = 0;
       let stale = 0;

@@ -51,6 +51,13 @@ export interface StageLead {
   fieldsKnown?: boolean;
   /** amoCRM's updated_at (epoch ms) of what `fields` show: the API's, or the webhook's `updated_at`. */
   updatedAt?: number;
+  /** amoCRM's created_at (epoch ms): the silence of a lead no person ever touched starts here (R10). */
+  createdAt?: number;
+  /**
+   * The newest note, call, stage change or task completion by a person (not the robot) amoCRM's events show, when
+   * the sweep read them (a lead the worker never saw touched). `updatedAt` is no touch: the robot's writes move it.
+   */
+  lastPersonTouchAt?: number;
 }
 
 export interface StageContext extends RuleContext {

@@ -88,9 +88,10 @@ function enter(c: Collector, lead: StageLead, to: { statusId?: number | undefine
   for (const r of STAGE_RULES) if (r.onEnter) c.take(r.onEnter(c.state, atStage, ctx));
 }
 
-/** A touch for R6 and R10: a note or call by a person (never the service's own notes). */
+/** A touch for R6 and R10: a note, call or task completion by a person (never the service's own writes). */
 function touchOf(event: WebhookEvent, ctx: StageContext): number | undefined {
   if (event.kind === 'note' && !isRobot(ctx.rules, event.createdUserId)) return event.createdAt !== undefined ? Date.parse(event.createdAt) : ctx.now;
+  if (event.kind === 'task' && event.isCompleted === true && event.modifiedUserId !== undefined && event.modifiedUserId > 0 && !isRobot(ctx.rules, event.modifiedUserId)) return event.updatedAt !== undefined ? Date.parse(event.updatedAt) : ctx.now;
   return undefined;
 }
 
@@ -156,10 +157,11 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
     const at = enteredAt ?? lead.updatedAt ?? ctx.now;
     const before = state.lastTouchAt;
     enter(c, lead, { statusId: lead.statusId, pipelineId: lead.pipelineId }, at, undefined, false, ctx);
-    // Joining is not a person's touch: keep what was known, else amoCRM's last update.
+    // Joining is not a person's touch: keep what was known, else the last person's touch amoCRM shows, else the
+    // lead's creation (amoCRM's updated_at moves with the robot's own writes, so it is no touch).
     const joined = { ...c.state };
-    if (before !== undefined) joined.lastTouchAt = before;
-    else if (lead.updatedAt !== undefined) joined.lastTouchAt = lead.updatedAt;
+    const known = before ?? lead.lastPersonTouchAt ?? lead.createdAt;
+    if (known !== undefined) joined.lastTouchAt = known;
     else delete joined.lastTouchAt;
     c.state = joined;
     for (const p of c.plans) p.id = `${p.id}:join`;
@@ -167,7 +169,12 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
     if (last) last.state = { stage: c.state };
     else c.plans.push({ id: `stage:${lead.leadId}:join:${lead.statusId}:${at}`, rule: 'stage', leadId: lead.leadId, reason: `joined stage ${lead.statusId} entered ${new Date(at).toISOString()}`, state: { stage: c.state }, effects: [] });
   }
+  const beforeR10 = c.state.lastTouchAt;
   c.take(r10OnSweep(c.state, lead, ctx));
+  if (c.plans.length === 0 && beforeR10 === undefined && c.state.lastTouchAt !== undefined && lead.lastPersonTouchAt !== undefined) {
+    // A person's touch read from amoCRM's events is kept, so the next sweep need not read them again.
+    c.plans.push({ id: `stage:${lead.leadId}:touch:${c.state.lastTouchAt}`, rule: 'R10', leadId: lead.leadId, reason: `last touch by a person at ${new Date(c.state.lastTouchAt).toISOString()} (amoCRM events)`, state: { stage: c.state }, effects: [] });
+  }
   return { state: c.state, plans: c.plans };
 }
 

@@ -3,7 +3,8 @@
  * неделю вносит комментарии и обновляет статусы проектов»).
  *
  * Run by the sweep for every open lead it pages through: the last touch is the newest note or stage change by a
- * person the worker saw (or, for a lead it never saw, amoCRM's `updated_at`); `maxSilence` past it → violation
+ * person the worker saw, else the newest such touch in amoCRM's events, else the lead's creation (never amoCRM's
+ * `updated_at`, which the robot's own writes move); `maxSilence` past it → violation
  * `lead_stale` and a task, once per silence and week (`<lastTouch>w<n>`).
  */
 import { durationEn, formatLocal, durationText, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
@@ -15,10 +16,11 @@ export const R10_SEED = 'seed 002 §2.6, §2.12: «не реже 1 раза в �
 export function r10OnSweep(state: StageState, lead: StageLead, ctx: StageContext): Step {
   const cfg = ctx.stage.weeklyUpdate;
   if (!cfg || lead.statusId === undefined || !cfg.openStatusIds.has(lead.statusId) || (lead.pipelineId !== undefined && !cfg.pipelineIds.includes(lead.pipelineId))) return { state };
-  const base = state.lastTouchAt ?? lead.updatedAt;
+  // People only: the robot's moves, notes and tasks never restart the silence.
+  const base = state.lastTouchAt ?? lead.lastPersonTouchAt ?? lead.createdAt;
   if (base === undefined) return { state };
   const weeks = Math.floor((ctx.now - base) / cfg.maxSilenceMs);
-  if (weeks < 1) return { state };
+  if (weeks < 1) return state.lastTouchAt === undefined && lead.lastPersonTouchAt !== undefined ? { state: { ...state, lastTouchAt: lead.lastPersonTouchAt } } : { state };
   const window = `${base}w${weeks}`;
   if ((state.r10 ?? []).includes(window)) return { state };
   const silence = durationText(cfg.maxSilenceMs);

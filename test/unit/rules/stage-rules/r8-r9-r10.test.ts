@@ -98,6 +98,24 @@ describe('R10 weekly update (seed 002 §2.6, §2.12)', () => {
     expect(violations(sweep(base, base + 14 * DAY, first.state).plans)).toEqual([expect.objectContaining({ violationId: `lead_stale:${LEAD}:${base}w2` })]);
   });
 
+  it('when no person ever touched a lead and only the robot wrote to it (amoCRM updated_at moved), then the silence runs from its creation', () => {
+    const created = ms(T);
+    // The robot moved the lead on day 6: amoCRM's updated_at says day 6, no person touched it.
+    const robotOnly = freshLead(S.needs, { createdAt: created, updatedAt: created + 6 * DAY });
+    expect(violations(stageRulesOnSweep(emptyStageState(), robotOnly, undefined, ctxAt(rules, created + 7 * DAY - 1)).plans)).toHaveLength(0);
+    const r = stageRulesOnSweep(emptyStageState(), robotOnly, undefined, ctxAt(rules, created + 7 * DAY));
+    expect(violations(r.plans)).toEqual([expect.objectContaining({ type: 'lead_stale', violationId: `lead_stale:${LEAD}:${created}w1` })]);
+  });
+
+  it('when amoCRM\'s events show a person\'s touch, then the silence runs from it (positive control)', () => {
+    const created = ms(T);
+    const touched = freshLead(S.needs, { createdAt: created, updatedAt: created + 6 * DAY, lastPersonTouchAt: created + 5 * DAY });
+    const r = stageRulesOnSweep(emptyStageState(), touched, undefined, ctxAt(rules, created + 7 * DAY));
+    expect(violations(r.plans)).toHaveLength(0);
+    // Kept in the lead's state, so the next sweep does not read the events again.
+    expect(r.plans.map((p) => (p.state?.stage as { lastTouchAt?: number } | undefined)?.lastTouchAt)).toEqual([created + 5 * DAY]);
+  });
+
   it('when the lead is won or lost, then it is not checked', () => {
     const r = stageRulesOnSweep({ visit: 1, statusId: S.won, lastTouchAt: 0 }, freshLead(S.won), undefined, ctxAt(rules, T));
     expect(violations(r.plans)).toHaveLength(0);
