@@ -127,6 +127,7 @@ export function createDelivery(deps: DeliveryDeps) {
     userName: (id) => deps.rules()?.userNames.get(id) ?? `пользователь ${id}`,
     userIdByName,
     timeZone: zone(),
+    rules: deps.rules(),
     audience: item.owner.kind,
     ...(item.lead ? { lead: item.lead } : {}),
   });

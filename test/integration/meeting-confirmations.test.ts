@@ -131,7 +131,7 @@ describe('R7 meeting confirmations through the webhook handler (seed 004 rule 3)
     ]);
     expect(afterMove.filter((t) => !t.is_completed).map((t) => [h.dueMsk(t), t.responsible_user_id])).toEqual([['2026-11-24 16:00', ANNA]]);
     expect(afterMove.find((t) => !t.is_completed)!.text).toContain('встрече в 18:00');
-    expect(h.fake.notes.map((n) => n.params.text).at(-1)).toBe('Время встречи изменилось: 24 ноября 18:00. Робот перенёс задачи на подтверждение: за 2-3 часа — 24 ноября 16:00.');
+    expect(h.fake.notes.map((n) => n.params.text).at(-1)).toBe('Время встречи изменилось: 24 ноября 18:00. Робот перенёс задачи на подтверждение: за 2–3 ч — 24 ноября 16:00.');
     // The field came in the body: nothing was read from amoCRM.
     expect(h.fake.calls.leadsReads).toBe(0);
 

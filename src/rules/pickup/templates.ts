@@ -54,7 +54,7 @@ export const notes = {
     `Назначение дошло до amoCRM с опозданием (в ${p.landed}). ${p.manager}, у вас по-прежнему ${p.timeout}, чтобы взять клиента в работу: новый срок — до ${p.deadline}.`,
   clockStarted: (p: { manager: string; timeout: string; deadline: string }): string =>
     `${p.manager}, у вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
-  waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); 15 минут начнут считаться с этого момента.`,
+  waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); время на взятие в работу начнёт считаться с этого момента.`,
   fallback: (p: { fallback: string; why: string; missed: string }): string =>
     `Робот передал клиента: ${p.fallback} (РОП). Причина: ${p.why}.${p.missed ? ` Не взяли в работу: ${p.missed}.` : ''}`,
 };

@@ -4,6 +4,7 @@
  * Pure: time comes in `ctx.now`, amoCRM data comes in as arguments.
  */
 import { DateTime, Duration } from 'luxon';
+import { ruDuration } from '../../lib/ru-duration.js';
 import { z } from 'zod';
 import type { Effect, Plan } from '../../effects/types.js';
 import type { Calendar, CompiledDepartment, CompiledRules, RuleContext } from '../types.js';
@@ -93,20 +94,8 @@ export function hhmm(ms: number, zone: string): string {
   return DateTime.fromMillis(ms, { zone }).toFormat('HH:mm');
 }
 
-/** Russian, for notes: "1 день", "10 мин", "30 сек". */
-export function durationText(msValue: number): string {
-  if (msValue < 60_000) return `${Math.round(msValue / 1000)} сек`;
-  const min = Math.round(msValue / 60000);
-  if (min % 1440 === 0) {
-    const d = min / 1440;
-    return `${d} ${plural(d, 'день', 'дня', 'дней')}`;
-  }
-  if (min % 60 === 0) {
-    const h = min / 60;
-    return `${h} ${plural(h, 'час', 'часа', 'часов')}`;
-  }
-  return `${min} мин`;
-}
+/** Russian, for notes: "1 день", "10 мин", "30 сек" (src/lib/ru-duration.ts). */
+export const durationText = (msValue: number): string => ruDuration(msValue);
 
 /** English, for log reasons: "1d", "10m", "30s". */
 export function durationEn(msValue: number): string {
@@ -116,14 +105,6 @@ export function durationEn(msValue: number): string {
   return `${Math.round(msValue / 1000)}s`;
 }
 
-export function plural(n: number, one: string, few: string, many: string): string {
-  const a = Math.abs(n) % 100;
-  const b = a % 10;
-  if (a > 10 && a < 20) return many;
-  if (b > 1 && b < 5) return few;
-  if (b === 1) return one;
-  return many;
-}
 
 /** A working day: not a weekend unless the calendar moved work there, not a public holiday. */
 export function isWorkingDay(date: DateTime, calendar: Calendar): boolean {

@@ -4,7 +4,11 @@
  * and the timeline, edited in place as the incident develops. Every name and param is HTML-escaped here.
  */
 import { DateTime } from 'luxon';
+import { ruDuration, ruPlural } from '../../lib/ru-duration.js';
+import type { CompiledRules } from '../../rules/types.js';
 import { escapeHtml, TELEGRAM_TEXT_LIMIT } from '../html.js';
+
+const NOTICE = ['уведомление', 'уведомления', 'уведомлений'] as const;
 
 export interface RenderContext {
   leadUrl(leadId: number): string;
@@ -13,6 +17,8 @@ export interface RenderContext {
   timeZone: string;
   /** The chat the message goes to: a department chat (РОП) or a manager's private chat. */
   audience: 'department' | 'manager';
+  /** The config in force: texts name its durations and stages. */
+  rules?: CompiledRules | undefined;
   lead?: { name?: string; source?: string };
 }
 
@@ -51,18 +57,41 @@ export function unfactorButtons(month: unknown, revertable: unknown): Button[][]
     .map((r) => [buttons.unfactor(month, r.userId, String(r.name ?? r.userId))]);
 }
 
-/** Violation types in the words of the regulations (SPEC §3). */
+/**
+ * A violation type as the РОП reads it, with the numbers of the config in force (`violationText`); this table is
+ * the wording without numbers, for when no config is at hand.
+ */
 export const VIOLATION_TEXT: Record<string, string> = {
-  pickup_missed: 'клиента не взяли в работу за 15 минут',
+  pickup_missed: 'клиента не взяли в работу вовремя',
   call_overdue: 'звонок по графику просрочен больше чем на день',
-  handoff_stale: 'сделка в «Для передачи» дольше суток',
+  handoff_stale: 'сделка в «Для передачи» дольше нормы',
   close_without_reason: 'закрытие без указания причины',
-  deferred_untouched: 'отложенный спрос: нет касания 30 дней',
+  deferred_untouched: 'отложенный спрос: нет касания дольше нормы',
   meeting_without_time: 'встреча назначена без даты и времени',
   meeting_skipped: 'пропущен этап «Встреча состоялась»',
-  offer_stale: 'КП отправлено, обратной связи нет 5 дней',
-  lead_stale: 'сделка без движения больше 7 дней',
+  offer_stale: 'сделка в «Отправлено КП» дольше нормы',
+  lead_stale: 'сделка без движения дольше нормы',
 };
+
+/** A violation type with the stage names and durations of the config in force: what the rule measured. */
+export function violationText(type: string, rules: CompiledRules | undefined): string {
+  const s = rules?.stageRules;
+  const longer = (stage: string, ms: number): string => `сделка в «${stage}» дольше, чем ${ruDuration(ms)}`;
+  switch (type) {
+    case 'pickup_missed':
+      return rules ? `клиента не взяли в работу за ${ruDuration(rules.pickup.timeoutMs)}` : VIOLATION_TEXT[type]!;
+    case 'handoff_stale':
+      return s?.handoff ? longer(s.handoff.stage.name, s.handoff.maxStayMs) : VIOLATION_TEXT[type]!;
+    case 'deferred_untouched':
+      return s?.deferred ? `отложенный спрос: нет касания дольше, чем ${ruDuration(s.deferred.untouchedAfterMs)}` : VIOLATION_TEXT[type]!;
+    case 'offer_stale':
+      return s?.offer ? longer(s.offer.stage.name, s.offer.maxStayMs) : VIOLATION_TEXT[type]!;
+    case 'lead_stale':
+      return s?.weeklyUpdate ? `сделка без движения дольше, чем ${ruDuration(s.weeklyUpdate.maxSilenceMs)}` : VIOLATION_TEXT[type]!;
+    default:
+      return VIOLATION_TEXT[type] ?? type;
+  }
+}
 
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
@@ -129,7 +158,7 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
     case 'violation': {
       const userId = num(params.userId);
       const name = userId !== undefined ? ctx.userName(userId) : '';
-      const what = VIOLATION_TEXT[str(params.type)] ?? str(params.type);
+      const what = violationText(str(params.type), ctx.rules);
       const escalated = params.escalated === true;
       return {
         title: `⚠️ <b>Нарушение: ${escapeHtml(what)}</b>`,
@@ -149,7 +178,7 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
       };
     }
     case 'violation_resolved':
-      return { title: `✅ <b>Нарушение устранено: ${escapeHtml(VIOLATION_TEXT[str(params.type)] ?? str(params.type))}</b>`, line: 'устранено', status: 'resolved', buttons: [] };
+      return { title: `✅ <b>Нарушение устранено: ${escapeHtml(violationText(str(params.type), ctx.rules))}</b>`, line: 'устранено', status: 'resolved', buttons: [] };
     default:
       return undefined;
   }
@@ -181,8 +210,8 @@ export function digestLine(template: string, params: Record<string, unknown>, ct
 }
 
 export const digestHeader = {
-  burst: (n: number): string => `📋 <b>Сводка: ${n} ${plural(n, 'уведомление', 'уведомления', 'уведомлений')}</b>`,
-  quiet: (n: number): string => `🌙 <b>Пока действовали тихие часы: ${n} ${plural(n, 'уведомление', 'уведомления', 'уведомлений')}</b>`,
+  burst: (n: number): string => `📋 <b>Сводка: ${n} ${ruPlural(n, NOTICE)}</b>`,
+  quiet: (n: number): string => `🌙 <b>Пока действовали тихие часы: ${n} ${ruPlural(n, NOTICE)}</b>`,
   more: (n: number): string => `… и ещё ${n}: откройте /violations`,
 };
 
@@ -190,13 +219,6 @@ export function stripTags(html: string): string {
   return html.replace(/<[^>]+>/g, '');
 }
 
-export function plural(n: number, one: string, few: string, many: string): string {
-  const m10 = n % 10;
-  const m100 = n % 100;
-  if (m10 === 1 && m100 !== 11) return one;
-  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return few;
-  return many;
-}
 
 /** A photo's caption for a report with a chart. */
 export const reportCaption = {
@@ -207,11 +229,11 @@ export const reportCaption = {
 /** Why the РОП's «Переназначить» changed nothing, in the bot's answer. */
 const REASSIGN_REFUSAL: Record<string, string> = {
   not_found: 'сделки нет в amoCRM (удалена?)',
-  disabled: 'правило 15 минут сейчас выключено',
+  disabled: 'правило «взять в работу вовремя» сейчас выключено',
   not_in_stage: 'сделка уже не на этапе «Передан в работу»',
   pinned: 'сделка закреплена за менеджером тегом',
   taken: 'клиент уже взят в работу',
-  no_clock: 'по сделке не идёт отсчёт 15 минут',
+  no_clock: 'по сделке не идёт отсчёт времени на взятие в работу',
 };
 
 /** Bot replies. */
@@ -229,7 +251,7 @@ export const botText = {
   factorReverted: (name: string): string => `Понижение веса отменено: ${name}. С этой минуты заявки распределяются по обычному весу.`,
   factorAlreadyReverted: (name: string, by: string): string => `Понижение веса для ${name} уже отменено (${by}).`,
   factorMissing: 'Этого понижения веса нет: рейтинг не найден или месяц уже другой.',
-  takenNoClock: 'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт 15 минут (клиент уже взят, передан другому или ушёл с этапа).',
+  takenNoClock: 'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт времени на взятие в работу (клиент уже взят, передан другому или ушёл с этапа).',
   reassigned: (leadId: number, manager: string): string => `Сделка №${leadId} передана: ${manager}.`,
   reassignedNobody: (leadId: number): string => `Сделка №${leadId}: передать сейчас некому, подробности — в сообщении о сделке.`,
   reassignRefused: (leadId: number, why: string): string => `Сделка №${leadId} не переназначена: ${REASSIGN_REFUSAL[why] ?? why}.`,

@@ -78,14 +78,15 @@ function plan(state: StageState, lead: StageLead, meetingAt: number, ctx: StageC
   const meeting = formatLocal(meetingAt, zone);
   const time = hhmm(meetingAt, zone);
   const moved = state.r7?.meetingAt !== undefined;
+  const window = r7Text.window({ fromMs: cfg.confirmFromMs, toMs: cfg.confirmToMs });
   const user = lead.responsibleUserId;
   const keep = new Set(user !== undefined ? wanted.map((w) => ref(w.slot, entered, meetingAt)) : []);
   for (const r of live) if (!keep.has(r)) effects.push({ kind: 'complete_task', leadId: lead.leadId, ref: r, resultText: r7Text.replaced({ meeting }) });
   for (const w of wanted) {
     const r = ref(w.slot, entered, meetingAt);
-    if (user !== undefined && !live.has(r)) effects.push({ kind: 'create_task', leadId: lead.leadId, ref: r, userId: user, text: r7Text.confirm({ slot: w.slot, meeting, time }), dueAt: w.dueAt, taskTypeId: 1 });
+    if (user !== undefined && !live.has(r)) effects.push({ kind: 'create_task', leadId: lead.leadId, ref: r, userId: user, text: r7Text.confirm({ slot: w.slot, meeting, time, window }), dueAt: w.dueAt, taskTypeId: 1 });
   }
-  const tasks = wanted.map((w) => `${w.slot === 'morning' ? 'с утра' : 'за 2-3 часа'} — ${formatLocal(w.dueAt, zone)}`).join(', ');
+  const tasks = wanted.map((w) => `${w.slot === 'morning' ? 'с утра' : window} — ${formatLocal(w.dueAt, zone)}`).join(', ');
   effects.push(note(lead.leadId, moved ? r7Text.moved({ meeting, tasks }) : r7Text.scheduled({ meeting, tasks })));
   effects.push(cancel('R7', lead.leadId, timeKey(entered)), cancel('R7', lead.leadId, readKey(entered)));
   const reason = `${why}: meeting ${new Date(meetingAt).toISOString()}, confirmations ${wanted.map((w) => `${w.slot}@${new Date(w.dueAt).toISOString()}`).join(', ') || 'none (the meeting is past)'}${moved ? `; tasks for ${new Date(state.r7?.meetingAt ?? 0).toISOString()} replaced` : ''}`;

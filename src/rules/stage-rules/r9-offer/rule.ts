@@ -26,7 +26,7 @@ export const r9Offer: StageRule = {
       ...(lead.responsibleUserId !== undefined
         ? [
             { kind: 'create_task' as const, leadId: lead.leadId, ref, userId: lead.responsibleUserId, text: r9Text.task, dueAt: due },
-            note(lead.leadId, r9Text.taskNote({ due: formatLocal(due, ctx.rules.timeZone) })),
+            note(lead.leadId, r9Text.taskNote({ due: formatLocal(due, ctx.rules.timeZone), workingDays: cfg.feedbackWorkingDays, stage: cfg.stage.name })),
             actionRecord('R9', 'feedback_task', lead, ctx, reason, `R9:${lead.leadId}:${entered}:task`, R9_SEED),
           ]
         : []),

@@ -37,7 +37,7 @@ describe('R4 "Для передачи" over 1 day (seed 001)', () => {
     const messages = ofKind(due.plans, 'message');
     expect(messages).toHaveLength(1);
     expect(messages[0]!.message).toMatchObject({ template: 'violation', audience: { kind: 'department', chatId: CHAT1 }, params: { type: 'handoff_stale', rule: 'R4', leadId: LEAD, userId: ANNA, since: T, violationId: `handoff_stale:${LEAD}:${ms(T)}` } });
-    expect(ofKind(due.plans, 'add_note')[0]!.text).toContain('дольше 1 день');
+    expect(ofKind(due.plans, 'add_note')[0]!.text).toContain('дольше, чем 1 день');
     expect(ofKind(due.plans, 'cancel_timer')).toHaveLength(1);
   });
 
