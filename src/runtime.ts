@@ -9,10 +9,10 @@ import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client
 import { createDirectoryCache, fetchDirectory, fetchLeadNames, type DirectoryCache, type LeadNames } from './amocrm/api/directory.js';
 import { planAdmin, type AdminEnv } from './http/admin-server.js';
 import { QUEUE_NAMES } from './jobs/catalog.js';
-import { createQueues } from './jobs/queues.js';
+import { createQueues, telegramQueue } from './jobs/queues.js';
 import type { AccountDirectory } from './rules/directory.js';
 import { createWebhookArchive } from './store/webhook-inbox.js';
-import { createRulesSource, RulesError, type RulesSource } from './config/source.js';
+import { createRulesSource, RulesError, type RulesSource } from './store/rules-source.js';
 import type { AmoAuthConfig, TelegramEnv } from './env.js';
 import { createEffects, type Effects } from './effects/index.js';
 import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handlers/pickup.js';
@@ -94,7 +94,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? createMetrics();
 
-  // The rules follow the file and the admin's stored versions in every process (src/config/source.ts).
+  // The rules follow the file and the admin's stored versions in every process (src/store/rules-source.ts).
   let directory: DirectoryCache | undefined;
   const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
@@ -197,7 +197,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const adminServer = admin?.plan.kind === 'own_port' ? await admin.plan.start() : undefined;
   const records = createRecordStore(service.redis, service.keys);
-  const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(service.queues) });
+  const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(telegramQueue(service.queues)) });
   let pickup: PickupEngine | undefined;
   let cadence: CadenceEngine | undefined;
   let effects: Effects | undefined;
@@ -223,7 +223,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     telegram: telegramEnv,
     redis: service.redis,
     keys: service.keys,
-    queues: service.queues,
+    queues: telegramQueue(service.queues),
     clock,
     logger,
     records,

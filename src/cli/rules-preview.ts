@@ -14,7 +14,7 @@ import { createAmoClient } from '../amocrm/api/client.js';
 import { fetchDirectory } from '../amocrm/api/directory.js';
 import { compileRules } from '../config/compile.js';
 import { loadRulesFile, parseRulesText, type Loaded } from '../config/load.js';
-import { createVersionStore } from '../config/versions.js';
+import { createVersionStore } from '../store/rule-versions.js';
 import { amoAuthFromEnv, parseEnv, parseToolEnv } from '../env.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import { createKeys } from '../store/keys.js';

@@ -8,7 +8,7 @@
 import { Api } from 'grammy';
 import { connectRedis } from '../lib/redis.js';
 import { createAmoClient } from '../amocrm/api/client.js';
-import { resolveUser } from '../amocrm/api/directory.js';
+import { resolveUser } from '../rules/directory.js';
 import { compileTelegram } from '../config/compile.js';
 import { loadRulesFile } from '../config/load.js';
 import { amoAuthFromEnv, EnvError, parseLinkToolEnv } from '../env.js';

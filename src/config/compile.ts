@@ -5,8 +5,7 @@
  * department, that rule): the service keeps running on the rest, and an admin sees what to fix.
  */
 import { Duration } from 'luxon';
-import { resolveGroup, resolvePipeline, resolveStatus, resolveUser } from '../amocrm/api/directory.js';
-import type { AccountDirectory } from '../rules/directory.js';
+import { resolveGroup, resolvePipeline, resolveStatus, resolveUser, type AccountDirectory } from '../rules/directory.js';
 import { compileStageRules } from '../rules/stage-rules/config.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
 import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';

@@ -17,62 +17,9 @@
  *
  * No rule imports this module's implementation: rules return decisions, the shell maps them to these effects.
  */
-import type { OutboxMessage } from '../store/outbox.js';
-import type { RobotRecord } from '../store/record-store.js';
+import type { DueTimer, Plan } from '../rules/plan.js';
 
-/** What the robot may do. A new rule adds decision kinds that map to these, never a new executor. */
-export type Effect =
-  /** PATCH /api/v4/leads: the responsible manager. Reconciled: skipped when amoCRM already has `toUserId`. */
-  | { kind: 'set_responsible'; leadId: number; toUserId: number; fromUserId?: number }
-  /** PATCH /api/v4/leads: the stage. Reconciled: skipped when the lead is already there. */
-  | { kind: 'move_lead'; leadId: number; pipelineId: number; statusId: number; lossReasonId?: number }
-  /** POST /api/v4/leads/notes, a common note in Russian. Reconciled: skipped when the same text is on the lead. */
-  | { kind: 'add_note'; leadId: number; text: string }
-  /**
-   * POST /api/v4/tasks. `ref` names the task for the rule (e.g. `cadence:3`); the executor remembers the amoCRM id
-   * under it (see `EffectStore.taskId`), so later effects and incoming task webhooks can refer to it.
-   * Reconciled: an open task of the lead with the same text and due time is taken as this one.
-   */
-  | { kind: 'create_task'; leadId: number; ref: string; userId: number; text: string; dueAt: number; taskTypeId?: number }
-  /** PATCH /api/v4/tasks: complete (with a result text) or move a task created earlier under `ref`. */
-  | { kind: 'complete_task'; leadId: number; ref: string; resultText: string }
-  | { kind: 'update_task'; leadId: number; ref: string; dueAt?: number; text?: string; userId?: number }
-  /** A message for people (Telegram), queued once per `dedupeId`. */
-  | { kind: 'message'; leadId: number; dedupeId: string; message: OutboxMessage }
-  /** The record an admin can query; written once per `dedupeId`. Violations carry rule, seed line and a stable id. */
-  | { kind: 'record'; leadId: number; dedupeId: string; record: RobotRecord }
-  /**
-   * A timer of a rule for a lead: when `dueAt` passes, the rule's due handler gets (leadId, key) in a batch with
-   * the others due at that time. Timers live in one sorted set, so none is ever lost with a job; scheduling the same
-   * (rule, lead, key) again moves it.
-   */
-  | { kind: 'schedule_timer'; rule: string; leadId: number; key: string; dueAt: number }
-  | { kind: 'cancel_timer'; rule: string; leadId: number; key: string };
-
-export type EffectKind = Effect['kind'];
-
-export interface Plan {
-  /**
-   * Deterministic idempotency id: the same rule firing for the same cause gets the same id
-   * (e.g. `R1:lead123:clock5:missed`), so a retried job or a second worker never doubles it.
-   */
-  id: string;
-  rule: string;
-  leadId: number;
-  /** Why, in English, for the log line; people read the Russian note and record. */
-  reason: string;
-  /**
-   * Rule state saved atomically with the intent: field of the lead's hash → value (JSON-serialisable).
-   * `null` deletes the field. E.g. `{ pickup: nextPickupState }`.
-   */
-  state?: Record<string, unknown>;
-  /**
-   * State to put back when the plan is dead-lettered (amoCRM refused its write for good), so the rule's state never
-   * claims a change amoCRM does not have (e.g. the pickup state before a reassignment that was refused).
-   */
-  revert?: Record<string, unknown>;
-  effects: Effect[];
-}
+export type { DueTimer, Effect, EffectKind, Plan } from '../rules/plan.js';
 
 export type PlanOutcome =
   | { kind: 'done'; planId: string; leadId: number }
@@ -84,15 +31,6 @@ export interface ExecuteReport {
   outcomes: PlanOutcome[];
   /** amoCRM requests made for this call, by endpoint. */
   requests: Record<string, number>;
-}
-
-export interface DueTimer {
-  rule: string;
-  leadId: number;
-  key: string;
-  dueAt: number;
-  /** How many times this timer was handed to its rule and not settled (transient failures). */
-  attempts: number;
 }
 
 /**

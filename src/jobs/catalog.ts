@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { WebhookEventSchema } from '../rules/events.js';
+import { TelegramChatJobSchema, TelegramRouteJobSchema, TelegramUpdateJobSchema } from '../telegram/jobs.js';
 
 export const QUEUE_NAMES = { events: 'events', timers: 'timers', telegram: 'telegram' } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -21,16 +22,9 @@ export type WebhookEventJob = z.infer<typeof WebhookEventJobSchema>;
 export const SweepJobSchema = z.object({ reason: z.string() });
 export type SweepJob = z.infer<typeof SweepJobSchema>;
 
-/** Drain the outbox's route list: resolve chats, apply quiet hours and alert windows, queue per chat. */
-export const TelegramRouteJobSchema = z.object({ reason: z.string() });
+export { TelegramChatJobSchema, TelegramRouteJobSchema, TelegramUpdateJobSchema } from '../telegram/jobs.js';
 export type TelegramRouteJob = z.infer<typeof TelegramRouteJobSchema>;
-
-/** Deliver what waits for one chat, in order. `seq` makes each scheduling a new job (the chat's flag dedupes). */
-export const TelegramChatJobSchema = z.object({ chatId: z.string().min(1), seq: z.number().int().nonnegative() });
 export type TelegramChatJob = z.infer<typeof TelegramChatJobSchema>;
-
-/** An update Telegram posted to POST /telegram/webhook, handled by a worker (the route only checks and enqueues). */
-export const TelegramUpdateJobSchema = z.object({ update: z.object({ update_id: z.number().int().nonnegative() }).loose() });
 export type TelegramUpdateJob = z.infer<typeof TelegramUpdateJobSchema>;
 export const ReportsTickJobSchema = z.object({ reason: z.string() });
 export type ReportsTickJob = z.infer<typeof ReportsTickJobSchema>;

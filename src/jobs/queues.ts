@@ -2,6 +2,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from '../lib/logger.js';
 import { JOBS, QUEUE_NAMES, jobIdFor, parseJob, type JobData, type JobName, type QueueName } from './catalog.js';
+import type { TelegramQueue } from '../telegram/jobs.js';
 
 export const QUEUE_EVENTS_KEPT = 1_000;
 
@@ -11,6 +12,8 @@ export interface Queues {
   add<N extends JobName>(name: N, data: JobData<N>, options?: JobsOptions): Promise<string>;
   /** Adds many jobs of one name in one round trip. */
   addBulk<N extends JobName>(name: N, items: Array<JobData<N>>, options?: JobsOptions): Promise<void>;
+  /** Runs a job every `everyMs`, once across all processes (BullMQ's job scheduler, keyed by the job's name). */
+  every<N extends JobName>(name: N, everyMs: number, data: JobData<N>): Promise<void>;
   counts(): Promise<Record<QueueName, Record<string, number>>>;
   close(): Promise<void>;
 }
@@ -58,6 +61,10 @@ export function createQueues(deps: { connection: ConnectionOptions; prefix: stri
         }),
       );
     },
+    async every(name, everyMs, data) {
+      const spec = JOBS[name];
+      await get(spec.queue).upsertJobScheduler(name, { every: everyMs }, { name, data: parseJob(name, data), opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+    },
     async counts() {
       const out = {} as Record<QueueName, Record<string, number>>;
       for (const [name, queue] of queues) {
@@ -68,5 +75,16 @@ export function createQueues(deps: { connection: ConnectionOptions; prefix: stri
     async close() {
       await Promise.all([...queues.values()].map((q) => q.close()));
     },
+  };
+}
+
+/**
+ * The queues as Telegram's port (src/telegram/jobs.ts): Telegram adds only its own jobs, whose payloads the catalog
+ * takes from Telegram's schemas, so each `TelegramJobData[N]` is the catalog's `JobData<N>`.
+ */
+export function telegramQueue(queues: Pick<Queues, 'add' | 'every'>): TelegramQueue {
+  return {
+    add: async (name, data) => queues.add(name, data as JobData<typeof name>),
+    every: async (name, everyMs, data) => queues.every(name, everyMs, data as JobData<typeof name>),
   };
 }

@@ -10,6 +10,7 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
+import { RetryLaterError } from '../lib/retry-later.js';
 import { JOBS, parseJob, type JobData, type JobName, type QueueName } from './catalog.js';
 import { assertQueuePrefix } from './queues.js';
 
@@ -20,15 +21,7 @@ export const STALLED_INTERVAL_MS = 2_500;
 export type Handlers = { [N in JobName]?: (data: JobData<N>, job: Job) => Promise<unknown> };
 
 /** Thrown by a handler that must wait for another job (e.g. a lead lock): the job is delayed, not failed. */
-export class RetryLaterError extends Error {
-  constructor(
-    message: string,
-    readonly delayMs: number,
-  ) {
-    super(message);
-    this.name = 'RetryLaterError';
-  }
-}
+export { RetryLaterError } from '../lib/retry-later.js';
 
 /**
  * A job that must not be tried again. BullMQ recognises it as its UnrecoverableError; it carries the safe

@@ -12,7 +12,7 @@
  * - `type: 'lead_source'`: a new lead with its `source` (a configured name, «Другое» or «Не указан»), once per lead.
  */
 import { createHash } from 'node:crypto';
-import type { Plan } from '../effects/types.js';
+import type { Plan } from '../rules/plan.js';
 import type { LeadState } from '../rules/lead-state.js';
 import type { WebhookEvent } from '../rules/events.js';
 import type { CompiledReports, CompiledRules } from '../rules/types.js';

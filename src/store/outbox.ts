@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { OutboxMessage } from '../rules/plan.js';
 import type { Keys } from './keys.js';
 
 export const OutboxAudienceSchema = z.union([
@@ -25,15 +26,7 @@ export const OutboxMessageSchema = z.object({
   priority: z.enum(['low', 'normal']).optional(),
 });
 
-export interface OutboxMessage {
-  at: string;
-  audience: { kind: 'department'; department: string; chatId?: string } | { kind: 'manager'; userId: number };
-  template: string;
-  params: Record<string, unknown>;
-  leadId?: number;
-  reason: string;
-  priority?: 'low' | 'normal';
-}
+export type { OutboxMessage } from '../rules/plan.js';
 
 /** A message as stored: with the id it was queued under. */
 export interface OutboxEntry extends OutboxMessage {

@@ -29,6 +29,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
+import type { RobotRecord } from '../rules/plan.js';
 import type { Keys } from './keys.js';
 
 export const RECORDS_PER_LEAD = 200;
@@ -44,48 +45,7 @@ export const RECORD_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
 const ROLL_UP_EVERY_MS = 60_000;
 const DAY_MS = 24 * 3600 * 1000;
 
-/**
- * `action` is anything else the robot did to a lead (a task created, a lead moved, a cadence step), with `type`
- * naming it (`cadence_task`, `cadence_end`, `meeting_confirmation`, …).
- */
-export type RecordKind =
-  | 'assignment'
-  | 'reassignment'
-  | 'fallback'
-  | 'violation'
-  | 'pickup_taken'
-  | 'pickup_started'
-  | 'pickup_waiting'
-  | 'action'
-  | 'intake_paused'
-  | 'intake_resumed';
-
-export interface RobotRecord {
-  kind: RecordKind;
-  at: string;
-  leadId: number;
-  /** The manager the record is about: the new responsible, or the one who broke a rule. */
-  userId?: number;
-  previousUserId?: number;
-  /** Violation type (`pickup_missed`, …) or the cause of an assignment. */
-  type?: string;
-  rule: string;
-  /** The regulation line the rule enforces, e.g. `seed 001 «Встреча состоялась»`. */
-  seed?: string;
-  /** Stable id of a violation (`<type>:<leadId>:<window>`), shared by the record, the alert and reports. */
-  violationId?: string;
-  department?: string;
-  reason: string;
-  /** Structured explanation: candidates, who was skipped and why, weights, winner. */
-  explanation?: unknown;
-  /** Lead activity for reports (src/reports/activity.ts): the stage entered, its milestone, a call's outcome, the source. */
-  statusId?: number;
-  statusName?: string;
-  milestone?: string;
-  direction?: 'in' | 'out';
-  answered?: boolean;
-  source?: string;
-}
+export type { RecordKind, RobotRecord } from '../rules/plan.js';
 
 export interface StoredRecord extends RobotRecord {
   id: string;

@@ -14,8 +14,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Queues } from '../jobs/queues.js';
-import { RetryLaterError } from '../jobs/worker.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { CompiledRules, CompiledTelegram } from '../rules/types.js';
@@ -27,6 +25,8 @@ import { alertKey, DEFAULT_TELEGRAM, groupBurst, incidentFamily, isReport, isSil
 import type { LinkStore } from './links.js';
 import { classifyFailure, type Failure, type TelegramSink } from './sink.js';
 import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, unfactorButtons, type RenderContext, type TimelineEntry } from './templates/index.js';
+import { RetryLaterError } from '../lib/retry-later.js';
+import type { TelegramQueue } from './jobs.js';
 
 const BATCH = 50;
 const LOCK_MS = 60_000;
@@ -45,7 +45,7 @@ export interface ChatItem extends Queued {
 export interface DeliveryDeps {
   redis: Redis;
   keys: Keys;
-  queues: Pick<Queues, 'add'>;
+  queues: Pick<TelegramQueue, 'add'>;
   clock: Clock;
   logger: Logger;
   /** The compiled rules (departments, names, time zone, the telegram section); undefined before they compile. */

@@ -15,9 +15,6 @@ import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Redis } from 'ioredis';
 import type { AmoClient } from '../amocrm/api/client.js';
 import type { TelegramEnv } from '../env.js';
-import { TelegramUpdateJobSchema } from '../jobs/catalog.js';
-import type { Handlers } from '../jobs/worker.js';
-import type { Queues } from '../jobs/queues.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { CompiledRules } from '../rules/types.js';
@@ -27,6 +24,7 @@ import type { RecordStore } from '../store/record-store.js';
 import { installBot, recordReports, type IntakeActions, type PickupActions, type ReportsPort } from './bot.js';
 import { createDelivery, type Delivery } from './delivery.js';
 import { DEFAULT_TELEGRAM } from './hygiene.js';
+import { TelegramUpdateJobSchema, type TelegramHandlers, type TelegramQueue } from './jobs.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
 import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, sharedLimit, type SharedLimits } from './shared-limit.js';
 import { createApi, createDrySink, createGrammySink, TELEGRAM_LIMITS, type GrammyOptions, type WouldSend } from './sink.js';
@@ -38,7 +36,8 @@ export interface TelegramDeps {
   telegram: TelegramEnv;
   redis: Redis;
   keys: Keys;
-  queues: Queues;
+  /** The job queues (the composition root passes the service's). */
+  queues: TelegramQueue;
   clock: Clock;
   logger: Logger;
   records: RecordStore;
@@ -60,7 +59,7 @@ export interface TelegramDeps {
 }
 
 export interface Telegram {
-  handlers: Handlers;
+  handlers: TelegramHandlers;
   delivery: Delivery;
   links: LinkStore;
   bot?: Bot;
@@ -83,7 +82,7 @@ export function webhookSecret(env: TelegramEnv): string | undefined {
 }
 
 /** Tells the router a message was pushed (pass as the outbox's `onPushed`). */
-export function wakeRouter(queues: Pick<Queues, 'add'>): (id: string) => Promise<void> {
+export function wakeRouter(queues: Pick<TelegramQueue, 'add'>): (id: string) => Promise<void> {
   return async (id) => {
     await queues.add('telegram-route', { reason: id });
   };
@@ -171,7 +170,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
     });
   }
 
-  const handlers: Handlers = {
+  const handlers: TelegramHandlers = {
     'telegram-route': async () => ({ routed: await delivery.route() }),
     'telegram-chat': async (data) => delivery.drainChat(data.chatId),
     'telegram-sweep': async () => delivery.sweep(),
@@ -223,9 +222,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
     async start() {
       stopped = false;
       const every = deps.rules()?.telegram?.sweepIntervalMs ?? DEFAULT_TELEGRAM.sweepIntervalMs;
-      await deps.queues
-        .get('telegram')
-        .upsertJobScheduler('telegram-sweep', { every }, { name: 'telegram-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      await deps.queues.every('telegram-sweep', every, { reason: 'schedule' });
       await deps.queues.add('telegram-route', { reason: `start-${instance}` });
       if (!bot) {
         log.warn('TELEGRAM_BOT_TOKEN is not set: messages are logged, not sent');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { createRulesSource, type RulesSource } from '../../src/config/source.js';
+import { createRulesSource, type RulesSource } from '../../src/store/rules-source.js';
 import { registerErrorHandler } from '../../src/http/error-handler.js';
 import { adminPlugin, type AdminDeps } from '../../src/http/routes/admin/index.js';
 import { createManualClock } from '../../src/lib/clock.js';

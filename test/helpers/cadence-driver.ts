@@ -4,7 +4,7 @@
  * and the timer fires when due. Nothing here computes what the rule should do; tests check the trace against
  * the seeds and hand-made tables.
  */
-import type { Effect, Plan } from '../../src/effects/types.js';
+import type { Effect, Plan } from '../../src/rules/plan.js';
 import { cadenceOnDue, cadenceOnLeadEvent, TIMER_KEY } from '../../src/rules/cadence/cadence.js';
 import type { CadenceState } from '../../src/rules/cadence/types.js';
 import type { LeadEvent, NoteEvent, TaskEvent } from '../../src/rules/events.js';

@@ -3,7 +3,7 @@
  * Usage: node --import tsx test/helpers/telegram-worker.ts <redisUrl> <prefix> <apiRoot> <token>
  * (TELEGRAM_TEST_LIMITS in the environment overrides the fast test limits.)
  */
-import { createQueues } from '../../src/jobs/queues.js';
+import { createQueues, telegramQueue } from '../../src/jobs/queues.js';
 import { createWorkers } from '../../src/jobs/worker.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -27,7 +27,7 @@ const telegram = createTelegram({
   telegram: { apiRoot, token },
   redis,
   keys,
-  queues,
+  queues: telegramQueue(queues),
   clock: systemClock,
   logger,
   records: createRecordStore(redis, keys),

@@ -2,7 +2,7 @@
 import { createLogger } from '../../src/lib/logger.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createMetrics } from '../../src/lib/metrics.js';
-import { createQueues, type Queues } from '../../src/jobs/queues.js';
+import { createQueues, telegramQueue, type Queues } from '../../src/jobs/queues.js';
 import { createWorkers, type Workers } from '../../src/jobs/worker.js';
 import { createKeys, type Keys } from '../../src/store/keys.js';
 import { createOutbox, type Outbox, type OutboxMessage } from '../../src/store/outbox.js';
@@ -55,7 +55,7 @@ export async function startTelegramHarness(options: {
   const keys = createKeys(prefix);
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const queues = createQueues({ connection: redis, prefix: keys.bullPrefix, logger });
-  const outbox = createOutbox(redis, keys, { onPushed: wakeRouter(queues) });
+  const outbox = createOutbox(redis, keys, { onPushed: wakeRouter(telegramQueue(queues)) });
   const records = createRecordStore(redis, keys);
   const clock = createManualClock(options.now ?? '2026-03-03T09:00:00Z');
   const token = 'token' in options ? options.token : STUB_TOKEN;
@@ -63,7 +63,7 @@ export async function startTelegramHarness(options: {
     telegram: { apiRoot, ...(token ? { token } : {}), ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}) },
     redis,
     keys,
-    queues,
+    queues: telegramQueue(queues),
     clock,
     logger,
     records,

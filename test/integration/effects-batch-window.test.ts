@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import type { AmoClient } from '../../src/amocrm/api/client.js';
 import { createEffects, MIN_DUE_BATCH } from '../../src/effects/index.js';
-import type { DueTimer } from '../../src/effects/types.js';
+import type { DueTimer } from '../../src/rules/plan.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';

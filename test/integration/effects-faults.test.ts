@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { type Effects } from '../../src/effects/index.js';
-import type { Plan } from '../../src/effects/types.js';
+import type { Plan } from '../../src/rules/plan.js';
 import { createPickupEngine, DEADLINE_KEY, PICKUP_RULE, type PickupEngine } from '../../src/jobs/handlers/pickup.js';
 import { createWebhookEventHandler } from '../../src/jobs/handlers/webhook-event.js';
 import { createQueues } from '../../src/jobs/queues.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { Plan } from '../../src/effects/types.js';
+import type { Plan } from '../../src/rules/plan.js';
 import { DEADLINE_KEY, PICKUP_RULE } from '../../src/jobs/handlers/pickup.js';
 import { createManualClock } from '../../src/lib/clock.js';
 import type { CompiledRules, PickupState } from '../../src/rules/types.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { createVersionStore, VERSIONS_KEPT } from '../../src/config/versions.js';
+import { createVersionStore, VERSIONS_KEPT } from '../../src/store/rule-versions.js';
 import { createKeys } from '../../src/store/keys.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 

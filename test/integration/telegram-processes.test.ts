@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createLogger } from '../../src/lib/logger.js';
-import { createQueues } from '../../src/jobs/queues.js';
+import { createQueues, telegramQueue } from '../../src/jobs/queues.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createOutbox } from '../../src/store/outbox.js';
 import { wakeRouter } from '../../src/telegram/index.js';
@@ -36,7 +36,7 @@ test('when two worker processes deliver while the stub fails 30% of calls, then 
   const redis = connectTestRedis();
   const logger = createLogger({ level: 'silent' });
   const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
-  const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(queues) });
+  const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(telegramQueue(queues)) });
   const children: ChildProcess[] = [];
   try {
     children.push(...(await startWorkers(prefix, apiRoot)));
@@ -77,7 +77,7 @@ test('when two worker processes deliver to many chats, then together they keep t
   const redis = connectTestRedis();
   const logger = createLogger({ level: 'silent' });
   const queues = createQueues({ connection: redis, prefix: createKeys(prefix).bullPrefix, logger });
-  const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(queues) });
+  const outbox = createOutbox(redis, createKeys(prefix), { onPushed: wakeRouter(telegramQueue(queues)) });
   const children: ChildProcess[] = [];
   try {
     children.push(...(await startWorkers(prefix, apiRoot, { TELEGRAM_TEST_LIMITS: JSON.stringify(limits) })));

@@ -11,7 +11,8 @@
 import type { AmoClient } from '../../amocrm/api/client.js';
 import type { ApiLead } from '../../amocrm/api/schemas.js';
 import type { Effects } from '../../effects/index.js';
-import type { Committed, DueTimer, Plan } from '../../effects/types.js';
+import type { Committed } from '../../effects/types.js';
+import type { DueTimer, Plan } from '../../rules/plan.js';
 import { atOrAfterAtAmoPrecision, type Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { bindingFor, cadenceOnDue, cadenceOnLeadEvent, cadenceOnSweep, isActive, RULE, TIMER_KEY } from '../../rules/cadence/cadence.js';

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Effects } from '../../effects/index.js';
-import type { Plan } from '../../effects/types.js';
+import type { Plan } from '../../rules/plan.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { applyEvent, emptyLeadState, leadIdOf, type LeadState } from '../../rules/lead-state.js';
@@ -15,7 +15,7 @@ import type { WebhookEvent } from '../../rules/events.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import type { WebhookArchive } from '../../store/webhook-inbox.js';
 import type { WebhookEventJob } from '../catalog.js';
-import { RetryLaterError } from '../worker.js';
+import { RetryLaterError } from '../../lib/retry-later.js';
 
 /** Called with the lead's lock held; returns the plans of every rule for this event (nothing is written here). */
 export type OnLeadEvent = (input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }) => Promise<Plan[]>;

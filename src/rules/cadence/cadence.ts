@@ -7,7 +7,7 @@
  * shared executor. One rule timer per lead (`R3`, key `step`) carries the overdue check, the end and retries.
  */
 import { DateTime } from 'luxon';
-import type { Effect, Plan } from '../../effects/types.js';
+import type { Effect, Plan } from '../plan.js';
 import type { LeadState } from '../lead-state.js';
 import type { WebhookEvent } from '../events.js';
 import type { CompiledRules, LeadSnapshot } from '../types.js';

@@ -6,7 +6,7 @@
 import { DateTime, Duration } from 'luxon';
 import { ruDuration } from '../../lib/ru-duration.js';
 import { z } from 'zod';
-import type { Effect, Plan } from '../../effects/types.js';
+import type { Effect, Plan } from '../plan.js';
 import type { Calendar, CompiledDepartment, CompiledRules, RuleContext } from '../types.js';
 import type { CompiledStageRules, StageRef } from './config.js';
 

@@ -7,7 +7,7 @@
  *   when the worker never saw it enter, and R10 checks its last update.
  * The service's own writes (robot users) never start a rule and never count as a touch.
  */
-import type { Plan } from '../../effects/types.js';
+import type { Plan } from '../plan.js';
 import type { WebhookEvent } from '../events.js';
 import type { LeadState, StageChange } from '../lead-state.js';
 import type { RuleContext } from '../types.js';

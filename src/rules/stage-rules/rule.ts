@@ -1,5 +1,5 @@
 /** The shape every stage rule (R4-R10) has, and the small effect builders they share. */
-import type { Effect } from '../../effects/types.js';
+import type { Effect } from '../plan.js';
 import type { WebhookEvent } from '../events.js';
 import type { RuleOutcome, StageContext, StageLead, StageState } from './common.js';
 

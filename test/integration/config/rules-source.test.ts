@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { createRulesSource, RulesError, type RulesSource } from '../../../src/config/source.js';
+import { createRulesSource, RulesError, type RulesSource } from '../../../src/store/rules-source.js';
 import { systemClock } from '../../../src/lib/clock.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { createMetrics } from '../../../src/lib/metrics.js';

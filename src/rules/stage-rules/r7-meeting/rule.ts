@@ -16,7 +16,7 @@
  * time was known is re-read the same way before the confirmations are cancelled.
  */
 import { DateTime } from 'luxon';
-import type { Effect } from '../../../effects/types.js';
+import type { Effect } from '../../plan.js';
 import { actionRecord, durationEn, durationText, formatLocal, hhmm, isIn, nameOf, parseFieldTime, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
 import type { CompiledStageRules } from '../config.js';
 import { cancel, keyVisit, note, schedule, settle, type Step, type StageRule } from '../rule.js';

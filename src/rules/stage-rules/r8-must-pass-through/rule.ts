@@ -5,7 +5,7 @@
  * Generalised as `mustPassThrough` rules: a lead that was in `from` and reaches a stage later than `mustPass`
  * without passing it → the rule's violation (`meeting_skipped`), a РОП alert and a task to record the meeting.
  */
-import type { Effect } from '../../../effects/types.js';
+import type { Effect } from '../../plan.js';
 import { nameOf, violationEffects } from '../common.js';
 import { note, type StageRule } from '../rule.js';
 import { r8Text } from './templates.js';

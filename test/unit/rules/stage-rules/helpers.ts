@@ -1,5 +1,5 @@
 /** Drives the pure stage rules the way the worker does: fold each event into the lead state, then run the rules. */
-import type { Effect, Plan } from '../../../../src/effects/types.js';
+import type { Effect, Plan } from '../../../../src/rules/plan.js';
 import type { LeadEvent, NoteEvent, WebhookEvent } from '../../../../src/rules/events.js';
 import { applyEvent, emptyLeadState, type LeadState } from '../../../../src/rules/lead-state.js';
 import { emptyStageState, stageRulesOnLeadEvent, type StageLead, type StageState } from '../../../../src/rules/stage-rules/index.js';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Keys } from '../store/keys.js';
+import type { Keys } from './keys.js';
 
 export const VERSIONS_KEPT = 200;
 

@@ -19,11 +19,11 @@ import type { Logger } from '../lib/logger.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { AccountDirectory } from '../rules/directory.js';
 import type { Calendar, CompiledRules } from '../rules/types.js';
-import type { Keys } from '../store/keys.js';
-import { compileRules, isShadow, shadowRulesOf, type ConfigError, type ConfigWarning } from './compile.js';
-import { parseRulesText } from './load.js';
-import type { RulesConfig } from './schema.js';
-import { createVersionStore, sha256, type RulesVersion, type VersionStore } from './versions.js';
+import type { Keys } from './keys.js';
+import { compileRules, isShadow, shadowRulesOf, type ConfigError, type ConfigWarning } from '../config/compile.js';
+import { parseRulesText } from '../config/load.js';
+import type { RulesConfig } from '../config/schema.js';
+import { createVersionStore, sha256, type RulesVersion, type VersionStore } from './rule-versions.js';
 
 export class RulesError extends Error {
   constructor(
