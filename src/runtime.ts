@@ -19,6 +19,7 @@ import { createPickupEngine, PICKUP_RULE, type PickupEngine } from './jobs/handl
 import { CADENCE_RULE, createCadenceEngine, type CadenceEngine } from './jobs/handlers/cadence.js';
 import { createDistributionStore } from './store/distribution-store.js';
 import { createStageRulesEngine, type StageRulesEngine } from './jobs/handlers/stage-rules.js';
+import { STAGE_RULE_LIST } from './rules/stage-rules/registry.js';
 import { createPickupStore } from './store/pickup-store.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { Logger } from './lib/logger.js';
@@ -322,7 +323,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
       const stage = createStageRulesEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, effects, clock, logger });
       stageRules = stage;
-      for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9']) effects.registerDueHandler(rule, (due) => stage.onDue(due));
+      for (const def of STAGE_RULE_LIST) if (def.handlers.onDue) effects.registerDueHandler(def.id, (due) => stage.onDue(due));
       // R10's sweep is itself a timer (lead 0), so one worker runs it per interval and it survives restarts.
       effects.registerDueHandler('R10', async (due) => {
         await stage.sweep();

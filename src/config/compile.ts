@@ -5,8 +5,9 @@
  * department, that rule): the service keeps running on the rest, and an admin sees what to fix.
  */
 import { Duration } from 'luxon';
+import { RULE_CODES } from '../rules/registry.js';
 import { resolveGroup, resolvePipeline, resolveStatus, resolveUser, type AccountDirectory } from '../rules/directory.js';
-import { compileStageRules } from '../rules/stage-rules/config.js';
+import { compileStageRules } from '../rules/stage-rules/registry.js';
 import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
 import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
 import { TelegramRulesSchema, type CadencesConfig, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
@@ -32,8 +33,7 @@ export function isShadow(rules: Pick<CompiledRules, 'shadowRules'>, rule: string
   return rules.shadowRules?.has(rule) ?? false;
 }
 
-/** The code plans carry in `Plan.rule` for each rule block of the config (SPEC §3), so the executor can ask by either. */
-export const RULE_CODES: Readonly<Record<string, string>> = { pickup: 'R1' };
+export { RULE_CODES } from '../rules/registry.js';
 
 /** `shadow: true` on any rule block of the config (pickup, and any rule added later with the same flag): names and codes. */
 export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {

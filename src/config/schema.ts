@@ -6,7 +6,7 @@
  */
 import { Duration } from 'luxon';
 import { z } from 'zod';
-import { StageRulesSchema } from '../rules/stage-rules/config.js';
+import { StageRulesSchema } from '../rules/stage-rules/registry.js';
 
 export const IsoDurationSchema = z
   .string()

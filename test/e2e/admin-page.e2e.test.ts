@@ -55,6 +55,9 @@ describe('admin page in Chromium', () => {
     await page.locator('#login-form button[type=submit]').click();
     await page.locator('#current-version').filter({ hasText: 'Версия 1' }).waitFor();
     expect(await page.locator('#source-rule').textContent()).toContain('Действует последнее изменение');
+    // The rules overview comes from the registry: all twelve, with their state in the running config.
+    expect(await page.locator('#rule-list tbody tr').count()).toBe(12);
+    expect(await page.locator('#rule-list tr[data-rule="R9"]').textContent()).toContain('Обратная связь по КП');
     expect(await page.locator('#pickup-timeout').inputValue()).toBe('PT15S');
     await shot('01-signed-in');
   });

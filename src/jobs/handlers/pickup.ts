@@ -26,10 +26,12 @@ import { explanationOf } from '../../store/distribution-store.js';
 import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import { PICKUP_FIELD, type PickupStore } from '../../store/pickup-store.js';
+import { R2 } from '../../rules/distribution/definition.js';
+import { R1 } from '../../rules/pickup/definition.js';
 
 /** amoCRM event types that can show a lead was taken (GET /api/v4/events). */
 export const PICKUP_EVENT_TYPES = ['outgoing_call', 'incoming_call', 'common_note_added', 'task_completed', 'lead_status_changed', 'entity_responsible_changed'];
-export const PICKUP_RULE = 'R1';
+export const PICKUP_RULE = R1.id;
 export const DEADLINE_KEY = 'deadline';
 
 export interface PickupEngineDeps {
@@ -152,8 +154,8 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
             at: new Date(d.at).toISOString(),
             leadId: d.leadId,
             userId: d.userId,
-            rule: 'R1',
-            seed: 'seed 001 «Передан в работу»: 15 минут, чтобы взять клиента в работу',
+            rule: R1.id,
+            seed: R1.seed,
             violationId: `${d.type}:${d.leadId}:${clock}`,
             reason: d.reason,
           },
@@ -168,7 +170,7 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
             kind: d.record,
             at: new Date(d.at).toISOString(),
             leadId: d.leadId,
-            rule: d.record === 'assignment' || d.record === 'reassignment' || d.record === 'fallback' ? 'R2' : 'R1',
+            rule: d.record === 'assignment' || d.record === 'reassignment' || d.record === 'fallback' ? R2.id : R1.id,
             reason: d.reason,
             ...(d.userId !== undefined ? { userId: d.userId } : {}),
             ...(d.previousUserId !== undefined ? { previousUserId: d.previousUserId } : {}),

@@ -14,9 +14,10 @@ import type { CompiledRules, LeadSnapshot } from '../types.js';
 import { callFromNoteEvent, isConversation } from './calls.js';
 import { availability, cadenceSteps, endInstant, nextSlot, type CadenceStep } from './plan.js';
 import * as t from './templates.js';
+import { R3 } from './definition.js';
 import type { AttemptOutcome, CadenceState, CallNote, CompiledCadence } from './types.js';
 
-export const RULE = 'R3';
+export const RULE = R3.id;
 export const TIMER_KEY = 'step';
 /** amoCRM's standard task type "Встреча" (2): a meeting set on the lead stops the cadence. */
 export const MEETING_TASK_TYPE = 2;

@@ -12,21 +12,13 @@ import type { WebhookEvent } from '../events.js';
 import type { LeadState, StageChange } from '../lead-state.js';
 import type { RuleContext } from '../types.js';
 import { fieldsFromEvent, isRobot, stageContext, toPlan, type RuleOutcome, type StageContext, type StageLead, type StageState } from './common.js';
-import { r10OnSweep } from './r10-weekly-update/rule.js';
-import { r4Handoff } from './r4-handoff/rule.js';
-import { r5CloseReason } from './r5-close-reason/rule.js';
-import { r6Deferred } from './r6-deferred/rule.js';
-import { r7Meeting } from './r7-meeting/rule.js';
-import { r8MustPassThrough } from './r8-must-pass-through/rule.js';
-import { r9Offer } from './r9-offer/rule.js';
-import type { DueFresh, DueTimerInput, Step, StageRule } from './rule.js';
+import { STAGE_RULE_LIST, STAGE_RULES } from './registry.js';
+import type { DueFresh, DueTimerInput, Step } from './rule.js';
 
 export { emptyStageState, StageStateSchema, type StageLead, type StageState } from './common.js';
 export type { DueFresh } from './rule.js';
 
-/** In the order the regulations walk a lead through the pipeline. */
-export const STAGE_RULES: StageRule[] = [r4Handoff, r5CloseReason, r6Deferred, r7Meeting, r8MustPassThrough, r9Offer];
-export const STAGE_RULE_IDS = ['R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10'] as const;
+export { STAGE_RULE_IDS, STAGE_RULE_LIST, STAGE_RULES } from './registry.js';
 
 export interface StageResult {
   state: StageState;
@@ -170,7 +162,7 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
     else c.plans.push({ id: `stage:${lead.leadId}:join:${lead.statusId}:${at}`, rule: 'stage', leadId: lead.leadId, reason: `joined stage ${lead.statusId} entered ${new Date(at).toISOString()}`, state: { stage: c.state }, effects: [] });
   }
   const beforeR10 = c.state.lastTouchAt;
-  c.take(r10OnSweep(c.state, lead, ctx));
+  for (const r of STAGE_RULES) if (r.onSweep) c.take(r.onSweep(c.state, lead, ctx));
   if (c.plans.length === 0 && beforeR10 === undefined && c.state.lastTouchAt !== undefined && lead.lastPersonTouchAt !== undefined) {
     // A person's touch read from amoCRM's events is kept, so the next sweep need not read them again.
     c.plans.push({ id: `stage:${lead.leadId}:touch:${c.state.lastTouchAt}`, rule: 'R10', leadId: lead.leadId, reason: `last touch by a person at ${new Date(c.state.lastTouchAt).toISOString()} (amoCRM events)`, state: { stage: c.state }, effects: [] });
@@ -178,17 +170,14 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
   return { state: c.state, plans: c.plans };
 }
 
-/** Stages some rule of R4-R9 watches: only there does a lead the worker never saw enter need to join. */
+/** Stages some stage rule watches: only there does a lead the worker never saw enter need to join. */
 function ruledStages(ctx: StageContext): Set<number> {
-  const s = ctx.stage;
-  const ids = [s.handoff, s.closeReason, s.deferred, s.meeting, s.offer].flatMap((r) => (r ? [r.stage.statusId] : []));
-  for (const mp of s.mustPassThrough) ids.push(mp.from.statusId, mp.mustPass.statusId);
-  return new Set(ids);
+  return new Set(STAGE_RULE_LIST.flatMap((d) => d.watchedStages(ctx.stage)));
 }
 
-/** Stages whose rules need the real entry time when a lead joins (R4, R9: their clocks run from the entry). */
+/** Stages whose rules need the real entry time when a lead joins (their clocks run from the entry). */
 export function stagesNeedingEntryTime(input: RuleContext): number[] {
   const s = input.rules.stageRules;
   if (!s) return [];
-  return [s.handoff?.stage.statusId, s.offer?.stage.statusId, s.deferred?.stage.statusId, s.closeReason?.stage.statusId, s.meeting?.stage.statusId].filter((x): x is number => x !== undefined);
+  return [...new Set(STAGE_RULE_LIST.filter((d) => d.clockFromEntry).flatMap((d) => d.watchedStages(s)))];
 }

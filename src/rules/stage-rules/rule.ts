@@ -32,6 +32,8 @@ export interface StageRule {
   onEvent?(state: StageState, lead: StageLead, event: WebhookEvent, ctx: StageContext): Step;
   /** A timer of this rule is due; `fresh` is amoCRM's view now (check, then act). */
   onDue?(state: StageState, timer: DueTimerInput, fresh: DueFresh, ctx: StageContext): Step;
+  /** The paged sweep met an open lead (after it joined the stage it sits in). */
+  onSweep?(state: StageState, lead: StageLead, ctx: StageContext): Step;
 }
 
 export const schedule = (rule: string, leadId: number, key: string, dueAt: number): Effect => ({ kind: 'schedule_timer', rule, leadId, key, dueAt });

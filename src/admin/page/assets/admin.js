@@ -69,6 +69,17 @@ async function loadRunning() {
   const r = running;
   $('#current-version').textContent = `Версия ${r.version} — ${ORIGINS[r.origin] ?? r.origin}, ${r.author}, ${new Date(r.at).toLocaleString('ru-RU')}${r.comment ? ` («${r.comment}»)` : ''}. Время на взятие в работу: ${r.config.rules.pickup.timeout}.`;
   $('#source-rule').textContent = `Что главнее, файл или страница: ${r.source.rule}`;
+  // Every rule the service runs, from its registry: a new rule shows here without page code.
+  $('#rule-list tbody').replaceChildren(
+    ...r.rules.map((rule) =>
+      el('tr', { 'data-rule': rule.id }, [
+        el('td', { text: `${rule.id} · ${rule.title}` }),
+        el('td', { text: rule.seed }),
+        el('td', { text: !rule.enabled ? 'выключено' : rule.shadow ? 'теневой режим' : 'включено' }),
+        el('td', { text: rule.configKey }),
+      ]),
+    ),
+  );
   $('#file-differs').hidden = r.source.fileMatchesRunning;
   const rej = $('#rejection');
   rej.hidden = !r.rejection;

@@ -39,6 +39,7 @@ import { createIntakeStore, type IntakeTarget } from '../../../store/intake-stor
 import type { Keys } from '../../../store/keys.js';
 import type { RecordStore, StoredRecord } from '../../../store/record-store.js';
 import type { WebhookInbox } from '../../../store/webhook-inbox.js';
+import { ruleStatuses } from '../../../rules/registry.js';
 import {
   AppliedSchema,
   ApplySchema,
@@ -224,6 +225,7 @@ export function adminPlugin(deps: AdminDeps) {
           comment: s.comment,
           text: s.text,
           config: s.config,
+          rules: ruleStatuses(s.config),
           warnings,
           rejection: deps.source.lastRejection() ?? null,
           source: { rule: SOURCE_RULE, file: deps.source.file, fileMatchesRunning: fileText === s.text },

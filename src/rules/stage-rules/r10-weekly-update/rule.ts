@@ -8,7 +8,7 @@
  * `lead_stale` and a task, once per silence and week (`<lastTouch>w<n>`).
  */
 import { durationEn, formatLocal, durationText, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
-import { note, type Step } from '../rule.js';
+import { note, type StageRule, type Step } from '../rule.js';
 import { r10Text } from './templates.js';
 
 export const R10_SEED = 'seed 002 §2.6, §2.12: «не реже 1 раза в неделю вносит комментарии и обновляет статусы проектов»';
@@ -40,3 +40,5 @@ export function r10OnSweep(state: StageState, lead: StageLead, ctx: StageContext
     },
   };
 }
+
+export const r10WeeklyUpdate: StageRule = { rule: 'R10', onSweep: r10OnSweep };

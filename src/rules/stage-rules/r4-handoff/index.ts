@@ -1,0 +1,20 @@
+/** R4 as one definition: its identity, config piece, compile step and handlers (registered in ../registry.ts). */
+import type { StageRuleDefinition } from '../define.js';
+import { compileHandoff, HandoffSchema } from './config.js';
+import { r4Handoff, R4_SEED } from './rule.js';
+
+export const R4 = {
+  id: 'R4',
+  title: 'Передача сделки',
+  summary: '«Для передачи» left in time',
+  seed: R4_SEED,
+  folder: 'src/rules/stage-rules/r4-handoff/',
+  configKey: 'stageRules.handoff',
+  doc: 'docs/rules/stage-rules.md',
+  timers: true,
+  schema: HandoffSchema.default(HandoffSchema.parse({})),
+  compile: compileHandoff,
+  watchedStages: (s) => (s.handoff ? [s.handoff.stage.statusId] : []),
+  clockFromEntry: true,
+  handlers: r4Handoff,
+} satisfies StageRuleDefinition;
