@@ -12,6 +12,7 @@ import type { Keys } from '../store/keys.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
 import { backoffMs, createExecutor, WRITES_IN_FLIGHT_RETRY_MS, type Executor } from './executor.js';
+import { createLoopGuard } from './loop-guard.js';
 import { createTimerStore, type TimerStore } from './timers.js';
 import type { DueHandler, DueTimer } from './types.js';
 
@@ -60,6 +61,7 @@ export function createEffects(deps: {
 }): Effects {
   const timers = createTimerStore(deps.redis, deps.keys);
   const executor = createExecutor({ ...deps, timers });
+  const guard = createLoopGuard(deps);
   const handlers = new Map<string, DueHandler>();
   const log = deps.logger.child({ component: 'timers' });
   const now = (): number => deps.clock.now().getTime();
@@ -101,8 +103,13 @@ export function createEffects(deps: {
       await timers.retry(lease(), due, at);
       return;
     }
-    if (result.plans && result.plans.length > 0) await executor.execute(result.plans);
+    // A plan that puts its own timer back at or before now twice in a row is a loop: refused, never run again.
+    const refused = await guard.check(due, [...(result.plans ?? []), ...(result.committed ?? []).map((c) => c.plan)], now());
+    const plans = (result.plans ?? []).filter((p) => !refused.has(p));
+    if (plans.length > 0) await executor.execute(plans);
     if (result.committed && result.committed.length > 0) await executor.drain(result.committed);
+    const loops = [...refused].flatMap((p) => p.effects.flatMap((e) => (e.kind === 'schedule_timer' ? [{ rule: e.rule, leadId: e.leadId, key: e.key }] : [])));
+    if (loops.length > 0) await timers.cancel(loops);
     const failed = result.failed ?? [];
     const failedSet = new Set(failed.map((f) => f.timer));
     for (const f of failed) {
