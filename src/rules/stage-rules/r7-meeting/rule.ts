@@ -14,12 +14,16 @@
  * only ids) carries no fields at all: entering the stage by one schedules a read of the lead (`read:<entered>`, due
  * at once; the shell reads every due lead in one request) before R7 decides. A full body without the field while a
  * time was known is re-read the same way before the confirmations are cancelled.
+ *
+ * The tasks fall inside the responsible manager's working time (see `confirmationTimes`): a task due at 07:30 for a
+ * manager whose shift starts at 09:00 would be overdue before anyone could see it.
  */
 import { DateTime } from 'luxon';
 import type { Effect } from '../../plan.js';
 import { actionRecord, durationEn, durationText, formatLocal, hhmm, isIn, nameOf, parseFieldTime, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
 import type { CompiledStageRules } from '../config.js';
 import { cancel, keyVisit, note, schedule, settle, type Step, type StageRule } from '../rule.js';
+import { HORIZON_MS, managerIntervals, nextWorkingInstant, type Interval } from '../../schedule/shifts.js';
 import { r7Text } from './templates.js';
 
 export const R7_SEED = 'seed 001 «Встреча назначена»: «обязательно укажите дату, время»; seed 004 правило 3: «подтвердить встречу с утра, а также за 2-3 часа»';
@@ -30,19 +34,64 @@ export type ConfirmSlot = 'morning' | 'before';
  * When to confirm a meeting, seed 004 rule 3. The "2-3 h before" task is due at `meeting - confirmTo` (or now, when
  * that has passed and the meeting has not); a meeting on a later local day also gets one that morning, due at
  * `morningAt` but never after the 2-3 h window opens. A meeting already past gets none.
+ *
+ * With `working` (the responsible manager's shifts: schedule, holidays, absences), every task falls inside them:
+ * - "before": the latest working minute inside the 2-3 h window; a meeting too early for the window to touch the
+ *   shift (10:30 for a 09:00-21:00 shift) gets it on the previous working evening, an hour before that shift ends;
+ *   when that evening has passed too, the first working minute before the meeting, else now;
+ * - "morning": the first working minute from `morningAt` on the meeting's day, kept only when it comes before the
+ *   meeting and outside the "before" window (which it would only repeat).
  */
-export function confirmationTimes(meetingAt: number, now: number, cfg: NonNullable<CompiledStageRules['meeting']>, zone: string): Array<{ slot: ConfirmSlot; dueAt: number }> {
+export function confirmationTimes(meetingAt: number, now: number, cfg: NonNullable<CompiledStageRules['meeting']>, zone: string, working?: (from: number, to: number) => Interval[]): Array<{ slot: ConfirmSlot; dueAt: number }> {
   if (meetingAt <= now) return [];
-  const before = Math.max(now, meetingAt - cfg.confirmToMs);
+  const seedBefore = Math.max(now, meetingAt - cfg.confirmToMs);
   const meetingDay = DateTime.fromMillis(meetingAt, { zone }).startOf('day');
   const today = DateTime.fromMillis(now, { zone }).startOf('day');
+  const laterDay = meetingDay.toMillis() > today.toMillis();
+  const seedMorning = laterDay ? Math.min(meetingDay.plus({ minutes: cfg.morningMin }).toMillis(), meetingAt - cfg.confirmFromMs) : undefined;
+  if (!working) {
+    const out: Array<{ slot: ConfirmSlot; dueAt: number }> = [];
+    if (seedMorning !== undefined && seedMorning >= meetingDay.toMillis() && seedMorning < seedBefore) out.push({ slot: 'morning', dueAt: seedMorning });
+    out.push({ slot: 'before', dueAt: seedBefore });
+    return out;
+  }
+  const shifts = working(Math.min(now, meetingAt - HORIZON_MS), meetingAt).sort((a, b) => a[0] - b[0]);
+  const windowStart = Math.max(now, meetingAt - cfg.confirmFromMs);
+  const before = fitBefore(shifts, windowStart, seedBefore, now, meetingAt);
   const out: Array<{ slot: ConfirmSlot; dueAt: number }> = [];
-  if (meetingDay.toMillis() > today.toMillis()) {
-    const morning = Math.min(meetingDay.plus({ minutes: cfg.morningMin }).toMillis(), meetingAt - cfg.confirmFromMs);
-    if (morning >= meetingDay.toMillis() && morning < before) out.push({ slot: 'morning', dueAt: morning });
+  if (seedMorning !== undefined) {
+    const morning = nextWorkingInstant(Math.max(seedMorning, now), shifts);
+    const inWindow = morning !== undefined && morning >= windowStart && morning <= before;
+    if (morning !== undefined && morning < meetingAt && morning >= meetingDay.toMillis() && !inWindow && morning !== before) out.push({ slot: 'morning', dueAt: morning });
   }
   out.push({ slot: 'before', dueAt: before });
-  return out;
+  return out.sort((a, b) => a.dueAt - b.dueAt);
+}
+
+/** How long before the end of the previous working evening's shift a task moved there is due. */
+export const PREVIOUS_EVENING_BEFORE_END_MS = 3_600_000;
+const MINUTE = 60_000;
+
+function fitBefore(shifts: Interval[], windowStart: number, windowEnd: number, now: number, meetingAt: number): number {
+  // The latest working minute inside the window.
+  let inWindow: number | undefined;
+  for (const [s, e] of shifts) if (s <= windowEnd && e > windowStart) inWindow = Math.max(s, windowStart, Math.min(windowEnd, e - MINUTE));
+  if (inWindow !== undefined) return inWindow;
+  // The previous working evening: the last shift that ended before the window opened.
+  const previous = shifts.filter(([, e]) => e <= windowStart).at(-1);
+  if (previous) {
+    const evening = Math.max(previous[0], previous[1] - PREVIOUS_EVENING_BEFORE_END_MS);
+    if (evening >= now) return evening;
+    if (previous[1] - MINUTE >= now) return now;
+  }
+  const next = nextWorkingInstant(now, shifts);
+  return next !== undefined && next < meetingAt ? next : now;
+}
+
+/** The responsible manager's working time, when the departments know them. */
+function shiftsOf(ctx: StageContext, userId: number | undefined): ((from: number, to: number) => Interval[]) | undefined {
+  const manager = ctx.rules.departments.flatMap((d) => d.managers).find((m) => m.userId === userId);
+  return manager ? (from, to) => managerIntervals(manager, from, to, ctx.rules.calendar, ctx.rules.timeZone) : undefined;
 }
 
 /** A confirmation task is named by its slot, the visit and the meeting time: a moved meeting gets new tasks. */
@@ -72,7 +121,7 @@ function plan(state: StageState, lead: StageLead, meetingAt: number, ctx: StageC
   const cfg = ctx.stage.meeting!;
   const entered = state.enteredAt ?? 0;
   const zone = ctx.rules.timeZone;
-  const wanted = confirmationTimes(meetingAt, ctx.now, cfg, zone);
+  const wanted = confirmationTimes(meetingAt, ctx.now, cfg, zone, shiftsOf(ctx, lead.responsibleUserId));
   const live = new Set(state.r7?.refs ?? []);
   const effects: Effect[] = [];
   const meeting = formatLocal(meetingAt, zone);

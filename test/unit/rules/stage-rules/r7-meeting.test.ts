@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { stageRulesOnDue } from '../../../../src/rules/stage-rules/index.js';
+import { managerIntervals, type Interval } from '../../../../src/rules/schedule/shifts.js';
 import { confirmationTimes } from '../../../../src/rules/stage-rules/r7-meeting/rule.js';
+import type { CompiledManager } from '../../../../src/rules/types.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
 import { ctxAt } from '../../../helpers/rules.js';
 import { ANNA, effects as effectsOf, freshLead, LEAD, MEETING_FIELD, moveTo, ms, ofKind, S, startWalk, violations, shippedStageRules } from './helpers.js';
@@ -154,5 +156,74 @@ describe('R7 "Встреча назначена" (seed 001, seed 004 rule 3)', (
     const filled = stageRulesOnDue(timer, w.stage, { lead: freshLead(S.meetingSet, { fields: new Map([[MEETING_FIELD, String(ms('2026-11-25T12:00:00.000Z') / 1000)]]) }), notes: [] }, ctxAt(rules, '2026-11-24T10:10:00.000Z'));
     expect(violations(filled.plans)).toHaveLength(0);
     expect(ofKind(filled.plans, 'create_task')).toHaveLength(2);
+  });
+});
+
+describe('R7 confirmation times inside the manager\'s working time', () => {
+  const cfg = () => rules.stageRules!.meeting!;
+  const zone = 'Europe/Moscow';
+  const weekdays = (startMin: number, endMin: number, absences: CompiledManager['absences'] = []): CompiledManager => ({
+    userId: 1,
+    name: 'Анна',
+    weight: 1,
+    cap: 10,
+    schedule: { kind: 'weekly', days: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri'].map((d) => [d, [{ startMin, endMin }]])), followHolidays: false },
+    absences,
+  });
+  const shiftsOf = (m: CompiledManager) => (from: number, to: number): Interval[] => managerIntervals(m, from, to, { nonWorking: new Set(), working: new Set() }, zone);
+  const times = (meeting: string, now: string, m: CompiledManager) => confirmationTimes(ms(meeting), ms(now), cfg(), zone, shiftsOf(m)).map((c) => [c.slot, new Date(c.dueAt).toISOString()]);
+
+  it('when the meeting is tomorrow at 10:30 and the shift is 09:00-21:00, then the 2-3 h task moves to this evening and the morning one to 09:00', () => {
+    // Tue 24 Nov 13:00 MSK; the seed's times would be 07:30 and 08:30 on Wednesday, before the shift starts.
+    expect(times('2026-11-25T07:30:00.000Z', T, weekdays(9 * 60, 21 * 60))).toEqual([
+      ['before', '2026-11-24T17:00:00.000Z'],
+      ['morning', '2026-11-25T06:00:00.000Z'],
+    ]);
+  });
+
+  it('when the meeting is Monday at 10:00 and the weekend is off, then the evening task is on Friday', () => {
+    expect(times('2026-11-30T07:00:00.000Z', T, weekdays(9 * 60, 18 * 60))).toEqual([
+      ['before', '2026-11-27T14:00:00.000Z'],
+      ['morning', '2026-11-30T06:00:00.000Z'],
+    ]);
+  });
+
+  it('when the manager is away the day before, then the evening task goes to the last day they work', () => {
+    const away = weekdays(9 * 60, 21 * 60, [{ from: '2026-11-26', to: '2026-11-26' }]);
+    // Meeting Fri 27 Nov 10:00 MSK; Thursday is an absence, so Wednesday 20:00.
+    expect(times('2026-11-27T07:00:00.000Z', T, away)[0]).toEqual(['before', '2026-11-25T17:00:00.000Z']);
+  });
+
+  it('when the window lies inside the shift, then the seed\'s times stand (control)', () => {
+    expect(times('2026-11-25T12:00:00.000Z', T, weekdays(9 * 60, 21 * 60))).toEqual([
+      ['morning', '2026-11-25T07:00:00.000Z'],
+      ['before', '2026-11-25T10:00:00.000Z'],
+    ]);
+  });
+
+  it('holds for any meeting and shift: every task is inside a shift or due now, before the meeting, and the 2-3 h one is in its window whenever the window touches a shift', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: ms('2026-01-05T00:00:00Z'), max: ms('2027-12-01T00:00:00Z') }), fc.integer({ min: 1, max: 10 * 24 * 60 }), fc.integer({ min: 6 * 60, max: 11 * 60 }), fc.integer({ min: 4 * 60, max: 13 * 60 }), (now, aheadMin, startMin, lengthMin) => {
+        const m = weekdays(startMin, startMin + lengthMin);
+        const meeting = now + aheadMin * 60_000;
+        const working = shiftsOf(m);
+        const out = confirmationTimes(meeting, now, cfg(), zone, working);
+        const inShift = (t: number): boolean => working(t, t + 1).length > 0;
+        for (const c of out) {
+          expect(c.dueAt).toBeGreaterThanOrEqual(now);
+          expect(c.dueAt).toBeLessThan(meeting);
+          if (c.dueAt !== now) expect(inShift(c.dueAt)).toBe(true);
+        }
+        const before = out.find((c) => c.slot === 'before')!;
+        expect(before).toBeDefined();
+        const windowStart = Math.max(now, meeting - cfg().confirmFromMs);
+        const windowEnd = Math.max(now, meeting - cfg().confirmToMs);
+        if (working(windowStart, windowEnd + 1).length > 0) {
+          expect(before.dueAt).toBeGreaterThanOrEqual(windowStart);
+          expect(before.dueAt).toBeLessThanOrEqual(windowEnd);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
