@@ -27,15 +27,11 @@ export interface IncomingWebhook {
   userAgent?: string;
 }
 
-export interface WebhookReceiver {
-  receive(input: IncomingWebhook): Promise<WebhookOutcome>;
-}
-
+/** The token's digest: compared so that neither its length nor its content leaks through timing. */
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** Compares digests so that neither the length nor the content of the token leaks through timing. */
-export function tokenMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
+export interface WebhookReceiver {
+  receive(input: IncomingWebhook): Promise<WebhookOutcome>;
 }
 
 function parseJsonBody(body: string): unknown {

@@ -38,8 +38,6 @@ export function monthPeriod(month: string, zone: string): NamedPeriod {
   };
 }
 
-export const localDate = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).toISODate() ?? '';
-export const localMonth = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).toFormat('yyyy-MM');
 export const previousMonth = (month: string): string =>
   DateTime.fromISO(`${month}-01`, { zone: 'UTC' }).minus({ months: 1 }).toFormat('yyyy-MM');
 export const nextMonth = (month: string): string =>

@@ -16,7 +16,7 @@ import type { Outbox } from '../store/outbox.js';
 import type { RecordStore, StoredRecord } from '../store/record-store.js';
 import { escapeHtml, splitMessage } from './html.js';
 import type { LinkStore } from './links.js';
-import { botText, buttons, formatWhen, unfactorButtons, VIOLATION_TEXT } from './templates/index.js';
+import { botText, buttons, formatWhen, unfactorButtons, violationText } from './templates/index.js';
 
 /** Why a «Переназначить» changed nothing (the pickup rule's answer, or the lead is gone from amoCRM). */
 export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found';
@@ -170,8 +170,9 @@ export function installBot(deps: BotDeps): Bot {
       const later = rs.filter((r) => r.at > given.at || r === given);
       const away = later.some((r) => (r.kind === 'reassignment' || r.kind === 'fallback') && r.userId !== w.userId);
       const taken = later.some((r) => r.kind === 'pickup_taken');
-      const deadline = Date.parse(given.at) + (rules?.pickup.timeoutMs ?? 15 * 60_000);
-      const state = away ? '↪️ передан другому' : taken ? '✅ взят в работу' : `⏳ взять до ${formatWhen(deadline, zone())}`;
+      // The deadline the running rules give; a process without them (web only) says only that it waits.
+      const deadline = rules ? Date.parse(given.at) + rules.pickup.timeoutMs : undefined;
+      const state = away ? '↪️ передан другому' : taken ? '✅ взят в работу' : deadline !== undefined ? `⏳ взять до ${formatWhen(deadline, zone())}` : '⏳ ещё не взят';
       lines.push(`• <a href="${escapeHtml(deps.leadUrl(leadId))}">№${leadId}</a> — получен ${formatWhen(given.at, zone())}: ${state}`);
     }
     await replyHtml(ctx, [botText.todayHeader(name(w.userId)), ...(lines.length ? lines : [botText.nothing])].join('\n'));
@@ -182,10 +183,11 @@ export function installBot(deps: BotDeps): Bot {
     if (!w) return refuseOnce(ctx);
     const { from, to } = dayBounds();
     const members = new Set(w.kind === 'head' ? w.department.managers.map((m) => m.userId) : [w.userId]);
+    const rules = deps.rules();
     const list = (await deps.records.range(from.toISOString(), to.toISOString())).filter((r) => r.kind === 'violation' && r.userId !== undefined && members.has(r.userId));
     const lines = list.map(
       (r) =>
-        `• ${formatWhen(r.at, zone())} — ${escapeHtml(VIOLATION_TEXT[r.type ?? ''] ?? r.type ?? '')}: ${escapeHtml(name(r.userId!))}, <a href="${escapeHtml(deps.leadUrl(r.leadId))}">№${r.leadId}</a> (${escapeHtml(r.rule)}${r.seed ? `, ${escapeHtml(r.seed)}` : ''})`,
+        `• ${formatWhen(r.at, zone())} — ${escapeHtml(violationText(r.type ?? '', rules))}: ${escapeHtml(name(r.userId!))}, <a href="${escapeHtml(deps.leadUrl(r.leadId))}">№${r.leadId}</a> (${escapeHtml(r.rule)}${r.seed ? `, ${escapeHtml(r.seed)}` : ''})`,
     );
     const title = w.kind === 'head' ? w.department.name : name(w.userId);
     await replyHtml(ctx, [botText.violationsHeader(title), ...(lines.length ? lines : [botText.nothing])].join('\n'));

@@ -78,15 +78,3 @@ export function splitMessage(html: string, limit = TELEGRAM_TEXT_LIMIT): string[
   return parts;
 }
 
-/** Fits a list of lines under a header into one message, summarising the lines that do not fit ("… и ещё 12"). */
-export function fitLines(header: string, lines: string[], more: (n: number) => string, limit = TELEGRAM_TEXT_LIMIT): string {
-  const all = [header, ...lines].join('\n');
-  if (fits(all, limit)) return all;
-  let kept = lines.length;
-  while (kept > 0) {
-    kept -= 1;
-    const text = [header, ...lines.slice(0, kept), more(lines.length - kept)].join('\n');
-    if (fits(text, limit)) return text;
-  }
-  return [header, more(lines.length)].join('\n').slice(0, limit);
-}
