@@ -19,7 +19,7 @@ import type { LinkStore } from './links.js';
 import { botText, buttons, formatWhen, unfactorButtons, violationText } from './templates/index.js';
 
 /** Why a «Переназначить» changed nothing (the pickup rule's answer, or the lead is gone from amoCRM). */
-export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found';
+export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found' | 'not_your_department';
 export type ReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: ReassignRefusal };
 
 /** What the pickup rule offers the bot (the lead wires it to R1). */
@@ -72,7 +72,7 @@ export interface BotDeps {
 /** amoCRM event types that show a lead was taken, per the R1 `takenBy` setting. */
 const EVIDENCE: Record<string, string> = { outgoing_call: 'outgoing_call', note: 'common_note_added', task_completed: 'task_completed' };
 
-type Who = { kind: 'manager'; userId: number; department?: CompiledDepartment } | { kind: 'head'; userId?: number; department: CompiledDepartment };
+type Who = { kind: 'manager'; userId: number; department?: CompiledDepartment } | { kind: 'head'; userId: number; department: CompiledDepartment };
 
 export function installBot(deps: BotDeps): Bot {
   const { bot } = deps;
@@ -82,32 +82,43 @@ export function installBot(deps: BotDeps): Bot {
   const departments = (): CompiledDepartment[] => deps.rules()?.departments ?? [];
   const deptOfManager = (userId: number): CompiledDepartment | undefined => departments().find((d) => d.managers.some((m) => m.userId === userId));
 
-  /** Who is writing: a configured РОП chat, a linked head of a department, a linked manager; else nobody we serve. */
+  /**
+   * Who is acting, by the Telegram user who wrote or pressed (never by the chat alone): the linked head or fallback of
+   * a department is its РОП, a linked manager is a manager. In a department's chat, a member who is neither is
+   * nobody we serve: they get one polite refusal, and their presses change nothing.
+   */
   const who = async (ctx: Context): Promise<Who | undefined> => {
     const chatId = ctx.chat?.id !== undefined ? String(ctx.chat.id) : undefined;
     if (chatId === undefined) return undefined;
-    const deptChat = departments().find((d) => d.telegramChat === chatId);
-    const fromUser = ctx.from?.id !== undefined ? await deps.links.userOf(String(ctx.from.id)) : undefined;
-    // A configured department chat speaks for its РОП, except a linked manager of the department pressing there:
-    // the РОП's buttons (pause, reassign, undo a ranking factor) are not theirs to press.
-    const isHead = fromUser !== undefined && departments().some((d) => d.headUserId === fromUser || d.fallbackUserId === fromUser);
-    const managerOf = fromUser !== undefined && !isHead ? deptOfManager(fromUser) : undefined;
-    if (deptChat && managerOf) return { kind: 'manager', userId: fromUser!, department: managerOf };
-    if (deptChat) return { kind: 'head', department: deptChat, ...(fromUser !== undefined ? { userId: fromUser } : {}) };
-    const userId = await deps.links.userOf(chatId);
+    const isPrivate = ctx.chat?.type === 'private';
+    // In a private chat the chat is the person (linked by /start <code>); in a group, the sender's own private link.
+    const userId = ctx.from?.id !== undefined ? await deps.links.userOf(String(ctx.from.id)) : isPrivate ? await deps.links.userOf(chatId) : undefined;
     if (userId === undefined) return undefined;
-    const headOf = departments().find((d) => d.headUserId === userId || d.fallbackUserId === userId);
+    const deptChat = departments().find((d) => d.telegramChat === chatId);
+    const headOf = (deptChat && (deptChat.headUserId === userId || deptChat.fallbackUserId === userId) ? deptChat : undefined) ?? departments().find((d) => d.headUserId === userId || d.fallbackUserId === userId);
     if (headOf) return { kind: 'head', userId, department: headOf };
     const dept = deptOfManager(userId);
-    return { kind: 'manager', userId, ...(dept ? { department: dept } : {}) };
+    if (dept || isPrivate) return { kind: 'manager', userId, ...(dept ? { department: dept } : {}) };
+    return undefined;
   };
 
+  /** A refused press or message, in the record with the person: who tried what, where. */
+  const recordRefusal = async (ctx: Context, what: string): Promise<void> => {
+    const at = deps.clock.now().toISOString();
+    const from = ctx.from ? `Telegram ${ctx.from.id}${ctx.from.username ? ` @${ctx.from.username}` : ''}` : 'Telegram (unknown sender)';
+    await deps.records.append({ kind: 'action', at, leadId: 0, type: 'telegram_refused', rule: 'telegram', reason: `${what} refused: ${from} in chat ${ctx.chat?.id ?? '?'} is neither a linked manager nor the head of sales` }, `tg:refused:${ctx.chat?.id ?? ''}:${ctx.from?.id ?? ''}:${what}:${at}`);
+  };
+
+  /** One polite refusal per person and chat (a group has many members; a stranger is told once, then left be). */
   const refuseOnce = async (ctx: Context): Promise<void> => {
     const chatId = ctx.chat?.id;
     if (chatId === undefined) return;
-    const first = await deps.redis.set(deps.keys.tagged('tg', 'refused', chatId), '1', 'NX');
-    if (first === 'OK') await ctx.reply(botText.refusal);
-    log.info({ chatId }, 'telegram: message from an unknown chat; refused');
+    const first = await deps.redis.set(deps.keys.tagged('tg', 'refused', chatId, ctx.from?.id ?? 'chat'), '1', 'NX');
+    if (first === 'OK') {
+      await ctx.reply(botText.refusal);
+      await recordRefusal(ctx, 'message');
+    }
+    log.info({ chatId, fromId: ctx.from?.id }, 'telegram: message from someone who is not linked; refused');
   };
 
   const record = async (kind: 'action', leadId: number, type: string, userId: number | undefined, by: string, reason: string): Promise<void> => {
@@ -133,6 +144,12 @@ export function installBot(deps: BotDeps): Bot {
   bot.command('start', async (ctx) => {
     const code = (ctx.match ?? '').trim();
     const chatId = String(ctx.chat.id);
+    if (code !== '' && ctx.chat.type !== 'private') {
+      // A link names one person: used in a group it would make every member that person. The code stays unused.
+      await recordRefusal(ctx, 'linking in a group chat');
+      await ctx.reply(botText.linkPrivateOnly);
+      return;
+    }
     if (code !== '') {
       const user = await deps.links.consume(code, chatId);
       if (user) {
@@ -204,6 +221,7 @@ export function installBot(deps: BotDeps): Bot {
   bot.callbackQuery(/^(take|reassign|pause|resume):(\d+)$/, async (ctx) => {
     const w = await who(ctx);
     if (!w) {
+      await recordRefusal(ctx, `button ${ctx.match[0]}`);
       await ctx.answerCallbackQuery({ text: botText.refusal, show_alert: true });
       return;
     }
@@ -241,7 +259,13 @@ export function installBot(deps: BotDeps): Bot {
         return;
       }
       if (w.kind !== 'head') {
+        await record('action', id, `telegram_${action}_refused`, w.userId, by, 'a head-of-sales button pressed by a manager');
         await ctx.answerCallbackQuery({ text: botText.onlyHead, show_alert: true });
+        return;
+      }
+      if ((action === 'pause' || action === 'resume') && !w.department.managers.some((m) => m.userId === id)) {
+        await record('action', 0, `telegram_${action}_refused`, id, by, `the manager is not in ${w.department.name}, the presser's department`);
+        await ctx.answerCallbackQuery({ text: botText.notYourDepartment, show_alert: true });
         return;
       }
       if (action === 'reassign') {
@@ -279,6 +303,7 @@ export function installBot(deps: BotDeps): Bot {
   bot.callbackQuery(/^unfactor:(\d{4}-\d{2}):(\d+)$/, async (ctx) => {
     const w = await who(ctx);
     if (!w) {
+      await recordRefusal(ctx, `button ${ctx.match[0]}`);
       await ctx.answerCallbackQuery({ text: botText.refusal, show_alert: true });
       return;
     }

@@ -118,6 +118,60 @@ describe('telegram bot (long polling)', () => {
     expect(intakeCalls).toHaveLength(1);
   });
 
+  test('when a member of a department chat who is not linked presses a РОП button, then nothing changes, they are refused politely and the press is recorded with them', async () => {
+    await h.push(
+      { audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'pickup_missed', params: { leadId: 43, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' }, leadId: 43 },
+      'pm43',
+    );
+    await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 1, 'the alert in the department chat');
+    const alert = h.stub.chat(DEPT1_CHAT)[0]!;
+    for (const data of [`pause:${ANNA}`, 'reassign:43']) await h.stub.pressButton(Number(DEPT1_CHAT), alert.messageId, data, 7777);
+    await waitFor(() => h.stub.answeredCallbacks.length === 2, 'both presses answered');
+    expect(h.stub.answeredCallbacks.map((c) => c.text)).toEqual([expect.stringContaining('только для сотрудников отдела продаж'), expect.stringContaining('только для сотрудников отдела продаж')]);
+    expect([intakeCalls, pickupCalls]).toEqual([[], []]);
+    const refused = await waitFor(async () => {
+      const rs = (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).filter((r) => r.type === 'telegram_refused');
+      return rs.length === 2 ? rs : undefined;
+    }, 'both refusals recorded');
+    expect(refused.map((r) => r.reason)).toEqual([expect.stringContaining('Telegram 7777'), expect.stringContaining('Telegram 7777')]);
+
+    // A message from two different strangers in the group: each is told once.
+    await h.stub.userMessage(Number(DEPT1_CHAT), '/today', { id: 7777 });
+    await h.stub.userMessage(Number(DEPT1_CHAT), '/today', { id: 7778 });
+    await h.stub.userMessage(Number(DEPT1_CHAT), '/today', { id: 7777 });
+    await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 3, 'one refusal per stranger');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.stub.chat(DEPT1_CHAT).slice(1).map((m) => m.text)).toEqual([expect.stringContaining('только для сотрудников'), expect.stringContaining('только для сотрудников')]);
+  });
+
+  test('when the РОП of one department presses pause for a manager of another, then it is refused and recorded; for their own it works (control)', async () => {
+    const VOLKOV = 9200; // the РОП of Отдел продаж 2
+    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: VOLKOV, name: 'Кирилл Волков' }, 60_000), '7200');
+    await h.stub.pressButton(7200, 1, `pause:${ANNA}`, 7200);
+    await waitFor(() => h.stub.answeredCallbacks.length === 1, 'the refusal');
+    expect(h.stub.answeredCallbacks[0]!.text).toBe('Этот менеджер работает в другом отделе: решение за руководителем того отдела.');
+    expect(intakeCalls).toEqual([]);
+    const refused = await waitFor(async () => (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find((r) => r.type === 'telegram_pause_refused'), 'the refusal recorded');
+    expect(refused.reason).toContain('Кирилл Волков');
+
+    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: LEBEDEV, name: 'Дмитрий Лебедев' }, 60_000), '7100');
+    await h.stub.pressButton(7100, 1, `pause:${ANNA}`, 7100);
+    await waitFor(() => intakeCalls.length === 1, 'the own department\'s pause');
+  });
+
+  test('when a one-time link is opened in a group, then nothing is linked and the code still works in a private chat', async () => {
+    const { code } = await h.telegram.createLink({ userId: ANNA, name: 'Анна Смирнова' });
+    await h.stub.userMessage(Number(DEPT1_CHAT), `/start ${code}`, { id: 5001 });
+    await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 1, 'the refusal in the group');
+    expect(h.stub.chat(DEPT1_CHAT)[0]!.text).toContain('только в личном чате');
+    expect(await h.telegram.links.userOf(DEPT1_CHAT)).toBeUndefined();
+    expect(await h.telegram.links.chatOf(ANNA)).toBeUndefined();
+
+    await h.stub.userMessage(5001, `/start ${code}`);
+    await waitFor(() => replies(h, 5001).length === 1, 'the link confirmation');
+    expect(await h.telegram.links.chatOf(ANNA)).toBe('5001');
+  });
+
   test('when a manager presses "taken" without a call or note, then it is not counted and says what is missing; with a call it is', async () => {
     await h.records.append({ kind: 'assignment', at: '2026-03-03T08:55:00Z', leadId: 77, userId: ANNA, rule: 'R2', reason: 'test' }, 'as77');
     await h.telegram.links.consume(await h.telegram.links.createCode({ userId: ANNA, name: 'Анна Смирнова' }, 60_000), '5001');

@@ -368,7 +368,7 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       const outcome = await deps.leads.withLock(leadId, async (): Promise<HeadReassignOutcome> => {
         const ctx = await context();
         const pickup = await pickups.get(leadId);
-        const why = headReassignRefusal(pickup, lead, ctx);
+        const why = headReassignRefusal(pickup, lead, ctx, byUserId);
         if (why !== undefined) return { changed: false, why };
         const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
         const plan = result.decisions.length > 0 ? await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup) : undefined;

@@ -287,14 +287,19 @@ export function decideAfterPick(pickup: PickupState, lead: LeadSnapshot, request
 }
 
 /** Why the РОП's «Переназначить» would change nothing, so the bot can say it instead of claiming a reassignment. */
-export type HeadReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock';
+export type HeadReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_your_department';
 
-export function headReassignRefusal(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext): HeadReassignRefusal | undefined {
+/**
+ * Why the РОП's «Переназначить» changes nothing, if it does not. `byUserId` given: only the head or fallback of the
+ * lead's own department may press it.
+ */
+export function headReassignRefusal(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, byUserId?: number): HeadReassignRefusal | undefined {
   const { rules } = ctx;
   if (!rules.pickup.enabled) return 'disabled';
   if (!inPickupStage(rules, lead)) return 'not_in_stage';
   if (isPinned(rules, lead.tags)) return 'pinned';
   const dept = departmentFor(rules, lead, pickup);
+  if (byUserId !== undefined && (dept === undefined || (dept.headUserId !== byUserId && dept.fallbackUserId !== byUserId))) return 'not_your_department';
   const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
   const withFallback = pickup.phase === 'fallback' || (dept !== undefined && lead.responsibleUserId === dept.fallbackUserId);
   if (clockLive || withFallback) return undefined;
@@ -308,7 +313,7 @@ export function headReassignRefusal(pickup: PickupState, lead: LeadSnapshot, ctx
  */
 export function pickupReassignByHead(pickup: PickupState, lead: LeadSnapshot, ctx: RuleContext, byUserId: number | undefined): PickupResult {
   const { rules } = ctx;
-  if (headReassignRefusal(pickup, lead, ctx) !== undefined) return none(pickup);
+  if (headReassignRefusal(pickup, lead, ctx, byUserId) !== undefined) return none(pickup);
   const dept = departmentFor(rules, lead, pickup);
   const clockLive = pickup.phase === 'running' || pickup.phase === 'waiting_shift';
   const reason = `reassignment requested by the head of sales (${byUserId ?? 'unknown'})`;

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { LeadEvent, NoteEvent, TaskEvent, WebhookEvent } from '../../../src/rules/events.js';
 import { applyEvent, emptyLeadState, type LeadState } from '../../../src/rules/lead-state.js';
-import { decideAfterPick, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead } from '../../../src/rules/pickup/pickup.js';
+import { decideAfterPick, headReassignRefusal, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead } from '../../../src/rules/pickup/pickup.js';
 import { smoothWeightedRoundRobin } from '../../../src/rules/distribution/distribution.js';
 import { emptyPickupState, type AssignmentRequest, type CompiledRules, type Decision, type DistributionExplanation, type PickupState } from '../../../src/rules/types.js';
 import { ADMIN, ctxAt, demoRules, PIPELINE, STAGE } from '../../helpers/rules.js';
@@ -336,6 +336,13 @@ describe('R1 reassignment by the head of sales (pure)', () => {
     expect(request.eligible.map((c) => c.userId)).toEqual([9102, 9103, 9104]);
     expect(request.skipped).toContainEqual({ userId: 9101, reason: 'missed_this_lead' });
     expect(res.pickup).toMatchObject({ misses: 0, missedUserIds: [9101] });
+  });
+
+  it('when the РОП of another department presses «Переназначить», then nothing is decided; the lead\'s own РОП can (control)', () => {
+    const { pickup } = running();
+    expect(headReassignRefusal(pickup, freshLead(), ctxAt(rules, AT), 9200)).toBe('not_your_department');
+    expect(pickupReassignByHead(pickup, freshLead(), ctxAt(rules, AT), 9200).decisions).toEqual([]);
+    expect(headReassignRefusal(pickup, freshLead(), ctxAt(rules, AT), HEAD)).toBeUndefined();
   });
 
   it('when the pick completes, then the lead goes to another manager with a note naming the РОП, a reassignment record and a new clock', () => {
