@@ -72,7 +72,9 @@ export function createLoopGuard(deps: { redis: Redis; keys: Keys; logger: Logger
           error: { class: 'TimerLoop', message: `the ${s.timer.rule} due handler put timer "${s.timer.key}" back at ${new Date(s.dueAt).toISOString()}, not after now (${new Date(now).toISOString()}), ${count} times in a row` },
           attempts: count,
         };
-        await deps.redis.multi().lpush(deadLetterKey, JSON.stringify(entry)).ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1).hdel(counts, timerMember(s.timer.rule, s.timer.leadId, s.timer.key)).exec();
+        // Two slots on a Redis Cluster: the dead letter with its trim in one step, the stall count apart.
+        await deps.redis.multi().lpush(deadLetterKey, JSON.stringify(entry)).ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1).exec();
+        await deps.redis.hdel(counts, timerMember(s.timer.rule, s.timer.leadId, s.timer.key));
         deps.metrics.effectsDeadLettered.inc({ rule: s.plan.rule });
         const alertKey = deps.keys.of('effects', 'alerted', s.plan.leadId, s.plan.rule);
         if ((await deps.redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
