@@ -6,12 +6,48 @@
 const SHELL = '^src/(effects|store|jobs|http|admin|amocrm|telegram|cli|reports|config|runtime|service|main|env)';
 module.exports = {
   forbidden: [
-    { name: 'no-cycles', severity: 'error', comment: 'Import cycles make the start order and the layers unreadable.', from: { path: '^src/' }, to: { circular: true } },
-    { name: 'rules-are-pure', severity: 'error', comment: 'rules/ is the functional core: it decides, the shell does I/O.', from: { path: '^src/rules/' }, to: { path: SHELL } },
-    { name: 'adapters-stay-down', severity: 'error', comment: 'amocrm/, store/ and telegram/ are driven; give them a function instead of importing their driver.', from: { path: '^src/(amocrm|store|telegram)/' }, to: { path: '^src/(jobs|http|admin|cli|runtime|service|main)' } },
-    { name: 'config-is-data', severity: 'error', comment: 'config/ validates and compiles the rules file; it reads no adapter.', from: { path: '^src/config/' }, to: { path: '^src/(amocrm|store|jobs|http|admin|telegram|effects|cli|runtime|service|main)' } },
-    { name: 'admin-below-http', severity: 'error', comment: 'http/ serves admin/; admin/ never imports http/.', from: { path: '^src/admin/' }, to: { path: '^src/http/' } },
-    { name: 'nothing-imports-cli', severity: 'error', comment: 'cli/ scripts are entry points.', from: { path: '^src/', pathNot: '^src/cli/' }, to: { path: '^src/cli/' } },
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      comment: 'Import cycles make the start order and the layers unreadable.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'rules-are-pure',
+      severity: 'error',
+      comment: 'rules/ is the functional core: it decides, the shell does I/O.',
+      from: { path: '^src/rules/' },
+      to: { path: SHELL },
+    },
+    {
+      name: 'adapters-stay-down',
+      severity: 'error',
+      comment: 'amocrm/, store/ and telegram/ are driven; give them a function instead of importing their driver.',
+      from: { path: '^src/(amocrm|store|telegram)/' },
+      to: { path: '^src/(jobs|http|admin|cli|runtime|service|main)' },
+    },
+    {
+      name: 'config-is-data',
+      severity: 'error',
+      comment: 'config/ validates and compiles the rules file; it reads no adapter.',
+      from: { path: '^src/config/' },
+      to: { path: '^src/(amocrm|store|jobs|http|admin|telegram|effects|cli|runtime|service|main)' },
+    },
+    {
+      name: 'admin-below-http',
+      severity: 'error',
+      comment: 'http/ serves admin/; admin/ never imports http/.',
+      from: { path: '^src/admin/' },
+      to: { path: '^src/http/' },
+    },
+    {
+      name: 'nothing-imports-cli',
+      severity: 'error',
+      comment: 'cli/ scripts are entry points.',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

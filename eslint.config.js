@@ -23,8 +23,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.' },
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.' },
+        {
+          selector: "MemberExpression[object.name='Date'][property.name='now']",
+          message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Read time from the injected Clock (src/lib/clock.ts), or say why it must be real time.',
+        },
       ],
     },
   },
@@ -36,8 +42,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['ioredis', 'bullmq', 'fastify', 'axios', 'pino', 'node:*'], message: 'rules/ is pure: no I/O imports.' },
-            { group: ['**/store/**', '**/http/**', '**/jobs/**', '**/amocrm/**', '**/telegram/**'], message: 'rules/ never imports the shell.' },
+            {
+              group: ['ioredis', 'bullmq', 'fastify', 'axios', 'pino', 'node:*'],
+              message: 'rules/ is pure: no I/O imports.',
+            },
+            {
+              group: ['**/store/**', '**/http/**', '**/jobs/**', '**/amocrm/**', '**/telegram/**'],
+              message: 'rules/ never imports the shell.',
+            },
           ],
         },
       ],

@@ -102,14 +102,24 @@ interface Setup {
 
 /** N leads in the pickup stage, each with a manager; no webhook is sent for them (no destination yet). */
 async function simWithLeads(leads: number): Promise<Setup> {
-  const sim = createSimulator({ longLivedToken: SIM_TOKEN, webhookBatchWindowMs: 50, webhookRetryLadderMs: [500, 1000], rps: RPS });
+  const sim = createSimulator({
+    longLivedToken: SIM_TOKEN,
+    webhookBatchWindowMs: 50,
+    webhookRetryLadderMs: [500, 1000],
+    rps: RPS,
+  });
   const url = await sim.listen();
   const stage = sim.account.statusByName(STAGE);
   const ids: number[] = [];
   const first = new Map<number, number>();
   for (let i = 0; i < leads; i++) {
     const user = TEAM[i % TEAM.length] as number;
-    const lead = sim.account.createLead({ name: `Заявка ${i + 1}`, statusId: stage.id, responsibleUserId: user, by: 0 });
+    const lead = sim.account.createLead({
+      name: `Заявка ${i + 1}`,
+      statusId: stage.id,
+      responsibleUserId: user,
+      by: 0,
+    });
     ids.push(lead.id);
     first.set(lead.id, user);
   }
@@ -118,7 +128,12 @@ async function simWithLeads(leads: number): Promise<Setup> {
 }
 
 /** Waits for every lead's reassignment and note in the simulator's audit log and measures what it took. */
-async function measure(s: Setup, seq0: number, before: ReturnType<Simulator['stats']>, timeoutMs: number): Promise<BurstRun> {
+async function measure(
+  s: Setup,
+  seq0: number,
+  before: ReturnType<Simulator['stats']>,
+  timeoutMs: number,
+): Promise<BurstRun> {
   const changedAt = new Map<number, number>();
   const noted = new Set<number>();
   const patchSizes: number[] = [];
@@ -127,12 +142,23 @@ async function measure(s: Setup, seq0: number, before: ReturnType<Simulator['sta
     for (const e of s.sim.audit.since(seq)) {
       seq = e.seq;
       if (!s.deadline.has(e.leadId)) continue;
-      if (e.endpoint === 'PATCH /api/v4/leads' && e.field === 'responsible_user_id' && e.changed && !changedAt.has(e.leadId)) changedAt.set(e.leadId, e.at);
+      if (
+        e.endpoint === 'PATCH /api/v4/leads' &&
+        e.field === 'responsible_user_id' &&
+        e.changed &&
+        !changedAt.has(e.leadId)
+      )
+        changedAt.set(e.leadId, e.at);
       if (e.field === 'note') noted.add(e.leadId);
     }
     return changedAt.size >= s.ids.length && noted.size >= s.ids.length;
   };
-  await until(scan, 'every lead reassigned and noted', timeoutMs, () => `${changedAt.size} reassigned, ${noted.size} noted; ${JSON.stringify(s.sim.stats().byEndpoint)}`);
+  await until(
+    scan,
+    'every lead reassigned and noted',
+    timeoutMs,
+    () => `${changedAt.size} reassigned, ${noted.size} noted; ${JSON.stringify(s.sim.stats().byEndpoint)}`,
+  );
   await sleep(500); // a request still in flight is counted
   const after = s.sim.stats();
   const byEndpoint: Record<string, number> = {};
@@ -177,7 +203,17 @@ async function measure(s: Setup, seq0: number, before: ReturnType<Simulator['sta
 
 async function startService(redis: PrivateRedis, s: Setup, tag: string) {
   return startRuntime({
-    service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: redis.url, REDIS_PREFIX: `burst${tag}`, ROLE: 'all', WEBHOOK_TOKEN: TOKEN, AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: s.url, WORKER_CONCURRENCY: 8 },
+    service: {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `burst${tag}`,
+      ROLE: 'all',
+      WEBHOOK_TOKEN: TOKEN,
+      AMO_SUBDOMAIN: 'demo-realty',
+      AMO_BASE_URL: s.url,
+      WORKER_CONCURRENCY: 8,
+    },
     amo: { baseUrl: s.url, auth: { kind: 'long-lived', token: SIM_TOKEN }, rps: RPS },
     rulesFile: 'bench/rules.burst.yaml',
     logger: createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' }),
@@ -193,7 +229,16 @@ async function writeClocks(redis: PrivateRedis, s: Setup, tag: string): Promise<
   const conn = new Redis(redis.url);
   const keys = createKeys(`burst${tag}`);
   const logger = createLogger({ level: 'silent' });
-  const effects = createEffects({ redis: conn, keys, amo: {} as AmoClient, records: createRecordStore(conn, keys), outbox: createOutbox(conn, keys), clock: systemClock, logger, metrics: createMetrics({ defaultMetrics: false }) });
+  const effects = createEffects({
+    redis: conn,
+    keys,
+    amo: {} as AmoClient,
+    records: createRecordStore(conn, keys),
+    outbox: createOutbox(conn, keys),
+    clock: systemClock,
+    logger,
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
   const assignedAt = Date.now();
   const plans = s.ids.map((id) => {
     const deadlineAt = s.deadline.get(id) as number;
@@ -202,17 +247,37 @@ async function writeClocks(redis: PrivateRedis, s: Setup, tag: string): Promise<
       rule: 'bench',
       leadId: id,
       reason: 'assigned before the burst',
-      state: { pickup: { leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: s.first.get(id), assignedAt, deadlineAt, missedUserIds: [], misses: 0 } },
-      effects: [{ kind: 'schedule_timer' as const, rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: deadlineAt }],
+      state: {
+        pickup: {
+          leadId: id,
+          clock: 1,
+          phase: 'running',
+          department: 'Отдел продаж 1',
+          assignedUserId: s.first.get(id),
+          assignedAt,
+          deadlineAt,
+          missedUserIds: [],
+          misses: 0,
+        },
+      },
+      effects: [
+        { kind: 'schedule_timer' as const, rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: deadlineAt },
+      ],
     };
   });
   for (let i = 0; i < plans.length; i += 250) await effects.executor.execute(plans.slice(i, i + 250));
   conn.disconnect();
 }
 
-async function serviceRun(runtime: Awaited<ReturnType<typeof startService>>, s: Setup, t0: number, spreadMs: number): Promise<BurstRun> {
+async function serviceRun(
+  runtime: Awaited<ReturnType<typeof startService>>,
+  s: Setup,
+  t0: number,
+  spreadMs: number,
+): Promise<BurstRun> {
   const url = await runtime.service.listen();
-  if (Date.now() > t0) throw new Error(`burst: the service started ${Date.now() - t0} ms after the first deadline; raise the lead time`);
+  if (Date.now() > t0)
+    throw new Error(`burst: the service started ${Date.now() - t0} ms after the first deadline; raise the lead time`);
   // From now on amoCRM's webhooks (the robot's own reassignments among them) reach the service.
   s.sim.webhooks.setDestinations([`${url}/webhooks/amocrm/${TOKEN}`]);
   const before = s.sim.stats();
@@ -220,9 +285,21 @@ async function serviceRun(runtime: Awaited<ReturnType<typeof startService>>, s: 
   return measure(s, seq0, before, spreadMs + 180_000);
 }
 
-async function idealRun(redis: PrivateRedis, s: Setup, windowMs: number, spreadMs: number, tag: string): Promise<BurstRun> {
+async function idealRun(
+  redis: PrivateRedis,
+  s: Setup,
+  windowMs: number,
+  spreadMs: number,
+  tag: string,
+): Promise<BurstRun> {
   const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
-  const amo = createAmoClient({ baseUrl: s.url, auth: { kind: 'long-lived', token: SIM_TOKEN }, redis: conn, keyPrefix: `ideal${tag}`, rps: RPS });
+  const amo = createAmoClient({
+    baseUrl: s.url,
+    auth: { kind: 'long-lived', token: SIM_TOKEN },
+    redis: conn,
+    keyPrefix: `ideal${tag}`,
+    rps: RPS,
+  });
   const before = s.sim.stats();
   const seq0 = s.sim.audit.since(0).at(-1)?.seq ?? 0;
   const pending = [...s.ids].sort((a, b) => (s.deadline.get(a) ?? 0) - (s.deadline.get(b) ?? 0));
@@ -240,10 +317,28 @@ async function idealRun(redis: PrivateRedis, s: Setup, windowMs: number, spreadM
       const batch = pending.splice(0, Math.min(due, DUE_BATCH));
       await Promise.all([
         amo.getLeadsByIds(batch, 'sla'),
-        amo.listEvents({ entityType: 'lead', entityIds: batch, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(now / 1000) - 120 }, 'sla'),
+        amo.listEvents(
+          {
+            entityType: 'lead',
+            entityIds: batch,
+            types: PICKUP_EVENT_TYPES,
+            createdFrom: Math.floor(now / 1000) - 120,
+          },
+          'sla',
+        ),
       ]);
-      await Promise.all(batch.map((id) => amo.updateLead({ id, responsible_user_id: next(s.first.get(id) as number) }, 'sla')));
-      await Promise.all(batch.map((id) => amo.addLeadNote({ entity_id: id, note_type: 'common', params: { text: 'Заявка передана другому менеджеру: не взята вовремя' } })));
+      await Promise.all(
+        batch.map((id) => amo.updateLead({ id, responsible_user_id: next(s.first.get(id) as number) }, 'sla')),
+      );
+      await Promise.all(
+        batch.map((id) =>
+          amo.addLeadNote({
+            entity_id: id,
+            note_type: 'common',
+            params: { text: 'Заявка передана другому менеджеру: не взята вовремя' },
+          }),
+        ),
+      );
     }
   })();
   try {
@@ -261,13 +356,17 @@ export async function runBurstBench(redis: PrivateRedis, leads: number, spreadMs
   const [ours, ideal] = [await simWithLeads(leads), await simWithLeads(leads)];
   // The same deadlines on both simulators: evenly over the spread, the first after the lead time.
   const t0 = Date.now() + leadTimeMs(leads);
-  for (const s of [ours, ideal]) s.ids.forEach((id, i) => s.deadline.set(id, t0 + Math.round((i * spreadMs) / Math.max(1, leads - 1))));
+  for (const s of [ours, ideal])
+    s.ids.forEach((id, i) => s.deadline.set(id, t0 + Math.round((i * spreadMs) / Math.max(1, leads - 1))));
   await writeClocks(redis, ours, tag);
   const runtime = await startService(redis, ours, tag);
   try {
     // The ideal client claims by the service's own window.
     const windowMs = runtime.rules().pickup.batchWindowMs;
-    const [service, baseline] = await Promise.all([serviceRun(runtime, ours, t0, spreadMs), idealRun(redis, ideal, windowMs, spreadMs, tag)]);
+    const [service, baseline] = await Promise.all([
+      serviceRun(runtime, ours, t0, spreadMs),
+      idealRun(redis, ideal, windowMs, spreadMs, tag),
+    ]);
     return {
       leads,
       spreadMs,
@@ -295,7 +394,13 @@ export const BURSTS: Array<[number, number]> = [
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { startPrivateRedis } = await import('./lib/private-redis.js');
   const redis = await startPrivateRedis();
-  const sizes = process.argv.slice(2).length > 0 ? process.argv.slice(2).map((a) => a.split(':').map(Number) as [number, number]).map(([n, s]) => [n, s * 1000] as [number, number]) : BURSTS;
+  const sizes =
+    process.argv.slice(2).length > 0
+      ? process.argv
+          .slice(2)
+          .map((a) => a.split(':').map(Number) as [number, number])
+          .map(([n, s]) => [n, s * 1000] as [number, number])
+      : BURSTS;
   try {
     for (const [n, spread] of sizes) console.log(JSON.stringify(await runBurstBench(redis, n, spread), null, 2));
   } finally {

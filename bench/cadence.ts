@@ -17,19 +17,51 @@ import { createSimulator } from '../sim/server.js';
 
 export interface CadenceBenchResult {
   leads: number;
-  join: { requests: Record<string, number>; total: number; perLead: number; seconds: number; rateLimitBoundSeconds: number; rateLimitViolations: number };
-  step: { requests: Record<string, number>; total: number; perLead: number; seconds: number; rateLimitBoundSeconds: number; rateLimitViolations: number };
+  join: {
+    requests: Record<string, number>;
+    total: number;
+    perLead: number;
+    seconds: number;
+    rateLimitBoundSeconds: number;
+    rateLimitViolations: number;
+  };
+  step: {
+    requests: Record<string, number>;
+    total: number;
+    perLead: number;
+    seconds: number;
+    rateLimitBoundSeconds: number;
+    rateLimitViolations: number;
+  };
 }
 
 const RPS = 7;
 const diff = (after: Record<string, number>, before: Record<string, number>): Record<string, number> =>
-  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([k, v]) => (v as number) > 0 && String(k).startsWith('GET /api') || ((v as number) > 0 && /^(POST|PATCH)/.test(String(k)))));
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([k, v]) => [k, v - (before[k] ?? 0)])
+      .filter(
+        ([k, v]) =>
+          ((v as number) > 0 && String(k).startsWith('GET /api')) ||
+          ((v as number) > 0 && /^(POST|PATCH)/.test(String(k))),
+      ),
+  );
 
 export async function cadenceBench(redisUrl: string, leads = 1_000): Promise<CadenceBenchResult> {
   const sim = createSimulator({ longLivedToken: 'bench-sim', rps: RPS });
   const simUrl = await sim.listen();
   const runtime = await startRuntime({
-    service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: redisUrl, REDIS_PREFIX: `bench-cadence-${process.pid}`, ROLE: 'worker', WEBHOOK_TOKEN: 'bench-cadence-token-0123456789abcdef', AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: simUrl, WORKER_CONCURRENCY: 1 },
+    service: {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: `bench-cadence-${process.pid}`,
+      ROLE: 'worker',
+      WEBHOOK_TOKEN: 'bench-cadence-token-0123456789abcdef',
+      AMO_SUBDOMAIN: 'demo-realty',
+      AMO_BASE_URL: simUrl,
+      WORKER_CONCURRENCY: 1,
+    },
     amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: 'bench-sim' }, rps: RPS },
     rulesFile: 'config/rules.demo.yaml',
     logger: createLogger({ level: 'silent' }),
@@ -45,7 +77,15 @@ export async function cadenceBench(redisUrl: string, leads = 1_000): Promise<Cad
     // The leads wait in another stage while the start-up sweeps run, then land in the stage without webhooks (the
     // simulator has no destination), as if a cadence had just been switched on for them.
     const parked = sim.account.statusByName('Квалификатор').id;
-    for (let i = 0; i < leads; i++) ids.push(sim.account.createLead({ name: `Лид ${i}`, statusId: parked, responsibleUserId: managers[i % managers.length]!, by: 9001 }).id);
+    for (let i = 0; i < leads; i++)
+      ids.push(
+        sim.account.createLead({
+          name: `Лид ${i}`,
+          statusId: parked,
+          responsibleUserId: managers[i % managers.length]!,
+          by: 9001,
+        }).id,
+      );
     await new Promise((r) => setTimeout(r, 2_000));
     await runtime.amo.flush();
     for (const id of ids) sim.account.updateLead(id, { statusId: stage }, 9001);
@@ -66,8 +106,30 @@ export async function cadenceBench(redisUrl: string, leads = 1_000): Promise<Cad
     for (const task of open) {
       sim.account.updateTask(task.id, { isCompleted: true, resultText: 'Не дозвонился' }, task.responsibleUserId);
       const lead = sim.account.leads.get(task.entityId)!;
-      const state: LeadState = { leadId: lead.id, pipelineId: lead.pipelineId, statusId: lead.statusId, responsibleUserId: lead.responsibleUserId, tags: [], deleted: false, history: [] };
-      const event: TaskEvent = { kind: 'task', action: 'update', taskId: task.id, entityType: 'lead', entityId: lead.id, isCompleted: true, resultText: 'Не дозвонился', modifiedUserId: task.responsibleUserId, text: task.text, dedupeKey: `bench-${task.id}`, deliveryId: 'bench', receivedAt: new Date().toISOString(), account: { subdomain: 'demo-realty' } };
+      const state: LeadState = {
+        leadId: lead.id,
+        pipelineId: lead.pipelineId,
+        statusId: lead.statusId,
+        responsibleUserId: lead.responsibleUserId,
+        tags: [],
+        deleted: false,
+        history: [],
+      };
+      const event: TaskEvent = {
+        kind: 'task',
+        action: 'update',
+        taskId: task.id,
+        entityType: 'lead',
+        entityId: lead.id,
+        isCompleted: true,
+        resultText: 'Не дозвонился',
+        modifiedUserId: task.responsibleUserId,
+        text: task.text,
+        dedupeKey: `bench-${task.id}`,
+        deliveryId: 'bench',
+        receivedAt: new Date().toISOString(),
+        account: { subdomain: 'demo-realty' },
+      };
       plans.push(...(await cadence.onLeadEvent({ before: state, after: state, event })));
     }
     before = sim.stats();
@@ -78,23 +140,46 @@ export async function cadenceBench(redisUrl: string, leads = 1_000): Promise<Cad
     after = sim.stats();
     const stepRequests = diff(after.byEndpoint, before.byEndpoint);
     const stepTotal = Object.values(stepRequests).reduce((a, b) => a + b, 0);
-    const newTasks = [...sim.account.tasks.values()].filter((task) => !task.isCompleted && task.text.startsWith('Звонок 2 из 4')).length;
+    const newTasks = [...sim.account.tasks.values()].filter(
+      (task) => !task.isCompleted && task.text.startsWith('Звонок 2 из 4'),
+    ).length;
     if (newTasks !== leads) throw new Error(`step set ${newTasks} next tasks for ${leads} leads`);
     const round = (x: number, d = 2): number => +x.toFixed(d);
     return {
       leads,
-      join: { requests: joinRequests, total: joinTotal, perLead: round(joinTotal / leads, 3), seconds: round(joinSeconds, 1), rateLimitBoundSeconds: round(joinTotal / RPS, 1), rateLimitViolations: after.rateLimitViolations },
-      step: { requests: stepRequests, total: stepTotal, perLead: round(stepTotal / leads, 3), seconds: round(stepSeconds, 1), rateLimitBoundSeconds: round(stepTotal / RPS, 1), rateLimitViolations: after.rateLimitViolations },
+      join: {
+        requests: joinRequests,
+        total: joinTotal,
+        perLead: round(joinTotal / leads, 3),
+        seconds: round(joinSeconds, 1),
+        rateLimitBoundSeconds: round(joinTotal / RPS, 1),
+        rateLimitViolations: after.rateLimitViolations,
+      },
+      step: {
+        requests: stepRequests,
+        total: stepTotal,
+        perLead: round(stepTotal / leads, 3),
+        seconds: round(stepSeconds, 1),
+        rateLimitBoundSeconds: round(stepTotal / RPS, 1),
+        rateLimitViolations: after.rateLimitViolations,
+      },
     };
   } finally {
-    await runtime.service.redis.eval(`for _,k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 1`, 0, `bench-cadence-${process.pid}*`);
+    await runtime.service.redis.eval(
+      `for _,k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 1`,
+      0,
+      `bench-cadence-${process.pid}*`,
+    );
     await runtime.close();
     await sim.close();
   }
 }
 
 export function cadenceBenchLines(r: CadenceBenchResult): string[] {
-  const fmt = (x: Record<string, number>): string => Object.entries(x).map(([k, v]) => `${k} ×${v}`).join(', ');
+  const fmt = (x: Record<string, number>): string =>
+    Object.entries(x)
+      .map(([k, v]) => `${k} ×${v}`)
+      .join(', ');
   return [
     `- R3 cadence join, ${r.leads} leads in «Не дозвонились» (sweep: first task + start note each): ${r.join.total} amoCRM requests (${r.join.perLead} per lead: ${fmt(r.join.requests)}) in ${r.join.seconds} s; rate-limit bound ${r.join.rateLimitBoundSeconds} s at 7 req/s; 429s from the simulator: ${r.join.rateLimitViolations}`,
     `- R3 one cadence step, ${r.leads} leads (next call task + messenger task each): ${r.step.total} requests (${r.step.perLead} per lead: ${fmt(r.step.requests)}) in ${r.step.seconds} s; rate-limit bound ${r.step.rateLimitBoundSeconds} s at 7 req/s; 429s: ${r.step.rateLimitViolations}`,

@@ -73,7 +73,12 @@ export function recordedDay(leads: number, seed = 7): WebhookEvent[] {
   const account = { subdomain: 'demo-realty' };
   const events: WebhookEvent[] = [];
   let n = 0;
-  const at = (ms: number) => ({ deliveryId: `d${n}`, receivedAt: new Date(ms).toISOString(), account, dedupeKey: `k${n++}` });
+  const at = (ms: number) => ({
+    deliveryId: `d${n}`,
+    receivedAt: new Date(ms).toISOString(),
+    account,
+    dedupeKey: `k${n++}`,
+  });
   for (let i = 0; i < leads; i++) {
     const leadId = 30_000_000 + i;
     const t0 = start + Math.floor(random() * span);
@@ -94,14 +99,34 @@ export function recordedDay(leads: number, seed = 7): WebhookEvent[] {
       updatedAt: new Date(ms).toISOString(),
       ...over,
     });
-    const note = (ms: number, noteType: number): NoteEvent => ({ ...at(ms), kind: 'note', entityType: 'lead', entityId: leadId, noteId: n, noteType, createdUserId: who });
+    const note = (ms: number, noteType: number): NoteEvent => ({
+      ...at(ms),
+      kind: 'note',
+      entityType: 'lead',
+      entityId: leadId,
+      noteId: n,
+      noteType,
+      createdUserId: who,
+    });
     events.push(lead(t0, { action: 'add', createdUserId: 0 }));
     const r = random();
     if (r < 0.6) events.push(note(t0 + 60_000 + Math.floor(random() * 600_000), 11)); // a call within the clock
     if (r < 0.4) events.push(note(t0 + 20 * 60_000, 4)); // a note after it
-    if (r < 0.3) events.push(lead(t0 + 30 * 60_000, { statusId: 7100010, oldStatusId: STAGE, responsibleUserId: who, modifiedUserId: who }));
+    if (r < 0.3)
+      events.push(
+        lead(t0 + 30 * 60_000, { statusId: 7100010, oldStatusId: STAGE, responsibleUserId: who, modifiedUserId: who }),
+      );
     if (r < 0.2) {
-      const task: TaskEvent = { ...at(t0 + 40 * 60_000), kind: 'task', action: 'update', taskId: n, entityType: 'lead', entityId: leadId, isCompleted: true, modifiedUserId: who };
+      const task: TaskEvent = {
+        ...at(t0 + 40 * 60_000),
+        kind: 'task',
+        action: 'update',
+        taskId: n,
+        entityType: 'lead',
+        entityId: leadId,
+        isCompleted: true,
+        modifiedUserId: who,
+      };
       events.push(task);
     }
   }
@@ -139,13 +164,41 @@ export async function runShellBench(redisUrl: string, leads = 2_000): Promise<Sh
   const prefix = `bench-capacity-${Date.now()}`;
   const clock = createManualClock(`${DAY}T10:00:00Z`); // 13:00 in Moscow, on shift
   const ids = Array.from({ length: leads }, (_, i) => 40_000_000 + i * 2); // even: department 1
-  const fake = createFakeAmo(ids.map((id): FakeLead => ({ id, responsible: 9101, statusId: STAGE, pipelineId: PIPELINE })), [], { now: () => clock.now().getTime() });
-  const { keys, effects } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger: pino({ level: 'silent' }) });
+  const fake = createFakeAmo(
+    ids.map((id): FakeLead => ({ id, responsible: 9101, statusId: STAGE, pipelineId: PIPELINE })),
+    [],
+    { now: () => clock.now().getTime() },
+  );
+  const { keys, effects } = wirePickup({
+    redis,
+    prefix,
+    rules: () => rules,
+    fake,
+    clock,
+    logger: pino({ level: 'silent' }),
+  });
   try {
     const now = clock.now().getTime();
     const plans: Plan[] = ids.map((id) => {
-      const pickup: PickupState = { leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
-      return { id: `setup-${id}`, rule: 'bench', leadId: id, reason: 'setup', state: { pickup }, effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }] };
+      const pickup: PickupState = {
+        leadId: id,
+        clock: 1,
+        phase: 'running',
+        department: 'Отдел продаж 1',
+        assignedUserId: 9101,
+        assignedAt: now - 15_000,
+        deadlineAt: now,
+        missedUserIds: [],
+        misses: 0,
+      };
+      return {
+        id: `setup-${id}`,
+        rule: 'bench',
+        leadId: id,
+        reason: 'setup',
+        state: { pickup },
+        effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }],
+      };
     });
     for (let i = 0; i < plans.length; i += 250) await effects.executor.execute(plans.slice(i, i + 250));
     const before = { ...fake.calls, patches: fake.calls.patches.length };
@@ -157,11 +210,20 @@ export async function runShellBench(redisUrl: string, leads = 2_000): Promise<Sh
     const seconds = (performance.now() - t0) / 1000;
     const used = process.cpuUsage(cpu);
     const requests =
-      fake.calls.leadsReads - before.leadsReads + (fake.calls.eventsReads - before.eventsReads) + (fake.calls.patches.length - before.patches) + (fake.calls.notesPosted - before.notesPosted) + (fake.calls.contactsReads - before.contactsReads);
+      fake.calls.leadsReads -
+      before.leadsReads +
+      (fake.calls.eventsReads - before.eventsReads) +
+      (fake.calls.patches.length - before.patches) +
+      (fake.calls.notesPosted - before.notesPosted) +
+      (fake.calls.contactsReads - before.contactsReads);
     // The in-memory amoCRM takes each write singly; the real client sends a batch's PATCHes and notes as one request
     // each (up to 250 items; a batch is at most 250 leads, one leads read apiece).
     const batches = fake.calls.leadsReads - before.leadsReads;
-    const batchedRequests = batches + (fake.calls.eventsReads - before.eventsReads) + (fake.calls.contactsReads - before.contactsReads) + 2 * batches;
+    const batchedRequests =
+      batches +
+      (fake.calls.eventsReads - before.eventsReads) +
+      (fake.calls.contactsReads - before.contactsReads) +
+      2 * batches;
     const cpuMsPerDecision = (used.user + used.system) / 1000 / leads;
     const decisionsPerSecond = Math.round(leads / seconds);
     const requestsPerDecision = batchedRequests / leads;

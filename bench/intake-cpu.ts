@@ -19,7 +19,17 @@ const body = (i: number): string => leadsStatusBody(1, i);
 const redis = await startPrivateRedis();
 const admin = new Redis(redis.url);
 const service = await startService(
-  { PORT: 0, HOST: '127.0.0.1', REDIS_URL: redis.url, REDIS_PREFIX: 'cpu', ROLE: 'web', WEBHOOK_TOKEN: TOKEN, AMO_SUBDOMAIN: 'bench', AMO_BASE_URL: undefined, WORKER_CONCURRENCY: 1 },
+  {
+    PORT: 0,
+    HOST: '127.0.0.1',
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: 'cpu',
+    ROLE: 'web',
+    WEBHOOK_TOKEN: TOKEN,
+    AMO_SUBDOMAIN: 'bench',
+    AMO_BASE_URL: undefined,
+    WORKER_CONCURRENCY: 1,
+  },
   { logger: createLogger({ level: process.env.LOG_LEVEL ?? 'info' }), metrics: createMetrics() },
 );
 const app = service.app!;
@@ -29,7 +39,12 @@ const send = async (from: number, to: number): Promise<void> => {
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < to) {
-        const res = await app.inject({ method: 'POST', url: `/webhooks/amocrm/${TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: bodies[next++] ?? "" });
+        const res = await app.inject({
+          method: 'POST',
+          url: `/webhooks/amocrm/${TOKEN}`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: bodies[next++] ?? '',
+        });
         if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}`);
       }
     }),

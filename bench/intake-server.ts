@@ -25,12 +25,22 @@ async function bare(withAdd: boolean): Promise<{ url: string; close: () => Promi
   const redis = withAdd ? new Redis(redisUrl, { maxRetriesPerRequest: 1 }) : undefined;
   const queue = redis ? new Queue('events', { connection: redis, prefix: `${prefix}:bare` }) : undefined;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
   let seq = 0;
   app.post('/webhooks/amocrm/:token', async (req) => {
     const body = req.body as string;
-    const webhook = normalizeWebhook(expandFormBody(body), { deliveryId: 'bare', receivedAt: new Date().toISOString() });
-    if (queue) await queue.add('webhook-event', { event: webhook.events[0] }, { jobId: `bare-${process.pid}-${seq++}`, removeOnComplete: true });
+    const webhook = normalizeWebhook(expandFormBody(body), {
+      deliveryId: 'bare',
+      receivedAt: new Date().toISOString(),
+    });
+    if (queue)
+      await queue.add(
+        'webhook-event',
+        { event: webhook.events[0] },
+        { jobId: `bare-${process.pid}-${seq++}`, removeOnComplete: true },
+      );
     return { ok: true, enqueued: webhook.events.length };
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });

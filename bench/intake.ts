@@ -94,7 +94,10 @@ const bodyFor = (n: number): string => {
   return `${TEMPLATE[0]}${id}${TEMPLATE[1]}${ts}${TEMPLATE[2]}${ts}${TEMPLATE[3]}`;
 };
 
-async function load(url: string, opts: { seconds: number; connections: number; rate?: number }): Promise<autocannon.Result> {
+async function load(
+  url: string,
+  opts: { seconds: number; connections: number; rate?: number },
+): Promise<autocannon.Result> {
   return autocannon({
     url: `${url}/webhooks/amocrm/${BENCH_TOKEN}`,
     connections: opts.connections,
@@ -120,7 +123,12 @@ export interface IntakeRun {
   redisCommandsPerRequest: number;
 }
 
-async function measure(mode: IntakeMode, redis: PrivateRedis, admin: Redis, opts: { seconds: number; connections: number; rate?: number }): Promise<IntakeRun> {
+async function measure(
+  mode: IntakeMode,
+  redis: PrivateRedis,
+  admin: Redis,
+  opts: { seconds: number; connections: number; rate?: number },
+): Promise<IntakeRun> {
   const prefix = `bench-${mode}-${seq}`;
   const server = await startServer(mode, redis, prefix);
   try {
@@ -132,7 +140,11 @@ async function measure(mode: IntakeMode, redis: PrivateRedis, admin: Redis, opts
     const r = await load(server.url, opts);
     const cpu1 = await server.cpuMicros();
     const cmd1 = await commandCalls(admin);
-    if (prof) await server.ask({ profStop: `${prof}/${mode}${opts.rate ? `-at-${opts.rate}` : ''}-${Date.now()}.cpuprofile` }, 'profiled');
+    if (prof)
+      await server.ask(
+        { profStop: `${prof}/${mode}${opts.rate ? `-at-${opts.rate}` : ''}-${Date.now()}.cpuprofile` },
+        'profiled',
+      );
     const n = r.requests.total;
     return {
       rps: Math.round(r.requests.average),
@@ -167,7 +179,10 @@ export interface IntakeFigures {
   halfCapacity: { rate: number; rps: number; p50Ms: number; p99Ms: number; non2xx: number };
 }
 
-export async function runIntakeBench(redis: PrivateRedis, opts: { seconds?: number; repetitions?: number } = {}): Promise<IntakeFigures> {
+export async function runIntakeBench(
+  redis: PrivateRedis,
+  opts: { seconds?: number; repetitions?: number } = {},
+): Promise<IntakeFigures> {
   const seconds = opts.seconds ?? 5;
   const repetitions = opts.repetitions ?? 3;
   const connections = 50;
@@ -189,7 +204,11 @@ export async function runIntakeBench(redis: PrivateRedis, opts: { seconds?: numb
     };
   }
   const fixed = await measure('service', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: 2000 });
-  const fixedBareAdd = await measure('bare-add', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: 2000 });
+  const fixedBareAdd = await measure('bare-add', redis, admin, {
+    seconds: Math.max(seconds, 5),
+    connections,
+    rate: 2000,
+  });
   const half = Math.max(100, Math.round(med.service.rps / 2 / 100) * 100);
   const halfRun = await measure('service', redis, admin, { seconds: Math.max(seconds, 5), connections, rate: half });
   admin.disconnect();
@@ -213,7 +232,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { startPrivateRedis } = await import('./lib/private-redis.js');
   const redis = await startPrivateRedis();
   try {
-    console.log(JSON.stringify(await runIntakeBench(redis, { seconds: Number(process.env.BENCH_SECONDS ?? 5), repetitions: Number(process.env.BENCH_REPS ?? 3) }), null, 2));
+    console.log(
+      JSON.stringify(
+        await runIntakeBench(redis, {
+          seconds: Number(process.env.BENCH_SECONDS ?? 5),
+          repetitions: Number(process.env.BENCH_REPS ?? 3),
+        }),
+        null,
+        2,
+      ),
+    );
   } finally {
     await redis.stop();
   }

@@ -40,7 +40,11 @@ export interface MemoryFigures {
   seconds: number;
 }
 
-const TEAM: Candidate[] = [9101, 9102, 9103, 9104, 9105].map((userId, i) => ({ userId, weight: i === 0 ? 2 : 1, cap: 1_000_000 }));
+const TEAM: Candidate[] = [9101, 9102, 9103, 9104, 9105].map((userId, i) => ({
+  userId,
+  weight: i === 0 ? 2 : 1,
+  cap: 1_000_000,
+}));
 
 function familyOf(key: string, prefix: string): string {
   return key
@@ -74,7 +78,10 @@ async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<
   );
 }
 
-export async function build(redis: PrivateRedis, leads: number): Promise<{ prefix: string; baseline: number; started: number }> {
+export async function build(
+  redis: PrivateRedis,
+  leads: number,
+): Promise<{ prefix: string; baseline: number; started: number }> {
   const started = Date.now();
   const admin = new Redis(redis.url);
   await admin.flushdb(); // the private benchmark Redis only
@@ -82,7 +89,17 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
   const logger = createLogger({ level: 'silent' });
   const metrics = createMetrics({ defaultMetrics: false });
   const service = await startService(
-    { PORT: 0, HOST: '127.0.0.1', REDIS_URL: redis.url, REDIS_PREFIX: prefix, ROLE: 'all', WEBHOOK_TOKEN: BENCH_TOKEN, AMO_SUBDOMAIN: 'bench', AMO_BASE_URL: undefined, WORKER_CONCURRENCY: 16 },
+    {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      ROLE: 'all',
+      WEBHOOK_TOKEN: BENCH_TOKEN,
+      AMO_SUBDOMAIN: 'bench',
+      AMO_BASE_URL: undefined,
+      WORKER_CONCURRENCY: 16,
+    },
     { logger, metrics },
   );
   const app = service.app!;
@@ -97,7 +114,10 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
       method: 'POST',
       url: `/webhooks/amocrm/${BENCH_TOKEN}`,
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'amoCRM-Webhooks/3.0' },
-      payload: leadsStatusBody(1, id - 1_000_000).replace(/leads%5Bstatus%5D%5B0%5D%5Bid%5D=\d+/, `leads%5Bstatus%5D%5B0%5D%5Bid%5D=${id}`),
+      payload: leadsStatusBody(1, id - 1_000_000).replace(
+        /leads%5Bstatus%5D%5B0%5D%5Bid%5D=\d+/,
+        `leads%5Bstatus%5D%5B0%5D%5Bid%5D=${id}`,
+      ),
     });
     if (res.statusCode !== 200) throw new Error(`intake answered ${res.statusCode}: ${res.body}`);
   });
@@ -106,7 +126,16 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
   const distribution = createDistributionStore(service.redis, service.keys);
   const records = createRecordStore(service.redis, service.keys);
   const amo = {} as AmoClient; // no amoCRM write in these plans
-  const effects = createEffects({ redis: service.redis, keys: service.keys, amo, records, outbox: createOutbox(service.redis, service.keys), clock: service.clock, logger, metrics });
+  const effects = createEffects({
+    redis: service.redis,
+    keys: service.keys,
+    amo,
+    records,
+    outbox: createOutbox(service.redis, service.keys),
+    clock: service.clock,
+    logger,
+    metrics,
+  });
   service.startWorkers({ effects });
   const events = service.queues.get('events');
   for (;;) {
@@ -117,7 +146,15 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
 
   // The pick and the pickup plan, as the pickup engine makes them.
   const now = Date.now();
-  await inBatches(ids, 32, (id) => distribution.pick({ pool: 'Отдел продаж 1', leadId: id, clock: 1, candidates: TEAM, strategy: 'smooth_weighted_round_robin' }));
+  await inBatches(ids, 32, (id) =>
+    distribution.pick({
+      pool: 'Отдел продаж 1',
+      leadId: id,
+      clock: 1,
+      candidates: TEAM,
+      strategy: 'smooth_weighted_round_robin',
+    }),
+  );
   for (let i = 0; i < ids.length; i += 250) {
     await effects.executor.execute(
       ids.slice(i, i + 250).map((id) => ({
@@ -125,7 +162,19 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
         rule: 'R1',
         leadId: id,
         reason: 'assigned',
-        state: { pickup: { leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: now, deadlineAt: now + 900_000, missedUserIds: [], misses: 0 } },
+        state: {
+          pickup: {
+            leadId: id,
+            clock: 1,
+            phase: 'running',
+            department: 'Отдел продаж 1',
+            assignedUserId: 9101,
+            assignedAt: now,
+            deadlineAt: now + 900_000,
+            missedUserIds: [],
+            misses: 0,
+          },
+        },
         effects: [
           { kind: 'schedule_timer' as const, rule: 'R1', leadId: id, key: 'deadline', dueAt: now + 900_000 },
           {
@@ -141,7 +190,14 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
               seed: 'seed 002 «Распределение заявок»',
               department: 'Отдел продаж 1',
               reason: 'Заявка передана менеджеру Иванову: его очередь по весам, он на смене и не превысил лимит',
-              explanation: { department: 'Отдел продаж 1', strategy: 'smooth_weighted_round_robin', candidates: TEAM.slice(0, 4), skipped: [{ userId: 9105, reason: 'off_shift' }], scores: { 9101: -3, 9102: 1, 9103: 1, 9104: 1 }, winner: 9101 },
+              explanation: {
+                department: 'Отдел продаж 1',
+                strategy: 'smooth_weighted_round_robin',
+                candidates: TEAM.slice(0, 4),
+                skipped: [{ userId: 9105, reason: 'off_shift' }],
+                scores: { 9101: -3, 9102: 1, 9103: 1, 9104: 1 },
+                winner: 9101,
+              },
             },
           },
         ],
@@ -155,7 +211,12 @@ export async function build(redis: PrivateRedis, leads: number): Promise<{ prefi
 }
 
 /** `used_memory` above the empty service's per lead, and every key family with its share. */
-async function measure(url: string, leads: number, built: { prefix: string; baseline: number; started: number }, method: string): Promise<MemoryFigures> {
+async function measure(
+  url: string,
+  leads: number,
+  built: { prefix: string; baseline: number; started: number },
+  method: string,
+): Promise<MemoryFigures> {
   const admin = new Redis(url);
   const { prefix, baseline } = built;
   const after = await usedMemory(admin);
@@ -168,11 +229,23 @@ async function measure(url: string, leads: number, built: { prefix: string; base
     let sum = 0;
     for (const k of sample) sum += Number((await admin.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
     const bytes = (sum / sample.length) * keys.length;
-    rows.push({ family, keys: keys.length, bytesPerLead: Math.round(bytes / leads), ttl: ttlText(await admin.ttl(keys[0] as string)) });
+    rows.push({
+      family,
+      keys: keys.length,
+      bytesPerLead: Math.round(bytes / leads),
+      ttl: ttlText(await admin.ttl(keys[0] as string)),
+    });
   }
   rows.sort((a, b) => b.bytesPerLead - a.bytesPerLead);
   admin.disconnect();
-  return { leads, method, bytesPerLead: Math.round((after - baseline) / leads), keysPerLead: +(totalKeys / leads).toFixed(2), families: rows, seconds: Math.round((Date.now() - built.started) / 1000) };
+  return {
+    leads,
+    method,
+    bytesPerLead: Math.round((after - baseline) / leads),
+    keysPerLead: +(totalKeys / leads).toFixed(2),
+    families: rows,
+    seconds: Math.round((Date.now() - built.started) / 1000),
+  };
 }
 
 async function familiesOf(admin: Redis, prefix: string): Promise<Map<string, string[]>> {
@@ -206,7 +279,10 @@ async function replicate(url: string, prefix: string, real: number, total: numbe
   // A lead id 200dddd becomes 2<c>0dddd; a hash's first hex digit becomes c (same length, unique per copy).
   const rename = (key: string, c: number): string => {
     if (/(?<!\d)200\d{4}(?!\d)/.test(key)) return key.replace(/(?<!\d)200(\d{4})(?!\d)/, `2${c}0$1`);
-    return key.replace(/([:-])([0-9a-f])([0-9a-f]{15,})/, (_m, sep: string, h: string, rest: string) => `${sep}${((parseInt(h, 16) + c) % 16).toString(16)}${rest}`);
+    return key.replace(
+      /([:-])([0-9a-f])([0-9a-f]{15,})/,
+      (_m, sep: string, h: string, rest: string) => `${sep}${((parseInt(h, 16) + c) % 16).toString(16)}${rest}`,
+    );
   };
   for (const [family, keys] of families) {
     // Per-lead families have a key per lead; shared keys and finished jobs (kept by count) are not copied.
@@ -241,7 +317,8 @@ async function replicate(url: string, prefix: string, real: number, total: numbe
       if (key.includes(':{timers}:due') && type === 'zset') {
         const members = await admin.zrange(key, 0, -1, 'WITHSCORES');
         const pipe = admin.pipeline();
-        for (let i = 0; i < members.length; i += 2) for (let c = 1; c <= copies; c++) pipe.zadd(key, members[i + 1] as string, rename(members[i] as string, c));
+        for (let i = 0; i < members.length; i += 2)
+          for (let c = 1; c <= copies; c++) pipe.zadd(key, members[i + 1] as string, rename(members[i] as string, c));
         await pipe.exec();
       } else if (key.includes(':untaken:') && type === 'set') {
         const members = await admin.smembers(key);
@@ -265,7 +342,9 @@ export async function runMemoryBench(redis: PrivateRedis, sizes: number[]): Prom
   const out = [await measure(redis.url, real, built, 'real code paths')];
   for (const n of sorted.slice(1)) {
     await replicate(redis.url, built.prefix, real, n);
-    out.push(await measure(redis.url, n, built, `${real.toLocaleString('en')} through the real paths + copies of their keys`));
+    out.push(
+      await measure(redis.url, n, built, `${real.toLocaleString('en')} through the real paths + copies of their keys`),
+    );
   }
   const admin = new Redis(redis.url);
   await admin.flushdb();

@@ -26,7 +26,12 @@ function stats(samples: number[]): { n: number; meanMs: number; p50Ms: number; p
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
   const round = (x: number): number => Math.round(x * 1000) / 1000;
-  return { n: s.length, meanMs: round(s.reduce((a, b) => a + b, 0) / s.length), p50Ms: round(at(0.5)), p99Ms: round(at(0.99)) };
+  return {
+    n: s.length,
+    meanMs: round(s.reduce((a, b) => a + b, 0) / s.length),
+    p50Ms: round(at(0.5)),
+    p99Ms: round(at(0.99)),
+  };
 }
 
 function time(fn: () => unknown, n: number): number[] {
@@ -63,15 +68,31 @@ function intakeLines(f: IntakeFigures): string[] {
 }
 
 const n = (x: number): string => x.toLocaleString('en');
-const load = (): string => loadavg().map((x) => x.toFixed(1)).join(', ');
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(', ');
 
 function memoryLines(runs: MemoryFigures[]): string[] {
-  const out = ['## Redis per tracked lead (one delivery, one pick, one pickup plan with its timer and record per lead)', ''];
-  out.push('| leads | how | bytes per lead | keys per lead | baseline (before: 10,000 real, same harness) | target | |', '| --- | --- | --- | --- | --- | --- | --- |');
-  for (const r of runs) out.push(`| ${n(r.leads)} | ${r.method} | ${n(r.bytesPerLead)} | ${r.keysPerLead} | 4,205 | ≤ 2,048 at 100,000 | ${r.leads >= 100_000 ? verdict(r.bytesPerLead <= 2048) + (r.bytesPerLead > 2048 ? ` by ${n(r.bytesPerLead - 2048)}` : '') : ''} |`);
+  const out = [
+    '## Redis per tracked lead (one delivery, one pick, one pickup plan with its timer and record per lead)',
+    '',
+  ];
+  out.push(
+    '| leads | how | bytes per lead | keys per lead | baseline (before: 10,000 real, same harness) | target | |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const r of runs)
+    out.push(
+      `| ${n(r.leads)} | ${r.method} | ${n(r.bytesPerLead)} | ${r.keysPerLead} | 4,205 | ≤ 2,048 at 100,000 | ${r.leads >= 100_000 ? verdict(r.bytesPerLead <= 2048) + (r.bytesPerLead > 2048 ? ` by ${n(r.bytesPerLead - 2048)}` : '') : ''} |`,
+    );
   const last = runs[runs.length - 1];
   if (last) {
-    out.push('', `Key families at ${n(last.leads)} leads (bytes per lead from sampled MEMORY USAGE; TTL of a sample key):`, '');
+    out.push(
+      '',
+      `Key families at ${n(last.leads)} leads (bytes per lead from sampled MEMORY USAGE; TTL of a sample key):`,
+      '',
+    );
     out.push('| family | keys | bytes per lead | TTL |', '| --- | --- | --- | --- |');
     for (const f of last.families) out.push(`| \`${f.family}\` | ${n(f.keys)} | ${n(f.bytesPerLead)} | ${f.ttl} |`);
   }
@@ -80,18 +101,37 @@ function memoryLines(runs: MemoryFigures[]): string[] {
 }
 
 function burstLines(runs: BurstFigures[]): string[] {
-  const out = ['## Deadline bursts (simulator at 7 requests/second; baseline: an ideal batching client on a second simulator, same deadlines, same time)', ''];
-  out.push('| leads, spread | figure | service | baseline (ideal client) | target | |', '| --- | --- | --- | --- | --- | --- |');
+  const out = [
+    '## Deadline bursts (simulator at 7 requests/second; baseline: an ideal batching client on a second simulator, same deadlines, same time)',
+    '',
+  ];
+  out.push(
+    '| leads, spread | figure | service | baseline (ideal client) | target | |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
   for (const b of runs) {
     const s = b.service;
     const i = b.ideal;
     const at = `${n(b.leads)} in ${b.spreadMs / 1000} s`;
-    const eps = (x: Record<string, number>): string => Object.entries(x).map(([k, v]) => `${k.replace('/api/v4/', '')} ${v}`).join(', ');
-    out.push(`| ${at} | amoCRM requests per lead | ${s.requestsPerLead} (${s.requests}: ${eps(s.byEndpoint)}) | ${i.requestsPerLead} (${i.requests}); unbatched ${b.unbatchedRequestsPerLead} | ≤ 0.1 | ${verdict(s.requestsPerLead <= 0.1)}${s.requestsPerLead > 0.1 ? ` by ${(s.requestsPerLead - 0.1).toFixed(3)}` : ''} |`);
-    out.push(`| ${at} | … of the deadline path (without the safety sweep's ${s.sweepPages} pages) | ${s.deadlinePathRequestsPerLead} in ${s.batches} batches | ${i.deadlinePathRequestsPerLead} in ${i.batches} batches | ≤ 0.1 | ${verdict(s.deadlinePathRequestsPerLead <= 0.1)} |`);
-    out.push(`| ${at} | leads per PATCH (smallest, largest) | ${s.patchItems.join(', ')} | ${i.patchItems.join(', ')} | 50-250 | |`);
-    out.push(`| ${at} | lateness p50 / p99 / max, ms | ${n(s.latenessP50Ms)} / ${n(s.latenessP99Ms)} / ${n(s.latenessMaxMs)} | ${n(i.latenessP50Ms)} / ${n(i.latenessP99Ms)} / ${n(i.latenessMaxMs)} | p99 ≤ ${n(b.boundMs)} (window ${n(b.batchWindowMs)} + ${s.requests} requests at 7/s) | ${verdict(s.latenessP99Ms <= b.boundMs)} |`);
-    out.push(`| ${at} | 429s from the simulator | ${s.rateLimitViolations} | ${i.rateLimitViolations} | 0 | ${verdict(s.rateLimitViolations === 0)} |`);
+    const eps = (x: Record<string, number>): string =>
+      Object.entries(x)
+        .map(([k, v]) => `${k.replace('/api/v4/', '')} ${v}`)
+        .join(', ');
+    out.push(
+      `| ${at} | amoCRM requests per lead | ${s.requestsPerLead} (${s.requests}: ${eps(s.byEndpoint)}) | ${i.requestsPerLead} (${i.requests}); unbatched ${b.unbatchedRequestsPerLead} | ≤ 0.1 | ${verdict(s.requestsPerLead <= 0.1)}${s.requestsPerLead > 0.1 ? ` by ${(s.requestsPerLead - 0.1).toFixed(3)}` : ''} |`,
+    );
+    out.push(
+      `| ${at} | … of the deadline path (without the safety sweep's ${s.sweepPages} pages) | ${s.deadlinePathRequestsPerLead} in ${s.batches} batches | ${i.deadlinePathRequestsPerLead} in ${i.batches} batches | ≤ 0.1 | ${verdict(s.deadlinePathRequestsPerLead <= 0.1)} |`,
+    );
+    out.push(
+      `| ${at} | leads per PATCH (smallest, largest) | ${s.patchItems.join(', ')} | ${i.patchItems.join(', ')} | 50-250 | |`,
+    );
+    out.push(
+      `| ${at} | lateness p50 / p99 / max, ms | ${n(s.latenessP50Ms)} / ${n(s.latenessP99Ms)} / ${n(s.latenessMaxMs)} | ${n(i.latenessP50Ms)} / ${n(i.latenessP99Ms)} / ${n(i.latenessMaxMs)} | p99 ≤ ${n(b.boundMs)} (window ${n(b.batchWindowMs)} + ${s.requests} requests at 7/s) | ${verdict(s.latenessP99Ms <= b.boundMs)} |`,
+    );
+    out.push(
+      `| ${at} | 429s from the simulator | ${s.rateLimitViolations} | ${i.rateLimitViolations} | 0 | ${verdict(s.rateLimitViolations === 0)} |`,
+    );
   }
   out.push('');
   return out;
@@ -108,7 +148,11 @@ function timerLines(t: TimerFigures, s: SweepFigures): string[] {
     `| one backlog look at the full set (ZCOUNT + ZRANGE, round trip), ms p50 | ${t.claimP50Ms} | — | — | |`,
     `| timer set, bytes per clock | ${t.timerSetBytesPerClock} | — | — | |`,
     `| 429s from the simulator | ${t.rateLimitViolations} | — | 0 | ${verdict(t.rateLimitViolations === 0)} |`,
-    `| safety sweep over ${n(s.leads)} leads in the stage: requests | ${n(s.requests)} (${Object.entries(s.byEndpoint).map(([k, v]) => `${k} ${v}`).join(', ')}) | ${n(Math.ceil(s.leads / 250))} pages of 250 | within the rate limit | ${verdict(s.rateLimitViolations === 0)} (429s: ${s.rateLimitViolations}) |`,
+    `| safety sweep over ${n(s.leads)} leads in the stage: requests | ${n(s.requests)} (${Object.entries(s.byEndpoint)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )}) | ${n(Math.ceil(s.leads / 250))} pages of 250 | within the rate limit | ${verdict(s.rateLimitViolations === 0)} (429s: ${s.rateLimitViolations}) |`,
     `| safety sweep: time, s | ${s.seconds} (found ${n(s.found)}, started ${s.started}, timers restored ${s.rescheduled}) | ${s.boundSeconds} (pages at the 5/s bulk work may use) | — | |`,
     '',
   ];
@@ -122,7 +166,9 @@ function capacityLines(core: CoreFigures, shell: ShellFigures, intake: IntakeFig
     '| figure | measured | how |',
     '| --- | --- | --- |',
     ...(cpuPerRequest !== undefined
-      ? [`| intake, webhooks a second per core (\`ROLE=web\`) | ${n(Math.round(1000 / cpuPerRequest))} | 1 s ÷ ${cpuPerRequest} ms of CPU per request (the intake part above) |`]
+      ? [
+          `| intake, webhooks a second per core (\`ROLE=web\`) | ${n(Math.round(1000 / cpuPerRequest))} | 1 s ÷ ${cpuPerRequest} ms of CPU per request (the intake part above) |`,
+        ]
       : []),
     `| rule core on a recorded day: events / decisions a second per core | ${n(core.eventsPerSecond)} / ${n(core.decisionsPerSecond)} | ${n(core.events)} webhook events of ${n(core.leads)} leads (${n(core.decisions)} decisions) replayed through the pure pickup and distribution rules in ${n(core.cpuMs)} ms of CPU |`,
     `| worker at deadlines: decisions a second, one process | ${n(shell.decisionsPerSecond)} (CPU ${shell.cpuMsPerDecision} ms a decision) | ${n(shell.leads)} clocks due at once, real engine and executor on Redis, amoCRM in memory; ${shell.seconds} s |`,
@@ -137,7 +183,12 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',');
   const part = (name: string): boolean => !only || only.includes(name);
   const cpu = `${cpus().length} × ${cpus()[0]?.model ?? '?'}`;
-  const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, cpus: cpu, loadAverageAtStart: loadavg() };
+  const results: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpu,
+    loadAverageAtStart: loadavg(),
+  };
   const md: string[] = [
     `# Benchmarks (${results.at as string})`,
     '',
@@ -156,9 +207,17 @@ async function main(): Promise<void> {
     const body300 = leadsStatusBody(300, 1);
     const meta = { deliveryId: 'bench', receivedAt: new Date().toISOString() };
     const ours = stats(time(() => normalizeWebhook(expandFormBody(body300), meta), 300));
-    const qsOnly = stats(time(() => qs.parse(body300, { depth: 20, arrayLimit: 10_000, parameterLimit: 100_000 }), 300));
+    const qsOnly = stats(
+      time(() => qs.parse(body300, { depth: 20, arrayLimit: 10_000, parameterLimit: 100_000 }), 300),
+    );
     const expandOnly = stats(time(() => expandFormBody(body300), 300));
-    results.parse300 = { bodyBytes: body300.length, expandAndNormalize: ours, expandOnly, qsParseBaseline: qsOnly, expandVsQs: +(expandOnly.meanMs / qsOnly.meanMs).toFixed(2) };
+    results.parse300 = {
+      bodyBytes: body300.length,
+      expandAndNormalize: ours,
+      expandOnly,
+      qsParseBaseline: qsOnly,
+      expandVsQs: +(expandOnly.meanMs / qsOnly.meanMs).toFixed(2),
+    };
     md.push(
       '## Parsing',
       '',
@@ -175,14 +234,19 @@ async function main(): Promise<void> {
   try {
     if (part('intake')) {
       const before = load();
-      const intake = await runIntakeBench(redis, { seconds: Number(process.env.BENCH_SECONDS ?? 5), repetitions: Number(process.env.BENCH_REPS ?? 3) });
+      const intake = await runIntakeBench(redis, {
+        seconds: Number(process.env.BENCH_SECONDS ?? 5),
+        repetitions: Number(process.env.BENCH_REPS ?? 3),
+      });
       results.intake = intake;
       md.push(...intakeLines(intake));
       ran('intake', before);
     }
     if (part('burst')) {
       const before = load();
-      const sizes = (process.env.BENCH_BURSTS ?? BURSTS.map(([l, ms]) => `${l}:${ms / 1000}`).join(',')).split(',').map((x) => x.split(':').map(Number) as [number, number]);
+      const sizes = (process.env.BENCH_BURSTS ?? BURSTS.map(([l, ms]) => `${l}:${ms / 1000}`).join(','))
+        .split(',')
+        .map((x) => x.split(':').map(Number) as [number, number]);
       const runs: BurstFigures[] = [];
       for (const [leads, spread] of sizes) runs.push(await runBurstBench(redis, leads, spread * 1000));
       results.burst = runs;
@@ -199,7 +263,11 @@ async function main(): Promise<void> {
     }
     if (part('timers')) {
       const before = load();
-      const { timers, sweep } = await runTimerBench(redis, Number(process.env.BENCH_TIMERS ?? 100_000), Number(process.env.BENCH_TIMERS_SECONDS ?? 60));
+      const { timers, sweep } = await runTimerBench(
+        redis,
+        Number(process.env.BENCH_TIMERS ?? 100_000),
+        Number(process.env.BENCH_TIMERS_SECONDS ?? 60),
+      );
       results.timers = timers;
       results.sweep = sweep;
       md.push(...timerLines(timers, sweep));

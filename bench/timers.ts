@@ -84,33 +84,75 @@ async function benchRules() {
   return compiled.rules;
 }
 
-export async function runTimerBench(redis: PrivateRedis, clocks: number, seconds: number): Promise<{ timers: TimerFigures; sweep: SweepFigures }> {
+export async function runTimerBench(
+  redis: PrivateRedis,
+  clocks: number,
+  seconds: number,
+): Promise<{ timers: TimerFigures; sweep: SweepFigures }> {
   const sim = createSimulator({ longLivedToken: SIM_TOKEN, rps: RPS });
   const url = await sim.listen();
   const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
   const keys = createKeys(`timers${Date.now()}`);
   const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
   const metrics = createMetrics({ defaultMetrics: false });
-  const amo = createAmoClient({ baseUrl: url, auth: { kind: 'long-lived', token: SIM_TOKEN }, redis: conn, keyPrefix: keys.prefix, rps: RPS });
+  const amo = createAmoClient({
+    baseUrl: url,
+    auth: { kind: 'long-lived', token: SIM_TOKEN },
+    redis: conn,
+    keyPrefix: keys.prefix,
+    rps: RPS,
+  });
   const rules = await benchRules();
   const windowMs = rules.pickup.batchWindowMs;
   try {
     const stage = sim.account.statusByName(rules.pickup.stageName);
     const ids: number[] = [];
-    for (let i = 0; i < clocks; i++) ids.push(sim.account.createLead({ name: `Заявка ${i + 1}`, statusId: stage.id, responsibleUserId: TEAM[i % TEAM.length] as number, by: 0 }).id);
+    for (let i = 0; i < clocks; i++)
+      ids.push(
+        sim.account.createLead({
+          name: `Заявка ${i + 1}`,
+          statusId: stage.id,
+          responsibleUserId: TEAM[i % TEAM.length] as number,
+          by: 0,
+        }).id,
+      );
     // Their creation is not announced: encoding one webhook of 100,000 changes would hold the event loop for minutes.
     sim.webhooks.dropNext(1);
 
     // 1. The live clocks: pickup state in each lead's hash and its deadline in the timer set, written in bulk.
     const t0 = Date.now() + 5_000;
     const dueAt = (i: number): number => t0 + Math.floor((i * TIMEOUT_MS) / clocks);
-    const effects = createEffects({ redis: conn, keys, amo, records: createRecordStore(conn, keys), outbox: createOutbox(conn, keys), clock: systemClock, logger, metrics, batchWindowMs: () => windowMs });
+    const effects = createEffects({
+      redis: conn,
+      keys,
+      amo,
+      records: createRecordStore(conn, keys),
+      outbox: createOutbox(conn, keys),
+      clock: systemClock,
+      logger,
+      metrics,
+      batchWindowMs: () => windowMs,
+    });
     for (let i = 0; i < ids.length; i += 2_000) {
       const pipe = conn.pipeline();
       for (let j = i; j < Math.min(ids.length, i + 2_000); j++) {
         const id = ids[j] as number;
         const user = TEAM[j % TEAM.length] as number;
-        pipe.hset(keys.lead(id), 'pickup', JSON.stringify({ leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: user, assignedAt: t0 - TIMEOUT_MS, deadlineAt: dueAt(j), missedUserIds: [], misses: 0 }));
+        pipe.hset(
+          keys.lead(id),
+          'pickup',
+          JSON.stringify({
+            leadId: id,
+            clock: 1,
+            phase: 'running',
+            department: 'Отдел продаж 1',
+            assignedUserId: user,
+            assignedAt: t0 - TIMEOUT_MS,
+            deadlineAt: dueAt(j),
+            missedUserIds: [],
+            misses: 0,
+          }),
+        );
         pipe.zadd(keys.of('{timers}', 'due'), String(dueAt(j)), `${PICKUP_RULE}|${id}|${DEADLINE_KEY}`);
       }
       await pipe.exec();
@@ -124,11 +166,27 @@ export async function runTimerBench(redis: PrivateRedis, clocks: number, seconds
     effects.registerDueHandler(PICKUP_RULE, async (due) => {
       batches += 1;
       const batch = due.map((d) => d.leadId);
-      await Promise.all([amo.getLeadsByIds(batch, 'sla'), amo.listEvents({ entityType: 'lead', entityIds: batch, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(t0 / 1000) }, 'sla')]);
+      await Promise.all([
+        amo.getLeadsByIds(batch, 'sla'),
+        amo.listEvents(
+          { entityType: 'lead', entityIds: batch, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(t0 / 1000) },
+          'sla',
+        ),
+      ]);
       const checked = Date.now();
       for (const d of due) lateness.push(checked - d.dueAt);
-      await Promise.all(batch.map((id, i) => amo.updateLead({ id, responsible_user_id: next(TEAM[i % TEAM.length] as number) }, 'sla')));
-      await Promise.all(batch.map((id) => amo.addLeadNote({ entity_id: id, note_type: 'common', params: { text: 'Заявка передана другому менеджеру: не взята вовремя' } })));
+      await Promise.all(
+        batch.map((id, i) => amo.updateLead({ id, responsible_user_id: next(TEAM[i % TEAM.length] as number) }, 'sla')),
+      );
+      await Promise.all(
+        batch.map((id) =>
+          amo.addLeadNote({
+            entity_id: id,
+            note_type: 'common',
+            params: { text: 'Заявка передана другому менеджеру: не взята вовремя' },
+          }),
+        ),
+      );
       return {};
     });
     // Claim cost against the full set, measured by Redis itself (SLOWLOG would need a threshold; TIME around it).
@@ -175,7 +233,9 @@ export async function runTimerBench(redis: PrivateRedis, clocks: number, seconds
     });
     // Timers handled above left the set; the sweep would restore them. Put them back so every clock is whole.
     const pipe = conn.pipeline();
-    ids.forEach((id, j) => pipe.zadd(keys.of('{timers}', 'due'), String(dueAt(j) + 3_600_000), `${PICKUP_RULE}|${id}|${DEADLINE_KEY}`));
+    ids.forEach((id, j) =>
+      pipe.zadd(keys.of('{timers}', 'due'), String(dueAt(j) + 3_600_000), `${PICKUP_RULE}|${id}|${DEADLINE_KEY}`),
+    );
     await pipe.exec();
     const sweepBefore = sim.stats();
     const s0 = Date.now();
@@ -212,7 +272,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { startPrivateRedis } = await import('./lib/private-redis.js');
   const redis = await startPrivateRedis();
   try {
-    console.log(JSON.stringify(await runTimerBench(redis, Number(process.argv[2] ?? 100_000), Number(process.env.BENCH_TIMERS_SECONDS ?? 60)), null, 2));
+    console.log(
+      JSON.stringify(
+        await runTimerBench(redis, Number(process.argv[2] ?? 100_000), Number(process.env.BENCH_TIMERS_SECONDS ?? 60)),
+        null,
+        2,
+      ),
+    );
   } finally {
     await redis.stop();
   }

@@ -38,7 +38,14 @@ export interface Snapshot {
 
 export async function snapshot(stack: Stack): Promise<Snapshot> {
   const [f, s] = await Promise.all([stack.sim.faults(), stack.sim.state()]);
-  return { ...stack.counters, injected: f.injected, kills: f.kills.length, tokenRefreshes: s.stats.tokenRefreshes, requests: s.stats.requests, webhookEvents: s.stats.webhooks.events };
+  return {
+    ...stack.counters,
+    injected: f.injected,
+    kills: f.kills.length,
+    tokenRefreshes: s.stats.tokenRefreshes,
+    requests: s.stats.requests,
+    webhookEvents: s.stats.webhooks.events,
+  };
 }
 
 export function since(before: Snapshot, now: Snapshot): Snapshot {
@@ -91,7 +98,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const base = (smoke: boolean, over: Partial<CaseConfig> & { leads?: number } = {}): CaseConfig => {
   const { leads, ...rest } = over;
   return {
-    workload: { leads: leads ?? (smoke ? 12 : 60), takenShare: 0.4, poison: 0, perArrival: smoke ? 3 : 4, arrivalEveryMs: smoke ? 700 : 1_500 },
+    workload: {
+      leads: leads ?? (smoke ? 12 : 60),
+      takenShare: 0.4,
+      poison: 0,
+      perArrival: smoke ? 3 : 4,
+      arrivalEveryMs: smoke ? 700 : 1_500,
+    },
     workers: 2,
     auth: 'long-lived',
     timeoutSec: smoke ? 3 : 5,
@@ -112,7 +125,12 @@ export const CASES: ChaosCase[] = [
       return { ...c, workload: { ...c.workload, poison: smoke ? 1 : 3 } };
     },
     async onPoison(stack, leadId) {
-      await stack.sim.addRule({ method: 'PATCH', path: '/api/v4/leads', leadIds: [leadId], action: { kind: 'status', status: 400 } });
+      await stack.sim.addRule({
+        method: 'PATCH',
+        path: '/api/v4/leads',
+        leadIds: [leadId],
+        action: { kind: 'status', status: 400 },
+      });
     },
     async inject() {},
     async control(ctx) {
@@ -136,7 +154,10 @@ export const CASES: ChaosCase[] = [
     async control(ctx) {
       const d = since(ctx.before, await snapshot(ctx.stack));
       const n = d.injected['outage:503'] ?? 0;
-      return { ok: n > 0, figures: { 'outage length, s': ctx.config.faultMs / 1000, 'calls answered 503 during the outage': n } };
+      return {
+        ok: n > 0,
+        figures: { 'outage length, s': ctx.config.faultMs / 1000, 'calls answered 503 during the outage': n },
+      };
     },
   },
   {
@@ -153,7 +174,9 @@ export const CASES: ChaosCase[] = [
       const atAssignment = new Set<number>();
       const atReassignment = new Set<number>();
       while (atAssignment.size + atReassignment.size < wanted) {
-        const untaken = ctx.workload.plan.filter((l) => l.kind === 'untaken' && !atAssignment.has(l.leadId) && !atReassignment.has(l.leadId));
+        const untaken = ctx.workload.plan.filter(
+          (l) => l.kind === 'untaken' && !atAssignment.has(l.leadId) && !atReassignment.has(l.leadId),
+        );
         for (const l of untaken) {
           if (atAssignment.size + atReassignment.size >= wanted) break;
           if (atAssignment.size <= atReassignment.size) {
@@ -170,7 +193,9 @@ export const CASES: ChaosCase[] = [
         }
         await sleep(150);
       }
-      ctx.log(`kill hooks on leads ${[...atAssignment].join(', ')} (assignment) and ${[...atReassignment].join(', ')} (reassignment)`);
+      ctx.log(
+        `kill hooks on leads ${[...atAssignment].join(', ')} (assignment) and ${[...atReassignment].join(', ')} (reassignment)`,
+      );
       await ctx.settled;
     },
     async control(ctx) {
@@ -180,14 +205,19 @@ export const CASES: ChaosCase[] = [
       const armed = f.killHooks.length;
       return {
         ok: armed > 0 && fired.length === armed,
-        figures: { 'kill hooks armed': armed, 'workers killed by a hook': fired.length, 'workers restarted': d.workerRestarts, 'killed right after PATCH of leads': fired.flatMap((k) => k.leadIds).join(' ') },
+        figures: {
+          'kill hooks armed': armed,
+          'workers killed by a hook': fired.length,
+          'workers restarted': d.workerRestarts,
+          'killed right after PATCH of leads': fired.flatMap((k) => k.leadIds).join(' '),
+        },
       };
     },
   },
   {
     name: 'kill-random',
     title: 'kill -9 of workers at random during 2,000 events',
-    what: 'Three workers; every few seconds one chosen at random is SIGKILLed and started again, while a workload of about 2,000 amoCRM events (leads arriving, the robot\'s own writes coming back as webhooks, managers\' calls) runs. Never the last live worker; kills go on until at least 8 (3 in smoke) were done and every lead has arrived.',
+    what: "Three workers; every few seconds one chosen at random is SIGKILLed and started again, while a workload of about 2,000 amoCRM events (leads arriving, the robot's own writes coming back as webhooks, managers' calls) runs. Never the last live worker; kills go on until at least 8 (3 in smoke) were done and every lead has arrived.",
     config: (smoke) => {
       const c = base(smoke, { leads: smoke ? 24 : 210, workers: 3, faultMs: 120_000, quietMs: 75_000 });
       return { ...c, workload: { ...c.workload, perArrival: smoke ? 4 : 6, arrivalEveryMs: smoke ? 700 : 1_000 } };
@@ -219,14 +249,18 @@ export const CASES: ChaosCase[] = [
       const d = since(ctx.before, await snapshot(ctx.stack));
       return {
         ok: d.workerDeaths >= 3,
-        figures: { 'workers killed': d.workerDeaths, 'workers restarted': d.workerRestarts, 'amoCRM events delivered to the service': d.webhookEvents },
+        figures: {
+          'workers killed': d.workerDeaths,
+          'workers restarted': d.workerRestarts,
+          'amoCRM events delivered to the service': d.webhookEvents,
+        },
       };
     },
   },
   {
     name: 'redis-restart',
     title: 'Redis restarted mid-run (AOF on)',
-    what: 'While leads arrive and clocks run, the service\'s Redis (appendonly yes, appendfsync everysec) is stopped with SIGTERM, stays down (10 s; 3 s in smoke) and is started again from its AOF; webhooks answered 503 meanwhile are redelivered by the simulator.',
+    what: "While leads arrive and clocks run, the service's Redis (appendonly yes, appendfsync everysec) is stopped with SIGTERM, stays down (10 s; 3 s in smoke) and is started again from its AOF; webhooks answered 503 meanwhile are redelivered by the simulator.",
     config: (smoke) => ({ ...base(smoke, { leads: smoke ? 12 : 60 }), faultMs: smoke ? 3_000 : 10_000 }),
     async inject(ctx) {
       await sleep(ctx.smoke ? 4_000 : 15_000);
@@ -235,13 +269,16 @@ export const CASES: ChaosCase[] = [
     },
     async control(ctx) {
       const d = since(ctx.before, await snapshot(ctx.stack));
-      return { ok: d.redisRestarts === 1, figures: { 'Redis restarts': d.redisRestarts, 'Redis down, s': ctx.config.faultMs / 1000 } };
+      return {
+        ok: d.redisRestarts === 1,
+        figures: { 'Redis restarts': d.redisRestarts, 'Redis down, s': ctx.config.faultMs / 1000 },
+      };
     },
   },
   {
     name: 'flaky',
     title: '30% 429/5xx with 3 s latency',
-    what: 'Every amoCRM call waits 3 s; 15% of them answer 429 (retry_after 1) and another 15% answer 503, for the whole run. The pickup clock is longer here so that a manager\'s call can land within it.',
+    what: "Every amoCRM call waits 3 s; 15% of them answer 429 (retry_after 1) and another 15% answer 503, for the whole run. The pickup clock is longer here so that a manager's call can land within it.",
     // In smoke the shared 3 s clock is shorter than one 3 s write, so only untaken leads (their course needs no
     // manager in time); the full run has a 20 s clock and taken leads too.
     config: (smoke) => {
@@ -250,14 +287,25 @@ export const CASES: ChaosCase[] = [
     },
     async inject(ctx) {
       await ctx.stack.sim.latency(3_000);
-      await ctx.stack.sim.addRule({ path: '/api/', probability: 0.15, action: { kind: 'status', status: 429, retryAfterSec: 1 } });
+      await ctx.stack.sim.addRule({
+        path: '/api/',
+        probability: 0.15,
+        action: { kind: 'status', status: 429, retryAfterSec: 1 },
+      });
       await ctx.stack.sim.addRule({ path: '/api/', probability: 0.15 / 0.85, action: { kind: 'status', status: 503 } });
       await ctx.settled;
     },
     async control(ctx) {
       const d = since(ctx.before, await snapshot(ctx.stack));
       const injected = (d.injected['rule:429'] ?? 0) + (d.injected['rule:503'] ?? 0);
-      return { ok: injected > 0, figures: { 'amoCRM calls': d.requests, '429 injected': d.injected['rule:429'] ?? 0, '503 injected': d.injected['rule:503'] ?? 0 } };
+      return {
+        ok: injected > 0,
+        figures: {
+          'amoCRM calls': d.requests,
+          '429 injected': d.injected['rule:429'] ?? 0,
+          '503 injected': d.injected['rule:503'] ?? 0,
+        },
+      };
     },
   },
   {
@@ -276,7 +324,10 @@ export const CASES: ChaosCase[] = [
     async control(ctx) {
       const f = await ctx.stack.sim.faults();
       const d = since(ctx.before, await snapshot(ctx.stack));
-      return { ok: f.tokensExpiredAt !== null && d.tokenRefreshes > 0, figures: { 'token expiries': ctx.smoke ? 2 : 4, 'refreshes the simulator accepted': d.tokenRefreshes } };
+      return {
+        ok: f.tokensExpiredAt !== null && d.tokenRefreshes > 0,
+        figures: { 'token expiries': ctx.smoke ? 2 : 4, 'refreshes the simulator accepted': d.tokenRefreshes },
+      };
     },
   },
   {
@@ -292,7 +343,13 @@ export const CASES: ChaosCase[] = [
     },
     async control(ctx) {
       const d = since(ctx.before, await snapshot(ctx.stack));
-      return { ok: (d.injected['rule:drop'] ?? 0) > 0, figures: { 'refreshes dropped at the socket': d.injected['rule:drop'] ?? 0, 'refreshes the simulator accepted': d.tokenRefreshes } };
+      return {
+        ok: (d.injected['rule:drop'] ?? 0) > 0,
+        figures: {
+          'refreshes dropped at the socket': d.injected['rule:drop'] ?? 0,
+          'refreshes the simulator accepted': d.tokenRefreshes,
+        },
+      };
     },
   },
 ];

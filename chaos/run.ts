@@ -24,7 +24,8 @@ import { DEPARTMENTS, startWorkload } from './workload.js';
 const ROOT = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
-const values = (name: string): string[] => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? args[i + 1]!.split(',') : []));
+const values = (name: string): string[] =>
+  args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? args[i + 1]!.split(',') : []));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface CaseResult {
@@ -78,16 +79,25 @@ interface Shared {
 
 const SHARED = { workers: 4, auth: 'oauth' as const, timeoutSec: 3, maxMisses: 2 };
 
-const countSecret = (stack: Stack): number => stack.logFiles().reduce((n, f) => n + (readFileSync(f, 'utf8').split(stack.clientSecret).length - 1), 0);
+const countSecret = (stack: Stack): number =>
+  stack.logFiles().reduce((n, f) => n + (readFileSync(f, 'utf8').split(stack.clientSecret).length - 1), 0);
 
-async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: number, shared?: Shared): Promise<CaseResult> {
+async function runCase(
+  c: ChaosCase,
+  smoke: boolean,
+  runDir: string,
+  seed: number,
+  shared?: Shared,
+): Promise<CaseResult> {
   const started = Date.now();
   const config = c.config(smoke);
   const dir = join(runDir, shared ? 'shared' : c.name);
   mkdirSync(dir, { recursive: true });
   const log = (m: string): void => console.log(`  [${c.name} +${((Date.now() - started) / 1000).toFixed(0)}s] ${m}`);
   if (shared && (shared.timeoutSec !== config.timeoutSec || shared.maxMisses !== config.maxMisses)) {
-    throw new Error(`${c.name} needs a ${config.timeoutSec} s clock and ${config.maxMisses} misses; the shared smoke stack has ${shared.timeoutSec} s and ${shared.maxMisses}`);
+    throw new Error(
+      `${c.name} needs a ${config.timeoutSec} s clock and ${config.maxMisses} misses; the shared smoke stack has ${shared.timeoutSec} s and ${shared.maxMisses}`,
+    );
   }
   const stack =
     shared?.stack ??
@@ -103,10 +113,16 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
     await stack.sim.clearFaults();
     stack.autoRestart = true;
   } else {
-    log(`stack up: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${config.workers} workers (${config.auth})`);
+    log(
+      `stack up: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${config.workers} workers (${config.auth})`,
+    );
   }
   const before = await snapshot(stack);
-  const workload = startWorkload(stack.sim, { ...config.workload, seed }, { ...(c.onPoison ? { onPoison: (id) => c.onPoison!(stack, id) } : {}) });
+  const workload = startWorkload(
+    stack.sim,
+    { ...config.workload, seed },
+    { ...(c.onPoison ? { onPoison: (id) => c.onPoison!(stack, id) } : {}) },
+  );
 
   // Settle deadline: every lead's full course (maxMisses + 1 clocks, each with a batch window and the rate limit),
   // stretched for slow amoCRM answers, plus what the fault itself costs, plus a margin.
@@ -114,7 +130,8 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
   const courseMs = (config.maxMisses + 1) * (config.timeoutSec * 1000 + 3_000) * config.slowness;
   // Counted from the workload's start (not the stack's), and stretched while no worker is alive (a restart after a
   // kill can take long on a loaded machine): the service cannot be blamed for time it was not running.
-  let deadline = Date.now() + arrivalMs + courseMs + config.faultMs + 60_000 + config.workload.leads * 400 * config.slowness;
+  let deadline =
+    Date.now() + arrivalMs + courseMs + config.faultMs + 60_000 + config.workload.leads * 400 * config.slowness;
   let settledFlag = false;
   let resolveSettled!: () => void;
   const settledPromise = new Promise<void>((r) => (resolveSettled = r));
@@ -125,7 +142,9 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
   let pending: number[] = [];
   try {
     await workload.created;
-    log(`${workload.plan.length} leads created (${workload.plan.filter((l) => l.kind === 'taken').length} taken, ${workload.plan.filter((l) => l.kind === 'untaken').length} untaken, ${workload.plan.filter((l) => l.kind === 'poison').length} poisoned)`);
+    log(
+      `${workload.plan.length} leads created (${workload.plan.filter((l) => l.kind === 'taken').length} taken, ${workload.plan.filter((l) => l.kind === 'untaken').length} untaken, ${workload.plan.filter((l) => l.kind === 'poison').length} poisoned)`,
+    );
     let lastReport = 0;
     let idleMs = 0;
     for (;;) {
@@ -146,12 +165,17 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
         idleMs += 1_000;
       }
     }
-    if (idleMs > 0) log(`no worker was alive for ${idleMs / 1000} s (restarts); the settle deadline was moved by as much`);
+    if (idleMs > 0)
+      log(`no worker was alive for ${idleMs / 1000} s (restarts); the settle deadline was moved by as much`);
     resolveSettled();
     await injection;
     // Quiet period: anything the robot still does now is beyond the known course (a late double).
     await sleep(config.quietMs ?? (smoke ? config.timeoutSec * 1000 + 2_000 : config.timeoutSec * 1000 * 2 + 3_000));
-    log(settledFlag ? 'every lead reached the end of its course; quiet period over' : `settle deadline passed with ${pending.length} lead(s) short of their course`);
+    log(
+      settledFlag
+        ? 'every lead reached the end of its course; quiet period over'
+        : `settle deadline passed with ${pending.length} lead(s) short of their course`,
+    );
   } catch (err) {
     error = (err as Error).message;
     resolveSettled();
@@ -185,7 +209,12 @@ async function runCase(c: ChaosCase, smoke: boolean, runDir: string, seed: numbe
   }
 
   const v = verdict;
-  const passed = !error && v !== undefined && control.ok && secretInLogs === 0 && v.lost + v.doubled + v.returnedToMisser + v.wrong + v.invalid === 0;
+  const passed =
+    !error &&
+    v !== undefined &&
+    control.ok &&
+    secretInLogs === 0 &&
+    v.lost + v.doubled + v.returnedToMisser + v.wrong + v.invalid === 0;
   return {
     name: c.name,
     title: c.title,
@@ -215,7 +244,9 @@ function markdown(results: CaseResult[], meta: Record<string, string>): string {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.leads} | ${r.lost} | ${r.doubled} | ${r.returnedToMisser} | ${r.wrong} | ${r.invalid} | ${r.control.ok ? 'yes' : 'NO'}: ${Object.entries(r.control.figures)
+        `| ${r.name} | ${r.leads} | ${r.lost} | ${r.doubled} | ${r.returnedToMisser} | ${r.wrong} | ${r.invalid} | ${r.control.ok ? 'yes' : 'NO'}: ${Object.entries(
+          r.control.figures,
+        )
           .map(([k, v]) => `${k} ${v}`)
           .join('; ')} | ${r.secretInLogs} | ${r.seconds} | ${r.passed ? 'pass' : 'FAIL'} |`,
     ),
@@ -226,7 +257,8 @@ function markdown(results: CaseResult[], meta: Record<string, string>): string {
     if (r.error) lines.push(`- error: ${r.error}`);
     for (const p of r.problems.slice(0, 30)) lines.push(`- ${p.kind}, lead ${p.leadId}: ${p.detail}`);
     if (r.problems.length > 30) lines.push(`- … ${r.problems.length - 30} more in the JSON results`);
-    for (const p of (r.late ?? []).slice(0, 30)) lines.push(`- after the case's run: ${p.kind}, lead ${p.leadId}: ${p.detail}`);
+    for (const p of (r.late ?? []).slice(0, 30))
+      lines.push(`- after the case's run: ${p.kind}, lead ${p.leadId}: ${p.detail}`);
     lines.push('');
   }
   return lines.join('\n');
@@ -257,9 +289,18 @@ async function main(): Promise<void> {
     const dir = join(runDir, 'shared');
     mkdirSync(dir, { recursive: true });
     const t0 = Date.now();
-    const stack = await startStack({ dir, workers: SHARED.workers, auth: SHARED.auth, rulesFile: rulesFor(dir, SHARED.timeoutSec, SHARED.maxMisses), faultSeed: seed, ...(values('log-level')[0] ? { logLevel: values('log-level')[0]! } : {}) });
+    const stack = await startStack({
+      dir,
+      workers: SHARED.workers,
+      auth: SHARED.auth,
+      rulesFile: rulesFor(dir, SHARED.timeoutSec, SHARED.maxMisses),
+      faultSeed: seed,
+      ...(values('log-level')[0] ? { logLevel: values('log-level')[0]! } : {}),
+    });
     shared = { stack, timeoutSec: SHARED.timeoutSec, maxMisses: SHARED.maxMisses, secretsSeen: 0 };
-    console.log(`shared smoke stack up in ${Math.round((Date.now() - t0) / 1000)} s: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${SHARED.workers} workers (${SHARED.auth})`);
+    console.log(
+      `shared smoke stack up in ${Math.round((Date.now() - t0) / 1000)} s: redis ${stack.redisUrl}, simulator ${stack.sim.url}, 1 web + ${SHARED.workers} workers (${SHARED.auth})`,
+    );
   }
   for (const c of selected) {
     console.log(`\n${c.name}: ${c.title}`);
@@ -267,13 +308,35 @@ async function main(): Promise<void> {
     try {
       result = await runCase(c, smoke, runDir, seed, shared);
     } catch (err) {
-      result = { name: c.name, title: c.title, passed: false, seconds: 0, leads: 0, lost: -1, doubled: -1, returnedToMisser: -1, wrong: -1, invalid: -1, redundantWrites: 0, secretInLogs: 0, control: { ok: false, figures: {} }, problems: [], settled: false, logs: join(runDir, c.name), error: (err as Error).message };
+      result = {
+        name: c.name,
+        title: c.title,
+        passed: false,
+        seconds: 0,
+        leads: 0,
+        lost: -1,
+        doubled: -1,
+        returnedToMisser: -1,
+        wrong: -1,
+        invalid: -1,
+        redundantWrites: 0,
+        secretInLogs: 0,
+        control: { ok: false, figures: {} },
+        problems: [],
+        settled: false,
+        logs: join(runDir, c.name),
+        error: (err as Error).message,
+      };
     }
     results.push(result);
     console.log(
-      `  ${result.passed ? 'PASS' : 'FAIL'}  leads ${result.leads}, lost ${result.lost}, doubled ${result.doubled}, returned to a misser ${result.returnedToMisser}, wrong ${result.wrong}, invalid ${result.invalid}; ${Object.entries(result.control.figures)
+      `  ${result.passed ? 'PASS' : 'FAIL'}  leads ${result.leads}, lost ${result.lost}, doubled ${result.doubled}, returned to a misser ${result.returnedToMisser}, wrong ${result.wrong}, invalid ${result.invalid}; ${Object.entries(
+        result.control.figures,
+      )
         .map(([k, v]) => `${k}: ${v}`)
-        .join('; ')}${result.secretInLogs ? `; client secret in logs ${result.secretInLogs} time(s)` : ''} (${result.seconds} s)`,
+        .join(
+          '; ',
+        )}${result.secretInLogs ? `; client secret in logs ${result.secretInLogs} time(s)` : ''} (${result.seconds} s)`,
     );
     if (result.error) console.log(`  error: ${result.error}`);
     for (const p of result.problems.slice(0, 10)) console.log(`  - ${p.kind} lead ${p.leadId}: ${p.detail}`);
@@ -289,7 +352,13 @@ async function main(): Promise<void> {
       // A poisoned lead is only poisoned during its own case: the next case clears the rule, and the robot may then
       // legitimately assign it (the sweep finds it without a clock).
       const plan = again.plan.filter((l) => l.kind !== 'poison');
-      const v = judge({ ...again, plan, departments: DEPARTMENTS, audit, finalResponsible: new Map(leads.map((l) => [l.id, l.responsibleUserId])) });
+      const v = judge({
+        ...again,
+        plan,
+        departments: DEPARTMENTS,
+        audit,
+        finalResponsible: new Map(leads.map((l) => [l.id, l.responsibleUserId])),
+      });
       const seen = new Set(r.problems.map((p) => `${p.kind}|${p.leadId}|${p.detail}`));
       const late = v.problems.filter((p) => !seen.has(`${p.kind}|${p.leadId}|${p.detail}`));
       if (late.length === 0) continue;
@@ -331,7 +400,11 @@ async function main(): Promise<void> {
     console.log(`\nresults: ${join(runDir, 'results.md')}`);
   }
   const failed = results.filter((r) => !r.passed);
-  console.log(failed.length === 0 ? `chaos: all ${results.length} case(s) passed` : `chaos: ${failed.length} of ${results.length} case(s) FAILED: ${failed.map((r) => r.name).join(', ')}`);
+  console.log(
+    failed.length === 0
+      ? `chaos: all ${results.length} case(s) passed`
+      : `chaos: ${failed.length} of ${results.length} case(s) FAILED: ${failed.map((r) => r.name).join(', ')}`,
+  );
   process.exit(failed.length === 0 ? 0 : 1);
 }
 

@@ -48,7 +48,8 @@ export function createSimClient(url: string): SimClient {
     addRule: async (rule) => (await call<{ id: string }>('POST', '/faults/rules', rule)).id,
     removeRule: async (id) => void (await call('DELETE', `/faults/rules/${id}`)),
     latency: async (ms, jitterMs = 0) => void (await call('POST', '/faults/latency', { ms, jitterMs })),
-    outage: async (seconds, action) => void (await call('POST', '/faults/outage', { seconds, ...(action ? { action } : {}) })),
+    outage: async (seconds, action) =>
+      void (await call('POST', '/faults/outage', { seconds, ...(action ? { action } : {}) })),
     endOutage: async () => void (await call('DELETE', '/faults/outage')),
     expireTokens: async () => void (await call('POST', '/faults/expire-tokens', {})),
     killHook: async (hook) => (await call<{ id: string }>('POST', '/faults/kill-hooks', hook)).id,
@@ -57,7 +58,8 @@ export function createSimClient(url: string): SimClient {
     audit: async (since = 0) => (await call<{ entries: AuditEntry[] }>('GET', `/audit?since=${since}`)).entries,
     state: () => call<SimState>('GET', '/state'),
     leads: async () => (await call<{ leads: SimLead[] }>('GET', '/state?parts=leads')).leads,
-    createLeads: async (count, stage, name) => (await call<{ ids: number[] }>('POST', '/people/leads', { count, stage, name })).ids,
+    createLeads: async (count, stage, name) =>
+      (await call<{ ids: number[] }>('POST', '/people/leads', { count, stage, name })).ids,
     call: async (leadId, userId) => void (await call('POST', '/people/call', { leadId, userId })),
     move: async (leadId, userId, stage) => void (await call('POST', '/people/move', { leadId, userId, stage })),
     authCode: async () => (await call<{ code: string }>('POST', '/oauth/code', {})).code,

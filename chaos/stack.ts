@@ -76,7 +76,14 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
   };
 
   /** Spawns a child with its output in a log file; resolves when a line starting with `ready` appears. */
-  const launch = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: string | undefined, timeoutMs = 180_000): Promise<{ child: ChildProcess; line: string }> => {
+  const launch = (
+    name: string,
+    cmd: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    ready: string | undefined,
+    timeoutMs = 180_000,
+  ): Promise<{ child: ChildProcess; line: string }> => {
     const out = logTo(name);
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -92,7 +99,8 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
       let buffer = '';
       let done = false;
       const timer = setTimeout(() => {
-        if (!done) fail(new Error(`${name} did not become ready in ${timeoutMs} ms (see ${join(options.dir, `${name}.log`)})`));
+        if (!done)
+          fail(new Error(`${name} did not become ready in ${timeoutMs} ms (see ${join(options.dir, `${name}.log`)})`));
       }, timeoutMs);
       child.stdout!.on('data', (chunk: Buffer) => {
         out.write(chunk);
@@ -109,7 +117,11 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
         if (!done) {
           done = true;
           clearTimeout(timer);
-          fail(new Error(`${name} exited before it was ready (code ${code}, signal ${signal}); see ${join(options.dir, `${name}.log`)}`));
+          fail(
+            new Error(
+              `${name} exited before it was ready (code ${code}, signal ${signal}); see ${join(options.dir, `${name}.log`)}`,
+            ),
+          );
         }
       });
     });
@@ -125,7 +137,22 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
     const { child } = await launch(
       'redis',
       'redis-server',
-      ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'],
+      [
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        redisDir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
       process.env,
       undefined,
     );
@@ -192,7 +219,13 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
   });
 
   // In OAuth mode the web process exchanges the one authorization code first; workers then find the tokens in Redis.
-  const webStarting = launch('web', process.execPath, ['--import', 'tsx', 'chaos/service-entry.ts'], baseEnv('web', webPort, options.auth === 'oauth' ? await client.authCode() : undefined), 'CHAOS_READY');
+  const webStarting = launch(
+    'web',
+    process.execPath,
+    ['--import', 'tsx', 'chaos/service-entry.ts'],
+    baseEnv('web', webPort, options.auth === 'oauth' ? await client.authCode() : undefined),
+    'CHAOS_READY',
+  );
   if (options.auth === 'oauth') await webStarting;
 
   const workers = new Map<number, ChildProcess>();
@@ -209,7 +242,13 @@ async function start(options: StackOptions, mine: Set<ChildProcess>): Promise<St
     workerPids: () => [...workers.keys()],
     async startWorker() {
       workerSeq += 1;
-      const { child } = await launch(`worker-${workerSeq}`, process.execPath, ['--import', 'tsx', 'chaos/service-entry.ts'], baseEnv('worker', 0), 'CHAOS_READY');
+      const { child } = await launch(
+        `worker-${workerSeq}`,
+        process.execPath,
+        ['--import', 'tsx', 'chaos/service-entry.ts'],
+        baseEnv('worker', 0),
+        'CHAOS_READY',
+      );
       const pid = child.pid!;
       workers.set(pid, child);
       child.once('exit', (_code, signal) => {

@@ -88,21 +88,34 @@ export function judge(input: VerdictInput): Verdict {
     // The same robot note twice, two tasks for one step: doubled whatever the kind of lead.
     const texts = new Map<string, number>();
     for (const n of notes) texts.set(n.noteText ?? '', (texts.get(n.noteText ?? '') ?? 0) + 1);
-    for (const [text, n] of texts) if (n > 1) add({ kind: 'doubled', leadId, detail: `the same note ${n} times: «${text.slice(0, 80)}»` });
+    for (const [text, n] of texts)
+      if (n > 1) add({ kind: 'doubled', leadId, detail: `the same note ${n} times: «${text.slice(0, 80)}»` });
     const taskKeys = new Map<string, number>();
-    for (const t of tasks) taskKeys.set(`${t.taskText}|${String(t.after)}`, (taskKeys.get(`${t.taskText}|${String(t.after)}`) ?? 0) + 1);
-    for (const [key, n] of taskKeys) if (n > 1) add({ kind: 'doubled', leadId, detail: `the same task ${n} times: ${key}` });
+    for (const t of tasks)
+      taskKeys.set(`${t.taskText}|${String(t.after)}`, (taskKeys.get(`${t.taskText}|${String(t.after)}`) ?? 0) + 1);
+    for (const [key, n] of taskKeys)
+      if (n > 1) add({ kind: 'doubled', leadId, detail: `the same task ${n} times: ${key}` });
 
     // Handed back: the robot gave the lead to someone it had already taken it from (a misser).
     const missers = new Set<number>();
     for (let i = 0; i < changes.length; i++) {
       const to = changes[i]!;
-      if (missers.has(to)) add({ kind: 'returned_to_misser', leadId, detail: `change ${i + 1} gave it back to ${to}, who missed it before (course ${changes.join(' → ')})` });
+      if (missers.has(to))
+        add({
+          kind: 'returned_to_misser',
+          leadId,
+          detail: `change ${i + 1} gave it back to ${to}, who missed it before (course ${changes.join(' → ')})`,
+        });
       if (i > 0) missers.add(changes[i - 1]!);
     }
 
     if (kind === 'poison') {
-      if (changes.length > 0) add({ kind: 'invalid', leadId, detail: `a responsible change was accepted for the poisoned lead (${changes.join(' → ')})` });
+      if (changes.length > 0)
+        add({
+          kind: 'invalid',
+          leadId,
+          detail: `a responsible change was accepted for the poisoned lead (${changes.join(' → ')})`,
+        });
       continue;
     }
     if (changes.length === 0) {
@@ -123,30 +136,58 @@ export function judge(input: VerdictInput): Verdict {
       }
       const after = responsible.slice(1).filter((e) => e.at > call.at);
       const before = responsible.slice(1).filter((e) => e.at <= call.at);
-      if (before.length > 0) add({ kind: 'invalid', leadId, detail: `the manager called after the deadline (reassigned ${before.length} time(s) before the call)` });
-      if (after.length > 0) add({ kind: 'wrong', leadId, detail: `reassigned ${after.length} time(s) after ${call.userId} took it by a call (course ${changes.join(' → ')})` });
+      if (before.length > 0)
+        add({
+          kind: 'invalid',
+          leadId,
+          detail: `the manager called after the deadline (reassigned ${before.length} time(s) before the call)`,
+        });
+      if (after.length > 0)
+        add({
+          kind: 'wrong',
+          leadId,
+          detail: `reassigned ${after.length} time(s) after ${call.userId} took it by a call (course ${changes.join(' → ')})`,
+        });
       continue;
     }
 
     // Untaken: A, B, C (distinct managers of one department), then the fallback; nothing after.
     const expected = input.maxMisses + 1;
     const final = input.finalResponsible.get(leadId);
-    if (changes.length > expected) add({ kind: 'doubled', leadId, detail: `${changes.length} responsible changes, ${expected} expected (course ${changes.join(' → ')})` });
+    if (changes.length > expected)
+      add({
+        kind: 'doubled',
+        leadId,
+        detail: `${changes.length} responsible changes, ${expected} expected (course ${changes.join(' → ')})`,
+      });
     const body = changes.at(-1) === dept.fallback ? changes.slice(0, -1) : changes;
     const outside = body.slice(0, input.maxMisses).filter((u) => !dept.managers.includes(u));
     if (outside.length > 0) {
-      add({ kind: 'wrong', leadId, detail: `given to ${outside.join(', ')} outside ${dept.name} before the last miss (course ${changes.join(' → ')})` });
+      add({
+        kind: 'wrong',
+        leadId,
+        detail: `given to ${outside.join(', ')} outside ${dept.name} before the last miss (course ${changes.join(' → ')})`,
+      });
     }
     if (final !== dept.fallback || changes.at(-1) !== dept.fallback) {
       const last = responsible.at(-1)!;
-      add({ kind: 'lost', leadId, detail: `stuck with ${final} since ${new Date(last.at).toISOString()} after ${changes.length} of ${expected} changes; the deadline passed long ago and nobody acted (course ${changes.join(' → ')})` });
+      add({
+        kind: 'lost',
+        leadId,
+        detail: `stuck with ${final} since ${new Date(last.at).toISOString()} after ${changes.length} of ${expected} changes; the deadline passed long ago and nobody acted (course ${changes.join(' → ')})`,
+      });
     } else if (changes.length < expected) {
       // Reached the fallback early: a miss was skipped or someone eligible was passed over.
-      add({ kind: 'wrong', leadId, detail: `reached the fallback after ${changes.length - 1} manager(s), ${input.maxMisses} expected (course ${changes.join(' → ')})` });
+      add({
+        kind: 'wrong',
+        leadId,
+        detail: `reached the fallback after ${changes.length - 1} manager(s), ${input.maxMisses} expected (course ${changes.join(' → ')})`,
+      });
     }
   }
 
-  const leadsWith = (k: Problem['kind']): number => new Set(problems.filter((p) => p.kind === k).map((p) => p.leadId)).size;
+  const leadsWith = (k: Problem['kind']): number =>
+    new Set(problems.filter((p) => p.kind === k).map((p) => p.leadId)).size;
   return {
     leads: input.plan.length,
     lost: leadsWith('lost'),

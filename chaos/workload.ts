@@ -41,18 +41,28 @@ export interface Workload {
   stop(): void;
 }
 
-export function startWorkload(sim: SimClient, options: WorkloadOptions, hooks: { onPoison?: (leadId: number) => Promise<void>; onCreated?: (lead: PlannedLead) => void } = {}): Workload {
+export function startWorkload(
+  sim: SimClient,
+  options: WorkloadOptions,
+  hooks: { onPoison?: (leadId: number) => Promise<void>; onCreated?: (lead: PlannedLead) => void } = {},
+): Workload {
   const random = prng(options.seed);
   const plan: PlannedLead[] = [];
   const calls = new Map<number, { userId: number; at: number }>();
-  const poisonAt = new Set(Array.from({ length: options.poison }, (_, i) => Math.floor(((i + 0.5) * options.leads) / Math.max(1, options.poison))));
+  const poisonAt = new Set(
+    Array.from({ length: options.poison }, (_, i) =>
+      Math.floor(((i + 0.5) * options.leads) / Math.max(1, options.poison)),
+    ),
+  );
   let stopped = false;
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   const created = (async () => {
-    for (let i = 0; i < options.leads && !stopped; ) {
+    for (let i = 0; i < options.leads && !stopped;) {
       const n = Math.min(options.perArrival, options.leads - i);
-      const kinds: LeadKind[] = Array.from({ length: n }, (_, k) => (poisonAt.has(i + k) ? 'poison' : random() < options.takenShare ? 'taken' : 'untaken'));
+      const kinds: LeadKind[] = Array.from({ length: n }, (_, k) =>
+        poisonAt.has(i + k) ? 'poison' : random() < options.takenShare ? 'taken' : 'untaken',
+      );
       const ids = await sim.createLeads(n, STAGE, 'Заявка с сайта');
       for (let k = 0; k < n; k++) {
         const lead = { leadId: ids[k]!, kind: kinds[k]! };

@@ -105,11 +105,22 @@ export interface SimEvent {
 }
 
 export type Change =
-  | { kind: 'lead'; action: 'add' | 'update' | 'status' | 'responsible'; lead: SimLead; oldStatusId?: number; oldResponsibleUserId?: number }
+  | {
+      kind: 'lead';
+      action: 'add' | 'update' | 'status' | 'responsible';
+      lead: SimLead;
+      oldStatusId?: number;
+      oldResponsibleUserId?: number;
+    }
   | { kind: 'note'; note: SimNote }
   | { kind: 'task'; action: 'add' | 'update'; task: SimTask };
 
-export const ACCOUNT = { id: 31000001, subdomain: 'demo-realty', name: 'Демо-агентство недвижимости', timeZone: 'Europe/Moscow' } as const;
+export const ACCOUNT = {
+  id: 31000001,
+  subdomain: 'demo-realty',
+  name: 'Демо-агентство недвижимости',
+  timeZone: 'Europe/Moscow',
+} as const;
 export const ADMIN_ID = 9001;
 export const PIPELINE_ID = 7000001;
 
@@ -162,8 +173,16 @@ export const SEED_USERS: SimUser[] = [
 ];
 
 export function seedPipeline(): SimPipeline {
-  const statuses: SimStatus[] = SEED_STATUS_NAMES.map((name, i) => ({ id: 7100001 + i, name, sort: (i + 1) * 10, type: i === 0 ? 1 : 0 }));
-  statuses.push({ id: 142, name: 'Успешно реализовано', sort: 10000, type: 0 }, { id: 143, name: 'Закрыто и не реализовано', sort: 11000, type: 0 });
+  const statuses: SimStatus[] = SEED_STATUS_NAMES.map((name, i) => ({
+    id: 7100001 + i,
+    name,
+    sort: (i + 1) * 10,
+    type: i === 0 ? 1 : 0,
+  }));
+  statuses.push(
+    { id: 142, name: 'Успешно реализовано', sort: 10000, type: 0 },
+    { id: 143, name: 'Закрыто и не реализовано', sort: 11000, type: 0 },
+  );
   return { id: PIPELINE_ID, name: 'Первичный рынок', isMain: true, statuses };
 }
 
@@ -182,21 +201,64 @@ export interface Account {
   /** Unix seconds of the simulated clock. */
   nowSec(): number;
   statusByName(name: string, pipelineId?: number): SimStatus;
-  createLead(input: { name: string; statusId: number; pipelineId?: number; responsibleUserId?: number; by: number; price?: number; tags?: string[]; customFields?: Record<number, string>; contactIds?: number[] }): SimLead;
+  createLead(input: {
+    name: string;
+    statusId: number;
+    pipelineId?: number;
+    responsibleUserId?: number;
+    by: number;
+    price?: number;
+    tags?: string[];
+    customFields?: Record<number, string>;
+    contactIds?: number[];
+  }): SimLead;
   updateLead(
     id: number,
-    patch: { statusId?: number; pipelineId?: number; responsibleUserId?: number; name?: string; price?: number; tagsToAdd?: string[]; tagsToDelete?: string[]; customFields?: Record<number, string | null> },
+    patch: {
+      statusId?: number;
+      pipelineId?: number;
+      responsibleUserId?: number;
+      name?: string;
+      price?: number;
+      tagsToAdd?: string[];
+      tagsToDelete?: string[];
+      customFields?: Record<number, string | null>;
+    },
     by: number,
   ): SimLead;
   addNote(input: { leadId: number; noteType: string; params: Record<string, unknown>; by: number }): SimNote;
-  addTask(input: { leadId: number; text: string; completeTill: number; taskTypeId?: number; responsibleUserId?: number; by: number }): SimTask;
-  updateTask(id: number, patch: { isCompleted?: boolean; resultText?: string; text?: string; completeTill?: number; responsibleUserId?: number }, by: number): SimTask;
+  addTask(input: {
+    leadId: number;
+    text: string;
+    completeTill: number;
+    taskTypeId?: number;
+    responsibleUserId?: number;
+    by: number;
+  }): SimTask;
+  updateTask(
+    id: number,
+    patch: {
+      isCompleted?: boolean;
+      resultText?: string;
+      text?: string;
+      completeTill?: number;
+      responsibleUserId?: number;
+    },
+    by: number,
+  ): SimTask;
   /**
    * A call made by a person from amoCRM's telephony: a call_out (or call_in) note with duration and call_status
    * (4 = conversation, 6 = no answer, 3 = not available, 7 = busy), arriving as a `leads[note]` webhook and as an
    * `outgoing_call`/`incoming_call` event.
    */
-  call(input: { leadId: number; by: number; direction?: 'in' | 'out'; durationSec: number; status: number; result?: string }): SimNote;
+  call(input: {
+    leadId: number;
+    by: number;
+    direction?: 'in' | 'out';
+    durationSec: number;
+    status: number;
+    result?: string;
+  }): SimNote;
   /** A person completes a task with a result text (task[update] webhook, `task_completed` + `task_result_added` events). */
   completeTask(id: number, resultText: string, by: number): SimTask;
 }
@@ -218,9 +280,25 @@ export function createAccount(options: { now: () => number; onChange: (change: C
   const tasks = new Map<number, SimTask>();
   const notes = new Map<number, SimNote>();
 
-  const record = (type: string, entityType: 'lead' | 'task', entityId: number, by: number, before: unknown[], after: unknown[]): void => {
+  const record = (
+    type: string,
+    entityType: 'lead' | 'task',
+    entityId: number,
+    by: number,
+    before: unknown[],
+    after: unknown[],
+  ): void => {
     eventSeq += 1;
-    events.push({ id: `01SIM${String(eventSeq).padStart(10, '0')}`, type, entityId, entityType, createdBy: by, createdAt: nowSec(), valueBefore: before, valueAfter: after });
+    events.push({
+      id: `01SIM${String(eventSeq).padStart(10, '0')}`,
+      type,
+      entityId,
+      entityType,
+      createdBy: by,
+      createdAt: nowSec(),
+      valueBefore: before,
+      valueAfter: after,
+    });
   };
   const tagId = (name: string): number => {
     let id = tags.get(name);
@@ -243,7 +321,12 @@ export function createAccount(options: { now: () => number; onChange: (change: C
     contacts,
     leadFields: SEED_LEAD_FIELDS,
     createContact(input) {
-      const contact: SimContact = { id: nextContact++, name: input.name, responsibleUserId: input.responsibleUserId, createdAt: nowSec() };
+      const contact: SimContact = {
+        id: nextContact++,
+        name: input.name,
+        responsibleUserId: input.responsibleUserId,
+        createdAt: nowSec(),
+      };
       contacts.set(contact.id, contact);
       return contact;
     },
@@ -272,7 +355,14 @@ export function createAccount(options: { now: () => number; onChange: (change: C
         contactIds: [...(input.contactIds ?? [])],
       };
       leads.set(lead.id, lead);
-      record('lead_added', 'lead', lead.id, input.by, [], [{ lead_status: { id: lead.statusId, pipeline_id: lead.pipelineId } }]);
+      record(
+        'lead_added',
+        'lead',
+        lead.id,
+        input.by,
+        [],
+        [{ lead_status: { id: lead.statusId, pipeline_id: lead.pipelineId } }],
+      );
       options.onChange({ kind: 'lead', action: 'add', lead: { ...lead } });
       return lead;
     },
@@ -285,7 +375,8 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       if (patch.pipelineId !== undefined) lead.pipelineId = patch.pipelineId;
       if (patch.statusId !== undefined) lead.statusId = patch.statusId;
       if (patch.responsibleUserId !== undefined) lead.responsibleUserId = patch.responsibleUserId;
-      for (const name of patch.tagsToAdd ?? []) if (!lead.tags.some((t) => t.name === name)) lead.tags.push({ id: tagId(name), name });
+      for (const name of patch.tagsToAdd ?? [])
+        if (!lead.tags.some((t) => t.name === name)) lead.tags.push({ id: tagId(name), name });
       if (patch.tagsToDelete) lead.tags = lead.tags.filter((t) => !patch.tagsToDelete!.includes(t.name));
       if (patch.customFields) {
         const fields = { ...lead.customFields };
@@ -301,21 +392,56 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       const statusChanged = before.statusId !== lead.statusId || before.pipelineId !== lead.pipelineId;
       const responsibleChanged = before.responsibleUserId !== lead.responsibleUserId;
       if (statusChanged) {
-        record('lead_status_changed', 'lead', id, by, [{ lead_status: { id: before.statusId, pipeline_id: before.pipelineId } }], [{ lead_status: { id: lead.statusId, pipeline_id: lead.pipelineId } }]);
+        record(
+          'lead_status_changed',
+          'lead',
+          id,
+          by,
+          [{ lead_status: { id: before.statusId, pipeline_id: before.pipelineId } }],
+          [{ lead_status: { id: lead.statusId, pipeline_id: lead.pipelineId } }],
+        );
       }
       if (responsibleChanged) {
-        record('entity_responsible_changed', 'lead', id, by, [{ responsible_user: { id: before.responsibleUserId } }], [{ responsible_user: { id: lead.responsibleUserId } }]);
+        record(
+          'entity_responsible_changed',
+          'lead',
+          id,
+          by,
+          [{ responsible_user: { id: before.responsibleUserId } }],
+          [{ responsible_user: { id: lead.responsibleUserId } }],
+        );
       }
       const snapshot = { ...lead, tags: [...lead.tags], customFields: { ...lead.customFields } };
       options.onChange({ kind: 'lead', action: 'update', lead: snapshot });
-      if (statusChanged) options.onChange({ kind: 'lead', action: 'status', lead: snapshot, oldStatusId: before.statusId });
-      if (responsibleChanged) options.onChange({ kind: 'lead', action: 'responsible', lead: snapshot, oldResponsibleUserId: before.responsibleUserId });
+      if (statusChanged)
+        options.onChange({ kind: 'lead', action: 'status', lead: snapshot, oldStatusId: before.statusId });
+      if (responsibleChanged)
+        options.onChange({
+          kind: 'lead',
+          action: 'responsible',
+          lead: snapshot,
+          oldResponsibleUserId: before.responsibleUserId,
+        });
       return lead;
     },
     addNote(input) {
-      const note: SimNote = { id: nextNote++, entityId: input.leadId, noteType: input.noteType, params: input.params, createdBy: input.by, createdAt: nowSec() };
+      const note: SimNote = {
+        id: nextNote++,
+        entityId: input.leadId,
+        noteType: input.noteType,
+        params: input.params,
+        createdBy: input.by,
+        createdAt: nowSec(),
+      };
       notes.set(note.id, note);
-      const type = input.noteType === 'call_out' ? 'outgoing_call' : input.noteType === 'call_in' ? 'incoming_call' : input.noteType === 'common' ? 'common_note_added' : 'service_note_added';
+      const type =
+        input.noteType === 'call_out'
+          ? 'outgoing_call'
+          : input.noteType === 'call_in'
+            ? 'incoming_call'
+            : input.noteType === 'common'
+              ? 'common_note_added'
+              : 'service_note_added';
       record(type, 'lead', input.leadId, input.by, [], [{ note: { id: note.id } }]);
       options.onChange({ kind: 'note', note });
       return note;
@@ -359,7 +485,15 @@ export function createAccount(options: { now: () => number; onChange: (change: C
       return account.addNote({
         leadId: input.leadId,
         noteType: input.direction === 'in' ? 'call_in' : 'call_out',
-        params: { uniq: `sim-call-${n}`, duration: input.durationSec, source: 'sim-telephony', link: `https://sim.example/records/${n}.mp3`, phone: '+7 900 000-00-00', call_status: input.status, call_result: input.result ?? '' },
+        params: {
+          uniq: `sim-call-${n}`,
+          duration: input.durationSec,
+          source: 'sim-telephony',
+          link: `https://sim.example/records/${n}.mp3`,
+          phone: '+7 900 000-00-00',
+          call_status: input.status,
+          call_result: input.result ?? '',
+        },
         by: input.by,
       });
     },

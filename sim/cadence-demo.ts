@@ -30,16 +30,32 @@ async function main(): Promise<void> {
   const jumpTo = (ms: number): void => {
     offset = Math.max(offset, ms - Date.now());
   };
-  const at = (): string => DateTime.fromJSDate(clock.now(), { zone: 'Europe/Moscow' }).setLocale('ru').toFormat('dd.MM ccc HH:mm');
+  const at = (): string =>
+    DateTime.fromJSDate(clock.now(), { zone: 'Europe/Moscow' }).setLocale('ru').toFormat('dd.MM ccc HH:mm');
   const say = (s: string): void => console.log(`[${at()}]  ${s}`);
   const random = prng(arg('seed', 5));
 
   const token = 'demo-cadence-webhook-token-0123456789';
   const redis = await ensureLocalRedis();
-  const sim = createSimulator({ longLivedToken: 'demo-cadence-sim', webhookBatchWindowMs: 100, now: () => clock.now().getTime(), rps: 1000 });
+  const sim = createSimulator({
+    longLivedToken: 'demo-cadence-sim',
+    webhookBatchWindowMs: 100,
+    now: () => clock.now().getTime(),
+    rps: 1000,
+  });
   const simUrl = await sim.listen();
   const runtime = await startRuntime({
-    service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: redis.url, REDIS_PREFIX: `demo-cadence-${process.pid}`, ROLE: 'all', WEBHOOK_TOKEN: token, AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: simUrl, WORKER_CONCURRENCY: 4 },
+    service: {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `demo-cadence-${process.pid}`,
+      ROLE: 'all',
+      WEBHOOK_TOKEN: token,
+      AMO_SUBDOMAIN: 'demo-realty',
+      AMO_BASE_URL: simUrl,
+      WORKER_CONCURRENCY: 4,
+    },
     amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: 'demo-cadence-sim' }, rps: 7 },
     rulesFile: 'config/rules.demo.yaml',
     logger: createLogger({ level: process.env.LOG_LEVEL ?? 'error' }),
@@ -50,12 +66,19 @@ async function main(): Promise<void> {
   sim.webhooks.setDestinations([`${url}/webhooks/amocrm/${token}`]);
   const rules = runtime.rules();
   const name = (id: number): string => rules.userNames.get(id) ?? `user ${id}`;
-  console.log(`\nR3 call cadence demo: «${rules.cadences.bindings.map((b) => `${b.profile}» in «${b.stageName}`).join(', ')}»; simulated time jumps to the next call or timer\n`);
+  console.log(
+    `\nR3 call cadence demo: «${rules.cadences.bindings.map((b) => `${b.profile}» in «${b.stageName}`).join(', ')}»; simulated time jumps to the next call or timer\n`,
+  );
 
   const stage = sim.account.statusByName('Не дозвонились').id;
   const managers = [9101, 9102, 9103];
   const leads = ['Ольга: студия у моря', 'Павел: 2-к в новостройке', 'Роман: ипотека, 1-к'].map((n, i) => {
-    const lead = sim.account.createLead({ name: n, statusId: stage, responsibleUserId: managers[i]!, by: managers[i]! });
+    const lead = sim.account.createLead({
+      name: n,
+      statusId: stage,
+      responsibleUserId: managers[i]!,
+      by: managers[i]!,
+    });
     say(`lead ${lead.id} «${n}» is in «Не дозвонились» (manager ${name(managers[i]!)})`);
     return lead.id;
   });
@@ -69,8 +92,12 @@ async function main(): Promise<void> {
     for (const task of sim.account.tasks.values()) {
       if (seen.has(task.id) || task.isCompleted || !leads.includes(task.entityId)) continue;
       seen.add(task.id);
-      const due = DateTime.fromSeconds(task.completeTill, { zone: 'Europe/Moscow' }).setLocale('ru').toFormat('dd.MM ccc HH:mm');
-      say(`lead ${task.entityId}: new task for ${name(task.responsibleUserId)}, due ${due}: «${task.text.slice(0, 110)}${task.text.length > 110 ? '…' : ''}»`);
+      const due = DateTime.fromSeconds(task.completeTill, { zone: 'Europe/Moscow' })
+        .setLocale('ru')
+        .toFormat('dd.MM ccc HH:mm');
+      say(
+        `lead ${task.entityId}: new task for ${name(task.responsibleUserId)}, due ${due}: «${task.text.slice(0, 110)}${task.text.length > 110 ? '…' : ''}»`,
+      );
       // The manager acts some time before the task is due.
       const actAt = Math.max(clock.now().getTime() + 60_000, task.completeTill * 1000 - (0.2 + random()) * 3600_000);
       actions.push({
@@ -82,11 +109,22 @@ async function main(): Promise<void> {
             const n = (calls.get(task.entityId) ?? 0) + 1;
             calls.set(task.entityId, n);
             const answered = answersAt.get(task.entityId) === n;
-            sim.account.call({ leadId: task.entityId, by: task.responsibleUserId, durationSec: answered ? 180 : 0, status: answered ? 4 : 6 });
-            say(`lead ${task.entityId}: ${name(task.responsibleUserId)} calls — ${answered ? 'the client ANSWERS (3 min)' : 'no answer'}`);
+            sim.account.call({
+              leadId: task.entityId,
+              by: task.responsibleUserId,
+              durationSec: answered ? 180 : 0,
+              status: answered ? 4 : 6,
+            });
+            say(
+              `lead ${task.entityId}: ${name(task.responsibleUserId)} calls — ${answered ? 'the client ANSWERS (3 min)' : 'no answer'}`,
+            );
             if (answered) return;
           }
-          sim.account.completeTask(task.id, task.text.startsWith('Звонок') ? 'Не дозвонился' : 'Написал в WhatsApp', task.responsibleUserId);
+          sim.account.completeTask(
+            task.id,
+            task.text.startsWith('Звонок') ? 'Не дозвонился' : 'Написал в WhatsApp',
+            task.responsibleUserId,
+          );
         },
       });
     }
@@ -98,7 +136,8 @@ async function main(): Promise<void> {
       if (notesSeen.has(n.id) || n.noteType !== 'common' || !leads.includes(n.entityId)) continue;
       notesSeen.add(n.id);
       const text = String(n.params.text);
-      if (text.includes('остановлена') || text.includes('завершена')) say(`lead ${n.entityId}: note «${text.slice(0, 400)}${text.length > 400 ? '…' : ''}»`);
+      if (text.includes('остановлена') || text.includes('завершена'))
+        say(`lead ${n.entityId}: note «${text.slice(0, 400)}${text.length > 400 ? '…' : ''}»`);
     }
   };
 
@@ -106,9 +145,13 @@ async function main(): Promise<void> {
     for (const id of leads) {
       const lead = sim.account.leads.get(id)!;
       const state = await runtime.cadence!.readState(id);
-      say(`lead ${id}: stage «${sim.account.pipelines[0]!.statuses.find((s) => s.id === lead.statusId)?.name}», cadence ${state?.status ?? '-'}, ${state?.attempts.length ?? 0} steps done`);
+      say(
+        `lead ${id}: stage «${sim.account.pipelines[0]!.statuses.find((s) => s.id === lead.statusId)?.name}», cadence ${state?.status ?? '-'}, ${state?.attempts.length ?? 0} steps done`,
+      );
     }
-    console.log(`\nExplain any lead: REDIS_PREFIX=demo-cadence-${process.pid} npm run lead:explain -- <lead id> --rules config/rules.demo.yaml`);
+    console.log(
+      `\nExplain any lead: REDIS_PREFIX=demo-cadence-${process.pid} npm run lead:explain -- <lead id> --rules config/rules.demo.yaml`,
+    );
     await sim.webhooks.close();
     await runtime.close();
     await sim.close();
@@ -135,7 +178,9 @@ async function main(): Promise<void> {
     watchTasks();
     watchNotes();
     actions.sort((a, b) => a.at - b.at);
-    const timerAts = (await Promise.all(leads.map((id) => runtime.cadence!.readState(id)))).flatMap((s) => (s && ['running', 'waiting_end', 'waiting_slot'].includes(s.status) && s.timerAt !== undefined ? [s.timerAt] : []));
+    const timerAts = (await Promise.all(leads.map((id) => runtime.cadence!.readState(id)))).flatMap((s) =>
+      s && ['running', 'waiting_end', 'waiting_slot'].includes(s.status) && s.timerAt !== undefined ? [s.timerAt] : [],
+    );
     const next = Math.min(actions[0]?.at ?? Infinity, ...timerAts);
     if (!Number.isFinite(next)) break;
     jumpTo(next);

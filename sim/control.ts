@@ -7,7 +7,13 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Account } from './account.js';
 import type { AuditLog } from './audit.js';
-import { FaultRuleInputSchema, KillHookInputSchema, LatencySchema, OutageSchema, type FaultController } from './faults.js';
+import {
+  FaultRuleInputSchema,
+  KillHookInputSchema,
+  LatencySchema,
+  OutageSchema,
+  type FaultController,
+} from './faults.js';
 import type { WebhookSender } from './webhooks.js';
 
 export interface ControlDeps {
@@ -27,14 +33,20 @@ const CreateLeadsSchema = z.object({
   by: z.number().int().default(0),
   tags: z.array(z.string()).optional(),
 });
-const CallSchema = z.object({ leadId: z.number().int(), userId: z.number().int(), durationSec: z.number().int().min(0).default(60) });
+const CallSchema = z.object({
+  leadId: z.number().int(),
+  userId: z.number().int(),
+  durationSec: z.number().int().min(0).default(60),
+});
 const MoveSchema = z.object({ leadId: z.number().int(), userId: z.number().int(), stage: z.string() });
 const ResponsibleSchema = z.object({ leadId: z.number().int(), userId: z.number().int(), toUserId: z.number().int() });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, res: FastifyReply): T | undefined {
   const parsed = schema.safeParse(body ?? {});
   if (parsed.success) return parsed.data;
-  void res.code(400).send({ error: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ') });
+  void res
+    .code(400)
+    .send({ error: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ') });
   return undefined;
 }
 
@@ -46,7 +58,9 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
     const input = parse(FaultRuleInputSchema, req.body, res);
     return input ? { id: faults.addRule(input) } : res;
   });
-  app.delete<{ Params: { id: string } }>('/__sim/faults/rules/:id', async (req) => ({ removed: faults.removeRule(req.params.id) }));
+  app.delete<{ Params: { id: string } }>('/__sim/faults/rules/:id', async (req) => ({
+    removed: faults.removeRule(req.params.id),
+  }));
   app.post('/__sim/faults/latency', async (req, res) => {
     const input = parse(LatencySchema, req.body, res);
     if (!input) return res;
@@ -76,7 +90,9 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
     return { ok: true };
   });
 
-  app.get<{ Querystring: { since?: string } }>('/__sim/audit', async (req) => ({ entries: audit.since(Number(req.query.since ?? 0) || 0) }));
+  app.get<{ Querystring: { since?: string } }>('/__sim/audit', async (req) => ({
+    entries: audit.since(Number(req.query.since ?? 0) || 0),
+  }));
 
   app.get<{ Querystring: { parts?: string } }>('/__sim/state', async (req) => {
     const account = deps.account();
@@ -97,13 +113,33 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
     if (!input) return res;
     const account = deps.account();
     const statusId = account.statusByName(input.stage).id;
-    const ids = Array.from({ length: input.count }, (_, i) => account.createLead({ name: input.count > 1 ? `${input.name} ${i + 1}` : input.name, statusId, by: input.by, ...(input.tags ? { tags: input.tags } : {}) }).id);
+    const ids = Array.from(
+      { length: input.count },
+      (_, i) =>
+        account.createLead({
+          name: input.count > 1 ? `${input.name} ${i + 1}` : input.name,
+          statusId,
+          by: input.by,
+          ...(input.tags ? { tags: input.tags } : {}),
+        }).id,
+    );
     return { ids };
   });
   app.post('/__sim/people/call', async (req, res) => {
     const input = parse(CallSchema, req.body, res);
     if (!input) return res;
-    const note = deps.account().addNote({ leadId: input.leadId, noteType: 'call_out', params: { uniq: `call-${input.leadId}-${input.userId}-${Date.now()}`, duration: input.durationSec, phone: '+7 999 000-00-00', source: 'chaos', call_status: 4 }, by: input.userId });
+    const note = deps.account().addNote({
+      leadId: input.leadId,
+      noteType: 'call_out',
+      params: {
+        uniq: `call-${input.leadId}-${input.userId}-${Date.now()}`,
+        duration: input.durationSec,
+        phone: '+7 999 000-00-00',
+        source: 'chaos',
+        call_status: 4,
+      },
+      by: input.userId,
+    });
     return { noteId: note.id };
   });
   app.post('/__sim/people/move', async (req, res) => {

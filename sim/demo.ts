@@ -20,7 +20,9 @@ const arg = (name: string, fallback: number): number => {
   return Number.isFinite(v) ? v : fallback;
 };
 
-const color = process.stdout.isTTY ? (code: number, s: string) => `\u001b[${code}m${s}\u001b[0m` : (_: number, s: string) => s;
+const color = process.stdout.isTTY
+  ? (code: number, s: string) => `\u001b[${code}m${s}\u001b[0m`
+  : (_: number, s: string) => s;
 const time = (): string => new Date().toLocaleTimeString('ru-RU', { hour12: false });
 const say = (s: string): void => console.log(`${color(90, time())}  ${s}`);
 
@@ -68,18 +70,35 @@ async function main(): Promise<void> {
   console.log(`  amoCRM simulator  ${simUrl}  (account demo-realty, pipeline «Первичный рынок»)`);
   console.log(`  service           ${url}  (metrics: ${url}/metrics)`);
   console.log(`  Redis             ${redis.url}${redis.startedHere ? ' (started for the demo)' : ''}`);
-  console.log(`  rules             config/rules.demo.yaml: pickup in «${rules.pickup.stageName}» within ${rules.pickup.timeoutMs / 1000} s, ${rules.pickup.maxMisses} misses then the РОП`);
-  console.log(`  departments       ${rules.departments.map((d) => `${d.name} (РОП ${name(d.headUserId)}; ${d.managers.map((m) => `${m.name}×${m.weight}`).join(', ')})`).join('; ')}`);
-  console.log(`  running for       ${seconds > 0 ? `${seconds} s (--seconds N to change, 0 = until Ctrl+C)` : 'until Ctrl+C'}\n`);
+  console.log(
+    `  rules             config/rules.demo.yaml: pickup in «${rules.pickup.stageName}» within ${rules.pickup.timeoutMs / 1000} s, ${rules.pickup.maxMisses} misses then the РОП`,
+  );
+  console.log(
+    `  departments       ${rules.departments.map((d) => `${d.name} (РОП ${name(d.headUserId)}; ${d.managers.map((m) => `${m.name}×${m.weight}`).join(', ')})`).join('; ')}`,
+  );
+  console.log(
+    `  running for       ${seconds > 0 ? `${seconds} s (--seconds N to change, 0 = until Ctrl+C)` : 'until Ctrl+C'}\n`,
+  );
 
-  const scenario = createScenario({ account: sim.account, stage: rules.pickup.stageName, arrivalEveryMs: 6_000, reactionMs: [3_000, 12_000], takeRate: 0.6, managerIds, seed, maxLeads: 40 });
+  const scenario = createScenario({
+    account: sim.account,
+    stage: rules.pickup.stageName,
+    arrivalEveryMs: 6_000,
+    reactionMs: [3_000, 12_000],
+    takeRate: 0.6,
+    managerIds,
+    seed,
+    maxLeads: 40,
+  });
   const stats = { arrived: 0, assigned: 0, reassigned: 0, taken: 0, fallback: 0 };
   scenario.on((a) => {
     if (a.kind === 'lead_arrived') {
       stats.arrived += 1;
       say(`${color(36, `lead ${a.leadId}`)} arrived in «${rules.pickup.stageName}»: «${a.name}»`);
     } else if (a.kind === 'manager_called') {
-      say(`${color(36, `lead ${a.leadId}`)} ${color(32, 'taken')}: ${name(a.userId)} called the client${a.answered ? '' : ' (no answer)'}`);
+      say(
+        `${color(36, `lead ${a.leadId}`)} ${color(32, 'taken')}: ${name(a.userId)} called the client${a.answered ? '' : ' (no answer)'}`,
+      );
     } else if (a.kind === 'manager_moved') {
       say(`${color(36, `lead ${a.leadId}`)} moved to «${a.stage}» by ${name(a.userId)}`);
     } else {
@@ -102,28 +121,43 @@ async function main(): Promise<void> {
       if (fallback) stats.fallback += 1;
       else if (from === ADMIN_ID) stats.assigned += 1;
       else stats.reassigned += 1;
-      say(`${color(36, `lead ${e.entityId}`)} ${color(33, fallback ? '→ handed to the РОП' : from === ADMIN_ID ? '→ assigned' : '→ reassigned')} to ${name(to)}${from !== ADMIN_ID ? ` (was ${name(from)})` : ''}`);
+      say(
+        `${color(36, `lead ${e.entityId}`)} ${color(33, fallback ? '→ handed to the РОП' : from === ADMIN_ID ? '→ assigned' : '→ reassigned')} to ${name(to)}${from !== ADMIN_ID ? ` (was ${name(from)})` : ''}`,
+      );
       scenario.onAssigned(e.entityId, to);
     }
     for (const n of sim.account.notes.values()) {
       if (seenNotes.has(n.id)) continue;
       seenNotes.add(n.id);
-      if (n.createdBy === ADMIN_ID && n.noteType === 'common') console.log(`            ${color(90, 'note on the lead:')} «${String(n.params.text)}»`);
+      if (n.createdBy === ADMIN_ID && n.noteType === 'common')
+        console.log(`            ${color(90, 'note on the lead:')} «${String(n.params.text)}»`);
       if (n.noteType === 'call_out') stats.taken += 1;
     }
     void runtime.outbox.pending(1000).then((messages) => {
       for (; seenOutbox < messages.length; seenOutbox++) {
         const m = messages[seenOutbox]!;
         const to = m.audience.kind === 'manager' ? name(m.audience.userId) : `РОП of ${m.audience.department}`;
-        if (m.template !== 'lead_assigned') say(`${color(36, `lead ${m.leadId}`)} ${color(35, 'Telegram queued')} for ${to}: ${m.template} (${m.reason})`);
+        if (m.template !== 'lead_assigned')
+          say(
+            `${color(36, `lead ${m.leadId}`)} ${color(35, 'Telegram queued')} for ${to}: ${m.template} (${m.reason})`,
+          );
       }
     });
   }, 200);
 
   // The Telegram side: without a bot token nothing is sent, and every message the bot would send or edit is shown.
   runtime.telegram.onWouldSend((m) => {
-    const text = m.text.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').split('\n').filter(Boolean).join(' | ');
-    say(`${color(35, `Telegram ${m.kind === 'edit' ? 'edits' : 'sends'}`)} ${color(90, `chat ${m.chatId}${m.silent ? ', silent' : ''}`)}: ${text.length > 220 ? `${text.slice(0, 219)}…` : text}`);
+    const text = m.text
+      .replace(/<[^>]+>/g, '')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&')
+      .split('\n')
+      .filter(Boolean)
+      .join(' | ');
+    say(
+      `${color(35, `Telegram ${m.kind === 'edit' ? 'edits' : 'sends'}`)} ${color(90, `chat ${m.chatId}${m.silent ? ', silent' : ''}`)}: ${text.length > 220 ? `${text.slice(0, 219)}…` : text}`,
+    );
   });
 
   let finished = false;
@@ -135,31 +169,65 @@ async function main(): Promise<void> {
     clearInterval(watch);
     const s = sim.stats();
     console.log(color(1, '\nSummary'));
-    console.log(`  leads ${stats.arrived}, assigned ${stats.assigned}, reassigned after a miss ${stats.reassigned}, handed to a РОП ${stats.fallback}`);
-    console.log(`  amoCRM requests ${s.requests}, rate-limit violations ${s.rateLimitViolations} (limit 7/s), webhooks delivered ${s.webhooks.sent}`);
+    console.log(
+      `  leads ${stats.arrived}, assigned ${stats.assigned}, reassigned after a miss ${stats.reassigned}, handed to a РОП ${stats.fallback}`,
+    );
+    console.log(
+      `  amoCRM requests ${s.requests}, rate-limit violations ${s.rateLimitViolations} (limit 7/s), webhooks delivered ${s.webhooks.sent}`,
+    );
     // Explain the most eventful lead (one that was reassigned, if any) from the record alone.
     const ids = [...sim.account.leads.keys()];
     const histories = await Promise.all(ids.map(async (id) => ({ id, records: await runtime.records.forLead(id) })));
-    const explained = histories.reduce<(typeof histories)[number] | undefined>((best, h) => (h.records.length > (best?.records.length ?? 0) ? h : best), undefined);
+    const explained = histories.reduce<(typeof histories)[number] | undefined>(
+      (best, h) => (h.records.length > (best?.records.length ?? 0) ? h : best),
+      undefined,
+    );
     if (explained) {
-      console.log(`  why lead ${explained.id} went where it did, from the record alone (npm run lead:explain shows the same):`);
-      for (const r of explained.records) console.log(`    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`);
+      console.log(
+        `  why lead ${explained.id} went where it did, from the record alone (npm run lead:explain shows the same):`,
+      );
+      for (const r of explained.records)
+        console.log(
+          `    ${r.at}  ${r.kind}${r.type ? ` ${r.type}` : ''}  ${r.userId !== undefined ? name(r.userId) : ''}  — ${r.reason}`,
+        );
     }
     // Which stage rule fired, from the record: every one of R4-R10 should have, on the tour's leads at least.
-    const stageRecords = histories.flatMap((h) => h.records).filter((r) => /^R(4|5|6|7|8|9|10)$/.test(r.rule) && (r.kind === 'violation' || r.kind === 'action'));
+    const stageRecords = histories
+      .flatMap((h) => h.records)
+      .filter((r) => /^R(4|5|6|7|8|9|10)$/.test(r.rule) && (r.kind === 'violation' || r.kind === 'action'));
     console.log('  stage rules fired (violations and actions, from the record):');
     for (const rule of ['R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10']) {
       const mine = stageRecords.filter((r) => r.rule === rule);
-      const byType = [...new Set(mine.map((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}`))].map((t) => `${t} ×${mine.filter((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}` === t).length}`);
-      console.log(`    ${rule.padEnd(4)}${byType.length > 0 ? byType.join(', ') : color(31, 'did not fire (run longer: --seconds 120)')}`);
+      const byType = [
+        ...new Set(mine.map((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}`)),
+      ].map(
+        (t) =>
+          `${t} ×${mine.filter((r) => `${r.kind === 'violation' ? 'violation ' : ''}${r.type ?? r.kind}` === t).length}`,
+      );
+      console.log(
+        `    ${rule.padEnd(4)}${byType.length > 0 ? byType.join(', ') : color(31, 'did not fire (run longer: --seconds 120)')}`,
+      );
     }
     const prefix = runtime.service.keys.prefix;
-    if (keep && !redis.startedHere) console.log(`  the demo's records are kept: REDIS_URL=${redis.url} REDIS_PREFIX=${prefix} npm run lead:explain -- ${[...tourLeads][0] ?? explained?.id ?? '<lead id>'}  (tour leads: ${[...tourLeads].join(', ')})`);
-    else console.log(`  run with --keep to read them afterwards with npm run lead:explain (tour leads: ${[...tourLeads].join(', ')})`);
+    if (keep && !redis.startedHere)
+      console.log(
+        `  the demo's records are kept: REDIS_URL=${redis.url} REDIS_PREFIX=${prefix} npm run lead:explain -- ${[...tourLeads][0] ?? explained?.id ?? '<lead id>'}  (tour leads: ${[...tourLeads].join(', ')})`,
+      );
+    else
+      console.log(
+        `  run with --keep to read them afterwards with npm run lead:explain (tour leads: ${[...tourLeads].join(', ')})`,
+      );
     console.log('');
     await sim.webhooks.close();
     // The demo's keys live under their own prefix; leave a shared Redis as it was found (unless --keep).
-    if (!keep) await runtime.service.redis.eval(`for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`, 0, `${runtime.service.keys.prefix}:*`).catch(() => undefined);
+    if (!keep)
+      await runtime.service.redis
+        .eval(
+          `for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`,
+          0,
+          `${runtime.service.keys.prefix}:*`,
+        )
+        .catch(() => undefined);
     await runtime.close();
     await sim.close();
     await redis.stop();
@@ -176,7 +244,9 @@ async function main(): Promise<void> {
     managerId: tourManager,
     onStep: (step) => {
       tourLeads.add(step.leadId);
-      say(`${color(36, `lead ${step.leadId}`)} ${color(34, `stage rules tour, ${step.rule}`)}: ${step.what} (${name(tourManager)})`);
+      say(
+        `${color(36, `lead ${step.leadId}`)} ${color(34, `stage rules tour, ${step.rule}`)}: ${step.what} (${name(tourManager)})`,
+      );
     },
   });
   if (seconds > 0) setTimeout(() => void finish(), seconds * 1000);

@@ -9,8 +9,22 @@ export function seedDirectory(): AccountDirectory {
     subdomain: ACCOUNT.subdomain,
     timeZone: ACCOUNT.timeZone,
     currentUserId: ADMIN_ID,
-    pipelines: [{ id: p.id, name: p.name, isMain: true, statuses: p.statuses.map((s) => ({ id: s.id, name: s.name, type: s.type, sort: s.sort })) }],
-    users: SEED_USERS.map((u) => ({ id: u.id, name: u.name, email: u.email, isActive: u.isActive, isAdmin: u.isAdmin, groupId: u.groupId })),
+    pipelines: [
+      {
+        id: p.id,
+        name: p.name,
+        isMain: true,
+        statuses: p.statuses.map((s) => ({ id: s.id, name: s.name, type: s.type, sort: s.sort })),
+      },
+    ],
+    users: SEED_USERS.map((u) => ({
+      id: u.id,
+      name: u.name,
+      email: u.email,
+      isActive: u.isActive,
+      isAdmin: u.isAdmin,
+      groupId: u.groupId,
+    })),
     groups: SEED_GROUPS.map((g) => ({ ...g })),
   };
 }

@@ -17,7 +17,11 @@ import { prng } from './scenario.js';
 
 export const FaultActionSchema = z.discriminatedUnion('kind', [
   /** Answer this status instead of serving the request. 429 carries `retry_after` (seconds) like amoCRM. */
-  z.object({ kind: z.literal('status'), status: z.number().int().min(400).max(599), retryAfterSec: z.number().min(0).optional() }),
+  z.object({
+    kind: z.literal('status'),
+    status: z.number().int().min(400).max(599),
+    retryAfterSec: z.number().min(0).optional(),
+  }),
   /** Close the connection without an answer (the client sees a socket error). */
   z.object({ kind: z.literal('drop') }),
 ]);
@@ -125,12 +129,17 @@ export interface FaultController {
   countInjected(kind: string): void;
 }
 
-const matches = (m: { method?: string | undefined; path?: string | undefined; leadIds?: number[] | undefined }, req: RequestInfo): boolean =>
+const matches = (
+  m: { method?: string | undefined; path?: string | undefined; leadIds?: number[] | undefined },
+  req: RequestInfo,
+): boolean =>
   (m.method === undefined || m.method === req.method) &&
   (m.path === undefined || req.path.startsWith(m.path)) &&
   (m.leadIds === undefined || m.leadIds.some((id) => req.leadIds.includes(id)));
 
-export function createFaultController(options: { seed?: number; now?: () => number; onExpireTokens?: () => void } = {}): FaultController {
+export function createFaultController(
+  options: { seed?: number; now?: () => number; onExpireTokens?: () => void } = {},
+): FaultController {
   const now = options.now ?? Date.now;
   const random = prng(options.seed ?? 1);
   let seq = 0;
@@ -221,7 +230,9 @@ export function createFaultController(options: { seed?: number; now?: () => numb
       return undefined;
     },
     takeKillHook(req, changedFields) {
-      const hook = hooks.find((h) => h.fired < h.times && matches(h, req) && (h.field === undefined || changedFields.includes(h.field)));
+      const hook = hooks.find(
+        (h) => h.fired < h.times && matches(h, req) && (h.field === undefined || changedFields.includes(h.field)),
+      );
       if (!hook) return undefined;
       hook.fired += 1;
       return hook;
@@ -241,17 +252,22 @@ export function leadIdsOf(path: string, body: unknown, query: unknown): number[]
   const m = /^\/api\/v4\/leads\/(\d+)/.exec(path);
   if (m?.[1]) ids.add(Number(m[1]));
   const items = Array.isArray(body) ? body : body && typeof body === 'object' ? [body] : [];
-  const isLeadPath = path.startsWith('/api/v4/leads') && !path.startsWith('/api/v4/leads/notes') && !/^\/api\/v4\/leads\/\d+\/notes/.test(path);
+  const isLeadPath =
+    path.startsWith('/api/v4/leads') &&
+    !path.startsWith('/api/v4/leads/notes') &&
+    !/^\/api\/v4\/leads\/\d+\/notes/.test(path);
   for (const item of items) {
     if (!item || typeof item !== 'object') continue;
     const o = item as Record<string, unknown>;
     if (isLeadPath && typeof o.id === 'number') ids.add(o.id);
-    if (typeof o.entity_id === 'number' && (o.entity_type === undefined || o.entity_type === 'leads')) ids.add(o.entity_id);
+    if (typeof o.entity_id === 'number' && (o.entity_type === undefined || o.entity_type === 'leads'))
+      ids.add(o.entity_id);
   }
   const filter = query && typeof query === 'object' ? (query as Record<string, unknown>).filter : undefined;
   if (path.startsWith('/api/v4/leads') && filter && typeof filter === 'object') {
     const raw = (filter as Record<string, unknown>).id;
-    for (const v of Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]) if (Number.isFinite(Number(v))) ids.add(Number(v));
+    for (const v of Array.isArray(raw) ? raw : raw === undefined ? [] : [raw])
+      if (Number.isFinite(Number(v))) ids.add(Number(v));
   }
   return [...ids];
 }

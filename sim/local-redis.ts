@@ -18,7 +18,12 @@ export interface LocalRedis {
 
 /** Whether a Redis answers PING at `url` now (one connection attempt, no retries). */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 500, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 500,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => undefined);
   try {
     await probe.connect();
@@ -50,11 +55,14 @@ export async function freePort(): Promise<number> {
  */
 export function realClockEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of Object.keys(env)) if (name === 'LD_PRELOAD' || name.startsWith('FAKETIME') || name === 'DONT_FAKE_MONOTONIC') delete env[name];
+  for (const name of Object.keys(env))
+    if (name === 'LD_PRELOAD' || name.startsWith('FAKETIME') || name === 'DONT_FAKE_MONOTONIC') delete env[name];
   return env;
 }
 
-export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<LocalRedis> {
+export async function ensureLocalRedis(
+  preferredUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+): Promise<LocalRedis> {
   if (await redisAnswers(preferredUrl)) return { url: preferredUrl, startedHere: false, stop: async () => undefined };
 
   const port = await freePort();
@@ -63,15 +71,34 @@ export async function ensureLocalRedis(preferredUrl = process.env.REDIS_URL ?? '
   try {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
       { stdio: 'ignore', env: realClockEnv() },
     );
   } catch (err) {
-    throw new Error(`no Redis answers at ${preferredUrl} and redis-server could not be started (${(err as Error).message}); install it with: sudo apt-get install redis-server`);
+    throw new Error(
+      `no Redis answers at ${preferredUrl} and redis-server could not be started (${(err as Error).message}); install it with: sudo apt-get install redis-server`,
+    );
   }
   const spawnError = new Promise<never>((_, reject) =>
     child.once('error', (err) =>
-      reject(new Error(`no Redis answers at ${preferredUrl} and redis-server could not be started (${err.message}); install it with: sudo apt-get install redis-server`)),
+      reject(
+        new Error(
+          `no Redis answers at ${preferredUrl} and redis-server could not be started (${err.message}); install it with: sudo apt-get install redis-server`,
+        ),
+      ),
     ),
   );
   const url = `redis://127.0.0.1:${port}`;

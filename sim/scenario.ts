@@ -42,8 +42,24 @@ export function prng(seed: number): () => number {
   };
 }
 
-const NAMES = ['Иван Петров', 'Мария Соколова', 'Олег Васильев', 'Анастасия Морозова', 'Сергей Новиков', 'Екатерина Волкова', 'Дмитрий Фёдоров', 'Ольга Михайлова'];
-const WANTS = ['студия в ЖК «Северный»', '2-к квартира у метро', '3-к квартира, ипотека', '1-к квартира, семейная ипотека', 'апартаменты у моря', 'квартира для инвестиций'];
+const NAMES = [
+  'Иван Петров',
+  'Мария Соколова',
+  'Олег Васильев',
+  'Анастасия Морозова',
+  'Сергей Новиков',
+  'Екатерина Волкова',
+  'Дмитрий Фёдоров',
+  'Ольга Михайлова',
+];
+const WANTS = [
+  'студия в ЖК «Северный»',
+  '2-к квартира у метро',
+  '3-к квартира, ипотека',
+  '1-к квартира, семейная ипотека',
+  'апартаменты у моря',
+  'квартира для инвестиций',
+];
 const SOURCES = ['Авито', 'Циан', 'Яндекс Недвижимость', 'Домклик', 'сайт'];
 
 export interface Scenario {
@@ -77,7 +93,12 @@ export function createScenario(options: ScenarioOptions): Scenario {
     created += 1;
     const name = `${pick(NAMES)}: ${pick(WANTS)} (${pick(SOURCES)})`;
     // Leads land from a form or an ad integration: amoCRM's robot (user 0) creates them, with the admin responsible.
-    const lead = options.account.createLead({ name, statusId: options.account.statusByName(options.stage).id, by: 0, price: Math.round(4 + random() * 12) * 1_000_000 });
+    const lead = options.account.createLead({
+      name,
+      statusId: options.account.statusByName(options.stage).id,
+      by: 0,
+      price: Math.round(4 + random() * 12) * 1_000_000,
+    });
     emit({ kind: 'lead_arrived', leadId: lead.id, name });
     later(options.arrivalEveryMs, arrive);
   };
@@ -103,17 +124,40 @@ export function createScenario(options: ScenarioOptions): Scenario {
       later(delay, () => {
         const lead = options.account.leads.get(leadId);
         // By the time they act the lead may have moved on to someone else: only its current responsible acts.
-        if (!lead || lead.responsibleUserId !== userId || lead.statusId !== options.account.statusByName(options.stage).id) return;
+        if (
+          !lead ||
+          lead.responsibleUserId !== userId ||
+          lead.statusId !== options.account.statusByName(options.stage).id
+        )
+          return;
         if (!takes) {
           emit({ kind: 'manager_ignored', leadId, userId });
           return;
         }
         const answered = random() < 0.8; // seed 004: about 19% of calls go unanswered
-        options.account.addNote({ leadId, noteType: 'call_out', params: { uniq: `call-${leadId}-${userId}`, duration: answered ? 60 + Math.round(random() * 240) : 0, phone: '+7 999 000-00-00', source: 'demo', call_status: answered ? 4 : 3 }, by: userId });
+        options.account.addNote({
+          leadId,
+          noteType: 'call_out',
+          params: {
+            uniq: `call-${leadId}-${userId}`,
+            duration: answered ? 60 + Math.round(random() * 240) : 0,
+            phone: '+7 999 000-00-00',
+            source: 'demo',
+            call_status: answered ? 4 : 3,
+          },
+          by: userId,
+        });
         emit({ kind: 'manager_called', leadId, userId, answered });
         if (answered) {
           const roll = random();
-          const stage = roll < 0.4 ? 'Потребности выявлены' : roll < 0.8 ? 'Встреча назначена' : roll < 0.9 ? 'Для передачи' : 'На закрытие';
+          const stage =
+            roll < 0.4
+              ? 'Потребности выявлены'
+              : roll < 0.8
+                ? 'Встреча назначена'
+                : roll < 0.9
+                  ? 'Для передачи'
+                  : 'На закрытие';
           const move = (to: string, extra: { customFields?: Record<number, string> } = {}): void => {
             const current = options.account.leads.get(leadId);
             if (!running || !current || current.responsibleUserId !== userId) return;
@@ -124,7 +168,12 @@ export function createScenario(options: ScenarioOptions): Scenario {
           // (R8), some have no time (R7); some leads wait in "Для передачи" (R4) or go to closing without a reason (R5).
           const withTime = random() < 0.7;
           const meetingAt = Math.floor(options.account.nowSec() / 3600) * 3600 + 26 * 3600;
-          move(stage, stage === 'Встреча назначена' && withTime ? { customFields: { [MEETING_FIELD_ID]: String(meetingAt) } } : {});
+          move(
+            stage,
+            stage === 'Встреча назначена' && withTime
+              ? { customFields: { [MEETING_FIELD_ID]: String(meetingAt) } }
+              : {},
+          );
           if (stage === 'Встреча назначена') {
             const skips = random() < 0.3;
             later(delay * 2, () => {
@@ -134,7 +183,12 @@ export function createScenario(options: ScenarioOptions): Scenario {
           }
           if (stage === 'На закрытие' && random() < 0.5) {
             later(delay, () => {
-              options.account.addNote({ leadId, noteType: 'common', params: { text: 'Клиент купил квартиру у застройщика напрямую' }, by: userId });
+              options.account.addNote({
+                leadId,
+                noteType: 'common',
+                params: { text: 'Клиент купил квартиру у застройщика напрямую' },
+                by: userId,
+              });
             });
           }
         }
@@ -154,7 +208,12 @@ export type TourStep = { leadId: number; rule: string; what: string };
  * people's moves), with the meeting time set, moved and missing. With config/rules.demo.yaml's seconds-long
  * durations each rule fires within the demo's 90 seconds.
  */
-export function startStageTour(options: { account: Account; managerId: number; setTimer?: (fn: () => void, ms: number) => unknown; onStep: (step: TourStep) => void }): { stop(): void } {
+export function startStageTour(options: {
+  account: Account;
+  managerId: number;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  onStep: (step: TourStep) => void;
+}): { stop(): void } {
   const { account } = options;
   const setTimer = options.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
   const handles: unknown[] = [];
@@ -163,32 +222,62 @@ export function startStageTour(options: { account: Account; managerId: number; s
   const stage = (name: string): number => account.statusByName(name).id;
   const by = options.managerId;
   const lead = (name: string, stageName: string, customFields?: Record<number, string>) =>
-    account.createLead({ name, statusId: stage(stageName), responsibleUserId: by, by, ...(customFields ? { customFields } : {}) });
+    account.createLead({
+      name,
+      statusId: stage(stageName),
+      responsibleUserId: by,
+      by,
+      ...(customFields ? { customFields } : {}),
+    });
   const hour = (h: number): string => String(Math.floor(account.nowSec() / 86_400) * 86_400 + 86_400 + (h - 3) * 3600); // tomorrow, h:00 Moscow
 
   at(500, () => {
     const l = lead('Тур R4: клиент ждёт передачи', 'Для передачи');
-    options.onStep({ leadId: l.id, rule: 'R4', what: 'left in «Для передачи»: handoff_stale after maxStay, then R10 lead_stale after maxSilence' });
+    options.onStep({
+      leadId: l.id,
+      rule: 'R4',
+      what: 'left in «Для передачи»: handoff_stale after maxStay, then R10 lead_stale after maxSilence',
+    });
   });
   at(1_000, () => {
     const l = lead('Тур R5: закрытие без причины', 'На закрытие');
-    options.onStep({ leadId: l.id, rule: 'R5', what: 'moved to «На закрытие» with no reason: task and close_without_reason' });
+    options.onStep({
+      leadId: l.id,
+      rule: 'R5',
+      what: 'moved to «На закрытие» with no reason: task and close_without_reason',
+    });
   });
   at(1_500, () => {
     const l = lead('Тур R6: отложенный спрос', 'Отложенный спрос >7 мес');
-    options.onStep({ leadId: l.id, rule: 'R6', what: 'parked in «Отложенный спрос»: a touch task, then deferred_untouched' });
+    options.onStep({
+      leadId: l.id,
+      rule: 'R6',
+      what: 'parked in «Отложенный спрос»: a touch task, then deferred_untouched',
+    });
   });
   at(2_000, () => {
     const l = lead('Тур R7-R9: встреча назначена', 'Потребности выявлены');
-    account.updateLead(l.id, { statusId: stage('Встреча назначена'), customFields: { [MEETING_FIELD_ID]: hour(15) } }, by);
-    options.onStep({ leadId: l.id, rule: 'R7', what: 'meeting set for tomorrow 15:00: confirmation tasks that morning and 2-3 h before' });
+    account.updateLead(
+      l.id,
+      { statusId: stage('Встреча назначена'), customFields: { [MEETING_FIELD_ID]: hour(15) } },
+      by,
+    );
+    options.onStep({
+      leadId: l.id,
+      rule: 'R7',
+      what: 'meeting set for tomorrow 15:00: confirmation tasks that morning and 2-3 h before',
+    });
     at(6_000, () => {
       account.updateLead(l.id, { customFields: { [MEETING_FIELD_ID]: hour(18) } }, by);
       options.onStep({ leadId: l.id, rule: 'R7', what: 'meeting moved to 18:00: the confirmations are replaced' });
     });
     at(12_000, () => {
       account.updateLead(l.id, { statusId: stage('Отправлено КП') }, by);
-      options.onStep({ leadId: l.id, rule: 'R8', what: 'offer sent without «Встреча состоялась»: meeting_skipped; R9 feedback task, then offer_stale' });
+      options.onStep({
+        leadId: l.id,
+        rule: 'R8',
+        what: 'offer sent without «Встреча состоялась»: meeting_skipped; R9 feedback task, then offer_stale',
+      });
     });
   });
   at(2_500, () => {

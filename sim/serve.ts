@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   const sim = createSimulator({
     webhookUrls: webhookUrl ? [webhookUrl] : [],
     ...(token ? { longLivedToken: token } : {}),
-    ...(clientId && clientSecret ? { oauth: { clientId, clientSecret, accessTokenTtlSec: num('access-ttl-sec', 86_400) } } : {}),
+    ...(clientId && clientSecret
+      ? { oauth: { clientId, clientSecret, accessTokenTtlSec: num('access-ttl-sec', 86_400) } }
+      : {}),
     rps: num('rps', 7),
     faultSeed: num('fault-seed', 1),
     webhookBatchWindowMs: num('webhook-window-ms', 100),

@@ -10,7 +10,13 @@ import qs from 'qs';
 import { ACCOUNT, ADMIN_ID, createAccount, type Account, type SimLead, type SimNote, type SimTask } from './account.js';
 import { createAuditLog, type AuditLog } from './audit.js';
 import { registerControlRoutes } from './control.js';
-import { createFaultController, leadIdsOf, type FaultAction, type FaultController, type RequestInfo } from './faults.js';
+import {
+  createFaultController,
+  leadIdsOf,
+  type FaultAction,
+  type FaultController,
+  type RequestInfo,
+} from './faults.js';
 import { createWebhookSender, type WebhookSender, type WebhookStats } from './webhooks.js';
 
 export interface SimulatorOptions {
@@ -55,8 +61,17 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
-const problem = (res: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): FastifyReply =>
-  res.code(status).type('application/problem+json').send({ title, type: `https://httpstatus.es/${status}`, status, detail, ...extra });
+const problem = (
+  res: FastifyReply,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply =>
+  res
+    .code(status)
+    .type('application/problem+json')
+    .send({ title, type: `https://httpstatus.es/${status}`, status, detail, ...extra });
 
 const hal = (res: FastifyReply, body: unknown): FastifyReply => res.type('application/hal+json').send(body);
 
@@ -87,34 +102,66 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const v = Number(req.headers[pidHeader]);
     return Number.isInteger(v) && v > 0 ? v : undefined;
   };
-  const endpointOf = (req: FastifyRequest): string => `${req.method} ${(req.url.split('?')[0] ?? '').replace(/\/\d+/g, '/{id}')}`;
+  const endpointOf = (req: FastifyRequest): string =>
+    `${req.method} ${(req.url.split('?')[0] ?? '').replace(/\/\d+/g, '/{id}')}`;
   const requestInfo = (req: FastifyRequest): RequestInfo => {
     const path = req.url.split('?')[0] ?? '';
     return { method: req.method, path, leadIds: leadIdsOf(path, req.body, req.query) };
   };
-  const faulted = (req: FastifyRequest, res: FastifyReply, action: FaultAction, kind: string, targets?: number[]): FastifyReply => {
+  const faulted = (
+    req: FastifyRequest,
+    res: FastifyReply,
+    action: FaultAction,
+    kind: string,
+    targets?: number[],
+  ): FastifyReply => {
     faults.countInjected(action.kind === 'drop' ? `${kind}:drop` : `${kind}:${action.status}`);
     if (action.kind === 'drop') {
       res.hijack();
       req.raw.socket?.destroy();
       return res;
     }
-    if (action.status === 429) return problem(res, 429, 'Too Many Requests', 'Too Many Requests', { retry_after: action.retryAfterSec ?? 1 });
+    if (action.status === 429)
+      return problem(res, 429, 'Too Many Requests', 'Too Many Requests', { retry_after: action.retryAfterSec ?? 1 });
     if (action.status === 400) {
       // amoCRM rejects the whole batch and names the items it did not accept.
       const named = targets ?? requestInfo(req).leadIds;
       const items = Array.isArray(req.body) ? (req.body as Array<Record<string, unknown>>) : [];
       const errors = items.flatMap((item, i) => {
-        const id = typeof item.id === 'number' ? item.id : typeof item.entity_id === 'number' ? item.entity_id : undefined;
-        return id !== undefined && named.includes(id) ? [{ request_id: String(i), errors: [{ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The value you selected is not a valid choice.' }] }] : [];
+        const id =
+          typeof item.id === 'number' ? item.id : typeof item.entity_id === 'number' ? item.entity_id : undefined;
+        return id !== undefined && named.includes(id)
+          ? [
+              {
+                request_id: String(i),
+                errors: [
+                  {
+                    code: 'NotSupportedChoice',
+                    path: 'responsible_user_id',
+                    detail: 'The value you selected is not a valid choice.',
+                  },
+                ],
+              },
+            ]
+          : [];
       });
-      return problem(res, 400, 'Bad Request', 'Request validation failed', errors.length ? { 'validation-errors': errors } : {});
+      return problem(
+        res,
+        400,
+        'Bad Request',
+        'Request validation failed',
+        errors.length ? { 'validation-errors': errors } : {},
+      );
     }
-    if (action.status >= 500) return problem(res, action.status, 'Service Unavailable', 'amoCRM is temporarily unavailable');
+    if (action.status >= 500)
+      return problem(res, action.status, 'Service Unavailable', 'amoCRM is temporarily unavailable');
     return problem(res, action.status, 'Error', `injected ${action.status}`);
   };
   /** After a write was applied: the audit entries, then a kill hook it fires (before the answer leaves). */
-  const afterWrite = async (req: FastifyRequest, entries: Array<Omit<Parameters<AuditLog['add']>[0], 'at' | 'endpoint' | 'pid'>>): Promise<void> => {
+  const afterWrite = async (
+    req: FastifyRequest,
+    entries: Array<Omit<Parameters<AuditLog['add']>[0], 'at' | 'endpoint' | 'pid'>>,
+  ): Promise<void> => {
     const pid = senderPid(req);
     const endpoint = endpointOf(req);
     const t = now();
@@ -122,7 +169,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const changed = entries.filter((e) => e.changed);
     if (changed.length === 0) return;
     const info = { ...requestInfo(req), leadIds: [...new Set(changed.map((e) => e.leadId))] };
-    const hook = faults.takeKillHook(info, changed.map((e) => e.field));
+    const hook = faults.takeKillHook(
+      info,
+      changed.map((e) => e.field),
+    );
     if (!hook) return;
     const pids = hook.target === 'sender' ? (pid !== undefined ? [pid] : []) : hook.target.pids;
     const errors: string[] = [];
@@ -133,7 +183,15 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         errors.push(`${p}: ${(err as Error).message}`);
       }
     }
-    faults.recordKill({ at: t, hookId: hook.id, pids, method: info.method, path: info.path, leadIds: info.leadIds, ...(pids.length === 0 ? { error: `no pid in ${pidHeader}` } : errors.length ? { error: errors.join('; ') } : {}) });
+    faults.recordKill({
+      at: t,
+      hookId: hook.id,
+      pids,
+      method: info.method,
+      path: info.path,
+      leadIds: info.leadIds,
+      ...(pids.length === 0 ? { error: `no pid in ${pidHeader}` } : errors.length ? { error: errors.join('; ') } : {}),
+    });
     // Give the signal time to land, so the killed sender never reads the answer.
     await new Promise((r) => setTimeout(r, 100));
   };
@@ -144,7 +202,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const origin = (): string => baseUrl ?? `https://${ACCOUNT.subdomain}.amocrm.ru`;
   const link = (path: string): { self: { href: string } } => ({ self: { href: `${origin()}${path}` } });
 
-  const app = Fastify({ logger: false, routerOptions: { querystringParser: (s) => qs.parse(s, { depth: 10, arrayLimit: 1000, parameterLimit: 10_000 }) } });
+  const app = Fastify({
+    logger: false,
+    routerOptions: { querystringParser: (s) => qs.parse(s, { depth: 10, arrayLimit: 1000, parameterLimit: 10_000 }) },
+  });
 
   const faultable = (path: string): boolean => path.startsWith('/api/') || path.startsWith('/oauth2/');
 
@@ -170,7 +231,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     const expires = accessTokens.get(token);
-    const ok = (options.longLivedToken !== undefined && token === options.longLivedToken) || (expires !== undefined && expires > t);
+    const ok =
+      (options.longLivedToken !== undefined && token === options.longLivedToken) ||
+      (expires !== undefined && expires > t);
     if (!ok) return problem(res, 401, 'Unauthorized', 'Неверный логин или пароль');
     return undefined;
   });
@@ -185,7 +248,15 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return hit ? faulted(req, res, hit.action, 'rule', hit.leadIds) : undefined;
   });
 
-  if (options.controlApi !== false) registerControlRoutes(app, { faults, audit, account: () => account, stats: () => simulator.stats(), issueAuthCode: () => simulator.issueAuthCode(), webhooks });
+  if (options.controlApi !== false)
+    registerControlRoutes(app, {
+      faults,
+      audit,
+      account: () => account,
+      stats: () => simulator.stats(),
+      issueAuthCode: () => simulator.issueAuthCode(),
+      webhooks,
+    });
 
   const integrationUser = ADMIN_ID;
 
@@ -198,10 +269,19 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const grant = body.grant_type;
     if (grant === 'authorization_code') {
-      if (!body.code || !authCodes.delete(body.code)) return problem(res, 400, 'Некорректный запрос', 'Authorization code has expired', { hint: 'Authorization code has been revoked' });
+      if (!body.code || !authCodes.delete(body.code))
+        return problem(res, 400, 'Некорректный запрос', 'Authorization code has expired', {
+          hint: 'Authorization code has been revoked',
+        });
     } else if (grant === 'refresh_token') {
       if (!body.refresh_token || !refreshTokens.delete(body.refresh_token)) {
-        return problem(res, 401, 'Некорректный запрос', 'В запросе отсутствует ряд параметров или параметры невалидны', { hint: 'Token has been revoked' });
+        return problem(
+          res,
+          401,
+          'Некорректный запрос',
+          'В запросе отсутствует ряд параметров или параметры невалидны',
+          { hint: 'Token has been revoked' },
+        );
       }
       stats.tokenRefreshes += 1;
     } else {
@@ -241,7 +321,14 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return { page: Math.max(1, Number(q.page ?? 1) || 1), limit: Number(q.limit ?? 50) || 50 };
   };
 
-  const paged = <T>(req: FastifyRequest, res: FastifyReply, path: string, key: string, all: T[], max = 250): FastifyReply => {
+  const paged = <T>(
+    req: FastifyRequest,
+    res: FastifyReply,
+    path: string,
+    key: string,
+    all: T[],
+    max = 250,
+  ): FastifyReply => {
     const { page: p, limit } = page(req);
     if (limit > max) return problem(res, 400, 'Bad Request', `Limit ${max} per page`);
     const slice = all.slice((p - 1) * limit, p * limit);
@@ -278,18 +365,40 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     account_id: ACCOUNT.id,
     _links: link(`/api/v4/leads/pipelines/${p.id}`),
     _embedded: {
-      statuses: p.statuses.map((s) => ({ id: s.id, name: s.name, sort: s.sort, is_editable: s.type === 0 && s.id > 1000, pipeline_id: p.id, color: '#99ccff', type: s.type, account_id: ACCOUNT.id, _links: link(`/api/v4/leads/pipelines/${p.id}/statuses/${s.id}`) })),
+      statuses: p.statuses.map((s) => ({
+        id: s.id,
+        name: s.name,
+        sort: s.sort,
+        is_editable: s.type === 0 && s.id > 1000,
+        pipeline_id: p.id,
+        color: '#99ccff',
+        type: s.type,
+        account_id: ACCOUNT.id,
+        _links: link(`/api/v4/leads/pipelines/${p.id}/statuses/${s.id}`),
+      })),
     },
   });
   app.get('/api/v4/leads/pipelines', async (_req, res) =>
-    hal(res, { _total_items: account.pipelines.length, _links: link('/api/v4/leads/pipelines'), _embedded: { pipelines: account.pipelines.map(pipelineJson) } }),
+    hal(res, {
+      _total_items: account.pipelines.length,
+      _links: link('/api/v4/leads/pipelines'),
+      _embedded: { pipelines: account.pipelines.map(pipelineJson) },
+    }),
   );
   app.get<{ Params: { id: string } }>('/api/v4/leads/pipelines/:id', async (req, res) => {
     const p = account.pipelines.find((x) => x.id === Number(req.params.id));
     return p ? hal(res, pipelineJson(p)) : res.code(204).send();
   });
   app.get('/api/v4/leads/loss_reasons', async (_req, res) =>
-    hal(res, { _total_items: 2, _embedded: { loss_reasons: [{ id: 1, name: 'Не дозвонились', sort: 1 }, { id: 2, name: 'Купил у конкурента', sort: 2 }] } }),
+    hal(res, {
+      _total_items: 2,
+      _embedded: {
+        loss_reasons: [
+          { id: 1, name: 'Не дозвонились', sort: 1 },
+          { id: 2, name: 'Купил у конкурента', sort: 2 },
+        ],
+      },
+    }),
   );
 
   // --- Leads -----------------------------------------------------------------------------------------
@@ -312,13 +421,22 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     custom_fields_values: Object.keys(l.customFields ?? {}).length
       ? Object.entries(l.customFields ?? {}).map(([id, value]) => {
           const field = account.leadFields.find((f) => f.id === Number(id));
-          return { field_id: Number(id), field_name: field?.name ?? id, field_type: field?.type ?? 'text', values: [{ value: field?.type === 'date_time' ? Number(value) : value }] };
+          return {
+            field_id: Number(id),
+            field_name: field?.name ?? id,
+            field_type: field?.type ?? 'text',
+            values: [{ value: field?.type === 'date_time' ? Number(value) : value }],
+          };
         })
       : null,
     score: null,
     account_id: ACCOUNT.id,
     _links: link(`/api/v4/leads/${l.id}`),
-    _embedded: { tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })), companies: [], ...(withContacts ? { contacts: (l.contactIds ?? []).map((id, i) => ({ id, is_main: i === 0 })) } : {}) },
+    _embedded: {
+      tags: l.tags.map((t) => ({ id: t.id, name: t.name, color: null })),
+      companies: [],
+      ...(withContacts ? { contacts: (l.contactIds ?? []).map((id, i) => ({ id, is_main: i === 0 })) } : {}),
+    },
   });
 
   const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
@@ -334,25 +452,53 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const statuses = filter.statuses;
     if (statuses && typeof statuses === 'object') {
       const wanted = Object.values(statuses as Record<string, { pipeline_id?: string; status_id?: string }>);
-      leads = leads.filter((l) => wanted.some((w) => (w.status_id === undefined || Number(w.status_id) === l.statusId) && (w.pipeline_id === undefined || Number(w.pipeline_id) === l.pipelineId)));
+      leads = leads.filter((l) =>
+        wanted.some(
+          (w) =>
+            (w.status_id === undefined || Number(w.status_id) === l.statusId) &&
+            (w.pipeline_id === undefined || Number(w.pipeline_id) === l.pipelineId),
+        ),
+      );
     }
-    const withContacts = String((req.query as Record<string, unknown>).with ?? '').split(',').includes('contacts');
-    return paged(req, res, '/api/v4/leads', 'leads', leads.map((l) => leadJson(l, withContacts)));
+    const withContacts = String((req.query as Record<string, unknown>).with ?? '')
+      .split(',')
+      .includes('contacts');
+    return paged(
+      req,
+      res,
+      '/api/v4/leads',
+      'leads',
+      leads.map((l) => leadJson(l, withContacts)),
+    );
   });
 
   app.get<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) => {
     const lead = account.leads.get(Number(req.params.id));
-    const withContacts = String((req.query as Record<string, unknown>).with ?? '').split(',').includes('contacts');
+    const withContacts = String((req.query as Record<string, unknown>).with ?? '')
+      .split(',')
+      .includes('contacts');
     return lead && !lead.isDeleted ? hal(res, leadJson(lead, withContacts)) : res.code(204).send();
   });
 
   app.get('/api/v4/leads/custom_fields', async (_req, res) =>
-    hal(res, { _total_items: account.leadFields.length, _links: link('/api/v4/leads/custom_fields'), _embedded: { custom_fields: account.leadFields.map((f) => ({ id: f.id, name: f.name, type: f.type, entity_type: 'leads' })) } }),
+    hal(res, {
+      _total_items: account.leadFields.length,
+      _links: link('/api/v4/leads/custom_fields'),
+      _embedded: {
+        custom_fields: account.leadFields.map((f) => ({ id: f.id, name: f.name, type: f.type, entity_type: 'leads' })),
+      },
+    }),
   );
 
   // Every tag the simulated leads ever got (amoCRM keeps a tag after its last lead drops it), by id.
   app.get('/api/v4/leads/tags', async (req, res) =>
-    paged(req, res, '/api/v4/leads/tags', 'tags', [...account.tags].map(([name, id]) => ({ id, name, color: null })).sort((a, b) => a.id - b.id)),
+    paged(
+      req,
+      res,
+      '/api/v4/leads/tags',
+      'tags',
+      [...account.tags].map(([name, id]) => ({ id, name, color: null })).sort((a, b) => a.id - b.id),
+    ),
   );
 
   // Contacts: enough for R2 routing (a returning client's manager is the contact's responsible user).
@@ -376,7 +522,18 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     return c ? hal(res, contactJson(c)) : res.code(204).send();
   });
 
-  type LeadPatch = { custom_fields_values?: Array<{ field_id: number; values: Array<{ value: unknown }> | null }>; id?: number; responsible_user_id?: number; status_id?: number; pipeline_id?: number; name?: string; price?: number; tags_to_add?: Array<{ name?: string }>; tags_to_delete?: Array<{ name?: string }>; request_id?: string };
+  type LeadPatch = {
+    custom_fields_values?: Array<{ field_id: number; values: Array<{ value: unknown }> | null }>;
+    id?: number;
+    responsible_user_id?: number;
+    status_id?: number;
+    pipeline_id?: number;
+    name?: string;
+    price?: number;
+    tags_to_add?: Array<{ name?: string }>;
+    tags_to_delete?: Array<{ name?: string }>;
+    request_id?: string;
+  };
 
   const validateBatch = (res: FastifyReply, body: unknown): unknown[] | undefined => {
     if (!Array.isArray(body) || body.length === 0) {
@@ -393,19 +550,35 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const patchLeads = async (items: LeadPatch[], req: FastifyRequest, res: FastifyReply): Promise<FastifyReply> => {
     const errors = items.flatMap((item, i) => {
       const errs: Array<{ code: string; path: string; detail: string }> = [];
-      if (typeof item.id !== 'number' || !account.leads.has(item.id)) errs.push({ code: 'NotFound', path: 'id', detail: 'Lead not found' });
+      if (typeof item.id !== 'number' || !account.leads.has(item.id))
+        errs.push({ code: 'NotFound', path: 'id', detail: 'Lead not found' });
       if (item.responsible_user_id !== undefined && !account.users.some((u) => u.id === item.responsible_user_id)) {
-        errs.push({ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The value you selected is not a valid choice.' });
+        errs.push({
+          code: 'NotSupportedChoice',
+          path: 'responsible_user_id',
+          detail: 'The value you selected is not a valid choice.',
+        });
       }
-      if (item.status_id !== undefined && !account.pipelines.some((p) => p.statuses.some((s) => s.id === item.status_id))) {
-        errs.push({ code: 'NotSupportedChoice', path: 'status_id', detail: 'The value you selected is not a valid choice.' });
+      if (
+        item.status_id !== undefined &&
+        !account.pipelines.some((p) => p.statuses.some((s) => s.id === item.status_id))
+      ) {
+        errs.push({
+          code: 'NotSupportedChoice',
+          path: 'status_id',
+          detail: 'The value you selected is not a valid choice.',
+        });
       }
       return errs.length ? [{ request_id: String(i), errors: errs }] : [];
     });
-    if (errors.length) return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
+    if (errors.length)
+      return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
     const entries: Array<Omit<Parameters<AuditLog['add']>[0], 'at' | 'endpoint' | 'pid'>> = [];
     const out = items.map((item) => {
-      const before = { ...account.leads.get(item.id as number)!, tags: [...account.leads.get(item.id as number)!.tags] };
+      const before = {
+        ...account.leads.get(item.id as number)!,
+        tags: [...account.leads.get(item.id as number)!.tags],
+      };
       const lead = account.updateLead(
         item.id as number,
         {
@@ -414,23 +587,48 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
           ...(item.responsible_user_id !== undefined ? { responsibleUserId: item.responsible_user_id } : {}),
           ...(item.name !== undefined ? { name: item.name } : {}),
           ...(item.price !== undefined ? { price: item.price } : {}),
-          ...(item.custom_fields_values ? { customFields: Object.fromEntries(item.custom_fields_values.map((f) => [f.field_id, f.values?.[0] !== undefined ? String(f.values[0].value) : null])) } : {}),
+          ...(item.custom_fields_values
+            ? {
+                customFields: Object.fromEntries(
+                  item.custom_fields_values.map((f) => [
+                    f.field_id,
+                    f.values?.[0] !== undefined ? String(f.values[0].value) : null,
+                  ]),
+                ),
+              }
+            : {}),
           ...(item.tags_to_add ? { tagsToAdd: item.tags_to_add.flatMap((t) => (t.name ? [t.name] : [])) } : {}),
-          ...(item.tags_to_delete ? { tagsToDelete: item.tags_to_delete.flatMap((t) => (t.name ? [t.name] : [])) } : {}),
+          ...(item.tags_to_delete
+            ? { tagsToDelete: item.tags_to_delete.flatMap((t) => (t.name ? [t.name] : [])) }
+            : {}),
         },
         integrationUser,
       );
       const fields: Array<[string, unknown, unknown]> = [
-        ['responsible_user_id', before.responsibleUserId, item.responsible_user_id !== undefined ? lead.responsibleUserId : undefined],
+        [
+          'responsible_user_id',
+          before.responsibleUserId,
+          item.responsible_user_id !== undefined ? lead.responsibleUserId : undefined,
+        ],
         ['status_id', before.statusId, item.status_id !== undefined ? lead.statusId : undefined],
         ['pipeline_id', before.pipelineId, item.pipeline_id !== undefined ? lead.pipelineId : undefined],
         ['name', before.name, item.name !== undefined ? lead.name : undefined],
         ['price', before.price, item.price !== undefined ? lead.price : undefined],
-        ['tags', before.tags.map((t) => t.name), item.tags_to_add || item.tags_to_delete ? lead.tags.map((t) => t.name) : undefined],
+        [
+          'tags',
+          before.tags.map((t) => t.name),
+          item.tags_to_add || item.tags_to_delete ? lead.tags.map((t) => t.name) : undefined,
+        ],
       ];
       for (const [field, was, now_] of fields) {
         if (now_ === undefined) continue;
-        entries.push({ leadId: lead.id, field, before: was, after: now_, changed: JSON.stringify(was) !== JSON.stringify(now_) });
+        entries.push({
+          leadId: lead.id,
+          field,
+          before: was,
+          after: now_,
+          changed: JSON.stringify(was) !== JSON.stringify(now_),
+        });
       }
       return { id: lead.id, updated_at: lead.updatedAt, _links: link(`/api/v4/leads/${lead.id}`) };
     });
@@ -442,10 +640,21 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const items = validateBatch(res, req.body);
     return items ? patchLeads(items as LeadPatch[], req, res) : res;
   });
-  app.patch<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) => patchLeads([{ ...(req.body as LeadPatch), id: Number(req.params.id) }], req, res));
+  app.patch<{ Params: { id: string } }>('/api/v4/leads/:id', async (req, res) =>
+    patchLeads([{ ...(req.body as LeadPatch), id: Number(req.params.id) }], req, res),
+  );
 
   app.post('/api/v4/leads', async (req, res) => {
-    const items = validateBatch(res, req.body) as Array<{ name?: string; status_id?: number; pipeline_id?: number; responsible_user_id?: number; price?: number; request_id?: string }> | undefined;
+    const items = validateBatch(res, req.body) as
+      | Array<{
+          name?: string;
+          status_id?: number;
+          pipeline_id?: number;
+          responsible_user_id?: number;
+          price?: number;
+          request_id?: string;
+        }>
+      | undefined;
     if (!items) return res;
     const created = items.map((item, i) => {
       const lead = account.createLead({
@@ -458,7 +667,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       });
       return { id: lead.id, request_id: item.request_id ?? String(i), _links: link(`/api/v4/leads/${lead.id}`) };
     });
-    await afterWrite(req, created.map((c) => ({ leadId: c.id, field: 'created', changed: true })));
+    await afterWrite(
+      req,
+      created.map((c) => ({ leadId: c.id, field: 'created', changed: true })),
+    );
     return hal(res, { _links: link('/api/v4/leads'), _embedded: { leads: created } });
   });
 
@@ -496,16 +708,29 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   });
 
   app.post('/api/v4/tasks', async (req, res) => {
-    const items = validateBatch(res, req.body) as Array<{ text?: string; complete_till?: number; entity_id?: number; entity_type?: string; task_type_id?: number; responsible_user_id?: number; request_id?: string }> | undefined;
+    const items = validateBatch(res, req.body) as
+      | Array<{
+          text?: string;
+          complete_till?: number;
+          entity_id?: number;
+          entity_type?: string;
+          task_type_id?: number;
+          responsible_user_id?: number;
+          request_id?: string;
+        }>
+      | undefined;
     if (!items) return res;
     const errors = items.flatMap((t, i) => {
       const errs: Array<{ code: string; path: string; detail: string }> = [];
       if (!t.text) errs.push({ code: 'NotBlank', path: 'text', detail: 'This value should not be blank.' });
-      if (typeof t.complete_till !== 'number') errs.push({ code: 'NotBlank', path: 'complete_till', detail: 'This value should not be blank.' });
-      if (t.entity_id === undefined || !account.leads.has(t.entity_id)) errs.push({ code: 'NotFound', path: 'entity_id', detail: 'Entity not found' });
+      if (typeof t.complete_till !== 'number')
+        errs.push({ code: 'NotBlank', path: 'complete_till', detail: 'This value should not be blank.' });
+      if (t.entity_id === undefined || !account.leads.has(t.entity_id))
+        errs.push({ code: 'NotFound', path: 'entity_id', detail: 'Entity not found' });
       return errs.length ? [{ request_id: t.request_id ?? String(i), errors: errs }] : [];
     });
-    if (errors.length) return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
+    if (errors.length)
+      return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
     const created = items.map((t, i) => {
       const task = account.addTask({
         leadId: t.entity_id as number,
@@ -519,12 +744,31 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     });
     await afterWrite(
       req,
-      created.map(({ task }) => ({ leadId: task.entityId, field: 'task', after: task.completeTill, changed: true, taskText: task.text, taskId: task.id })),
+      created.map(({ task }) => ({
+        leadId: task.entityId,
+        field: 'task',
+        after: task.completeTill,
+        changed: true,
+        taskText: task.text,
+        taskId: task.id,
+      })),
     );
-    return hal(res, { _links: link('/api/v4/tasks'), _embedded: { tasks: created.map(({ task: _task, ...rest }) => rest) } });
+    return hal(res, {
+      _links: link('/api/v4/tasks'),
+      _embedded: { tasks: created.map(({ task: _task, ...rest }) => rest) },
+    });
   });
 
-  const patchTask = (id: number, body: { is_completed?: boolean; result?: { text?: string }; text?: string; complete_till?: number; responsible_user_id?: number }) =>
+  const patchTask = (
+    id: number,
+    body: {
+      is_completed?: boolean;
+      result?: { text?: string };
+      text?: string;
+      complete_till?: number;
+      responsible_user_id?: number;
+    },
+  ) =>
     account.updateTask(
       id,
       {
@@ -541,7 +785,19 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (!account.tasks.has(id)) return problem(res, 404, 'Not Found', 'Task not found');
     const before = { ...account.tasks.get(id)! };
     const task = patchTask(id, req.body as Parameters<typeof patchTask>[1]);
-    await afterWrite(req, [{ leadId: task.entityId, field: `task:${task.id}`, before: before.isCompleted, after: task.isCompleted, changed: JSON.stringify(before) !== JSON.stringify({ ...task, updatedAt: before.updatedAt, updatedBy: before.updatedBy }), taskText: task.text, taskId: task.id }]);
+    await afterWrite(req, [
+      {
+        leadId: task.entityId,
+        field: `task:${task.id}`,
+        before: before.isCompleted,
+        after: task.isCompleted,
+        changed:
+          JSON.stringify(before) !==
+          JSON.stringify({ ...task, updatedAt: before.updatedAt, updatedBy: before.updatedBy }),
+        taskText: task.text,
+        taskId: task.id,
+      },
+    ]);
     return hal(res, { id: task.id, updated_at: task.updatedAt, _links: link(`/api/v4/tasks/${task.id}`) });
   });
   app.patch('/api/v4/tasks', async (req, res) => {
@@ -552,7 +808,17 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const tasks = items.map((t) => patchTask(t.id, t));
     await afterWrite(
       req,
-      tasks.map((task, i) => ({ leadId: task.entityId, field: `task:${task.id}`, before: befores[i]!.isCompleted, after: task.isCompleted, changed: JSON.stringify(befores[i]) !== JSON.stringify({ ...task, updatedAt: befores[i]!.updatedAt, updatedBy: befores[i]!.updatedBy }), taskText: task.text, taskId: task.id })),
+      tasks.map((task, i) => ({
+        leadId: task.entityId,
+        field: `task:${task.id}`,
+        before: befores[i]!.isCompleted,
+        after: task.isCompleted,
+        changed:
+          JSON.stringify(befores[i]) !==
+          JSON.stringify({ ...task, updatedAt: befores[i]!.updatedAt, updatedBy: befores[i]!.updatedBy }),
+        taskText: task.text,
+        taskId: task.id,
+      })),
     );
     const out = tasks.map((t) => ({ id: t.id, updated_at: t.updatedAt }));
     return hal(res, { _embedded: { tasks: out } });
@@ -588,25 +854,61 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     );
     return paged(req, res, '/api/v4/leads/notes', 'notes', notes.map(noteJson));
   };
-  const addNotes = async (items: Array<{ entity_id?: number; note_type?: string; params?: Record<string, unknown> }>, req: FastifyRequest, res: FastifyReply, leadId?: number): Promise<FastifyReply> => {
+  const addNotes = async (
+    items: Array<{ entity_id?: number; note_type?: string; params?: Record<string, unknown> }>,
+    req: FastifyRequest,
+    res: FastifyReply,
+    leadId?: number,
+  ): Promise<FastifyReply> => {
     const known = ['common', 'service_message', 'call_in', 'call_out', 'extended_service_message', 'sms_in', 'sms_out'];
     const errors = items.flatMap((n, i) => {
       const errs: Array<{ code: string; path: string; detail: string }> = [];
       const target = leadId ?? n.entity_id;
-      if (target === undefined || !account.leads.has(target)) errs.push({ code: 'NotFound', path: 'entity_id', detail: 'Entity not found' });
-      if (!n.note_type || !known.includes(n.note_type)) errs.push({ code: 'NotSupportedChoice', path: 'note_type', detail: 'The value you selected is not a valid choice.' });
+      if (target === undefined || !account.leads.has(target))
+        errs.push({ code: 'NotFound', path: 'entity_id', detail: 'Entity not found' });
+      if (!n.note_type || !known.includes(n.note_type))
+        errs.push({
+          code: 'NotSupportedChoice',
+          path: 'note_type',
+          detail: 'The value you selected is not a valid choice.',
+        });
       return errs.length ? [{ request_id: String(i), errors: errs }] : [];
     });
-    if (errors.length) return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
-    const created = items.map((n) => account.addNote({ leadId: (leadId ?? n.entity_id) as number, noteType: n.note_type as string, params: n.params ?? {}, by: integrationUser }));
+    if (errors.length)
+      return problem(res, 400, 'Bad Request', 'Request validation failed', { 'validation-errors': errors });
+    const created = items.map((n) =>
+      account.addNote({
+        leadId: (leadId ?? n.entity_id) as number,
+        noteType: n.note_type as string,
+        params: n.params ?? {},
+        by: integrationUser,
+      }),
+    );
     await afterWrite(
       req,
-      created.map((n) => ({ leadId: n.entityId, field: 'note', changed: true, noteType: n.noteType, ...(typeof n.params.text === 'string' ? { noteText: n.params.text } : {}) })),
+      created.map((n) => ({
+        leadId: n.entityId,
+        field: 'note',
+        changed: true,
+        noteType: n.noteType,
+        ...(typeof n.params.text === 'string' ? { noteText: n.params.text } : {}),
+      })),
     );
-    return hal(res, { _links: link('/api/v4/leads/notes'), _embedded: { notes: created.map((n) => ({ id: n.id, entity_id: n.entityId, _links: link(`/api/v4/leads/${n.entityId}/notes/${n.id}`) })) } });
+    return hal(res, {
+      _links: link('/api/v4/leads/notes'),
+      _embedded: {
+        notes: created.map((n) => ({
+          id: n.id,
+          entity_id: n.entityId,
+          _links: link(`/api/v4/leads/${n.entityId}/notes/${n.id}`),
+        })),
+      },
+    });
   };
   app.get('/api/v4/leads/notes', async (req, res) => listNotes(req, res));
-  app.get<{ Params: { id: string } }>('/api/v4/leads/:id/notes', async (req, res) => listNotes(req, res, Number(req.params.id)));
+  app.get<{ Params: { id: string } }>('/api/v4/leads/:id/notes', async (req, res) =>
+    listNotes(req, res, Number(req.params.id)),
+  );
   app.post('/api/v4/leads/notes', async (req, res) => {
     const items = validateBatch(res, req.body);
     return items ? addNotes(items as Parameters<typeof addNotes>[0], req, res) : res;

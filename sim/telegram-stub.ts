@@ -50,7 +50,11 @@ export interface TelegramStub {
   /** Queues an update for getUpdates (or posts it to the registered webhook). Returns its update_id. */
   pushUpdate(update: Record<string, unknown>): Promise<number>;
   /** A private-chat text message from a user, as Telegram would deliver it. */
-  userMessage(chatId: number, text: string, from?: { id?: number; first_name?: string; username?: string }): Promise<number>;
+  userMessage(
+    chatId: number,
+    text: string,
+    from?: { id?: number; first_name?: string; username?: string },
+  ): Promise<number>;
   /** A press of an inline button under a message the bot sent. */
   pressButton(chatId: number, messageId: number, data: string, fromId?: number): Promise<number>;
   answeredCallbacks: Array<{ id: string; text?: string }>;
@@ -65,7 +69,9 @@ interface TgError {
   parameters?: { retry_after?: number };
 }
 
-export function createTelegramStub(options: { token?: string; botUsername?: string; random?: () => number; now?: () => number } = {}): TelegramStub {
+export function createTelegramStub(
+  options: { token?: string; botUsername?: string; random?: () => number; now?: () => number } = {},
+): TelegramStub {
   const token = options.token ?? 'stub-token';
   const botUsername = options.botUsername ?? 'amo_discipline_bot';
   const random = options.random ?? Math.random;
@@ -94,22 +100,58 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
     const chatId = p.chat_id !== undefined ? String(p.chat_id) : undefined;
     if (limited && limited.count > 0 && (limited.method === undefined || limited.method === method)) {
       limited.count -= 1;
-      return { status: 429, body: fail({ error_code: 429, description: `Too Many Requests: retry after ${limited.retryAfter}`, parameters: { retry_after: limited.retryAfter } }) };
+      return {
+        status: 429,
+        body: fail({
+          error_code: 429,
+          description: `Too Many Requests: retry after ${limited.retryAfter}`,
+          parameters: { retry_after: limited.retryAfter },
+        }),
+      };
     }
-    if (failShare > 0 && method !== 'getUpdates' && random() < failShare) return { status: 500, body: fail({ error_code: 500, description: 'Internal Server Error' }) };
-    if (chatId !== undefined && blocked.has(chatId)) return { status: 403, body: fail({ error_code: 403, description: 'Forbidden: bot was blocked by the user' }) };
-    if (chatId !== undefined && forgotten.has(chatId)) return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: chat not found' }) };
+    if (failShare > 0 && method !== 'getUpdates' && random() < failShare)
+      return { status: 500, body: fail({ error_code: 500, description: 'Internal Server Error' }) };
+    if (chatId !== undefined && blocked.has(chatId))
+      return { status: 403, body: fail({ error_code: 403, description: 'Forbidden: bot was blocked by the user' }) };
+    if (chatId !== undefined && forgotten.has(chatId))
+      return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: chat not found' }) };
     const chat = { id: Number(chatId), type: Number(chatId) < 0 ? 'group' : 'private' };
     switch (method) {
       case 'getMe':
-        return { status: 200, body: { ok: true, result: { id: 777000, is_bot: true, first_name: 'Дисциплина', username: botUsername, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false } } };
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            result: {
+              id: 777000,
+              is_bot: true,
+              first_name: 'Дисциплина',
+              username: botUsername,
+              can_join_groups: true,
+              can_read_all_group_messages: false,
+              supports_inline_queries: false,
+            },
+          },
+        };
       case 'sendMessage':
       case 'sendPhoto': {
-        if (chatId === undefined) return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: chat_id is empty' }) };
+        if (chatId === undefined)
+          return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: chat_id is empty' }) };
         const text = String(method === 'sendPhoto' ? (p.caption ?? '') : (p.text ?? ''));
-        if (method === 'sendMessage' && text.length === 0) return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message text is empty' }) };
+        if (method === 'sendMessage' && text.length === 0)
+          return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message text is empty' }) };
         const limit = method === 'sendPhoto' ? 1024 : 4096;
-        if (text.length > limit) return { status: 400, body: fail({ error_code: 400, description: method === 'sendPhoto' ? 'Bad Request: message caption is too long' : 'Bad Request: message is too long' }) };
+        if (text.length > limit)
+          return {
+            status: 400,
+            body: fail({
+              error_code: 400,
+              description:
+                method === 'sendPhoto'
+                  ? 'Bad Request: message caption is too long'
+                  : 'Bad Request: message is too long',
+            }),
+          };
         const id = (nextMessageId.get(chatId) ?? 0) + 1;
         nextMessageId.set(chatId, id);
         const m: StubMessage = {
@@ -117,32 +159,60 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
           messageId: id,
           text,
           ...(method === 'sendPhoto' ? { photo: true } : {}),
-          ...(p.reply_markup !== undefined ? { replyMarkup: typeof p.reply_markup === 'string' ? JSON.parse(p.reply_markup) : p.reply_markup } : {}),
+          ...(p.reply_markup !== undefined
+            ? { replyMarkup: typeof p.reply_markup === 'string' ? JSON.parse(p.reply_markup) : p.reply_markup }
+            : {}),
           disableNotification: p.disable_notification === true || p.disable_notification === 'true',
           ...(p.parse_mode !== undefined ? { parseMode: String(p.parse_mode) } : {}),
           edits: 0,
         };
         messages.set(key(chatId, id), m);
         byChat.set(chatId, [...(byChat.get(chatId) ?? []), m]);
-        return { status: 200, body: { ok: true, result: { message_id: id, date: Math.floor(now() / 1000), chat, text } } };
+        return {
+          status: 200,
+          body: { ok: true, result: { message_id: id, date: Math.floor(now() / 1000), chat, text } },
+        };
       }
       case 'editMessageText': {
         const m = chatId !== undefined ? messages.get(key(chatId, Number(p.message_id))) : undefined;
-        if (!m) return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message to edit not found' }) };
+        if (!m)
+          return {
+            status: 400,
+            body: fail({ error_code: 400, description: 'Bad Request: message to edit not found' }),
+          };
         const text = String(p.text ?? '');
-        if (text.length > 4096) return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message is too long' }) };
-        const markup = p.reply_markup !== undefined ? (typeof p.reply_markup === 'string' ? JSON.parse(p.reply_markup) : p.reply_markup) : undefined;
+        if (text.length > 4096)
+          return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message is too long' }) };
+        const markup =
+          p.reply_markup !== undefined
+            ? typeof p.reply_markup === 'string'
+              ? JSON.parse(p.reply_markup)
+              : p.reply_markup
+            : undefined;
         if (text === m.text && JSON.stringify(markup) === JSON.stringify(m.replyMarkup)) {
-          return { status: 400, body: fail({ error_code: 400, description: 'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message' }) };
+          return {
+            status: 400,
+            body: fail({
+              error_code: 400,
+              description:
+                'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message',
+            }),
+          };
         }
         m.text = text;
         if (markup !== undefined) m.replyMarkup = markup;
         else delete m.replyMarkup;
         m.edits += 1;
-        return { status: 200, body: { ok: true, result: { message_id: m.messageId, date: Math.floor(now() / 1000), chat, text } } };
+        return {
+          status: 200,
+          body: { ok: true, result: { message_id: m.messageId, date: Math.floor(now() / 1000), chat, text } },
+        };
       }
       case 'answerCallbackQuery':
-        answeredCallbacks.push({ id: String(p.callback_query_id), ...(p.text !== undefined ? { text: String(p.text) } : {}) });
+        answeredCallbacks.push({
+          id: String(p.callback_query_id),
+          ...(p.text !== undefined ? { text: String(p.text) } : {}),
+        });
         return { status: 200, body: { ok: true, result: true } };
       case 'setWebhook':
         webhook.url = String(p.url);
@@ -181,7 +251,13 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
       return res.send({ ok: true, result: found });
     }
     const out = act(method, params);
-    calls.push({ method, at: now(), status: out.status, ...(params.chat_id !== undefined ? { chatId: String(params.chat_id) } : {}), params });
+    calls.push({
+      method,
+      at: now(),
+      status: out.status,
+      ...(params.chat_id !== undefined ? { chatId: String(params.chat_id) } : {}),
+      params,
+    });
     return res.code(out.status).send(out.body);
   });
 
@@ -191,7 +267,10 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
     if (webhook.url) {
       await fetch(webhook.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(webhook.secretToken ? { 'x-telegram-bot-api-secret-token': webhook.secretToken } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(webhook.secretToken ? { 'x-telegram-bot-api-secret-token': webhook.secretToken } : {}),
+        },
         body: JSON.stringify(full),
       });
       return id;
@@ -220,9 +299,25 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
     forget: (chatId) => void forgotten.add(String(chatId)),
     pushUpdate,
     userMessage: (chatId, text, from = {}) => {
-      const user = { id: from.id ?? chatId, is_bot: false, first_name: from.first_name ?? 'Менеджер', ...(from.username ? { username: from.username } : {}) };
-      const entities = text.startsWith('/') ? [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]!.length }] : undefined;
-      return pushUpdate({ message: { message_id: 1, date: Math.floor(now() / 1000), chat: { id: chatId, type: chatId < 0 ? 'group' : 'private', first_name: user.first_name }, from: user, text, ...(entities ? { entities } : {}) } });
+      const user = {
+        id: from.id ?? chatId,
+        is_bot: false,
+        first_name: from.first_name ?? 'Менеджер',
+        ...(from.username ? { username: from.username } : {}),
+      };
+      const entities = text.startsWith('/')
+        ? [{ type: 'bot_command', offset: 0, length: text.split(' ')[0]!.length }]
+        : undefined;
+      return pushUpdate({
+        message: {
+          message_id: 1,
+          date: Math.floor(now() / 1000),
+          chat: { id: chatId, type: chatId < 0 ? 'group' : 'private', first_name: user.first_name },
+          from: user,
+          text,
+          ...(entities ? { entities } : {}),
+        },
+      });
     },
     pressButton: (chatId, messageId, data, fromId) => {
       const m = messages.get(key(String(chatId), messageId));
@@ -232,7 +327,12 @@ export function createTelegramStub(options: { token?: string; botUsername?: stri
           from: { id: fromId ?? chatId, is_bot: false, first_name: 'Пользователь' },
           chat_instance: String(chatId),
           data,
-          message: { message_id: messageId, date: Math.floor(now() / 1000), chat: { id: chatId, type: chatId < 0 ? 'group' : 'private' }, text: m?.text ?? '' },
+          message: {
+            message_id: messageId,
+            date: Math.floor(now() / 1000),
+            chat: { id: chatId, type: chatId < 0 ? 'group' : 'private' },
+            text: m?.text ?? '',
+          },
         },
       });
     },
@@ -263,7 +363,9 @@ function parseParams(contentType: string | undefined, body: unknown): Record<str
       const start = part.indexOf('\r\n\r\n');
       if (start < 0) continue;
       const value = part.slice(start + 4).replace(/\r\n$/, '');
-      out[name] = /filename="/.test(part) ? `<file ${value.length} bytes>` : Buffer.from(value, 'latin1').toString('utf8');
+      out[name] = /filename="/.test(part)
+        ? `<file ${value.length} bytes>`
+        : Buffer.from(value, 'latin1').toString('utf8');
     }
     return out;
   }

@@ -43,7 +43,9 @@ function leadFields(lead: SimLead, extra: Record<string, string>): Array<[string
     ...(extra.old_status_id ? ([['old_status_id', extra.old_status_id]] as Array<[string, string]>) : []),
     ['price', String(lead.price)],
     ['responsible_user_id', String(lead.responsibleUserId)],
-    ...(extra.old_responsible_user_id ? ([['old_responsible_user_id', extra.old_responsible_user_id]] as Array<[string, string]>) : []),
+    ...(extra.old_responsible_user_id
+      ? ([['old_responsible_user_id', extra.old_responsible_user_id]] as Array<[string, string]>)
+      : []),
     ['last_modified', String(lead.updatedAt)],
     ['modified_user_id', String(lead.updatedBy)],
     ['created_user_id', String(lead.createdBy)],
@@ -58,7 +60,11 @@ function leadFields(lead: SimLead, extra: Record<string, string>): Array<[string
   Object.entries(lead.customFields ?? {}).forEach(([id, value], i) => {
     const field = SEED_LEAD_FIELDS.find((f) => f.id === Number(id));
     pairs.push([`custom_fields][${i}][id`, id], [`custom_fields][${i}][name`, field?.name ?? id]);
-    pairs.push(field?.type === 'date_time' ? [`custom_fields][${i}][values][0`, value] : [`custom_fields][${i}][values][0][value`, value]);
+    pairs.push(
+      field?.type === 'date_time'
+        ? [`custom_fields][${i}][values][0`, value]
+        : [`custom_fields][${i}][values][0][value`, value],
+    );
   });
   pairs.push(['created_at', String(lead.createdAt)], ['updated_at', String(lead.updatedAt)]);
   return pairs;
@@ -84,7 +90,8 @@ export function callNoteText(params: Record<string, unknown>): string {
 }
 
 function noteFields(note: SimNote): Array<[string, string]> {
-  const noteType = note.noteType === 'common' ? '4' : note.noteType === 'call_in' ? '10' : note.noteType === 'call_out' ? '11' : '25';
+  const noteType =
+    note.noteType === 'common' ? '4' : note.noteType === 'call_in' ? '10' : note.noteType === 'call_out' ? '11' : '25';
   const isCall = note.noteType === 'call_in' || note.noteType === 'call_out';
   return [
     ['note][text', isCall ? callNoteText(note.params) : typeof note.params.text === 'string' ? note.params.text : ''],
@@ -145,7 +152,11 @@ export function encodeWebhookBody(changes: Change[]): string {
       for (const [k, v] of fields) parts.push(`${php(`${group}[${i}][${k}]`)}=${php(v)}`);
     });
   }
-  parts.push(`${php('account[subdomain]')}=${ACCOUNT.subdomain}`, `${php('account[id]')}=${ACCOUNT.id}`, `${php('account[_links][self]')}=${php(`https://${ACCOUNT.subdomain}.amocrm.ru`)}`);
+  parts.push(
+    `${php('account[subdomain]')}=${ACCOUNT.subdomain}`,
+    `${php('account[id]')}=${ACCOUNT.id}`,
+    `${php('account[_links][self]')}=${php(`https://${ACCOUNT.subdomain}.amocrm.ru`)}`,
+  );
   return parts.join('&');
 }
 
@@ -168,12 +179,23 @@ export function createWebhookSender(options: {
   const retryTimers = new Set<NodeJS.Timeout>();
   let closed = false;
 
-  const deliver = async (url: string, body: string, requestId: string, changes: number, attempt: number): Promise<void> => {
+  const deliver = async (
+    url: string,
+    body: string,
+    requestId: string,
+    changes: number,
+    attempt: number,
+  ): Promise<void> => {
     let status: number | 'error';
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'amoCRM-Webhooks/3.0', 'x-amocrm-requestid': requestId, 'accept-encoding': 'gzip' },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'user-agent': 'amoCRM-Webhooks/3.0',
+          'x-amocrm-requestid': requestId,
+          'accept-encoding': 'gzip',
+        },
         body,
         signal: AbortSignal.timeout(timeoutMs),
       });

@@ -58,7 +58,10 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, timeoutMs: env.SHUTDOWN_TIMEOUT_MS }, 'shutting down: no new requests or timers, finishing the jobs and the timer batch in hand');
+    logger.info(
+      { signal, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+      'shutting down: no new requests or timers, finishing the jobs and the timer batch in hand',
+    );
     const force = setTimeout(() => {
       logger.error('shutdown took too long, exiting');
       process.exit(1);

@@ -6,7 +6,13 @@
 import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
-import { createDirectoryCache, fetchDirectory, fetchLeadNames, type DirectoryCache, type LeadNames } from './amocrm/api/directory.js';
+import {
+  createDirectoryCache,
+  fetchDirectory,
+  fetchLeadNames,
+  type DirectoryCache,
+  type LeadNames,
+} from './amocrm/api/directory.js';
 import { planAdmin, type AdminEnv } from './http/admin-server.js';
 import { QUEUE_NAMES } from './jobs/catalog.js';
 import { createQueues, telegramQueue } from './jobs/queues.js';
@@ -39,7 +45,14 @@ import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/r
 
 export interface RuntimeOptions {
   service: ServiceConfig;
-  amo: { subdomain?: string; domain?: string; baseUrl?: string; auth: AmoAuthConfig; rps: number; blockCooldownMs?: number };
+  amo: {
+    subdomain?: string;
+    domain?: string;
+    baseUrl?: string;
+    auth: AmoAuthConfig;
+    rps: number;
+    blockCooldownMs?: number;
+  };
   rulesFile: string;
   logger: Logger;
   clock?: Clock;
@@ -77,7 +90,13 @@ function oauthCallbackRoute(amo: AmoClient, logger: Logger) {
   return (app: FastifyInstance): void => {
     app.get<{ Querystring: { code?: string; error?: string } }>('/oauth/callback', async (req, res) => {
       const code = req.query.code;
-      if (!code) return res.code(400).send({ error: { code: 'bad_request', message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}` } });
+      if (!code)
+        return res.code(400).send({
+          error: {
+            code: 'bad_request',
+            message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}`,
+          },
+        });
       try {
         await amo.exchangeAuthCode(code);
         logger.info('amoCRM authorised through /oauth/callback');
@@ -99,7 +118,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let directory: DirectoryCache | undefined;
   const rulesRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
   const rulesSubscriber = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
-  for (const r of [rulesRedis, rulesSubscriber]) r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
+  for (const r of [rulesRedis, rulesSubscriber])
+    r.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (rules)'));
   const closeRulesRedis = (): void => {
     rulesRedis.disconnect();
     rulesSubscriber.disconnect();
@@ -126,12 +146,22 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
 
   const amoRedis = connectRedis(options.service.REDIS_URL, 'worker', {}, options.service.REDIS_CLUSTER_NODES);
-  amoRedis.on('error', (err) => logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'));
+  amoRedis.on('error', (err) =>
+    logger.error({ err: { message: err.message } }, 'redis connection error (amoCRM client)'),
+  );
   const amo = createAmoClient({
     ...(options.amo.baseUrl ? { baseUrl: options.amo.baseUrl } : {}),
     ...(options.amo.subdomain ? { subdomain: options.amo.subdomain } : {}),
     ...(options.amo.domain ? { domain: options.amo.domain } : {}),
-    auth: options.amo.auth.kind === 'long-lived' ? options.amo.auth : { kind: 'oauth', clientId: options.amo.auth.clientId, clientSecret: options.amo.auth.clientSecret, redirectUri: options.amo.auth.redirectUri },
+    auth:
+      options.amo.auth.kind === 'long-lived'
+        ? options.amo.auth
+        : {
+            kind: 'oauth',
+            clientId: options.amo.auth.clientId,
+            clientSecret: options.amo.auth.clientSecret,
+            redirectUri: options.amo.auth.redirectUri,
+          },
     redis: amoRedis,
     keyPrefix: options.service.REDIS_PREFIX,
     rps: options.amo.rps,
@@ -150,7 +180,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     let fetched: { at: number; dir: Promise<AccountDirectory> } | undefined;
     const adminDirectory = (): Promise<AccountDirectory> => {
       if (directory) return Promise.resolve(directory.get());
-      if (!fetched || clock.now().getTime() - fetched.at > 60_000) fetched = { at: clock.now().getTime(), dir: fetchDirectory(amo) };
+      if (!fetched || clock.now().getTime() - fetched.at > 60_000)
+        fetched = { at: clock.now().getTime(), dir: fetchDirectory(amo) };
       return fetched.dir;
     };
     // Lead custom fields and tags are for the editor only: read on demand, at most once a minute.
@@ -235,8 +266,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // The bot asks for instants; the reports count whole local days (the same numbers as the digest).
     // The bot's buttons act through the same rules and stores, recorded with who pressed them.
     intake: {
-      pause: async (target, { by, reason }) => void (await intake.pause(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, reason))),
-      resume: async (target, { by }) => void (await intake.resume(target.kind === 'manager' ? target : { kind: 'department', name: target.department }, actor(by, 'resumed from Telegram'))),
+      pause: async (target, { by, reason }) =>
+        void (await intake.pause(
+          target.kind === 'manager' ? target : { kind: 'department', name: target.department },
+          actor(by, reason),
+        )),
+      resume: async (target, { by }) =>
+        void (await intake.resume(
+          target.kind === 'manager' ? target : { kind: 'department', name: target.department },
+          actor(by, 'resumed from Telegram'),
+        )),
     },
     pickup: {
       takenByButton: async (leadId, userId) => {
@@ -254,7 +293,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         const day = (d: Date): string => DateTime.fromJSDate(d, { zone }).toISODate() ?? '';
         return reports.report({ ...(department !== undefined ? { department } : {}), from: day(from), to: day(to) });
       },
-      ranking: { factors: (month, department) => reports.factors(month, department), revert: (month, userId, by) => reports.revertWeightFactor(month, userId, by), tail: (department, month) => reports.rankingTail(department, month) },
+      ranking: {
+        factors: (month, department) => reports.factors(month, department),
+        revert: (month, userId, by) => reports.revertWeightFactor(month, userId, by),
+        tail: (department, month) => reports.rankingTail(department, month),
+      },
     },
   });
   telegramRef.current = telegram;
@@ -280,7 +323,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       } else {
         // Serve /oauth/callback while waiting, or amoCRM's redirect could never arrive.
         if (service.app && !service.url) await service.listen();
-        logger.warn({ url: service.url }, 'amoCRM is not authorised yet: install the integration in amoCRM (it redirects to /oauth/callback) or set AMO_AUTH_CODE; waiting');
+        logger.warn(
+          { url: service.url },
+          'amoCRM is not authorised yet: install the integration in amoCRM (it redirects to /oauth/callback) or set AMO_AUTH_CODE; waiting',
+        );
         while (!(await amo.hasTokens())) await new Promise((r) => setTimeout(r, options.authPollMs ?? 5_000));
       }
     }
@@ -288,7 +334,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (options.service.ROLE !== 'web') {
       directory = await createDirectoryCache({
         client: amo,
-        onError: (err) => logger.warn({ err: { message: (err as Error).message } }, 'could not refresh the amoCRM directory; keeping the last one'),
+        onError: (err) =>
+          logger.warn(
+            { err: { message: (err as Error).message } },
+            'could not refresh the amoCRM directory; keeping the last one',
+          ),
         // A renamed stage or a deactivated manager becomes a warning that disables its part (src/config/compile.ts).
         onChange: () => source.recompile(),
       });
@@ -317,18 +367,48 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         clock,
         logger,
         // R11: the month's lowered weights of the ranking's worst; R2: intake paused by a РОП or admin at run time.
-        context: async (ctx) => ({ ...ctx, weightFactors: await loadWeightFactors(service.redis, service.keys, ctx.now), paused: await intake.list() }),
+        context: async (ctx) => ({
+          ...ctx,
+          weightFactors: await loadWeightFactors(service.redis, service.keys, ctx.now),
+          paused: await intake.list(),
+        }),
       });
       const engine = pickup;
       effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
-      const stage = createStageRulesEngine({ rules, amo, redis: service.redis, keys: service.keys, leads: service.leads, effects, clock, logger });
+      const stage = createStageRulesEngine({
+        rules,
+        amo,
+        redis: service.redis,
+        keys: service.keys,
+        leads: service.leads,
+        effects,
+        clock,
+        logger,
+      });
       stageRules = stage;
-      for (const def of STAGE_RULE_LIST) if (def.handlers.onDue) effects.registerDueHandler(def.id, (due) => stage.onDue(due));
+      for (const def of STAGE_RULE_LIST)
+        if (def.handlers.onDue) effects.registerDueHandler(def.id, (due) => stage.onDue(due));
       // R10's sweep is itself a timer (lead 0), so one worker runs it per interval and it survives restarts.
       effects.registerDueHandler('R10', async (due) => {
         await stage.sweep();
         const every = rules().stageRules?.weeklyUpdate?.sweepIntervalMs ?? 3_600_000;
-        return { plans: due.map((d) => ({ id: `R10:sweep:${d.dueAt}`, rule: 'R10', leadId: 0, reason: 'stage rules sweep done', effects: [{ kind: 'schedule_timer' as const, rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() + every }] })) };
+        return {
+          plans: due.map((d) => ({
+            id: `R10:sweep:${d.dueAt}`,
+            rule: 'R10',
+            leadId: 0,
+            reason: 'stage rules sweep done',
+            effects: [
+              {
+                kind: 'schedule_timer' as const,
+                rule: 'R10',
+                leadId: 0,
+                key: 'sweep',
+                dueAt: clock.now().getTime() + every,
+              },
+            ],
+          })),
+        };
       });
       const cadences = createCadenceEngine({ rules, amo, leads: service.leads, effects, clock, logger });
       cadence = cadences;
@@ -337,7 +417,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         effects,
         // Every rule's plans for the event, committed together with the lead's state; the activity records the
         // reports count (calls, stages, sources) ride along as one more plan.
-        onLeadEvent: async (input) => [...(await engine.onLeadEvent(input)), ...(await stage.onLeadEvent(input)), ...(await cadences.onLeadEvent(input)), ...activityPlans(input.event, input.before, input.after, rules())],
+        onLeadEvent: async (input) => [
+          ...(await engine.onLeadEvent(input)),
+          ...(await stage.onLeadEvent(input)),
+          ...(await cadences.onLeadEvent(input)),
+          ...activityPlans(input.event, input.before, input.after, rules()),
+        ],
         handlers: {
           'pickup-sweep': () => engine.sweep(),
           'cadence-sweep': () => cadences.sweep(),
@@ -349,22 +434,53 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // re-read and written together, and a single deadline waits at most one window (plus one poll, a fifth of it).
       effects.start(Math.min(1_000, Math.max(100, Math.round(compiled.pickup.batchWindowMs / 5))));
       if (compiled.stageRules) {
-        await effects.executor.execute([{ id: `R10:sweep:start:${clock.now().getTime()}`, rule: 'R10', leadId: 0, reason: 'first stage rules sweep', effects: [{ kind: 'schedule_timer', rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() }] }]);
+        await effects.executor.execute([
+          {
+            id: `R10:sweep:start:${clock.now().getTime()}`,
+            rule: 'R10',
+            leadId: 0,
+            reason: 'first stage rules sweep',
+            effects: [{ kind: 'schedule_timer', rule: 'R10', leadId: 0, key: 'sweep', dueAt: clock.now().getTime() }],
+          },
+        ]);
       }
       await telegram.start();
       await scheduleReportsTick(service.queues.get('timers'));
-      await service.queues
-        .get('timers')
-        .upsertJobScheduler('pickup-sweep', { every: compiled.pickup.sweepIntervalMs }, { name: 'pickup-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      await service.queues.get('timers').upsertJobScheduler(
+        'pickup-sweep',
+        { every: compiled.pickup.sweepIntervalMs },
+        {
+          name: 'pickup-sweep',
+          data: { reason: 'schedule' },
+          opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+        },
+      );
       if (compiled.cadences.bindings.length > 0) {
-        await service.queues
-          .get('timers')
-          .upsertJobScheduler('cadence-sweep', { every: compiled.cadences.sweepIntervalMs }, { name: 'cadence-sweep', data: { reason: 'schedule' }, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+        await service.queues.get('timers').upsertJobScheduler(
+          'cadence-sweep',
+          { every: compiled.cadences.sweepIntervalMs },
+          {
+            name: 'cadence-sweep',
+            data: { reason: 'schedule' },
+            opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+          },
+        );
         // Leads already in a bound stage join at start, not only at the first scheduled sweep.
-        void cadences.sweep().catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'cadence sweep at start failed; the scheduled one will retry'));
+        void cadences
+          .sweep()
+          .catch((err: unknown) =>
+            logger.error(
+              { err: { message: (err as Error).message } },
+              'cadence sweep at start failed; the scheduled one will retry',
+            ),
+          );
       }
       logger.info(
-        { departments: compiled.departments.map((d) => ({ name: d.name, managers: d.managers.length })), pickupStage: compiled.pickup.stageName, timeoutMs: compiled.pickup.timeoutMs },
+        {
+          departments: compiled.departments.map((d) => ({ name: d.name, managers: d.managers.length })),
+          pickupStage: compiled.pickup.stageName,
+          timeoutMs: compiled.pickup.timeoutMs,
+        },
         'rules compiled; workers started',
       );
     }
@@ -373,5 +489,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw err;
   }
 
-  return { service, amo, rules, ...(pickup ? { pickup } : {}), ...(stageRules ? { stageRules } : {}), ...(cadence ? { cadence } : {}), ...(effects ? { effects } : {}), records, outbox, ...(directory ? { directory } : {}), telegram, reports, rulesSource: source, close };
+  return {
+    service,
+    amo,
+    rules,
+    ...(pickup ? { pickup } : {}),
+    ...(stageRules ? { stageRules } : {}),
+    ...(cadence ? { cadence } : {}),
+    ...(effects ? { effects } : {}),
+    records,
+    outbox,
+    ...(directory ? { directory } : {}),
+    telegram,
+    reports,
+    rulesSource: source,
+    close,
+  };
 }

@@ -23,7 +23,15 @@ import { createWebhookArchive, createWebhookInbox, type WebhookInbox } from './s
 
 export type ServiceConfig = Pick<
   Env,
-  'PORT' | 'HOST' | 'REDIS_URL' | 'REDIS_PREFIX' | 'ROLE' | 'WEBHOOK_TOKEN' | 'AMO_SUBDOMAIN' | 'AMO_BASE_URL' | 'WORKER_CONCURRENCY'
+  | 'PORT'
+  | 'HOST'
+  | 'REDIS_URL'
+  | 'REDIS_PREFIX'
+  | 'ROLE'
+  | 'WEBHOOK_TOKEN'
+  | 'AMO_SUBDOMAIN'
+  | 'AMO_BASE_URL'
+  | 'WORKER_CONCURRENCY'
 > &
   Partial<Pick<Env, 'RAW_BODY_RETENTION' | 'REDIS_CLUSTER_NODES'>>;
 
@@ -75,7 +83,10 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   const queues = createQueues({ connection: redis, prefix: bullPrefix, logger });
   const leads = createLeadStore(redis, keys);
   const rawRetentionSeconds = config.RAW_BODY_RETENTION;
-  const inboxOptions = { job: { options: JOBS['webhook-event'].options, idFor: (data: WebhookEventJob) => jobIdFor('webhook-event', data) }, ...(rawRetentionSeconds !== undefined ? { rawRetentionSeconds } : {}) };
+  const inboxOptions = {
+    job: { options: JOBS['webhook-event'].options, idFor: (data: WebhookEventJob) => jobIdFor('webhook-event', data) },
+    ...(rawRetentionSeconds !== undefined ? { rawRetentionSeconds } : {}),
+  };
   const inbox = createWebhookInbox({ redis, keys, events: queues.get('events'), ...inboxOptions });
   const ctx: ServiceContext = { redis, keys, queues, leads, inbox, metrics, clock, logger };
 
@@ -117,7 +128,9 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
   }
 
   let workers: Workers | undefined;
-  const startWorkers = (options: { onLeadEvent?: OnLeadEvent; effects?: Effects; handlers?: Handlers } = {}): Workers | undefined => {
+  const startWorkers = (
+    options: { onLeadEvent?: OnLeadEvent; effects?: Effects; handlers?: Handlers } = {},
+  ): Workers | undefined => {
     if (config.ROLE === 'web' || workers) return workers;
     const handlers: Handlers = {
       'webhook-event': createWebhookEventHandler({
@@ -130,7 +143,14 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
       }),
       ...options.handlers,
     };
-    workers = createWorkers({ connection: redis, prefix: bullPrefix, logger, metrics, handlers, concurrency: config.WORKER_CONCURRENCY });
+    workers = createWorkers({
+      connection: redis,
+      prefix: bullPrefix,
+      logger,
+      metrics,
+      handlers,
+      concurrency: config.WORKER_CONCURRENCY,
+    });
     service.workers = workers;
     return workers;
   };

@@ -28,7 +28,10 @@ export function createAuditLog(redis: Redis, keys: Keys): AuditLog {
     },
     async list(limit = 100) {
       const rows = (await redis.xrevrange(stream, '+', '-', 'COUNT', limit)) as Array<[string, string[]]>;
-      return rows.map(([id, fields]) => ({ id, ...AuditEntrySchema.parse(JSON.parse(fields[fields.indexOf('data') + 1] ?? '{}')) }));
+      return rows.map(([id, fields]) => ({
+        id,
+        ...AuditEntrySchema.parse(JSON.parse(fields[fields.indexOf('data') + 1] ?? '{}')),
+      }));
     },
   };
 }

@@ -13,8 +13,10 @@ const MIN_DISTINCT_CHARS = 10;
 /** Why a token is too weak to protect the admin routes, or undefined when it is acceptable. */
 export function adminTokenProblem(token: string | undefined): string | undefined {
   if (token === undefined || token === '') return 'ADMIN_TOKEN is not set';
-  if (token.length < MIN_ADMIN_TOKEN_LENGTH) return `ADMIN_TOKEN is too short (${token.length} characters; at least ${MIN_ADMIN_TOKEN_LENGTH} are required)`;
-  if (new Set(token).size < MIN_DISTINCT_CHARS) return `ADMIN_TOKEN is too simple (fewer than ${MIN_DISTINCT_CHARS} different characters); use e.g. \`openssl rand -hex 32\``;
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH)
+    return `ADMIN_TOKEN is too short (${token.length} characters; at least ${MIN_ADMIN_TOKEN_LENGTH} are required)`;
+  if (new Set(token).size < MIN_DISTINCT_CHARS)
+    return `ADMIN_TOKEN is too simple (fewer than ${MIN_DISTINCT_CHARS} different characters); use e.g. \`openssl rand -hex 32\``;
   return undefined;
 }
 
@@ -41,7 +43,11 @@ export function createSessionStore(redis: Redis, keys: Keys, ttlSeconds: number)
   const key = (id: string): string => keys.of('admin', 'session', createHash('sha256').update(id).digest('hex'));
   return {
     async create(at) {
-      const session: AdminSession = { id: randomBytes(32).toString('base64url'), csrf: randomBytes(24).toString('base64url'), createdAt: at };
+      const session: AdminSession = {
+        id: randomBytes(32).toString('base64url'),
+        csrf: randomBytes(24).toString('base64url'),
+        createdAt: at,
+      };
       await redis.set(key(session.id), JSON.stringify({ csrf: session.csrf, createdAt: at }), 'EX', ttlSeconds);
       return session;
     },

@@ -9,9 +9,22 @@
  */
 import { applyEvent, emptyLeadState, leadIdOf, type LeadState } from '../rules/lead-state.js';
 import { leastLoaded, smoothWeightedRoundRobin } from '../rules/distribution/distribution.js';
-import { activityFromEventType, decideAfterPick, pickupOnDeadline, pickupOnEvent, type PickupResult } from '../rules/pickup/pickup.js';
+import {
+  activityFromEventType,
+  decideAfterPick,
+  pickupOnDeadline,
+  pickupOnEvent,
+  type PickupResult,
+} from '../rules/pickup/pickup.js';
 import type { WebhookEvent } from '../rules/events.js';
-import type { CompiledRules, DistributionExplanation, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../rules/types.js';
+import type {
+  CompiledRules,
+  DistributionExplanation,
+  LeadActivity,
+  LeadSnapshot,
+  PickupState,
+  RuleContext,
+} from '../rules/types.js';
 import { emptyPickupState } from '../rules/types.js';
 
 export interface ReplayCounts {
@@ -67,12 +80,15 @@ export function eventTime(e: WebhookEvent): number {
 export function activityOf(e: WebhookEvent): { leadId: number; activity: LeadActivity } | undefined {
   const at = Math.floor(eventTime(e) / 1000);
   if (e.kind === 'note' && e.entityType === 'lead' && e.createdUserId !== undefined) {
-    const type = e.noteType === 11 ? 'outgoing_call' : e.noteType === 10 ? 'incoming_call' : e.noteType === 4 ? 'note' : undefined;
+    const type =
+      e.noteType === 11 ? 'outgoing_call' : e.noteType === 10 ? 'incoming_call' : e.noteType === 4 ? 'note' : undefined;
     return type ? { leadId: e.entityId, activity: { type, byUserId: e.createdUserId, at } } : undefined;
   }
   if (e.kind === 'task' && e.entityType === 'lead' && e.entityId !== undefined && e.isCompleted === true) {
     const by = e.modifiedUserId ?? e.responsibleUserId;
-    return by !== undefined ? { leadId: e.entityId, activity: { type: 'task_completed', byUserId: by, at } } : undefined;
+    return by !== undefined
+      ? { leadId: e.entityId, activity: { type: 'task_completed', byUserId: by, at } }
+      : undefined;
   }
   if (e.kind === 'lead' && e.action === 'status' && e.modifiedUserId !== undefined) {
     const type = activityFromEventType('lead_status_changed');
@@ -82,7 +98,11 @@ export function activityOf(e: WebhookEvent): { leadId: number; activity: LeadAct
 }
 
 /** Replays events (any order; sorted here) through the pickup and distribution rules of `rules`, from `from` to `to`. */
-export function replay(events: WebhookEvent[], rules: CompiledRules, window: { from: number; to: number }): ReplayOutcome {
+export function replay(
+  events: WebhookEvent[],
+  rules: CompiledRules,
+  window: { from: number; to: number },
+): ReplayOutcome {
   const byUser = new Map<number, ReplayCounts>();
   const count = (userId: number | undefined, field: keyof ReplayCounts): void => {
     if (userId === undefined) return;
@@ -149,7 +169,8 @@ export function replay(events: WebhookEvent[], rules: CompiledRules, window: { f
           const state = leads.get(d.leadId) ?? emptyLeadState(d.leadId);
           leads.set(d.leadId, { ...state, responsibleUserId: d.toUserId });
           lead = { ...lead, responsibleUserId: d.toUserId };
-          if (d.fromUserId !== undefined && d.fromUserId !== d.toUserId && pickup.missedUserIds.includes(d.fromUserId)) count(d.fromUserId, 'reassignedAway');
+          if (d.fromUserId !== undefined && d.fromUserId !== d.toUserId && pickup.missedUserIds.includes(d.fromUserId))
+            count(d.fromUserId, 'reassignedAway');
           break;
         }
         case 'create_task':
@@ -159,7 +180,8 @@ export function replay(events: WebhookEvent[], rules: CompiledRules, window: { f
           count(d.userId, 'violations');
           break;
         case 'record':
-          if (d.record === 'assignment' || d.record === 'reassignment' || d.record === 'fallback') count(d.userId, 'assigned');
+          if (d.record === 'assignment' || d.record === 'reassignment' || d.record === 'fallback')
+            count(d.userId, 'assigned');
           if (d.record === 'fallback' && d.userId !== undefined) untaken.delete(d.leadId);
           break;
         case 'schedule_timer':
@@ -206,7 +228,13 @@ export function replay(events: WebhookEvent[], rules: CompiledRules, window: { f
     const seen = activityOf(e);
     if (seen) activity.set(seen.leadId, [...(activity.get(seen.leadId) ?? []), seen.activity]);
     // The robot's own past writes are what is being re-decided: leave them out.
-    if (e.kind === 'lead' && e.action === 'responsible' && e.modifiedUserId !== undefined && rules.pickup.robotUserIds.has(e.modifiedUserId)) continue;
+    if (
+      e.kind === 'lead' &&
+      e.action === 'responsible' &&
+      e.modifiedUserId !== undefined &&
+      rules.pickup.robotUserIds.has(e.modifiedUserId)
+    )
+      continue;
     const before = leads.get(leadId);
     const after = applyEvent(before ?? emptyLeadState(leadId), e, new Date(t).toISOString());
     leads.set(leadId, after);
@@ -244,12 +272,15 @@ export function compareReplays(input: {
     }))
     .sort((a, b) => a.name.localeCompare(b.name, 'ru'));
   const sum = (field: 'current' | 'draft'): ReplayCounts =>
-    managers.reduce((acc, m) => ({
-      assigned: acc.assigned + m[field].assigned,
-      reassignedAway: acc.reassignedAway + m[field].reassignedAway,
-      tasksCreated: acc.tasksCreated + m[field].tasksCreated,
-      violations: acc.violations + m[field].violations,
-    }), zero());
+    managers.reduce(
+      (acc, m) => ({
+        assigned: acc.assigned + m[field].assigned,
+        reassignedAway: acc.reassignedAway + m[field].reassignedAway,
+        tasksCreated: acc.tasksCreated + m[field].tasksCreated,
+        violations: acc.violations + m[field].violations,
+      }),
+      zero(),
+    );
   return {
     from: new Date(input.from).toISOString(),
     to: new Date(input.to).toISOString(),

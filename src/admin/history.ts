@@ -18,7 +18,13 @@ export interface KeptEvents {
 }
 
 /** Every kept delivery received in [from, to], as events (deduplicated as the receiver does). */
-export async function keptEvents(redis: Redis, keys: Keys, inbox: Pick<WebhookInbox, 'getRaw'>, window: { from: number; to: number }, timeZone?: string): Promise<KeptEvents> {
+export async function keptEvents(
+  redis: Redis,
+  keys: Keys,
+  inbox: Pick<WebhookInbox, 'getRaw'>,
+  window: { from: number; to: number },
+  timeZone?: string,
+): Promise<KeptEvents> {
   const prefix = keys.raw('');
   const ids = (await scanKeys(redis, `${prefix}*`)).map((k) => k.slice(prefix.length));
   const deliveries: RawDelivery[] = [];
@@ -34,7 +40,11 @@ export async function keptEvents(redis: Redis, keys: Keys, inbox: Pick<WebhookIn
   for (const d of deliveries) {
     try {
       const tree: unknown = d.contentType === 'json' ? JSON.parse(d.body) : expandFormBody(d.body);
-      const normalized = normalizeWebhook(tree, { deliveryId: d.deliveryId, receivedAt: d.receivedAt, ...(timeZone ? { timeZone } : {}) });
+      const normalized = normalizeWebhook(tree, {
+        deliveryId: d.deliveryId,
+        receivedAt: d.receivedAt,
+        ...(timeZone ? { timeZone } : {}),
+      });
       for (const e of normalized.events) {
         if (seen.has(e.dedupeKey)) continue;
         seen.add(e.dedupeKey);
@@ -48,9 +58,16 @@ export async function keptEvents(redis: Redis, keys: Keys, inbox: Pick<WebhookIn
 }
 
 /** Per user: leads the robot really gave them, and violations really recorded, in the window. */
-export async function recordedCounts(records: Pick<RecordStore, 'range'>, window: { from: number; to: number }): Promise<Map<number, { assigned: number; violations: number }>> {
+export async function recordedCounts(
+  records: Pick<RecordStore, 'range'>,
+  window: { from: number; to: number },
+): Promise<Map<number, { assigned: number; violations: number }>> {
   const out = new Map<number, { assigned: number; violations: number }>();
-  for (const r of await records.range(new Date(window.from).toISOString(), new Date(window.to).toISOString(), 100_000)) {
+  for (const r of await records.range(
+    new Date(window.from).toISOString(),
+    new Date(window.to).toISOString(),
+    100_000,
+  )) {
     if (r.userId === undefined) continue;
     const c = out.get(r.userId) ?? { assigned: 0, violations: 0 };
     if (r.kind === 'assignment' || r.kind === 'reassignment' || r.kind === 'fallback') c.assigned += 1;

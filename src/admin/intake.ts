@@ -31,18 +31,35 @@ export interface IntakeDepartmentView {
 }
 
 const runtime = (p: IntakePause | undefined): PauseView[] =>
-  p ? [{ source: 'runtime', reason: p.reason, by: p.by, ...(p.byUserId !== undefined ? { byUserId: p.byUserId } : {}), at: new Date(p.at).toISOString() }] : [];
-const configured = (reason: string | undefined): PauseView[] => (reason !== undefined ? [{ source: 'config', reason }] : []);
+  p
+    ? [
+        {
+          source: 'runtime',
+          reason: p.reason,
+          by: p.by,
+          ...(p.byUserId !== undefined ? { byUserId: p.byUserId } : {}),
+          at: new Date(p.at).toISOString(),
+        },
+      ]
+    : [];
+const configured = (reason: string | undefined): PauseView[] =>
+  reason !== undefined ? [{ source: 'config', reason }] : [];
 
 /** Every department and manager with the pauses in force on them. */
 export function intakeView(rules: CompiledRules, paused: ReadonlyMap<string, IntakePause>): IntakeDepartmentView[] {
   return rules.departments.map((d) => {
-    const deptPauses = [...configured(d.paused), ...runtime(paused.get(pauseKey({ kind: 'department', name: d.name })))];
+    const deptPauses = [
+      ...configured(d.paused),
+      ...runtime(paused.get(pauseKey({ kind: 'department', name: d.name }))),
+    ];
     return {
       name: d.name,
       pauses: deptPauses,
       managers: d.managers.map((m) => {
-        const pauses = [...configured(m.paused), ...runtime(paused.get(pauseKey({ kind: 'manager', userId: m.userId })))];
+        const pauses = [
+          ...configured(m.paused),
+          ...runtime(paused.get(pauseKey({ kind: 'manager', userId: m.userId }))),
+        ];
         return { userId: m.userId, name: m.name, pauses, receiving: pauses.length === 0 && deptPauses.length === 0 };
       }),
     };
@@ -54,8 +71,12 @@ export type TargetCheck = { ok: true; label: string } | { ok: false; message: st
 /** Only a manager of some department, or a department, can be paused: anything else is a mistake to report. */
 export function checkTarget(rules: CompiledRules, target: IntakeTarget): TargetCheck {
   if (target.kind === 'department') {
-    if (rules.departments.some((d) => d.name === target.name)) return { ok: true, label: `department "${target.name}"` };
-    return { ok: false, message: `no department "${target.name}" in the running config (departments: ${rules.departments.map((d) => `"${d.name}"`).join(', ')})` };
+    if (rules.departments.some((d) => d.name === target.name))
+      return { ok: true, label: `department "${target.name}"` };
+    return {
+      ok: false,
+      message: `no department "${target.name}" in the running config (departments: ${rules.departments.map((d) => `"${d.name}"`).join(', ')})`,
+    };
   }
   const m = rules.departments.flatMap((d) => d.managers).find((x) => x.userId === target.userId);
   if (m) return { ok: true, label: `manager ${m.name} (${m.userId})` };

@@ -98,7 +98,8 @@ function insert(root: Node, segments: string[], value: string, key: string): voi
   let node = root;
   for (let i = 0; i < segments.length; i++) {
     let segment = segments[i] as string;
-    if (FORBIDDEN.has(segment)) throw new FormBodyError('forbidden_key', `key "${truncate(key)}" uses the reserved name "${segment}"`);
+    if (FORBIDDEN.has(segment))
+      throw new FormBodyError('forbidden_key', `key "${truncate(key)}" uses the reserved name "${segment}"`);
     if (segment === '') {
       if (i === 0) throw new FormBodyError('malformed_key', `key "${truncate(key)}" has an empty name`);
       segment = String(node.next);
@@ -130,9 +131,7 @@ function insert(root: Node, segments: string[], value: string, key: string): voi
 function toValue(node: Node): FormValue {
   const entries = [...node.children.entries()];
   if (entries.length > 0 && entries.every(([k]) => INDEX.test(k))) {
-    return entries
-      .sort(([a], [b]) => Number(a) - Number(b))
-      .map(([, v]) => (typeof v === 'string' ? v : toValue(v)));
+    return entries.sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => (typeof v === 'string' ? v : toValue(v)));
   }
   const tree: FormTree = Object.create(null) as FormTree;
   for (const [k, v] of entries) tree[k] = typeof v === 'string' ? v : toValue(v);
@@ -159,7 +158,8 @@ export function expandFormBody(body: string, limits: Partial<FormLimits> = {}): 
         throw new FormBodyError('key_too_long', `a key is longer than ${lim.maxKeyLength} characters`);
       }
       const key = decode(rawKey);
-      if (key.length > lim.maxKeyLength) throw new FormBodyError('key_too_long', `a key is longer than ${lim.maxKeyLength} characters`);
+      if (key.length > lim.maxKeyLength)
+        throw new FormBodyError('key_too_long', `a key is longer than ${lim.maxKeyLength} characters`);
       if (key !== '') insert(root, splitKey(key, lim), eq === -1 ? '' : decode(pair.slice(eq + 1)), key);
     }
     start = end + 1;

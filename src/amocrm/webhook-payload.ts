@@ -55,7 +55,8 @@ function items(v: unknown): unknown[] {
   return [];
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
 
 /** A non-negative integer id; amoCRM sends them as strings. Undefined when absent or empty, NaN when garbage. */
 function id(v: unknown): number | undefined {
@@ -98,7 +99,10 @@ function customFields(v: unknown): CustomField[] {
     if (fieldId === undefined || Number.isNaN(fieldId)) return [];
     // values: a list of {value, enum}; a radiobutton sends one object {value, enum}; a date sends bare timestamps.
     const rawValues = get(raw, 'values');
-    const list = isObj(rawValues) && (get(rawValues, 'value') !== undefined || get(rawValues, 'enum') !== undefined) ? [rawValues] : items(rawValues);
+    const list =
+      isObj(rawValues) && (get(rawValues, 'value') !== undefined || get(rawValues, 'enum') !== undefined)
+        ? [rawValues]
+        : items(rawValues);
     const values = list.flatMap((entry) => {
       if (isObj(entry)) {
         const value = str(get(entry, 'value')) ?? '';
@@ -133,10 +137,23 @@ const CONTACT_ACTIONS = ['add', 'update', 'delete', 'restore', 'responsible'] as
 const TASK_ACTIONS = ['add', 'update', 'delete'] as const;
 const UNSORTED_ACTIONS = ['add', 'update', 'delete'] as const;
 /** amoCRM's element_type: 1 contact, 2 lead, 3 company, 12 customer. */
-const ELEMENT_TYPES: Record<string, 'contact' | 'lead' | 'company' | 'customer'> = { '1': 'contact', '2': 'lead', '3': 'company', '12': 'customer' };
+const ELEMENT_TYPES: Record<string, 'contact' | 'lead' | 'company' | 'customer'> = {
+  '1': 'contact',
+  '2': 'lead',
+  '3': 'company',
+  '12': 'customer',
+};
 
 /** The fields of a full lead object that mean the body is not the Digital Pipeline short form. */
-const FULL_FORM_MARKERS = ['name', 'responsible_user_id', 'last_modified', 'modified_user_id', 'created_user_id', 'date_create', 'updated_at'];
+const FULL_FORM_MARKERS = [
+  'name',
+  'responsible_user_id',
+  'last_modified',
+  'modified_user_id',
+  'created_user_id',
+  'date_create',
+  'updated_at',
+];
 
 interface Ctx {
   meta: NormalizeMeta;
@@ -163,7 +180,15 @@ function lead(ctx: Ctx, action: (typeof LEAD_ACTIONS)[number], raw: unknown, pat
   const short = action !== 'delete' && !FULL_FORM_MARKERS.some((k) => get(raw, k) !== undefined);
   const updatedAt = unixInstant(get(raw, 'updated_at')) ?? unixInstant(get(raw, 'last_modified'));
   const createdAt = unixInstant(get(raw, 'created_at')) ?? unixInstant(get(raw, 'date_create'));
-  const e: Obj = { ...ctx.base, kind: 'lead', action, leadId, short, tags: tags(get(raw, 'tags')), customFields: customFields(get(raw, 'custom_fields')) };
+  const e: Obj = {
+    ...ctx.base,
+    kind: 'lead',
+    action,
+    leadId,
+    short,
+    tags: tags(get(raw, 'tags')),
+    customFields: customFields(get(raw, 'custom_fields')),
+  };
   setIf(e, 'name', str(get(raw, 'name')));
   for (const [field, key] of [
     ['pipelineId', 'pipeline_id'],
@@ -231,7 +256,11 @@ function task(ctx: Ctx, action: (typeof TASK_ACTIONS)[number], raw: unknown, pat
   setIf(e, 'modifiedUserId', id(get(raw, 'modified_by')) ?? id(get(raw, 'modified_user_id')));
   setIf(e, 'isCompleted', status === undefined ? undefined : status === '1');
   setIf(e, 'resultText', isObj(result) ? str(get(result, 'text')) : undefined);
-  setIf(e, 'completeTill', unixInstant(get(raw, 'complete_before')) ?? localInstant(get(raw, 'complete_till'), ctx.zone));
+  setIf(
+    e,
+    'completeTill',
+    unixInstant(get(raw, 'complete_before')) ?? localInstant(get(raw, 'complete_till'), ctx.zone),
+  );
   setIf(e, 'updatedAt', unixInstant(get(raw, 'updated_at')) ?? localInstant(get(raw, 'last_modified'), ctx.zone));
   const ts = str(get(raw, 'updated_at')) ?? str(get(raw, 'last_modified')) ?? '';
   e.dedupeKey = `task:${str(get(raw, 'id')) ?? ''}:${action}:${ts}:${status ?? ''}`;
@@ -288,7 +317,11 @@ export function normalizeWebhook(tree: unknown, meta: NormalizeMeta): Normalized
   out.account = account(tree);
   const ctx: Ctx = {
     meta,
-    base: { deliveryId: meta.deliveryId, receivedAt: meta.receivedAt, account: out.account ?? { subdomain: 'unknown' } },
+    base: {
+      deliveryId: meta.deliveryId,
+      receivedAt: meta.receivedAt,
+      account: out.account ?? { subdomain: 'unknown' },
+    },
     zone: meta.timeZone ?? 'Europe/Moscow',
     events: out.events,
     rejected: out.rejected,

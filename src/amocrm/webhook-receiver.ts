@@ -62,23 +62,37 @@ export function createWebhookReceiver(deps: {
       let normalized;
       try {
         const tree = input.contentType === 'json' ? parseJsonBody(input.body) : expandFormBody(input.body);
-        normalized = normalizeWebhook(tree, { deliveryId, receivedAt, ...(deps.timeZone ? { timeZone: deps.timeZone } : {}) });
+        normalized = normalizeWebhook(tree, {
+          deliveryId,
+          receivedAt,
+          ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+        });
       } catch (err) {
         if (err instanceof FormBodyError) return { kind: 'bad_body', error: err.message };
         throw err;
       }
       const subdomain = normalized.account?.subdomain.toLowerCase();
       if (subdomain === undefined) return { kind: 'bad_body', error: 'account[subdomain] is missing' };
-      if (expectedSubdomain !== undefined && subdomain !== expectedSubdomain) return { kind: 'wrong_account', subdomain };
+      if (expectedSubdomain !== undefined && subdomain !== expectedSubdomain)
+        return { kind: 'wrong_account', subdomain };
       if (isEmptyWebhook(normalized)) {
-        return { kind: 'bad_body', error: 'no amoCRM event found in the body (expected leads[...], contacts[...], task[...] or unsorted[...])' };
+        return {
+          kind: 'bad_body',
+          error: 'no amoCRM event found in the body (expected leads[...], contacts[...], task[...] or unsorted[...])',
+        };
       }
 
       // One logical change can arrive twice in one body (leads[update] and leads[status]): keep the first.
       const unique = new Map<string, WebhookEvent>();
       for (const e of normalized.events) if (!unique.has(e.dedupeKey)) unique.set(e.dedupeKey, e);
       const events = [...unique.values()];
-      const deadLetters = normalized.rejected.map((r) => ({ at: receivedAt, deliveryId, path: r.path, reason: r.reason, item: r.item }));
+      const deadLetters = normalized.rejected.map((r) => ({
+        at: receivedAt,
+        deliveryId,
+        path: r.path,
+        reason: r.reason,
+        item: r.item,
+      }));
       try {
         // One round trip: raw body, dead letters, and every event enqueued with its dedupe key in the same Lua call.
         const enqueued = await deps.inbox.accept({
@@ -95,7 +109,10 @@ export function createWebhookReceiver(deps: {
         });
         if (deadLetters.length > 0) {
           deps.metrics.webhookItemsDeadLettered.inc(deadLetters.length);
-          deps.logger.warn({ deliveryId, rejected: normalized.rejected.map((r) => ({ path: r.path, reason: r.reason })) }, 'webhook items dead-lettered');
+          deps.logger.warn(
+            { deliveryId, rejected: normalized.rejected.map((r) => ({ path: r.path, reason: r.reason })) },
+            'webhook items dead-lettered',
+          );
         }
         let fresh = 0;
         events.forEach((e, i) => {

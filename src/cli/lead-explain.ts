@@ -35,35 +35,66 @@ async function main(): Promise<number> {
       return 1;
     }
     for (const r of records) {
-      console.log(`${r.at}  ${r.rule}  ${r.kind}${r.type ? ` (${r.type})` : ''}${r.userId !== undefined ? `  user ${r.userId}` : ''}${r.previousUserId !== undefined ? ` (was ${r.previousUserId})` : ''}`);
+      console.log(
+        `${r.at}  ${r.rule}  ${r.kind}${r.type ? ` (${r.type})` : ''}${r.userId !== undefined ? `  user ${r.userId}` : ''}${r.previousUserId !== undefined ? ` (was ${r.previousUserId})` : ''}`,
+      );
       console.log(`    why: ${r.reason}`);
       if (r.seed) console.log(`    regulation: ${r.seed}`);
       if (r.violationId) console.log(`    violation id: ${r.violationId}`);
       const e = r.explanation as DistributionExplanation | undefined;
       if (e && Array.isArray(e.candidates)) {
         console.log(`    department ${e.department}, strategy ${e.strategy}, winner ${e.winner ?? 'none'}`);
-        console.log(`    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}${c.factor ? ` = ${c.factor.baseWeight}×${c.factor.factor}, ranking: ${c.factor.reason}` : ''}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`);
-        if (e.skipped.length) console.log(`    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}${s.detail !== undefined ? ` (${s.detail})` : ''}`).join(', ')}`);
+        console.log(
+          `    candidates: ${e.candidates.map((c) => `${c.userId} (weight ${c.weight}${c.factor ? ` = ${c.factor.baseWeight}×${c.factor.factor}, ranking: ${c.factor.reason}` : ''}, cap ${c.cap}, score ${e.scores[String(c.userId)] ?? '-'})`).join(', ') || 'none'}`,
+        );
+        if (e.skipped.length)
+          console.log(
+            `    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}${s.detail !== undefined ? ` (${s.detail})` : ''}`).join(', ')}`,
+          );
       }
     }
     // What the robot is about to do, or could not do: rule states, unfinished plans, timers, refused writes.
     for (const [field, value] of Object.entries(hash)) {
-      if (field === 'state' || field === 'cadence' || field === RECORD_IDS_FIELD || field === RECORD_MARKS_FIELD || field.startsWith('done:') || field.startsWith('task')) continue;
+      if (
+        field === 'state' ||
+        field === 'cadence' ||
+        field === RECORD_IDS_FIELD ||
+        field === RECORD_MARKS_FIELD ||
+        field.startsWith('done:') ||
+        field.startsWith('task')
+      )
+        continue;
       if (field.startsWith('intent:')) {
-        const intent = JSON.parse(value) as { plan: { rule: string; reason: string; effects: Array<{ kind: string }> }; done: number[]; attempts: number };
+        const intent = JSON.parse(value) as {
+          plan: { rule: string; reason: string; effects: Array<{ kind: string }> };
+          done: number[];
+          attempts: number;
+        };
         console.log(`pending ${intent.plan.rule} plan ${field.slice(7)}: ${intent.plan.reason}`);
-        console.log(`    effects: ${intent.plan.effects.map((e, i) => `${e.kind}${intent.done.includes(i) ? ' (done)' : ''}`).join(', ')}; attempts ${intent.attempts}`);
+        console.log(
+          `    effects: ${intent.plan.effects.map((e, i) => `${e.kind}${intent.done.includes(i) ? ' (done)' : ''}`).join(', ')}; attempts ${intent.attempts}`,
+        );
       } else {
         console.log(`state ${field}: ${value}`);
       }
     }
     let cursor = '0';
     do {
-      const [next, found] = await redis.zscan(keys.tagged('timers', 'due'), cursor, 'MATCH', `*|${leadId}|*`, 'COUNT', 1000);
+      const [next, found] = await redis.zscan(
+        keys.tagged('timers', 'due'),
+        cursor,
+        'MATCH',
+        `*|${leadId}|*`,
+        'COUNT',
+        1000,
+      );
       cursor = next;
-      for (let i = 0; i < found.length; i += 2) console.log(`timer ${found[i]} due ${new Date(Number(found[i + 1])).toISOString()}`);
+      for (let i = 0; i < found.length; i += 2)
+        console.log(`timer ${found[i]} due ${new Date(Number(found[i + 1])).toISOString()}`);
     } while (cursor !== '0');
-    const dead = (await redis.lrange(keys.of('effects', 'dead-letter'), 0, 999)).map((x) => JSON.parse(x) as { leadId: number; at: string; rule: string; error: { message?: string } }).filter((d) => d.leadId === leadId);
+    const dead = (await redis.lrange(keys.of('effects', 'dead-letter'), 0, 999))
+      .map((x) => JSON.parse(x) as { leadId: number; at: string; rule: string; error: { message?: string } })
+      .filter((d) => d.leadId === leadId);
     for (const d of dead) console.log(`refused by amoCRM ${d.at} (${d.rule}): ${d.error.message ?? ''}`);
     for (const line of cadence) console.log(line);
     return 0;
@@ -80,10 +111,20 @@ async function cadenceLines(raw: Promise<string | null>): Promise<string[]> {
   const i = process.argv.indexOf('--rules');
   const file = i >= 0 ? (process.argv[i + 1] ?? '') : (process.env.RULES_FILE ?? 'config/rules.yaml');
   const loaded = await loadRulesFile(file);
-  if (!loaded.ok) return [`cadence «${parsed.data.profile}»: ${parsed.data.status}; rules file ${file} does not load, plan not shown`];
+  if (!loaded.ok)
+    return [
+      `cadence «${parsed.data.profile}»: ${parsed.data.status}; rules file ${file} does not load, plan not shown`,
+    ];
   const profile = loaded.config.cadences.profiles[parsed.data.profile];
   if (!profile) return [`cadence «${parsed.data.profile}» is not in ${file}; status ${parsed.data.status}`];
-  const phases = profile.phases.map((p) => ({ from: p.from, to: p.to, calls: p.calls, everyDays: p.everyDays, weekendCall: p.weekendCall, ...(p.messenger ? { messengerText: p.messenger.text } : {}) }));
+  const phases = profile.phases.map((p) => ({
+    from: p.from,
+    to: p.to,
+    calls: p.calls,
+    everyDays: p.everyDays,
+    weekendCall: p.weekendCall,
+    ...(p.messenger ? { messengerText: p.messenger.text } : {}),
+  }));
   return ['', ...explainCadence(parsed.data, phases, loaded.config.timeZone ?? 'Europe/Moscow')];
 }
 

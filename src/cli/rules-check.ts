@@ -23,7 +23,9 @@ async function main(): Promise<number> {
   if (directoryFile !== undefined) {
     const dir = JSON.parse(readFileSync(directoryFile, 'utf8')) as AccountDirectory;
     const compiled = compileRules(config, loaded.calendar, dir);
-    const problems = compiled.ok ? compiled.warnings : compiled.errors.map((e) => ({ ...e, disabled: 'the whole config' }));
+    const problems = compiled.ok
+      ? compiled.warnings
+      : compiled.errors.map((e) => ({ ...e, disabled: 'the whole config' }));
     if (problems.length > 0) {
       // The service would run with these parts switched off; a check before applying treats that as a failure.
       console.error(`${file}: ${problems.length} name(s) do not resolve against ${directoryFile}`);
@@ -37,7 +39,9 @@ async function main(): Promise<number> {
     `${file}: OK — ${config.departments.length} department(s), ${managers} listed manager(s); pickup ${p.enabled ? 'on' : 'off'} in "${p.pipeline}" / "${p.stage}", ${p.timeout}, ${p.maxMisses} misses, ${p.strategy}`,
   );
   const on = config.cadences.bindings.filter((b) => b.enabled);
-  console.log(`  cadences: ${Object.keys(config.cadences.profiles).length} profile(s) (${Object.keys(config.cadences.profiles).join(', ') || 'none'}); on: ${on.map((b) => `${b.profile} in "${b.pipeline}" / "${b.stage}"`).join(', ') || 'none'}`);
+  console.log(
+    `  cadences: ${Object.keys(config.cadences.profiles).length} profile(s) (${Object.keys(config.cadences.profiles).join(', ') || 'none'}); on: ${on.map((b) => `${b.profile} in "${b.pipeline}" / "${b.stage}"`).join(', ') || 'none'}`,
+  );
   return 0;
 }
 

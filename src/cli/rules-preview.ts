@@ -69,7 +69,10 @@ async function main(): Promise<number> {
     const currentNo = await versions.current();
     const stored = currentNo > 0 ? await versions.get(currentNo) : undefined;
     const running: Loaded = stored ? await parseRulesText(stored.text, rulesFile) : await loadRulesFile(rulesFile);
-    if (!running.ok) throw new Error(`the running rules could not be read: ${running.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+    if (!running.ok)
+      throw new Error(
+        `the running rules could not be read: ${running.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+      );
     const dir = await directoryOf(directoryFile, redis);
     const current = compileRules(running.config, running.calendar, dir);
     const next = compileRules(draft.config, draft.calendar, dir);
@@ -79,13 +82,37 @@ async function main(): Promise<number> {
     const to = Date.now();
     const from = to - days * 24 * 3600_000;
     const kept = await keptEvents(redis, keys, createWebhookArchive(redis, keys), { from, to }, dir.timeZone);
-    const report = compareReplays({ events: kept.events, current: current.rules, draft: next.rules, from, to, recorded: await recordedCounts(createRecordStore(redis, keys), { from, to }) });
-    console.log(`${file} against ${stored ? `running version ${stored.version}` : rulesFile}: last ${days} day(s), ${kept.deliveries} deliveries, ${report.events} events, ${report.leads} leads (running → draft)`);
+    const report = compareReplays({
+      events: kept.events,
+      current: current.rules,
+      draft: next.rules,
+      from,
+      to,
+      recorded: await recordedCounts(createRecordStore(redis, keys), { from, to }),
+    });
+    console.log(
+      `${file} against ${stored ? `running version ${stored.version}` : rulesFile}: last ${days} day(s), ${kept.deliveries} deliveries, ${report.events} events, ${report.leads} leads (running → draft)`,
+    );
     const widths = [24, 10, 16, 8, 12, 18];
-    console.log(row(['manager', 'assigned', 'reassigned away', 'tasks', 'violations', 'recorded (assigned/violations)'], widths));
+    console.log(
+      row(['manager', 'assigned', 'reassigned away', 'tasks', 'violations', 'recorded (assigned/violations)'], widths),
+    );
     const line = (name: string, a: ReplayCounts, b: ReplayCounts, recorded: string): string =>
-      row([name, cell(a.assigned, b.assigned), cell(a.reassignedAway, b.reassignedAway), cell(a.tasksCreated, b.tasksCreated), cell(a.violations, b.violations), recorded], widths);
-    for (const m of report.managers) console.log(line(m.name, m.current, m.draft, m.recorded ? `${m.recorded.assigned}/${m.recorded.violations}` : ''));
+      row(
+        [
+          name,
+          cell(a.assigned, b.assigned),
+          cell(a.reassignedAway, b.reassignedAway),
+          cell(a.tasksCreated, b.tasksCreated),
+          cell(a.violations, b.violations),
+          recorded,
+        ],
+        widths,
+      );
+    for (const m of report.managers)
+      console.log(
+        line(m.name, m.current, m.draft, m.recorded ? `${m.recorded.assigned}/${m.recorded.violations}` : ''),
+      );
     console.log(line('total', report.totals.current, report.totals.draft, ''));
     return 0;
   } finally {

@@ -4,7 +4,8 @@ import { calendarJsonSchema, rulesJsonSchema } from '../config/json-schema.js';
 
 export { calendarJsonSchema, rulesJsonSchema };
 
-const write = (file: string, schema: Record<string, unknown>): void => writeFileSync(file, `${JSON.stringify(schema, null, 2)}\n`);
+const write = (file: string, schema: Record<string, unknown>): void =>
+  writeFileSync(file, `${JSON.stringify(schema, null, 2)}\n`);
 
 if (process.argv[1]?.endsWith('rules-schema.ts') || process.argv[1]?.endsWith('rules-schema.js')) {
   write('config/rules.schema.json', rulesJsonSchema());

@@ -40,14 +40,28 @@ async function main(): Promise<number> {
       ...(env.AMO_BASE_URL ? { baseUrl: env.AMO_BASE_URL } : {}),
       ...(env.AMO_SUBDOMAIN ? { subdomain: env.AMO_SUBDOMAIN } : {}),
       domain: env.AMO_DOMAIN,
-      auth: auth.kind === 'long-lived' ? auth : { kind: 'oauth', clientId: auth.clientId, clientSecret: auth.clientSecret, redirectUri: auth.redirectUri },
+      auth:
+        auth.kind === 'long-lived'
+          ? auth
+          : { kind: 'oauth', clientId: auth.clientId, clientSecret: auth.clientSecret, redirectUri: auth.redirectUri },
       redis,
       keyPrefix: env.REDIS_PREFIX,
       rps: env.AMO_RPS,
     });
     const users = await amo.listUsers();
     const found = resolveUser(
-      { timeZone: 'UTC', pipelines: [], groups: [], users: users.map((u) => ({ id: u.id, name: u.name, ...(u.email ? { email: u.email } : {}), isActive: u.rights?.is_active !== false, isAdmin: u.rights?.is_admin === true })) },
+      {
+        timeZone: 'UTC',
+        pipelines: [],
+        groups: [],
+        users: users.map((u) => ({
+          id: u.id,
+          name: u.name,
+          ...(u.email ? { email: u.email } : {}),
+          isActive: u.rights?.is_active !== false,
+          isAdmin: u.rights?.is_admin === true,
+        })),
+      },
       userName,
     );
     if (!found.ok) {
@@ -55,12 +69,18 @@ async function main(): Promise<number> {
       return 1;
     }
     const loaded = await loadRulesFile(env.RULES_FILE).catch(() => undefined);
-    const ttlMs = loaded?.ok ? compileTelegram(loaded.config.telegram, [], undefined).linkCodeTtlMs : DEFAULT_TELEGRAM.linkCodeTtlMs;
+    const ttlMs = loaded?.ok
+      ? compileTelegram(loaded.config.telegram, [], undefined).linkCodeTtlMs
+      : DEFAULT_TELEGRAM.linkCodeTtlMs;
     const me = await new Api(env.TELEGRAM_BOT_TOKEN!, { apiRoot: env.TELEGRAM_API_ROOT }).getMe();
-    const code = await createLinkStore(redis, createKeys(env.REDIS_PREFIX)).createCode({ userId: found.value.id, name: found.value.name }, ttlMs);
+    const code = await createLinkStore(redis, createKeys(env.REDIS_PREFIX)).createCode(
+      { userId: found.value.id, name: found.value.name },
+      ttlMs,
+    );
     console.log(deepLink(me.username, code));
     // eslint-disable-next-line no-restricted-syntax -- Real time: the code is a Redis key whose TTL runs on the server's clock.
-    console.error(`one-time link for ${found.value.name} (amoCRM user ${found.value.id}), valid until ${new Date(Date.now() + ttlMs).toISOString()}`);
+    const validUntil = new Date(Date.now() + ttlMs).toISOString();
+    console.error(`one-time link for ${found.value.name} (amoCRM user ${found.value.id}), valid until ${validUntil}`);
     return 0;
   } finally {
     redis.disconnect();

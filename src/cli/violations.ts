@@ -9,21 +9,40 @@ import { createKeys } from '../store/keys.js';
 import { createRecordStore } from '../store/record-store.js';
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      type: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
   const from = values.from !== undefined ? Date.parse(values.from) : NaN;
-  const to = values.to !== undefined ? Date.parse(values.to.length === 10 ? `${values.to}T23:59:59.999Z` : values.to) : NaN;
+  const to =
+    values.to !== undefined ? Date.parse(values.to.length === 10 ? `${values.to}T23:59:59.999Z` : values.to) : NaN;
   if (Number.isNaN(from) || Number.isNaN(to)) {
-    console.error('usage: npm run violations -- --from <date or instant> --to <date or instant> [--type <violation type>] [--json]');
+    console.error(
+      'usage: npm run violations -- --from <date or instant> --to <date or instant> [--type <violation type>] [--json]',
+    );
     return 2;
   }
   const env = parseToolEnv();
   const redis = connectRedis(env.REDIS_URL, 'web', {}, env.REDIS_CLUSTER_NODES);
   try {
-    const records = await createRecordStore(redis, createKeys(env.REDIS_PREFIX)).range(new Date(from).toISOString(), new Date(to).toISOString(), 1_000_000);
-    const found = records.filter((r) => r.kind === 'violation' && (values.type === undefined || r.type === values.type));
+    const records = await createRecordStore(redis, createKeys(env.REDIS_PREFIX)).range(
+      new Date(from).toISOString(),
+      new Date(to).toISOString(),
+      1_000_000,
+    );
+    const found = records.filter(
+      (r) => r.kind === 'violation' && (values.type === undefined || r.type === values.type),
+    );
     for (const r of found) {
       if (values.json) console.log(JSON.stringify(r));
-      else console.log(`${r.at}  ${r.violationId ?? `${r.type}:${r.leadId}`}  ${r.rule}  lead ${r.leadId}  manager ${r.userId ?? '-'}  ${r.department ?? ''}\n    ${r.reason}\n    ${r.seed ?? ''}`);
+      else
+        console.log(
+          `${r.at}  ${r.violationId ?? `${r.type}:${r.leadId}`}  ${r.rule}  lead ${r.leadId}  manager ${r.userId ?? '-'}  ${r.department ?? ''}\n    ${r.reason}\n    ${r.seed ?? ''}`,
+        );
     }
     console.log(`${found.length} violation(s) from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`);
     return 0;

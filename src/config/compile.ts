@@ -6,11 +6,35 @@
  */
 import { Duration } from 'luxon';
 import { RULE_CODES } from '../rules/registry.js';
-import { resolveGroup, resolvePipeline, resolveStatus, resolveUser, type AccountDirectory } from '../rules/directory.js';
+import {
+  resolveGroup,
+  resolvePipeline,
+  resolveStatus,
+  resolveUser,
+  type AccountDirectory,
+} from '../rules/directory.js';
 import { compileStageRules } from '../rules/stage-rules/registry.js';
-import type { Calendar, CompiledDepartment, CompiledManager, CompiledReports, CompiledRules, CompiledTelegram, Milestone, Schedule, ShiftSpan } from '../rules/types.js';
+import type {
+  Calendar,
+  CompiledDepartment,
+  CompiledManager,
+  CompiledReports,
+  CompiledRules,
+  CompiledTelegram,
+  Milestone,
+  Schedule,
+  ShiftSpan,
+} from '../rules/types.js';
 import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
-import { TelegramRulesSchema, type CadencesConfig, type CalendarConfig, type ReportsRuleConfig, type RulesConfig, type ScheduleConfig, type TelegramRulesConfig } from './schema.js';
+import {
+  TelegramRulesSchema,
+  type CadencesConfig,
+  type CalendarConfig,
+  type ReportsRuleConfig,
+  type RulesConfig,
+  type ScheduleConfig,
+  type TelegramRulesConfig,
+} from './schema.js';
 
 export interface ConfigError {
   path: string;
@@ -26,7 +50,8 @@ export interface ConfigWarning extends ConfigError {
  * Names never fail a compilation: they degrade per part with warnings. `ok: false` is kept for structural
  * errors callers may add on top (a draft that does not validate).
  */
-export type Compiled = { ok: true; rules: CompiledRules; warnings: ConfigWarning[] } | { ok: false; errors: ConfigError[] };
+export type Compiled =
+  { ok: true; rules: CompiledRules; warnings: ConfigWarning[] } | { ok: false; errors: ConfigError[] };
 
 /** Rules running in shadow mode: evaluated and recorded, but their plans make no amoCRM writes. */
 export function isShadow(rules: Pick<CompiledRules, 'shadowRules'>, rule: string): boolean {
@@ -39,7 +64,9 @@ export { RULE_CODES } from '../rules/registry.js';
 export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {
   return new Set(
     Object.entries(config.rules)
-      .filter(([, block]) => typeof block === 'object' && block !== null && (block as { shadow?: unknown }).shadow === true)
+      .filter(
+        ([, block]) => typeof block === 'object' && block !== null && (block as { shadow?: unknown }).shadow === true,
+      )
       .flatMap(([name]) => (RULE_CODES[name] !== undefined ? [name, RULE_CODES[name]] : [name])),
   );
 }
@@ -81,7 +108,12 @@ const ms = (iso: string): number => Duration.fromISO(iso).toMillis();
  * The `telegram` section: a `chats` key is a chat id (digits, maybe with a minus), a department name, or a manager's
  * amoCRM name; anything else is an error naming what it can be.
  */
-export function compileTelegram(config: TelegramRulesConfig | undefined, departments: string[], dir: AccountDirectory | undefined, errors: ConfigError[] = []): CompiledTelegram {
+export function compileTelegram(
+  config: TelegramRulesConfig | undefined,
+  departments: string[],
+  dir: AccountDirectory | undefined,
+  errors: ConfigError[] = [],
+): CompiledTelegram {
   const t = config ?? TelegramRulesSchema.parse({});
   const quiet = (q: string): ShiftSpan | null => (q === 'off' ? null : parseShift(q));
   const byChat = new Map<string, ShiftSpan | null>();
@@ -93,7 +125,11 @@ export function compileTelegram(config: TelegramRulesConfig | undefined, departm
     else if (dir) {
       const r = resolveUser(dir, key);
       if (r.ok) byUser.set(r.value.id, quiet(value.quietHours));
-      else errors.push({ path: `telegram.chats.${key}`, message: `not a chat id, a department (${departments.join(', ')}) or a user: ${r.error}` });
+      else
+        errors.push({
+          path: `telegram.chats.${key}`,
+          message: `not a chat id, a department (${departments.join(', ')}) or a user: ${r.error}`,
+        });
     }
   }
   const defaultQuiet = quiet(t.quietHours);
@@ -125,11 +161,18 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
   config.departments.forEach((d, i) => {
     const at = `departments[${i}]`;
     const head = user(`${at}.head`, d.head, `department "${d.name}" (nobody to hand its missed leads to)`);
-    const fallback = d.fallback !== undefined ? (user(`${at}.fallback`, d.fallback, `fallback of "${d.name}" (its head gets the leads instead)`) ?? head) : head;
+    const fallback =
+      d.fallback !== undefined
+        ? (user(`${at}.fallback`, d.fallback, `fallback of "${d.name}" (its head gets the leads instead)`) ?? head)
+        : head;
     const pipelineIds = d.pipelines.flatMap((name, j) => {
       const r = resolvePipeline(dir, name);
       if (r.ok) return [r.value.id];
-      warnings.push({ path: `${at}.pipelines[${j}]`, message: r.error, disabled: `pipeline "${name}" of department "${d.name}"` });
+      warnings.push({
+        path: `${at}.pipelines[${j}]`,
+        message: r.error,
+        disabled: `pipeline "${name}" of department "${d.name}"`,
+      });
       return [];
     });
     const managers: CompiledManager[] = [];
@@ -144,18 +187,34 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         weight: m.weight,
         cap: m.cap,
         schedule: compileSchedule(m.schedule ?? d.schedule),
-        absences: m.absences.map((a) => ({ from: a.from, to: a.to, ...(a.reason !== undefined ? { reason: a.reason } : {}) })),
+        absences: m.absences.map((a) => ({
+          from: a.from,
+          to: a.to,
+          ...(a.reason !== undefined ? { reason: a.reason } : {}),
+        })),
         ...(m.paused ? { paused: m.paused.reason } : {}),
       });
     });
     if (d.group !== undefined) {
       const g = resolveGroup(dir, d.group);
-      if (!g.ok) warnings.push({ path: `${at}.group`, message: g.error, disabled: `the group's members as managers of "${d.name}"` });
+      if (!g.ok)
+        warnings.push({
+          path: `${at}.group`,
+          message: g.error,
+          disabled: `the group's members as managers of "${d.name}"`,
+        });
       else {
         // Group members not listed are managers with the department's defaults; the РОП and fallback are not.
         for (const u of dir.users) {
           if (u.groupId !== g.value.id || listed.has(u.id) || u.id === head || u.id === fallback || u.isAdmin) continue;
-          managers.push({ userId: u.id, name: u.name, weight: 1, cap: 10, schedule: compileSchedule(d.schedule), absences: [] });
+          managers.push({
+            userId: u.id,
+            name: u.name,
+            weight: 1,
+            cap: 10,
+            schedule: compileSchedule(d.schedule),
+            absences: [],
+          });
         }
       }
     }
@@ -190,14 +249,23 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
   });
 
   // A stage rule whose stage no longer resolves is switched off alone; the service and the other rules go on.
-  const stageRules = config.stageRules ? compileStageRules(config.stageRules, dir, (path, message) => warnings.push({ path, message, disabled: `the stage rule at ${path}` })) : undefined;
+  const stageRules = config.stageRules
+    ? compileStageRules(config.stageRules, dir, (path, message) =>
+        warnings.push({ path, message, disabled: `the stage rule at ${path}` }),
+      )
+    : undefined;
   // A cadence binding whose stages no longer resolve disables only that binding.
   const cadenceErrors: ConfigError[] = [];
   const cadences = compileCadences(config.cadences, dir, cadenceErrors);
   for (const e of cadenceErrors) warnings.push({ ...e, disabled: `the cadence binding at ${e.path}` });
   // Names in the Telegram and reports sections that no longer resolve disable only what they name.
   const telegramErrors: ConfigError[] = [];
-  const telegram = compileTelegram(config.telegram, config.departments.map((d) => d.name), dir, telegramErrors);
+  const telegram = compileTelegram(
+    config.telegram,
+    config.departments.map((d) => d.name),
+    dir,
+    telegramErrors,
+  );
   for (const e of telegramErrors) warnings.push({ ...e, disabled: `the Telegram setting at ${e.path}` });
   const reportErrors: ConfigError[] = [];
   const reports = compileReports(config.rules.reports, dir, departments, reportErrors);
@@ -233,8 +301,12 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
         ? {
             routing: {
               returningClient: config.routing.returningClient,
-              ...(config.routing.listingOwnerFieldId !== undefined ? { listingOwnerFieldId: config.routing.listingOwnerFieldId } : {}),
-              ...(config.routing.listingOwnerTagPrefix !== undefined ? { listingOwnerTagPrefix: config.routing.listingOwnerTagPrefix } : {}),
+              ...(config.routing.listingOwnerFieldId !== undefined
+                ? { listingOwnerFieldId: config.routing.listingOwnerFieldId }
+                : {}),
+              ...(config.routing.listingOwnerTagPrefix !== undefined
+                ? { listingOwnerTagPrefix: config.routing.listingOwnerTagPrefix }
+                : {}),
             },
           }
         : {}),
@@ -248,7 +320,12 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
 }
 
 /** R11/R12: stage names resolved in every pipeline of the departments (a name may exist in several). */
-function compileReports(r: ReportsRuleConfig, dir: AccountDirectory, departments: CompiledDepartment[], errors: ConfigError[]): CompiledReports {
+function compileReports(
+  r: ReportsRuleConfig,
+  dir: AccountDirectory,
+  departments: CompiledDepartment[],
+  errors: ConfigError[],
+): CompiledReports {
   const pipelineIds = new Set(departments.flatMap((d) => d.pipelineIds));
   const pipelines = dir.pipelines.filter((p) => pipelineIds.has(p.id));
   const milestones = new Map<number, Milestone>();
@@ -263,7 +340,10 @@ function compileReports(r: ReportsRuleConfig, dir: AccountDirectory, departments
       const found = pipelines.flatMap((p) => p.statuses.filter((st) => st.name.toLowerCase() === name.toLowerCase()));
       if (found.length === 0 && pipelines.length > 0) {
         const known = [...new Set(pipelines.flatMap((p) => p.statuses.map((st) => st.name)))].join(', ');
-        errors.push({ path: `rules.reports.stages.${key}[${i}]`, message: `no stage "${name}" in the departments' pipelines; stages: ${known}` });
+        errors.push({
+          path: `rules.reports.stages.${key}[${i}]`,
+          message: `no stage "${name}" in the departments' pipelines; stages: ${known}`,
+        });
       }
       for (const st of found) {
         milestones.set(st.id, milestone);
@@ -294,7 +374,11 @@ function parseTimeOfDay(text: string): number {
 // --- R3 call cadences -------------------------------------------------------------------------------------------
 
 /** Resolves the enabled cadence bindings: the stage each runs on and, for a "move" end, the stage it ends in. */
-export function compileCadences(config: CadencesConfig, dir: AccountDirectory, errors: ConfigError[]): CompiledCadences {
+export function compileCadences(
+  config: CadencesConfig,
+  dir: AccountDirectory,
+  errors: ConfigError[],
+): CompiledCadences {
   const bindings: CompiledCadence[] = [];
   config.bindings.forEach((b, i) => {
     if (!b.enabled) return;
@@ -306,8 +390,18 @@ export function compileCadences(config: CadencesConfig, dir: AccountDirectory, e
     let end: CadenceEnd = { kind: 'alert' };
     if (profile.end.kind === 'move') {
       const target = resolveStatus(dir, b.pipeline, profile.end.stage);
-      if (!target.ok) return void errors.push({ path: `cadences.profiles.${b.profile}.end.stage`, message: `${target.error} (the end stage of profile "${b.profile}" bound at ${at})` });
-      end = { kind: 'move', pipelineId: target.value.pipelineId, statusId: target.value.statusId, stageName: profile.end.stage, ...(profile.end.reason !== undefined ? { reason: profile.end.reason } : {}) };
+      if (!target.ok)
+        return void errors.push({
+          path: `cadences.profiles.${b.profile}.end.stage`,
+          message: `${target.error} (the end stage of profile "${b.profile}" bound at ${at})`,
+        });
+      end = {
+        kind: 'move',
+        pipelineId: target.value.pipelineId,
+        statusId: target.value.statusId,
+        stageName: profile.end.stage,
+        ...(profile.end.reason !== undefined ? { reason: profile.end.reason } : {}),
+      };
     }
     bindings.push({
       profile: b.profile,
@@ -315,8 +409,18 @@ export function compileCadences(config: CadencesConfig, dir: AccountDirectory, e
       pipelineId: stage.value.pipelineId,
       statusId: stage.value.statusId,
       stageName: b.stage,
-      phases: profile.phases.map((p) => ({ from: p.from, to: p.to, calls: p.calls, everyDays: p.everyDays, weekendCall: p.weekendCall, ...(p.messenger ? { messengerText: p.messenger.text } : {}) })),
-      windows: { weekdays: profile.windows.weekdays.map(parseShift), weekends: profile.windows.weekends.map(parseShift) },
+      phases: profile.phases.map((p) => ({
+        from: p.from,
+        to: p.to,
+        calls: p.calls,
+        everyDays: p.everyDays,
+        weekendCall: p.weekendCall,
+        ...(p.messenger ? { messengerText: p.messenger.text } : {}),
+      })),
+      windows: {
+        weekdays: profile.windows.weekdays.map(parseShift),
+        weekends: profile.windows.weekends.map(parseShift),
+      },
       rotateWindows: profile.rotateWindows,
       end,
       endAt: profile.endAt,

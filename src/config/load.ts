@@ -10,17 +10,27 @@ import type { Calendar } from '../rules/types.js';
 import { compileCalendar, type ConfigError } from './compile.js';
 import { CalendarSchema, RulesConfigSchema, type RulesConfig } from './schema.js';
 
-export type Loaded = { ok: true; config: RulesConfig; calendar: Calendar; file: string } | { ok: false; errors: ConfigError[]; file: string };
+export type Loaded =
+  | { ok: true; config: RulesConfig; calendar: Calendar; file: string }
+  | { ok: false; errors: ConfigError[]; file: string };
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`), '');
+  return path.reduce<string>(
+    (out, part) =>
+      typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`,
+    '',
+  );
 }
 
 export function zodErrors(error: ZodError, prefix = ''): ConfigError[] {
   return error.issues.map((i) => ({ path: `${prefix}${formatPath(i.path)}` || '(file)', message: i.message }));
 }
 
-async function readYaml<T>(file: string, schema: ZodType<T>, label: string): Promise<{ ok: true; value: T } | { ok: false; errors: ConfigError[] }> {
+async function readYaml<T>(
+  file: string,
+  schema: ZodType<T>,
+  label: string,
+): Promise<{ ok: true; value: T } | { ok: false; errors: ConfigError[] }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -30,13 +40,25 @@ async function readYaml<T>(file: string, schema: ZodType<T>, label: string): Pro
   return parseYaml(text, schema, label);
 }
 
-function parseYaml<T>(text: string, schema: ZodType<T>, label: string): { ok: true; value: T } | { ok: false; errors: ConfigError[] } {
+function parseYaml<T>(
+  text: string,
+  schema: ZodType<T>,
+  label: string,
+): { ok: true; value: T } | { ok: false; errors: ConfigError[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return { ok: false, errors: doc.errors.map((e) => ({ path: `${label}:${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })) };
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => ({
+        path: `${label}:${e.linePos?.[0]?.line ?? '?'}`,
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
+    };
   }
   const parsed = schema.safeParse(doc.toJS());
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, errors: zodErrors(parsed.error, label === 'rules' ? '' : `${label}: `) };
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, errors: zodErrors(parsed.error, label === 'rules' ? '' : `${label}: `) };
 }
 
 export async function loadRulesFile(file: string): Promise<Loaded> {

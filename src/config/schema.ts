@@ -72,7 +72,10 @@ export const ManagerSchema = z
     schedule: ScheduleSchema.optional(),
     absences: z.array(AbsenceSchema).default([]),
     /** Intake paused by the РОП (seed 002 §2.13: lead flow suspended for breaking the regulation). */
-    paused: z.object({ reason: z.string().min(1), since: IsoDateSchema.optional() }).strict().optional(),
+    paused: z
+      .object({ reason: z.string().min(1), since: IsoDateSchema.optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -90,7 +93,10 @@ export const DepartmentSchema = z
     /** Default schedule of the department's managers. */
     schedule: ScheduleSchema,
     managers: z.array(ManagerSchema).default([]),
-    paused: z.object({ reason: z.string().min(1) }).strict().optional(),
+    paused: z
+      .object({ reason: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -107,7 +113,10 @@ export const PickupRuleSchema = z
     /** R1, seed 001: 15 minutes to take the lead into work. */
     timeout: IsoDurationSchema.default('PT15M'),
     maxMisses: z.number().int().min(1).max(20).default(3),
-    takenBy: z.array(z.enum(TAKEN_SIGNALS)).min(1).default([...TAKEN_SIGNALS]),
+    takenBy: z
+      .array(z.enum(TAKEN_SIGNALS))
+      .min(1)
+      .default([...TAKEN_SIGNALS]),
     /** A drag to another stage counts as taken only with an outgoing call before it. */
     stageMoveRequiresCall: z.boolean().default(false),
     clockRunsOnlyOnShift: z.boolean().default(true),
@@ -144,11 +153,17 @@ export const CadencePhaseSchema = z
     /** One call of every block falls on a Saturday or Sunday (seed 001: "один из звонков на выходных"). */
     weekendCall: z.boolean().default(false),
     /** A messenger or SMS task after each unanswered call of this phase, with this text. */
-    messenger: z.object({ text: z.string().min(1) }).strict().optional(),
+    messenger: z
+      .object({ text: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((p) => p.from < p.to, { message: '"to" must be after "from"', path: ['to'] })
-  .refine((p) => !p.weekendCall || p.everyDays >= 7, { message: 'a weekend call needs blocks of at least 7 days ("everyDays: 7")', path: ['weekendCall'] });
+  .refine((p) => !p.weekendCall || p.everyDays >= 7, {
+    message: 'a weekend call needs blocks of at least 7 days ("everyDays: 7")',
+    path: ['weekendCall'],
+  });
 export type CadencePhaseConfig = z.infer<typeof CadencePhaseSchema>;
 
 export const CADENCE_STOPS = ['left_stage', 'answered_call', 'meeting_set'] as const;
@@ -164,11 +179,21 @@ export const CadenceProfileSchema = z
         weekdays: z.array(WindowSchema).min(1).default(['13:00-15:00', '19:00-21:00']),
         /** seed 001: "в выходные – звонить не слишком рано". */
         weekends: z.array(WindowSchema).min(1).default(['11:00-15:00', '19:00-21:00']),
-        weekendNotBefore: z.string().regex(/^\d\d:\d\d$/).default('11:00'),
+        weekendNotBefore: z
+          .string()
+          .regex(/^\d\d:\d\d$/)
+          .default('11:00'),
       })
       .strict()
-      .default({ weekdays: ['13:00-15:00', '19:00-21:00'], weekends: ['11:00-15:00', '19:00-21:00'], weekendNotBefore: '11:00' })
-      .refine((w) => w.weekends.every((s) => s.slice(0, 5) >= w.weekendNotBefore), { message: 'a weekend window starts before "weekendNotBefore"', path: ['weekends'] }),
+      .default({
+        weekdays: ['13:00-15:00', '19:00-21:00'],
+        weekends: ['11:00-15:00', '19:00-21:00'],
+        weekendNotBefore: '11:00',
+      })
+      .refine((w) => w.weekends.every((s) => s.slice(0, 5) >= w.weekendNotBefore), {
+        message: 'a weekend window starts before "weekendNotBefore"',
+        path: ['weekends'],
+      }),
     /** seed 001: "Звоните в разное время": consecutive calls in different windows. */
     rotateWindows: z.boolean().default(true),
     end: z
@@ -187,7 +212,10 @@ export const CadenceProfileSchema = z
       .describe('At the end without contact: move the lead with a note listing the attempts, or alert the РОП only'),
     /** End when the last phase is over (the default), or right after the last call (seed 000: "после трёх звонков"). */
     endAt: z.enum(['end_of_last_phase', 'after_last_call']).default('end_of_last_phase'),
-    stopOn: z.array(z.enum(CADENCE_STOPS)).min(1).default([...CADENCE_STOPS]),
+    stopOn: z
+      .array(z.enum(CADENCE_STOPS))
+      .min(1)
+      .default([...CADENCE_STOPS]),
     /** A call note counts as a conversation from this many seconds (and never with a "no answer" status). */
     answeredMinDuration: z.number().int().min(0).max(3600).default(20),
     /** A task left undone this long past due is the violation call_overdue, and the call is set again. */
@@ -202,7 +230,12 @@ export const CadenceProfileSchema = z
   .superRefine((p, ctx) => {
     p.phases.forEach((ph, i) => {
       const prev = p.phases[i - 1];
-      if (prev && ph.from !== prev.to) ctx.addIssue({ code: 'custom', path: ['phases', i, 'from'], message: `phases must follow each other: expected "from: ${prev.to}"` });
+      if (prev && ph.from !== prev.to)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phases', i, 'from'],
+          message: `phases must follow each other: expected "from: ${prev.to}"`,
+        });
     });
   });
 export type CadenceProfileConfig = z.infer<typeof CadenceProfileSchema>;
@@ -220,7 +253,9 @@ export const CadenceBindingSchema = z
 
 export const CadencesSchema = z
   .object({
-    profiles: z.record(z.string().regex(/^[a-z0-9-]+$/, 'a profile name is lower-case-with-dashes'), CadenceProfileSchema).default({}),
+    profiles: z
+      .record(z.string().regex(/^[a-z0-9-]+$/, 'a profile name is lower-case-with-dashes'), CadenceProfileSchema)
+      .default({}),
     bindings: z.array(CadenceBindingSchema).default([]),
     /** How often the sweep lists the bound stages (paged, 250 leads a request, bulk priority). */
     sweepInterval: IsoDurationSchema.default('PT10M'),
@@ -229,9 +264,19 @@ export const CadencesSchema = z
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.bindings.forEach((b, i) => {
-      if (c.profiles[b.profile] === undefined) ctx.addIssue({ code: 'custom', path: ['bindings', i, 'profile'], message: `no profile "${b.profile}"; profiles: ${Object.keys(c.profiles).join(', ') || 'none'}` });
+      if (c.profiles[b.profile] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bindings', i, 'profile'],
+          message: `no profile "${b.profile}"; profiles: ${Object.keys(c.profiles).join(', ') || 'none'}`,
+        });
       const key = `${b.pipeline}\u0000${b.stage}`;
-      if (b.enabled && seen.has(key)) ctx.addIssue({ code: 'custom', path: ['bindings', i, 'stage'], message: `stage "${b.stage}" already has an enabled cadence` });
+      if (b.enabled && seen.has(key))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bindings', i, 'stage'],
+          message: `stage "${b.stage}" already has an enabled cadence`,
+        });
       if (b.enabled) seen.add(key);
     });
   });
@@ -239,7 +284,9 @@ export type CadencesConfig = z.infer<typeof CadencesSchema>;
 // --- end of R3 call cadences ------------------------------------------------------------------------------------
 
 /** Quiet hours of a chat in local time ("21:00-09:00"), or "off". */
-const QuietHoursSchema = z.union([z.literal('off'), ShiftSchema]).describe('Local "HH:MM-HH:MM" when alerts are held, or "off"');
+const QuietHoursSchema = z
+  .union([z.literal('off'), ShiftSchema])
+  .describe('Local "HH:MM-HH:MM" when alerts are held, or "off"');
 
 /**
  * Telegram delivery and its manners (SPEC "Alerts": one per lead per violation type per window, grouped when many
@@ -273,7 +320,9 @@ const ShareSchema = z.number().min(0).max(1);
 const TimeOfDaySchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day "HH:MM"');
 
 /** A lead source as the digest names it, and the words that recognise it in the source field or the tags. */
-export const LeadSourceSchema = z.object({ name: z.string().min(1), match: z.array(z.string().min(1)).min(1) }).strict();
+export const LeadSourceSchema = z
+  .object({ name: z.string().min(1), match: z.array(z.string().min(1)).min(1) })
+  .strict();
 
 /**
  * R11 and R12 (seed 001 «Правило распределения лидов», seed 004 rules 5 and 7.4-7.5, seed 003 «статистика»,
@@ -361,18 +410,32 @@ export const RulesConfigSchema = z
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();
     cfg.departments.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['departments', i, 'name'], message: `department "${d.name}" is listed twice` });
+      if (names.has(d.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['departments', i, 'name'],
+          message: `department "${d.name}" is listed twice`,
+        });
       names.add(d.name);
     });
     const managers = new Map<string, number>();
     cfg.departments.forEach((d, i) =>
       d.managers.forEach((m, j) => {
-        if (managers.has(m.user)) ctx.addIssue({ code: 'custom', path: ['departments', i, 'managers', j, 'user'], message: `"${m.user}" is a manager in two departments` });
+        if (managers.has(m.user))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['departments', i, 'managers', j, 'user'],
+            message: `"${m.user}" is a manager in two departments`,
+          });
         managers.set(m.user, i);
       }),
     );
     if (cfg.timeZone !== undefined && !isValidZone(cfg.timeZone)) {
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: `"${cfg.timeZone}" is not an IANA time zone such as "Europe/Moscow"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeZone'],
+        message: `"${cfg.timeZone}" is not an IANA time zone such as "Europe/Moscow"`,
+      });
     }
   });
 export type RulesConfig = z.infer<typeof RulesConfigSchema>;

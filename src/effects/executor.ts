@@ -289,7 +289,16 @@ export function createExecutor(
     if (works.length === 0) return;
     await Promise.all(
       works.map((w) =>
-        redis.eval(FINISH, 1, keys.lead(w.c.plan.leadId), String(LEAD_TTL_SECONDS), w.c.plan.id, String(at), String(at - DONE_MARK_RETENTION_MS), String(DONE_MARKS_KEPT)),
+        redis.eval(
+          FINISH,
+          1,
+          keys.lead(w.c.plan.leadId),
+          String(LEAD_TTL_SECONDS),
+          w.c.plan.id,
+          String(at),
+          String(at - DONE_MARK_RETENTION_MS),
+          String(DONE_MARKS_KEPT),
+        ),
       ),
     );
   };

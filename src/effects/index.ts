@@ -104,11 +104,17 @@ export function createEffects(deps: {
       return;
     }
     // A plan that puts its own timer back at or before now twice in a row is a loop: refused, never run again.
-    const refused = await guard.check(due, [...(result.plans ?? []), ...(result.committed ?? []).map((c) => c.plan)], now());
+    const refused = await guard.check(
+      due,
+      [...(result.plans ?? []), ...(result.committed ?? []).map((c) => c.plan)],
+      now(),
+    );
     const plans = (result.plans ?? []).filter((p) => !refused.has(p));
     if (plans.length > 0) await executor.execute(plans);
     if (result.committed && result.committed.length > 0) await executor.drain(result.committed);
-    const loops = [...refused].flatMap((p) => p.effects.flatMap((e) => (e.kind === 'schedule_timer' ? [{ rule: e.rule, leadId: e.leadId, key: e.key }] : [])));
+    const loops = [...refused].flatMap((p) =>
+      p.effects.flatMap((e) => (e.kind === 'schedule_timer' ? [{ rule: e.rule, leadId: e.leadId, key: e.key }] : [])),
+    );
     if (loops.length > 0) await timers.cancel(loops);
     const failed = result.failed ?? [];
     const failedSet = new Set(failed.map((f) => f.timer));

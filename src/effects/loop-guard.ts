@@ -20,7 +20,11 @@ export const STALLS_TO_REFUSE = 2;
 const STALL_TTL_SECONDS = 24 * 3600;
 
 /** Pure: the due timers a plan reschedules at or before `now`, with that plan. */
-export function stalls(due: DueTimer[], plans: Plan[], now: number): Array<{ timer: DueTimer; plan: Plan; dueAt: number }> {
+export function stalls(
+  due: DueTimer[],
+  plans: Plan[],
+  now: number,
+): Array<{ timer: DueTimer; plan: Plan; dueAt: number }> {
   const byMember = new Map(due.map((t) => [timerMember(t.rule, t.leadId, t.key), t]));
   const out: Array<{ timer: DueTimer; plan: Plan; dueAt: number }> = [];
   for (const plan of plans) {
@@ -69,17 +73,27 @@ export function createLoopGuard(deps: { redis: Redis; keys: Keys; logger: Logger
           leadId: s.plan.leadId,
           reason: s.plan.reason,
           notDone: s.plan.effects,
-          error: { class: 'TimerLoop', message: `the ${s.timer.rule} due handler put timer "${s.timer.key}" back at ${new Date(s.dueAt).toISOString()}, not after now (${new Date(now).toISOString()}), ${count} times in a row` },
+          error: {
+            class: 'TimerLoop',
+            message: `the ${s.timer.rule} due handler put timer "${s.timer.key}" back at ${new Date(s.dueAt).toISOString()}, not after now (${new Date(now).toISOString()}), ${count} times in a row`,
+          },
           attempts: count,
         };
         // Two slots on a Redis Cluster: the dead letter with its trim in one step, the stall count apart.
-        await deps.redis.multi().lpush(deadLetterKey, JSON.stringify(entry)).ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1).exec();
+        await deps.redis
+          .multi()
+          .lpush(deadLetterKey, JSON.stringify(entry))
+          .ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1)
+          .exec();
         await deps.redis.hdel(counts, timerMember(s.timer.rule, s.timer.leadId, s.timer.key));
         deps.metrics.effectsDeadLettered.inc({ rule: s.plan.rule });
         const alertKey = deps.keys.of('effects', 'alerted', s.plan.leadId, s.plan.rule);
         if ((await deps.redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
           deps.metrics.amoAlerts.inc({ kind: 'timer_loop' });
-          log.error({ alert: 'timer_loop', ...entry }, `ACTION NEEDED: the ${s.plan.rule} rule keeps rescheduling lead ${s.plan.leadId} at or before now; its plan was refused and is in ${deadLetterKey}`);
+          log.error(
+            { alert: 'timer_loop', ...entry },
+            `ACTION NEEDED: the ${s.plan.rule} rule keeps rescheduling lead ${s.plan.leadId} at or before now; its plan was refused and is in ${deadLetterKey}`,
+          );
         } else {
           log.warn(entry, 'timer loop refused (operator already alerted for this lead and rule)');
         }

@@ -10,7 +10,10 @@ import { adminPlugin, type AdminDeps } from './routes/admin/index.js';
 import type { Logger } from '../lib/logger.js';
 import { adminTokenProblem } from '../admin/auth.js';
 
-export type AdminEnv = Pick<Env, 'ADMIN_ENABLED' | 'ADMIN_TOKEN' | 'ADMIN_PORT' | 'ADMIN_HOST' | 'ADMIN_SESSION_MINUTES'>;
+export type AdminEnv = Pick<
+  Env,
+  'ADMIN_ENABLED' | 'ADMIN_TOKEN' | 'ADMIN_PORT' | 'ADMIN_HOST' | 'ADMIN_SESSION_MINUTES'
+>;
 
 export type AdminPlan =
   | { kind: 'off'; reason: string }
@@ -18,7 +21,11 @@ export type AdminPlan =
   | { kind: 'own_port'; start: () => Promise<{ url: string; close: () => Promise<void> }> };
 
 /** Decides how (and whether) the admin area runs; `deps` is built only when it does. */
-export function planAdmin(env: AdminEnv, logger: Logger, deps: () => Omit<AdminDeps, 'token' | 'sessionMinutes' | 'logger'>): AdminPlan {
+export function planAdmin(
+  env: AdminEnv,
+  logger: Logger,
+  deps: () => Omit<AdminDeps, 'token' | 'sessionMinutes' | 'logger'>,
+): AdminPlan {
   if (!env.ADMIN_ENABLED) return { kind: 'off', reason: 'ADMIN_ENABLED=false' };
   const problem = adminTokenProblem(env.ADMIN_TOKEN);
   if (problem !== undefined || env.ADMIN_TOKEN === undefined) {

@@ -68,14 +68,24 @@ export const JOBS = {
   'telegram-route': {
     queue: QUEUE_NAMES.telegram,
     schema: TelegramRouteJobSchema,
-    options: { attempts: 10, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
+    options: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: true,
+      removeOnFail: { age: 14 * 24 * 3600 },
+    } satisfies JobsOptions,
     jobId: (data: TelegramRouteJob): string => `tg-route-${shortHash(data.reason)}`,
   },
   // One job drains one chat's queue in order; Telegram's 1 message/s per chat is kept by the throttler.
   'telegram-chat': {
     queue: QUEUE_NAMES.telegram,
     schema: TelegramChatJobSchema,
-    options: { attempts: 10, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 14 * 24 * 3600 } } satisfies JobsOptions,
+    options: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 14 * 24 * 3600 },
+    } satisfies JobsOptions,
     jobId: (data: TelegramChatJob): string => `tg-chat-${shortHash(data.chatId)}-${data.seq}`,
   },
   'telegram-update': {

@@ -24,7 +24,8 @@ export interface Queues {
  * prefix that would only fail on a cluster fails in every test.
  */
 export function assertQueuePrefix(prefix: string): void {
-  if (!/\{[^{}]+\}/.test(prefix)) throw new Error(`BullMQ prefix "${prefix}" has no Redis Cluster hash tag; use Keys.bullPrefix`);
+  if (!/\{[^{}]+\}/.test(prefix))
+    throw new Error(`BullMQ prefix "${prefix}" has no Redis Cluster hash tag; use Keys.bullPrefix`);
 }
 
 export function createQueues(deps: { connection: ConnectionOptions; prefix: string; logger: Logger }): Queues {
@@ -33,7 +34,11 @@ export function createQueues(deps: { connection: ConnectionOptions; prefix: stri
   for (const name of Object.values(QUEUE_NAMES)) {
     // BullMQ's event stream (job state changes, read by QueueEvents) keeps 10,000 entries by default; nothing here
     // reads it, so a short tail is enough for an operator looking at a live queue.
-    const queue = new Queue(name, { connection: deps.connection, prefix: deps.prefix, streams: { events: { maxLen: QUEUE_EVENTS_KEPT } } });
+    const queue = new Queue(name, {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      streams: { events: { maxLen: QUEUE_EVENTS_KEPT } },
+    });
     queue.on('error', (err) => deps.logger.error({ err, queue: name }, 'queue error'));
     queues.set(name, queue);
   }
@@ -63,7 +68,11 @@ export function createQueues(deps: { connection: ConnectionOptions; prefix: stri
     },
     async every(name, everyMs, data) {
       const spec = JOBS[name];
-      await get(spec.queue).upsertJobScheduler(name, { every: everyMs }, { name, data: parseJob(name, data), opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+      await get(spec.queue).upsertJobScheduler(
+        name,
+        { every: everyMs },
+        { name, data: parseJob(name, data), opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+      );
     },
     async counts() {
       const out = {} as Record<QueueName, Record<string, number>>;

@@ -48,11 +48,18 @@ export class PermanentJobError extends UnrecoverableError {
 }
 
 /** How the worker treats an error a handler threw: by its `retryable` and `retryAfterMs`, whatever its class. */
-export function classifyJobError(err: unknown): { kind: 'permanent' } | { kind: 'later'; delayMs: number } | { kind: 'retry' } {
+export function classifyJobError(
+  err: unknown,
+): { kind: 'permanent' } | { kind: 'later'; delayMs: number } | { kind: 'retry' } {
   if (typeof err !== 'object' || err === null) return { kind: 'retry' };
   const e = err as { retryable?: unknown; retryAfterMs?: unknown };
   if (e.retryable === false) return { kind: 'permanent' };
-  if (e.retryable === true && typeof e.retryAfterMs === 'number' && Number.isFinite(e.retryAfterMs) && e.retryAfterMs > 0) {
+  if (
+    e.retryable === true &&
+    typeof e.retryAfterMs === 'number' &&
+    Number.isFinite(e.retryAfterMs) &&
+    e.retryAfterMs > 0
+  ) {
     return { kind: 'later', delayMs: Math.ceil(e.retryAfterMs) };
   }
   return { kind: 'retry' };
@@ -97,7 +104,10 @@ export function createWorkers(deps: {
       if (verdict.kind === 'permanent' && err instanceof Error) throw new PermanentJobError(err);
       if (verdict.kind === 'later' && token !== undefined) {
         // amoCRM told every process to wait (429 retry_after, a block): park the job, keep its attempts.
-        deps.logger.warn({ err, job: name, jobId: job.id, retryAfterMs: verdict.delayMs }, 'job parked until the amoCRM back-off ends');
+        deps.logger.warn(
+          { err, job: name, jobId: job.id, retryAfterMs: verdict.delayMs },
+          'job parked until the amoCRM back-off ends',
+        );
         // eslint-disable-next-line no-restricted-syntax -- real time, as above
         await job.moveToDelayed(Date.now() + verdict.delayMs, token);
         throw new DelayedError();

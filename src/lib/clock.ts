@@ -6,7 +6,9 @@ export interface Clock {
 export const systemClock: Clock = { now: () => new Date() };
 
 /** A clock tests move by hand. */
-export function createManualClock(start: Date | string): Clock & { set(at: Date | string): void; advance(ms: number): void } {
+export function createManualClock(
+  start: Date | string,
+): Clock & { set(at: Date | string): void; advance(ms: number): void } {
   let current = new Date(start);
   return {
     now: () => new Date(current),
@@ -24,4 +26,5 @@ export function createManualClock(start: Date | string): Clock & { set(at: Date 
  * (`amoMs`, a whole second) is "at or after" one of ours when it is in the same second or later: compared at
  * amoCRM's precision, a call logged in the second the robot set the task counts for that task.
  */
-export const atOrAfterAtAmoPrecision = (amoMs: number, ourMs: number): boolean => amoMs >= Math.floor(ourMs / 1000) * 1000;
+export const atOrAfterAtAmoPrecision = (amoMs: number, ourMs: number): boolean =>
+  amoMs >= Math.floor(ourMs / 1000) * 1000;

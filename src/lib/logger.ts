@@ -69,10 +69,14 @@ export function safeErrorSerializer(err: unknown): unknown {
 
 /** The webhook token is part of the URL; every logged URL goes through this. */
 export function scrubUrl(url: string): string {
-  return url.replace(/(\/webhooks\/amocrm\/)[^/?#]+/, '$1[redacted]').replace(/([?&](?:code|token|access_token)=)[^&#]+/g, '$1[redacted]');
+  return url
+    .replace(/(\/webhooks\/amocrm\/)[^/?#]+/, '$1[redacted]')
+    .replace(/([?&](?:code|token|access_token)=)[^&#]+/g, '$1[redacted]');
 }
 
-export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream } & Pick<LoggerOptions, 'base'>): Logger {
+export function createLogger(
+  options: { level: string; name?: string; destination?: pino.DestinationStream } & Pick<LoggerOptions, 'base'>,
+): Logger {
   const loggerOptions: LoggerOptions = {
     level: options.level,
     name: options.name ?? 'amo-discipline',

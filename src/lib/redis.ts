@@ -18,7 +18,12 @@ export function parseClusterNodes(nodes: string): Array<{ host: string; port: nu
  * because every store uses only the commands both share (single-slot commands, pipelines and scripts whose keys
  * share a hash tag, see src/store/keys.ts), and BullMQ accepts either.
  */
-export function connectRedis(url: string, purpose: 'worker' | 'web', extra: RedisOptions = {}, clusterNodes?: string): Redis {
+export function connectRedis(
+  url: string,
+  purpose: 'worker' | 'web',
+  extra: RedisOptions = {},
+  clusterNodes?: string,
+): Redis {
   const options: RedisOptions =
     purpose === 'worker'
       ? { maxRetriesPerRequest: null, ...extra }
@@ -31,7 +36,9 @@ export function connectRedis(url: string, purpose: 'worker' | 'web', extra: Redi
 
 /** The nodes that hold keys: every master of a cluster, or the one server. */
 export function keyNodes(redis: Redis): Redis[] {
-  return (redis as unknown as { isCluster?: boolean }).isCluster === true ? (redis as unknown as Cluster).nodes('master') : [redis];
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true
+    ? (redis as unknown as Cluster).nodes('master')
+    : [redis];
 }
 
 /**
@@ -68,17 +75,25 @@ async function checkNode(redis: Redis): Promise<string[]> {
   try {
     const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
     if (policy !== 'noeviction') {
-      warnings.push(`Redis maxmemory-policy is "${policy}"; it must be "noeviction" or queued events and timers can be evicted`);
+      warnings.push(
+        `Redis maxmemory-policy is "${policy}"; it must be "noeviction" or queued events and timers can be evicted`,
+      );
     }
     const [, aof] = (await redis.config('GET', 'appendonly')) as [string, string];
     const [, save] = (await redis.config('GET', 'save')) as [string, string];
     if (aof !== 'yes' && (save ?? '').trim() === '') {
-      warnings.push('Redis has no persistence (appendonly no, no save points): a Redis restart loses every queued event and timer');
+      warnings.push(
+        'Redis has no persistence (appendonly no, no save points): a Redis restart loses every queued event and timer',
+      );
     } else if (aof !== 'yes') {
-      warnings.push('Redis appendonly is off: a crash loses events acknowledged since the last RDB snapshot; enable AOF');
+      warnings.push(
+        'Redis appendonly is off: a crash loses events acknowledged since the last RDB snapshot; enable AOF',
+      );
     }
   } catch (err) {
-    warnings.push(`could not read Redis settings (${(err as Error).message}); make sure maxmemory-policy is noeviction and AOF is on`);
+    warnings.push(
+      `could not read Redis settings (${(err as Error).message}); make sure maxmemory-policy is noeviction and AOF is on`,
+    );
   }
   return warnings;
 }

@@ -67,13 +67,20 @@ export interface RankingTail {
 const MARKER_TTL_S = 40 * 24 * 3600;
 
 /** The last part of the ranking's HTML and the managers whose factor in `month` is still in force. */
-function tailOf(html: string, ranking: Ranking, month: string, factors: Array<{ userId: number } & WeightFactor>): RankingTail {
+function tailOf(
+  html: string,
+  ranking: Ranking,
+  month: string,
+  factors: Array<{ userId: number } & WeightFactor>,
+): RankingTail {
   const parts = splitMessage(html);
   const name = (userId: number): string => ranking.rows.find((r) => r.userId === userId)?.name ?? `#${userId}`;
   return {
     html: parts[parts.length - 1] ?? html,
     month,
-    revertable: factors.filter((f) => f.revertedBy === undefined).map((f) => ({ userId: f.userId, name: name(f.userId) })),
+    revertable: factors
+      .filter((f) => f.revertedBy === undefined)
+      .map((f) => ({ userId: f.userId, name: name(f.userId) })),
   };
 }
 
@@ -112,7 +119,8 @@ export function createReports(deps: ReportsDeps): Reports {
     upTo?: string,
   ): Promise<{ reports: DepartmentReport[]; upTo: string }> => {
     const read = await readRecords(redis, keys, period.fromMs, period.toMs, upTo);
-    if (read.skipped > 0) logger.warn({ skipped: read.skipped }, 'records that do not fit the report schema were skipped');
+    if (read.skipped > 0)
+      logger.warn({ skipped: read.skipped }, 'records that do not fit the report schema were skipped');
     return { reports: computeReport(read.records, roster, period, dept), upTo: read.upTo };
   };
   const queue = async (
@@ -140,7 +148,9 @@ export function createReports(deps: ReportsDeps): Reports {
           html: part,
           ...(i === 0 && chart ? { chartPngBase64: chart.toString('base64') } : {}),
           // R11: the РОП's undo buttons go under the last part, the one that lists the lowered weights.
-          ...(tail && i === parts.length - 1 && tail.revertable.length > 0 ? { factorsMonth: tail.month, revertable: tail.revertable } : {}),
+          ...(tail && i === parts.length - 1 && tail.revertable.length > 0
+            ? { factorsMonth: tail.month, revertable: tail.revertable }
+            : {}),
         },
         reason: `${reason} (part ${i + 1} of ${parts.length})`,
       };
@@ -280,4 +290,3 @@ export function createReports(deps: ReportsDeps): Reports {
   };
   return reports;
 }
-

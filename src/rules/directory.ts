@@ -51,26 +51,52 @@ const norm = (s: string): string => s.trim().toLocaleLowerCase('ru').replace(/ё
 
 export function resolvePipeline(dir: AccountDirectory, name: string): Resolved<DirectoryPipeline> {
   const found = dir.pipelines.find((p) => norm(p.name) === norm(name));
-  return found ? { ok: true, value: found } : { ok: false, error: `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((p) => `"${p.name}"`).join(', ')}` };
+  return found
+    ? { ok: true, value: found }
+    : {
+        ok: false,
+        error: `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((p) => `"${p.name}"`).join(', ')}`,
+      };
 }
 
-export function resolveStatus(dir: AccountDirectory, pipelineName: string, statusName: string): Resolved<{ pipelineId: number; statusId: number }> {
+export function resolveStatus(
+  dir: AccountDirectory,
+  pipelineName: string,
+  statusName: string,
+): Resolved<{ pipelineId: number; statusId: number }> {
   const pipeline = resolvePipeline(dir, pipelineName);
   if (!pipeline.ok) return pipeline;
   const status = pipeline.value.statuses.find((s) => norm(s.name) === norm(statusName));
   return status
     ? { ok: true, value: { pipelineId: pipeline.value.id, statusId: status.id } }
-    : { ok: false, error: `stage "${statusName}" does not exist in pipeline "${pipeline.value.name}"; stages: ${pipeline.value.statuses.map((s) => `"${s.name}"`).join(', ')}` };
+    : {
+        ok: false,
+        error: `stage "${statusName}" does not exist in pipeline "${pipeline.value.name}"; stages: ${pipeline.value.statuses.map((s) => `"${s.name}"`).join(', ')}`,
+      };
 }
 
 export function resolveUser(dir: AccountDirectory, name: string): Resolved<DirectoryUser> {
-  const found = dir.users.filter((u) => norm(u.name) === norm(name) || (u.email !== undefined && norm(u.email) === norm(name)));
+  const found = dir.users.filter(
+    (u) => norm(u.name) === norm(name) || (u.email !== undefined && norm(u.email) === norm(name)),
+  );
   if (found.length === 1) return { ok: true, value: found[0]! };
-  if (found.length > 1) return { ok: false, error: `user "${name}" is ambiguous: ${found.length} users have that name; use the e-mail instead` };
-  return { ok: false, error: `user "${name}" does not exist; users: ${dir.users.map((u) => `"${u.name}"`).join(', ')}` };
+  if (found.length > 1)
+    return {
+      ok: false,
+      error: `user "${name}" is ambiguous: ${found.length} users have that name; use the e-mail instead`,
+    };
+  return {
+    ok: false,
+    error: `user "${name}" does not exist; users: ${dir.users.map((u) => `"${u.name}"`).join(', ')}`,
+  };
 }
 
 export function resolveGroup(dir: AccountDirectory, name: string): Resolved<{ id: number; name: string }> {
   const found = dir.groups.find((g) => norm(g.name) === norm(name));
-  return found ? { ok: true, value: found } : { ok: false, error: `user group "${name}" does not exist; groups: ${dir.groups.map((g) => `"${g.name}"`).join(', ')}` };
+  return found
+    ? { ok: true, value: found }
+    : {
+        ok: false,
+        error: `user group "${name}" does not exist; groups: ${dir.groups.map((g) => `"${g.name}"`).join(', ')}`,
+      };
 }

@@ -72,7 +72,15 @@ export type Effect =
    * under it (see `EffectStore.taskId`), so later effects and incoming task webhooks can refer to it.
    * Reconciled: an open task of the lead with the same text and due time is taken as this one.
    */
-  | { kind: 'create_task'; leadId: number; ref: string; userId: number; text: string; dueAt: number; taskTypeId?: number }
+  | {
+      kind: 'create_task';
+      leadId: number;
+      ref: string;
+      userId: number;
+      text: string;
+      dueAt: number;
+      taskTypeId?: number;
+    }
   /** PATCH /api/v4/tasks: complete (with a result text) or move a task created earlier under `ref`. */
   | { kind: 'complete_task'; leadId: number; ref: string; resultText: string }
   | { kind: 'update_task'; leadId: number; ref: string; dueAt?: number; text?: string; userId?: number }

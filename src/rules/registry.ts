@@ -12,7 +12,23 @@ import { STAGE_RULE_LIST } from './stage-rules/registry.js';
 
 export type { RuleInfo } from './definition.js';
 
-export const RULES: readonly RuleInfo[] = [R1, R2, R3, ...STAGE_RULE_LIST.map(({ id, title, summary, seed, folder, configKey, doc, timers }) => ({ id, title, summary, seed, folder, configKey, doc, timers })), R11, R12];
+export const RULES: readonly RuleInfo[] = [
+  R1,
+  R2,
+  R3,
+  ...STAGE_RULE_LIST.map(({ id, title, summary, seed, folder, configKey, doc, timers }) => ({
+    id,
+    title,
+    summary,
+    seed,
+    folder,
+    configKey,
+    doc,
+    timers,
+  })),
+  R11,
+  R12,
+];
 
 export function ruleInfo(id: string): RuleInfo | undefined {
   return RULES.find((r) => r.id === id);
@@ -36,9 +52,20 @@ export interface RuleStatus extends RuleInfo {
 /** Each rule's switches as a rules config (parsed, defaults applied) sets them. */
 export function ruleStatuses(config: unknown): RuleStatus[] {
   return RULES.map((r) => {
-    const block = r.configKey.split('.').reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), config);
-    const on = Array.isArray(block) ? block.some((x) => (x as { enabled?: unknown }).enabled !== false) : block !== undefined && block !== null && (block as { enabled?: unknown }).enabled !== false;
-    const shadow = !Array.isArray(block) && block !== null && typeof block === 'object' && (block as { shadow?: unknown }).shadow === true;
+    const block = r.configKey
+      .split('.')
+      .reduce<unknown>(
+        (v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+        config,
+      );
+    const on = Array.isArray(block)
+      ? block.some((x) => (x as { enabled?: unknown }).enabled !== false)
+      : block !== undefined && block !== null && (block as { enabled?: unknown }).enabled !== false;
+    const shadow =
+      !Array.isArray(block) &&
+      block !== null &&
+      typeof block === 'object' &&
+      (block as { shadow?: unknown }).shadow === true;
     return { ...r, enabled: on, shadow };
   });
 }

@@ -189,7 +189,8 @@ export function emptyPickupState(leadId: number): PickupState {
   return { leadId, clock: 0, phase: 'idle', missedUserIds: [], misses: 0 };
 }
 
-export type RecordKind = 'assignment' | 'reassignment' | 'fallback' | 'pickup_started' | 'pickup_taken' | 'pickup_waiting';
+export type RecordKind =
+  'assignment' | 'reassignment' | 'fallback' | 'pickup_started' | 'pickup_taken' | 'pickup_waiting';
 
 export type Decision =
   | { kind: 'assign'; request: AssignmentRequest; reason: string }
@@ -199,14 +200,29 @@ export type Decision =
   | {
       kind: 'alert';
       audience: { kind: 'department'; department: string; chatId?: string } | { kind: 'manager'; userId: number };
-      template: 'pickup_missed' | 'pickup_fallback' | 'lead_assigned' | 'nobody_eligible' | 'pickup_taken' | 'pickup_reassigned_by_head';
+      template:
+        | 'pickup_missed'
+        | 'pickup_fallback'
+        | 'lead_assigned'
+        | 'nobody_eligible'
+        | 'pickup_taken'
+        | 'pickup_reassigned_by_head';
       params: Record<string, string | number>;
       leadId: number;
       dedupeKey: string;
       reason: string;
     }
   | { kind: 'record_violation'; type: 'pickup_missed'; leadId: number; userId: number; at: number; reason: string }
-  | { kind: 'record'; record: RecordKind; leadId: number; userId?: number; previousUserId?: number; explanation?: DistributionExplanation; at: number; reason: string }
+  | {
+      kind: 'record';
+      record: RecordKind;
+      leadId: number;
+      userId?: number;
+      previousUserId?: number;
+      explanation?: DistributionExplanation;
+      at: number;
+      reason: string;
+    }
   | { kind: 'schedule_timer'; timer: 'pickup_deadline'; leadId: number; clock: number; dueAt: number; reason: string }
   | { kind: 'cancel_timer'; timer: 'pickup_deadline'; leadId: number; clock: number; reason: string }
   | { kind: 'release_load'; leadId: number; userId: number; reason: string };

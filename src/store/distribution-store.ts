@@ -212,7 +212,8 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
           ...args,
         )) as [string, string];
         if (isOwnerRace(reply)) {
-          if (attempt >= OWNER_RACE_RETRIES) throw new Error(`distribution: lead ${leadId} changed owner ${attempt + 1} times during one pick`);
+          if (attempt >= OWNER_RACE_RETRIES)
+            throw new Error(`distribution: lead ${leadId} changed owner ${attempt + 1} times during one pick`);
           expected = reply[1];
           continue;
         }
@@ -224,7 +225,15 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
     async release(leadId) {
       let expected = ownerOf(await redis.get(ownerKey(leadId)));
       for (let attempt = 0; expected !== '' && attempt <= OWNER_RACE_RETRIES; attempt++) {
-        const reply = (await redis.eval(RELEASE, 2, ownerKey(leadId), loadKeyOf(expected), String(leadId), expected, String(nowSeconds()))) as unknown;
+        const reply = (await redis.eval(
+          RELEASE,
+          2,
+          ownerKey(leadId),
+          loadKeyOf(expected),
+          String(leadId),
+          expected,
+          String(nowSeconds()),
+        )) as unknown;
         if (!isOwnerRace(reply)) return;
         expected = reply[1];
       }
@@ -258,7 +267,10 @@ export function createDistributionStore(redis: Redis, keys: Keys): DistributionS
   };
 }
 
-export function explanationOf(input: PickInput & { department: string; skipped: DistributionExplanation['skipped'] }, result: { winner?: number; scores: Record<string, number> }): DistributionExplanation {
+export function explanationOf(
+  input: PickInput & { department: string; skipped: DistributionExplanation['skipped'] },
+  result: { winner?: number; scores: Record<string, number> },
+): DistributionExplanation {
   return {
     department: input.department,
     strategy: input.strategy,

@@ -29,7 +29,8 @@ export interface IntakeStore {
 export function createIntakeStore(redis: Redis, keys: Keys): IntakeStore {
   const hash = keys.of('intake', 'paused');
   const records = createRecordStore(redis, keys);
-  const describe = (t: IntakeTarget): string => (t.kind === 'manager' ? `manager ${t.userId}` : `department "${t.name}"`);
+  const describe = (t: IntakeTarget): string =>
+    t.kind === 'manager' ? `manager ${t.userId}` : `department "${t.name}"`;
   const record = (kind: 'intake_paused' | 'intake_resumed', target: IntakeTarget, by: IntakeActor) =>
     records.append(
       {
@@ -45,7 +46,12 @@ export function createIntakeStore(redis: Redis, keys: Keys): IntakeStore {
     );
   return {
     async pause(target, by) {
-      const entry: IntakePause = { by: by.name, reason: by.reason, at: by.at, ...(by.userId !== undefined ? { byUserId: by.userId } : {}) };
+      const entry: IntakePause = {
+        by: by.name,
+        reason: by.reason,
+        at: by.at,
+        ...(by.userId !== undefined ? { byUserId: by.userId } : {}),
+      };
       const fresh = await redis.hsetnx(hash, pauseKey(target), JSON.stringify(entry));
       if (fresh === 1) await record('intake_paused', target, by);
       return fresh === 1;

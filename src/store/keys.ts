@@ -39,7 +39,8 @@ export interface Keys {
 }
 
 export function createKeys(prefix: string): Keys {
-  if (/[{}]/.test(prefix)) throw new Error(`REDIS_PREFIX must not contain braces (they are Redis Cluster hash tags): ${prefix}`);
+  if (/[{}]/.test(prefix))
+    throw new Error(`REDIS_PREFIX must not contain braces (they are Redis Cluster hash tags): ${prefix}`);
   const k = (...parts: Array<string | number>): string => [prefix, ...parts].join(':');
   const queueTag = `{${prefix}}`;
   const distTag = `{${prefix}:dist}`;

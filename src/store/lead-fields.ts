@@ -62,7 +62,8 @@ export function encodeLeadField(value: unknown): Buffer {
 /** The JSON text of a stored value, whichever form it was written in. */
 export function leadFieldJson(raw: Buffer | string): string {
   if (typeof raw === 'string') return raw;
-  if (raw[0] === TAG_V1) return inflateRawSync(raw.subarray(1), { dictionary: LEAD_FIELD_DICTIONARY_V1 }).toString('utf8');
+  if (raw[0] === TAG_V1)
+    return inflateRawSync(raw.subarray(1), { dictionary: LEAD_FIELD_DICTIONARY_V1 }).toString('utf8');
   return raw.toString('utf8');
 }
 

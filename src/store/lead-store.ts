@@ -48,16 +48,23 @@ export function createLeadStore(redis: Redis, keys: Keys, options: { lockMs?: nu
       return parseField(await redis.hgetBuffer(keys.lead(leadId), 'state'), (v) => LeadStateSchema.parse(v));
     },
     async put(state) {
-      await redis.multi().hset(keys.lead(state.leadId), 'state', encodeLeadField(state)).expire(keys.lead(state.leadId), LEAD_TTL_SECONDS).exec();
+      await redis
+        .multi()
+        .hset(keys.lead(state.leadId), 'state', encodeLeadField(state))
+        .expire(keys.lead(state.leadId), LEAD_TTL_SECONDS)
+        .exec();
     },
     async withLock(leadId, fn) {
       const token = randomUUID();
       const lockKey = keys.leadLock(leadId);
       const ok = await redis.set(lockKey, token, 'PX', lockMs, 'NX');
       if (ok !== 'OK') throw new LeadLockedError(leadId);
-      const renew = setInterval(() => {
-        redis.eval(RENEW_SCRIPT, 1, lockKey, token, String(lockMs)).catch(() => undefined);
-      }, Math.max(100, Math.floor(lockMs / 3)));
+      const renew = setInterval(
+        () => {
+          redis.eval(RENEW_SCRIPT, 1, lockKey, token, String(lockMs)).catch(() => undefined);
+        },
+        Math.max(100, Math.floor(lockMs / 3)),
+      );
       renew.unref();
       try {
         return await fn();

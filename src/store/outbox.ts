@@ -54,7 +54,12 @@ export interface Outbox {
   pending(limit?: number): Promise<OutboxEntry[]>;
 }
 
-export function outboxKeys(keys: Keys): { journal: string; route: string; routing: string; seen: (id: string) => string } {
+export function outboxKeys(keys: Keys): {
+  journal: string;
+  route: string;
+  routing: string;
+  seen: (id: string) => string;
+} {
   return {
     journal: keys.tagged('outbox', 'pending'),
     route: keys.tagged('outbox', 'route'),
@@ -67,13 +72,26 @@ export function outboxKeys(keys: Keys): { journal: string; route: string; routin
  * `onPushed` is told after a fresh push (delivery uses it to wake its router); a failure there loses nothing: the
  * message is already in the route list, and the router's sweep drains it.
  */
-export function createOutbox(redis: Redis, keys: Keys, options: { onPushed?: (id: string) => Promise<void> } = {}): Outbox {
+export function createOutbox(
+  redis: Redis,
+  keys: Keys,
+  options: { onPushed?: (id: string) => Promise<void> } = {},
+): Outbox {
   const k = outboxKeys(keys);
   return {
     async push(message, dedupeId) {
       const entry = JSON.stringify({ ...message, id: dedupeId });
       // One step: a crash can never mark a message seen without queueing it.
-      const fresh = await redis.eval(PUSH, 3, k.seen(dedupeId), k.journal, k.route, entry, String(7 * 24 * 3600), String(OUTBOX_JOURNAL_MAX));
+      const fresh = await redis.eval(
+        PUSH,
+        3,
+        k.seen(dedupeId),
+        k.journal,
+        k.route,
+        entry,
+        String(7 * 24 * 3600),
+        String(OUTBOX_JOURNAL_MAX),
+      );
       if (fresh !== 1) return false;
       await options.onPushed?.(dedupeId).catch(() => undefined);
       return true;

@@ -196,7 +196,7 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
     };
     for (let day = today - RECORD_ARCHIVE_DAYS * DAY_MS; day <= today; day += DAY_MS)
       for (const r of await readArchive(dayOf(day))) await note(r);
-    for (let start = '-'; ; ) {
+    for (let start = '-'; ;) {
       const page = (await redis.xrangeBuffer(stream, start, '+', 'COUNT', 1000)) as RawEntry[];
       for (const e of page) await note(parseEntry(e));
       if (page.length < 1000) break;
@@ -219,7 +219,10 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
       // eslint-disable-next-line no-restricted-syntax -- Wall clock on purpose: the marks expire like the Redis TTLs beside them, the same for every process.
       const nowSec = Math.floor(Date.now() / 1000);
       // Two slots (the lead's and the old mark's): two commands, not one pipeline.
-      const [marks, oldMark] = await Promise.all([redis.hget(lead, RECORD_MARKS_FIELD), redis.exists(oldSeen(dedupeId))]);
+      const [marks, oldMark] = await Promise.all([
+        redis.hget(lead, RECORD_MARKS_FIELD),
+        redis.exists(oldSeen(dedupeId)),
+      ]);
       const expires = marks === null ? undefined : (JSON.parse(marks) as Record<string, number>)[dedupeId];
       if (oldMark === 1 || (expires !== undefined && expires > nowSec)) return undefined;
       const data = encodeRecord(record);
@@ -252,7 +255,10 @@ export function createRecordStore(redis: Redis, keys: Keys): RecordStore {
     },
     async forLead(leadId, limit = RECORDS_PER_LEAD) {
       // Ids moved into the hash come after those still in a list written before (the list is moved at the next record).
-      const [listed, field] = await Promise.all([redis.lrange(oldPerLead(leadId), 0, -1), redis.hget(keys.lead(leadId), RECORD_IDS_FIELD)]);
+      const [listed, field] = await Promise.all([
+        redis.lrange(oldPerLead(leadId), 0, -1),
+        redis.hget(keys.lead(leadId), RECORD_IDS_FIELD),
+      ]);
       const ids = [...listed, ...(field === null ? [] : field.split(' '))].slice(-limit);
       if (ids.length === 0) return [];
       const pipeline = redis.pipeline();

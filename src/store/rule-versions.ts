@@ -74,7 +74,8 @@ redis.call('LTRIM', KEYS[3], 0, ${VERSIONS_KEPT - 1})
 return v
 `;
 
-export type SaveResult = { kind: 'saved'; version: number } | { kind: 'already_imported' } | { kind: 'conflict'; current: number };
+export type SaveResult =
+  { kind: 'saved'; version: number } | { kind: 'already_imported' } | { kind: 'conflict'; current: number };
 
 export interface VersionStore {
   channel: string;
@@ -82,7 +83,15 @@ export interface VersionStore {
   get(version: number): Promise<RulesVersion | undefined>;
   list(limit?: number): Promise<RulesVersionSummary[]>;
   /** Saves `text` as the next version and makes it current; the diff is computed against the current one. */
-  save(input: { text: string; author: string; comment: string; origin: VersionOrigin; rollbackOf?: number; at: string; baseVersion?: number }): Promise<SaveResult>;
+  save(input: {
+    text: string;
+    author: string;
+    comment: string;
+    origin: VersionOrigin;
+    rollbackOf?: number;
+    at: string;
+    baseVersion?: number;
+  }): Promise<SaveResult>;
   /** Announces the new current version to every process. */
   announce(version: number): Promise<void>;
   lastFileHash(): Promise<string | undefined>;
@@ -113,7 +122,9 @@ export function createVersionStore(redis: Redis, keys: Keys): VersionStore {
     async list(limit = 50) {
       const numbers = await redis.lrange(k.list, 0, limit - 1);
       const docs = await Promise.all(numbers.map((n) => get(Number(n))));
-      return docs.filter((d): d is RulesVersion => d !== undefined).map(({ text: _text, diff: _diff, ...summary }) => summary);
+      return docs
+        .filter((d): d is RulesVersion => d !== undefined)
+        .map(({ text: _text, diff: _diff, ...summary }) => summary);
     },
     async save(input) {
       const currentNo = Number((await redis.get(k.current)) ?? 0);
@@ -127,7 +138,12 @@ export function createVersionStore(redis: Redis, keys: Keys): VersionStore {
         ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
         hash,
         text: input.text,
-        diff: diffTexts(previous?.text ?? '', input.text, previous ? `version ${previous.version}` : 'empty', 'new version'),
+        diff: diffTexts(
+          previous?.text ?? '',
+          input.text,
+          previous ? `version ${previous.version}` : 'empty',
+          'new version',
+        ),
       };
       // The diff is against the version read above; baseVersion guards that it is still current when saved.
       // A file change is always the latest edit (no base); an API edit without a base is checked against what it diffed.
@@ -135,11 +151,31 @@ export function createVersionStore(redis: Redis, keys: Keys): VersionStore {
       let result = -2;
       // -2: another save took the number or changed the list between the reads and the script; read again.
       while (result === -2) {
-        const [counter, dropped] = await Promise.all([redis.get(k.counter), redis.lrange(k.list, VERSIONS_KEPT - 1, -1)]);
+        const [counter, dropped] = await Promise.all([
+          redis.get(k.counter),
+          redis.lrange(k.list, VERSIONS_KEPT - 1, -1),
+        ]);
         const next = Number(counter ?? 0) + 1;
-        const keyList = [k.counter, k.current, k.list, k.fileHash, k.version(next), ...dropped.map((v) => k.version(v))];
+        const keyList = [
+          k.counter,
+          k.current,
+          k.list,
+          k.fileHash,
+          k.version(next),
+          ...dropped.map((v) => k.version(v)),
+        ];
         result = Number(
-          await redis.eval(SAVE_SCRIPT, keyList.length, ...keyList, JSON.stringify(doc), hash, input.origin === 'file' ? 'file' : 'edit', base, String(next), ...dropped),
+          await redis.eval(
+            SAVE_SCRIPT,
+            keyList.length,
+            ...keyList,
+            JSON.stringify(doc),
+            hash,
+            input.origin === 'file' ? 'file' : 'edit',
+            base,
+            String(next),
+            ...dropped,
+          ),
         );
       }
       if (result === 0) return { kind: 'already_imported' };

@@ -57,9 +57,15 @@ export interface Rejection {
   errors: ConfigError[];
 }
 
-export type Validation = { ok: true; config: RulesConfig; calendar: Calendar; warnings: ConfigWarning[]; rules?: CompiledRules } | { ok: false; errors: ConfigError[] };
+export type Validation =
+  | { ok: true; config: RulesConfig; calendar: Calendar; warnings: ConfigWarning[]; rules?: CompiledRules }
+  | { ok: false; errors: ConfigError[] };
 
-export type ApplyResult = { ok: true; version: number } | { ok: false; kind: 'invalid'; errors: ConfigError[] } | { ok: false; kind: 'conflict'; current: number } | { ok: false; kind: 'not_found' };
+export type ApplyResult =
+  | { ok: true; version: number }
+  | { ok: false; kind: 'invalid'; errors: ConfigError[] }
+  | { ok: false; kind: 'conflict'; current: number }
+  | { ok: false; kind: 'not_found' };
 
 export interface RulesSourceOptions {
   file: string;
@@ -96,16 +102,31 @@ export interface RulesSource {
   close(): Promise<void>;
 }
 
-function rulesMetrics(metrics: Metrics | undefined): { rejected: Counter<'origin'>; version: Gauge<never>; warnings: Gauge<never> } | undefined {
+function rulesMetrics(
+  metrics: Metrics | undefined,
+): { rejected: Counter<'origin'>; version: Gauge<never>; warnings: Gauge<never> } | undefined {
   if (!metrics) return undefined;
   const registers = [metrics.registry];
   const existing = <T>(name: string): T | undefined => metrics.registry.getSingleMetric(name) as T | undefined;
   return {
     rejected:
       existing<Counter<'origin'>>('amo_rules_rejected_total') ??
-      new Counter({ name: 'amo_rules_rejected_total', help: 'Rules configs rejected as invalid (the running config stayed), by origin', labelNames: ['origin'], registers }),
-    version: existing<Gauge<never>>('amo_rules_version') ?? new Gauge({ name: 'amo_rules_version', help: 'Rules config version this process runs', registers }),
-    warnings: existing<Gauge<never>>('amo_rules_warnings') ?? new Gauge({ name: 'amo_rules_warnings', help: 'Names in the running rules config that do not resolve in amoCRM', registers }),
+      new Counter({
+        name: 'amo_rules_rejected_total',
+        help: 'Rules configs rejected as invalid (the running config stayed), by origin',
+        labelNames: ['origin'],
+        registers,
+      }),
+    version:
+      existing<Gauge<never>>('amo_rules_version') ??
+      new Gauge({ name: 'amo_rules_version', help: 'Rules config version this process runs', registers }),
+    warnings:
+      existing<Gauge<never>>('amo_rules_warnings') ??
+      new Gauge({
+        name: 'amo_rules_warnings',
+        help: 'Names in the running rules config that do not resolve in amoCRM',
+        registers,
+      }),
   };
 }
 
@@ -122,10 +143,16 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
 
   const now = (): string => clock.now().toISOString();
 
-  const compile = (config: RulesConfig, calendar: Calendar, dir: AccountDirectory | undefined): { rules?: CompiledRules; warnings: ConfigWarning[] } => {
+  const compile = (
+    config: RulesConfig,
+    calendar: Calendar,
+    dir: AccountDirectory | undefined,
+  ): { rules?: CompiledRules; warnings: ConfigWarning[] } => {
     if (!dir) return { warnings: [] };
     const compiled = compileRules(config, calendar, dir);
-    return compiled.ok ? { rules: compiled.rules, warnings: compiled.warnings } : { warnings: compiled.errors.map((e) => ({ ...e, disabled: 'the whole config' })) };
+    return compiled.ok
+      ? { rules: compiled.rules, warnings: compiled.warnings }
+      : { warnings: compiled.errors.map((e) => ({ ...e, disabled: 'the whole config' })) };
   };
 
   const validate = async (text: string, dir?: AccountDirectory): Promise<Validation> => {
@@ -138,7 +165,10 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
   const reject = (r: Rejection): void => {
     rejection = r;
     m?.rejected.inc({ origin: r.origin });
-    log.error({ origin: r.origin, version: r.version, errors: r.errors }, `rules rejected (${r.errors.length} error(s)); the running config stays`);
+    log.error(
+      { origin: r.origin, version: r.version, errors: r.errors },
+      `rules rejected (${r.errors.length} error(s)); the running config stays`,
+    );
   };
 
   const install = (v: RulesVersion, valid: Extract<Validation, { ok: true }>): void => {
@@ -157,8 +187,18 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
     };
     m?.version.set(v.version);
     m?.warnings.set(valid.warnings.length);
-    for (const w of valid.warnings) log.warn({ path: w.path, disabled: w.disabled }, `rules: ${w.message}; disabled: ${w.disabled}`);
-    log.info({ version: v.version, origin: v.origin, author: v.author, timeoutMs: valid.rules?.pickup.timeoutMs, warnings: valid.warnings.length }, 'rules config applied');
+    for (const w of valid.warnings)
+      log.warn({ path: w.path, disabled: w.disabled }, `rules: ${w.message}; disabled: ${w.disabled}`);
+    log.info(
+      {
+        version: v.version,
+        origin: v.origin,
+        author: v.author,
+        timeoutMs: valid.rules?.pickup.timeoutMs,
+        warnings: valid.warnings.length,
+      },
+      'rules config applied',
+    );
     for (const l of listeners) l(snapshot);
   };
 
@@ -222,16 +262,25 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
   // Start: the file first (it may be newer than the stored versions), then the current version.
   const fileState = await checkFile();
   if ((await versions.current()) === 0) {
-    throw new RulesError(file, fileState.ok ? [{ path: 'rules', message: 'no stored version and the file could not be imported' }] : fileState.errors);
+    throw new RulesError(
+      file,
+      fileState.ok
+        ? [{ path: 'rules', message: 'no stored version and the file could not be imported' }]
+        : fileState.errors,
+    );
   }
   if (!fileState.ok) log.error({ file }, 'the rules file is not valid; running the last stored version');
   if (!(await followCurrent()) || !snapshot) {
-    throw new RulesError(file, rejection?.errors ?? [{ path: 'rules', message: 'the stored version could not be read' }]);
+    throw new RulesError(
+      file,
+      rejection?.errors ?? [{ path: 'rules', message: 'the stored version could not be read' }],
+    );
   }
 
   await options.subscriber.subscribe(versions.channel);
   options.subscriber.on('message', (channel) => {
-    if (channel === versions.channel) check().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'rules reload failed'));
+    if (channel === versions.channel)
+      check().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'rules reload failed'));
   });
   const timer = setInterval(() => {
     check().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'rules check failed'));
@@ -262,19 +311,34 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
     },
     snapshot: requireSnapshot,
     lastRejection: () => rejection,
-    isShadow: (rule) => (snapshot?.rules ? isShadow(snapshot.rules, rule) : snapshot ? shadowRulesOf(snapshot.config).has(rule) : false),
+    isShadow: (rule) =>
+      snapshot?.rules ? isShadow(snapshot.rules, rule) : snapshot ? shadowRulesOf(snapshot.config).has(rule) : false,
     validate,
     async apply(input) {
       const valid = await validate(input.text);
       if (!valid.ok) return { ok: false, kind: 'invalid', errors: valid.errors };
-      return saveAndFollow({ text: input.text, author: input.author, comment: input.comment, origin: 'api', at: now(), ...(input.baseVersion !== undefined ? { baseVersion: input.baseVersion } : {}) });
+      return saveAndFollow({
+        text: input.text,
+        author: input.author,
+        comment: input.comment,
+        origin: 'api',
+        at: now(),
+        ...(input.baseVersion !== undefined ? { baseVersion: input.baseVersion } : {}),
+      });
     },
     async rollback(input) {
       const target = await versions.get(input.version);
       if (!target) return { ok: false, kind: 'not_found' };
       const valid = await validate(target.text);
       if (!valid.ok) return { ok: false, kind: 'invalid', errors: valid.errors };
-      return saveAndFollow({ text: target.text, author: input.author, comment: input.comment || `rollback to version ${input.version}`, origin: 'rollback', rollbackOf: input.version, at: now() });
+      return saveAndFollow({
+        text: target.text,
+        author: input.author,
+        comment: input.comment || `rollback to version ${input.version}`,
+        origin: 'rollback',
+        rollbackOf: input.version,
+        at: now(),
+      });
     },
     recompile() {
       const s = snapshot;
@@ -282,7 +346,8 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
       const { rules, warnings } = compile(s.config, s.calendar, options.directory?.());
       snapshot = { ...s, ...(rules ? { rules } : {}), warnings, loadedAt: now() };
       m?.warnings.set(warnings.length);
-      for (const w of warnings) log.warn({ path: w.path, disabled: w.disabled }, `rules: ${w.message}; disabled: ${w.disabled}`);
+      for (const w of warnings)
+        log.warn({ path: w.path, disabled: w.disabled }, `rules: ${w.message}; disabled: ${w.disabled}`);
       for (const l of listeners) l(snapshot);
     },
     check,

@@ -94,20 +94,55 @@ const RAW_DICTIONARY_V1 = Buffer.from(
   (() => {
     const enc = (k: string): string => k.replace(/\[/g, '%5B').replace(/\]/g, '%5D');
     const fields = [
-      'price', 'date_create', 'created_user_id', 'account_id', 'group_id', 'is_deleted', 'loss_reason_id', 'created_at',
-      'closest_task_at', 'text', 'element_type', 'element_id', 'task_type', 'complete_till', 'linked_company_id', 'type',
-      'code', 'enums', 'values][0][enum', 'tags][0][id', 'tags][0][name', 'custom_fields][0][id', 'custom_fields][0][name',
-      'custom_fields][0][values][0][value', 'custom_fields][1][id', 'custom_fields][1][values][0][value', 'old_status_id',
-      'old_responsible_user_id', 'old_pipeline_id', 'pipeline_id', 'status_id', 'responsible_user_id', 'modified_user_id',
-      'last_modified', 'updated_at', 'name', 'id',
+      'price',
+      'date_create',
+      'created_user_id',
+      'account_id',
+      'group_id',
+      'is_deleted',
+      'loss_reason_id',
+      'created_at',
+      'closest_task_at',
+      'text',
+      'element_type',
+      'element_id',
+      'task_type',
+      'complete_till',
+      'linked_company_id',
+      'type',
+      'code',
+      'enums',
+      'values][0][enum',
+      'tags][0][id',
+      'tags][0][name',
+      'custom_fields][0][id',
+      'custom_fields][0][name',
+      'custom_fields][0][values][0][value',
+      'custom_fields][1][id',
+      'custom_fields][1][values][0][value',
+      'old_status_id',
+      'old_responsible_user_id',
+      'old_pipeline_id',
+      'pipeline_id',
+      'status_id',
+      'responsible_user_id',
+      'modified_user_id',
+      'last_modified',
+      'updated_at',
+      'name',
+      'id',
     ];
-    let d = '{"receivedAt":"2026-11-25T12:00:00.000Z","contentType":"json","requestId":"","userAgent":"amoCRM-Webhooks/3.0","body":"{';
+    let d =
+      '{"receivedAt":"2026-11-25T12:00:00.000Z","contentType":"json","requestId":"","userAgent":"amoCRM-Webhooks/3.0","body":"{';
     d += enc('account[_links][self]=https%3A%2F%2F.amocrm.ru&account[id]=&account[subdomain]=');
     // Frequent Cyrillic words of lead names and fields, percent-encoded as amoCRM sends them.
-    d += '%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82+%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0+';
-    d += '%D0%98%D1%81%D1%82%D0%BE%D1%87%D0%BD%D0%B8%D0%BA+%D0%90%D0%B2%D0%B8%D1%82%D0%BE+%D0%A2%D0%B5%D0%BB%D0%B5%D1%84%D0%BE%D0%BD';
+    d +=
+      '%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82+%D0%97%D0%B0%D1%8F%D0%B2%D0%BA%D0%B0+%D1%81+%D1%81%D0%B0%D0%B9%D1%82%D0%B0+';
+    d +=
+      '%D0%98%D1%81%D1%82%D0%BE%D1%87%D0%BD%D0%B8%D0%BA+%D0%90%D0%B2%D0%B8%D1%82%D0%BE+%D0%A2%D0%B5%D0%BB%D0%B5%D1%84%D0%BE%D0%BD';
     for (const entity of ['contacts', 'task', 'unsorted', 'leads'])
-      for (const event of ['delete', 'restore', 'responsible', 'note', 'add', 'update', 'status']) d += `&${enc(`${entity}[${event}][0][`)}0%5D%5B`;
+      for (const event of ['delete', 'restore', 'responsible', 'note', 'add', 'update', 'status'])
+        d += `&${enc(`${entity}[${event}][0][`)}0%5D%5B`;
     for (const f of fields) d += `&${enc(`leads[status][0][${f}]`)}=`;
     return `${d}{"receivedAt":"2026-11-25T12:00:00.000Z","contentType":"form","requestId":"","userAgent":"amoCRM-Webhooks/3.0","body":"`;
   })(),
@@ -122,7 +157,8 @@ export function encodeRawCompact(delivery: RawDelivery): Buffer {
 /** Reads every format ever stored: compact, plain JSON (with or without the id), and the older plain deflate. */
 export function decodeRaw(stored: Buffer, deliveryId: string): RawDelivery {
   let text: string;
-  if (stored[0] === RAW_COMPACT_V1) text = inflateRawSync(stored.subarray(1), { dictionary: RAW_DICTIONARY_V1 }).toString('utf8');
+  if (stored[0] === RAW_COMPACT_V1)
+    text = inflateRawSync(stored.subarray(1), { dictionary: RAW_DICTIONARY_V1 }).toString('utf8');
   else if (stored[0] === 0x7b) text = stored.toString('utf8');
   else text = inflateRawSync(stored).toString('utf8');
   return { deliveryId, ...(JSON.parse(text) as Omit<RawDelivery, 'deliveryId'>) };
@@ -219,7 +255,13 @@ export function createWebhookInbox(deps: {
         const dedupeId = spec.idFor(data);
         const jobId = `${dedupeId}-${nonce}${(seq++).toString(36)}`;
         ids.push(jobId);
-        return new Job(events, 'webhook-event', data, { ...spec.options, jobId, deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 } }, jobId);
+        return new Job(
+          events,
+          'webhook-event',
+          data,
+          { ...spec.options, jobId, deduplication: { id: dedupeId, ttl: dedupeTtlSeconds(event) * 1000 } },
+          jobId,
+        );
       });
       const rawValue = rawTtl > 0 ? encodeRawPlain(raw) : undefined;
       const deadValues = deadLetters.map((d) => JSON.stringify(d));
@@ -258,7 +300,10 @@ type Results = Array<[Error | null, unknown]>;
  *   of the route). Each delivery's commands stay contiguous and it reads only its own results; the pipeline is not
  *   a transaction, as before. A failed send fails every delivery in it, and each is answered 503.
  */
-function leanPipelines(redis: Redis, events: Queue): {
+function leanPipelines(
+  redis: Redis,
+  events: Queue,
+): {
   /** Queues commands (synchronously, in `fill`) on this turn's pipeline; resolves with their results. */
   send(fill: (pipeline: Pipeline) => void): Promise<Results>;
   asBullClient(pipeline: Pipeline): { runCommand(name: string, args: unknown[]): unknown };
@@ -266,13 +311,19 @@ function leanPipelines(redis: Redis, events: Queue): {
 } {
   let conn: Promise<Redis> | undefined;
   const connect = async (): Promise<Redis> => {
-    const bull = (await events.client) as unknown as { scriptsSet: Record<string, { lua: string; numberOfKeys: number | null }> };
+    const bull = (await events.client) as unknown as {
+      scriptsSet: Record<string, { lua: string; numberOfKeys: number | null }>;
+    };
     const command = Object.keys(bull.scriptsSet).find((name) => name.startsWith('addStandardJob:'));
-    if (command === undefined) throw new Error("BullMQ's addStandardJob script is not defined on the queue's connection");
+    if (command === undefined)
+      throw new Error("BullMQ's addStandardJob script is not defined on the queue's connection");
     const script = bull.scriptsSet[command]!;
     const client = redis.duplicate();
     client.on('error', () => undefined); // reported by the main web connection; a failed send answers 503
-    client.defineCommand(command, { lua: script.lua, ...(script.numberOfKeys !== null ? { numberOfKeys: script.numberOfKeys } : {}) });
+    client.defineCommand(command, {
+      lua: script.lua,
+      ...(script.numberOfKeys !== null ? { numberOfKeys: script.numberOfKeys } : {}),
+    });
     return client;
   };
   let open: { pipeline: Pipeline; done: Promise<Results> } | undefined;

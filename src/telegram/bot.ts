@@ -19,7 +19,8 @@ import type { LinkStore } from './links.js';
 import { botText, buttons, formatWhen, unfactorButtons, violationText } from './templates/index.js';
 
 /** Why a «Переназначить» changed nothing (the pickup rule's answer, or the lead is gone from amoCRM). */
-export type ReassignRefusal = 'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found' | 'not_your_department';
+export type ReassignRefusal =
+  'disabled' | 'not_in_stage' | 'pinned' | 'taken' | 'no_clock' | 'not_found' | 'not_your_department';
 export type ReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: ReassignRefusal };
 
 /** What the pickup rule offers the bot (the lead wires it to R1). */
@@ -43,7 +44,10 @@ export interface RankingActions {
   factors(month: string, department: string): Promise<Array<{ userId: number; revertedBy?: string | undefined }>>;
   revert(month: string, userId: number, by: string): Promise<{ reverted: boolean; reason: string }>;
   /** The ranking message's part with the undo buttons, as it reads now. */
-  tail(department: string, month: string): Promise<{ html: string; month: string; revertable: Array<{ userId: number; name: string }> } | undefined>;
+  tail(
+    department: string,
+    month: string,
+  ): Promise<{ html: string; month: string; revertable: Array<{ userId: number; name: string }> } | undefined>;
 }
 
 /** Reports in HTML (R12); the reports module provides it, a default from the record stands in without it. */
@@ -70,9 +74,15 @@ export interface BotDeps {
 }
 
 /** amoCRM event types that show a lead was taken, per the R1 `takenBy` setting. */
-const EVIDENCE: Record<string, string> = { outgoing_call: 'outgoing_call', note: 'common_note_added', task_completed: 'task_completed' };
+const EVIDENCE: Record<string, string> = {
+  outgoing_call: 'outgoing_call',
+  note: 'common_note_added',
+  task_completed: 'task_completed',
+};
 
-type Who = { kind: 'manager'; userId: number; department?: CompiledDepartment } | { kind: 'head'; userId: number; department: CompiledDepartment };
+type Who =
+  | { kind: 'manager'; userId: number; department?: CompiledDepartment }
+  | { kind: 'head'; userId: number; department: CompiledDepartment };
 
 export function installBot(deps: BotDeps): Bot {
   const { bot } = deps;
@@ -80,7 +90,8 @@ export function installBot(deps: BotDeps): Bot {
   const zone = (): string => deps.rules()?.timeZone ?? 'Europe/Moscow';
   const name = (id: number): string => deps.rules()?.userNames.get(id) ?? `пользователь ${id}`;
   const departments = (): CompiledDepartment[] => deps.rules()?.departments ?? [];
-  const deptOfManager = (userId: number): CompiledDepartment | undefined => departments().find((d) => d.managers.some((m) => m.userId === userId));
+  const deptOfManager = (userId: number): CompiledDepartment | undefined =>
+    departments().find((d) => d.managers.some((m) => m.userId === userId));
 
   /**
    * Who is acting, by the Telegram user who wrote or pressed (never by the chat alone): the linked head or fallback of
@@ -92,10 +103,17 @@ export function installBot(deps: BotDeps): Bot {
     if (chatId === undefined) return undefined;
     const isPrivate = ctx.chat?.type === 'private';
     // In a private chat the chat is the person (linked by /start <code>); in a group, the sender's own private link.
-    const userId = ctx.from?.id !== undefined ? await deps.links.userOf(String(ctx.from.id)) : isPrivate ? await deps.links.userOf(chatId) : undefined;
+    const userId =
+      ctx.from?.id !== undefined
+        ? await deps.links.userOf(String(ctx.from.id))
+        : isPrivate
+          ? await deps.links.userOf(chatId)
+          : undefined;
     if (userId === undefined) return undefined;
     const deptChat = departments().find((d) => d.telegramChat === chatId);
-    const headOf = (deptChat && (deptChat.headUserId === userId || deptChat.fallbackUserId === userId) ? deptChat : undefined) ?? departments().find((d) => d.headUserId === userId || d.fallbackUserId === userId);
+    const headOf =
+      (deptChat && (deptChat.headUserId === userId || deptChat.fallbackUserId === userId) ? deptChat : undefined) ??
+      departments().find((d) => d.headUserId === userId || d.fallbackUserId === userId);
     if (headOf) return { kind: 'head', userId, department: headOf };
     const dept = deptOfManager(userId);
     if (dept || isPrivate) return { kind: 'manager', userId, ...(dept ? { department: dept } : {}) };
@@ -105,8 +123,20 @@ export function installBot(deps: BotDeps): Bot {
   /** A refused press or message, in the record with the person: who tried what, where. */
   const recordRefusal = async (ctx: Context, what: string): Promise<void> => {
     const at = deps.clock.now().toISOString();
-    const from = ctx.from ? `Telegram ${ctx.from.id}${ctx.from.username ? ` @${ctx.from.username}` : ''}` : 'Telegram (unknown sender)';
-    await deps.records.append({ kind: 'action', at, leadId: 0, type: 'telegram_refused', rule: 'telegram', reason: `${what} refused: ${from} in chat ${ctx.chat?.id ?? '?'} is neither a linked manager nor the head of sales` }, `tg:refused:${ctx.chat?.id ?? ''}:${ctx.from?.id ?? ''}:${what}:${at}`);
+    const from = ctx.from
+      ? `Telegram ${ctx.from.id}${ctx.from.username ? ` @${ctx.from.username}` : ''}`
+      : 'Telegram (unknown sender)';
+    await deps.records.append(
+      {
+        kind: 'action',
+        at,
+        leadId: 0,
+        type: 'telegram_refused',
+        rule: 'telegram',
+        reason: `${what} refused: ${from} in chat ${ctx.chat?.id ?? '?'} is neither a linked manager nor the head of sales`,
+      },
+      `tg:refused:${ctx.chat?.id ?? ''}:${ctx.from?.id ?? ''}:${what}:${at}`,
+    );
   };
 
   /** One polite refusal per person and chat (a group has many members; a stranger is told once, then left be). */
@@ -121,9 +151,27 @@ export function installBot(deps: BotDeps): Bot {
     log.info({ chatId, fromId: ctx.from?.id }, 'telegram: message from someone who is not linked; refused');
   };
 
-  const record = async (kind: 'action', leadId: number, type: string, userId: number | undefined, by: string, reason: string): Promise<void> => {
+  const record = async (
+    kind: 'action',
+    leadId: number,
+    type: string,
+    userId: number | undefined,
+    by: string,
+    reason: string,
+  ): Promise<void> => {
     const at = deps.clock.now().toISOString();
-    await deps.records.append({ kind, at, leadId, type, rule: 'telegram', ...(userId !== undefined ? { userId } : {}), reason: `${reason} (pressed by ${by})` }, `tg:${type}:${leadId}:${userId ?? ''}:${at}`);
+    await deps.records.append(
+      {
+        kind,
+        at,
+        leadId,
+        type,
+        rule: 'telegram',
+        ...(userId !== undefined ? { userId } : {}),
+        reason: `${reason} (pressed by ${by})`,
+      },
+      `tg:${type}:${leadId}:${userId ?? ''}:${at}`,
+    );
   };
 
   const presser = (ctx: Context, w: Who): string => {
@@ -138,7 +186,8 @@ export function installBot(deps: BotDeps): Bot {
   };
 
   const replyHtml = async (ctx: Context, html: string): Promise<void> => {
-    for (const part of splitMessage(html)) await ctx.reply(part, { parse_mode: 'HTML', link_preview_options: { is_disabled: true } });
+    for (const part of splitMessage(html))
+      await ctx.reply(part, { parse_mode: 'HTML', link_preview_options: { is_disabled: true } });
   };
 
   bot.command('start', async (ctx) => {
@@ -155,7 +204,15 @@ export function installBot(deps: BotDeps): Bot {
       if (user) {
         log.info({ chatId, userId: user.userId }, 'telegram: chat linked to an amoCRM user');
         await deps.records.append(
-          { kind: 'action', at: deps.clock.now().toISOString(), leadId: 0, type: 'telegram_linked', rule: 'telegram', userId: user.userId, reason: `Telegram chat ${chatId} linked by a one-time link` },
+          {
+            kind: 'action',
+            at: deps.clock.now().toISOString(),
+            leadId: 0,
+            type: 'telegram_linked',
+            rule: 'telegram',
+            userId: user.userId,
+            reason: `Telegram chat ${chatId} linked by a one-time link`,
+          },
           `tg:linked:${user.userId}:${chatId}:${code}`,
         );
         await ctx.reply(botText.linked(user.name), { parse_mode: 'HTML' });
@@ -175,24 +232,38 @@ export function installBot(deps: BotDeps): Bot {
     const w = await who(ctx);
     if (!w) return refuseOnce(ctx);
     const { from, to } = dayBounds();
-    if (w.kind === 'head') return replyHtml(ctx, await deps.reports.report({ department: w.department.name, from, to }));
+    if (w.kind === 'head')
+      return replyHtml(ctx, await deps.reports.report({ department: w.department.name, from, to }));
     const rules = deps.rules();
     const records = (await deps.records.range(from.toISOString(), to.toISOString())).filter((r) => r.leadId > 0);
     const mine = new Map<number, StoredRecord[]>();
     for (const r of records) mine.set(r.leadId, [...(mine.get(r.leadId) ?? []), r]);
     const lines: string[] = [];
     for (const [leadId, rs] of mine) {
-      const given = rs.filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === w.userId).pop();
+      const given = rs
+        .filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === w.userId)
+        .pop();
       if (!given) continue;
       const later = rs.filter((r) => r.at > given.at || r === given);
       const away = later.some((r) => (r.kind === 'reassignment' || r.kind === 'fallback') && r.userId !== w.userId);
       const taken = later.some((r) => r.kind === 'pickup_taken');
       // The deadline the running rules give; a process without them (web only) says only that it waits.
       const deadline = rules ? Date.parse(given.at) + rules.pickup.timeoutMs : undefined;
-      const state = away ? '↪️ передан другому' : taken ? '✅ взят в работу' : deadline !== undefined ? `⏳ взять до ${formatWhen(deadline, zone())}` : '⏳ ещё не взят';
-      lines.push(`• <a href="${escapeHtml(deps.leadUrl(leadId))}">№${leadId}</a> — получен ${formatWhen(given.at, zone())}: ${state}`);
+      const state = away
+        ? '↪️ передан другому'
+        : taken
+          ? '✅ взят в работу'
+          : deadline !== undefined
+            ? `⏳ взять до ${formatWhen(deadline, zone())}`
+            : '⏳ ещё не взят';
+      lines.push(
+        `• <a href="${escapeHtml(deps.leadUrl(leadId))}">№${leadId}</a> — получен ${formatWhen(given.at, zone())}: ${state}`,
+      );
     }
-    await replyHtml(ctx, [botText.todayHeader(name(w.userId)), ...(lines.length ? lines : [botText.nothing])].join('\n'));
+    await replyHtml(
+      ctx,
+      [botText.todayHeader(name(w.userId)), ...(lines.length ? lines : [botText.nothing])].join('\n'),
+    );
   });
 
   bot.command('violations', async (ctx) => {
@@ -201,7 +272,9 @@ export function installBot(deps: BotDeps): Bot {
     const { from, to } = dayBounds();
     const members = new Set(w.kind === 'head' ? w.department.managers.map((m) => m.userId) : [w.userId]);
     const rules = deps.rules();
-    const list = (await deps.records.range(from.toISOString(), to.toISOString())).filter((r) => r.kind === 'violation' && r.userId !== undefined && members.has(r.userId));
+    const list = (await deps.records.range(from.toISOString(), to.toISOString())).filter(
+      (r) => r.kind === 'violation' && r.userId !== undefined && members.has(r.userId),
+    );
     const lines = list.map(
       (r) =>
         `• ${formatWhen(r.at, zone())} — ${escapeHtml(violationText(r.type ?? '', rules))}: ${escapeHtml(name(r.userId!))}, <a href="${escapeHtml(deps.leadUrl(r.leadId))}">№${r.leadId}</a> (${escapeHtml(r.rule)}${r.seed ? `, ${escapeHtml(r.seed)}` : ''})`,
@@ -243,14 +316,31 @@ export function installBot(deps: BotDeps): Bot {
           return;
         }
         if (verdict.kind === 'missing') {
-          await record('action', id, 'telegram_take_refused', w.userId, by, 'pressed "taken" without an outgoing call or note after the assignment');
-          await ctx.answerCallbackQuery({ text: botText.takenMissing(verdict.since).replace(/<[^>]+>/g, ''), show_alert: true });
+          await record(
+            'action',
+            id,
+            'telegram_take_refused',
+            w.userId,
+            by,
+            'pressed "taken" without an outgoing call or note after the assignment',
+          );
+          await ctx.answerCallbackQuery({
+            text: botText.takenMissing(verdict.since).replace(/<[^>]+>/g, ''),
+            show_alert: true,
+          });
           return;
         }
         // The pickup rule decides, with amoCRM's evidence read again; its "taken" edits the incident's messages.
         const taken = await deps.pickup!.takenByButton(id, w.userId);
         if (!taken) {
-          await record('action', id, 'telegram_take_refused', w.userId, by, 'pressed "taken"; the pickup rule has no running clock of this manager to stop');
+          await record(
+            'action',
+            id,
+            'telegram_take_refused',
+            w.userId,
+            by,
+            'pressed "taken"; the pickup rule has no running clock of this manager to stop',
+          );
           await ctx.answerCallbackQuery({ text: botText.takenNoClock, show_alert: true });
           return;
         }
@@ -259,25 +349,55 @@ export function installBot(deps: BotDeps): Bot {
         return;
       }
       if (w.kind !== 'head') {
-        await record('action', id, `telegram_${action}_refused`, w.userId, by, 'a head-of-sales button pressed by a manager');
+        await record(
+          'action',
+          id,
+          `telegram_${action}_refused`,
+          w.userId,
+          by,
+          'a head-of-sales button pressed by a manager',
+        );
         await ctx.answerCallbackQuery({ text: botText.onlyHead, show_alert: true });
         return;
       }
       if ((action === 'pause' || action === 'resume') && !w.department.managers.some((m) => m.userId === id)) {
-        await record('action', 0, `telegram_${action}_refused`, id, by, `the manager is not in ${w.department.name}, the presser's department`);
+        await record(
+          'action',
+          0,
+          `telegram_${action}_refused`,
+          id,
+          by,
+          `the manager is not in ${w.department.name}, the presser's department`,
+        );
         await ctx.answerCallbackQuery({ text: botText.notYourDepartment, show_alert: true });
         return;
       }
       if (action === 'reassign') {
         const outcome = await deps.pickup!.reassign(id, w.userId);
         if (!outcome.changed) {
-          await record('action', id, 'telegram_reassign_refused', undefined, by, `reassignment requested by the head of sales; nothing changed (${outcome.why})`);
+          await record(
+            'action',
+            id,
+            'telegram_reassign_refused',
+            undefined,
+            by,
+            `reassignment requested by the head of sales; nothing changed (${outcome.why})`,
+          );
           await ctx.answerCallbackQuery({ text: botText.reassignRefused(id, outcome.why), show_alert: true });
           return;
         }
         const to = outcome.toUserId;
-        await record('action', id, 'telegram_reassign', to, by, `reassigned by the head of sales${to !== undefined ? ` to ${name(to)}` : ''}`);
-        await ctx.answerCallbackQuery({ text: to !== undefined ? botText.reassigned(id, name(to)) : botText.reassignedNobody(id) });
+        await record(
+          'action',
+          id,
+          'telegram_reassign',
+          to,
+          by,
+          `reassigned by the head of sales${to !== undefined ? ` to ${name(to)}` : ''}`,
+        );
+        await ctx.answerCallbackQuery({
+          text: to !== undefined ? botText.reassigned(id, name(to)) : botText.reassignedNobody(id),
+        });
         return;
       }
       const target: IntakeTarget = { kind: 'manager', userId: id };
@@ -286,7 +406,14 @@ export function installBot(deps: BotDeps): Bot {
         // The intake store records the pause itself (intake_paused); this is the record of the button press.
         await record('action', 0, 'telegram_pause', id, by, 'intake paused by the head of sales');
         await ctx.answerCallbackQuery({ text: botText.paused(name(id)) });
-        await ctx.reply(botText.paused(name(id)), { parse_mode: 'HTML', reply_markup: { inline_keyboard: [[{ text: buttons.resume(id, name(id)).text, callback_data: buttons.resume(id, name(id)).data }]] } });
+        await ctx.reply(botText.paused(name(id)), {
+          parse_mode: 'HTML',
+          reply_markup: {
+            inline_keyboard: [
+              [{ text: buttons.resume(id, name(id)).text, callback_data: buttons.resume(id, name(id)).data }],
+            ],
+          },
+        });
         return;
       }
       await deps.intake?.resume(target, { by: w.userId });
@@ -322,14 +449,28 @@ export function installBot(deps: BotDeps): Bot {
         await ctx.answerCallbackQuery({ text: botText.factorMissing, show_alert: true });
         return;
       }
-      const result = factor.revertedBy === undefined ? await ranking.revert(month, userId, presser(ctx, w)) : { reverted: false, reason: factor.revertedBy };
+      const result =
+        factor.revertedBy === undefined
+          ? await ranking.revert(month, userId, presser(ctx, w))
+          : { reverted: false, reason: factor.revertedBy };
       log.info({ month, userId, reverted: result.reverted, by: w.userId }, 'telegram: weight factor undo pressed');
-      await ctx.answerCallbackQuery({ text: result.reverted ? botText.factorReverted(name(userId)) : botText.factorAlreadyReverted(name(userId), factor.revertedBy ?? result.reason), show_alert: !result.reverted });
+      await ctx.answerCallbackQuery({
+        text: result.reverted
+          ? botText.factorReverted(name(userId))
+          : botText.factorAlreadyReverted(name(userId), factor.revertedBy ?? result.reason),
+        show_alert: !result.reverted,
+      });
       const tail = await ranking.tail(w.department.name, month);
       if (!tail) return;
-      const keyboard = unfactorButtons(tail.month, tail.revertable).map((row) => row.map((b) => ({ text: b.text, callback_data: b.data })));
+      const keyboard = unfactorButtons(tail.month, tail.revertable).map((row) =>
+        row.map((b) => ({ text: b.text, callback_data: b.data })),
+      );
       await ctx
-        .editMessageText(tail.html, { parse_mode: 'HTML', link_preview_options: { is_disabled: true }, ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}) })
+        .editMessageText(tail.html, {
+          parse_mode: 'HTML',
+          link_preview_options: { is_disabled: true },
+          ...(keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {}),
+        })
         .catch((err: unknown) => {
           if (!/message is not modified/i.test((err as Error).message)) throw err;
         });
@@ -345,14 +486,24 @@ export function installBot(deps: BotDeps): Bot {
   };
 
   /** R1: a press counts only with the evidence the rule accepts, by this manager, after the lead was given to them. */
-  const evidence = async (leadId: number, userId: number): Promise<{ kind: 'ok'; evidence: string } | { kind: 'missing'; since: string } | { kind: 'not_yours' }> => {
+  const evidence = async (
+    leadId: number,
+    userId: number,
+  ): Promise<{ kind: 'ok'; evidence: string } | { kind: 'missing'; since: string } | { kind: 'not_yours' }> => {
     const lead = deps.amo ? await deps.amo.getLead(leadId, 'sla') : null;
     if (deps.amo && lead?.responsible_user_id !== userId) return { kind: 'not_yours' };
-    const given = (await deps.records.forLead(leadId)).filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === userId).pop();
+    const given = (await deps.records.forLead(leadId))
+      .filter((r) => (r.kind === 'assignment' || r.kind === 'reassignment') && r.userId === userId)
+      .pop();
     const since = given ? Date.parse(given.at) : 0;
     const takenBy = deps.rules()?.pickup.takenBy ?? new Set(['outgoing_call', 'note']);
     const types = [...takenBy].map((t) => EVIDENCE[t]).filter((t): t is string => t !== undefined);
-    const events = deps.amo ? await deps.amo.listEvents({ entityType: 'lead', entityIds: [leadId], types, createdFrom: Math.floor(since / 1000) }, 'sla') : [];
+    const events = deps.amo
+      ? await deps.amo.listEvents(
+          { entityType: 'lead', entityIds: [leadId], types, createdFrom: Math.floor(since / 1000) },
+          'sla',
+        )
+      : [];
     const mine = events.find((e) => e.created_by === userId && e.created_at * 1000 >= since);
     if (mine) return { kind: 'ok', evidence: mine.type };
     return { kind: 'missing', since: formatWhen(since, zone()) };
@@ -365,7 +516,9 @@ export function installBot(deps: BotDeps): Bot {
     if (ctx.chat.type === 'private') await ctx.reply(botText.help);
   });
 
-  bot.catch((err) => log.error({ err: { message: err.message }, update: err.ctx.update.update_id }, 'telegram: update handling failed'));
+  bot.catch((err) =>
+    log.error({ err: { message: err.message }, update: err.ctx.update.update_id }, 'telegram: update handling failed'),
+  );
   return bot;
 }
 
@@ -375,7 +528,9 @@ export function recordReports(deps: { records: RecordStore; rules: () => Compile
     async report({ department, from, to }) {
       const rules = deps.rules();
       const dept = rules?.departments.find((d) => d.name === department);
-      const managers = dept ? dept.managers.map((m) => m.userId) : [...new Set((rules?.departments ?? []).flatMap((d) => d.managers.map((m) => m.userId)))];
+      const managers = dept
+        ? dept.managers.map((m) => m.userId)
+        : [...new Set((rules?.departments ?? []).flatMap((d) => d.managers.map((m) => m.userId)))];
       const records = await deps.records.range(from.toISOString(), to.toISOString());
       const row = (userId: number): string => {
         const rs = records.filter((r) => r.userId === userId);

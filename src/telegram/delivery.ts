@@ -21,10 +21,32 @@ import type { Keys } from '../store/keys.js';
 import { OutboxEntrySchema, outboxKeys, type OutboxEntry } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
 import { splitMessage, TELEGRAM_CAPTION_LIMIT } from './html.js';
-import { alertKey, DEFAULT_TELEGRAM, groupBurst, incidentFamily, isReport, isSilent, quietHoursFor, quietUntil, suppressedByWindow, type ChatOwner, type Queued, type Unit } from './hygiene.js';
+import {
+  alertKey,
+  DEFAULT_TELEGRAM,
+  groupBurst,
+  incidentFamily,
+  isReport,
+  isSilent,
+  quietHoursFor,
+  quietUntil,
+  suppressedByWindow,
+  type ChatOwner,
+  type Queued,
+  type Unit,
+} from './hygiene.js';
 import type { LinkStore } from './links.js';
 import { classifyFailure, type Failure, type TelegramSink } from './sink.js';
-import { digestHeader, digestLine, incidentText, renderEvent, reportCaption, unfactorButtons, type RenderContext, type TimelineEntry } from './templates/index.js';
+import {
+  digestHeader,
+  digestLine,
+  incidentText,
+  renderEvent,
+  reportCaption,
+  unfactorButtons,
+  type RenderContext,
+  type TimelineEntry,
+} from './templates/index.js';
 import { RetryLaterError } from '../lib/retry-later.js';
 import type { TelegramQueue } from './jobs.js';
 
@@ -135,16 +157,25 @@ export function createDelivery(deps: DeliveryDeps) {
   // ---- routing ---------------------------------------------------------------------------------------------------
 
   /** The chat of an audience, or undefined (logged) when there is none to send to. */
-  const chatFor = async (audience: OutboxEntry['audience']): Promise<{ chatId: string; owner: ChatOwner } | undefined> => {
+  const chatFor = async (
+    audience: OutboxEntry['audience'],
+  ): Promise<{ chatId: string; owner: ChatOwner } | undefined> => {
     if (audience.kind === 'manager') {
       const chatId = await deps.links.chatOf(audience.userId);
       if (chatId !== undefined) return { chatId, owner: { kind: 'manager', userId: audience.userId } };
-      if (deps.sink.dryRun) return { chatId: `manager-${audience.userId}`, owner: { kind: 'manager', userId: audience.userId } };
+      if (deps.sink.dryRun)
+        return { chatId: `manager-${audience.userId}`, owner: { kind: 'manager', userId: audience.userId } };
       return undefined;
     }
-    const chatId = audience.chatId ?? deps.rules()?.departments.find((d) => d.name === audience.department)?.telegramChat;
-    if (chatId !== undefined && chatId !== '') return { chatId, owner: { kind: 'department', department: audience.department } };
-    if (deps.sink.dryRun) return { chatId: `department-${audience.department}`, owner: { kind: 'department', department: audience.department } };
+    const chatId =
+      audience.chatId ?? deps.rules()?.departments.find((d) => d.name === audience.department)?.telegramChat;
+    if (chatId !== undefined && chatId !== '')
+      return { chatId, owner: { kind: 'department', department: audience.department } };
+    if (deps.sink.dryRun)
+      return {
+        chatId: `department-${audience.department}`,
+        owner: { kind: 'department', department: audience.department },
+      };
     return undefined;
   };
 
@@ -160,37 +191,79 @@ export function createDelivery(deps: DeliveryDeps) {
     const until = quietUntil(quietHoursFor(t, item.chatId, item.owner), now(), zone());
     if (until !== undefined && !isReport(item.message.template)) {
       // Quiet hours (SPEC "Alerts"): held, then delivered as one digest when they end.
-      await deps.redis.multi().rpush(k.held(item.chatId), JSON.stringify(item)).zadd(k.heldIndex, 'NX', until, item.chatId).exec();
-      log.info({ chatId: item.chatId, template: item.message.template, leadId: item.message.leadId, until: new Date(until).toISOString() }, 'telegram: quiet hours, message held');
+      await deps.redis
+        .multi()
+        .rpush(k.held(item.chatId), JSON.stringify(item))
+        .zadd(k.heldIndex, 'NX', until, item.chatId)
+        .exec();
+      log.info(
+        {
+          chatId: item.chatId,
+          template: item.message.template,
+          leadId: item.message.leadId,
+          until: new Date(until).toISOString(),
+        },
+        'telegram: quiet hours, message held',
+      );
       return;
     }
     await deps.redis.multi().rpush(k.queue(item.chatId), JSON.stringify(item)).sadd(k.chats, item.chatId).exec();
     await scheduleChat(item.chatId);
   };
 
-  const toChat = async (entry: OutboxEntry, target: { chatId: string; owner: ChatOwner }, lead: ChatItem['lead']): Promise<void> => {
+  const toChat = async (
+    entry: OutboxEntry,
+    target: { chatId: string; owner: ChatOwner },
+    lead: ChatItem['lead'],
+  ): Promise<void> => {
     const key = alertKey(entry);
     if (key !== undefined) {
       // One alert per lead per violation type per window, per chat; checked and marked in one step, so two routers
       // handling the same alert at once let one through.
-      const last = (await deps.redis.eval(CLAIM_ALERT, 1, k.alerted(target.chatId), key, String(now()), String(settings().alertWindowMs))) as string | null;
+      const last = (await deps.redis.eval(
+        CLAIM_ALERT,
+        1,
+        k.alerted(target.chatId),
+        key,
+        String(now()),
+        String(settings().alertWindowMs),
+      )) as string | null;
       if (suppressedByWindow(last === null ? undefined : Number(last), now(), settings().alertWindowMs)) {
-        log.info({ chatId: target.chatId, leadId: entry.leadId, key, id: entry.id }, 'telegram: same alert within its window, not sent again');
+        log.info(
+          { chatId: target.chatId, leadId: entry.leadId, key, id: entry.id },
+          'telegram: same alert within its window, not sent again',
+        );
         return;
       }
     }
     const family = incidentFamily(entry);
-    const edits = family !== undefined && entry.leadId !== undefined && (await deps.redis.hexists(k.incident(target.chatId, entry.leadId, family), 'messageId')) === 1;
+    const edits =
+      family !== undefined &&
+      entry.leadId !== undefined &&
+      (await deps.redis.hexists(k.incident(target.chatId, entry.leadId, family), 'messageId')) === 1;
     if (family !== undefined && entry.leadId !== undefined && !edits) {
       // The chat knows of the incident from now on, before its first message is out: an update routed meanwhile
       // ("taken" a moment after "new lead") joins it instead of being dropped as news of an unknown incident.
       const key = k.incident(target.chatId, entry.leadId, family);
-      await deps.redis.multi().hset(key, 'routed', '1').expire(key, 30 * 24 * 3600).exec();
+      await deps.redis
+        .multi()
+        .hset(key, 'routed', '1')
+        .expire(key, 30 * 24 * 3600)
+        .exec();
     }
-    await enqueue({ deliveryId: `${entry.id}@${target.chatId}`, chatId: target.chatId, owner: target.owner, message: entry, edits, routedAt: now(), ...(lead ? { lead } : {}) });
+    await enqueue({
+      deliveryId: `${entry.id}@${target.chatId}`,
+      chatId: target.chatId,
+      owner: target.owner,
+      message: entry,
+      edits,
+      routedAt: now(),
+      ...(lead ? { lead } : {}),
+    });
   };
 
-  const hasIncident = async (chatId: string, leadId: number, family: string): Promise<boolean> => (await deps.redis.exists(k.incident(chatId, leadId, family))) === 1;
+  const hasIncident = async (chatId: string, leadId: number, family: string): Promise<boolean> =>
+    (await deps.redis.exists(k.incident(chatId, leadId, family))) === 1;
 
   const routeEntry = async (entry: OutboxEntry): Promise<void> => {
     const t = settings();
@@ -202,7 +275,12 @@ export function createDelivery(deps: DeliveryDeps) {
     }
 
     // Escalation ladder: a violation goes to the manager first, to the РОП if still open after `escalateAfter`.
-    if (e.template === 'violation' && e.audience.kind === 'department' && e.params.escalated !== true && !t.escalateAtOnce.has(String(e.params.type))) {
+    if (
+      e.template === 'violation' &&
+      e.audience.kind === 'department' &&
+      e.params.escalated !== true &&
+      !t.escalateAtOnce.has(String(e.params.type))
+    ) {
       const userId = typeof e.params.userId === 'number' ? e.params.userId : undefined;
       const manager = userId !== undefined ? await chatFor({ kind: 'manager', userId }) : undefined;
       if (manager) {
@@ -216,9 +294,13 @@ export function createDelivery(deps: DeliveryDeps) {
       if (violationId) await deps.redis.set(k.resolved(violationId), '1', 'EX', 30 * 24 * 3600);
       const userId = typeof e.params.userId === 'number' ? e.params.userId : undefined;
       const family = incidentFamily(e);
-      const targets = [await chatFor(e.audience), userId !== undefined ? await chatFor({ kind: 'manager', userId }) : undefined];
+      const targets = [
+        await chatFor(e.audience),
+        userId !== undefined ? await chatFor({ kind: 'manager', userId }) : undefined,
+      ];
       for (const target of targets) {
-        if (target && family && leadId !== undefined && (await hasIncident(target.chatId, leadId, family))) await toChat(e, target, lead);
+        if (target && family && leadId !== undefined && (await hasIncident(target.chatId, leadId, family)))
+          await toChat(e, target, lead);
       }
       return;
     }
@@ -227,17 +309,36 @@ export function createDelivery(deps: DeliveryDeps) {
     const editOnly = e.template === 'pickup_taken' || e.template === 'pickup_reassigned_by_head';
     const known = target !== undefined && leadId !== undefined && (await hasIncident(target.chatId, leadId, 'pickup'));
     if (!target && !editOnly) {
-      log.warn({ id: e.id, template: e.template, audience: e.audience, leadId }, 'telegram: no chat for this audience (manager not linked, or department without telegramChat); not sent');
+      log.warn(
+        { id: e.id, template: e.template, audience: e.audience, leadId },
+        'telegram: no chat for this audience (manager not linked, or department without telegramChat); not sent',
+      );
       return;
     }
     if (target && (!editOnly || known)) await toChat(e, target, lead);
     // The manager who lost the lead sees their own message change too, when they had one.
-    const lostBy = e.template === 'pickup_missed' ? e.params.missed : e.template === 'pickup_reassigned_by_head' ? e.params.previous : e.template === 'pickup_fallback' ? e.params.lastMissed : undefined;
+    const lostBy =
+      e.template === 'pickup_missed'
+        ? e.params.missed
+        : e.template === 'pickup_reassigned_by_head'
+          ? e.params.previous
+          : e.template === 'pickup_fallback'
+            ? e.params.lastMissed
+            : undefined;
     if (lostBy !== undefined && leadId !== undefined) {
       const missedId = userIdByName(String(lostBy));
       const missedChat = missedId !== undefined ? await chatFor({ kind: 'manager', userId: missedId }) : undefined;
       if (missedChat && (await hasIncident(missedChat.chatId, leadId, 'pickup'))) {
-        await toChat({ ...e, id: `${e.id}:away`, template: 'pickup_reassigned_away', audience: { kind: 'manager', userId: missedId! } }, missedChat, undefined);
+        await toChat(
+          {
+            ...e,
+            id: `${e.id}:away`,
+            template: 'pickup_reassigned_away',
+            audience: { kind: 'manager', userId: missedId! },
+          },
+          missedChat,
+          undefined,
+        );
       }
     }
   };
@@ -258,7 +359,10 @@ export function createDelivery(deps: DeliveryDeps) {
           await deps.redis.pexpire(k.routerLock, LOCK_MS);
           const parsed = OutboxEntrySchema.safeParse(JSON.parse(raw));
           if (!parsed.success) {
-            log.error({ problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'telegram: outbox entry does not fit the schema; dropped (a bug in its producer)');
+            log.error(
+              { problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
+              'telegram: outbox entry does not fit the schema; dropped (a bug in its producer)',
+            );
           } else {
             await routeEntry(parsed.data as OutboxEntry);
             n += 1;
@@ -289,7 +393,10 @@ export function createDelivery(deps: DeliveryDeps) {
   const chatGone = async (chatId: string, reason: string, items: ChatItem[]): Promise<void> => {
     await deps.redis.set(k.dead(chatId), JSON.stringify({ reason, at: new Date(now()).toISOString() }));
     if ((await deps.redis.set(k.deadAlerted(chatId), '1', 'NX')) === 'OK') {
-      log.error({ alert: 'telegram_chat_gone', chatId, reason, dropped: items.length }, `ACTION NEEDED: Telegram chat ${chatId} cannot receive messages (${reason}); its messages are recorded as undeliverable and not retried`);
+      log.error(
+        { alert: 'telegram_chat_gone', chatId, reason, dropped: items.length },
+        `ACTION NEEDED: Telegram chat ${chatId} cannot receive messages (${reason}); its messages are recorded as undeliverable and not retried`,
+      );
     }
     for (const item of items) await undeliverable(chatId, reason, item);
   };
@@ -300,7 +407,10 @@ export function createDelivery(deps: DeliveryDeps) {
     if (stored !== null) return Number(stored);
     const marker = k.sending(`${deliveryId}#${part}`);
     if ((await deps.redis.set(marker, String(now()), 'EX', DONE_TTL_SEC, 'NX')) !== 'OK') {
-      log.warn({ deliveryId, part }, 'telegram: an earlier attempt of this message ended without an answer; it may have been delivered, sending again');
+      log.warn(
+        { deliveryId, part },
+        'telegram: an earlier attempt of this message ended without an answer; it may have been delivered, sending again',
+      );
     }
     const messageId = await send();
     await deps.redis.multi().set(k.part(deliveryId, part), String(messageId), 'EX', DONE_TTL_SEC).del(marker).exec();
@@ -313,16 +423,20 @@ export function createDelivery(deps: DeliveryDeps) {
     await tx.exec();
   };
 
-  const silentFor = (item: ChatItem): boolean => item.message.priority === 'low' || isSilent(settings(), item.message.template);
+  const silentFor = (item: ChatItem): boolean =>
+    item.message.priority === 'low' || isSilent(settings(), item.message.template);
 
   const sendReport = async (item: ChatItem): Promise<void> => {
     const html = String(item.message.params.html ?? '');
-    const chart = typeof item.message.params.chartPngBase64 === 'string' ? item.message.params.chartPngBase64 : undefined;
+    const chart =
+      typeof item.message.params.chartPngBase64 === 'string' ? item.message.params.chartPngBase64 : undefined;
     const silent = silentFor(item);
     let part = 0;
     if (chart) {
       const caption = (reportCaption[item.message.template] ?? '📊').slice(0, TELEGRAM_CAPTION_LIMIT);
-      await sendPart(item.deliveryId, part, () => deps.sink.sendPhoto(item.chatId, Buffer.from(chart, 'base64'), caption, { silent }));
+      await sendPart(item.deliveryId, part, () =>
+        deps.sink.sendPhoto(item.chatId, Buffer.from(chart, 'base64'), caption, { silent }),
+      );
       part += 1;
     }
     const texts = splitMessage(html);
@@ -332,7 +446,9 @@ export function createDelivery(deps: DeliveryDeps) {
       const index = part++;
       if (text.trim() === '') continue;
       const withButtons = i === texts.length - 1 && undo.length > 0 ? { buttons: undo } : {};
-      await sendPart(item.deliveryId, index, () => deps.sink.sendMessage(item.chatId, text, { silent, ...withButtons }));
+      await sendPart(item.deliveryId, index, () =>
+        deps.sink.sendMessage(item.chatId, text, { silent, ...withButtons }),
+      );
     }
   };
 
@@ -345,9 +461,14 @@ export function createDelivery(deps: DeliveryDeps) {
     const stored = await deps.redis.hgetall(key);
     const timeline: Array<TimelineEntry & { id: string }> = stored.timeline ? JSON.parse(stored.timeline) : [];
     const lead = stored.lead ? (JSON.parse(stored.lead) as ChatItem['lead']) : item.lead;
-    if (!timeline.some((t) => t.id === item.deliveryId)) timeline.push({ id: item.deliveryId, at: Date.parse(item.message.at) || item.routedAt, line: rendered.line });
+    if (!timeline.some((t) => t.id === item.deliveryId))
+      timeline.push({ id: item.deliveryId, at: Date.parse(item.message.at) || item.routedAt, line: rendered.line });
     const text = incidentText(rendered, leadId, timeline, { ...ctx, ...(lead ? { lead } : {}) });
-    await deps.redis.hset(key, { timeline: JSON.stringify(timeline), status: rendered.status, ...(lead ? { lead: JSON.stringify(lead) } : {}) });
+    await deps.redis.hset(key, {
+      timeline: JSON.stringify(timeline),
+      status: rendered.status,
+      ...(lead ? { lead: JSON.stringify(lead) } : {}),
+    });
     await deps.redis.expire(key, 30 * 24 * 3600);
     const messageId = stored.messageId !== undefined ? Number(stored.messageId) : undefined;
     if (messageId !== undefined) {
@@ -358,10 +479,15 @@ export function createDelivery(deps: DeliveryDeps) {
         const f = classifyFailure(err);
         if (f.kind === 'not_modified') return;
         if (f.kind !== 'edit_target_missing') throw err;
-        log.warn({ chatId: item.chatId, leadId, messageId }, 'telegram: the incident message is gone; sending a new one');
+        log.warn(
+          { chatId: item.chatId, leadId, messageId },
+          'telegram: the incident message is gone; sending a new one',
+        );
       }
     }
-    const sent = await sendPart(item.deliveryId, 0, () => deps.sink.sendMessage(item.chatId, text, { silent: silentFor(item), buttons: rendered.buttons }));
+    const sent = await sendPart(item.deliveryId, 0, () =>
+      deps.sink.sendMessage(item.chatId, text, { silent: silentFor(item), buttons: rendered.buttons }),
+    );
     await deps.redis.hset(key, 'messageId', String(sent));
   };
 
@@ -369,7 +495,8 @@ export function createDelivery(deps: DeliveryDeps) {
     const ctx = renderContext(item);
     const text = digestLine(item.message.template, item.message.params, ctx).replace(/^• /, '');
     const parts = splitMessage(text);
-    for (const [i, p] of parts.entries()) await sendPart(item.deliveryId, i, () => deps.sink.sendMessage(item.chatId, p, { silent: silentFor(item) }));
+    for (const [i, p] of parts.entries())
+      await sendPart(item.deliveryId, i, () => deps.sink.sendMessage(item.chatId, p, { silent: silentFor(item) }));
   };
 
   const sendDigest = async (items: ChatItem[], header: (n: number) => string): Promise<void> => {
@@ -378,7 +505,8 @@ export function createDelivery(deps: DeliveryDeps) {
     const lines = items.map((i) => digestLine(i.message.template, i.message.params, renderContext(i)));
     const parts = splitMessage([header(items.length), '', ...lines].join('\n'));
     const silent = items.every((i) => silentFor(i));
-    for (const [i, p] of parts.entries()) await sendPart(id, i, () => deps.sink.sendMessage(first.chatId, p, { silent }));
+    for (const [i, p] of parts.entries())
+      await sendPart(id, i, () => deps.sink.sendMessage(first.chatId, p, { silent }));
     // What the digest said joins each incident's timeline, so a later update edits a message that tells the story.
     for (const item of items) {
       const family = incidentFamily(item.message);
@@ -387,7 +515,8 @@ export function createDelivery(deps: DeliveryDeps) {
       const key = k.incident(item.chatId, item.message.leadId, family);
       const stored = await deps.redis.hget(key, 'timeline');
       const timeline: Array<TimelineEntry & { id: string }> = stored ? JSON.parse(stored) : [];
-      if (!timeline.some((t) => t.id === item.deliveryId)) timeline.push({ id: item.deliveryId, at: Date.parse(item.message.at) || item.routedAt, line: rendered.line });
+      if (!timeline.some((t) => t.id === item.deliveryId))
+        timeline.push({ id: item.deliveryId, at: Date.parse(item.message.at) || item.routedAt, line: rendered.line });
       await deps.redis.hset(key, { timeline: JSON.stringify(timeline), status: rendered.status });
     }
   };
@@ -404,13 +533,21 @@ export function createDelivery(deps: DeliveryDeps) {
   };
 
   /** What to do with an item that failed: Retry (throws), drop this chat, or give the item up. */
-  const onFailure = async (unitItems: ChatItem[], f: Failure, chatId: string, rest: ChatItem[]): Promise<'gone' | 'skip'> => {
+  const onFailure = async (
+    unitItems: ChatItem[],
+    f: Failure,
+    chatId: string,
+    rest: ChatItem[],
+  ): Promise<'gone' | 'skip'> => {
     if (f.kind === 'chat_gone') {
       await chatGone(chatId, f.reason, rest);
       return 'gone';
     }
     if (f.kind === 'rejected') {
-      log.error({ chatId, deliveryIds: unitItems.map((i) => i.deliveryId), reason: f.reason }, 'telegram: message rejected by Telegram; recorded as undeliverable');
+      log.error(
+        { chatId, deliveryIds: unitItems.map((i) => i.deliveryId), reason: f.reason },
+        'telegram: message rejected by Telegram; recorded as undeliverable',
+      );
       for (const item of unitItems) await undeliverable(chatId, f.reason, item);
       await markDone(unitItems.map((i) => i.deliveryId));
       return 'skip';
@@ -420,12 +557,19 @@ export function createDelivery(deps: DeliveryDeps) {
     const attempts = await deps.redis.incr(k.attempts(first.deliveryId));
     await deps.redis.expire(k.attempts(first.deliveryId), DONE_TTL_SEC);
     if (attempts >= MAX_ITEM_ATTEMPTS) {
-      log.error({ chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind }, 'telegram: message failed too often; recorded as undeliverable');
-      for (const item of unitItems) await undeliverable(chatId, `gave up after ${attempts} attempts: ${'reason' in f ? f.reason : f.kind}`, item);
+      log.error(
+        { chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind },
+        'telegram: message failed too often; recorded as undeliverable',
+      );
+      for (const item of unitItems)
+        await undeliverable(chatId, `gave up after ${attempts} attempts: ${'reason' in f ? f.reason : f.kind}`, item);
       await markDone(unitItems.map((i) => i.deliveryId));
       return 'skip';
     }
-    log.warn({ chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind }, 'telegram: send failed, will retry');
+    log.warn(
+      { chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind },
+      'telegram: send failed, will retry',
+    );
     throw new RetryLaterError(`telegram send failed (${'reason' in f ? f.reason : f.kind})`, retryDelay(attempts));
   };
 
@@ -454,7 +598,10 @@ export function createDelivery(deps: DeliveryDeps) {
           // Whether each item edits an existing incident message is decided now (an earlier item may have created it).
           for (const item of items) {
             const family = incidentFamily(item.message);
-            item.edits = family !== undefined && item.message.leadId !== undefined && (await deps.redis.hexists(k.incident(chatId, item.message.leadId, family), 'messageId')) === 1;
+            item.edits =
+              family !== undefined &&
+              item.message.leadId !== undefined &&
+              (await deps.redis.hexists(k.incident(chatId, item.message.leadId, family), 'messageId')) === 1;
           }
           const units: Array<Unit<ChatItem>> = groupBurst(items, settings().burstThreshold);
           let gone = false;
@@ -505,7 +652,15 @@ export function createDelivery(deps: DeliveryDeps) {
           owner: first.owner,
           edits: false,
           routedAt: now(),
-          message: { id, at: new Date(now()).toISOString(), audience: alerts[0]!.message.audience, template: 'digest_held', params: { items: alerts }, reason: 'quiet hours ended', priority: 'normal' },
+          message: {
+            id,
+            at: new Date(now()).toISOString(),
+            audience: alerts[0]!.message.audience,
+            template: 'digest_held',
+            params: { items: alerts },
+            reason: 'quiet hours ended',
+            priority: 'normal',
+          },
         });
         // The held items themselves are settled by the digest.
         await markDone(alerts.map((i) => i.deliveryId));
@@ -516,7 +671,13 @@ export function createDelivery(deps: DeliveryDeps) {
       await tx.exec();
     }
     // Atomic with the router's RPUSH+ZADD: a message held meanwhile keeps its chat in the index.
-    await deps.redis.eval(`if redis.call('llen', KEYS[1]) == 0 then return redis.call('zrem', KEYS[2], ARGV[1]) end return 0`, 2, k.held(chatId), k.heldIndex, chatId);
+    await deps.redis.eval(
+      `if redis.call('llen', KEYS[1]) == 0 then return redis.call('zrem', KEYS[2], ARGV[1]) end return 0`,
+      2,
+      k.held(chatId),
+      k.heldIndex,
+      chatId,
+    );
     await scheduleChat(chatId);
     return raw.length;
   };
@@ -539,7 +700,11 @@ export function createDelivery(deps: DeliveryDeps) {
       const violationId = String(entry.params.violationId ?? entry.id);
       if ((await deps.redis.exists(k.resolved(violationId))) === 0) {
         const after = `${Math.round(settings().escalateAfterMs / 60_000)} мин`;
-        await routeEntry({ ...entry, id: `${entry.id}:escalated`, params: { ...entry.params, escalated: true, escalatedAfter: after } });
+        await routeEntry({
+          ...entry,
+          id: `${entry.id}:escalated`,
+          params: { ...entry.params, escalated: true, escalatedAfter: after },
+        });
         escalated += 1;
         log.info({ leadId: entry.leadId, violationId }, 'telegram: violation still open; escalated to the РОП');
       }

@@ -53,7 +53,13 @@ function balanceTags(parts: string[]): string[] {
       } else stack.push(name);
     }
     open = stack.filter((t) => t !== 'a'); // a link cut in two is closed and not reopened (its href is in the first part)
-    return text + [...stack].reverse().map((t) => `</${t}>`).join('');
+    return (
+      text +
+      [...stack]
+        .reverse()
+        .map((t) => `</${t}>`)
+        .join('')
+    );
   });
 }
 
@@ -77,4 +83,3 @@ export function splitMessage(html: string, limit = TELEGRAM_TEXT_LIMIT): string[
   if (current !== '') parts.push(current);
   return parts;
 }
-

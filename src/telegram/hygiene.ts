@@ -27,7 +27,8 @@ export type ChatOwner = { kind: 'department'; department: string } | { kind: 'ma
 export function quietHoursFor(t: CompiledTelegram, chatId: string, owner: ChatOwner): ShiftSpan | undefined {
   const own = t.quietByChat.get(chatId);
   if (own !== undefined) return own ?? undefined;
-  const byOwner = owner.kind === 'department' ? t.quietByDepartment.get(owner.department) : t.quietByUserId.get(owner.userId);
+  const byOwner =
+    owner.kind === 'department' ? t.quietByDepartment.get(owner.department) : t.quietByUserId.get(owner.userId);
   if (byOwner !== undefined) return byOwner ?? undefined;
   return t.quietHours;
 }
@@ -43,7 +44,8 @@ export function quietUntil(span: ShiftSpan | undefined, now: number, zone: strin
   const midnight = local.startOf('day');
   // Today's span, or yesterday's overnight span reaching into this morning.
   if (minute >= span.startMin && minute < span.endMin) return midnight.plus({ minutes: span.endMin }).toMillis();
-  if (span.endMin > 1440 && minute < span.endMin - 1440) return midnight.plus({ minutes: span.endMin - 1440 }).toMillis();
+  if (span.endMin > 1440 && minute < span.endMin - 1440)
+    return midnight.plus({ minutes: span.endMin - 1440 }).toMillis();
   return undefined;
 }
 

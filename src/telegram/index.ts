@@ -27,7 +27,14 @@ import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { TelegramUpdateJobSchema, type TelegramHandlers, type TelegramQueue } from './jobs.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
 import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, sharedLimit, type SharedLimits } from './shared-limit.js';
-import { createApi, createDrySink, createGrammySink, TELEGRAM_LIMITS, type GrammyOptions, type WouldSend } from './sink.js';
+import {
+  createApi,
+  createDrySink,
+  createGrammySink,
+  TELEGRAM_LIMITS,
+  type GrammyOptions,
+  type WouldSend,
+} from './sink.js';
 
 export type { WouldSend } from './sink.js';
 export type { IntakeActions, PickupActions, RankingActions, ReportsPort } from './bot.js';
@@ -99,11 +106,14 @@ export function telegramWebhookRoute(env: TelegramEnv, telegram: () => Pick<Tele
     const expected = Buffer.from(secret);
     app.post('/telegram/webhook', async (req, res) => {
       const given = Buffer.from(String(req.headers['x-telegram-bot-api-secret-token'] ?? ''));
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return res.code(401).send({ error: { code: 'unauthorized', message: 'wrong or missing secret token' } });
+      if (given.length !== expected.length || !timingSafeEqual(given, expected))
+        return res.code(401).send({ error: { code: 'unauthorized', message: 'wrong or missing secret token' } });
       const t = telegram();
       if (!t) return res.code(503).send({ error: { code: 'not_ready', message: 'telegram is starting' } });
       const accepted = await t.acceptUpdate(req.body);
-      return accepted ? res.code(200).send({ ok: true }) : res.code(400).send({ error: { code: 'bad_request', message: 'not a Telegram update' } });
+      return accepted
+        ? res.code(200).send({ ok: true })
+        : res.code(400).send({ error: { code: 'bad_request', message: 'not a Telegram update' } });
     });
   };
 }
@@ -117,7 +127,13 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   // Telegram counts the bot's account, not a process: delivery and the bot's replies share one Redis-held budget.
   const reserve = createSharedLimiter(deps.redis, deps.keys, deps.sharedLimits ?? SHARED_TELEGRAM_LIMITS);
   const api = token
-    ? createApi({ token, apiRoot: deps.telegram.apiRoot, reserve, ...(deps.throttle ? { throttle: deps.throttle } : {}), ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}) })
+    ? createApi({
+        token,
+        apiRoot: deps.telegram.apiRoot,
+        reserve,
+        ...(deps.throttle ? { throttle: deps.throttle } : {}),
+        ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}),
+      })
     : undefined;
   const sink = api ? createGrammySink(api) : createDrySink(log, listeners);
 
@@ -139,7 +155,9 @@ export function createTelegram(deps: TelegramDeps): Telegram {
           leadInfo: async (leadId: number) => {
             const lead = await deps.amo!.getLead(leadId, 'normal');
             if (!lead) return undefined;
-            const source = (lead as { _embedded?: { source?: { name?: string } } })._embedded?.source?.name ?? lead._embedded?.tags?.[0]?.name;
+            const source =
+              (lead as { _embedded?: { source?: { name?: string } } })._embedded?.source?.name ??
+              lead._embedded?.tags?.[0]?.name;
             return { ...(lead.name ? { name: lead.name } : {}), ...(source ? { source } : {}) };
           },
         }
@@ -194,7 +212,13 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   const claimPolling = async (): Promise<void> => {
     if (!bot || stopped) return;
     if (polling) {
-      const renewed = await deps.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`, 1, pollerKey, instance, String(leaseMs));
+      const renewed = await deps.redis.eval(
+        `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`,
+        1,
+        pollerKey,
+        instance,
+        String(leaseMs),
+      );
       if (renewed !== 1) {
         log.warn('telegram: lost the polling lease; another process polls now');
         polling = false;
@@ -206,11 +230,22 @@ export function createTelegram(deps: TelegramDeps): Telegram {
     polling = true;
     const b = bot;
     void b
-      .start({ allowed_updates: ['message', 'callback_query'], onStart: (info) => log.info({ bot: info.username }, 'telegram: bot polling for updates') })
+      .start({
+        allowed_updates: ['message', 'callback_query'],
+        onStart: (info) => log.info({ bot: info.username }, 'telegram: bot polling for updates'),
+      })
       .catch((err: unknown) => {
         polling = false;
-        log.error({ err: { message: (err as Error).message } }, 'telegram: polling stopped with an error; will try again');
-        void deps.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`, 1, pollerKey, instance);
+        log.error(
+          { err: { message: (err as Error).message } },
+          'telegram: polling stopped with an error; will try again',
+        );
+        void deps.redis.eval(
+          `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`,
+          1,
+          pollerKey,
+          instance,
+        );
       });
   };
 
@@ -235,14 +270,26 @@ export function createTelegram(deps: TelegramDeps): Telegram {
         try {
           await b.init();
           if (deps.telegram.webhookUrl) {
-            await b.api.setWebhook(deps.telegram.webhookUrl, { secret_token: webhookSecret(deps.telegram)!, allowed_updates: ['message', 'callback_query'] });
+            await b.api.setWebhook(deps.telegram.webhookUrl, {
+              secret_token: webhookSecret(deps.telegram)!,
+              allowed_updates: ['message', 'callback_query'],
+            });
             log.info({ bot: b.botInfo.username }, 'telegram: webhook registered');
             return;
           }
           await claimPolling();
-          leaseTimer = setInterval(() => void claimPolling().catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'telegram: polling lease check failed')), Math.max(1000, Math.floor(leaseMs / 3)));
+          leaseTimer = setInterval(
+            () =>
+              void claimPolling().catch((err: unknown) =>
+                log.warn({ err: { message: (err as Error).message } }, 'telegram: polling lease check failed'),
+              ),
+            Math.max(1000, Math.floor(leaseMs / 3)),
+          );
         } catch (err) {
-          log.error({ err: { message: (err as Error).message } }, 'telegram: the bot could not start (Telegram unreachable or the token refused); trying again in 30 s');
+          log.error(
+            { err: { message: (err as Error).message } },
+            'telegram: the bot could not start (Telegram unreachable or the token refused); trying again in 30 s',
+          );
           retryTimer = setTimeout(() => void startBot(), 30_000);
         }
       };
@@ -255,7 +302,14 @@ export function createTelegram(deps: TelegramDeps): Telegram {
       if (bot && polling) {
         polling = false;
         await bot.stop().catch(() => undefined);
-        await deps.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`, 1, pollerKey, instance).catch(() => undefined);
+        await deps.redis
+          .eval(
+            `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`,
+            1,
+            pollerKey,
+            instance,
+          )
+          .catch(() => undefined);
       }
     },
     onWouldSend(listener) {

@@ -10,7 +10,9 @@ export const TelegramRouteJobSchema = z.object({ reason: z.string() });
 /** Deliver what waits for one chat, in order. `seq` makes each scheduling a new job (the chat's flag dedupes). */
 export const TelegramChatJobSchema = z.object({ chatId: z.string().min(1), seq: z.number().int().nonnegative() });
 /** An update Telegram posted to POST /telegram/webhook, handled by a worker (the route only checks and enqueues). */
-export const TelegramUpdateJobSchema = z.object({ update: z.object({ update_id: z.number().int().nonnegative() }).loose() });
+export const TelegramUpdateJobSchema = z.object({
+  update: z.object({ update_id: z.number().int().nonnegative() }).loose(),
+});
 /** Held alerts whose quiet hours ended, escalations due, and chats whose drain job was lost. */
 export const TelegramSweepJobSchema = z.object({ reason: z.string() });
 

@@ -41,7 +41,9 @@ export function createLinkStore(redis: Redis, keys: Keys): LinkStore {
       const previous = await redis.get(userChat(user.userId));
       const tx = redis.multi();
       if (previous !== null && previous !== chatId) tx.del(chatUser(previous));
-      tx.set(userChat(user.userId), chatId).set(chatUser(chatId), String(user.userId)).del(keys.tagged('tg', 'dead', chatId), keys.tagged('tg', 'dead', chatId, 'alerted'));
+      tx.set(userChat(user.userId), chatId)
+        .set(chatUser(chatId), String(user.userId))
+        .del(keys.tagged('tg', 'dead', chatId), keys.tagged('tg', 'dead', chatId, 'alerted'));
       await tx.exec();
       return user;
     },

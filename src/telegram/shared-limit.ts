@@ -67,7 +67,10 @@ return at - now`;
 
 export function sharedLimitKeys(keys: Keys) {
   // Under the Telegram keys' hash tag: the script touches the overall log and a chat's log together (Redis Cluster).
-  return { global: keys.tagged('tg', 'limit', 'global'), chat: (chatId: string) => keys.tagged('tg', 'limit', 'chat', chatId) };
+  return {
+    global: keys.tagged('tg', 'limit', 'global'),
+    chat: (chatId: string) => keys.tagged('tg', 'limit', 'chat', chatId),
+  };
 }
 
 /** Reserves a slot for a call to `chatId` and returns how long to wait for it (ms). */
@@ -96,7 +99,10 @@ export function createSharedLimiter(redis: Redis, keys: Keys, limits: SharedLimi
 /** The grammY transformer: calls that address a chat wait for their shared slot; others (getUpdates, …) pass. */
 export function sharedLimit(reserve: (chatId: string) => Promise<number>): Transformer {
   return async (prev, method, payload, signal) => {
-    const chatId = payload && typeof payload === 'object' && 'chat_id' in payload ? String((payload as { chat_id: unknown }).chat_id) : undefined;
+    const chatId =
+      payload && typeof payload === 'object' && 'chat_id' in payload
+        ? String((payload as { chat_id: unknown }).chat_id)
+        : undefined;
     if (chatId !== undefined) {
       const waitMs = await reserve(chatId);
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));

@@ -35,12 +35,22 @@ export type Failure =
   /** Telegram rejected the request itself (400): a retry would fail the same way. */
   | { kind: 'rejected'; reason: string };
 
-const CHAT_GONE = [/bot was blocked by the user/i, /chat not found/i, /user is deactivated/i, /bot was kicked/i, /not enough rights to send/i, /group chat was upgraded/i, /have no rights to send/i, /bot is not a member/i];
+const CHAT_GONE = [
+  /bot was blocked by the user/i,
+  /chat not found/i,
+  /user is deactivated/i,
+  /bot was kicked/i,
+  /not enough rights to send/i,
+  /group chat was upgraded/i,
+  /have no rights to send/i,
+  /bot is not a member/i,
+];
 
 export function classifyFailure(err: unknown): Failure {
   if (err instanceof GrammyError) {
     const d = err.description;
-    if (err.error_code === 429) return { kind: 'rate_limited', retryAfterMs: (err.parameters.retry_after ?? 1) * 1000, reason: d };
+    if (err.error_code === 429)
+      return { kind: 'rate_limited', retryAfterMs: (err.parameters.retry_after ?? 1) * 1000, reason: d };
     if (/message is not modified/i.test(d)) return { kind: 'not_modified' };
     if (/message to edit not found|message can't be edited/i.test(d)) return { kind: 'edit_target_missing', reason: d };
     if (err.error_code === 403 || CHAT_GONE.some((r) => r.test(d))) return { kind: 'chat_gone', reason: d };
@@ -52,7 +62,9 @@ export function classifyFailure(err: unknown): Failure {
 }
 
 const keyboard = (buttons: Button[][] | undefined): InlineKeyboardMarkup | undefined =>
-  buttons && buttons.length > 0 ? { inline_keyboard: buttons.map((row) => row.map((b) => ({ text: b.text, callback_data: b.data }))) } : undefined;
+  buttons && buttons.length > 0
+    ? { inline_keyboard: buttons.map((row) => row.map((b) => ({ text: b.text, callback_data: b.data }))) }
+    : undefined;
 
 export interface GrammyOptions {
   token: string;
@@ -72,7 +84,13 @@ export interface GrammyOptions {
 export const TELEGRAM_LIMITS = {
   global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
   out: { maxConcurrent: 1, minTime: 1100 },
-  group: { maxConcurrent: 1, minTime: 1100, reservoir: 20, reservoirRefreshAmount: 20, reservoirRefreshInterval: 60_000 },
+  group: {
+    maxConcurrent: 1,
+    minTime: 1100,
+    reservoir: 20,
+    reservoirRefreshAmount: 20,
+    reservoirRefreshInterval: 60_000,
+  },
 };
 
 /** The Bot API client every part of the service uses: one Api object, throttled, retrying on `retry_after`. */
@@ -109,10 +127,18 @@ export function createGrammySink(api: Api): TelegramSink {
     },
     async editMessage(chatId, messageId, html, buttons) {
       const markup = keyboard(buttons);
-      await api.editMessageText(chatId, messageId, html, { parse_mode: 'HTML', link_preview_options: { is_disabled: true }, ...(markup ? { reply_markup: markup } : {}) });
+      await api.editMessageText(chatId, messageId, html, {
+        parse_mode: 'HTML',
+        link_preview_options: { is_disabled: true },
+        ...(markup ? { reply_markup: markup } : {}),
+      });
     },
     async sendPhoto(chatId, png, captionHtml, options) {
-      const m = await api.sendPhoto(chatId, new InputFile(png, 'chart.png'), { caption: captionHtml, parse_mode: 'HTML', disable_notification: options.silent });
+      const m = await api.sendPhoto(chatId, new InputFile(png, 'chart.png'), {
+        caption: captionHtml,
+        parse_mode: 'HTML',
+        disable_notification: options.silent,
+      });
       return m.message_id;
     },
   };
@@ -131,7 +157,10 @@ export interface WouldSend {
 export function createDrySink(logger: Logger, listeners: Set<(m: WouldSend) => void>): TelegramSink {
   let nextId = 1;
   const tell = (m: WouldSend): void => {
-    logger.info({ telegram: { kind: m.kind, chatId: m.chatId, messageId: m.messageId, silent: m.silent } }, `telegram (no bot token, not sent): ${m.text.replace(/<[^>]+>/g, '').replace(/\n/g, ' | ')}`);
+    logger.info(
+      { telegram: { kind: m.kind, chatId: m.chatId, messageId: m.messageId, silent: m.silent } },
+      `telegram (no bot token, not sent): ${m.text.replace(/<[^>]+>/g, '').replace(/\n/g, ' | ')}`,
+    );
     for (const l of listeners) l(m);
   };
   const labels = (buttons: Button[][] | undefined): string[] => (buttons ?? []).flat().map((b) => b.text);

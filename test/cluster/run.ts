@@ -43,8 +43,26 @@ async function main(): Promise<number> {
       nodes.push(
         spawn(
           'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
-            '--cluster-node-timeout', '5000', '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--dir',
+            dir,
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, 'nodes.conf'),
+            '--cluster-node-timeout',
+            '5000',
+            '--appendonly',
+            'yes',
+            '--save',
+            '',
+            '--maxmemory-policy',
+            'noeviction',
+          ],
           { stdio: 'ignore' },
         ),
       );
@@ -60,7 +78,11 @@ async function main(): Promise<number> {
         await sleep(100);
       }
     }
-    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: 'ignore' },
+    );
     for (let i = 0; ; i++) {
       if (ports.every((p) => cli(p, 'cluster', 'info').includes('cluster_state:ok'))) break;
       if (i > 200) throw new Error('the cluster did not reach cluster_state:ok');

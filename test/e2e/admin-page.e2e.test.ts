@@ -22,22 +22,59 @@ describe('admin page in Chromium', () => {
   const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install chromium; .ci/run does it)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install chromium; .ci/run does it)`);
     mkdirSync(SHOTS, { recursive: true });
     h = await startAdminHarness();
     // Two days ago a lead arrived and Анна wrote a note 20 s later: too late for 15 s, in time for 60 s.
     const t0 = Date.parse(NOW) - 2 * 24 * 3600_000;
     const sec = Math.floor(t0 / 1000);
-    const lead = { id: 1000, name: 'Заявка', price: 0, statusId: 7100005, pipelineId: 7000001, responsibleUserId: 0, createdBy: 0, updatedBy: 0, createdAt: sec, updatedAt: sec, tags: [], isDeleted: false };
+    const lead = {
+      id: 1000,
+      name: 'Заявка',
+      price: 0,
+      statusId: 7100005,
+      pipelineId: 7000001,
+      responsibleUserId: 0,
+      createdBy: 0,
+      updatedBy: 0,
+      createdAt: sec,
+      updatedAt: sec,
+      tags: [],
+      isDeleted: false,
+    };
     const bodies: Array<[string, number]> = [
       [encodeWebhookBody([{ kind: 'lead', action: 'add', lead }]), t0],
-      [encodeWebhookBody([{ kind: 'note', note: { id: 1, entityId: 1000, noteType: 'common', params: { text: 'Позвонила' }, createdBy: 9101, createdAt: sec + 20 } }]), t0 + 20_000],
+      [
+        encodeWebhookBody([
+          {
+            kind: 'note',
+            note: {
+              id: 1,
+              entityId: 1000,
+              noteType: 'common',
+              params: { text: 'Позвонила' },
+              createdBy: 9101,
+              createdAt: sec + 20,
+            },
+          },
+        ]),
+        t0 + 20_000,
+      ],
     ];
     for (const [body, at] of bodies) {
-      await h.inbox.saveRaw({ deliveryId: createHash('sha256').update(body).digest('hex'), receivedAt: new Date(at).toISOString(), contentType: 'form', body });
+      await h.inbox.saveRaw({
+        deliveryId: createHash('sha256').update(body).digest('hex'),
+        receivedAt: new Date(at).toISOString(),
+        contentType: 'form',
+        body,
+      });
     }
     base = await h.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     page = await browser.newPage();
     page.on('pageerror', (err) => {
       throw err;

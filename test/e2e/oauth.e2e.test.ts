@@ -22,8 +22,28 @@ describe('OAuth against the simulator', () => {
   it('when the service starts with AMO_AUTH_CODE, then it gets tokens, reads the account, and /oauth/callback re-authorises', async () => {
     const simUrl = await sim.listen();
     runtime = await startRuntime({
-      service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix, ROLE: 'all', WEBHOOK_TOKEN: TEST_TOKEN, AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: simUrl, WORKER_CONCURRENCY: 2 },
-      amo: { baseUrl: simUrl, auth: { kind: 'oauth', clientId: 'client-1', clientSecret: 'secret-1', redirectUri: 'https://service.example/oauth/callback', authCode: sim.issueAuthCode() }, rps: 7 },
+      service: {
+        PORT: 0,
+        HOST: '127.0.0.1',
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_PREFIX: prefix,
+        ROLE: 'all',
+        WEBHOOK_TOKEN: TEST_TOKEN,
+        AMO_SUBDOMAIN: 'demo-realty',
+        AMO_BASE_URL: simUrl,
+        WORKER_CONCURRENCY: 2,
+      },
+      amo: {
+        baseUrl: simUrl,
+        auth: {
+          kind: 'oauth',
+          clientId: 'client-1',
+          clientSecret: 'secret-1',
+          redirectUri: 'https://service.example/oauth/callback',
+          authCode: sim.issueAuthCode(),
+        },
+        rps: 7,
+      },
       rulesFile: 'test/fixtures/rules.e2e.yaml',
       logger: createLogger({ level: 'silent' }),
       metrics: createMetrics({ defaultMetrics: false }),

@@ -18,7 +18,11 @@ describe('Stage rules sweep over 2,000 open leads (R10, joins)', () => {
     const { sim, runtimes } = e2e;
     const { account } = sim;
     // The sweep that runs at start has run (its timer moved an interval ahead), so only the one below is counted.
-    await waitFor(async () => ((await runtimes[0]!.effects!.timers.get('R10', 0, 'sweep')) ?? 0) > Date.now() + 60_000, 'the start-up sweep', 20_000);
+    await waitFor(
+      async () => ((await runtimes[0]!.effects!.timers.get('R10', 0, 'sweep')) ?? 0) > Date.now() + 60_000,
+      'the start-up sweep',
+      20_000,
+    );
     // The leads were there before: no webhooks for them (a rule switched on over an existing account).
     sim.webhooks.setDestinations([]);
     const needs = account.statusByName('Потребности выявлены').id;
@@ -30,12 +34,24 @@ describe('Stage rules sweep over 2,000 open leads (R10, joins)', () => {
     const now = account.nowSec();
     for (let i = 0; i < 2_000; i++) {
       const inHandoff = i % 40 === 0; // 50 leads sit in "Для передачи" since 3 days ago
-      const lead = account.createLead({ name: `Лид ${i}`, statusId: inHandoff ? handoff : needs, responsibleUserId: ANNA, by: ANNA });
+      const lead = account.createLead({
+        name: `Лид ${i}`,
+        statusId: inHandoff ? handoff : needs,
+        responsibleUserId: ANNA,
+        by: ANNA,
+      });
       if (inHandoff) {
         joiners.push(lead.id);
         // Their real entry, three days ago, is only in amoCRM's events.
         const entry = account.events.find((e) => e.entityId === lead.id && e.type === 'lead_added')!;
-        account.events.push({ ...entry, id: `${entry.id}S`, type: 'lead_status_changed', createdAt: now - 3 * DAY_S, valueBefore: [{ lead_status: { id: needs, pipeline_id: lead.pipelineId } }], valueAfter: [{ lead_status: { id: handoff, pipeline_id: lead.pipelineId } }] });
+        account.events.push({
+          ...entry,
+          id: `${entry.id}S`,
+          type: 'lead_status_changed',
+          createdAt: now - 3 * DAY_S,
+          valueBefore: [{ lead_status: { id: needs, pipeline_id: lead.pipelineId } }],
+          valueAfter: [{ lead_status: { id: handoff, pipeline_id: lead.pipelineId } }],
+        });
       }
       if (i % 7 === 0) {
         candidates += 1;
@@ -43,12 +59,23 @@ describe('Stage rules sweep over 2,000 open leads (R10, joins)', () => {
         lead.updatedAt = now - DAY_S; // the robot wrote to it yesterday: amoCRM's updated_at moved, nobody touched it
         if (i % 49 === 0 && !inHandoff) {
           // Control: a person's note two days ago, seen only in amoCRM's events.
-          account.events.push({ id: `01NOTE${lead.id}`, type: 'common_note_added', entityId: lead.id, entityType: 'lead', createdBy: ANNA, createdAt: now - 2 * DAY_S, valueBefore: [], valueAfter: [] });
+          account.events.push({
+            id: `01NOTE${lead.id}`,
+            type: 'common_note_added',
+            entityId: lead.id,
+            entityType: 'lead',
+            createdBy: ANNA,
+            createdAt: now - 2 * DAY_S,
+            valueBefore: [],
+            valueAfter: [],
+          });
         } else if (!inHandoff) stale.add(lead.id); // the joiners were moved by a person 3 days ago: touched
       }
     }
     // Closed leads are not swept (control: same age, won).
-    for (let i = 0; i < 20; i++) account.createLead({ name: `Закрыт ${i}`, statusId: won, responsibleUserId: ANNA, by: ANNA }).updatedAt = now - 30 * DAY_S;
+    for (let i = 0; i < 20; i++)
+      account.createLead({ name: `Закрыт ${i}`, statusId: won, responsibleUserId: ANNA, by: ANNA }).updatedAt =
+        now - 30 * DAY_S;
 
     const before = { ...sim.stats().byEndpoint };
     const result = await runtimes[0]!.stageRules!.sweep();
@@ -66,21 +93,45 @@ describe('Stage rules sweep over 2,000 open leads (R10, joins)', () => {
     expect(sim.stats().rateLimitViolations).toBe(0);
     expect(result.joined).toBe(joiners.length);
 
-    const violations = (await runtimes[0]!.records.range(new Date(Date.now() - 60_000).toISOString(), new Date(Date.now() + 60_000).toISOString(), 100_000)).filter((r) => r.kind === 'violation');
+    const violations = (
+      await runtimes[0]!.records.range(
+        new Date(Date.now() - 60_000).toISOString(),
+        new Date(Date.now() + 60_000).toISOString(),
+        100_000,
+      )
+    ).filter((r) => r.kind === 'violation');
     const lateStale = violations.filter((r) => r.type === 'lead_stale');
     expect(new Set(lateStale.map((r) => r.leadId))).toEqual(stale);
     expect(lateStale).toHaveLength(stale.size);
 
     // The joiners entered 3 days ago: R4's one-day check is already due, from the real entry, not from now.
-    const handoff_ = await waitFor(async () => {
-      const found = (await runtimes[0]!.records.range(new Date(Date.now() - 120_000).toISOString(), new Date(Date.now() + 60_000).toISOString(), 100_000)).filter((r) => r.kind === 'violation' && r.type === 'handoff_stale');
-      return found.length === joiners.length && found;
-    }, 'handoff_stale for every joiner', 60_000);
-    expect(handoff_.map((r) => r.violationId).sort()).toEqual(joiners.map((id) => `handoff_stale:${id}:${(now - 3 * DAY_S) * 1000}`).sort());
+    const handoff_ = await waitFor(
+      async () => {
+        const found = (
+          await runtimes[0]!.records.range(
+            new Date(Date.now() - 120_000).toISOString(),
+            new Date(Date.now() + 60_000).toISOString(),
+            100_000,
+          )
+        ).filter((r) => r.kind === 'violation' && r.type === 'handoff_stale');
+        return found.length === joiners.length && found;
+      },
+      'handoff_stale for every joiner',
+      60_000,
+    );
+    expect(handoff_.map((r) => r.violationId).sort()).toEqual(
+      joiners.map((id) => `handoff_stale:${id}:${(now - 3 * DAY_S) * 1000}`).sort(),
+    );
 
     // A second sweep the same week flags nothing new.
     await runtimes[0]!.stageRules!.sweep();
-    const again = (await runtimes[0]!.records.range(new Date(Date.now() - 120_000).toISOString(), new Date(Date.now() + 60_000).toISOString(), 100_000)).filter((r) => r.kind === 'violation' && r.type === 'lead_stale');
+    const again = (
+      await runtimes[0]!.records.range(
+        new Date(Date.now() - 120_000).toISOString(),
+        new Date(Date.now() + 60_000).toISOString(),
+        100_000,
+      )
+    ).filter((r) => r.kind === 'violation' && r.type === 'lead_stale');
     expect(again).toHaveLength(stale.size);
   }, 180_000);
 });

@@ -22,7 +22,16 @@ describe('npm run telegram:link', () => {
     const amo = await sim.listen();
     stub = createTelegramStub({ token: TOKEN, botUsername: 'agency_discipline_bot' });
     const root = await stub.listen();
-    env = { ...(process.env as Record<string, string>), REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix, AMO_BASE_URL: amo, AMO_LONG_LIVED_TOKEN: 'link-cli-amo-token', TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: root, RULES_FILE: 'config/rules.demo.yaml' };
+    env = {
+      ...(process.env as Record<string, string>),
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: prefix,
+      AMO_BASE_URL: amo,
+      AMO_LONG_LIVED_TOKEN: 'link-cli-amo-token',
+      TELEGRAM_BOT_TOKEN: TOKEN,
+      TELEGRAM_API_ROOT: root,
+      RULES_FILE: 'config/rules.demo.yaml',
+    };
     delete env.NODE_OPTIONS;
   });
   afterAll(async () => {
@@ -33,7 +42,10 @@ describe('npm run telegram:link', () => {
   });
 
   test('when an admin asks for a link for a user by name, then it prints a one-time deep link that links that user once', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/telegram-link.ts', 'Анна Смирнова'], { env, timeout: 30_000 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/telegram-link.ts', 'Анна Смирнова'], {
+      env,
+      timeout: 30_000,
+    });
     const link = stdout.trim();
     const m = /^https:\/\/t\.me\/agency_discipline_bot\?start=([A-Za-z0-9_-]{16,64})$/.exec(link);
     expect(m).not.toBeNull();

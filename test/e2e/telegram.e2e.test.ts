@@ -20,7 +20,12 @@ const DEPT1_CHAT = '-1001000000001';
 const DEPT1 = [9101, 9102, 9103, 9104];
 const HEAD = 9100; // Дмитрий Лебедев, РОП of Отдел продаж 1
 const HEAD_TG = 7100;
-const NAMES: Record<number, string> = { 9101: 'Анна Смирнова', 9102: 'Борис Кузнецов', 9103: 'Виктор Попов', 9104: 'Галина Соколова' };
+const NAMES: Record<number, string> = {
+  9101: 'Анна Смирнова',
+  9102: 'Борис Кузнецов',
+  9103: 'Виктор Попов',
+  9104: 'Галина Соколова',
+};
 
 describe('Telegram end to end: simulator → rules → outbox → bot API stub', () => {
   let sim: Simulator;
@@ -34,7 +39,17 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
     stub = createTelegramStub({ token: BOT_TOKEN, random: seededRandom(3) });
     const apiRoot = await stub.listen();
     runtime = await startRuntime({
-      service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix, ROLE: 'all', WEBHOOK_TOKEN: TEST_TOKEN, AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: simUrl, WORKER_CONCURRENCY: 4 },
+      service: {
+        PORT: 0,
+        HOST: '127.0.0.1',
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_PREFIX: prefix,
+        ROLE: 'all',
+        WEBHOOK_TOKEN: TEST_TOKEN,
+        AMO_SUBDOMAIN: 'demo-realty',
+        AMO_BASE_URL: simUrl,
+        WORKER_CONCURRENCY: 4,
+      },
       amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: SIM_TOKEN }, rps: 7 },
       rulesFile: 'test/fixtures/rules.e2e.yaml',
       logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
@@ -61,24 +76,59 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
       const { code } = await runtime.telegram.createLink({ userId, name: NAMES[userId]! });
       await stub.userMessage(userId - 4100, `/start ${code}`);
     }
-    await waitFor(async () => (await Promise.all(DEPT1.map((u) => runtime.telegram.links.chatOf(u)))).every((c) => c !== undefined), 'all four linked', 20_000);
+    await waitFor(
+      async () => (await Promise.all(DEPT1.map((u) => runtime.telegram.links.chatOf(u)))).every((c) => c !== undefined),
+      'all four linked',
+      20_000,
+    );
     stub.failRate(0.3);
 
-    let lead = sim.account.createLead({ name: 'Заявка с Циан', statusId: sim.account.statusByName('Передан в работу').id, by: 0 });
-    while (lead.id % 2 !== 0) lead = sim.account.createLead({ name: 'Заявка с Циан', statusId: sim.account.statusByName('Передан в работу').id, by: 0 });
-    const first = await waitFor(() => DEPT1.includes(sim.account.leads.get(lead.id)!.responsibleUserId) && sim.account.leads.get(lead.id)!.responsibleUserId, 'first assignment', 15_000);
-    const second = await waitFor(() => {
-      const r = sim.account.leads.get(lead.id)!.responsibleUserId;
-      return r !== first && DEPT1.includes(r) && r;
-    }, 'reassignment at the deadline', 15_000);
+    let lead = sim.account.createLead({
+      name: 'Заявка с Циан',
+      statusId: sim.account.statusByName('Передан в работу').id,
+      by: 0,
+    });
+    while (lead.id % 2 !== 0)
+      lead = sim.account.createLead({
+        name: 'Заявка с Циан',
+        statusId: sim.account.statusByName('Передан в работу').id,
+        by: 0,
+      });
+    const first = await waitFor(
+      () =>
+        DEPT1.includes(sim.account.leads.get(lead.id)!.responsibleUserId) &&
+        sim.account.leads.get(lead.id)!.responsibleUserId,
+      'first assignment',
+      15_000,
+    );
+    const second = await waitFor(
+      () => {
+        const r = sim.account.leads.get(lead.id)!.responsibleUserId;
+        return r !== first && DEPT1.includes(r) && r;
+      },
+      'reassignment at the deadline',
+      15_000,
+    );
     // The second manager calls: the lead is taken and no more messages follow.
-    sim.account.addNote({ leadId: lead.id, noteType: 'call_out', params: { duration: 60, phone: '+79990001122', uniq: 'tg-e2e-call' }, by: second });
-    await waitFor(async () => (await runtime.pickup!.pickups.get(lead.id)).phase === 'taken', 'taken by the call', 15_000);
+    sim.account.addNote({
+      leadId: lead.id,
+      noteType: 'call_out',
+      params: { duration: 60, phone: '+79990001122', uniq: 'tg-e2e-call' },
+      by: second,
+    });
+    await waitFor(
+      async () => (await runtime.pickup!.pickups.get(lead.id)).phase === 'taken',
+      'taken by the call',
+      15_000,
+    );
 
     const leadLink = `/leads/detail/${lead.id}`;
     const about = (chatId: string | number) => stub.chat(chatId).filter((m) => m.text.includes(leadLink));
     await waitFor(
-      () => about(DEPT1_CHAT)[0]?.text.startsWith('✅') && about(second - 4100)[0]?.text.startsWith('✅') && about(first - 4100)[0]?.text.startsWith('↪️'),
+      () =>
+        about(DEPT1_CHAT)[0]?.text.startsWith('✅') &&
+        about(second - 4100)[0]?.text.startsWith('✅') &&
+        about(first - 4100)[0]?.text.startsWith('↪️'),
       'the messages of the incident in their last state',
       30_000,
     );
@@ -101,36 +151,84 @@ describe('Telegram end to end: simulator → rules → outbox → bot API stub',
     for (const userId of DEPT1.filter((u) => u !== first && u !== second)) expect(about(userId - 4100)).toHaveLength(0);
   }, 90_000);
 
-  it('when the РОП presses «Приостановить приём заявок» under a miss, then the next lead\'s rotation skips that manager, and the record and the note say why', async () => {
+  it("when the РОП presses «Приостановить приём заявок» under a miss, then the next lead's rotation skips that manager, and the record and the note say why", async () => {
     stub.failRate(0);
     // The РОП links his own Telegram account and presses in the department chat.
     const { code } = await runtime.telegram.createLink({ userId: HEAD, name: 'Дмитрий Лебедев' });
     await stub.userMessage(HEAD_TG, `/start ${code}`);
-    await waitFor(async () => (await runtime.telegram.links.chatOf(HEAD)) === String(HEAD_TG), 'the РОП linked', 20_000);
+    await waitFor(
+      async () => (await runtime.telegram.links.chatOf(HEAD)) === String(HEAD_TG),
+      'the РОП linked',
+      20_000,
+    );
 
     const stage = sim.account.statusByName('Передан в работу').id;
     let missedLead = sim.account.createLead({ name: 'Заявка с Авито', statusId: stage, by: 0 });
-    while (missedLead.id % 2 !== 0) missedLead = sim.account.createLead({ name: 'Заявка с Авито', statusId: stage, by: 0 });
-    const first = await waitFor(() => DEPT1.includes(sim.account.leads.get(missedLead.id)!.responsibleUserId) && sim.account.leads.get(missedLead.id)!.responsibleUserId, 'first assignment', 15_000);
-    const alert = await waitFor(() => stub.chat(DEPT1_CHAT).find((m) => m.text.includes(`/leads/detail/${missedLead.id}"`) && JSON.stringify(m.replyMarkup ?? '').includes(`pause:${first}`)), 'the miss alert with «pause»', 30_000);
+    while (missedLead.id % 2 !== 0)
+      missedLead = sim.account.createLead({ name: 'Заявка с Авито', statusId: stage, by: 0 });
+    const first = await waitFor(
+      () =>
+        DEPT1.includes(sim.account.leads.get(missedLead.id)!.responsibleUserId) &&
+        sim.account.leads.get(missedLead.id)!.responsibleUserId,
+      'first assignment',
+      15_000,
+    );
+    const alert = await waitFor(
+      () =>
+        stub
+          .chat(DEPT1_CHAT)
+          .find(
+            (m) =>
+              m.text.includes(`/leads/detail/${missedLead.id}"`) &&
+              JSON.stringify(m.replyMarkup ?? '').includes(`pause:${first}`),
+          ),
+      'the miss alert with «pause»',
+      30_000,
+    );
 
     await stub.pressButton(Number(DEPT1_CHAT), alert.messageId, `pause:${first}`, HEAD_TG);
-    const pressed = await waitFor(async () => (await runtime.records.forLead(0)).find((r) => r.kind === 'action' && r.userId === first && r.type === 'telegram_pause'), 'the button press recorded', 15_000);
+    const pressed = await waitFor(
+      async () =>
+        (await runtime.records.forLead(0)).find(
+          (r) => r.kind === 'action' && r.userId === first && r.type === 'telegram_pause',
+        ),
+      'the button press recorded',
+      15_000,
+    );
     expect(pressed.reason).toContain(`pressed by Дмитрий Лебедев (Telegram ${HEAD_TG})`);
     // The pause itself is one record, written by the intake store with who and why.
     const pauses = (await runtime.records.forLead(0)).filter((r) => r.kind === 'intake_paused' && r.userId === first);
     expect(pauses).toHaveLength(1);
     expect(pauses[0]!.reason).toContain('приостановлено РОПом через Telegram');
-    await waitFor(() => stub.chat(DEPT1_CHAT).some((m) => m.text === `Приём заявок приостановлен: ${NAMES[first]}.`), 'the confirmation in the chat', 15_000);
+    await waitFor(
+      () => stub.chat(DEPT1_CHAT).some((m) => m.text === `Приём заявок приостановлен: ${NAMES[first]}.`),
+      'the confirmation in the chat',
+      15_000,
+    );
 
     // The next lead: the rotation skips the paused manager, and says so.
     let next = sim.account.createLead({ name: 'Заявка с сайта', statusId: stage, by: 0 });
     while (next.id % 2 !== 0) next = sim.account.createLead({ name: 'Заявка с сайта', statusId: stage, by: 0 });
-    const given = await waitFor(async () => (await runtime.records.forLead(next.id)).find((r) => r.kind === 'assignment'), 'the next lead assigned', 15_000);
+    const given = await waitFor(
+      async () => (await runtime.records.forLead(next.id)).find((r) => r.kind === 'assignment'),
+      'the next lead assigned',
+      15_000,
+    );
     expect(given.userId).not.toBe(first);
     expect(sim.account.leads.get(next.id)!.responsibleUserId).toBe(given.userId);
-    expect((given.explanation as { skipped: Array<{ userId: number; reason: string }> }).skipped).toContainEqual({ userId: first, reason: 'paused', detail: 'приостановлено РОПом через Telegram' });
-    const note = await waitFor(() => [...sim.account.notes.values()].find((n) => n.entityId === next.id && JSON.stringify(n.params).includes('Робот назначил')), 'the assignment note', 15_000);
+    expect((given.explanation as { skipped: Array<{ userId: number; reason: string }> }).skipped).toContainEqual({
+      userId: first,
+      reason: 'paused',
+      detail: 'приостановлено РОПом через Telegram',
+    });
+    const note = await waitFor(
+      () =>
+        [...sim.account.notes.values()].find(
+          (n) => n.entityId === next.id && JSON.stringify(n.params).includes('Робот назначил'),
+        ),
+      'the assignment note',
+      15_000,
+    );
     expect(JSON.stringify(note.params)).toContain(`${NAMES[first]} — приём заявок приостановлен`);
   }, 90_000);
 });

@@ -32,7 +32,12 @@ export interface AdminHarness {
 }
 
 export async function startAdminHarness(
-  options: { signInPerMinute?: number; rulesText?: (demo: string) => string; webOnly?: boolean; leadNames?: AdminDeps['leadNames'] } = {},
+  options: {
+    signInPerMinute?: number;
+    rulesText?: (demo: string) => string;
+    webOnly?: boolean;
+    leadNames?: AdminDeps['leadNames'];
+  } = {},
 ): Promise<AdminHarness> {
   const prefix = uniquePrefix('admin');
   const dir = mkdtempSync(join(tmpdir(), 'admin-'));
@@ -47,7 +52,16 @@ export async function startAdminHarness(
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const directory = seedDirectory();
   // A web-only process has no directory of its own: the rules are validated but not compiled in it.
-  const source = await createRulesSource({ file, redis, subscriber, keys, logger, clock, directory: () => (options.webOnly ? undefined : directory), pollMs: 60_000 });
+  const source = await createRulesSource({
+    file,
+    redis,
+    subscriber,
+    keys,
+    logger,
+    clock,
+    directory: () => (options.webOnly ? undefined : directory),
+    pollMs: 60_000,
+  });
   const records = createRecordStore(redis, keys);
   const inbox = createWebhookArchive(redis, keys);
   const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger });

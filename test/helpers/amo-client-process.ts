@@ -37,13 +37,29 @@ const clientFor = (keyPrefix: string, baseUrl: string): { client: AmoClient; ale
 const answer = (line: unknown): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
 
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as { id: number; op: 'getLead' | 'alerts'; prefix: string; baseUrl: string; leadId: number };
+  const command = JSON.parse(line) as {
+    id: number;
+    op: 'getLead' | 'alerts';
+    prefix: string;
+    baseUrl: string;
+    leadId: number;
+  };
   const { client, alerts } = clientFor(command.prefix, command.baseUrl);
   if (command.op === 'alerts') return answer({ id: command.id, ok: true, alerts });
   client.getLead(command.leadId).then(
     (lead) => answer({ id: command.id, ok: true, leadId: lead?.id }),
     (err: Error & { retryable?: boolean; retryAfterMs?: number; status?: number }) =>
-      answer({ id: command.id, ok: false, error: { name: err.name, retryable: err.retryable, retryAfterMs: err.retryAfterMs, status: err.status, message: err.message } }),
+      answer({
+        id: command.id,
+        ok: false,
+        error: {
+          name: err.name,
+          retryable: err.retryable,
+          retryAfterMs: err.retryAfterMs,
+          status: err.status,
+          message: err.message,
+        },
+      }),
   );
 });
 answer({ ready: true });

@@ -14,7 +14,12 @@ import { createWorkers } from '../../src/jobs/worker.js';
 const [url = '', prefix = '', baseUrl = '', clientSecret = ''] = process.argv.slice(2);
 const amo = createAmoClient({
   baseUrl,
-  auth: { kind: 'oauth', clientId: 'integration-id', clientSecret, redirectUri: 'https://robot.example/oauth/callback' },
+  auth: {
+    kind: 'oauth',
+    clientId: 'integration-id',
+    clientSecret,
+    redirectUri: 'https://robot.example/oauth/callback',
+  },
   redis: connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined),
   keyPrefix: prefix,
   rps: 7,

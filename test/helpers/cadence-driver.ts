@@ -40,15 +40,54 @@ export interface Trace {
 const base = { deliveryId: 'd', receivedAt: '2026-01-01T00:00:00.000Z', account: { subdomain: 'demo-realty' } };
 let seq = 0;
 
-export function enterEvent(leadId: number, at: number, userId: number, statusId = CADENCE_STAGE, oldStatusId = 7100005): LeadEvent {
-  return { ...base, kind: 'lead', action: 'status', leadId, short: false, tags: [], customFields: [], pipelineId: PIPELINE_ID, statusId, oldStatusId, responsibleUserId: userId, modifiedUserId: userId, updatedAt: new Date(at).toISOString(), dedupeKey: `e${seq++}` };
+export function enterEvent(
+  leadId: number,
+  at: number,
+  userId: number,
+  statusId = CADENCE_STAGE,
+  oldStatusId = 7100005,
+): LeadEvent {
+  return {
+    ...base,
+    kind: 'lead',
+    action: 'status',
+    leadId,
+    short: false,
+    tags: [],
+    customFields: [],
+    pipelineId: PIPELINE_ID,
+    statusId,
+    oldStatusId,
+    responsibleUserId: userId,
+    modifiedUserId: userId,
+    updatedAt: new Date(at).toISOString(),
+    dedupeKey: `e${seq++}`,
+  };
 }
 
 export function taskDoneEvent(leadId: number, taskId: number, at: number, userId: number): TaskEvent {
-  return { ...base, kind: 'task', action: 'update', taskId, entityType: 'lead', entityId: leadId, isCompleted: true, modifiedUserId: userId, updatedAt: new Date(at).toISOString(), dedupeKey: `t${seq++}` };
+  return {
+    ...base,
+    kind: 'task',
+    action: 'update',
+    taskId,
+    entityType: 'lead',
+    entityId: leadId,
+    isCompleted: true,
+    modifiedUserId: userId,
+    updatedAt: new Date(at).toISOString(),
+    dedupeKey: `t${seq++}`,
+  };
 }
 
-export function callNoteEvent(leadId: number, at: number, userId: number, durationSec: number, status: number, direction: 'in' | 'out' = 'out'): NoteEvent {
+export function callNoteEvent(
+  leadId: number,
+  at: number,
+  userId: number,
+  durationSec: number,
+  status: number,
+  direction: 'in' | 'out' = 'out',
+): NoteEvent {
   return {
     ...base,
     kind: 'note',
@@ -56,7 +95,13 @@ export function callNoteEvent(leadId: number, at: number, userId: number, durati
     entityId: leadId,
     noteId: seq++,
     noteType: direction === 'out' ? 11 : 10,
-    text: JSON.stringify({ UNIQ: `u${seq}`, DURATION: durationSec, SRC: 'test', PHONE: '+70000000000', call_status: String(status) }),
+    text: JSON.stringify({
+      UNIQ: `u${seq}`,
+      DURATION: durationSec,
+      SRC: 'test',
+      PHONE: '+70000000000',
+      call_status: String(status),
+    }),
     createdUserId: userId,
     createdAt: new Date(at).toISOString(),
     dedupeKey: `n${seq}`,
@@ -64,7 +109,9 @@ export function callNoteEvent(leadId: number, at: number, userId: number, durati
 }
 
 /** What the simulated manager does with a call task: complete it `afterMs` after it was created, call first or not. */
-export type ManagerMove = { kind: 'complete'; afterMs: number; fromDue?: boolean; call?: { durationSec: number; status: number } } | { kind: 'ignore' };
+export type ManagerMove =
+  | { kind: 'complete'; afterMs: number; fromDue?: boolean; call?: { durationSec: number; status: number } }
+  | { kind: 'ignore' };
 
 export interface DriveOptions {
   rules: CompiledRules;
@@ -80,7 +127,16 @@ export interface DriveOptions {
 
 export function drive(o: DriveOptions): Trace {
   const leadId = o.leadId ?? 42;
-  const trace: Trace = { tasks: [], maxOpenCalls: 0, moves: [], notes: [], records: [], messages: [], plans: [], state: undefined };
+  const trace: Trace = {
+    tasks: [],
+    maxOpenCalls: 0,
+    moves: [],
+    notes: [],
+    records: [],
+    messages: [],
+    plans: [],
+    state: undefined,
+  };
   let lead: LeadState = emptyLeadState(leadId);
   let state: CadenceState | undefined;
   let timer: number | undefined;
@@ -88,7 +144,8 @@ export function drive(o: DriveOptions): Trace {
   const open = new Map<string, CreatedTask>();
   let nextTaskId = 1;
   let n = 0;
-  const pending: Array<{ at: number; kind: 'complete'; ref: string; call?: { durationSec: number; status: number } }> = [];
+  const pending: Array<{ at: number; kind: 'complete'; ref: string; call?: { durationSec: number; status: number } }> =
+    [];
 
   const apply = (plans: Plan[], now: number): void => {
     for (const plan of plans) {
@@ -104,7 +161,13 @@ export function drive(o: DriveOptions): Trace {
             open.set(e.ref, task);
             if (!e.ref.endsWith(':msg')) {
               const move = o.moves[n++ % o.moves.length] ?? { kind: 'ignore' };
-              if (move.kind === 'complete') pending.push({ at: (move.fromDue ? e.dueAt : now) + move.afterMs, kind: 'complete', ref: e.ref, ...(move.call ? { call: move.call } : {}) });
+              if (move.kind === 'complete')
+                pending.push({
+                  at: (move.fromDue ? e.dueAt : now) + move.afterMs,
+                  kind: 'complete',
+                  ref: e.ref,
+                  ...(move.call ? { call: move.call } : {}),
+                });
             }
             break;
           }
@@ -125,7 +188,11 @@ export function drive(o: DriveOptions): Trace {
             break;
           case 'move_lead':
             trace.moves.push({ at: now, statusId: e.statusId });
-            lead = applyEvent(lead, enterEvent(leadId, now, o.userId, e.statusId, lead.statusId), new Date(now).toISOString());
+            lead = applyEvent(
+              lead,
+              enterEvent(leadId, now, o.userId, e.statusId, lead.statusId),
+              new Date(now).toISOString(),
+            );
             break;
           case 'add_note':
             trace.notes.push({ at: now, text: e.text });
@@ -148,12 +215,26 @@ export function drive(o: DriveOptions): Trace {
   const event = (e: LeadEvent | TaskEvent | NoteEvent, now: number, taskRef?: string): void => {
     const before = lead;
     lead = applyEvent(lead, e, new Date(now).toISOString());
-    apply(cadenceOnLeadEvent({ before, after: lead, event: e, state, ...(taskRef !== undefined ? { taskRef } : {}), ctx: { rules: o.rules, now } }), now);
+    apply(
+      cadenceOnLeadEvent({
+        before,
+        after: lead,
+        event: e,
+        state,
+        ...(taskRef !== undefined ? { taskRef } : {}),
+        ctx: { rules: o.rules, now },
+      }),
+      now,
+    );
   };
 
   // The lead enters the stage with its manager.
   const first = enterEvent(leadId, o.entryAt, o.userId);
-  lead = applyEvent(lead, { ...first, statusId: 7100005, oldStatusId: 7100004 }, new Date(o.entryAt - 1000).toISOString());
+  lead = applyEvent(
+    lead,
+    { ...first, statusId: 7100005, oldStatusId: 7100004 },
+    new Date(o.entryAt - 1000).toISOString(),
+  );
   event(first, o.entryAt);
 
   const until = o.entryAt + (o.untilMs ?? 120 * 24 * 3600 * 1000);
@@ -167,7 +248,11 @@ export function drive(o: DriveOptions): Trace {
       pending.shift();
       const task = open.get(nextDone.ref);
       if (!task) continue; // the robot closed it already (overdue or stopped)
-      if (nextDone.call) event(callNoteEvent(leadId, nextAt - 60_000, o.userId, nextDone.call.durationSec, nextDone.call.status), nextAt - 60_000);
+      if (nextDone.call)
+        event(
+          callNoteEvent(leadId, nextAt - 60_000, o.userId, nextDone.call.durationSec, nextDone.call.status),
+          nextAt - 60_000,
+        );
       if (!open.has(nextDone.ref)) continue;
       task.completedAt = nextAt;
       open.delete(nextDone.ref);

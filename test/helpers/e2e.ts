@@ -19,7 +19,12 @@ export interface E2E {
 export async function startE2E(options: { processes?: number; rulesFile?: string; clock?: Clock } = {}): Promise<E2E> {
   const prefix = uniquePrefix('e2e');
   const clock = options.clock;
-  const sim = createSimulator({ longLivedToken: SIM_TOKEN, webhookBatchWindowMs: 50, webhookRetryLadderMs: [500, 1000], ...(clock ? { now: () => clock.now().getTime() } : {}) });
+  const sim = createSimulator({
+    longLivedToken: SIM_TOKEN,
+    webhookBatchWindowMs: 50,
+    webhookRetryLadderMs: [500, 1000],
+    ...(clock ? { now: () => clock.now().getTime() } : {}),
+  });
   const simUrl = await sim.listen();
   const runtimes: Runtime[] = [];
   for (let i = 0; i < (options.processes ?? 1); i++) {

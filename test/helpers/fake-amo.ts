@@ -25,17 +25,42 @@ export interface FakeContact {
 }
 
 /** `now` (epoch ms) stamps the events amoCRM records for the responsible changes it applies; without it none are recorded. */
-export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = [], options: { now?: () => number; robotUserId?: number } = {}) {
+export function createFakeAmo(
+  leads: FakeLead[],
+  contactList: FakeContact[] = [],
+  options: { now?: () => number; robotUserId?: number } = {},
+) {
   const state = new Map(leads.map((l) => [l.id, { ...l }]));
   /** amoCRM's event log (GET /api/v4/events): the robot's responsible changes, and the calls and notes tests add. */
   const events: ApiEvent[] = [];
   const contacts = new Map(contactList.map((c) => [c.id, { ...c }]));
   /** Notes the robot posted, and call notes tests add (with amoCRM's whole-second `created_at`). */
-  const notes: Array<Omit<NewLeadNote, 'note_type' | 'params'> & { id: number; note_type: NewLeadNote['note_type'] | 'call_in' | 'call_out'; params: Record<string, unknown>; created_at?: number; created_by?: number }> = [];
+  const notes: Array<
+    Omit<NewLeadNote, 'note_type' | 'params'> & {
+      id: number;
+      note_type: NewLeadNote['note_type'] | 'call_in' | 'call_out';
+      params: Record<string, unknown>;
+      created_at?: number;
+      created_by?: number;
+    }
+  > = [];
   const tasks: Array<NewTask & { id: number; is_completed: boolean; result?: string }> = [];
-  const calls = { leadsReads: 0, leadIdsRead: [] as number[][], leadsReadWithContacts: 0, contactsReads: 0, contactIdsRead: [] as number[][], eventsReads: 0, patches: [] as LeadUpdate[], notesPosted: 0, notesListed: 0, tasksPosted: 0, refused: 0 };
+  const calls = {
+    leadsReads: 0,
+    leadIdsRead: [] as number[][],
+    leadsReadWithContacts: 0,
+    contactsReads: 0,
+    contactIdsRead: [] as number[][],
+    eventsReads: 0,
+    patches: [] as LeadUpdate[],
+    notesPosted: 0,
+    notesListed: 0,
+    tasksPosted: 0,
+    refused: 0,
+  };
   const faults = { down: false, poison: new Set<number>() };
-  const unavailable = (endpoint: string): AmoUnavailableError => new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
+  const unavailable = (endpoint: string): AmoUnavailableError =>
+    new AmoUnavailableError(`amoCRM answered 503 to ${endpoint}`, 503, endpoint);
   const api = (l: FakeLead, withContacts = false): ApiLead => ({
     id: l.id,
     responsible_user_id: l.responsible,
@@ -43,8 +68,18 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     pipeline_id: l.pipelineId,
     created_at: 1,
     updated_at: l.updatedAt ?? 1,
-    ...(l.fields ? { custom_fields_values: Object.entries(l.fields).map(([id, value]) => ({ field_id: Number(id), values: [{ value: /^\d+$/.test(value) ? Number(value) : value }] })) } : {}),
-    _embedded: { tags: [], ...(withContacts ? { contacts: l.contactId !== undefined ? [{ id: l.contactId, is_main: true }] : [] } : {}) },
+    ...(l.fields
+      ? {
+          custom_fields_values: Object.entries(l.fields).map(([id, value]) => ({
+            field_id: Number(id),
+            values: [{ value: /^\d+$/.test(value) ? Number(value) : value }],
+          })),
+        }
+      : {}),
+    _embedded: {
+      tags: [],
+      ...(withContacts ? { contacts: l.contactId !== undefined ? [{ id: l.contactId, is_main: true }] : [] } : {}),
+    },
   });
   const withContacts = (options?: { with?: string[] }): boolean => options?.with?.includes('contacts') === true;
 
@@ -62,7 +97,9 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async listLeads(filter: Record<string, unknown> = {}) {
       if (faults.down) throw unavailable('GET /api/v4/leads');
       calls.leadsReads += 1;
-      const contactsToo = String(filter.with ?? '').split(',').includes('contacts');
+      const contactsToo = String(filter.with ?? '')
+        .split(',')
+        .includes('contacts');
       if (contactsToo) calls.leadsReadWithContacts += 1;
       return [...state.values()].map((l) => api(l, contactsToo));
     },
@@ -79,17 +116,31 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
       if (faults.down) throw unavailable('GET /api/v4/events');
       calls.eventsReads += 1;
       return events.filter(
-        (e) => (!filter.entityIds || filter.entityIds.includes(e.entity_id)) && (!filter.types || filter.types.includes(e.type)) && (filter.createdFrom === undefined || e.created_at >= filter.createdFrom),
+        (e) =>
+          (!filter.entityIds || filter.entityIds.includes(e.entity_id)) &&
+          (!filter.types || filter.types.includes(e.type)) &&
+          (filter.createdFrom === undefined || e.created_at >= filter.createdFrom),
       );
     },
     async updateLead(update: LeadUpdate) {
       if (faults.down) throw unavailable('PATCH /api/v4/leads');
       if (faults.poison.has(update.id)) {
         calls.refused += 1;
-        throw new AmoValidationError(400, 'PATCH /api/v4/leads', [{ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The user is not active' }], 'Bad Request');
+        throw new AmoValidationError(
+          400,
+          'PATCH /api/v4/leads',
+          [{ code: 'NotSupportedChoice', path: 'responsible_user_id', detail: 'The user is not active' }],
+          'Bad Request',
+        );
       }
       const l = state.get(update.id);
-      if (!l) throw new AmoValidationError(400, 'PATCH /api/v4/leads', [{ code: 'NotFound', path: 'id', detail: 'no such lead' }], 'Bad Request');
+      if (!l)
+        throw new AmoValidationError(
+          400,
+          'PATCH /api/v4/leads',
+          [{ code: 'NotFound', path: 'id', detail: 'no such lead' }],
+          'Bad Request',
+        );
       if (update.responsible_user_id !== undefined && update.responsible_user_id !== l.responsible && options.now) {
         events.push({
           id: `e${events.length + 1}`,
@@ -117,7 +168,16 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
     async listLeadNotes(leadId: number): Promise<ApiNote[]> {
       if (faults.down) throw unavailable('GET /api/v4/leads/notes');
       calls.notesListed += 1;
-      return notes.filter((n) => n.entity_id === leadId).map((n) => ({ id: n.id, entity_id: n.entity_id, note_type: n.note_type, params: n.params, ...(n.created_at !== undefined ? { created_at: n.created_at } : {}), ...(n.created_by !== undefined ? { created_by: n.created_by } : {}) }));
+      return notes
+        .filter((n) => n.entity_id === leadId)
+        .map((n) => ({
+          id: n.id,
+          entity_id: n.entity_id,
+          note_type: n.note_type,
+          params: n.params,
+          ...(n.created_at !== undefined ? { created_at: n.created_at } : {}),
+          ...(n.created_by !== undefined ? { created_by: n.created_by } : {}),
+        }));
     },
     async createTask(task: NewTask) {
       if (faults.down) throw unavailable('POST /api/v4/tasks');
@@ -127,7 +187,15 @@ export function createFakeAmo(leads: FakeLead[], contactList: FakeContact[] = []
       return id;
     },
     async listTasks(): Promise<ApiTask[]> {
-      return tasks.filter((t) => !t.is_completed).map((t) => ({ id: t.id, entity_id: t.entity_id ?? null, text: t.text, complete_till: t.complete_till, is_completed: false }));
+      return tasks
+        .filter((t) => !t.is_completed)
+        .map((t) => ({
+          id: t.id,
+          entity_id: t.entity_id ?? null,
+          text: t.text,
+          complete_till: t.complete_till,
+          is_completed: false,
+        }));
     },
     async completeTask(id: number, resultText?: string) {
       const t = tasks.find((x) => x.id === id);

@@ -18,10 +18,15 @@ export interface SampleBody {
 }
 
 /** PHP's urlencode: spaces as '+', everything else outside [A-Za-z0-9-_.] percent-encoded. */
-export const phpEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+').replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+export const phpEncode = (s: string): string =>
+  encodeURIComponent(s)
+    .replace(/%20/g, '+')
+    .replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export function sampleFiles(): string[] {
-  return readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.txt')).sort();
+  return readdirSync(FIXTURE_DIR)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
 }
 
 function content(file: string): string {
@@ -69,11 +74,17 @@ export function toFormPairs(value: unknown, prefix = ''): Array<[string, string]
   return [[prefix, value === null || value === undefined ? '' : String(value)]];
 }
 
-export const encodePairs = (pairs: Array<[string, string]>): string => pairs.map(([k, v]) => `${phpEncode(k)}=${phpEncode(v)}`).join('&');
+export const encodePairs = (pairs: Array<[string, string]>): string =>
+  pairs.map(([k, v]) => `${phpEncode(k)}=${phpEncode(v)}`).join('&');
 
 export function loadSample(file: string): SampleBody[] {
   const text = content(file);
-  const form = (body: string, index = 0): SampleBody => ({ file, index, contentType: 'application/x-www-form-urlencoded', body });
+  const form = (body: string, index = 0): SampleBody => ({
+    file,
+    index,
+    contentType: 'application/x-www-form-urlencoded',
+    body,
+  });
   if (text.startsWith('curl ')) {
     // --data-urlencode 'key=value': keys are given percent-encoded already, curl encodes the value.
     const pairs = [...text.matchAll(/--data-urlencode '([^']*)'/g)].map((m) => {
@@ -84,7 +95,9 @@ export function loadSample(file: string): SampleBody[] {
     return [form(pairs.join('&'))];
   }
   if (text.startsWith("{'")) {
-    const pairs = [...text.matchAll(/'([^']*)':\s*'([^']*)'/g)].map((m) => [m[1] ?? '', m[2] ?? ''] as [string, string]);
+    const pairs = [...text.matchAll(/'([^']*)':\s*'([^']*)'/g)].map(
+      (m) => [m[1] ?? '', m[2] ?? ''] as [string, string],
+    );
     return [form(encodePairs(pairs))];
   }
   if (/^[a-z]+%5B/i.test(text) || /^[a-z]+\[/i.test(text)) return [form(text.split('\n')[0] ?? '')];

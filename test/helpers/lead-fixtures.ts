@@ -7,7 +7,9 @@ export const leadStateOf = (leadId: number): LeadState => ({
   leadId,
   tags: ['Авито'],
   deleted: false,
-  history: [{ at: '2025-06-07T04:00:13.000Z', statusId: 7100005, pipelineId: 7000001, fromStatusId: 7100004, byUserId: 9101 }],
+  history: [
+    { at: '2025-06-07T04:00:13.000Z', statusId: 7100005, pipelineId: 7000001, fromStatusId: 7100004, byUserId: 9101 },
+  ],
   updatedAt: '2025-06-07T04:00:13.000Z',
   pipelineId: 7000001,
   statusId: 7100005,
@@ -19,4 +21,14 @@ export const leadStateOf = (leadId: number): LeadState => ({
 });
 
 /** A running pickup clock (src/rules/types.ts). */
-export const runningPickupOf = (leadId: number): PickupState => ({ leadId, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt: 1795635922782, deadlineAt: 1795636822782, missedUserIds: [], misses: 0 });
+export const runningPickupOf = (leadId: number): PickupState => ({
+  leadId,
+  clock: 1,
+  phase: 'running',
+  department: 'Отдел продаж 1',
+  assignedUserId: 9101,
+  assignedAt: 1795635922782,
+  deadlineAt: 1795636822782,
+  missedUserIds: [],
+  misses: 0,
+});

@@ -35,7 +35,17 @@ export function wirePickup(deps: {
   const leads = createLeadStore(redis, keys);
   const pickups = createPickupStore(redis, keys);
   const distribution = createDistributionStore(redis, keys);
-  const engine = createPickupEngine({ rules: deps.rules, amo: fake.amo, leads, pickups, distribution, effects, clock, logger, ...(deps.context ? { context: deps.context } : {}) });
+  const engine = createPickupEngine({
+    rules: deps.rules,
+    amo: fake.amo,
+    leads,
+    pickups,
+    distribution,
+    effects,
+    clock,
+    logger,
+    ...(deps.context ? { context: deps.context } : {}),
+  });
   effects.registerDueHandler(PICKUP_RULE, (due) => engine.onDue(due));
   return { keys, metrics, records, outbox, effects, leads, pickups, distribution, engine };
 }

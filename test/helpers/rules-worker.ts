@@ -14,7 +14,18 @@ const print = (line: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ pid: process.pid, ...line })}\n`);
 };
 const runtime = await startRuntime({
-  service: { PORT: 0, HOST: '127.0.0.1', REDIS_URL: url, ...(process.env.REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES } : {}), REDIS_PREFIX: prefix, ROLE: 'worker', WEBHOOK_TOKEN: TEST_TOKEN, AMO_SUBDOMAIN: 'demo-realty', AMO_BASE_URL: simUrl, WORKER_CONCURRENCY: 2 },
+  service: {
+    PORT: 0,
+    HOST: '127.0.0.1',
+    REDIS_URL: url,
+    ...(process.env.REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES } : {}),
+    REDIS_PREFIX: prefix,
+    ROLE: 'worker',
+    WEBHOOK_TOKEN: TEST_TOKEN,
+    AMO_SUBDOMAIN: 'demo-realty',
+    AMO_BASE_URL: simUrl,
+    WORKER_CONCURRENCY: 2,
+  },
   amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: SIM_TOKEN }, rps: 7 },
   rulesFile: file,
   rulesPollMs: 200,
@@ -23,7 +34,10 @@ const runtime = await startRuntime({
 });
 const source = runtime.rulesSource;
 // What the pickup engine reads on every decision: runtime.rules(), the same function it was given.
-const state = (): Record<string, unknown> => ({ version: source.snapshot().version, timeoutMs: runtime.rules().pickup.timeoutMs });
+const state = (): Record<string, unknown> => ({
+  version: source.snapshot().version,
+  timeoutMs: runtime.rules().pickup.timeoutMs,
+});
 print({ event: 'started', ...state() });
 source.onChange(() => print({ event: 'applied', ...state() }));
 let seen = source.lastRejection();

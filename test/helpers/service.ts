@@ -23,7 +23,10 @@ export function testConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfi
 }
 
 /** The service with its plain workers (no rules): webhook → queue → lead state. */
-export async function startTestService(overrides: Partial<ServiceConfig> = {}, deps: Partial<ServiceDeps> = {}): Promise<Service> {
+export async function startTestService(
+  overrides: Partial<ServiceConfig> = {},
+  deps: Partial<ServiceDeps> = {},
+): Promise<Service> {
   const service = await startService(testConfig(overrides), {
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),

@@ -17,7 +17,9 @@ import { demoRules } from './rules.js';
 
 const [url = '', prefix = '', apiRoot = '', token = ''] = process.argv.slice(2);
 /** TELEGRAM_TEST_LIMITS: `{ throttle?, sharedLimits? }` as JSON, for the test of limits across processes. */
-const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<Pick<TelegramDeps, 'throttle' | 'sharedLimits'>>;
+const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<
+  Pick<TelegramDeps, 'throttle' | 'sharedLimits'>
+>;
 const redis = connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { pid: process.pid } });
 const keys = createKeys(prefix);
@@ -37,5 +39,12 @@ const telegram = createTelegram({
   sharedLimits: limits.sharedLimits ?? FAST_SHARED_LIMITS,
   retryDelayMs: () => 50,
 });
-createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+createWorkers({
+  connection: redis,
+  prefix: keys.bullPrefix,
+  logger,
+  metrics: createMetrics({ defaultMetrics: false }),
+  handlers: telegram.handlers,
+  concurrency: 4,
+});
 process.stdout.write('ready\n');

@@ -36,7 +36,11 @@ export interface TelegramHarness {
 /** Fast limits for most tests; the limits test uses grammY's defaults (Telegram's). */
 export const FAST_THROTTLE = { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } };
 /** The same, for the limits shared through Redis. */
-export const FAST_SHARED_LIMITS = { global: { max: 1000, windowMs: 1000 }, perChatMs: 20, group: { minMs: 20, max: 1000, windowMs: 60_000 } };
+export const FAST_SHARED_LIMITS = {
+  global: { max: 1000, windowMs: 1000 },
+  perChatMs: 20,
+  group: { minMs: 20, max: 1000, windowMs: 60_000 },
+};
 
 export async function startTelegramHarness(options: {
   rules: CompiledRules;
@@ -60,7 +64,11 @@ export async function startTelegramHarness(options: {
   const clock = createManualClock(options.now ?? '2026-03-03T09:00:00Z');
   const token = 'token' in options ? options.token : STUB_TOKEN;
   const telegram = createTelegram({
-    telegram: { apiRoot, ...(token ? { token } : {}), ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}) },
+    telegram: {
+      apiRoot,
+      ...(token ? { token } : {}),
+      ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
+    },
     redis,
     keys,
     queues: telegramQueue(queues),
@@ -77,7 +85,14 @@ export async function startTelegramHarness(options: {
   });
   let workers: Workers | undefined;
   const startWorkers = (): void => {
-    workers ??= createWorkers({ connection: redis, prefix: keys.bullPrefix, logger, metrics: createMetrics({ defaultMetrics: false }), handlers: telegram.handlers, concurrency: 4 });
+    workers ??= createWorkers({
+      connection: redis,
+      prefix: keys.bullPrefix,
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+      handlers: telegram.handlers,
+      concurrency: 4,
+    });
   };
   if (!options.manualWorkers) startWorkers();
   return {
@@ -139,7 +154,10 @@ export async function settled(h: TelegramHarness, timeoutMs = 15_000): Promise<v
     const scheduled = (await h.queues.get('telegram').getDelayed()).filter((j) => j.name === 'telegram-sweep').length;
     const jobs = Object.values(counts).reduce((a, b) => a + b, 0) - scheduled;
     if (route + routing + queued + jobs === 0) return;
-    if (Date.now() > deadline) throw new Error(`telegram not settled: route ${route}, routing ${routing}, queued ${queued}, jobs ${JSON.stringify(counts)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `telegram not settled: route ${route}, routing ${routing}, queued ${queued}, jobs ${JSON.stringify(counts)}`,
+      );
     await new Promise((r) => setTimeout(r, 25));
   }
 }

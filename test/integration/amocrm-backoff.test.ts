@@ -23,10 +23,24 @@ interface Answer {
   error?: { name: string; retryable: boolean; retryAfterMs?: number; status?: number; message: string };
 }
 
-const lead = (id: number) => ({ id, name: `L${id}`, price: 0, responsible_user_id: 1, status_id: 2, pipeline_id: 3, created_at: 1, updated_at: 2 });
+const lead = (id: number) => ({
+  id,
+  name: `L${id}`,
+  price: 0,
+  responsible_user_id: 1,
+  status_id: 2,
+  pipeline_id: 3,
+  created_at: 1,
+  updated_at: 2,
+});
 
 /** A bare amoCRM stand-in: `respond` decides each answer; every arrival is recorded with the wall clock. */
-function startAmo(): Promise<{ server: Server; url: string; arrivals: Arrival[]; respond: { fn: (path: string, n: number, res: ServerResponse) => void } }> {
+function startAmo(): Promise<{
+  server: Server;
+  url: string;
+  arrivals: Arrival[];
+  respond: { fn: (path: string, n: number, res: ServerResponse) => void };
+}> {
   const arrivals: Arrival[] = [];
   const respond = {
     fn: (path: string, _n: number, res: ServerResponse): void => {
@@ -39,11 +53,19 @@ function startAmo(): Promise<{ server: Server; url: string; arrivals: Arrival[];
     arrivals.push({ path, at: Date.now() });
     respond.fn(path, arrivals.filter((a) => a.path === path).length, res);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals, respond })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals, respond }),
+    ),
+  );
 }
 
 /** One client in its own OS process, driven by JSON lines. */
-function startClient(): { ready: Promise<void>; call: (op: Record<string, unknown>) => Promise<Answer>; child: ChildProcessWithoutNullStreams } {
+function startClient(): {
+  ready: Promise<void>;
+  call: (op: Record<string, unknown>) => Promise<Answer>;
+  child: ChildProcessWithoutNullStreams;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/amo-client-process.ts', TEST_REDIS_URL]);
   const pending = new Map<number, (a: Answer) => void>();
   let readyResolve: () => void = () => undefined;
@@ -96,7 +118,9 @@ describe('amoCRM back-off shared by every process through Redis', () => {
     prefixes.push(prefix);
     const amo = await startAmo();
     servers.push(amo.server);
-    const bind = (p: (typeof processes)[number]) => ({ call: (op: Record<string, unknown>) => p.call({ ...op, prefix, baseUrl: amo.url }) });
+    const bind = (p: (typeof processes)[number]) => ({
+      call: (op: Record<string, unknown>) => p.call({ ...op, prefix, baseUrl: amo.url }),
+    });
     return { prefix, amo, a: bind(processes[0]!), b: bind(processes[1]!) };
   };
 
@@ -112,7 +136,14 @@ describe('amoCRM back-off shared by every process through Redis', () => {
       if (path === '/api/v4/leads/1' && n === 1) {
         served429At = Date.now();
         res.writeHead(429, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ title: 'Too Many Requests', type: 'https://httpstatus.es/429', status: 429, retry_after: 3 }));
+        res.end(
+          JSON.stringify({
+            title: 'Too Many Requests',
+            type: 'https://httpstatus.es/429',
+            status: 429,
+            retry_after: 3,
+          }),
+        );
         return;
       }
       res.writeHead(200, { 'content-type': 'application/hal+json' });
@@ -121,14 +152,20 @@ describe('amoCRM back-off shared by every process through Redis', () => {
     const aDone = a.call({ op: 'getLead', leadId: 1 });
     await waitFor(() => served429At > 0, 'the 429 to be served');
     // A records the back-off right after the answer reaches it; B asks well inside the 3 s amoCRM named.
-    await waitFor(async () => (await redis.exists(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)) === 1, 'the shared back-off', 1_000).catch(() => undefined);
+    await waitFor(
+      async () => (await redis.exists(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)) === 1,
+      'the shared back-off',
+      1_000,
+    ).catch(() => undefined);
     const bAsked = Date.now();
     expect(bAsked - served429At).toBeLessThan(1_500);
     const bDone = b.call({ op: 'getLead', leadId: 2 });
 
     expect(await bDone).toMatchObject({ ok: true, leadId: 2 });
     expect(await aDone).toMatchObject({ ok: true, leadId: 1 });
-    const after429 = amo.arrivals.filter((x) => x.at >= served429At && !(x.path === '/api/v4/leads/1' && x.at === served429At));
+    const after429 = amo.arrivals.filter(
+      (x) => x.at >= served429At && !(x.path === '/api/v4/leads/1' && x.at === served429At),
+    );
     expect(after429.map((x) => x.path).sort()).toEqual(['/api/v4/leads/1', '/api/v4/leads/2']);
     // Nobody, in either process, sent before retry_after (3 s) had elapsed.
     for (const x of after429) expect(x.at - served429At).toBeGreaterThanOrEqual(3_000);
@@ -143,7 +180,11 @@ describe('amoCRM back-off shared by every process through Redis', () => {
       if (path === '/api/v4/leads/5') {
         // amocrm.md §2: in practice the 429 and the block are nginx HTML pages (sample 59).
         res.writeHead(n === 1 ? 429 : 403, { 'content-type': 'text/html' });
-        res.end(n === 1 ? '<html><head><title>429 Too Many Requests</title></head></html>' : '<html><body><h1>403 Forbidden</h1></body></html>');
+        res.end(
+          n === 1
+            ? '<html><head><title>429 Too Many Requests</title></head></html>'
+            : '<html><body><h1>403 Forbidden</h1></body></html>',
+        );
         return;
       }
       res.writeHead(200, { 'content-type': 'application/hal+json' });

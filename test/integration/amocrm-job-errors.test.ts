@@ -42,7 +42,11 @@ function startAmo(): Promise<Amo> {
       respond.fn(req, res);
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, respond })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, respond }),
+    ),
+  );
 }
 
 describe('amoCRM failures in jobs', () => {
@@ -56,10 +60,25 @@ describe('amoCRM failures in jobs', () => {
     prefixes.push(prefix);
     const amo = await startAmo();
     cleanup.push(() => void amo.server.close());
-    await redis.set(`${prefix}:amo:${new URL(amo.url).host}:tokens`, JSON.stringify({ accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, expiresAt: tokens.expiresAt }));
-    const queues: Queues = createQueues({ connection: connectTestRedis(), prefix: createKeys(prefix).bullPrefix, logger: createLogger({ level: 'silent' }) });
+    await redis.set(
+      `${prefix}:amo:${new URL(amo.url).host}:tokens`,
+      JSON.stringify({ accessToken: ACCESS_TOKEN, refreshToken: REFRESH_TOKEN, expiresAt: tokens.expiresAt }),
+    );
+    const queues: Queues = createQueues({
+      connection: connectTestRedis(),
+      prefix: createKeys(prefix).bullPrefix,
+      logger: createLogger({ level: 'silent' }),
+    });
     cleanup.push(() => queues.close());
-    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/amo-job-worker.ts', TEST_REDIS_URL, prefix, amo.url, CLIENT_SECRET]);
+    const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      'test/helpers/amo-job-worker.ts',
+      TEST_REDIS_URL,
+      prefix,
+      amo.url,
+      CLIENT_SECRET,
+    ]);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
@@ -99,7 +118,18 @@ describe('amoCRM failures in jobs', () => {
       // amocrm.md §2, sample 61: validation-errors with request_id, code, path, detail.
       res.end(
         JSON.stringify({
-          'validation-errors': [{ request_id: '0', errors: [{ code: 'NotSupportedChoice', path: 'status_id', detail: 'The value you selected is not a valid choice.' }] }],
+          'validation-errors': [
+            {
+              request_id: '0',
+              errors: [
+                {
+                  code: 'NotSupportedChoice',
+                  path: 'status_id',
+                  detail: 'The value you selected is not a valid choice.',
+                },
+              ],
+            },
+          ],
           title: 'Bad Request',
           type: 'https://httpstatus.es/400',
           status: 400,
@@ -108,7 +138,11 @@ describe('amoCRM failures in jobs', () => {
       );
     };
     await queues.add('pickup-sweep', { reason: 'update-lead' }, { attempts: 4, backoff: { type: 'fixed', delay: 50 } });
-    await waitFor(async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'failed', 'the job to fail', 20_000);
+    await waitFor(
+      async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'failed',
+      'the job to fail',
+      20_000,
+    );
     const job = (await queues.get('timers').getJob('pickup-sweep'))!;
 
     expect(amo.requests.filter((r) => r.method === 'PATCH' && r.path === '/api/v4/leads')).toHaveLength(1);
@@ -121,7 +155,19 @@ describe('amoCRM failures in jobs', () => {
     expect(failed[0]).toMatchObject({
       level: 50,
       job: 'pickup-sweep',
-      err: { kind: 'AmoValidationError', endpoint: 'PATCH /api/v4/leads', status: 400, fieldErrors: [{ requestId: '0', code: 'NotSupportedChoice', path: 'status_id', detail: 'The value you selected is not a valid choice.' }] },
+      err: {
+        kind: 'AmoValidationError',
+        endpoint: 'PATCH /api/v4/leads',
+        status: 400,
+        fieldErrors: [
+          {
+            requestId: '0',
+            code: 'NotSupportedChoice',
+            path: 'status_id',
+            detail: 'The value you selected is not a valid choice.',
+          },
+        ],
+      },
     });
     expect(logLines().filter((l) => l.msg === 'job failed, will retry')).toEqual([]);
   }, 60_000);
@@ -133,7 +179,11 @@ describe('amoCRM failures in jobs', () => {
       if (req.url === '/oauth2/access_token') req.socket.destroy();
     };
     await queues.add('pickup-sweep', { reason: 'read-lead' }, { attempts: 1 });
-    const failed = await waitFor(() => logLines().find((l) => l.msg === 'job failed for good'), 'the failure log line', 20_000);
+    const failed = await waitFor(
+      () => logLines().find((l) => l.msg === 'job failed for good'),
+      'the failure log line',
+      20_000,
+    );
 
     // Positive control: the refresh was really posted with the secrets, and its failure was logged.
     const refresh = amo.requests.find((r) => r.path === '/oauth2/access_token');
@@ -146,7 +196,15 @@ describe('amoCRM failures in jobs', () => {
     expect(log).not.toContain(REFRESH_TOKEN);
     expect(log).not.toContain(ACCESS_TOKEN);
     // What is logged instead: our own error, worth retrying, with the endpoint and the socket error's code only.
-    expect(failed).toMatchObject({ job: 'pickup-sweep', err: { type: 'AmoUnavailableError', retryable: true, endpoint: 'POST /oauth2/access_token', message: 'network error calling amoCRM POST /oauth2/access_token (ECONNRESET)' } });
+    expect(failed).toMatchObject({
+      job: 'pickup-sweep',
+      err: {
+        type: 'AmoUnavailableError',
+        retryable: true,
+        endpoint: 'POST /oauth2/access_token',
+        message: 'network error calling amoCRM POST /oauth2/access_token (ECONNRESET)',
+      },
+    });
   }, 60_000);
 
   it('when amoCRM is blocking, then a job that calls it is parked until the cool-down ends, without using an attempt', async () => {
@@ -157,7 +215,11 @@ describe('amoCRM failures in jobs', () => {
     };
     const before = Date.now();
     await queues.add('pickup-sweep', { reason: 'read-lead' }, { attempts: 3, backoff: { type: 'fixed', delay: 50 } });
-    await waitFor(async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'delayed', 'the job to be parked', 20_000);
+    await waitFor(
+      async () => (await queues.get('timers').getJobState('pickup-sweep')) === 'delayed',
+      'the job to be parked',
+      20_000,
+    );
     const job = (await queues.get('timers').getJob('pickup-sweep'))!;
     // Positive control: the job ran and met the block (one request, the 403).
     expect(amo.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/v4/leads/42']);
@@ -165,7 +227,10 @@ describe('amoCRM failures in jobs', () => {
     // Parked for the block's cool-down (10 minutes by default), not for BullMQ's 50 ms backoff.
     expect(job.timestamp + job.delay).toBeGreaterThanOrEqual(before + 9 * 60_000);
     expect(await redis.pttl(`${prefix}:amo:{${new URL(amo.url).host}}:backoff`)).toBeGreaterThan(9 * 60_000);
-    await waitFor(() => logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends'), 'the parking log line');
+    await waitFor(
+      () => logLines().some((l) => l.msg === 'job parked until the amoCRM back-off ends'),
+      'the parking log line',
+    );
     expect(logLines().some((l) => l.msg === 'job failed for good' || l.msg === 'job failed, will retry')).toBe(false);
   }, 60_000);
 });

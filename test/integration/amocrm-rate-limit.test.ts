@@ -16,16 +16,32 @@ function startRecorder(): Promise<{ server: Server; url: string; arrivals: numbe
       refreshes++;
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ token_type: 'Bearer', expires_in: 86400, access_token: `NEW${refreshes}`, refresh_token: `R${refreshes + 1}` }));
+        res.end(
+          JSON.stringify({
+            token_type: 'Bearer',
+            expires_in: 86400,
+            access_token: `NEW${refreshes}`,
+            refresh_token: `R${refreshes + 1}`,
+          }),
+        );
       }, 30);
       return;
     }
     arrivals.push(performance.now());
     res.writeHead(200, { 'content-type': 'application/hal+json' });
-    res.end(JSON.stringify({ id: 1, responsible_user_id: 1, status_id: 1, pipeline_id: 1, created_at: 1, updated_at: 1 }));
+    res.end(
+      JSON.stringify({ id: 1, responsible_user_id: 1, status_id: 1, pipeline_id: 1, created_at: 1, updated_at: 1 }),
+    );
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, arrivals, refreshes: () => refreshes })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        server,
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        arrivals,
+        refreshes: () => refreshes,
+      }),
+    ),
   );
 }
 
@@ -63,7 +79,15 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
   it('when 3 clients fire 12 requests each at once, then no sliding second ever holds more than 7', async () => {
     const { server, url, arrivals } = await startRecorder();
     try {
-      const clients = [0, 1, 2].map(() => createAmoClient({ baseUrl: url, auth: { kind: 'long-lived', token: 't' }, redis: connect(), keyPrefix: prefix, rps: 7 }));
+      const clients = [0, 1, 2].map(() =>
+        createAmoClient({
+          baseUrl: url,
+          auth: { kind: 'long-lived', token: 't' },
+          redis: connect(),
+          keyPrefix: prefix,
+          rps: 7,
+        }),
+      );
       const priorities = ['sla', 'normal', 'bulk'] as const;
       // Warm up first: the first request of a client loads and connects lazily, and a send delayed after its
       // admission is not what this test is about (amoCRM counts arrivals; the window's 100 ms margin covers
@@ -97,7 +121,13 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
   });
 
   it('when 429s and a block are recorded, then the shared deadline only grows and a block stays a block', async () => {
-    const limiter = createRateLimiter({ redis: connect(), key: `${prefix}:{deadline}`, rps: 7, blockCooldownMs: 60_000, backoffBaseMs: 1_000 });
+    const limiter = createRateLimiter({
+      redis: connect(),
+      key: `${prefix}:{deadline}`,
+      rps: 7,
+      blockCooldownMs: 60_000,
+      backoffBaseMs: 1_000,
+    });
     expect(await limiter.acquire()).toEqual({ kind: 'admitted' });
     // A JSON 403 with no 429 before it is not a block, and sets nothing.
     expect(await limiter.forbidden(false)).toEqual({ blocked: false });
@@ -128,10 +158,22 @@ describe('amoCRM rate limit and token refresh shared through Redis', () => {
     try {
       const key = `${prefix}-oauth`;
       const make = () =>
-        createAmoClient({ baseUrl: url, auth: { kind: 'oauth', clientId: 'c', clientSecret: 's', redirectUri: 'https://x/cb' }, redis: connect(), keyPrefix: key, rps: 100 });
+        createAmoClient({
+          baseUrl: url,
+          auth: { kind: 'oauth', clientId: 'c', clientSecret: 's', redirectUri: 'https://x/cb' },
+          redis: connect(),
+          keyPrefix: key,
+          rps: 100,
+        });
       const [a, b] = [make(), make()];
-      await redis.set(`${key}:amo:${new URL(url).host}:tokens`, JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1 }));
-      await Promise.all([...Array.from({ length: 10 }, () => a.getLead(1)), ...Array.from({ length: 10 }, () => b.getLead(1))]);
+      await redis.set(
+        `${key}:amo:${new URL(url).host}:tokens`,
+        JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1 }),
+      );
+      await Promise.all([
+        ...Array.from({ length: 10 }, () => a.getLead(1)),
+        ...Array.from({ length: 10 }, () => b.getLead(1)),
+      ]);
       expect(refreshes()).toBe(1);
       await dropPrefix(redis, key);
     } finally {

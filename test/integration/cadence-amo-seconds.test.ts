@@ -50,20 +50,54 @@ async function leadWithTask(lead: number) {
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const records = createRecordStore(redis, keys);
   const outbox = createOutbox(redis, keys);
-  const effects = createEffects({ redis, keys, amo: fake.amo, records, outbox, clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-  const cadence = createCadenceEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), effects, clock, logger });
+  const effects = createEffects({
+    redis,
+    keys,
+    amo: fake.amo,
+    records,
+    outbox,
+    clock,
+    logger,
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+  const cadence = createCadenceEngine({
+    rules: () => rules,
+    amo: fake.amo,
+    leads: createLeadStore(redis, keys),
+    effects,
+    clock,
+    logger,
+  });
   effects.registerDueHandler(RULE, (due) => cadence.onDue(due));
   const now = clock.now().getTime();
   const event = enterEvent(lead, now, ANNA);
   const after = applyEvent(emptyLeadState(lead), event, clock.now().toISOString());
-  await effects.executor.drain(await effects.executor.commit(cadenceOnLeadEvent({ before: undefined, after, event, state: undefined, ctx: { rules, now } })));
+  await effects.executor.drain(
+    await effects.executor.commit(
+      cadenceOnLeadEvent({ before: undefined, after, event, state: undefined, ctx: { rules, now } }),
+    ),
+  );
   const createdAt = (await cadence.readState(lead))?.openTask?.createdAt;
   expect(createdAt).toBe(now);
   expect(fake.tasks).toHaveLength(1);
   /** amoCRM logs a call: its event and its note, stamped in whole seconds. */
   const call = (atSec: number, params: Record<string, unknown>): void => {
-    fake.events.push({ id: `call-${atSec}`, type: 'outgoing_call', entity_id: lead, entity_type: 'lead', created_by: ANNA, created_at: atSec });
-    fake.notes.push({ id: fake.notes.length + 1, entity_id: lead, note_type: 'call_out', params, created_at: atSec, created_by: ANNA });
+    fake.events.push({
+      id: `call-${atSec}`,
+      type: 'outgoing_call',
+      entity_id: lead,
+      entity_type: 'lead',
+      created_by: ANNA,
+      created_at: atSec,
+    });
+    fake.notes.push({
+      id: fake.notes.length + 1,
+      entity_id: lead,
+      note_type: 'call_out',
+      params,
+      created_at: atSec,
+      created_by: ANNA,
+    });
   };
   /** A day past the task's due time: the timer that decides call_overdue. */
   const overdueTimer = async (): Promise<void> => {

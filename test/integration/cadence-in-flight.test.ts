@@ -42,14 +42,30 @@ afterAll(async () => {
 });
 
 describe('R3 due timers with writes in flight', () => {
-  it('when the cadence timer falls while the lead\'s last decision is still being written, then the lead is read only after that write has landed', async () => {
+  it("when the cadence timer falls while the lead's last decision is still being written, then the lead is read only after that write has landed", async () => {
     const lead = 55;
     const keys = createKeys(prefix);
     const clock = createManualClock('2026-11-24T07:00:00.000Z'); // a Tuesday, 10:00 in Moscow
     const fake = createFakeAmo([{ id: lead, responsible: ANNA, statusId: CADENCE_STAGE, pipelineId: PIPELINE_ID }]);
     const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-    const effects = createEffects({ redis, keys, amo: fake.amo, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
-    const cadence = createCadenceEngine({ rules: () => rules, amo: fake.amo, leads: createLeadStore(redis, keys), effects, clock, logger });
+    const effects = createEffects({
+      redis,
+      keys,
+      amo: fake.amo,
+      records: createRecordStore(redis, keys),
+      outbox: createOutbox(redis, keys),
+      clock,
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
+    const cadence = createCadenceEngine({
+      rules: () => rules,
+      amo: fake.amo,
+      leads: createLeadStore(redis, keys),
+      effects,
+      clock,
+      logger,
+    });
     effects.registerDueHandler(RULE, (due) => cadence.onDue(due));
 
     // The lead enters «Не дозвонились»: the cadence starts (its state, the first task, a note, its timer). The plan

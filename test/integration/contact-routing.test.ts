@@ -34,15 +34,38 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-function harness(leads: FakeLead[], contacts: FakeContact[], options: { rules?: CompiledRules; context?: (ctx: RuleContext) => Promise<RuleContext> } = {}) {
+function harness(
+  leads: FakeLead[],
+  contacts: FakeContact[],
+  options: { rules?: CompiledRules; context?: (ctx: RuleContext) => Promise<RuleContext> } = {},
+) {
   const prefix = uniquePrefix('contact-routing');
   prefixes.push(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo(leads, contacts);
   const logger = createLogger({ level: 'silent' });
   const r = options.rules ?? rules;
-  const { records, effects, engine, leads: leadStore } = wirePickup({ redis, prefix, rules: () => r, fake, clock, logger, ...(options.context ? { context: options.context } : {}) });
-  const handle = createWebhookEventHandler({ leads: leadStore, clock, logger, effects, onLeadEvent: (input) => engine.onLeadEvent(input) });
+  const {
+    records,
+    effects,
+    engine,
+    leads: leadStore,
+  } = wirePickup({
+    redis,
+    prefix,
+    rules: () => r,
+    fake,
+    clock,
+    logger,
+    ...(options.context ? { context: options.context } : {}),
+  });
+  const handle = createWebhookEventHandler({
+    leads: leadStore,
+    clock,
+    logger,
+    effects,
+    onLeadEvent: (input) => engine.onLeadEvent(input),
+  });
   return { fake, records, engine, handle };
 }
 
@@ -66,7 +89,13 @@ const created = (leadId: number): LeadEvent => ({
   account: { subdomain: 'demo-realty' },
 });
 
-const inStage = (id: number, contactId?: number): FakeLead => ({ id, responsible: ADMIN, statusId: STAGE, pipelineId: PIPELINE, ...(contactId !== undefined ? { contactId } : {}) });
+const inStage = (id: number, contactId?: number): FakeLead => ({
+  id,
+  responsible: ADMIN,
+  statusId: STAGE,
+  pipelineId: PIPELINE,
+  ...(contactId !== undefined ? { contactId } : {}),
+});
 
 async function assignmentOf(records: ReturnType<typeof createRecordStore>, leadId: number) {
   const list = await records.forLead(leadId);
@@ -76,7 +105,7 @@ async function assignmentOf(records: ReturnType<typeof createRecordStore>, leadI
 }
 
 describe('R2: a returning client goes to the manager who owns the contact', () => {
-  it('when a new lead\'s main contact belongs to an eligible manager, then the lead goes to that manager and the record says why', async () => {
+  it("when a new lead's main contact belongs to an eligible manager, then the lead goes to that manager and the record says why", async () => {
     const lead = 870_001;
     const h = harness([inStage(lead, 50_001)], [{ id: 50_001, responsible: VIKTOR }]);
 
@@ -91,12 +120,17 @@ describe('R2: a returning client goes to the manager who owns the contact', () =
     expect(record.explanation.routing).toEqual({ kind: 'returning_client', userId: VIKTOR });
     expect(record.explanation.winner).toBe(VIKTOR);
     // The note in amoCRM tells the managers why, in Russian.
-    expect(h.fake.notes.map((n) => n.params.text).join('\n')).toContain('клиент уже обращался, за ним закреплён(а) Виктор Попов');
+    expect(h.fake.notes.map((n) => n.params.text).join('\n')).toContain(
+      'клиент уже обращался, за ним закреплён(а) Виктор Попов',
+    );
   });
 
-  it('when the contact\'s manager has paused intake, then rotation picks and the record keeps the skipped owner and the reason', async () => {
+  it("when the contact's manager has paused intake, then rotation picks and the record keeps the skipped owner and the reason", async () => {
     const lead = 870_002;
-    const paused = async (ctx: RuleContext): Promise<RuleContext> => ({ ...ctx, paused: new Map([[`manager:${VIKTOR}`, { by: 'РОП', reason: 'отпуск', at: Date.parse(START) }]]) });
+    const paused = async (ctx: RuleContext): Promise<RuleContext> => ({
+      ...ctx,
+      paused: new Map([[`manager:${VIKTOR}`, { by: 'РОП', reason: 'отпуск', at: Date.parse(START) }]]),
+    });
     const h = harness([inStage(lead, 50_002)], [{ id: 50_002, responsible: VIKTOR }], { context: paused });
 
     await h.handle({ event: created(lead) });
@@ -107,10 +141,12 @@ describe('R2: a returning client goes to the manager who owns the contact', () =
     expect(record.userId).toBe(ANNA);
     expect(record.explanation.routing).toEqual({ kind: 'returning_client', userId: VIKTOR, skipped: 'paused' });
     expect(record.explanation.candidates.map((c) => c.userId)).not.toContain(VIKTOR);
-    expect(h.fake.notes.map((n) => n.params.text).join('\n')).toContain('менеджер, за которым закреплён клиент (Виктор Попов) сейчас не может взять заявку (приём заявок приостановлен)');
+    expect(h.fake.notes.map((n) => n.params.text).join('\n')).toContain(
+      'менеджер, за которым закреплён клиент (Виктор Попов) сейчас не может взять заявку (приём заявок приостановлен)',
+    );
   });
 
-  it('when the sweep finds several leads without a clock, then their contacts\' owners come in one contacts request and each lead goes to its owner', async () => {
+  it("when the sweep finds several leads without a clock, then their contacts' owners come in one contacts request and each lead goes to its owner", async () => {
     const h = harness(
       [inStage(870_011, 50_011), inStage(870_012, 50_012), inStage(870_014)],
       [
@@ -128,7 +164,10 @@ describe('R2: a returning client goes to the manager who owns the contact', () =
     expect(h.fake.state.get(870_012)!.responsible).toBe(BORIS);
     // No contact: rotation, whose first pick is Анна.
     expect(h.fake.state.get(870_014)!.responsible).toBe(ANNA);
-    expect((await assignmentOf(h.records, 870_012)).explanation.routing).toEqual({ kind: 'returning_client', userId: BORIS });
+    expect((await assignmentOf(h.records, 870_012)).explanation.routing).toEqual({
+      kind: 'returning_client',
+      userId: BORIS,
+    });
     expect((await assignmentOf(h.records, 870_014)).explanation.routing).toBeUndefined();
   });
 

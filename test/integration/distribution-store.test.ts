@@ -34,7 +34,13 @@ describe('atomic distribution in Redis', () => {
     let current: Record<string, number> = {};
     const counts = new Map<number, number>();
     for (let lead = 1; lead <= 10_000; lead++) {
-      const picked = await store.pick({ pool: 'shares', leadId: lead, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+      const picked = await store.pick({
+        pool: 'shares',
+        leadId: lead,
+        clock: 1,
+        candidates: team,
+        strategy: 'smooth_weighted_round_robin',
+      });
       const reference = smoothWeightedRoundRobin(current, team);
       current = reference.next;
       expect(picked.winner).toBe(reference.winner);
@@ -48,7 +54,15 @@ describe('atomic distribution in Redis', () => {
     const s1 = createDistributionStore(a, keys);
     const s2 = createDistributionStore(b, keys);
     const picks = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => (i % 2 ? s1 : s2).pick({ pool: 'race', leadId: 100_000 + i, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' })),
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? s1 : s2).pick({
+          pool: 'race',
+          leadId: 100_000 + i,
+          clock: 1,
+          candidates: team,
+          strategy: 'smooth_weighted_round_robin',
+        }),
+      ),
     );
     const counts = new Map<number, number>();
     for (const p of picks) counts.set(p.winner!, (counts.get(p.winner!) ?? 0) + 1);
@@ -63,9 +77,27 @@ describe('atomic distribution in Redis', () => {
 
   it('when a pick for the same lead and clock is retried, then it returns the same manager without taking a turn', async () => {
     const store = createDistributionStore(a, keys);
-    const first = await store.pick({ pool: 'retry', leadId: 7, clock: 3, candidates: team, strategy: 'smooth_weighted_round_robin' });
-    const again = await store.pick({ pool: 'retry', leadId: 7, clock: 3, candidates: team, strategy: 'smooth_weighted_round_robin' });
-    const next = await store.pick({ pool: 'retry', leadId: 8, clock: 1, candidates: team, strategy: 'smooth_weighted_round_robin' });
+    const first = await store.pick({
+      pool: 'retry',
+      leadId: 7,
+      clock: 3,
+      candidates: team,
+      strategy: 'smooth_weighted_round_robin',
+    });
+    const again = await store.pick({
+      pool: 'retry',
+      leadId: 7,
+      clock: 3,
+      candidates: team,
+      strategy: 'smooth_weighted_round_robin',
+    });
+    const next = await store.pick({
+      pool: 'retry',
+      leadId: 8,
+      clock: 1,
+      candidates: team,
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(again.winner).toBe(first.winner);
     expect(next.winner).not.toBe(first.winner);
   });
@@ -76,15 +108,39 @@ describe('atomic distribution in Redis', () => {
       { userId: 1, weight: 1, cap: 1 },
       { userId: 2, weight: 1, cap: 1 },
     ];
-    const w1 = await store.pick({ pool: 'cap', leadId: 20_501, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
-    const w2 = await store.pick({ pool: 'cap', leadId: 20_502, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
-    const none = await store.pick({ pool: 'cap', leadId: 20_503, clock: 1, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    const w1 = await store.pick({
+      pool: 'cap',
+      leadId: 20_501,
+      clock: 1,
+      candidates: small,
+      strategy: 'smooth_weighted_round_robin',
+    });
+    const w2 = await store.pick({
+      pool: 'cap',
+      leadId: 20_502,
+      clock: 1,
+      candidates: small,
+      strategy: 'smooth_weighted_round_robin',
+    });
+    const none = await store.pick({
+      pool: 'cap',
+      leadId: 20_503,
+      clock: 1,
+      candidates: small,
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(new Set([w1.winner, w2.winner])).toEqual(new Set([1, 2]));
     expect(none.winner).toBeUndefined();
     await store.release(20_501);
     await store.release(20_501);
     expect((await store.loads([1, 2])).get(w1.winner!)).toBe(0);
-    const after = await store.pick({ pool: 'cap', leadId: 20_503, clock: 2, candidates: small, strategy: 'smooth_weighted_round_robin' });
+    const after = await store.pick({
+      pool: 'cap',
+      leadId: 20_503,
+      clock: 2,
+      candidates: small,
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(after.winner).toBe(w1.winner);
   });
 
@@ -105,7 +161,13 @@ describe('atomic distribution in Redis', () => {
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 1, 22: 0 });
     // The store first assumes no owner; the script reports manager 21 and the pick is redone with 21's set.
     const before = Math.floor(Date.now() / 1000);
-    const picked = await store.pick({ pool: 'move', leadId: 30_001, clock: 2, candidates: [{ userId: 22, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    const picked = await store.pick({
+      pool: 'move',
+      leadId: 30_001,
+      clock: 2,
+      candidates: [{ userId: 22, weight: 1, cap: 5 }],
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(picked.winner).toBe(22);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 1 });
     expect(await a.exists(keys.dist('answer', 30_001, 2))).toBe(0);
@@ -124,11 +186,23 @@ describe('atomic distribution in Redis', () => {
     const left = await a.ttl(keys.dist('owner', 30_001));
     expect(left).toBeGreaterThan(23 * 3600);
     expect(left).toBeLessThanOrEqual(24 * 3600);
-    const retried = await store.pick({ pool: 'move', leadId: 30_001, clock: 2, candidates: [{ userId: 21, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    const retried = await store.pick({
+      pool: 'move',
+      leadId: 30_001,
+      clock: 2,
+      candidates: [{ userId: 21, weight: 1, cap: 5 }],
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(retried.winner).toBe(22);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 0, 22: 0 });
     // Positive control: a new clock is a new pick.
-    const next = await store.pick({ pool: 'move', leadId: 30_001, clock: 3, candidates: [{ userId: 21, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    const next = await store.pick({
+      pool: 'move',
+      leadId: 30_001,
+      clock: 3,
+      candidates: [{ userId: 21, weight: 1, cap: 5 }],
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(next.winner).toBe(21);
     expect(Object.fromEntries(await store.loads([21, 22]))).toEqual({ 21: 1, 22: 0 });
   });
@@ -138,7 +212,13 @@ describe('atomic distribution in Redis', () => {
     const past = Math.floor(Date.now() / 1000) - 1;
     await a.sadd(keys.dist('untaken', 23), '30002');
     await a.set(keys.dist('owner', 30_002), `23|1|${past}|["23","{}"]`, 'EX', 3600);
-    const picked = await store.pick({ pool: 'expired', leadId: 30_002, clock: 1, candidates: [{ userId: 24, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' });
+    const picked = await store.pick({
+      pool: 'expired',
+      leadId: 30_002,
+      clock: 1,
+      candidates: [{ userId: 24, weight: 1, cap: 5 }],
+      strategy: 'smooth_weighted_round_robin',
+    });
     expect(picked.winner).toBe(24);
     expect(Object.fromEntries(await store.loads([23, 24]))).toEqual({ 23: 0, 24: 1 });
   });
@@ -148,9 +228,27 @@ describe('atomic distribution in Redis', () => {
     await a.sadd(keys.dist('untaken', 25), '30003');
     await a.set(keys.dist('owner', 30_003), '25', 'EX', 3600);
     await a.set(keys.dist('answer', 30_003, 4), JSON.stringify(['25', '{"25":0}']), 'EX', 3600);
-    expect(await store.pick({ pool: 'old', leadId: 30_003, clock: 4, candidates: [{ userId: 26, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' })).toEqual({ winner: 25, scores: { 25: 0 } });
+    expect(
+      await store.pick({
+        pool: 'old',
+        leadId: 30_003,
+        clock: 4,
+        candidates: [{ userId: 26, weight: 1, cap: 5 }],
+        strategy: 'smooth_weighted_round_robin',
+      }),
+    ).toEqual({ winner: 25, scores: { 25: 0 } });
     // A new clock: the old owner's load set is left for the winner's.
-    expect((await store.pick({ pool: 'old', leadId: 30_003, clock: 5, candidates: [{ userId: 26, weight: 1, cap: 5 }], strategy: 'smooth_weighted_round_robin' })).winner).toBe(26);
+    expect(
+      (
+        await store.pick({
+          pool: 'old',
+          leadId: 30_003,
+          clock: 5,
+          candidates: [{ userId: 26, weight: 1, cap: 5 }],
+          strategy: 'smooth_weighted_round_robin',
+        })
+      ).winner,
+    ).toBe(26);
     expect(Object.fromEntries(await store.loads([25, 26]))).toEqual({ 25: 0, 26: 1 });
     await store.release(30_003);
     expect(Object.fromEntries(await store.loads([25, 26]))).toEqual({ 25: 0, 26: 0 });

@@ -65,13 +65,28 @@ function harness(leadIds: number[], options: { responsible?: number } = {}): Har
   prefixes.push(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo(
-    leadIds.map((id): FakeLead => ({ id, responsible: options.responsible ?? FIRST, statusId: STAGE, pipelineId: PIPELINE })),
+    leadIds.map((id): FakeLead => ({
+      id,
+      responsible: options.responsible ?? FIRST,
+      statusId: STAGE,
+      pipelineId: PIPELINE,
+    })),
     [],
     { now: () => clock.now().getTime() },
   );
   const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const { keys, effects, engine, records, outbox, metrics, distribution } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger });
+  const logger = pino(
+    { level: 'info' },
+    { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  const { keys, effects, engine, records, outbox, metrics, distribution } = wirePickup({
+    redis,
+    prefix,
+    rules: () => rules,
+    fake,
+    clock,
+    logger,
+  });
   return { keys, clock, fake, effects, engine, records, outbox, metrics, distribution, logs };
 }
 
@@ -79,8 +94,25 @@ function harness(leadIds: number[], options: { responsible?: number } = {}): Har
 async function runningClocks(h: Harness, leadIds: number[]): Promise<void> {
   const now = h.clock.now().getTime();
   const plans: Plan[] = leadIds.map((id) => {
-    const pickup: PickupState = { leadId: id, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
-    return { id: `setup-${id}`, rule: 'test', leadId: id, reason: 'setup', state: { pickup }, effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }] };
+    const pickup: PickupState = {
+      leadId: id,
+      clock: 1,
+      phase: 'running',
+      department: DEPT,
+      assignedUserId: FIRST,
+      assignedAt: now - 15_000,
+      deadlineAt: now,
+      missedUserIds: [],
+      misses: 0,
+    };
+    return {
+      id: `setup-${id}`,
+      rule: 'test',
+      leadId: id,
+      reason: 'setup',
+      state: { pickup },
+      effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: now }],
+    };
   });
   await h.effects.executor.execute(plans);
 }
@@ -117,9 +149,16 @@ describe('the effect path under faults', () => {
     const reassigned = leads.filter((id) => h.fake.state.get(id)!.responsible !== FIRST);
     expect(reassigned).toEqual(leads.filter((id) => id !== poison));
     expect(h.fake.calls.refused).toBe(1);
-    const dead = (await redis.lrange(h.keys.of('effects', 'dead-letter'), 0, -1)).map((x) => JSON.parse(x) as Record<string, unknown>);
+    const dead = (await redis.lrange(h.keys.of('effects', 'dead-letter'), 0, -1)).map(
+      (x) => JSON.parse(x) as Record<string, unknown>,
+    );
     expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ leadId: poison, rule: 'R1', request: { method: 'PATCH', path: '/api/v4/leads', body: { id: poison } }, error: { status: 400, fieldErrors: [{ path: 'responsible_user_id', detail: 'The user is not active' }] } });
+    expect(dead[0]).toMatchObject({
+      leadId: poison,
+      rule: 'R1',
+      request: { method: 'PATCH', path: '/api/v4/leads', body: { id: poison } },
+      error: { status: 400, fieldErrors: [{ path: 'responsible_user_id', detail: 'The user is not active' }] },
+    });
     expect(await counter(h.metrics, 'amo_effects_dead_lettered_total')).toBe(1);
     // The refused lead's note and messages were not produced: they would describe a write that never happened.
     expect(h.fake.notes.filter((n) => n.entity_id === poison)).toHaveLength(0);
@@ -130,7 +169,9 @@ describe('the effect path under faults', () => {
     await h.effects.tick();
     expect(h.fake.calls.refused).toBe(2);
     expect(h.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ACTION NEEDED'))).toHaveLength(1);
-    expect(leads.filter((id) => id !== poison).every((id) => ![FIRST].includes(h.fake.state.get(id)!.responsible))).toBe(true);
+    expect(
+      leads.filter((id) => id !== poison).every((id) => ![FIRST].includes(h.fake.state.get(id)!.responsible)),
+    ).toBe(true);
   });
 
   it('when amoCRM is down for ten minutes, then no deadline is forgotten and all overdue leads are acted on in the first pass after it returns', async () => {
@@ -183,8 +224,15 @@ describe('the effect path under faults', () => {
     // charged a miss for a lead they could see for no time at all.
     await h.effects.tick();
     expect(h.fake.calls.patches).toHaveLength(1);
-    expect((await h.engine.pickups.get(lead)) as PickupState).toMatchObject({ phase: 'running', assignedUserId: second, misses: 1, missedUserIds: [FIRST] });
-    expect(h.fake.notes.filter((n) => n.entity_id === lead).at(-1)?.params?.text).toMatch(/^Назначение дошло до amoCRM с опозданием/);
+    expect((await h.engine.pickups.get(lead)) as PickupState).toMatchObject({
+      phase: 'running',
+      assignedUserId: second,
+      misses: 1,
+      missedUserIds: [FIRST],
+    });
+    expect(h.fake.notes.filter((n) => n.entity_id === lead).at(-1)?.params?.text).toMatch(
+      /^Назначение дошло до amoCRM с опозданием/,
+    );
     // Its full time after the landing, the lead moves on as usual.
     h.clock.advance(landedAt + 15_000 - h.clock.now().getTime() - 3_000);
     await h.effects.tick();
@@ -214,8 +262,20 @@ describe('the effect path under faults', () => {
     await h.effects.timers.cancel([{ rule: PICKUP_RULE, leadId: leads[2]!, key: DEADLINE_KEY }]);
     const store = createLeadStore(redis, h.keys);
     const locked: number[] = [];
-    const counting = { ...store, withLock: <T>(leadId: number, fn: () => Promise<T>) => (locked.push(leadId), store.withLock(leadId, fn)) };
-    const engine = createPickupEngine({ rules: () => rules, amo: h.fake.amo, leads: counting, pickups: createPickupStore(redis, h.keys), distribution: h.distribution, effects: h.effects, clock: h.clock, logger: pino({ level: 'silent' }) });
+    const counting = {
+      ...store,
+      withLock: <T>(leadId: number, fn: () => Promise<T>) => (locked.push(leadId), store.withLock(leadId, fn)),
+    };
+    const engine = createPickupEngine({
+      rules: () => rules,
+      amo: h.fake.amo,
+      leads: counting,
+      pickups: createPickupStore(redis, h.keys),
+      distribution: h.distribution,
+      effects: h.effects,
+      clock: h.clock,
+      logger: pino({ level: 'silent' }),
+    });
     const swept = await engine.sweep();
     expect(swept).toEqual({ found: 4, started: 0, rescheduled: 1, failed: 0 });
     expect(locked).toEqual([leads[2]]);
@@ -249,7 +309,12 @@ describe('the effect path under faults', () => {
     const recorded = await h.records.forLead(lead);
     expect(recorded.map((r) => r.kind)).toEqual(['violation', 'reassignment']);
     expect((await h.outbox.pending()).map((m) => m.template).sort()).toEqual(['lead_assigned', 'pickup_missed']);
-    expect(await h.engine.pickups.get(lead)).toMatchObject({ phase: 'running', assignedUserId: second, misses: 1, missedUserIds: [FIRST] });
+    expect(await h.engine.pickups.get(lead)).toMatchObject({
+      phase: 'running',
+      assignedUserId: second,
+      misses: 1,
+      missedUserIds: [FIRST],
+    });
 
     // The second manager misses too: the lead goes to a third, never back to the first.
     await h.effects.tick();
@@ -265,7 +330,12 @@ describe('the effect path under faults', () => {
     const realNote = h.fake.amo.addLeadNote.bind(h.fake.amo);
     let failNotes = true;
     h.fake.amo.addLeadNote = async (note) => {
-      if (failNotes) throw new (await import('../../src/amocrm/api/errors.js')).AmoUnavailableError('amoCRM answered 502', 502, 'POST /api/v4/leads/notes');
+      if (failNotes)
+        throw new (await import('../../src/amocrm/api/errors.js')).AmoUnavailableError(
+          'amoCRM answered 502',
+          502,
+          'POST /api/v4/leads/notes',
+        );
       return realNote(note);
     };
     await h.effects.tick();
@@ -288,12 +358,20 @@ describe('the effect path under faults', () => {
     let failures = 1;
     const onLeadEvent = async (input: Parameters<PickupEngine['onLeadEvent']>[0]): Promise<Plan[]> => {
       const plans = await h.engine.onLeadEvent(input);
-      if (input.event.kind === 'lead' && input.event.action === 'status' && failures-- > 0) throw new Error('worker crashed while the rules ran');
+      if (input.event.kind === 'lead' && input.event.action === 'status' && failures-- > 0)
+        throw new Error('worker crashed while the rules ran');
       return plans;
     };
     const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent });
     const queues = createQueues({ connection: redis, prefix: h.keys.bullPrefix, logger });
-    const workers = createWorkers({ connection: connectTestRedis(), prefix: h.keys.bullPrefix, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    const workers = createWorkers({
+      connection: connectTestRedis(),
+      prefix: h.keys.bullPrefix,
+      logger,
+      metrics: h.metrics,
+      concurrency: 1,
+      handlers: { 'webhook-event': handler },
+    });
     try {
       // The lead is created in another stage, then moved into the pickup stage: the move's job fails once.
       const added: LeadEvent = {
@@ -316,9 +394,20 @@ describe('the effect path under faults', () => {
       };
       await queues.add('webhook-event', { event: added });
       await waitFor(async () => (await leads.get(lead)) !== undefined, 'the first event');
-      const moved: LeadEvent = { ...added, action: 'status', statusId: STAGE, oldStatusId: 7100004, updatedAt: '2026-11-24T10:00:05Z', dedupeKey: `lead:${lead}:status:retry` };
+      const moved: LeadEvent = {
+        ...added,
+        action: 'status',
+        statusId: STAGE,
+        oldStatusId: 7100004,
+        updatedAt: '2026-11-24T10:00:05Z',
+        dedupeKey: `lead:${lead}:status:retry`,
+      };
       await queues.add('webhook-event', { event: moved }, { backoff: { type: 'fixed', delay: 50 } });
-      await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the retried job to assign the lead', 15_000);
+      await waitFor(
+        async () => (await h.records.forLead(lead)).length > 0,
+        'the retried job to assign the lead',
+        15_000,
+      );
       expect(failures).toBe(-1); // the first attempt failed, the second ran
       expect(h.fake.calls.patches).toHaveLength(1);
       expect(h.fake.state.get(lead)!.responsible).not.toBe(9001);
@@ -355,14 +444,34 @@ describe('the effect path under faults', () => {
     expect(g.fake.calls.patches).toHaveLength(1);
   });
 
-  it('when a deadline falls while the previous decision is still being written, then the check waits for it instead of reading it as a person\'s change', async () => {
+  it("when a deadline falls while the previous decision is still being written, then the check waits for it instead of reading it as a person's change", async () => {
     const lead = 890_101;
     const h = harness([lead], { responsible: 9001 });
     const now = h.clock.now().getTime();
     // The assignment to 9101 is committed (clock running, deadline now) but its PATCH has not landed yet.
-    const pickup: PickupState = { leadId: lead, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    const pickup: PickupState = {
+      leadId: lead,
+      clock: 1,
+      phase: 'running',
+      department: DEPT,
+      assignedUserId: FIRST,
+      assignedAt: now - 15_000,
+      deadlineAt: now,
+      missedUserIds: [],
+      misses: 0,
+    };
     const [inFlight] = await h.effects.executor.commit([
-      { id: 'assign-in-flight', rule: 'R1', leadId: lead, reason: 'assignment', state: { pickup }, effects: [{ kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 }, { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }] },
+      {
+        id: 'assign-in-flight',
+        rule: 'R1',
+        leadId: lead,
+        reason: 'assignment',
+        state: { pickup },
+        effects: [
+          { kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 },
+          { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now },
+        ],
+      },
     ]);
     await h.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }]);
     await h.effects.tick();
@@ -381,13 +490,33 @@ describe('the effect path under faults', () => {
     expect(await h.engine.pickups.get(lead)).toMatchObject({ misses: 1, missedUserIds: [FIRST] });
   });
 
-  it('when the previous decision lands while the deadline\'s read of amoCRM is on its way, then that stale read is not taken for a person\'s change', async () => {
+  it("when the previous decision lands while the deadline's read of amoCRM is on its way, then that stale read is not taken for a person's change", async () => {
     const lead = 890_151;
     const h = harness([lead], { responsible: 9001 });
     const now = h.clock.now().getTime();
-    const pickup: PickupState = { leadId: lead, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 15_000, deadlineAt: now, missedUserIds: [], misses: 0 };
+    const pickup: PickupState = {
+      leadId: lead,
+      clock: 1,
+      phase: 'running',
+      department: DEPT,
+      assignedUserId: FIRST,
+      assignedAt: now - 15_000,
+      deadlineAt: now,
+      missedUserIds: [],
+      misses: 0,
+    };
     const [inFlight] = await h.effects.executor.commit([
-      { id: 'assign-racing', rule: 'R1', leadId: lead, reason: 'assignment', state: { pickup }, effects: [{ kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 }, { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }] },
+      {
+        id: 'assign-racing',
+        rule: 'R1',
+        leadId: lead,
+        reason: 'assignment',
+        state: { pickup },
+        effects: [
+          { kind: 'set_responsible', leadId: lead, toUserId: FIRST, fromUserId: 9001 },
+          { kind: 'schedule_timer', rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now },
+        ],
+      },
     ]);
     await h.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: lead, key: DEADLINE_KEY, dueAt: now }]);
     // amoCRM answers the read with the lead as it was, and the assignment's PATCH lands before that answer arrives.
@@ -411,21 +540,67 @@ describe('the effect path under faults', () => {
     const h = harness([lead], { responsible: 9001 });
     const logger = createLogger({ level: 'silent' });
     const leads = createLeadStore(redis, h.keys);
-    const handler = createWebhookEventHandler({ leads, clock: h.clock, logger, effects: h.effects, onLeadEvent: (input) => h.engine.onLeadEvent(input) });
+    const handler = createWebhookEventHandler({
+      leads,
+      clock: h.clock,
+      logger,
+      effects: h.effects,
+      onLeadEvent: (input) => h.engine.onLeadEvent(input),
+    });
     const queues = createQueues({ connection: redis, prefix: h.keys.bullPrefix, logger });
-    const workers = createWorkers({ connection: connectTestRedis(), prefix: h.keys.bullPrefix, logger, metrics: h.metrics, concurrency: 1, handlers: { 'webhook-event': handler } });
+    const workers = createWorkers({
+      connection: connectTestRedis(),
+      prefix: h.keys.bullPrefix,
+      logger,
+      metrics: h.metrics,
+      concurrency: 1,
+      handlers: { 'webhook-event': handler },
+    });
     try {
-      const added: LeadEvent = { kind: 'lead', action: 'add', leadId: lead, short: false, tags: [], customFields: [], pipelineId: PIPELINE, statusId: STAGE, responsibleUserId: 9001, createdUserId: 9001, modifiedUserId: 9001, updatedAt: START, dedupeKey: `lead:${lead}:add:twice`, deliveryId: 'd', receivedAt: START, account: { subdomain: 'demo-realty' } };
+      const added: LeadEvent = {
+        kind: 'lead',
+        action: 'add',
+        leadId: lead,
+        short: false,
+        tags: [],
+        customFields: [],
+        pipelineId: PIPELINE,
+        statusId: STAGE,
+        responsibleUserId: 9001,
+        createdUserId: 9001,
+        modifiedUserId: 9001,
+        updatedAt: START,
+        dedupeKey: `lead:${lead}:add:twice`,
+        deliveryId: 'd',
+        receivedAt: START,
+        account: { subdomain: 'demo-realty' },
+      };
       const jobId = await queues.add('webhook-event', { event: added });
       await waitFor(async () => (await h.records.forLead(lead)).length > 0, 'the assignment');
       const assignee = h.fake.state.get(lead)!.responsible;
       // The manager calls: the pickup is taken.
-      await queues.add('webhook-event', { event: { kind: 'note', entityType: 'lead', entityId: lead, noteId: 1, noteType: 11, createdUserId: assignee, dedupeKey: `note:${lead}:call`, deliveryId: 'd2', receivedAt: START, account: { subdomain: 'demo-realty' } } });
+      await queues.add('webhook-event', {
+        event: {
+          kind: 'note',
+          entityType: 'lead',
+          entityId: lead,
+          noteId: 1,
+          noteType: 11,
+          createdUserId: assignee,
+          dedupeKey: `note:${lead}:call`,
+          deliveryId: 'd2',
+          receivedAt: START,
+          account: { subdomain: 'demo-realty' },
+        },
+      });
       await waitFor(async () => (await h.engine.pickups.get(lead)).phase === 'taken', 'the call to take the lead');
       // The lead-added job runs again (as when its first worker was killed after the commit and BullMQ re-ran it).
       await queues.get('events').remove(jobId);
       await queues.add('webhook-event', { event: added });
-      await waitFor(async () => (await (await queues.get('events').getJob(jobId))?.getState()) === 'completed', 'the redelivered job');
+      await waitFor(
+        async () => (await (await queues.get('events').getJob(jobId))?.getState()) === 'completed',
+        'the redelivered job',
+      );
       expect(await h.engine.pickups.get(lead)).toMatchObject({ phase: 'taken', clock: 1 });
       expect(h.fake.calls.patches).toHaveLength(1);
     } finally {
@@ -442,7 +617,16 @@ describe('the effect path under faults', () => {
     h.effects.registerDueHandler('slow', async (due) => {
       seen.push(...due.map((d) => d.leadId));
       await gate;
-      return { plans: due.map((d) => ({ id: `slow-${d.leadId}`, rule: 'slow', leadId: d.leadId, reason: 'test', state: { slow: 'done' }, effects: [] })) };
+      return {
+        plans: due.map((d) => ({
+          id: `slow-${d.leadId}`,
+          rule: 'slow',
+          leadId: d.leadId,
+          reason: 'test',
+          state: { slow: 'done' },
+          effects: [],
+        })),
+      };
     });
     const now = h.clock.now().getTime();
     await h.effects.timers.schedule([{ rule: 'slow', leadId: 880_001, key: 'k', dueAt: now }]);

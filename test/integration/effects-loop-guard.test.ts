@@ -34,9 +34,21 @@ describe('the timer loop guard', () => {
     const keys = createKeys(prefix);
     const clock = createManualClock('2026-11-24T10:00:00Z');
     const lines: Array<{ level: number; msg: string; alert?: string }> = [];
-    const logger = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) } });
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) },
+    });
     const records = createRecordStore(redis, keys);
-    const effects = createEffects({ redis, keys, amo: {} as AmoClient, records, outbox: createOutbox(redis, keys), clock, logger, metrics: createMetrics({ defaultMetrics: false }) });
+    const effects = createEffects({
+      redis,
+      keys,
+      amo: {} as AmoClient,
+      records,
+      outbox: createOutbox(redis, keys),
+      clock,
+      logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
     let calls = 0;
     effects.registerDueHandler('L', async (due) => {
       calls += 1;
@@ -47,7 +59,19 @@ describe('the timer loop guard', () => {
         leadId: d.leadId,
         reason: 'check again',
         effects: [
-          { kind: 'record', leadId: d.leadId, dedupeId: `L:${d.leadId}:${calls}`, record: { kind: 'action', type: 'check', at: new Date(now).toISOString(), leadId: d.leadId, rule: 'L', reason: `pass ${calls}` } },
+          {
+            kind: 'record',
+            leadId: d.leadId,
+            dedupeId: `L:${d.leadId}:${calls}`,
+            record: {
+              kind: 'action',
+              type: 'check',
+              at: new Date(now).toISOString(),
+              leadId: d.leadId,
+              rule: 'L',
+              reason: `pass ${calls}`,
+            },
+          },
           { kind: 'schedule_timer', rule: 'L', leadId: d.leadId, key: 'k', dueAt: next(calls, now) },
         ],
       }));
@@ -68,8 +92,12 @@ describe('the timer loop guard', () => {
     expect(calls()).toBe(2);
     expect((await records.forLead(7)).map((r) => r.reason)).toEqual(['pass 1']);
     expect(await effects.timers.count()).toBe(0);
-    const dead = (await redis.lrange(keys.of('effects', 'dead-letter'), 0, -1)).map((x) => JSON.parse(x) as { planId: string; leadId: number; error: { class: string }; notDone: unknown[] });
-    expect(dead.map((d) => [d.planId, d.leadId, d.error.class, d.notDone.length])).toEqual([['L:7:2', 7, 'TimerLoop', 2]]);
+    const dead = (await redis.lrange(keys.of('effects', 'dead-letter'), 0, -1)).map(
+      (x) => JSON.parse(x) as { planId: string; leadId: number; error: { class: string }; notDone: unknown[] },
+    );
+    expect(dead.map((d) => [d.planId, d.leadId, d.error.class, d.notDone.length])).toEqual([
+      ['L:7:2', 7, 'TimerLoop', 2],
+    ]);
     expect(lines.filter((l) => l.msg.startsWith('ACTION NEEDED')).map((l) => l.alert)).toEqual(['timer_loop']);
   });
 
@@ -86,7 +114,15 @@ describe('the timer loop guard', () => {
 
   it('finds only the timers a plan puts back at or before now, not others of the lead or later ones', () => {
     const due: DueTimer[] = [{ rule: 'L', leadId: 1, key: 'k', dueAt: 0, attempts: 0 }];
-    const plan = (key: string, dueAt: number, rule = 'L'): Plan => ({ id: key, rule, leadId: 1, reason: '', effects: [{ kind: 'schedule_timer', rule, leadId: 1, key, dueAt }] });
-    expect(stalls(due, [plan('k', 100), plan('k', 101), plan('other', 50), plan('k', 50, 'M')], 100).map((s) => s.plan.id)).toEqual(['k']);
+    const plan = (key: string, dueAt: number, rule = 'L'): Plan => ({
+      id: key,
+      rule,
+      leadId: 1,
+      reason: '',
+      effects: [{ kind: 'schedule_timer', rule, leadId: 1, key, dueAt }],
+    });
+    expect(
+      stalls(due, [plan('k', 100), plan('k', 101), plan('other', 50), plan('k', 50, 'M')], 100).map((s) => s.plan.id),
+    ).toEqual(['k']);
   });
 });

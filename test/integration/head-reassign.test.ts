@@ -37,15 +37,39 @@ function harness(leadId: number, statusId = STAGE) {
   prefixes.push(prefix);
   const clock = createManualClock(START);
   const fake = createFakeAmo([{ id: leadId, responsible: FIRST, statusId, pipelineId: PIPELINE }]);
-  const { effects, engine, records, pickups } = wirePickup({ redis, prefix, rules: () => rules, fake, clock, logger: pino({ level: 'silent' }) });
+  const { effects, engine, records, pickups } = wirePickup({
+    redis,
+    prefix,
+    rules: () => rules,
+    fake,
+    clock,
+    logger: pino({ level: 'silent' }),
+  });
   return { clock, fake, effects, engine, records, pickups };
 }
 
 /** A clock running for FIRST, started 5 seconds ago, its deadline 10 seconds ahead. */
 async function runningClock(h: ReturnType<typeof harness>, leadId: number): Promise<number> {
   const now = h.clock.now().getTime();
-  const pickup: PickupState = { leadId, clock: 1, phase: 'running', department: DEPT, assignedUserId: FIRST, assignedAt: now - 5_000, deadlineAt: now + 10_000, missedUserIds: [], misses: 0 };
-  const plan: Plan = { id: `setup-${leadId}`, rule: 'test', leadId, reason: 'setup', state: { pickup }, effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId, key: DEADLINE_KEY, dueAt: now + 10_000 }] };
+  const pickup: PickupState = {
+    leadId,
+    clock: 1,
+    phase: 'running',
+    department: DEPT,
+    assignedUserId: FIRST,
+    assignedAt: now - 5_000,
+    deadlineAt: now + 10_000,
+    missedUserIds: [],
+    misses: 0,
+  };
+  const plan: Plan = {
+    id: `setup-${leadId}`,
+    rule: 'test',
+    leadId,
+    reason: 'setup',
+    state: { pickup },
+    effects: [{ kind: 'schedule_timer', rule: PICKUP_RULE, leadId, key: DEADLINE_KEY, dueAt: now + 10_000 }],
+  };
   await h.effects.executor.execute([plan]);
   return now;
 }
@@ -65,7 +89,14 @@ describe('the РОП reassigns a lead from Telegram', () => {
     expect([9102, 9103, 9104]).toContain(to);
     expect(h.fake.state.get(lead)!.responsible).toBe(to);
     const pickup = await h.pickups.get(lead);
-    expect(pickup).toMatchObject({ phase: 'running', clock: 2, assignedUserId: to, misses: 0, missedUserIds: [FIRST], deadlineAt: now + 15_000 });
+    expect(pickup).toMatchObject({
+      phase: 'running',
+      clock: 2,
+      assignedUserId: to,
+      misses: 0,
+      missedUserIds: [FIRST],
+      deadlineAt: now + 15_000,
+    });
     expect((await h.records.forLead(lead)).map((r) => r.kind)).toEqual(['reassignment']);
     const notes = h.fake.notes.filter((n) => n.entity_id === lead).map((n) => JSON.stringify(n.params));
     expect(notes).toHaveLength(1);

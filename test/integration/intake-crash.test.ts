@@ -29,7 +29,9 @@ function statusBody(leadId: number): string {
 }
 
 async function startWeb(prefix: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/web-process.ts', TEST_REDIS_URL, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/web-process.ts', TEST_REDIS_URL, prefix], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   await waitFor(() => out.includes('listening '), 'the web process', 60_000);

@@ -33,7 +33,11 @@ describe('intake with Redis down and back', () => {
   let service: Service;
 
   const startRedis = async (): Promise<void> => {
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'], { stdio: 'ignore', env: realClockEnv() });
+    redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'],
+      { stdio: 'ignore', env: realClockEnv() },
+    );
     await waitFor(() => redisAnswers(`redis://127.0.0.1:${port}`), 'redis-server up');
   };
   const killRedis = async (): Promise<void> => {
@@ -43,14 +47,23 @@ describe('intake with Redis down and back', () => {
     await exited;
   };
   const post = (leadId: number) =>
-    service.app!.inject({ method: 'POST', url: `/webhooks/amocrm/${TEST_TOKEN}`, headers: { 'content-type': FORM }, payload: body(leadId) });
+    service.app!.inject({
+      method: 'POST',
+      url: `/webhooks/amocrm/${TEST_TOKEN}`,
+      headers: { 'content-type': FORM },
+      payload: body(leadId),
+    });
 
   beforeAll(async () => {
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'amo-intake-redis-'));
     await startRedis();
     // A web process only (no workers): what it queued stays in the queue to be counted.
-    service = await startTestService({ ROLE: 'web', REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CLUSTER_NODES: undefined });
+    service = await startTestService({
+      ROLE: 'web',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      REDIS_CLUSTER_NODES: undefined,
+    });
   });
 
   afterAll(async () => {

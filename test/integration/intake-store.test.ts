@@ -27,13 +27,27 @@ describe('R2 pause and resume of intake (seed 002 §2.13, §3.10)', () => {
     const before = eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set());
     expect(before.eligible.map((c) => c.userId)).toContain(9101); // positive control
 
-    expect(await intake.pause({ kind: 'manager', userId: 9101 }, { userId: 9100, name: 'Дмитрий Лебедев', reason: 'нарушение регламента', at: now })).toBe(true);
+    expect(
+      await intake.pause(
+        { kind: 'manager', userId: 9101 },
+        { userId: 9100, name: 'Дмитрий Лебедев', reason: 'нарушение регламента', at: now },
+      ),
+    ).toBe(true);
     const paused = eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set());
     expect(paused.eligible.map((c) => c.userId)).not.toContain(9101);
     expect(paused.skipped).toContainEqual({ userId: 9101, reason: 'paused', detail: 'нарушение регламента' });
 
-    expect(await intake.resume({ kind: 'manager', userId: 9101 }, { userId: 9100, name: 'Дмитрий Лебедев', reason: 'исправился', at: now + 1000 })).toBe(true);
-    expect(eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set()).eligible.map((c) => c.userId)).toContain(9101);
+    expect(
+      await intake.resume(
+        { kind: 'manager', userId: 9101 },
+        { userId: 9100, name: 'Дмитрий Лебедев', reason: 'исправился', at: now + 1000 },
+      ),
+    ).toBe(true);
+    expect(
+      eligibleCandidates(dept, { rules, now, loads: new Map(), paused: await intake.list() }, new Set()).eligible.map(
+        (c) => c.userId,
+      ),
+    ).toContain(9101);
 
     const records = await createRecordStore(redis, keys).range('2026-11-24T00:00:00Z', '2026-11-25T00:00:00Z');
     expect(records.map((r) => [r.kind, r.userId, r.rule])).toEqual([
@@ -46,9 +60,18 @@ describe('R2 pause and resume of intake (seed 002 §2.13, §3.10)', () => {
   it('when a whole department is paused, then every manager of it is skipped', async () => {
     const intake = createIntakeStore(redis, keys);
     const dept = rules.departments[0]!;
-    await intake.pause({ kind: 'department', name: dept.name }, { name: 'admin', reason: 'приостановка трафика', at: Date.parse('2026-11-24T11:00:00Z') });
-    const r = eligibleCandidates(dept, { rules, now: Date.parse('2026-11-24T11:00:00Z'), loads: new Map(), paused: await intake.list() }, new Set());
+    await intake.pause(
+      { kind: 'department', name: dept.name },
+      { name: 'admin', reason: 'приостановка трафика', at: Date.parse('2026-11-24T11:00:00Z') },
+    );
+    const r = eligibleCandidates(
+      dept,
+      { rules, now: Date.parse('2026-11-24T11:00:00Z'), loads: new Map(), paused: await intake.list() },
+      new Set(),
+    );
     expect(r.eligible).toEqual([]);
-    expect(r.skipped.filter((s) => s.reason === 'paused').length).toBe(dept.managers.filter((m) => rules.activeUserIds.has(m.userId)).length);
+    expect(r.skipped.filter((s) => s.reason === 'paused').length).toBe(
+      dept.managers.filter((m) => rules.activeUserIds.has(m.userId)).length,
+    );
   });
 });

@@ -90,7 +90,12 @@ describe('record store: late records across a month boundary and the roll-up', (
       }
       // One day, narrow: only its own records, wherever they sit.
       expect(reasons(await store.range('2026-12-01T10:00:00.000Z', '2026-12-01T12:00:00.000Z'))).toEqual(['dec1-late']);
-      for (const [lead, reason] of [[5, 'nov15-late'], [6, 'nov30-2330-late'], [7, 'dec1-late'], [1, 'nov29']] as const)
+      for (const [lead, reason] of [
+        [5, 'nov15-late'],
+        [6, 'nov30-2330-late'],
+        [7, 'dec1-late'],
+        [1, 'nov29'],
+      ] as const)
         expect(reasons(await store.forLead(lead))).toEqual([reason]);
     };
     await check();
@@ -114,12 +119,23 @@ describe('record store: late records across a month boundary and the roll-up', (
     const stream = keys.of('record');
     // An archive of 5 December holding a record of 28 November that arrived that day (the old automatic id).
     const archived = [
-      { id: `${Date.parse('2026-12-05T07:00:00.000Z')}-0`, ...assignment(11, '2026-11-28T10:00:00.000Z', 'archived-late') },
-      { id: `${Date.parse('2026-12-05T08:00:00.000Z')}-0`, ...assignment(12, '2026-12-05T08:00:00.000Z', 'archived-on-time') },
+      {
+        id: `${Date.parse('2026-12-05T07:00:00.000Z')}-0`,
+        ...assignment(11, '2026-11-28T10:00:00.000Z', 'archived-late'),
+      },
+      {
+        id: `${Date.parse('2026-12-05T08:00:00.000Z')}-0`,
+        ...assignment(12, '2026-12-05T08:00:00.000Z', 'archived-on-time'),
+      },
     ];
     await redis.set(keys.of('record', 'day', '2026-12-05'), deflateRawSync(JSON.stringify(archived)));
     // In the stream, a plain-JSON entry of 30 November under an id of 7 December.
-    await redis.xadd(stream, `${Date.parse('2026-12-07T06:00:00.000Z')}-0`, 'data', JSON.stringify(assignment(13, '2026-11-30T10:00:00.000Z', 'stream-late')));
+    await redis.xadd(
+      stream,
+      `${Date.parse('2026-12-07T06:00:00.000Z')}-0`,
+      'data',
+      JSON.stringify(assignment(13, '2026-11-30T10:00:00.000Z', 'stream-late')),
+    );
 
     const store = createRecordStore(redis, keys);
     expect(await store.rollUp(new Date('2026-12-07T06:00:00.000Z'))).toEqual([]);
@@ -129,7 +145,9 @@ describe('record store: late records across a month boundary and the roll-up', (
       'archived-late',
       'stream-late',
     ]);
-    expect(reasons(await store.range('2026-12-01T00:00:00.000Z', '2026-12-31T23:59:59.999Z'))).toEqual(['archived-on-time']);
+    expect(reasons(await store.range('2026-12-01T00:00:00.000Z', '2026-12-31T23:59:59.999Z'))).toEqual([
+      'archived-on-time',
+    ]);
   });
 });
 
@@ -154,10 +172,32 @@ describe('R11: the November ranking does not depend on the day it runs or the or
         lead += 1;
         // Spread over the whole month, the first and last hours included (Moscow is UTC+3).
         const at = Date.parse('2026-10-31T21:00:00.000Z') + ((lead * 7919) % (30 * 24)) * 3600_000;
-        out.push({ record: { kind: 'assignment', at: new Date(at).toISOString(), leadId: lead, userId, department: DEPT, rule: 'R2', reason: 'new lead' }, dedupeId: `a${lead}` });
+        out.push({
+          record: {
+            kind: 'assignment',
+            at: new Date(at).toISOString(),
+            leadId: lead,
+            userId,
+            department: DEPT,
+            rule: 'R2',
+            reason: 'new lead',
+          },
+          dedupeId: `a${lead}`,
+        });
         if (i < held)
           out.push({
-            record: { kind: 'action', type: 'stage_entered', milestone: 'meeting_held', statusId: STATUS.meetingHeld, at: new Date(at + 600_000).toISOString(), leadId: lead, userId, department: DEPT, rule: 'R12', reason: 'held' },
+            record: {
+              kind: 'action',
+              type: 'stage_entered',
+              milestone: 'meeting_held',
+              statusId: STATUS.meetingHeld,
+              at: new Date(at + 600_000).toISOString(),
+              leadId: lead,
+              userId,
+              department: DEPT,
+              rule: 'R12',
+              reason: 'held',
+            },
             dedupeId: `h${lead}`,
           });
       }
@@ -165,21 +205,41 @@ describe('R11: the November ranking does not depend on the day it runs or the or
     return out;
   };
 
-  const rank = async (runAt: string, order: (xs: ReturnType<typeof november>) => ReturnType<typeof november>, before: RobotRecord[] = []) => {
+  const rank = async (
+    runAt: string,
+    order: (xs: ReturnType<typeof november>) => ReturnType<typeof november>,
+    before: RobotRecord[] = [],
+  ) => {
     const keys = fresh('late-rank');
     const records = createRecordStore(redis, keys);
     for (const [i, r] of before.entries()) await records.append(r, `before-${i}`);
     for (const { record, dedupeId } of order(november())) await records.append(record, dedupeId);
     const outbox = createOutbox(redis, keys);
     const clock = createManualClock(runAt);
-    const reports = createReports({ redis, keys, records, outbox, rules: () => rules, clock, logger: createLogger({ level: 'silent' }) });
+    const reports = createReports({
+      redis,
+      keys,
+      records,
+      outbox,
+      rules: () => rules,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+    });
     expect(await reports.monthly(DEPT, '2026-11')).toBe(1);
     const [message] = await outbox.pending();
-    return { keys, records, reports, text: htmlToText(String(message?.params.html)), factors: await reports.factors('2026-12', DEPT) };
+    return {
+      keys,
+      records,
+      reports,
+      text: htmlToText(String(message?.params.html)),
+      factors: await reports.factors('2026-12', DEPT),
+    };
   };
 
   it('when it runs on 1 December with records in order and on 7 December with them shuffled and arriving after December ones, then the ranking and the factors are the same', async () => {
-    const first = await rank('2026-12-01T07:00:00.000Z', (xs) => xs.sort((a, b) => Date.parse(a.record.at) - Date.parse(b.record.at)));
+    const first = await rank('2026-12-01T07:00:00.000Z', (xs) =>
+      xs.sort((a, b) => Date.parse(a.record.at) - Date.parse(b.record.at)),
+    );
     // Reversed, and after records of December: every November record arrives late.
     const decemberFirst = [assignment(9001, '2026-12-05T10:00:00.000Z'), assignment(9002, '2026-12-06T10:00:00.000Z')];
     const second = await rank('2026-12-07T09:00:00.000Z', (xs) => xs.reverse(), decemberFirst);
@@ -193,7 +253,18 @@ describe('R11: the November ranking does not depend on the day it runs or the or
   it('when a November record arrives after the ranking was sent, then the sent message reads the same when edited, and a report computed afresh counts it', async () => {
     const { records, reports } = await rank('2026-12-01T07:00:00.000Z', (xs) => xs);
     const sentTail = await reports.rankingTail(DEPT, '2026-12');
-    await records.append({ kind: 'assignment', at: '2026-11-20T10:00:00.000Z', leadId: 7777, userId: GALINA, department: DEPT, rule: 'R2', reason: 'late' }, 'late-after-send');
+    await records.append(
+      {
+        kind: 'assignment',
+        at: '2026-11-20T10:00:00.000Z',
+        leadId: 7777,
+        userId: GALINA,
+        department: DEPT,
+        rule: 'R2',
+        reason: 'late',
+      },
+      'late-after-send',
+    );
     expect((await reports.rankingTail(DEPT, '2026-12'))?.html).toBe(sentTail?.html);
     // The report of the month, computed now, has Галина's eleventh lead.
     const recomputed = htmlToText(await reports.report({ department: DEPT, from: '2026-11-01', to: '2026-11-30' }));

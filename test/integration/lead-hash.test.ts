@@ -22,7 +22,16 @@ describe("the lead's hash keeps its states deflated and still reads the plain JS
   const leads = createLeadStore(redis, keys);
   const pickups = createPickupStore(redis, keys);
   const records = createRecordStore(redis, keys);
-  const { executor } = createEffects({ redis, keys, amo: {} as AmoClient, records, outbox: createOutbox(redis, keys), clock: createManualClock('2026-11-24T10:00:00Z'), logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  const { executor } = createEffects({
+    redis,
+    keys,
+    amo: {} as AmoClient,
+    records,
+    outbox: createOutbox(redis, keys),
+    clock: createManualClock('2026-11-24T10:00:00Z'),
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
   afterAll(async () => {
     await dropPrefix(redis, prefix);
     redis.disconnect();
@@ -37,12 +46,24 @@ describe("the lead's hash keeps its states deflated and still reads the plain JS
   });
 
   it('when a plan commits rule states through the executor, then they are stored deflated, read back equal, and null deletes one', async () => {
-    await executor.execute([{ id: 'p1', rule: 'R1', leadId: 12, reason: 'test', state: { pickup: pickup(12), stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 } }, effects: [] }]);
+    await executor.execute([
+      {
+        id: 'p1',
+        rule: 'R1',
+        leadId: 12,
+        reason: 'test',
+        state: { pickup: pickup(12), stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 } },
+        effects: [],
+      },
+    ]);
     const stored = (await redis.hgetBuffer(keys.lead(12), 'pickup'))!;
     expect(stored.length).toBeLessThan(50); // 193 bytes as JSON
     expect(() => JSON.parse(stored.toString('utf8'))).toThrow();
     expect(await pickups.get(12)).toEqual(pickup(12));
-    expect(await executor.store.readState(12, ['pickup', 'stage', 'cadence'])).toEqual({ pickup: pickup(12), stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 } });
+    expect(await executor.store.readState(12, ['pickup', 'stage', 'cadence'])).toEqual({
+      pickup: pickup(12),
+      stage: { visit: 1, statusId: 7100005, enteredAt: 1795635922782 },
+    });
 
     await executor.execute([{ id: 'p2', rule: 'R1', leadId: 12, reason: 'test', state: { stage: null }, effects: [] }]);
     expect(await redis.hexists(keys.lead(12), 'stage')).toBe(0);
@@ -50,11 +71,22 @@ describe("the lead's hash keeps its states deflated and still reads the plain JS
   });
 
   it('when a hash was written by the version before (plain JSON values), then every reader still reads it', async () => {
-    await redis.hset(keys.lead(13), 'state', JSON.stringify(state(13)), 'pickup', JSON.stringify(pickup(13)), 'cadence', JSON.stringify({ run: 1 }));
+    await redis.hset(
+      keys.lead(13),
+      'state',
+      JSON.stringify(state(13)),
+      'pickup',
+      JSON.stringify(pickup(13)),
+      'cadence',
+      JSON.stringify({ run: 1 }),
+    );
     expect(await leads.get(13)).toEqual(state(13));
     expect(await pickups.get(13)).toEqual(pickup(13));
     expect((await pickups.many([13, 14])).get(13)).toEqual(pickup(13));
-    expect(await executor.store.readState(13, ['cadence', 'pickup'])).toEqual({ cadence: { run: 1 }, pickup: pickup(13) });
+    expect(await executor.store.readState(13, ['cadence', 'pickup'])).toEqual({
+      cadence: { run: 1 },
+      pickup: pickup(13),
+    });
   });
 });
 
@@ -63,13 +95,31 @@ describe("the lead's hash keeps the done marks of its recent plans only", () => 
   const prefix = uniquePrefix('donemarks');
   const keys = createKeys(prefix);
   const clock = createManualClock('2026-11-24T10:00:00Z');
-  const { executor } = createEffects({ redis, keys, amo: {} as AmoClient, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  const { executor } = createEffects({
+    redis,
+    keys,
+    amo: {} as AmoClient,
+    records: createRecordStore(redis, keys),
+    outbox: createOutbox(redis, keys),
+    clock,
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
   afterAll(async () => {
     await dropPrefix(redis, prefix);
     redis.disconnect();
   });
-  const plan = (leadId: number, n: number) => ({ id: `R3:${leadId}:step${n}`, rule: 'R3', leadId, reason: 'a cadence step', effects: [{ kind: 'schedule_timer' as const, rule: 'R3', leadId, key: 'step', dueAt: clock.now().getTime() + 3_600_000 }] });
-  const marks = async (leadId: number): Promise<string[]> => (await redis.hkeys(keys.lead(leadId))).filter((f) => f.startsWith('done:')).sort();
+  const plan = (leadId: number, n: number) => ({
+    id: `R3:${leadId}:step${n}`,
+    rule: 'R3',
+    leadId,
+    reason: 'a cadence step',
+    effects: [
+      { kind: 'schedule_timer' as const, rule: 'R3', leadId, key: 'step', dueAt: clock.now().getTime() + 3_600_000 },
+    ],
+  });
+  const marks = async (leadId: number): Promise<string[]> =>
+    (await redis.hkeys(keys.lead(leadId))).filter((f) => f.startsWith('done:')).sort();
 
   it('when a lead has had more plans than the marks kept, then the newest 32 stay and a re-decided recent plan is still not carried out twice', async () => {
     const lead = 21;

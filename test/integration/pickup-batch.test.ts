@@ -36,12 +36,29 @@ describe('deadline checks are batched', () => {
     const amo = {
       getLeadsByIds: async (ids: number[]) => {
         calls.leads.push(ids);
-        return ids.map((id): ApiLead => ({ id, responsible_user_id: 9101, status_id: STAGE, pipeline_id: PIPELINE, created_at: 1, updated_at: 1, _embedded: { tags: [] } }));
+        return ids.map((id): ApiLead => ({
+          id,
+          responsible_user_id: 9101,
+          status_id: STAGE,
+          pipeline_id: PIPELINE,
+          created_at: 1,
+          updated_at: 1,
+          _embedded: { tags: [] },
+        }));
       },
       listEvents: async (filter: EventsFilter) => {
         calls.events.push(filter);
         // Half of the managers called in time.
-        return leads.filter((_, i) => i % 2 === 0).map((id) => ({ id: `e${id}`, type: 'outgoing_call', entity_id: id, entity_type: 'lead', created_by: 9101, created_at: Math.floor(clock.now().getTime() / 1000) }));
+        return leads
+          .filter((_, i) => i % 2 === 0)
+          .map((id) => ({
+            id: `e${id}`,
+            type: 'outgoing_call',
+            entity_id: id,
+            entity_type: 'lead',
+            created_by: 9101,
+            created_at: Math.floor(clock.now().getTime() / 1000),
+          }));
       },
       updateLead: async () => {
         calls.updates += 1;
@@ -51,7 +68,16 @@ describe('deadline checks are batched', () => {
     } as unknown as AmoClient;
     const logger = createLogger({ level: 'silent' });
     const metrics = createMetrics({ defaultMetrics: false });
-    const effects = createEffects({ redis, keys, amo, records: createRecordStore(redis, keys), outbox: createOutbox(redis, keys), clock, logger, metrics });
+    const effects = createEffects({
+      redis,
+      keys,
+      amo,
+      records: createRecordStore(redis, keys),
+      outbox: createOutbox(redis, keys),
+      clock,
+      logger,
+      metrics,
+    });
     const engine = createPickupEngine({
       rules: () => rules,
       amo,
@@ -71,8 +97,28 @@ describe('deadline checks are batched', () => {
         rule: 'test',
         leadId: id,
         reason: 'test setup: a running clock',
-        state: { pickup: { leadId: id, clock: 1, phase: 'running', department: 'Отдел продаж 1', assignedUserId: 9101, assignedAt, deadlineAt: clock.now().getTime(), missedUserIds: [], misses: 0 } },
-        effects: [{ kind: 'schedule_timer' as const, rule: PICKUP_RULE, leadId: id, key: DEADLINE_KEY, dueAt: clock.now().getTime() }],
+        state: {
+          pickup: {
+            leadId: id,
+            clock: 1,
+            phase: 'running',
+            department: 'Отдел продаж 1',
+            assignedUserId: 9101,
+            assignedAt,
+            deadlineAt: clock.now().getTime(),
+            missedUserIds: [],
+            misses: 0,
+          },
+        },
+        effects: [
+          {
+            kind: 'schedule_timer' as const,
+            rule: PICKUP_RULE,
+            leadId: id,
+            key: DEADLINE_KEY,
+            dueAt: clock.now().getTime(),
+          },
+        ],
       })),
     );
     const result = await effects.tick();

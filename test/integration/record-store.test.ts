@@ -113,7 +113,12 @@ describe('record store: the stream keeps two days, older days are rolled up into
 
     // An entry written as plain JSON before the compact encoding.
     const legacy = { ...full, at: '2026-03-06T10:00:01.000Z', reason: 'legacy' };
-    const legacyId = (await redis.xadd(k.of('record'), `${Date.parse(legacy.at)}-*`, 'data', JSON.stringify(legacy))) as string;
+    const legacyId = (await redis.xadd(
+      k.of('record'),
+      `${Date.parse(legacy.at)}-*`,
+      'data',
+      JSON.stringify(legacy),
+    )) as string;
     const read = await store.range('2026-03-06T00:00:00.000Z', '2026-03-07T00:00:00.000Z');
     expect(read.map((r) => r.reason)).toEqual([full.reason, 'legacy']);
     expect(read[1]?.id).toBe(legacyId);
@@ -153,9 +158,20 @@ describe('record store: the stream keeps two days, older days are rolled up into
     expect(Object.keys(marks).sort()).toEqual(['exp-1', 'live-1']);
     expect(marks['exp-1']).toBeGreaterThan(now + 604_000);
     await store.append(rec(32, '2026-03-06T10:00:01.000Z', 'other'), 'other-1');
-    await redis.hset(k.lead(32), 'recorded', JSON.stringify({ ...(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object), 'exp-1': now - 1 }));
+    await redis.hset(
+      k.lead(32),
+      'recorded',
+      JSON.stringify({
+        ...(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object),
+        'exp-1': now - 1,
+      }),
+    );
     await store.append(rec(32, '2026-03-06T10:00:02.000Z', 'third'), 'third-1');
-    expect(Object.keys(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object).sort()).toEqual(['live-1', 'other-1', 'third-1']);
+    expect(Object.keys(JSON.parse((await redis.hget(k.lead(32), 'recorded')) as string) as object).sort()).toEqual([
+      'live-1',
+      'other-1',
+      'third-1',
+    ]);
     await dropPrefix(redis, p);
   });
 
@@ -163,7 +179,12 @@ describe('record store: the stream keeps two days, older days are rolled up into
     const p = uniquePrefix('rec-old');
     const k = createKeys(p);
     const store = createRecordStore(redis, k);
-    const oldId = (await redis.xadd(k.of('record'), `${Date.parse('2026-03-06T09:00:00.000Z')}-*`, 'data', JSON.stringify(rec(33, '2026-03-06T09:00:00.000Z', 'old')))) as string;
+    const oldId = (await redis.xadd(
+      k.of('record'),
+      `${Date.parse('2026-03-06T09:00:00.000Z')}-*`,
+      'data',
+      JSON.stringify(rec(33, '2026-03-06T09:00:00.000Z', 'old')),
+    )) as string;
     await redis.rpush(k.leadPart(33, 'record'), oldId);
     await redis.expire(k.leadPart(33, 'record'), 100 * 86400);
     await redis.set(k.of('record', 'seen', 'old-1'), '1', 'EX', 3 * 86400);
@@ -182,7 +203,13 @@ describe('record store: the stream keeps two days, older days are rolled up into
     const k = createKeys(p);
     const store = createRecordStore(redis, k);
     const ids: string[] = [];
-    for (let i = 0; i < 203; i++) ids.push((await store.append(rec(34, new Date(Date.parse('2026-03-06T10:00:00.000Z') + i * 1000).toISOString(), `r${i}`), `cap-${i}`)) as string);
+    for (let i = 0; i < 203; i++)
+      ids.push(
+        (await store.append(
+          rec(34, new Date(Date.parse('2026-03-06T10:00:00.000Z') + i * 1000).toISOString(), `r${i}`),
+          `cap-${i}`,
+        )) as string,
+      );
     expect((await redis.hget(k.lead(34), 'records'))?.split(' ')).toEqual(ids.slice(3));
     await dropPrefix(redis, p);
   });

@@ -38,7 +38,14 @@ describe('keys written without hash tags by an older version', () => {
     expect(ttl).toBeLessThanOrEqual(3600);
     expect(await redis.ttl(`${prefix}:{rules}:current`)).toBe(-1);
     expect(await redis.get(`${prefix}:{rules}:v:3`)).toBe('{"version":3}');
-    for (const old of [`${prefix}:tg:user:7:chat`, `${prefix}:tg:chat:5001:user`, `${prefix}:outbox:route`, `${prefix}:outbox:seen:m1`, `${prefix}:rules:current`, `${prefix}:rules:v:3`]) {
+    for (const old of [
+      `${prefix}:tg:user:7:chat`,
+      `${prefix}:tg:chat:5001:user`,
+      `${prefix}:outbox:route`,
+      `${prefix}:outbox:seen:m1`,
+      `${prefix}:rules:current`,
+      `${prefix}:rules:v:3`,
+    ]) {
       expect(await redis.exists(old)).toBe(0);
     }
     expect(await redis.get(`${prefix}:record:seen:x`)).toBe('1');

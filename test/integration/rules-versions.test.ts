@@ -4,7 +4,13 @@ import { createVersionStore, VERSIONS_KEPT } from '../../src/store/rule-versions
 import { createKeys } from '../../src/store/keys.js';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../helpers/redis.js';
 
-const save = (text: string) => ({ text, author: 'file', comment: '', origin: 'file' as const, at: '2026-03-03T09:00:00Z' });
+const save = (text: string) => ({
+  text,
+  author: 'file',
+  comment: '',
+  origin: 'file' as const,
+  at: '2026-03-03T09:00:00Z',
+});
 
 describe('stored rules versions', () => {
   const redis: Redis[] = [];
@@ -25,7 +31,8 @@ describe('stored rules versions', () => {
     const prefix = uniquePrefix('versions');
     prefixes.push(prefix);
     const store = createVersionStore(redis[0]!, createKeys(prefix));
-    for (let i = 1; i <= VERSIONS_KEPT + 2; i++) expect(await store.save(save(`timeout: ${i}`))).toEqual({ kind: 'saved', version: i });
+    for (let i = 1; i <= VERSIONS_KEPT + 2; i++)
+      expect(await store.save(save(`timeout: ${i}`))).toEqual({ kind: 'saved', version: i });
 
     expect(await store.current()).toBe(202);
     expect((await store.list(1000)).map((v) => v.version)).toHaveLength(200);

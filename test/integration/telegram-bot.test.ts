@@ -4,7 +4,12 @@
  */
 import Fastify from 'fastify';
 import type { CompiledRules } from '../../src/rules/types.js';
-import { telegramWebhookRoute, webhookSecret, type IntakeActions, type PickupActions } from '../../src/telegram/index.js';
+import {
+  telegramWebhookRoute,
+  webhookSecret,
+  type IntakeActions,
+  type PickupActions,
+} from '../../src/telegram/index.js';
 import type { ApiEvent } from '../../src/amocrm/api/schemas.js';
 import { demoRules } from '../helpers/rules.js';
 import { DEPT1_CHAT, startTelegramHarness, STUB_TOKEN, type TelegramHarness } from '../helpers/telegram.js';
@@ -52,7 +57,10 @@ describe('telegram bot (long polling)', () => {
       deps: {
         intake,
         pickup,
-        amo: { getLead: async (id) => ({ id, responsible_user_id: responsible }) as never, listEvents: async () => events },
+        amo: {
+          getLead: async (id) => ({ id, responsible_user_id: responsible }) as never,
+          listEvents: async () => events,
+        },
         pollerLeaseMs: 3000,
       },
     });
@@ -67,7 +75,9 @@ describe('telegram bot (long polling)', () => {
     expect(link).toBe(`https://t.me/${h.stub.botUsername}?start=${code}`);
     await h.stub.userMessage(5001, `/start ${code}`);
     await waitFor(() => replies(h, 5001).length === 1, 'the link confirmation');
-    expect(replies(h, 5001)[0]).toBe('Готово: этот чат привязан к пользователю amoCRM <b>Анна Смирнова</b>. Сюда будут приходить новые клиенты и напоминания.');
+    expect(replies(h, 5001)[0]).toBe(
+      'Готово: этот чат привязан к пользователю amoCRM <b>Анна Смирнова</b>. Сюда будут приходить новые клиенты и напоминания.',
+    );
     expect(await h.telegram.links.chatOf(ANNA)).toBe('5001');
 
     await h.stub.userMessage(6001, `/start ${code}`);
@@ -86,7 +96,9 @@ describe('telegram bot (long polling)', () => {
     await h.stub.userMessage(5001, '/today');
     await waitFor(() => replies(h, 5001).length === 1, 'the answer to /today');
     expect(replies(h, 5001)[0]).toContain('📅 <b>Сегодня: Анна Смирнова</b>');
-    expect(replies(h, 6002)).toEqual(['Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.']);
+    expect(replies(h, 6002)).toEqual([
+      'Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.',
+    ]);
   });
 
   test('when the РОП presses "pause" under an alert, then intake is paused for that manager, recorded with who pressed it, and "resume" is offered', async () => {
@@ -94,7 +106,12 @@ describe('telegram bot (long polling)', () => {
     const code = await h.telegram.links.createCode({ userId: LEBEDEV, name: 'Дмитрий Лебедев' }, 60_000);
     await h.telegram.links.consume(code, '7100');
     await h.push(
-      { audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'pickup_missed', params: { leadId: 42, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' }, leadId: 42 },
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'pickup_missed',
+        params: { leadId: 42, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' },
+        leadId: 42,
+      },
       'pm42',
     );
     await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 1, 'the alert in the department chat');
@@ -103,15 +120,30 @@ describe('telegram bot (long polling)', () => {
 
     await h.stub.pressButton(Number(DEPT1_CHAT), alert.messageId, `pause:${ANNA}`, 7100);
     await waitFor(() => intakeCalls.length === 1, 'the intake interface called');
-    expect(intakeCalls[0]).toEqual({ op: 'pause', target: { kind: 'manager', userId: ANNA }, options: { by: LEBEDEV, reason: 'приостановлено РОПом через Telegram' } });
+    expect(intakeCalls[0]).toEqual({
+      op: 'pause',
+      target: { kind: 'manager', userId: ANNA },
+      options: { by: LEBEDEV, reason: 'приостановлено РОПом через Telegram' },
+    });
     await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 2, 'the confirmation with "resume"');
-    expect(h.stub.chat(DEPT1_CHAT)[1]!.replyMarkup).toEqual({ inline_keyboard: [[{ text: '▶️ Возобновить приём заявок: Анна Смирнова', callback_data: `resume:${ANNA}` }]] });
-    const recorded = await waitFor(async () => (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find((r) => r.type === 'telegram_pause'), 'the record');
+    expect(h.stub.chat(DEPT1_CHAT)[1]!.replyMarkup).toEqual({
+      inline_keyboard: [[{ text: '▶️ Возобновить приём заявок: Анна Смирнова', callback_data: `resume:${ANNA}` }]],
+    });
+    const recorded = await waitFor(
+      async () =>
+        (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find(
+          (r) => r.type === 'telegram_pause',
+        ),
+      'the record',
+    );
     expect(recorded).toMatchObject({ kind: 'action', userId: ANNA, rule: 'telegram' });
     expect(recorded.reason).toContain('pressed by Дмитрий Лебедев (Telegram 7100)');
 
     // A manager pressing a РОП's button is told it is not theirs.
-    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: ANNA, name: 'Анна Смирнова' }, 60_000), '5001');
+    await h.telegram.links.consume(
+      await h.telegram.links.createCode({ userId: ANNA, name: 'Анна Смирнова' }, 60_000),
+      '5001',
+    );
     await h.stub.pressButton(5001, 1, `pause:${ANNA}`, 5001);
     await waitFor(() => h.stub.answeredCallbacks.length === 2, 'the answer to the manager');
     expect(h.stub.answeredCallbacks[1]!.text).toBe('Эта кнопка — для руководителя отдела.');
@@ -120,20 +152,34 @@ describe('telegram bot (long polling)', () => {
 
   test('when a member of a department chat who is not linked presses a РОП button, then nothing changes, they are refused politely and the press is recorded with them', async () => {
     await h.push(
-      { audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'pickup_missed', params: { leadId: 43, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' }, leadId: 43 },
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'pickup_missed',
+        params: { leadId: 43, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' },
+        leadId: 43,
+      },
       'pm43',
     );
     await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 1, 'the alert in the department chat');
     const alert = h.stub.chat(DEPT1_CHAT)[0]!;
-    for (const data of [`pause:${ANNA}`, 'reassign:43']) await h.stub.pressButton(Number(DEPT1_CHAT), alert.messageId, data, 7777);
+    for (const data of [`pause:${ANNA}`, 'reassign:43'])
+      await h.stub.pressButton(Number(DEPT1_CHAT), alert.messageId, data, 7777);
     await waitFor(() => h.stub.answeredCallbacks.length === 2, 'both presses answered');
-    expect(h.stub.answeredCallbacks.map((c) => c.text)).toEqual([expect.stringContaining('только для сотрудников отдела продаж'), expect.stringContaining('только для сотрудников отдела продаж')]);
+    expect(h.stub.answeredCallbacks.map((c) => c.text)).toEqual([
+      expect.stringContaining('только для сотрудников отдела продаж'),
+      expect.stringContaining('только для сотрудников отдела продаж'),
+    ]);
     expect([intakeCalls, pickupCalls]).toEqual([[], []]);
     const refused = await waitFor(async () => {
-      const rs = (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).filter((r) => r.type === 'telegram_refused');
+      const rs = (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).filter(
+        (r) => r.type === 'telegram_refused',
+      );
       return rs.length === 2 ? rs : undefined;
     }, 'both refusals recorded');
-    expect(refused.map((r) => r.reason)).toEqual([expect.stringContaining('Telegram 7777'), expect.stringContaining('Telegram 7777')]);
+    expect(refused.map((r) => r.reason)).toEqual([
+      expect.stringContaining('Telegram 7777'),
+      expect.stringContaining('Telegram 7777'),
+    ]);
 
     // A message from two different strangers in the group: each is told once.
     await h.stub.userMessage(Number(DEPT1_CHAT), '/today', { id: 7777 });
@@ -141,22 +187,41 @@ describe('telegram bot (long polling)', () => {
     await h.stub.userMessage(Number(DEPT1_CHAT), '/today', { id: 7777 });
     await waitFor(() => h.stub.chat(DEPT1_CHAT).length === 3, 'one refusal per stranger');
     await new Promise((r) => setTimeout(r, 300));
-    expect(h.stub.chat(DEPT1_CHAT).slice(1).map((m) => m.text)).toEqual([expect.stringContaining('только для сотрудников'), expect.stringContaining('только для сотрудников')]);
+    expect(
+      h.stub
+        .chat(DEPT1_CHAT)
+        .slice(1)
+        .map((m) => m.text),
+    ).toEqual([expect.stringContaining('только для сотрудников'), expect.stringContaining('только для сотрудников')]);
   });
 
   test('when the РОП of one department presses pause for a manager of another, then it is refused and recorded; for their own it works (control)', async () => {
     const VOLKOV = 9200; // the РОП of Отдел продаж 2
-    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: VOLKOV, name: 'Кирилл Волков' }, 60_000), '7200');
+    await h.telegram.links.consume(
+      await h.telegram.links.createCode({ userId: VOLKOV, name: 'Кирилл Волков' }, 60_000),
+      '7200',
+    );
     await h.stub.pressButton(7200, 1, `pause:${ANNA}`, 7200);
     await waitFor(() => h.stub.answeredCallbacks.length === 1, 'the refusal');
-    expect(h.stub.answeredCallbacks[0]!.text).toBe('Этот менеджер работает в другом отделе: решение за руководителем того отдела.');
+    expect(h.stub.answeredCallbacks[0]!.text).toBe(
+      'Этот менеджер работает в другом отделе: решение за руководителем того отдела.',
+    );
     expect(intakeCalls).toEqual([]);
-    const refused = await waitFor(async () => (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find((r) => r.type === 'telegram_pause_refused'), 'the refusal recorded');
+    const refused = await waitFor(
+      async () =>
+        (await h.records.range('2026-03-03T00:00:00Z', '2026-03-04T00:00:00Z')).find(
+          (r) => r.type === 'telegram_pause_refused',
+        ),
+      'the refusal recorded',
+    );
     expect(refused.reason).toContain('Кирилл Волков');
 
-    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: LEBEDEV, name: 'Дмитрий Лебедев' }, 60_000), '7100');
+    await h.telegram.links.consume(
+      await h.telegram.links.createCode({ userId: LEBEDEV, name: 'Дмитрий Лебедев' }, 60_000),
+      '7100',
+    );
     await h.stub.pressButton(7100, 1, `pause:${ANNA}`, 7100);
-    await waitFor(() => intakeCalls.length === 1, 'the own department\'s pause');
+    await waitFor(() => intakeCalls.length === 1, "the own department's pause");
   });
 
   test('when a one-time link is opened in a group, then nothing is linked and the code still works in a private chat', async () => {
@@ -173,23 +238,60 @@ describe('telegram bot (long polling)', () => {
   });
 
   test('when a manager presses "taken" without a call or note, then it is not counted and says what is missing; with a call it is', async () => {
-    await h.records.append({ kind: 'assignment', at: '2026-03-03T08:55:00Z', leadId: 77, userId: ANNA, rule: 'R2', reason: 'test' }, 'as77');
-    await h.telegram.links.consume(await h.telegram.links.createCode({ userId: ANNA, name: 'Анна Смирнова' }, 60_000), '5001');
-    await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId: 77, manager: 'Анна Смирнова', deadline: '12:10', timeout: '15 мин' }, leadId: 77 }, 'la77');
+    await h.records.append(
+      { kind: 'assignment', at: '2026-03-03T08:55:00Z', leadId: 77, userId: ANNA, rule: 'R2', reason: 'test' },
+      'as77',
+    );
+    await h.telegram.links.consume(
+      await h.telegram.links.createCode({ userId: ANNA, name: 'Анна Смирнова' }, 60_000),
+      '5001',
+    );
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: ANNA },
+        template: 'lead_assigned',
+        params: { leadId: 77, manager: 'Анна Смирнова', deadline: '12:10', timeout: '15 мин' },
+        leadId: 77,
+      },
+      'la77',
+    );
     await waitFor(() => h.stub.chat(5001).length === 1, 'the new-lead message');
     const msg = h.stub.chat(5001)[0]!;
 
     // A call before the assignment, and one by someone else, do not count.
     events = [
-      { id: 'e1', type: 'outgoing_call', entity_id: 77, entity_type: 'lead', created_by: ANNA, created_at: Date.parse('2026-03-03T08:50:00Z') / 1000 } as ApiEvent,
-      { id: 'e2', type: 'outgoing_call', entity_id: 77, entity_type: 'lead', created_by: 9102, created_at: Date.parse('2026-03-03T08:58:00Z') / 1000 } as ApiEvent,
+      {
+        id: 'e1',
+        type: 'outgoing_call',
+        entity_id: 77,
+        entity_type: 'lead',
+        created_by: ANNA,
+        created_at: Date.parse('2026-03-03T08:50:00Z') / 1000,
+      } as ApiEvent,
+      {
+        id: 'e2',
+        type: 'outgoing_call',
+        entity_id: 77,
+        entity_type: 'lead',
+        created_by: 9102,
+        created_at: Date.parse('2026-03-03T08:58:00Z') / 1000,
+      } as ApiEvent,
     ];
     await h.stub.pressButton(5001, msg.messageId, 'take:77');
     await waitFor(() => h.stub.answeredCallbacks.length === 1, 'the answer');
-    expect(h.stub.answeredCallbacks[0]!.text).toContain('Пока не засчитано: после назначения (3 марта 11:55) в сделке нет вашего исходящего звонка или примечания');
+    expect(h.stub.answeredCallbacks[0]!.text).toContain(
+      'Пока не засчитано: после назначения (3 марта 11:55) в сделке нет вашего исходящего звонка или примечания',
+    );
     expect(pickupCalls).toHaveLength(0);
 
-    events.push({ id: 'e3', type: 'outgoing_call', entity_id: 77, entity_type: 'lead', created_by: ANNA, created_at: Date.parse('2026-03-03T08:59:00Z') / 1000 } as ApiEvent);
+    events.push({
+      id: 'e3',
+      type: 'outgoing_call',
+      entity_id: 77,
+      entity_type: 'lead',
+      created_by: ANNA,
+      created_at: Date.parse('2026-03-03T08:59:00Z') / 1000,
+    } as ApiEvent);
     await h.stub.pressButton(5001, msg.messageId, 'take:77');
     await waitFor(() => h.stub.answeredCallbacks.length === 2, 'the second answer');
     expect(h.stub.answeredCallbacks[1]!.text).toBe('Отмечено: клиент взят в работу.');
@@ -203,7 +305,11 @@ describe('telegram bot (webhook mode)', () => {
   test('when Telegram posts to /telegram/webhook, then only the right secret token is accepted and the update is handled by a worker', async () => {
     const app = Fastify();
     const bound: { current?: TelegramHarness } = {};
-    const routeEnv = { token: STUB_TOKEN, apiRoot: 'http://unused', webhookUrl: 'https://bot.example/telegram/webhook' };
+    const routeEnv = {
+      token: STUB_TOKEN,
+      apiRoot: 'http://unused',
+      webhookUrl: 'https://bot.example/telegram/webhook',
+    };
     telegramWebhookRoute(routeEnv, () => bound.current?.telegram)(app);
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const h = await startTelegramHarness({ rules, webhookUrl: `${url}/telegram/webhook` });
@@ -211,8 +317,22 @@ describe('telegram bot (webhook mode)', () => {
     try {
       await h.telegram.start();
       expect(h.stub.webhook).toEqual({ url: `${url}/telegram/webhook`, secretToken: webhookSecret(routeEnv) });
-      const update = { update_id: 5, message: { message_id: 1, date: 1, chat: { id: 6100, type: 'private' }, from: { id: 6100, is_bot: false, first_name: 'X' }, text: 'привет' } };
-      const wrong = await app.inject({ method: 'POST', url: '/telegram/webhook', headers: { 'x-telegram-bot-api-secret-token': 'not-the-secret' }, payload: update });
+      const update = {
+        update_id: 5,
+        message: {
+          message_id: 1,
+          date: 1,
+          chat: { id: 6100, type: 'private' },
+          from: { id: 6100, is_bot: false, first_name: 'X' },
+          text: 'привет',
+        },
+      };
+      const wrong = await app.inject({
+        method: 'POST',
+        url: '/telegram/webhook',
+        headers: { 'x-telegram-bot-api-secret-token': 'not-the-secret' },
+        payload: update,
+      });
       expect(wrong.statusCode).toBe(401);
       const missing = await app.inject({ method: 'POST', url: '/telegram/webhook', payload: update });
       expect(missing.statusCode).toBe(401);

@@ -6,7 +6,15 @@ import type { CompiledRules } from '../../src/rules/types.js';
 import { compileTelegram } from '../../src/config/compile.js';
 import { TelegramRulesSchema } from '../../src/config/schema.js';
 import { demoRules } from '../helpers/rules.js';
-import { AMO_BASE, DEPT1_CHAT, linkChat, seededRandom, settled, startTelegramHarness, type TelegramHarness } from '../helpers/telegram.js';
+import {
+  AMO_BASE,
+  DEPT1_CHAT,
+  linkChat,
+  seededRandom,
+  settled,
+  startTelegramHarness,
+  type TelegramHarness,
+} from '../helpers/telegram.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ANNA = 9101; // Анна Смирнова, Отдел продаж 1
@@ -15,7 +23,14 @@ const ELKA = '<Ёлка & "Ко">';
 const ELKA_HTML = '&lt;Ёлка &amp; &quot;Ко&quot;&gt;';
 
 let base: CompiledRules;
-const withTelegram = (section: Record<string, unknown>): CompiledRules => ({ ...base, telegram: compileTelegram(TelegramRulesSchema.parse(section), base.departments.map((d) => d.name), undefined) });
+const withTelegram = (section: Record<string, unknown>): CompiledRules => ({
+  ...base,
+  telegram: compileTelegram(
+    TelegramRulesSchema.parse(section),
+    base.departments.map((d) => d.name),
+    undefined,
+  ),
+});
 
 beforeAll(async () => {
   base = await demoRules();
@@ -30,10 +45,23 @@ describe('telegram delivery', () => {
   test('when a lead is assigned to a linked manager, then one message with the client, source, link, deadline and a "taken" button', async () => {
     h = await startTelegramHarness({
       rules: withTelegram({}),
-      deps: { amo: { getLead: async (id) => ({ id, name: ELKA, _embedded: { tags: [{ id: 1, name: 'Авито' }] } }) as never, listEvents: async () => [] } },
+      deps: {
+        amo: {
+          getLead: async (id) => ({ id, name: ELKA, _embedded: { tags: [{ id: 1, name: 'Авито' }] } }) as never,
+          listEvents: async () => [],
+        },
+      },
     });
     await linkChat(h, ANNA, 'Анна Смирнова', 5001);
-    await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId: 777, manager: 'Анна Смирнова', deadline: '3 марта 12:15', timeout: '15 мин' }, leadId: 777 }, 'lead-assigned:777:1');
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: ANNA },
+        template: 'lead_assigned',
+        params: { leadId: 777, manager: 'Анна Смирнова', deadline: '3 марта 12:15', timeout: '15 мин' },
+        leadId: 777,
+      },
+      'lead-assigned:777:1',
+    );
     await settled(h);
 
     const chat = h.stub.chat(5001);
@@ -53,13 +81,50 @@ describe('telegram delivery', () => {
     h = await startTelegramHarness({ rules: withTelegram({}) });
     await linkChat(h, ANNA, 'Анна Смирнова', 5001);
     const dept = { kind: 'department' as const, department: 'Отдел продаж 1', chatId: DEPT1_CHAT };
-    await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId: 42, manager: 'Анна Смирнова', deadline: '3 марта 12:15', timeout: '15 мин' }, leadId: 42 }, 'a1');
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: ANNA },
+        template: 'lead_assigned',
+        params: { leadId: 42, manager: 'Анна Смирнова', deadline: '3 марта 12:15', timeout: '15 мин' },
+        leadId: 42,
+      },
+      'a1',
+    );
     await settled(h);
-    await h.push({ audience: dept, template: 'pickup_missed', params: { leadId: 42, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' }, leadId: 42 }, 'm1');
+    await h.push(
+      {
+        audience: dept,
+        template: 'pickup_missed',
+        params: { leadId: 42, missed: 'Анна Смирнова', manager: 'Борис Кузнецов', misses: 1, timeout: '15 мин' },
+        leadId: 42,
+      },
+      'm1',
+    );
     await settled(h);
-    await h.push({ audience: dept, template: 'pickup_missed', params: { leadId: 42, missed: 'Борис Кузнецов', manager: 'Виктор Попов', misses: 2, timeout: '15 мин' }, leadId: 42 }, 'm2');
+    await h.push(
+      {
+        audience: dept,
+        template: 'pickup_missed',
+        params: { leadId: 42, missed: 'Борис Кузнецов', manager: 'Виктор Попов', misses: 2, timeout: '15 мин' },
+        leadId: 42,
+      },
+      'm2',
+    );
     await settled(h);
-    await h.push({ audience: dept, template: 'pickup_fallback', params: { leadId: 42, fallback: 'Дмитрий Лебедев', why: 'клиента не взяли в работу 3 раза подряд', missed: 'Анна Смирнова, Борис Кузнецов, Виктор Попов' }, leadId: 42 }, 'f1');
+    await h.push(
+      {
+        audience: dept,
+        template: 'pickup_fallback',
+        params: {
+          leadId: 42,
+          fallback: 'Дмитрий Лебедев',
+          why: 'клиента не взяли в работу 3 раза подряд',
+          missed: 'Анна Смирнова, Борис Кузнецов, Виктор Попов',
+        },
+        leadId: 42,
+      },
+      'f1',
+    );
     await settled(h);
 
     const chat = h.stub.chat(DEPT1_CHAT);
@@ -71,7 +136,9 @@ describe('telegram delivery', () => {
     expect(text).toContain('Борис Кузнецов не взял(а) за 15 мин → передан(а): Виктор Попов (пропусков: 2)');
     expect(text).toContain('передан(а): Дмитрий Лебедев. Причина: клиента не взяли в работу 3 раза подряд');
     // Only the РОП's buttons remain once the lead is with the РОП.
-    expect(chat[0]!.replyMarkup).toEqual({ inline_keyboard: [[{ text: '🔁 Переназначить', callback_data: 'reassign:42' }]] });
+    expect(chat[0]!.replyMarkup).toEqual({
+      inline_keyboard: [[{ text: '🔁 Переназначить', callback_data: 'reassign:42' }]],
+    });
     // Anna's own message was edited too: the lead is no longer hers.
     const anna = h.stub.chat(5001);
     expect(anna).toHaveLength(1);
@@ -79,7 +146,16 @@ describe('telegram delivery', () => {
     expect(anna[0]!.text.startsWith('↪️ <b>Клиент передан другому менеджеру</b>')).toBe(true);
     expect(anna[0]!.replyMarkup).toBeUndefined();
 
-    await h.push({ audience: dept, template: 'pickup_taken', params: { leadId: 42, manager: 'Дмитрий Лебедев' }, leadId: 42, priority: 'low' }, 't1');
+    await h.push(
+      {
+        audience: dept,
+        template: 'pickup_taken',
+        params: { leadId: 42, manager: 'Дмитрий Лебедев' },
+        leadId: 42,
+        priority: 'low',
+      },
+      't1',
+    );
     await settled(h);
     expect(h.stub.chat(DEPT1_CHAT)).toHaveLength(1);
     expect(h.stub.chat(DEPT1_CHAT)[0]!.text.startsWith('✅ <b>Клиент взят в работу</b>')).toBe(true);
@@ -92,7 +168,14 @@ describe('telegram delivery', () => {
     const lines = Array.from({ length: 120 }, (_, i) => `<b>${String(i).padStart(3, '0')}</b> ${'x'.repeat(39)}`);
     expect(lines.every((l) => l.length === 50)).toBe(true);
     const html = lines.join('\n');
-    await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'report_monthly', params: { html, chartPngBase64: Buffer.from('png-bytes').toString('base64') } }, 'r1');
+    await h.push(
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'report_monthly',
+        params: { html, chartPngBase64: Buffer.from('png-bytes').toString('base64') },
+      },
+      'r1',
+    );
     await settled(h);
     const chat = h.stub.chat(DEPT1_CHAT);
     expect(chat.map((m) => Boolean(m.photo))).toEqual([true, false, false]);
@@ -106,7 +189,22 @@ describe('telegram delivery', () => {
   test('when Telegram answers 429 with retry_after, then the next call comes no earlier than retry_after later and the message is sent once', async () => {
     h = await startTelegramHarness({ rules: withTelegram({}) });
     h.stub.rateLimitNext(1, 1, 'sendMessage');
-    await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation', params: { type: 'lead_stale', rule: 'R10', seed: 'seed 002 §2.6', leadId: 5, since: '2026-03-01T09:00:00Z', violationId: 'lead_stale:5:1' }, leadId: 5 }, 'v5');
+    await h.push(
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'violation',
+        params: {
+          type: 'lead_stale',
+          rule: 'R10',
+          seed: 'seed 002 §2.6',
+          leadId: 5,
+          since: '2026-03-01T09:00:00Z',
+          violationId: 'lead_stale:5:1',
+        },
+        leadId: 5,
+      },
+      'v5',
+    );
     await settled(h);
     const sends = h.stub.calls.filter((c) => c.method === 'sendMessage');
     expect(sends.map((c) => c.status)).toEqual([429, 200]);
@@ -120,12 +218,36 @@ describe('telegram delivery', () => {
     await linkChat(h, BORIS, 'Борис Кузнецов', 5002);
     h.stub.block(5002);
     for (const leadId of [1, 2, 3]) {
-      await h.push({ audience: { kind: 'manager', userId: BORIS }, template: 'lead_assigned', params: { leadId, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' }, leadId }, `b${leadId}`);
+      await h.push(
+        {
+          audience: { kind: 'manager', userId: BORIS },
+          template: 'lead_assigned',
+          params: { leadId, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' },
+          leadId,
+        },
+        `b${leadId}`,
+      );
     }
     // Positive control: the same kind of message to a chat that works arrives.
-    await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId: 9, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' }, leadId: 9 }, 'a9');
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: ANNA },
+        template: 'lead_assigned',
+        params: { leadId: 9, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' },
+        leadId: 9,
+      },
+      'a9',
+    );
     await settled(h);
-    await h.push({ audience: { kind: 'manager', userId: BORIS }, template: 'lead_assigned', params: { leadId: 4, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' }, leadId: 4 }, 'b4');
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: BORIS },
+        template: 'lead_assigned',
+        params: { leadId: 4, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' },
+        leadId: 4,
+      },
+      'b4',
+    );
     await settled(h);
 
     expect(h.stub.chat(5001)).toHaveLength(1);
@@ -134,8 +256,15 @@ describe('telegram delivery', () => {
     expect(toBoris.every((c) => c.status === 403)).toBe(true);
     // Only the first batch reached Telegram; lead 4 came after the chat was known to be gone.
     expect(toBoris.length).toBeLessThanOrEqual(3);
-    const undeliverable = (await h.redis.lrange(h.keys.tagged('tg', 'undeliverable'), 0, -1)).map((r) => JSON.parse(r) as { chatId: string; leadId: number });
-    expect(undeliverable.filter((u) => u.chatId === '5002').map((u) => u.leadId).sort()).toEqual([1, 2, 3, 4]);
+    const undeliverable = (await h.redis.lrange(h.keys.tagged('tg', 'undeliverable'), 0, -1)).map(
+      (r) => JSON.parse(r) as { chatId: string; leadId: number },
+    );
+    expect(
+      undeliverable
+        .filter((u) => u.chatId === '5002')
+        .map((u) => u.leadId)
+        .sort(),
+    ).toEqual([1, 2, 3, 4]);
     expect(await h.redis.get(h.keys.tagged('tg', 'dead', '5002', 'alerted'))).toBe('1');
   });
 
@@ -152,13 +281,44 @@ describe('telegram delivery', () => {
     for (let leadId = 100; leadId < 124; leadId++) {
       const to = leadId % 3;
       if (to === 0) {
-        await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' }, leadId }, `d${leadId}`);
+        await h.push(
+          {
+            audience: { kind: 'manager', userId: ANNA },
+            template: 'lead_assigned',
+            params: { leadId, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' },
+            leadId,
+          },
+          `d${leadId}`,
+        );
         expected.get('5001')!.push(leadId);
       } else if (to === 1) {
-        await h.push({ audience: { kind: 'manager', userId: BORIS }, template: 'lead_assigned', params: { leadId, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' }, leadId }, `d${leadId}`);
+        await h.push(
+          {
+            audience: { kind: 'manager', userId: BORIS },
+            template: 'lead_assigned',
+            params: { leadId, manager: 'Борис Кузнецов', deadline: '12:00', timeout: '15 мин' },
+            leadId,
+          },
+          `d${leadId}`,
+        );
         expected.get('5002')!.push(leadId);
       } else {
-        await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation', params: { type: 'call_overdue', rule: 'R3', seed: 'seed 001', leadId, since: '2026-03-02T10:00:00Z', violationId: `call_overdue:${leadId}` }, leadId }, `d${leadId}`);
+        await h.push(
+          {
+            audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+            template: 'violation',
+            params: {
+              type: 'call_overdue',
+              rule: 'R3',
+              seed: 'seed 001',
+              leadId,
+              since: '2026-03-02T10:00:00Z',
+              violationId: `call_overdue:${leadId}`,
+            },
+            leadId,
+          },
+          `d${leadId}`,
+        );
         expected.get(DEPT1_CHAT)!.push(leadId);
       }
     }
@@ -170,23 +330,48 @@ describe('telegram delivery', () => {
     }
   });
 
-  test('when several messages go to one group chat with Telegram\'s default limits, then the stub sees them at least a second apart, in order', async () => {
+  test("when several messages go to one group chat with Telegram's default limits, then the stub sees them at least a second apart, in order", async () => {
     h = await startTelegramHarness({ rules: withTelegram({ burstThreshold: 100 }), deps: { throttle: undefined } });
     for (const leadId of [201, 202, 203]) {
-      await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation', params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` }, leadId }, `ls${leadId}`);
+      await h.push(
+        {
+          audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+          template: 'violation',
+          params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` },
+          leadId,
+        },
+        `ls${leadId}`,
+      );
     }
     await settled(h);
     const sends = h.stub.calls.filter((c) => c.method === 'sendMessage');
     expect(sends).toHaveLength(3);
     expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(1000);
     expect(sends[2]!.at - sends[1]!.at).toBeGreaterThanOrEqual(1000);
-    expect(h.stub.chat(DEPT1_CHAT).map((m) => Number(/leads\/detail\/(\d+)/.exec(m.text)?.[1]))).toEqual([201, 202, 203]);
+    expect(h.stub.chat(DEPT1_CHAT).map((m) => Number(/leads\/detail\/(\d+)/.exec(m.text)?.[1]))).toEqual([
+      201, 202, 203,
+    ]);
   });
 
   test('when many alerts wait for one chat, then they go out as one digest', async () => {
     h = await startTelegramHarness({ rules: withTelegram({ burstThreshold: 5 }), manualWorkers: true });
     for (let leadId = 1; leadId <= 8; leadId++) {
-      await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation', params: { type: 'offer_stale', rule: 'R9', seed: 'seed 001 «Отправлено КП»', leadId, since: '2026-02-25T10:00:00Z', violationId: `offer_stale:${leadId}` }, leadId }, `o${leadId}`);
+      await h.push(
+        {
+          audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+          template: 'violation',
+          params: {
+            type: 'offer_stale',
+            rule: 'R9',
+            seed: 'seed 001 «Отправлено КП»',
+            leadId,
+            since: '2026-02-25T10:00:00Z',
+            violationId: `offer_stale:${leadId}`,
+          },
+          leadId,
+        },
+        `o${leadId}`,
+      );
     }
     await h.telegram.delivery.route();
     h.startWorkers();
@@ -194,7 +379,8 @@ describe('telegram delivery', () => {
     const chat = h.stub.chat(DEPT1_CHAT);
     expect(chat).toHaveLength(1);
     expect(chat[0]!.text.split('\n')[0]).toBe('📋 <b>Сводка: 8 уведомлений</b>');
-    for (let leadId = 1; leadId <= 8; leadId++) expect(chat[0]!.text).toContain(`<a href="${AMO_BASE}/leads/detail/${leadId}">№${leadId}</a>`);
+    for (let leadId = 1; leadId <= 8; leadId++)
+      expect(chat[0]!.text).toContain(`<a href="${AMO_BASE}/leads/detail/${leadId}">№${leadId}</a>`);
   });
 });
 
@@ -207,18 +393,36 @@ describe('telegram hygiene over fake time', () => {
   const violation = (leadId: number, type: string, userId?: number) => ({
     audience: { kind: 'department' as const, department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
     template: 'violation',
-    params: { type, rule: 'R3', seed: 'seed 001 «Не дозвонились»', leadId, since: '2026-03-03T08:00:00Z', violationId: `${type}:${leadId}`, ...(userId !== undefined ? { userId } : {}) },
+    params: {
+      type,
+      rule: 'R3',
+      seed: 'seed 001 «Не дозвонились»',
+      leadId,
+      since: '2026-03-03T08:00:00Z',
+      violationId: `${type}:${leadId}`,
+      ...(userId !== undefined ? { userId } : {}),
+    },
     leadId,
   });
 
   test('when alerts come in quiet hours, then they are held and delivered as one digest when the hours end; one per lead and type per window', async () => {
     // 22:30 in Moscow; quiet hours 21:00-09:00.
-    h = await startTelegramHarness({ rules: withTelegram({ quietHours: '21:00-09:00', alertWindow: 'PT4H' }), now: '2026-03-03T19:30:00Z' });
+    h = await startTelegramHarness({
+      rules: withTelegram({ quietHours: '21:00-09:00', alertWindow: 'PT4H' }),
+      now: '2026-03-03T19:30:00Z',
+    });
     await h.push(violation(1, 'call_overdue'), 'q1');
     await h.push(violation(1, 'call_overdue'), 'q1-again'); // same lead and type within the window
     await h.push(violation(2, 'call_overdue'), 'q2');
     // Positive control: a report is not held.
-    await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'report_daily', params: { html: '📊 <b>Сводка</b>' } }, 'rep');
+    await h.push(
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'report_daily',
+        params: { html: '📊 <b>Сводка</b>' },
+      },
+      'rep',
+    );
     await settled(h);
     expect(h.stub.chat(DEPT1_CHAT).map((m) => m.text)).toEqual(['📊 <b>Сводка</b>']);
 
@@ -252,9 +456,22 @@ describe('telegram hygiene over fake time', () => {
     await settled(h);
     expect(h.stub.chat(5001)).toHaveLength(2);
     expect(h.stub.chat(DEPT1_CHAT)).toHaveLength(0);
-    await h.push({ audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT }, template: 'violation_resolved', params: { type: 'meeting_without_time', leadId: 11, userId: ANNA, violationId: 'meeting_without_time:11' }, leadId: 11 }, 'r11');
+    await h.push(
+      {
+        audience: { kind: 'department', department: 'Отдел продаж 1', chatId: DEPT1_CHAT },
+        template: 'violation_resolved',
+        params: { type: 'meeting_without_time', leadId: 11, userId: ANNA, violationId: 'meeting_without_time:11' },
+        leadId: 11,
+      },
+      'r11',
+    );
     await settled(h);
-    expect(h.stub.chat(5001).find((m) => m.text.includes('№11 в amoCRM'))!.text.startsWith('✅ <b>Нарушение устранено')).toBe(true);
+    expect(
+      h.stub
+        .chat(5001)
+        .find((m) => m.text.includes('№11 в amoCRM'))!
+        .text.startsWith('✅ <b>Нарушение устранено'),
+    ).toBe(true);
 
     h.clock.set('2026-03-03T09:29:00Z');
     await h.telegram.delivery.sweep();
@@ -275,7 +492,15 @@ describe('telegram hygiene over fake time', () => {
     h = await startTelegramHarness({ rules: withTelegram({}), token: undefined });
     const seen: string[] = [];
     h.telegram.onWouldSend((m) => seen.push(`${m.chatId}: ${m.text.split('\n')[0]}`));
-    await h.push({ audience: { kind: 'manager', userId: ANNA }, template: 'lead_assigned', params: { leadId: 3, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' }, leadId: 3 }, 'n3');
+    await h.push(
+      {
+        audience: { kind: 'manager', userId: ANNA },
+        template: 'lead_assigned',
+        params: { leadId: 3, manager: 'Анна Смирнова', deadline: '12:00', timeout: '15 мин' },
+        leadId: 3,
+      },
+      'n3',
+    );
     await settled(h);
     await waitFor(() => seen.length === 1, 'a message that would have been sent');
     expect(seen).toEqual([`manager-${ANNA}: 🆕 <b>Новый клиент: возьмите в работу до 12:00</b>`]);

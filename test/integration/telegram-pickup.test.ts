@@ -5,7 +5,15 @@
  */
 import type { CompiledRules } from '../../src/rules/types.js';
 import { demoRules } from '../helpers/rules.js';
-import { chatOf, DEPT1_MANAGERS, HEAD1, HEAD1_TG, NAMES, startPickupTelegram, type PickupTelegram } from '../helpers/pickup-telegram.js';
+import {
+  chatOf,
+  DEPT1_MANAGERS,
+  HEAD1,
+  HEAD1_TG,
+  NAMES,
+  startPickupTelegram,
+  type PickupTelegram,
+} from '../helpers/pickup-telegram.js';
 import { DEPT1_CHAT, linkChat, settled } from '../helpers/telegram.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,7 +26,8 @@ beforeAll(async () => {
   rules = await demoRules();
 });
 
-const about = (h: PickupTelegram, chatId: number | string, leadId: number) => h.stub.chat(chatId).filter((m) => m.text.includes(`/leads/detail/${leadId}"`));
+const about = (h: PickupTelegram, chatId: number | string, leadId: number) =>
+  h.stub.chat(chatId).filter((m) => m.text.includes(`/leads/detail/${leadId}"`));
 
 async function linkAll(h: PickupTelegram): Promise<void> {
   for (const userId of DEPT1_MANAGERS) await linkChat(h, userId, NAMES[userId]!, chatOf(userId));
@@ -99,7 +108,9 @@ describe('an incident in Telegram through the pickup rule', () => {
     await settled(h);
     await h.telegram.start();
     const [msg] = about(h, chatOf(ANNA), lead);
-    expect(msg!.replyMarkup).toEqual({ inline_keyboard: [[{ text: '✅ Взял в работу', callback_data: `take:${lead}` }]] });
+    expect(msg!.replyMarkup).toEqual({
+      inline_keyboard: [[{ text: '✅ Взял в работу', callback_data: `take:${lead}` }]],
+    });
 
     await h.stub.pressButton(chatOf(ANNA), msg!.messageId, `take:${lead}`);
     await waitFor(() => h.stub.answeredCallbacks.length === 1, 'the answer to the first press');
@@ -112,7 +123,10 @@ describe('an incident in Telegram through the pickup rule', () => {
     await waitFor(() => h.stub.answeredCallbacks.length === 2, 'the answer to the second press');
     expect(h.stub.answeredCallbacks[1]!.text).toBe('Отмечено: клиент взят в работу.');
     expect((await h.pickups.get(lead)).phase).toBe('taken');
-    await waitFor(() => about(h, chatOf(ANNA), lead)[0]!.text.startsWith('✅ <b>Клиент взят в работу</b>'), 'the message edited to taken');
+    await waitFor(
+      () => about(h, chatOf(ANNA), lead)[0]!.text.startsWith('✅ <b>Клиент взят в работу</b>'),
+      'the message edited to taken',
+    );
     expect(about(h, chatOf(ANNA), lead)).toHaveLength(1);
     const recorded = (await h.records.forLead(lead)).filter((r) => r.type === 'telegram_taken');
     expect(recorded).toHaveLength(1);

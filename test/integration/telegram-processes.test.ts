@@ -16,10 +16,18 @@ import { waitFor } from '../helpers/wait.js';
 
 const CHATS = ['-1001000000001', '-1001000000002', '-1001000000003'];
 
-async function startWorkers(prefix: string, apiRoot: string, env: Record<string, string> = {}): Promise<ChildProcess[]> {
+async function startWorkers(
+  prefix: string,
+  apiRoot: string,
+  env: Record<string, string> = {},
+): Promise<ChildProcess[]> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < 2; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/telegram-worker.ts', TEST_REDIS_URL, prefix, apiRoot, STUB_TOKEN], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/helpers/telegram-worker.ts', TEST_REDIS_URL, prefix, apiRoot, STUB_TOKEN],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
+    );
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     children.push(child);
@@ -45,12 +53,24 @@ test('when two worker processes deliver while the stub fails 30% of calls, then 
       const chatId = CHATS[leadId % 3]!;
       expected.get(chatId)!.push(leadId);
       await outbox.push(
-        { at: new Date().toISOString(), audience: { kind: 'department', department: 'Отдел продаж 1', chatId }, template: 'violation', params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` }, leadId, reason: 'test' },
+        {
+          at: new Date().toISOString(),
+          audience: { kind: 'department', department: 'Отдел продаж 1', chatId },
+          template: 'violation',
+          params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` },
+          leadId,
+          reason: 'test',
+        },
         `p${leadId}`,
       );
     }
-    const leadsIn = (chatId: string): number[] => stub.chat(chatId).map((m) => Number(/leads\/detail\/(\d+)/.exec(m.text)?.[1]));
-    await waitFor(() => CHATS.every((c) => leadsIn(c).length >= expected.get(c)!.length), 'every message delivered', 60_000);
+    const leadsIn = (chatId: string): number[] =>
+      stub.chat(chatId).map((m) => Number(/leads\/detail\/(\d+)/.exec(m.text)?.[1]));
+    await waitFor(
+      () => CHATS.every((c) => leadsIn(c).length >= expected.get(c)!.length),
+      'every message delivered',
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show up here
     expect(stub.calls.some((c) => c.status === 500)).toBe(true);
     for (const chatId of CHATS) expect(leadsIn(chatId)).toEqual(expected.get(chatId));
@@ -68,8 +88,16 @@ test('when two worker processes deliver to many chats, then together they keep t
   // it in memory (the throttler's reservoir), two of them would send 10 a second without the limit held in Redis.
   const PER_SECOND = 5;
   const limits = {
-    throttle: { global: { reservoir: PER_SECOND, reservoirRefreshAmount: PER_SECOND, reservoirRefreshInterval: 1000 }, out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } },
-    sharedLimits: { global: { max: PER_SECOND, windowMs: 1000 }, perChatMs: 20, group: { minMs: 20, max: 1000, windowMs: 60_000 } },
+    throttle: {
+      global: { reservoir: PER_SECOND, reservoirRefreshAmount: PER_SECOND, reservoirRefreshInterval: 1000 },
+      out: { maxConcurrent: 1, minTime: 20 },
+      group: { maxConcurrent: 1, minTime: 20 },
+    },
+    sharedLimits: {
+      global: { max: PER_SECOND, windowMs: 1000 },
+      perChatMs: 20,
+      group: { minMs: 20, max: 1000, windowMs: 60_000 },
+    },
   };
   const prefix = uniquePrefix('tg-rate');
   const stub = createTelegramStub({ token: STUB_TOKEN });
@@ -86,11 +114,22 @@ test('when two worker processes deliver to many chats, then together they keep t
     for (let leadId = 1; leadId <= 60; leadId++) {
       const chatId = chats[leadId % 30]!;
       await outbox.push(
-        { at: new Date().toISOString(), audience: { kind: 'department', department: 'Отдел продаж 1', chatId }, template: 'violation', params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` }, leadId, reason: 'test' },
+        {
+          at: new Date().toISOString(),
+          audience: { kind: 'department', department: 'Отдел продаж 1', chatId },
+          template: 'violation',
+          params: { type: 'lead_stale', rule: 'R10', leadId, violationId: `ls:${leadId}` },
+          leadId,
+          reason: 'test',
+        },
         `r${leadId}`,
       );
     }
-    await waitFor(() => stub.calls.filter((c) => c.method === 'sendMessage' && c.status === 200).length >= 60, 'every message delivered', 90_000);
+    await waitFor(
+      () => stub.calls.filter((c) => c.method === 'sendMessage' && c.status === 200).length >= 60,
+      'every message delivered',
+      90_000,
+    );
     const sends = stub.calls.filter((c) => c.method === 'sendMessage');
     expect(sends).toHaveLength(60);
     // Each chat's two messages in the order they were queued.

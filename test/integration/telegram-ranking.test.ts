@@ -40,11 +40,23 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
       deps: {
         reports: {
           report: async () => '',
-          ranking: { factors: (m, d) => ref.reports!.factors(m, d), revert: (m, u, by) => ref.reports!.revertWeightFactor(m, u, by), tail: (d, m) => ref.reports!.rankingTail(d, m) },
+          ranking: {
+            factors: (m, d) => ref.reports!.factors(m, d),
+            revert: (m, u, by) => ref.reports!.revertWeightFactor(m, u, by),
+            tail: (d, m) => ref.reports!.rankingTail(d, m),
+          },
         },
       },
     });
-    reports = createReports({ redis: h.redis, keys: h.keys, records: h.records, outbox: h.outbox, rules: () => rules, clock: h.clock, logger: createLogger({ level: 'silent' }) });
+    reports = createReports({
+      redis: h.redis,
+      keys: h.keys,
+      records: h.records,
+      outbox: h.outbox,
+      rules: () => rules,
+      clock: h.clock,
+      logger: createLogger({ level: 'silent' }),
+    });
     ref.reports = reports;
     // November by hand: [manager, leads received, meetings held] → conversions 40%, 25%, 10%, 10%; Леонид unranked.
     const table: Array<[number, number, number]> = [
@@ -59,10 +71,23 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
       for (let i = 0; i < received; i++) {
         lead += 1;
         const at = new Date(Date.parse('2026-11-02T09:00:00Z') + i * 3600_000).toISOString();
-        await h.records.append({ kind: 'assignment', at, leadId: lead, userId, rule: 'R2', reason: 'new lead' }, `a${lead}`);
+        await h.records.append(
+          { kind: 'assignment', at, leadId: lead, userId, rule: 'R2', reason: 'new lead' },
+          `a${lead}`,
+        );
         if (i < held) {
           await h.records.append(
-            { kind: 'action', type: 'stage_entered', milestone: 'meeting_held', statusId: MEETING_HELD, at: new Date(Date.parse(at) + 600_000).toISOString(), leadId: lead, userId, rule: 'R12', reason: 'held' },
+            {
+              kind: 'action',
+              type: 'stage_entered',
+              milestone: 'meeting_held',
+              statusId: MEETING_HELD,
+              at: new Date(Date.parse(at) + 600_000).toISOString(),
+              leadId: lead,
+              userId,
+              rule: 'R12',
+              reason: 'held',
+            },
             `h${lead}`,
           );
         }
@@ -91,14 +116,23 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
     await h.stub.pressButton(Number(DEPT1_CHAT), ranking.messageId, 'unfactor:2026-12:9102', 5001);
     await waitFor(() => h.stub.answeredCallbacks.length === 1, 'the answer to the manager');
     expect(h.stub.answeredCallbacks[0]!.text).toBe('Эта кнопка — для руководителя отдела.');
-    expect([...(await loadWeightFactors(h.redis, h.keys, Date.parse('2026-12-10T09:00:00Z'))).keys()].sort()).toEqual([BORIS, VIKTOR, GALINA]);
+    expect([...(await loadWeightFactors(h.redis, h.keys, Date.parse('2026-12-10T09:00:00Z'))).keys()].sort()).toEqual([
+      BORIS,
+      VIKTOR,
+      GALINA,
+    ]);
 
     h.clock.set('2026-12-01T08:00:00Z');
     await h.stub.pressButton(Number(DEPT1_CHAT), ranking.messageId, 'unfactor:2026-12:9102', HEAD_TG);
     await waitFor(() => h.stub.answeredCallbacks.length === 2, 'the answer to the РОП');
-    expect(h.stub.answeredCallbacks[1]!.text).toBe('Понижение веса отменено: Борис Кузнецов. С этой минуты заявки распределяются по обычному весу.');
+    expect(h.stub.answeredCallbacks[1]!.text).toBe(
+      'Понижение веса отменено: Борис Кузнецов. С этой минуты заявки распределяются по обычному весу.',
+    );
     // Distribution reads the factors in force: Борис's is gone, the other two stay.
-    expect([...(await loadWeightFactors(h.redis, h.keys, Date.parse('2026-12-10T09:00:00Z'))).keys()].sort()).toEqual([VIKTOR, GALINA]);
+    expect([...(await loadWeightFactors(h.redis, h.keys, Date.parse('2026-12-10T09:00:00Z'))).keys()].sort()).toEqual([
+      VIKTOR,
+      GALINA,
+    ]);
     const reverted = (await h.records.forLead(0)).find((r) => r.type === 'weight_factor_reverted');
     expect(reverted).toMatchObject({ userId: BORIS, rule: 'R11', at: '2026-12-01T08:00:00.000Z' });
     expect(reverted!.reason).toContain(`reverted by Дмитрий Лебедев (Telegram ${HEAD_TG})`);
@@ -107,7 +141,9 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
     await waitFor(() => h.stub.chat(DEPT1_CHAT)[1]!.edits === 1, 'the ranking message edited');
     const edited = h.stub.chat(DEPT1_CHAT)[1]!;
     expect(h.stub.chat(DEPT1_CHAT)).toHaveLength(2);
-    expect(edited.text).toContain(`3. Борис Кузнецов — 10% (2 из 20) — понижение веса отменено (Дмитрий Лебедев (Telegram ${HEAD_TG}))`);
+    expect(edited.text).toContain(
+      `3. Борис Кузнецов — 10% (2 из 20) — понижение веса отменено (Дмитрий Лебедев (Telegram ${HEAD_TG}))`,
+    );
     expect(edited.text).toContain('2. Виктор Попов — 25% (3 из 12) ⬇️ вес ×0.5 в декабре');
     expect(edited.replyMarkup).toEqual({
       inline_keyboard: [
@@ -119,7 +155,9 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
     // Pressed again (an old copy of the button): nothing more is reverted or recorded.
     await h.stub.pressButton(Number(DEPT1_CHAT), ranking.messageId, 'unfactor:2026-12:9102', HEAD_TG);
     await waitFor(() => h.stub.answeredCallbacks.length === 3, 'the answer to the second press');
-    expect(h.stub.answeredCallbacks[2]!.text).toBe(`Понижение веса для Борис Кузнецов уже отменено (Дмитрий Лебедев (Telegram ${HEAD_TG})).`);
+    expect(h.stub.answeredCallbacks[2]!.text).toBe(
+      `Понижение веса для Борис Кузнецов уже отменено (Дмитрий Лебедев (Telegram ${HEAD_TG})).`,
+    );
     expect((await h.records.forLead(0)).filter((r) => r.type === 'weight_factor_reverted')).toHaveLength(1);
   }, 60_000);
 });

@@ -20,7 +20,11 @@ const slots = async (key: string): Promise<number[]> => {
 };
 
 test('when calls ask for slots faster than the limits allow, then every slot keeps the group, per-chat and overall limits', async () => {
-  const reserve = createSharedLimiter(redis, keys, { global: { max: 4, windowMs: 1000 }, perChatMs: 300, group: { minMs: 100, max: 3, windowMs: 1000 } });
+  const reserve = createSharedLimiter(redis, keys, {
+    global: { max: 4, windowMs: 1000 },
+    perChatMs: 300,
+    group: { minMs: 100, max: 3, windowMs: 1000 },
+  });
   const k = sharedLimitKeys(keys);
   // Five calls to one group, two to a private chat, all at once.
   for (let i = 0; i < 5; i++) await reserve('-100500');

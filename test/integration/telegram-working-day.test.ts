@@ -10,7 +10,15 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createReports } from '../../src/reports/reports.js';
 import type { CompiledRules } from '../../src/rules/types.js';
 import { demoRules } from '../helpers/rules.js';
-import { chatOf, DEPT1_MANAGERS, HEAD1, HEAD1_TG, NAMES, startPickupTelegram, type PickupTelegram } from '../helpers/pickup-telegram.js';
+import {
+  chatOf,
+  DEPT1_MANAGERS,
+  HEAD1,
+  HEAD1_TG,
+  NAMES,
+  startPickupTelegram,
+  type PickupTelegram,
+} from '../helpers/pickup-telegram.js';
 import { DEPT1_CHAT, linkChat, seededRandom, settled } from '../helpers/telegram.js';
 
 const ANNA = 9101;
@@ -22,7 +30,8 @@ const TIMEOUT_MS = 15_000; // demo rules: PT15S
 const PER_CHAT_MS = 600;
 
 const dept = { kind: 'department' as const, department: 'Отдел продаж 1', chatId: DEPT1_CHAT };
-const msk = (hhmm: string): string => `2026-11-24T${String(Number(hhmm.slice(0, 2)) - 3).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
+const msk = (hhmm: string): string =>
+  `2026-11-24T${String(Number(hhmm.slice(0, 2)) - 3).padStart(2, '0')}:${hhmm.slice(3)}:00.000Z`;
 
 let rules: CompiledRules;
 beforeAll(async () => {
@@ -34,12 +43,26 @@ test('when a day of leads, misses, takes and violations is delivered through a f
     rules,
     now: msk('09:00'),
     stubRandom: seededRandom(11),
-    deps: { sharedLimits: { global: { max: 30, windowMs: 1000 }, perChatMs: PER_CHAT_MS, group: { minMs: PER_CHAT_MS, max: 20, windowMs: 60_000 } } },
+    deps: {
+      sharedLimits: {
+        global: { max: 30, windowMs: 1000 },
+        perChatMs: PER_CHAT_MS,
+        group: { minMs: PER_CHAT_MS, max: 20, windowMs: 60_000 },
+      },
+    },
   });
   try {
     for (const userId of DEPT1_MANAGERS) await linkChat(h, userId, NAMES[userId]!, chatOf(userId));
     await linkChat(h, HEAD1, NAMES[HEAD1]!, HEAD1_TG);
-    const reports = createReports({ redis: h.redis, keys: h.keys, records: h.records, outbox: h.outbox, rules: () => rules, clock: h.clock, logger: createLogger({ level: 'silent' }) });
+    const reports = createReports({
+      redis: h.redis,
+      keys: h.keys,
+      records: h.records,
+      outbox: h.outbox,
+      rules: () => rules,
+      clock: h.clock,
+      logger: createLogger({ level: 'silent' }),
+    });
     h.stub.failRate(0.3);
     h.stub.rateLimitNext(2, 1, 'sendMessage');
 
@@ -79,12 +102,31 @@ test('when a day of leads, misses, takes and violations is delivered through a f
     const violation = (leadId: number, type: string, userId: number) => ({
       audience: dept,
       template: 'violation',
-      params: { type, rule: type === 'close_without_reason' ? 'R5' : 'R9', leadId, userId, since: h.clock.now().toISOString(), violationId: `${type}:${leadId}` },
+      params: {
+        type,
+        rule: type === 'close_without_reason' ? 'R5' : 'R9',
+        leadId,
+        userId,
+        since: h.clock.now().toISOString(),
+        violationId: `${type}:${leadId}`,
+      },
       leadId,
       reason: 'stage rule',
     });
     const recordViolation = (leadId: number, type: string, userId: number) =>
-      h.records.append({ kind: 'violation', type, at: h.clock.now().toISOString(), leadId, userId, rule: type === 'close_without_reason' ? 'R5' : 'R9', violationId: `${type}:${leadId}`, reason: 'stage rule' }, `v:${type}:${leadId}`);
+      h.records.append(
+        {
+          kind: 'violation',
+          type,
+          at: h.clock.now().toISOString(),
+          leadId,
+          userId,
+          rule: type === 'close_without_reason' ? 'R5' : 'R9',
+          violationId: `${type}:${leadId}`,
+          reason: 'stage rule',
+        },
+        `v:${type}:${leadId}`,
+      );
     h.clock.set(msk('11:00'));
     await h.push(violation(900_020, 'close_without_reason', BORIS), 'v20');
     await recordViolation(900_020, 'close_without_reason', BORIS);
@@ -98,8 +140,29 @@ test('when a day of leads, misses, takes and violations is delivered through a f
     await recordViolation(900_022, 'offer_stale', GALINA);
     await settled(h, 60_000);
     h.clock.set(msk('12:10'));
-    await h.push({ audience: dept, template: 'violation_resolved', params: { type: 'offer_stale', leadId: 900_022, userId: GALINA, violationId: 'offer_stale:900022' }, leadId: 900_022, reason: 'fixed' }, 'r22');
-    await h.records.append({ kind: 'action', type: 'violation_resolved', at: h.clock.now().toISOString(), leadId: 900_022, userId: GALINA, rule: 'R9', violationId: 'offer_stale:900022', reason: 'fixed' }, 'r22');
+    await h.push(
+      {
+        audience: dept,
+        template: 'violation_resolved',
+        params: { type: 'offer_stale', leadId: 900_022, userId: GALINA, violationId: 'offer_stale:900022' },
+        leadId: 900_022,
+        reason: 'fixed',
+      },
+      'r22',
+    );
+    await h.records.append(
+      {
+        kind: 'action',
+        type: 'violation_resolved',
+        at: h.clock.now().toISOString(),
+        leadId: 900_022,
+        userId: GALINA,
+        rule: 'R9',
+        violationId: 'offer_stale:900022',
+        reason: 'fixed',
+      },
+      'r22',
+    );
     await settled(h, 60_000);
     h.clock.set(msk('12:31'));
     await h.telegram.delivery.sweep(); // resolved: no escalation
@@ -107,16 +170,32 @@ test('when a day of leads, misses, takes and violations is delivered through a f
     // 20:00: the digest.
     h.clock.set(msk('20:00'));
     // Both departments are due; Отдел продаж 2 had no activity and gets no digest of zeros.
-    expect((await reports.tick()).map((d) => `${d.kind} ${d.department}`)).toEqual(['daily Отдел продаж 1', 'daily Отдел продаж 2']);
+    expect((await reports.tick()).map((d) => `${d.kind} ${d.department}`)).toEqual([
+      'daily Отдел продаж 1',
+      'daily Отдел продаж 2',
+    ]);
     expect(h.stub.chat('-1001000000002')).toHaveLength(0);
     await settled(h, 60_000);
 
     // ---- what the stub holds ----------------------------------------------------------------------------------
-    const titles = (chatId: number | string): string[] => h.stub.chat(chatId).map((m) => `${/leads\/detail\/(\d+)/.exec(m.text)?.[1] ?? '-'} ${m.text.split('\n')[0]}`);
-    expect(titles(chatOf(ANNA))).toEqual(['900010 ✅ <b>Клиент взят в работу</b>', '900014 ↪️ <b>Клиент передан другому менеджеру</b>']);
-    expect(titles(chatOf(BORIS))).toEqual(['900012 ↪️ <b>Клиент передан другому менеджеру</b>', '900020 ⚠️ <b>Нарушение: закрытие без указания причины</b>']);
-    expect(titles(chatOf(VIKTOR))).toEqual(['900012 ✅ <b>Клиент взят в работу</b>', '900014 ↪️ <b>Клиент передан другому менеджеру</b>']);
-    expect(titles(chatOf(GALINA))).toEqual(['900014 ↪️ <b>Клиент передан другому менеджеру</b>', '900022 ✅ <b>Нарушение устранено: сделка в «Отправлено КП» дольше, чем 40 сек</b>']);
+    const titles = (chatId: number | string): string[] =>
+      h.stub.chat(chatId).map((m) => `${/leads\/detail\/(\d+)/.exec(m.text)?.[1] ?? '-'} ${m.text.split('\n')[0]}`);
+    expect(titles(chatOf(ANNA))).toEqual([
+      '900010 ✅ <b>Клиент взят в работу</b>',
+      '900014 ↪️ <b>Клиент передан другому менеджеру</b>',
+    ]);
+    expect(titles(chatOf(BORIS))).toEqual([
+      '900012 ↪️ <b>Клиент передан другому менеджеру</b>',
+      '900020 ⚠️ <b>Нарушение: закрытие без указания причины</b>',
+    ]);
+    expect(titles(chatOf(VIKTOR))).toEqual([
+      '900012 ✅ <b>Клиент взят в работу</b>',
+      '900014 ↪️ <b>Клиент передан другому менеджеру</b>',
+    ]);
+    expect(titles(chatOf(GALINA))).toEqual([
+      '900014 ↪️ <b>Клиент передан другому менеджеру</b>',
+      '900022 ✅ <b>Нарушение устранено: сделка в «Отправлено КП» дольше, чем 40 сек</b>',
+    ]);
     expect(titles(DEPT1_CHAT)).toEqual([
       '900012 ✅ <b>Клиент взят в работу</b>',
       '900014 🔴 <b>Клиент передан РОПу</b>',

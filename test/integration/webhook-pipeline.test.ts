@@ -6,7 +6,11 @@ import { waitFor } from '../helpers/wait.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 
-function statusBody(leadId: number, statusId: number, opts: { modified?: number; account?: string; lastModified?: number } = {}): string {
+function statusBody(
+  leadId: number,
+  statusId: number,
+  opts: { modified?: number; account?: string; lastModified?: number } = {},
+): string {
   const p = new URLSearchParams();
   const base = 'leads[status][0]';
   p.append(`${base}[id]`, String(leadId));
@@ -48,7 +52,9 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     });
 
   const waitingJobs = async () => {
-    const counts = await service.queues.get('events').getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+    const counts = await service.queues
+      .get('events')
+      .getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
     return Object.values(counts).reduce((a, b) => a + b, 0);
   };
 
@@ -57,7 +63,10 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ ok: true, enqueued: 1, duplicates: 0, rejected: 0 });
 
-    const state = await waitFor(async () => (await service.leads.get(501))?.statusId === 7100005 && service.leads.get(501), 'lead 501 state');
+    const state = await waitFor(
+      async () => (await service.leads.get(501))?.statusId === 7100005 && service.leads.get(501),
+      'lead 501 state',
+    );
     expect(state).toMatchObject({ leadId: 501, pipelineId: 7000001, statusId: 7100005, responsibleUserId: 9101 });
     expect(state && state.statusSince).toBe('2025-05-26T14:13:32.000Z');
     expect(state && state.history).toHaveLength(1);
@@ -77,7 +86,10 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
   it('when update and status for one change come in one body, then one job is created', async () => {
     const status = statusBody(503, 7100006);
     const update = status.replaceAll('leads%5Bstatus%5D', 'leads%5Bupdate%5D');
-    const both = `${status}&${update.split('&').filter((kv) => kv.startsWith('leads')).join('&')}`;
+    const both = `${status}&${update
+      .split('&')
+      .filter((kv) => kv.startsWith('leads'))
+      .join('&')}`;
     const res = await post(both);
     expect(res.json()).toMatchObject({ enqueued: 1, duplicates: 1 });
   });
@@ -126,7 +138,17 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
 
   it('when the same structure comes as JSON, then it is accepted', async () => {
     const body = JSON.stringify({
-      leads: { status: [{ id: '506', status_id: '7100005', pipeline_id: '7000001', old_status_id: '7100001', last_modified: '1748268900' }] },
+      leads: {
+        status: [
+          {
+            id: '506',
+            status_id: '7100005',
+            pipeline_id: '7000001',
+            old_status_id: '7100001',
+            last_modified: '1748268900',
+          },
+        ],
+      },
       account: { subdomain: 'etesttask', id: '32427762' },
     });
     const res = await post(body, { type: 'application/json' });
@@ -179,18 +201,26 @@ describe('webhook → queue → worker → lead state (real Redis and BullMQ)', 
     // shared pipeline shift every later delivery's results).
     const bodies: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const body = i % 3 === 0 ? `${statusBody(800 + i, 7100005)}&leads[status][1][id]=bad&leads[status][1][status_id]=1` : statusBody(800 + i, 7100005);
+      const body =
+        i % 3 === 0
+          ? `${statusBody(800 + i, 7100005)}&leads[status][1][id]=bad&leads[status][1][status_id]=1`
+          : statusBody(800 + i, 7100005);
       bodies.push(body, body);
     }
     const answers = await Promise.all(bodies.map((b) => post(b)));
     expect(answers.every((a) => a.statusCode === 200)).toBe(true);
     for (let i = 0; i < 20; i++) {
-      const pair = [answers[2 * i]!.json(), answers[2 * i + 1]!.json()] as Array<{ enqueued: number; duplicates: number; rejected: number }>;
+      const pair = [answers[2 * i]!.json(), answers[2 * i + 1]!.json()] as Array<{
+        enqueued: number;
+        duplicates: number;
+        rejected: number;
+      }>;
       expect(pair.map((a) => a.enqueued).sort()).toEqual([0, 1]);
       expect(pair.map((a) => a.duplicates).sort()).toEqual([0, 1]);
       expect(pair.every((a) => a.rejected === (i % 3 === 0 ? 1 : 0))).toBe(true);
     }
-    for (let i = 0; i < 20; i++) await waitFor(async () => (await service.leads.get(800 + i))?.statusId === 7100005, `lead ${800 + i} state`);
+    for (let i = 0; i < 20; i++)
+      await waitFor(async () => (await service.leads.get(800 + i))?.statusId === 7100005, `lead ${800 + i} state`);
   });
 
   it('health and metrics answer', async () => {
@@ -207,7 +237,12 @@ describe('RAW_BODY_RETENTION=0', () => {
   it('keeps no raw body and asks the worker for no compaction, while the event still goes through', async () => {
     const service = await startTestService({ RAW_BODY_RETENTION: 0 });
     try {
-      const res = await service.app!.inject({ method: 'POST', url: `/webhooks/amocrm/${TEST_TOKEN}`, headers: { 'content-type': FORM }, payload: statusBody(601, 7100005) });
+      const res = await service.app!.inject({
+        method: 'POST',
+        url: `/webhooks/amocrm/${TEST_TOKEN}`,
+        headers: { 'content-type': FORM },
+        payload: statusBody(601, 7100005),
+      });
       expect(res.statusCode).toBe(200);
       const { deliveryId } = res.json() as { deliveryId: string };
       await waitFor(async () => (await service.leads.get(601))?.statusId === 7100005, 'lead 601 state');

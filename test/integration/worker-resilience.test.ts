@@ -13,7 +13,18 @@ import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger({ level: 'silent' });
 const event = (n: number): WebhookEventJob => ({
-  event: { kind: 'lead', action: 'status', leadId: n, short: true, tags: [], customFields: [], dedupeKey: `lead:${n}:resilience`, deliveryId: 'd', account: { subdomain: 'x' }, receivedAt: new Date().toISOString() },
+  event: {
+    kind: 'lead',
+    action: 'status',
+    leadId: n,
+    short: true,
+    tags: [],
+    customFields: [],
+    dedupeKey: `lead:${n}:resilience`,
+    deliveryId: 'd',
+    account: { subdomain: 'x' },
+    receivedAt: new Date().toISOString(),
+  },
 });
 
 describe('workers on real Redis and BullMQ', () => {
@@ -35,7 +46,9 @@ describe('workers on real Redis and BullMQ', () => {
 
   it('when the worker process holding a job is killed, then another worker picks the job up within seconds', async () => {
     const queues = createQueues({ connection: connect(), prefix: bull, logger });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hanging-worker.ts', TEST_REDIS_URL, bull], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hanging-worker.ts', TEST_REDIS_URL, bull], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {
@@ -88,11 +101,21 @@ describe('workers on real Redis and BullMQ', () => {
   });
 
   it('when Redis may evict keys or has no persistence, then the start warns loudly', async () => {
-    const fake = { config: async (_: string, key: string) => [key, key === 'maxmemory-policy' ? 'allkeys-lru' : key === 'appendonly' ? 'no' : ''] } as unknown as Redis;
+    const fake = {
+      config: async (_: string, key: string) => [
+        key,
+        key === 'maxmemory-policy' ? 'allkeys-lru' : key === 'appendonly' ? 'no' : '',
+      ],
+    } as unknown as Redis;
     const warnings = await checkRedisDurability(fake, logger);
     expect(warnings.join('\n')).toMatch(/noeviction/);
     expect(warnings.join('\n')).toMatch(/no persistence/);
-    const ok = { config: async (_: string, key: string) => [key, key === 'maxmemory-policy' ? 'noeviction' : key === 'appendonly' ? 'yes' : ''] } as unknown as Redis;
+    const ok = {
+      config: async (_: string, key: string) => [
+        key,
+        key === 'maxmemory-policy' ? 'noeviction' : key === 'appendonly' ? 'yes' : '',
+      ],
+    } as unknown as Redis;
     expect(await checkRedisDurability(ok, logger)).toEqual([]);
   });
 });

@@ -42,12 +42,26 @@ describe('amoCRM simulator', () => {
   });
 
   const api = (path: string, init: RequestInit = {}, token = TOKEN) =>
-    fetch(`${sim.baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+    fetch(`${sim.baseUrl}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+    });
 
   it('when the account, users and pipelines are read, then they match the seed', async () => {
-    const account = (await (await api('/api/v4/account?with=users_groups,task_types,datetime_settings')).json()) as Json;
-    expect(account).toMatchObject({ id: 31000001, subdomain: 'demo-realty', current_user_id: 9001, datetime_settings: { timezone: 'Europe/Moscow' } });
-    expect(account._embedded.users_groups.map((g: { name: string }) => g.name)).toEqual(['Администрация', 'Отдел продаж 1', 'Отдел продаж 2']);
+    const account = (await (
+      await api('/api/v4/account?with=users_groups,task_types,datetime_settings')
+    ).json()) as Json;
+    expect(account).toMatchObject({
+      id: 31000001,
+      subdomain: 'demo-realty',
+      current_user_id: 9001,
+      datetime_settings: { timezone: 'Europe/Moscow' },
+    });
+    expect(account._embedded.users_groups.map((g: { name: string }) => g.name)).toEqual([
+      'Администрация',
+      'Отдел продаж 1',
+      'Отдел продаж 2',
+    ]);
     const users = (await (await api('/api/v4/users?limit=250')).json()) as Json;
     expect(users._embedded.users).toHaveLength(12);
     expect(users._embedded.users.find((u: { id: number }) => u.id === 9901).rights.is_active).toBe(false);
@@ -68,7 +82,11 @@ describe('amoCRM simulator', () => {
 
   it('when OAuth refresh tokens are used, then each works once and a reused one is revoked', async () => {
     const token = (body: Record<string, string>) =>
-      fetch(`${sim.baseUrl}/oauth2/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_id: 'cid', client_secret: 'csecret', redirect_uri: 'https://x', ...body }) });
+      fetch(`${sim.baseUrl}/oauth2/access_token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: 'cid', client_secret: 'csecret', redirect_uri: 'https://x', ...body }),
+      });
     const first = (await (await token({ grant_type: 'authorization_code', code: sim.issueAuthCode() })).json()) as Json;
     expect(first).toMatchObject({ token_type: 'Bearer', expires_in: 86400 });
     expect((await api('/api/v4/account', {}, first.access_token)).status).toBe(200);
@@ -81,9 +99,16 @@ describe('amoCRM simulator', () => {
 
   it('when a stage is changed through the API, then amoCRM-format webhooks with update and status arrive', async () => {
     bodies.length = 0;
-    const lead = sim.account.createLead({ name: 'Иван Петров, 2-к квартира', statusId: sim.account.statusByName('Передан в работу').id, by: 9001 });
+    const lead = sim.account.createLead({
+      name: 'Иван Петров, 2-к квартира',
+      statusId: sim.account.statusByName('Передан в работу').id,
+      by: 9001,
+    });
     await sim.webhooks.flush();
-    const res = await api('/api/v4/leads', { method: 'PATCH', body: JSON.stringify([{ id: lead.id, status_id: sim.account.statusByName('Не дозвонились').id }]) });
+    const res = await api('/api/v4/leads', {
+      method: 'PATCH',
+      body: JSON.stringify([{ id: lead.id, status_id: sim.account.statusByName('Не дозвонились').id }]),
+    });
     expect(res.status).toBe(200);
     await sim.webhooks.flush();
     const hook = bodies.at(-1)!;
@@ -92,7 +117,10 @@ describe('amoCRM simulator', () => {
     expect(hook.body).toContain('leads%5Bstatus%5D%5B0%5D%5Bold_status_id%5D=7100005');
     expect(hook.body).toContain('leads%5Bupdate%5D%5B0%5D%5Bid%5D=');
     expect(hook.body).toMatch(/%5Bname%5D=%D0%98%D0%B2%D0%B0%D0%BD\+/);
-    const parsed = normalizeWebhook(expandFormBody(hook.body), { deliveryId: 'x', receivedAt: new Date().toISOString() });
+    const parsed = normalizeWebhook(expandFormBody(hook.body), {
+      deliveryId: 'x',
+      receivedAt: new Date().toISOString(),
+    });
     expect(parsed.rejected).toEqual([]);
     expect(parsed.events.map((e) => e.kind === 'lead' && e.action)).toEqual(['update', 'status']);
     expect(new Set(parsed.events.map((e) => e.dedupeKey)).size).toBe(1);
@@ -112,7 +140,11 @@ describe('amoCRM simulator', () => {
     const strict = createSimulator({ longLivedToken: TOKEN });
     const url = await strict.listen();
     try {
-      const statuses = await Promise.all(Array.from({ length: 10 }, () => fetch(`${url}/api/v4/account`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status)));
+      const statuses = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          fetch(`${url}/api/v4/account`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status),
+        ),
+      );
       expect(statuses.filter((s) => s === 429)).toHaveLength(3);
       expect(strict.stats().rateLimitViolations).toBe(3);
     } finally {
@@ -121,10 +153,23 @@ describe('amoCRM simulator', () => {
   });
 
   it('when events are filtered by type and lead, then only those come back, newest first', async () => {
-    const lead = sim.account.createLead({ name: 'C', statusId: sim.account.statusByName('Передан в работу').id, by: 9001 });
-    sim.account.addNote({ leadId: lead.id, noteType: 'call_out', params: { duration: 65, phone: '+79990000000', uniq: 'u1' }, by: 9101 });
+    const lead = sim.account.createLead({
+      name: 'C',
+      statusId: sim.account.statusByName('Передан в работу').id,
+      by: 9001,
+    });
+    sim.account.addNote({
+      leadId: lead.id,
+      noteType: 'call_out',
+      params: { duration: 65, phone: '+79990000000', uniq: 'u1' },
+      by: 9101,
+    });
     sim.account.updateLead(lead.id, { statusId: sim.account.statusByName('Потребности выявлены').id }, 9101);
-    const res = (await (await api(`/api/v4/events?filter[type]=outgoing_call,lead_status_changed&filter[entity]=lead&filter[entity_id][]=${lead.id}`)).json()) as Json;
+    const res = (await (
+      await api(
+        `/api/v4/events?filter[type]=outgoing_call,lead_status_changed&filter[entity]=lead&filter[entity_id][]=${lead.id}`,
+      )
+    ).json()) as Json;
     expect(res._embedded.events.map((e: { type: string }) => e.type)).toEqual(['lead_status_changed', 'outgoing_call']);
     await waitFor(() => bodies.some((b) => b.body.includes('leads%5Bnote%5D')), 'note webhook');
   });

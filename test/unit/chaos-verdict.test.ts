@@ -4,15 +4,48 @@ import { judge, type PlannedLead } from '../../chaos/verdict.js';
 import { DEPARTMENTS } from '../../chaos/workload.js';
 
 let seq = 0;
-const patch = (leadId: number, before: number, after: number, at: number): AuditEntry => ({ seq: ++seq, at, endpoint: 'PATCH /api/v4/leads', leadId, field: 'responsible_user_id', before, after, changed: before !== after });
-const note = (leadId: number, text: string, at: number): AuditEntry => ({ seq: ++seq, at, endpoint: 'POST /api/v4/leads/notes', leadId, field: 'note', changed: true, noteType: 'common', noteText: text });
+const patch = (leadId: number, before: number, after: number, at: number): AuditEntry => ({
+  seq: ++seq,
+  at,
+  endpoint: 'PATCH /api/v4/leads',
+  leadId,
+  field: 'responsible_user_id',
+  before,
+  after,
+  changed: before !== after,
+});
+const note = (leadId: number, text: string, at: number): AuditEntry => ({
+  seq: ++seq,
+  at,
+  endpoint: 'POST /api/v4/leads/notes',
+  leadId,
+  field: 'note',
+  changed: true,
+  noteType: 'common',
+  noteText: text,
+});
 
 /** A lead's course as the simulator would log it: each robot change with its note. */
 const course = (leadId: number, users: number[], t0 = 1_000): AuditEntry[] =>
-  users.flatMap((u, i) => [patch(leadId, i === 0 ? 9001 : users[i - 1]!, u, t0 + i * 5_000), note(leadId, `step ${i + 1} → ${u}`, t0 + i * 5_000 + 10)]);
+  users.flatMap((u, i) => [
+    patch(leadId, i === 0 ? 9001 : users[i - 1]!, u, t0 + i * 5_000),
+    note(leadId, `step ${i + 1} → ${u}`, t0 + i * 5_000 + 10),
+  ]);
 
-const run = (plan: PlannedLead[], audit: AuditEntry[], final: Array<[number, number]>, calls: Array<[number, { userId: number; at: number }]> = []) =>
-  judge({ plan, departments: DEPARTMENTS, audit, finalResponsible: new Map(final), calls: new Map(calls), maxMisses: 3 });
+const run = (
+  plan: PlannedLead[],
+  audit: AuditEntry[],
+  final: Array<[number, number]>,
+  calls: Array<[number, { userId: number; at: number }]> = [],
+) =>
+  judge({
+    plan,
+    departments: DEPARTMENTS,
+    audit,
+    finalResponsible: new Map(final),
+    calls: new Map(calls),
+    maxMisses: 3,
+  });
 
 describe('chaos verdict (the expected course of every lead, by hand)', () => {
   it('when every lead followed its course, then nothing is counted (positive control for the cases below)', () => {

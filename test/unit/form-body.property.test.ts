@@ -25,14 +25,31 @@ const notPolluted = (): void => {
 };
 
 const segment = fc.oneof(
-  fc.constantFrom('__proto__', 'constructor', 'prototype', '', '0', '1', '1000000000', '-1', 'x', 'leads', 'status', 'polluted', 'values', 'value'),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    '',
+    '0',
+    '1',
+    '1000000000',
+    '-1',
+    'x',
+    'leads',
+    'status',
+    'polluted',
+    'values',
+    'value',
+  ),
   fc.string({ maxLength: 6 }),
   fc.nat({ max: 2_000_000_000 }).map(String),
 );
-const hostileKey = fc.tuple(segment, fc.array(segment, { maxLength: 50 })).map(([head, rest]) => head + rest.map((s) => `[${s}]`).join(''));
-const hostilePair = fc.tuple(hostileKey, fc.string({ maxLength: 8 }), fc.boolean()).map(([k, v, encode]) =>
-  encode ? `${encodeURIComponent(k)}=${encodeURIComponent(v)}` : `${k}=${v}`,
-);
+const hostileKey = fc
+  .tuple(segment, fc.array(segment, { maxLength: 50 }))
+  .map(([head, rest]) => head + rest.map((s) => `[${s}]`).join(''));
+const hostilePair = fc
+  .tuple(hostileKey, fc.string({ maxLength: 8 }), fc.boolean())
+  .map(([k, v, encode]) => (encode ? `${encodeURIComponent(k)}=${encodeURIComponent(v)}` : `${k}=${v}`));
 
 describe('hostile and random form bodies', () => {
   it('when the body is random text, then it parses cleanly or fails with a FormBodyError, and nothing is polluted', () => {
@@ -56,14 +73,22 @@ describe('hostile and random form bodies', () => {
   });
 
   it('when known attacks are sent, then they are refused or harmless', () => {
-    for (const body of ['__proto__[polluted]=1', 'constructor[prototype][polluted]=1', 'a[constructor][prototype][polluted]=1', '__proto__=x', 'a[__proto__]=1']) {
+    for (const body of [
+      '__proto__[polluted]=1',
+      'constructor[prototype][polluted]=1',
+      'a[constructor][prototype][polluted]=1',
+      '__proto__=x',
+      'a[__proto__]=1',
+    ]) {
       expect(receive(body)).toBe('rejected');
       notPolluted();
     }
   });
 
   it('when an index is 10^9, then no huge array is allocated', () => {
-    const tree = expandFormBody('leads[status][1000000000][id]=1&leads[status][999999999][id]=2&leads[status][0][id]=3');
+    const tree = expandFormBody(
+      'leads[status][1000000000][id]=1&leads[status][999999999][id]=2&leads[status][0][id]=3',
+    );
     const status = (tree.leads as FormTree).status;
     expect(JSON.stringify(status).length).toBeLessThan(200);
     const n = normalizeWebhook({ ...tree, account: { subdomain: 'x' } }, meta);
@@ -78,10 +103,17 @@ describe('hostile and random form bodies', () => {
 
   it('when a random tree is encoded as amoCRM does and expanded again, then it is the same tree', () => {
     const leaf = fc.string({ maxLength: 10 });
-    const name = fc.stringMatching(/^[a-z_][a-z0-9_]{0,8}$/).filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k));
+    const name = fc
+      .stringMatching(/^[a-z_][a-z0-9_]{0,8}$/)
+      .filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k));
     const { tree } = fc.letrec<{ tree: FormValue; node: FormValue }>((tie) => ({
       tree: fc.dictionary(name, tie('node'), { minKeys: 1, maxKeys: 4 }),
-      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { minLength: 1, maxLength: 4 }), fc.dictionary(name, tie('node'), { minKeys: 1, maxKeys: 4 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node'), { minLength: 1, maxLength: 4 }),
+        fc.dictionary(name, tie('node'), { minKeys: 1, maxKeys: 4 }),
+      ),
     }));
     fc.assert(
       fc.property(tree, (t) => {

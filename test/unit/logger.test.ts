@@ -48,7 +48,13 @@ describe('errors are safe to log', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth2/access_token`;
-      return await axios.post(url, { client_secret: SECRET, refresh_token: REFRESH }, { headers: { Authorization: `Bearer ${REFRESH}` } }).catch((e: unknown) => e);
+      return await axios
+        .post(
+          url,
+          { client_secret: SECRET, refresh_token: REFRESH },
+          { headers: { Authorization: `Bearer ${REFRESH}` } },
+        )
+        .catch((e: unknown) => e);
     } finally {
       server.close();
     }
@@ -58,7 +64,10 @@ describe('errors are safe to log', () => {
     const err = await axiosError();
     // Positive control: the error does carry the secrets, and pino with its plain err serializer prints them.
     const plain: string[] = [];
-    pino({ serializers: { err: pino.stdSerializers.err } }, new Writable({ write: (c, _e, done) => void (plain.push(String(c)), done()) })).error({ err }, 'refresh failed');
+    pino(
+      { serializers: { err: pino.stdSerializers.err } },
+      new Writable({ write: (c, _e, done) => void (plain.push(String(c)), done()) }),
+    ).error({ err }, 'refresh failed');
     expect(plain.join('')).toContain(SECRET);
     const { lines, logger } = capture();
     logger.error({ err }, 'refresh failed');
@@ -80,7 +89,14 @@ describe('errors are safe to log', () => {
   it('when an axios error becomes an AmoError, then every own property is a plain safe value', async () => {
     const amo = networkError(await axiosError(), 'POST /oauth2/access_token');
     expect(amo).toBeInstanceOf(AmoUnavailableError);
-    expect({ ...amo }).toEqual({ name: 'AmoUnavailableError', status: undefined, endpoint: 'POST /oauth2/access_token', retryAfterMs: undefined, retryable: true, ourBug: false });
+    expect({ ...amo }).toEqual({
+      name: 'AmoUnavailableError',
+      status: undefined,
+      endpoint: 'POST /oauth2/access_token',
+      retryAfterMs: undefined,
+      retryable: true,
+      ourBug: false,
+    });
     expect(amo.message).toBe('network error calling amoCRM POST /oauth2/access_token (ECONNRESET)');
     expect(JSON.stringify(pino.stdSerializers.err(amo))).not.toContain(SECRET);
   });

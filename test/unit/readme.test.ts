@@ -17,17 +17,29 @@ describe('README', () => {
   });
 
   it('when package.json has a script, then the README names its command', () => {
-    const scripts = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts);
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts,
+    );
     const command = (s: string): string => (s === 'test' || s === 'start' ? `npm ${s}` : `npm run ${s}`);
     expect(scripts.filter((s) => s !== 'dev' && !readme.includes(command(s)))).toEqual([]);
   });
 
   it('when the registry lists a rule, then the rules table has its row with its folder, config key and doc page', () => {
-    const rows = new Map(readme.split('\n').filter((l) => /^\| R\d+ \|/.test(l)).map((l) => [l.split('|')[1]!.trim(), l]));
+    const rows = new Map(
+      readme
+        .split('\n')
+        .filter((l) => /^\| R\d+ \|/.test(l))
+        .map((l) => [l.split('|')[1]!.trim(), l]),
+    );
     expect([...rows.keys()]).toEqual(RULES.map((r) => r.id));
     for (const r of RULES) {
       const row = rows.get(r.id)!;
-      expect({ id: r.id, folder: row.includes(`\`${r.folder}\``), key: row.includes(`\`${r.configKey}\``), doc: row.includes(`](${r.doc})`) }).toEqual({ id: r.id, folder: true, key: true, doc: true });
+      expect({
+        id: r.id,
+        folder: row.includes(`\`${r.folder}\``),
+        key: row.includes(`\`${r.configKey}\``),
+        doc: row.includes(`](${r.doc})`),
+      }).toEqual({ id: r.id, folder: true, key: true, doc: true });
     }
   });
 

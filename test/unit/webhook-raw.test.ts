@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { deflateRawSync } from 'node:zlib';
-import { decodeRaw, encodeRawCompact, encodeRawPlain, isCompactRaw, type RawDelivery } from '../../src/store/webhook-inbox.js';
+import {
+  decodeRaw,
+  encodeRawCompact,
+  encodeRawPlain,
+  isCompactRaw,
+  type RawDelivery,
+} from '../../src/store/webhook-inbox.js';
 
 function statusBody(leadId: number): string {
   const p = new URLSearchParams();
@@ -58,7 +64,12 @@ describe('raw webhook bodies as stored', () => {
   });
 
   it('JSON bodies and bodies without a request id or user agent round-trip too', () => {
-    const json: RawDelivery = { deliveryId: 'b'.repeat(64), receivedAt: '2026-11-25T10:00:01.000Z', contentType: 'json', body: '{"leads":{"add":[{"id":"1"}]}}' };
+    const json: RawDelivery = {
+      deliveryId: 'b'.repeat(64),
+      receivedAt: '2026-11-25T10:00:01.000Z',
+      contentType: 'json',
+      body: '{"leads":{"add":[{"id":"1"}]}}',
+    };
     expect(decodeRaw(encodeRawCompact(json), json.deliveryId)).toEqual(json);
     expect(decodeRaw(Buffer.from(encodeRawPlain(json)), json.deliveryId)).toEqual(json);
   });
@@ -66,7 +77,8 @@ describe('raw webhook bodies as stored', () => {
   it('the compact marker byte is never the first byte of a plain deflate stream of any length', () => {
     for (let n = 0; n < 300; n += 7) {
       const text = JSON.stringify({ ...delivery, body: 'x'.repeat(n) });
-      for (const level of [0, 1, 6, 9]) expect(deflateRawSync(text, { level })[0]).not.toBe(encodeRawCompact(delivery)[0]);
+      for (const level of [0, 1, 6, 9])
+        expect(deflateRawSync(text, { level })[0]).not.toBe(encodeRawCompact(delivery)[0]);
     }
   });
 });

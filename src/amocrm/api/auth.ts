@@ -12,7 +12,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, networkError, retryAfterMs } from './errors.js';
+import {
+  AmoAuthRevokedError,
+  AmoBlockedError,
+  AmoError,
+  AmoUnavailableError,
+  AmoUnexpectedError,
+  networkError,
+  retryAfterMs,
+} from './errors.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export const TokenPairSchema = z.object({
@@ -94,33 +102,60 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
     const gate = await options.limiter?.acquire('sla');
     if (gate?.kind === 'backoff') {
       if (gate.reason === 'blocked') throw new AmoBlockedError(TOKEN_ENDPOINT, gate.retryAfterMs);
-      throw new AmoUnavailableError(`amoCRM asked to slow down (429); ${TOKEN_ENDPOINT} not sent`, 429, TOKEN_ENDPOINT, gate.retryAfterMs);
+      throw new AmoUnavailableError(
+        `amoCRM asked to slow down (429); ${TOKEN_ENDPOINT} not sent`,
+        429,
+        TOKEN_ENDPOINT,
+        gate.retryAfterMs,
+      );
     }
     let res: { status: number; body: unknown; retryAfter?: string };
     try {
-      res = await options.tokenEndpoint({ client_id: options.clientId, client_secret: options.clientSecret, redirect_uri: options.redirectUri, ...body });
+      res = await options.tokenEndpoint({
+        client_id: options.clientId,
+        client_secret: options.clientSecret,
+        redirect_uri: options.redirectUri,
+        ...body,
+      });
     } catch (err) {
       throw err instanceof AmoError ? err : networkError(err, TOKEN_ENDPOINT);
     }
     if (res.status >= 200 && res.status < 300) {
       const parsed = OAuthResponseSchema.safeParse(res.body);
       if (!parsed.success) {
-        throw new AmoUnexpectedError(`amoCRM ${TOKEN_ENDPOINT} answered a shape we do not understand (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`, res.status, TOKEN_ENDPOINT);
+        throw new AmoUnexpectedError(
+          `amoCRM ${TOKEN_ENDPOINT} answered a shape we do not understand (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')})`,
+          res.status,
+          TOKEN_ENDPOINT,
+        );
       }
-      const pair = { accessToken: parsed.data.access_token, refreshToken: parsed.data.refresh_token, expiresAt: now() + parsed.data.expires_in * 1000 };
+      const pair = {
+        accessToken: parsed.data.access_token,
+        refreshToken: parsed.data.refresh_token,
+        expiresAt: now() + parsed.data.expires_in * 1000,
+      };
       // Durable before use: the old refresh token is spent now.
       try {
         await options.redis.set(options.key, JSON.stringify(pair));
       } catch (err) {
         const reason = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
-        throw new AmoUnavailableError(`the new amoCRM token pair could not be stored in Redis (${reason}); the old refresh token is spent, re-authorise if calls keep failing with 401`, undefined, TOKEN_ENDPOINT);
+        throw new AmoUnavailableError(
+          `the new amoCRM token pair could not be stored in Redis (${reason}); the old refresh token is spent, re-authorise if calls keep failing with 401`,
+          undefined,
+          TOKEN_ENDPOINT,
+        );
       }
       options.onRefresh?.();
       return pair;
     }
     if (res.status === 429 && options.limiter) {
       const recorded = await options.limiter.rateLimited(retryAfterMs(res.body, res.retryAfter, now()));
-      throw new AmoUnavailableError(`amoCRM rate limit hit on ${TOKEN_ENDPOINT}`, 429, TOKEN_ENDPOINT, recorded.retryAfterMs);
+      throw new AmoUnavailableError(
+        `amoCRM rate limit hit on ${TOKEN_ENDPOINT}`,
+        429,
+        TOKEN_ENDPOINT,
+        recorded.retryAfterMs,
+      );
     }
     if (res.status === 403 && options.limiter) {
       // amoCRM's block is an nginx HTML page (amocrm.md §2, sample 59); a JSON 403 is amoCRM refusing the grant.
@@ -132,8 +167,14 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
       }
     }
     if (res.status === 400 || res.status === 401 || res.status === 403) {
-      const hint = typeof res.body === 'object' && res.body !== null ? String((res.body as Record<string, unknown>).hint ?? (res.body as Record<string, unknown>).detail ?? '') : '';
-      const error = new AmoAuthRevokedError(TOKEN_ENDPOINT, hint.slice(0, 200) || `token endpoint answered ${res.status}`);
+      const hint =
+        typeof res.body === 'object' && res.body !== null
+          ? String((res.body as Record<string, unknown>).hint ?? (res.body as Record<string, unknown>).detail ?? '')
+          : '';
+      const error = new AmoAuthRevokedError(
+        TOKEN_ENDPOINT,
+        hint.slice(0, 200) || `token endpoint answered ${res.status}`,
+      );
       options.onAlert?.('auth_revoked', error.message);
       throw error;
     }
@@ -148,19 +189,33 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
       if (got === 'OK') {
         try {
           const current = await read();
-          if (current === undefined) throw new AmoAuthRevokedError(TOKEN_ENDPOINT, 'no OAuth tokens are stored; authorise the integration first');
+          if (current === undefined)
+            throw new AmoAuthRevokedError(
+              TOKEN_ENDPOINT,
+              'no OAuth tokens are stored; authorise the integration first',
+            );
           // Someone refreshed while we waited for the lock: use theirs, never spend the new refresh token twice.
           if (current.accessToken !== seen && current.expiresAt - now() > REFRESH_AHEAD_MS) return current;
           return await grant({ grant_type: 'refresh_token', refresh_token: current.refreshToken });
         } finally {
-          await options.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`, 1, lockKey, lockToken);
+          await options.redis.eval(
+            `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`,
+            1,
+            lockKey,
+            lockToken,
+          );
         }
       }
       await sleep(50);
       const current = await read();
-      if (current !== undefined && current.accessToken !== seen && current.expiresAt - now() > REFRESH_AHEAD_MS) return current;
+      if (current !== undefined && current.accessToken !== seen && current.expiresAt - now() > REFRESH_AHEAD_MS)
+        return current;
     }
-    throw new AmoUnavailableError('timed out waiting for another process to refresh the amoCRM token', undefined, TOKEN_ENDPOINT);
+    throw new AmoUnavailableError(
+      'timed out waiting for another process to refresh the amoCRM token',
+      undefined,
+      TOKEN_ENDPOINT,
+    );
   };
 
   const refresh = (seen: string | undefined): Promise<TokenPair> => {
@@ -173,7 +228,8 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
   return {
     async accessToken() {
       const current = await read();
-      if (current === undefined) throw new AmoAuthRevokedError('api', 'no OAuth tokens are stored; authorise the integration first');
+      if (current === undefined)
+        throw new AmoAuthRevokedError('api', 'no OAuth tokens are stored; authorise the integration first');
       if (current.expiresAt - now() > REFRESH_AHEAD_MS) return current.accessToken;
       return (await refresh(current.accessToken)).accessToken;
     },

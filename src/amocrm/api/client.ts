@@ -120,9 +120,21 @@ export interface AmoClientOptions extends TransportHooks {
   rps?: number;
   http?: AxiosInstance;
   batchWindowMs?: number;
-  transport?: Partial<{ maxAttempts: number; baseDelayMs: number; sleep: (ms: number) => Promise<void>; random: () => number; now: () => number }>;
+  transport?: Partial<{
+    maxAttempts: number;
+    baseDelayMs: number;
+    sleep: (ms: number) => Promise<void>;
+    random: () => number;
+    now: () => number;
+  }>;
   /** The back-off every process shares after a 429 or a 403 block (defaults in rate-limiter.ts and transport.ts). */
-  backoff?: Partial<{ blockCooldownMs: number; baseMs: number; maxMs: number; maxInRequestWaitMs: number; maxRequestMs: number }>;
+  backoff?: Partial<{
+    blockCooldownMs: number;
+    baseMs: number;
+    maxMs: number;
+    maxInRequestWaitMs: number;
+    maxRequestMs: number;
+  }>;
 }
 
 export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain' | 'baseUrl'>): string {
@@ -132,7 +144,10 @@ export function amoBaseUrl(options: Pick<AmoClientOptions, 'subdomain' | 'domain
 }
 
 /** Follows `page` until a short page or no `_links.next`. */
-async function allPages<T>(fetchPage: (page: number) => Promise<{ items: T[]; hasNext: boolean } | null>, limit = 200): Promise<T[]> {
+async function allPages<T>(
+  fetchPage: (page: number) => Promise<{ items: T[]; hasNext: boolean } | null>,
+  limit = 200,
+): Promise<T[]> {
   const out: T[] = [];
   for (let page = 1; page <= limit; page++) {
     const res = await fetchPage(page);
@@ -175,9 +190,16 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
           clientSecret: options.auth.clientSecret,
           redirectUri: options.auth.redirectUri,
           tokenEndpoint: async (body) => {
-            const res = await http.post(`${baseUrl}/oauth2/access_token`, body, { validateStatus: () => true, responseType: 'json' });
+            const res = await http.post(`${baseUrl}/oauth2/access_token`, body, {
+              validateStatus: () => true,
+              responseType: 'json',
+            });
             const retryAfter = res.headers['retry-after'] as unknown;
-            return { status: res.status, body: res.data as unknown, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+            return {
+              status: res.status,
+              body: res.data as unknown,
+              ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+            };
           },
           limiter,
           // Revoked access is alerted by the transport, which sees every refresh failure; a block seen here is not.
@@ -198,7 +220,8 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
   });
   const windowMs = options.batchWindowMs ?? 50;
 
-  const writeIds = (res: { _embedded: Record<string, Array<{ id: number }>> } | null, key: string): number[] => (res?._embedded[key] ?? []).map((x) => x.id);
+  const writeIds = (res: { _embedded: Record<string, Array<{ id: number }>> } | null, key: string): number[] =>
+    (res?._embedded[key] ?? []).map((x) => x.id);
 
   const leadBatchers = new Map<Priority, Batcher<LeadUpdate, number>>();
   const leadBatcher = (priority: Priority): Batcher<LeadUpdate, number> => {
@@ -206,7 +229,11 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     if (!b) {
       b = createBatcher<LeadUpdate, number>({
         windowMs,
-        send: async (items) => writeIds(await transport.request('PATCH', '/api/v4/leads', { body: items, priority, schema: WriteResultSchema }), 'leads'),
+        send: async (items) =>
+          writeIds(
+            await transport.request('PATCH', '/api/v4/leads', { body: items, priority, schema: WriteResultSchema }),
+            'leads',
+          ),
       });
       leadBatchers.set(priority, b);
     }
@@ -215,53 +242,101 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
   const taskBatcher = createBatcher<NewTask, number>({
     windowMs,
     send: async (items) =>
-      writeIds(await transport.request('POST', '/api/v4/tasks', { body: items.map((t, i) => ({ ...t, request_id: String(i) })), schema: WriteResultSchema }), 'tasks'),
+      writeIds(
+        await transport.request('POST', '/api/v4/tasks', {
+          body: items.map((t, i) => ({ ...t, request_id: String(i) })),
+          schema: WriteResultSchema,
+        }),
+        'tasks',
+      ),
   });
   const noteBatcher = createBatcher<NewLeadNote, number>({
     windowMs,
-    send: async (items) => writeIds(await transport.request('POST', '/api/v4/leads/notes', { body: items, schema: WriteResultSchema }), 'notes'),
+    send: async (items) =>
+      writeIds(
+        await transport.request('POST', '/api/v4/leads/notes', { body: items, schema: WriteResultSchema }),
+        'notes',
+      ),
   });
 
-  const leadsPage = async (query: Record<string, string | number | Array<string | number>>, priority: Priority, maxPages?: number) =>
+  const leadsPage = async (
+    query: Record<string, string | number | Array<string | number>>,
+    priority: Priority,
+    maxPages?: number,
+  ) =>
     allPages(async (page) => {
-      const res = await transport.request('GET', '/api/v4/leads', { query: { ...query, page, limit: MAX_PAGE }, priority, schema: LeadsPageSchema });
+      const res = await transport.request('GET', '/api/v4/leads', {
+        query: { ...query, page, limit: MAX_PAGE },
+        priority,
+        schema: LeadsPageSchema,
+      });
       if (res === null) return null;
-      return { items: res._embedded.leads, hasNext: res._links?.next !== undefined && res._embedded.leads.length === MAX_PAGE };
+      return {
+        items: res._embedded.leads,
+        hasNext: res._links?.next !== undefined && res._embedded.leads.length === MAX_PAGE,
+      };
     }, maxPages);
 
   return {
     async getAccount() {
-      const res = await transport.request('GET', '/api/v4/account', { query: { with: 'users_groups,task_types,datetime_settings' }, schema: AccountSchema });
+      const res = await transport.request('GET', '/api/v4/account', {
+        query: { with: 'users_groups,task_types,datetime_settings' },
+        schema: AccountSchema,
+      });
       if (res === null) throw new Error('amoCRM returned no account');
       return res;
     },
     async listUsers() {
       return allPages(async (page) => {
-        const res = await transport.request('GET', '/api/v4/users', { query: { with: 'group', page, limit: MAX_PAGE }, priority: 'bulk', schema: UsersPageSchema });
+        const res = await transport.request('GET', '/api/v4/users', {
+          query: { with: 'group', page, limit: MAX_PAGE },
+          priority: 'bulk',
+          schema: UsersPageSchema,
+        });
         if (res === null) return null;
         return { items: res._embedded.users, hasNext: res._links?.next !== undefined };
       });
     },
     async listPipelines() {
-      const res = await transport.request('GET', '/api/v4/leads/pipelines', { priority: 'bulk', schema: PipelinesSchema });
+      const res = await transport.request('GET', '/api/v4/leads/pipelines', {
+        priority: 'bulk',
+        schema: PipelinesSchema,
+      });
       return res?._embedded.pipelines ?? [];
     },
     async listLossReasons() {
-      const res = await transport.request('GET', '/api/v4/leads/loss_reasons', { priority: 'bulk', schema: LossReasonsSchema });
+      const res = await transport.request('GET', '/api/v4/leads/loss_reasons', {
+        priority: 'bulk',
+        schema: LossReasonsSchema,
+      });
       return (res?._embedded.loss_reasons ?? []).map((r) => ({ id: r.id, name: r.name }));
     },
     async listLeadCustomFields() {
       return allPages(async (page) => {
-        const res = await transport.request('GET', '/api/v4/leads/custom_fields', { query: { page, limit: CUSTOM_FIELDS_PAGE }, priority: 'bulk', schema: CustomFieldsPageSchema });
+        const res = await transport.request('GET', '/api/v4/leads/custom_fields', {
+          query: { page, limit: CUSTOM_FIELDS_PAGE },
+          priority: 'bulk',
+          schema: CustomFieldsPageSchema,
+        });
         if (res === null) return null;
-        return { items: res._embedded.custom_fields.map((f) => ({ id: f.id, name: f.name, type: f.type })), hasNext: res._links?.next !== undefined };
+        return {
+          items: res._embedded.custom_fields.map((f) => ({ id: f.id, name: f.name, type: f.type })),
+          hasNext: res._links?.next !== undefined,
+        };
       });
     },
     async listLeadTags() {
       return allPages(async (page) => {
-        const res = await transport.request('GET', '/api/v4/leads/tags', { query: { page, limit: MAX_PAGE }, priority: 'bulk', schema: TagsPageSchema });
+        const res = await transport.request('GET', '/api/v4/leads/tags', {
+          query: { page, limit: MAX_PAGE },
+          priority: 'bulk',
+          schema: TagsPageSchema,
+        });
         if (res === null) return null;
-        return { items: res._embedded.tags.map((t) => ({ id: t.id, name: t.name })), hasNext: res._links?.next !== undefined };
+        return {
+          items: res._embedded.tags.map((t) => ({ id: t.id, name: t.name })),
+          hasNext: res._links?.next !== undefined,
+        };
       });
     },
     async getLead(id, priority = 'normal') {
@@ -283,9 +358,16 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
         const chunk = unique.slice(i, i + MAX_PAGE);
         out.push(
           ...(await allPages(async (page) => {
-            const res = await transport.request('GET', '/api/v4/contacts', { query: { 'filter[id]': chunk, page, limit: MAX_PAGE }, priority, schema: ContactsPageSchema });
+            const res = await transport.request('GET', '/api/v4/contacts', {
+              query: { 'filter[id]': chunk, page, limit: MAX_PAGE },
+              priority,
+              schema: ContactsPageSchema,
+            });
             if (res === null) return null;
-            return { items: res._embedded.contacts, hasNext: res._links?.next !== undefined && res._embedded.contacts.length === MAX_PAGE };
+            return {
+              items: res._embedded.contacts,
+              hasNext: res._links?.next !== undefined && res._embedded.contacts.length === MAX_PAGE,
+            };
           })),
         );
       }
@@ -302,14 +384,20 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       return taskBatcher.add(task);
     },
     async completeTask(id, resultText) {
-      await transport.request('PATCH', `/api/v4/tasks/${id}`, { body: { is_completed: true, result: { text: resultText } }, schema: AccountSchema.partial().loose() });
+      await transport.request('PATCH', `/api/v4/tasks/${id}`, {
+        body: { is_completed: true, result: { text: resultText } },
+        schema: AccountSchema.partial().loose(),
+      });
     },
     async updateTask(id, patch) {
       await transport.request('PATCH', `/api/v4/tasks/${id}`, { body: patch, schema: AccountSchema.partial().loose() });
     },
     async listTasks(filter) {
       return allPages(async (page) => {
-        const res = await transport.request('GET', '/api/v4/tasks', { query: { ...filter, page, limit: MAX_PAGE }, schema: TasksPageSchema });
+        const res = await transport.request('GET', '/api/v4/tasks', {
+          query: { ...filter, page, limit: MAX_PAGE },
+          schema: TasksPageSchema,
+        });
         if (res === null) return null;
         return { items: res._embedded.tasks, hasNext: res._links?.next !== undefined };
       });
@@ -335,13 +423,21 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       if (filter.createdFrom !== undefined) query['filter[created_at][from]'] = filter.createdFrom;
       if (filter.createdTo !== undefined) query['filter[created_at][to]'] = filter.createdTo;
       return allPages(async (page) => {
-        const res = await transport.request('GET', '/api/v4/events', { query: { ...query, page }, priority, schema: EventsPageSchema });
+        const res = await transport.request('GET', '/api/v4/events', {
+          query: { ...query, page },
+          priority,
+          schema: EventsPageSchema,
+        });
         if (res === null) return null;
         return { items: res._embedded.events, hasNext: res._links?.next !== undefined };
       });
     },
     async flush() {
-      await Promise.all([...[...leadBatchers.values()].map((b) => b.flush()), taskBatcher.flush(), noteBatcher.flush()]);
+      await Promise.all([
+        ...[...leadBatchers.values()].map((b) => b.flush()),
+        taskBatcher.flush(),
+        noteBatcher.flush(),
+      ]);
     },
     async exchangeAuthCode(code) {
       if (!auth.exchangeAuthCode) throw new Error('the client uses a long-lived token; there is no code to exchange');

@@ -12,13 +12,21 @@ export interface LeadNames {
   tags: Array<{ id: number; name: string }>;
 }
 
-export async function fetchLeadNames(client: Pick<AmoClient, 'listLeadCustomFields' | 'listLeadTags'>): Promise<LeadNames> {
+export async function fetchLeadNames(
+  client: Pick<AmoClient, 'listLeadCustomFields' | 'listLeadTags'>,
+): Promise<LeadNames> {
   const [fields, tags] = await Promise.all([client.listLeadCustomFields(), client.listLeadTags()]);
   return { fields, tags };
 }
 
-export async function fetchDirectory(client: Pick<AmoClient, 'getAccount' | 'listUsers' | 'listPipelines'>): Promise<AccountDirectory> {
-  const [account, users, pipelines] = await Promise.all([client.getAccount(), client.listUsers(), client.listPipelines()]);
+export async function fetchDirectory(
+  client: Pick<AmoClient, 'getAccount' | 'listUsers' | 'listPipelines'>,
+): Promise<AccountDirectory> {
+  const [account, users, pipelines] = await Promise.all([
+    client.getAccount(),
+    client.listUsers(),
+    client.listPipelines(),
+  ]);
   const dir: AccountDirectory = {
     accountId: account.id,
     timeZone: account.datetime_settings?.timezone ?? account.timezone ?? 'Europe/Moscow',
@@ -26,13 +34,23 @@ export async function fetchDirectory(client: Pick<AmoClient, 'getAccount' | 'lis
       const pipeline: DirectoryPipeline = {
         id: p.id,
         name: p.name,
-        statuses: p._embedded.statuses.map((s) => ({ id: s.id, name: s.name, ...(s.type !== undefined ? { type: s.type } : {}), ...(s.sort !== undefined ? { sort: s.sort } : {}) })),
+        statuses: p._embedded.statuses.map((s) => ({
+          id: s.id,
+          name: s.name,
+          ...(s.type !== undefined ? { type: s.type } : {}),
+          ...(s.sort !== undefined ? { sort: s.sort } : {}),
+        })),
       };
       if (p.is_main !== undefined) pipeline.isMain = p.is_main;
       return pipeline;
     }),
     users: users.map((u) => {
-      const user: DirectoryUser = { id: u.id, name: u.name, isActive: u.rights?.is_active ?? true, isAdmin: u.rights?.is_admin ?? false };
+      const user: DirectoryUser = {
+        id: u.id,
+        name: u.name,
+        isActive: u.rights?.is_active ?? true,
+        isAdmin: u.rights?.is_admin ?? false,
+      };
       if (u.email) user.email = u.email;
       const groupId = u.rights?.group_id;
       if (typeof groupId === 'number') user.groupId = groupId;
@@ -66,9 +84,12 @@ export async function createDirectoryCache(options: {
     if (changed) options.onChange?.(next);
     return next;
   };
-  const timer = setInterval(() => {
-    refresh().catch((err: unknown) => options.onError?.(err));
-  }, options.refreshMs ?? 10 * 60_000);
+  const timer = setInterval(
+    () => {
+      refresh().catch((err: unknown) => options.onError?.(err));
+    },
+    options.refreshMs ?? 10 * 60_000,
+  );
   timer.unref();
   return { get: () => current, refresh, stop: () => clearInterval(timer) };
 }

@@ -123,7 +123,10 @@ export class AmoUnexpectedError extends AmoError {
  * the Authorization header) and must never reach a log.
  */
 export function networkError(err: unknown, endpoint: string): AmoUnavailableError {
-  const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+  const code =
+    typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+      ? (err as { code: string }).code
+      : undefined;
   const safeCode = code !== undefined && /^[A-Z0-9_]{1,40}$/.test(code) ? code : 'unknown';
   return new AmoUnavailableError(`network error calling amoCRM ${endpoint} (${safeCode})`, undefined, endpoint);
 }
@@ -170,10 +173,16 @@ export function retryAfterMs(body: Body, header: string | undefined, nowMs: numb
 
 /** The one place where an amoCRM status becomes an error class. 401 and 403 are decided by the transport. */
 export function errorFromResponse(status: number, body: Body, endpoint: string, retryAfter?: number): AmoError {
-  if (status === 400 || status === 422) return new AmoValidationError(status, endpoint, fieldErrors(body), problemDetail(body));
+  if (status === 400 || status === 422)
+    return new AmoValidationError(status, endpoint, fieldErrors(body), problemDetail(body));
   if (status === 402) return new AmoPaymentRequiredError(endpoint);
   if (status === 404) return new AmoNotFoundError(endpoint);
   if (status === 429) return new AmoUnavailableError(`amoCRM rate limit hit on ${endpoint}`, 429, endpoint, retryAfter);
-  if (status >= 500) return new AmoUnavailableError(`amoCRM answered ${status} to ${endpoint}: ${problemDetail(body)}`, status, endpoint);
+  if (status >= 500)
+    return new AmoUnavailableError(
+      `amoCRM answered ${status} to ${endpoint}: ${problemDetail(body)}`,
+      status,
+      endpoint,
+    );
   return new AmoUnexpectedError(`amoCRM answered ${status} to ${endpoint}: ${problemDetail(body)}`, status, endpoint);
 }

@@ -141,7 +141,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const maxMs = options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const limitFor = (p: Priority): number => Math.max(1, options.rps - (options.rps > 3 ? RANK[p] : 0));
-  const waiters: Array<{ priority: Priority; seq: number; resolve: (gate: Gate) => void; reject: (e: unknown) => void }> = [];
+  const waiters: Array<{
+    priority: Priority;
+    seq: number;
+    resolve: (gate: Gate) => void;
+    reject: (e: unknown) => void;
+  }> = [];
   let seq = 0;
   let pumping = false;
 
@@ -154,7 +159,17 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         const head = waiters[0]!;
         let answer: ReturnType<typeof asGate>;
         try {
-          answer = asGate(await options.redis.eval(ACQUIRE, 2, options.key, backoffKey, String(limitFor(head.priority)), String(windowMs), randomUUID()));
+          answer = asGate(
+            await options.redis.eval(
+              ACQUIRE,
+              2,
+              options.key,
+              backoffKey,
+              String(limitFor(head.priority)),
+              String(windowMs),
+              randomUUID(),
+            ),
+          );
         } catch (err) {
           waiters.shift();
           head.reject(err);
@@ -181,11 +196,27 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
     async rateLimited(askedMs) {
       const asked = askedMs === undefined ? -1 : Math.min(MAX_ASKED_MS, Math.max(0, Math.ceil(askedMs)));
-      const [reason, ms] = (await options.redis.eval(RATE_LIMITED, 2, backoffKey, strikesKey, String(asked), String(baseMs), String(maxMs), String(STRIKE_MEMORY_MS))) as [string, number];
+      const [reason, ms] = (await options.redis.eval(
+        RATE_LIMITED,
+        2,
+        backoffKey,
+        strikesKey,
+        String(asked),
+        String(baseMs),
+        String(maxMs),
+        String(STRIKE_MEMORY_MS),
+      )) as [string, number];
       return { reason: reason === 'blocked' ? 'blocked' : 'rate_limited', retryAfterMs: Math.max(0, Number(ms)) };
     },
     async forbidden(htmlPage) {
-      const [started, ms] = (await options.redis.eval(FORBIDDEN, 2, backoffKey, strikesKey, htmlPage ? '1' : '0', String(cooldownMs))) as [number, number];
+      const [started, ms] = (await options.redis.eval(
+        FORBIDDEN,
+        2,
+        backoffKey,
+        strikesKey,
+        htmlPage ? '1' : '0',
+        String(cooldownMs),
+      )) as [number, number];
       if (Number(ms) <= 0) return { blocked: false };
       return { blocked: true, started: Number(started) === 1, retryAfterMs: Number(ms) };
     },

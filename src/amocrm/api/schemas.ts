@@ -4,7 +4,10 @@
  */
 import { z } from 'zod';
 
-const Links = z.object({ next: z.object({ href: z.string() }).optional() }).loose().optional();
+const Links = z
+  .object({ next: z.object({ href: z.string() }).optional() })
+  .loose()
+  .optional();
 
 export const TagSchema = z.object({ id: z.number(), name: z.string() }).loose();
 
@@ -23,7 +26,10 @@ export const ApiLeadSchema = z
     closed_at: z.number().nullable().optional(),
     is_deleted: z.boolean().optional(),
     loss_reason_id: z.number().nullable().optional(),
-    custom_fields_values: z.array(z.object({ field_id: z.number(), values: z.array(z.object({ value: z.unknown() }).loose()) }).loose()).nullable().optional(),
+    custom_fields_values: z
+      .array(z.object({ field_id: z.number(), values: z.array(z.object({ value: z.unknown() }).loose()) }).loose())
+      .nullable()
+      .optional(),
     _embedded: z
       .object({
         tags: z.array(TagSchema).optional(),
@@ -39,27 +45,57 @@ export type ApiLead = z.infer<typeof ApiLeadSchema>;
 export const ApiContactSchema = z.object({ id: z.number(), responsible_user_id: z.number() }).loose();
 export type ApiContact = z.infer<typeof ApiContactSchema>;
 
-export const ContactsPageSchema = z.object({ _links: Links, _embedded: z.object({ contacts: z.array(ApiContactSchema) }).loose() }).loose();
+export const ContactsPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ contacts: z.array(ApiContactSchema) }).loose() })
+  .loose();
 
-export const LeadsPageSchema = z.object({ _links: Links, _embedded: z.object({ leads: z.array(ApiLeadSchema) }).loose() }).loose();
+export const LeadsPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ leads: z.array(ApiLeadSchema) }).loose() })
+  .loose();
 
-export const ApiStatusSchema = z.object({ id: z.number(), name: z.string(), sort: z.number().optional(), type: z.number().optional(), pipeline_id: z.number().optional() }).loose();
+export const ApiStatusSchema = z
+  .object({
+    id: z.number(),
+    name: z.string(),
+    sort: z.number().optional(),
+    type: z.number().optional(),
+    pipeline_id: z.number().optional(),
+  })
+  .loose();
 export const ApiPipelineSchema = z
-  .object({ id: z.number(), name: z.string(), sort: z.number().optional(), is_main: z.boolean().optional(), is_archive: z.boolean().optional(), _embedded: z.object({ statuses: z.array(ApiStatusSchema) }).loose() })
+  .object({
+    id: z.number(),
+    name: z.string(),
+    sort: z.number().optional(),
+    is_main: z.boolean().optional(),
+    is_archive: z.boolean().optional(),
+    _embedded: z.object({ statuses: z.array(ApiStatusSchema) }).loose(),
+  })
   .loose();
 export type ApiPipeline = z.infer<typeof ApiPipelineSchema>;
-export const PipelinesSchema = z.object({ _embedded: z.object({ pipelines: z.array(ApiPipelineSchema) }).loose() }).loose();
+export const PipelinesSchema = z
+  .object({ _embedded: z.object({ pipelines: z.array(ApiPipelineSchema) }).loose() })
+  .loose();
 
 export const ApiUserSchema = z
   .object({
     id: z.number(),
     name: z.string(),
     email: z.string().optional(),
-    rights: z.object({ is_active: z.boolean().optional(), is_admin: z.boolean().optional(), group_id: z.number().nullable().optional() }).loose().optional(),
+    rights: z
+      .object({
+        is_active: z.boolean().optional(),
+        is_admin: z.boolean().optional(),
+        group_id: z.number().nullable().optional(),
+      })
+      .loose()
+      .optional(),
   })
   .loose();
 export type ApiUser = z.infer<typeof ApiUserSchema>;
-export const UsersPageSchema = z.object({ _links: Links, _embedded: z.object({ users: z.array(ApiUserSchema) }).loose() }).loose();
+export const UsersPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ users: z.array(ApiUserSchema) }).loose() })
+  .loose();
 
 export const AccountSchema = z
   .object({
@@ -82,12 +118,20 @@ export type Account = z.infer<typeof AccountSchema>;
 
 export const ApiCustomFieldSchema = z.object({ id: z.number(), name: z.string(), type: z.string() }).loose();
 export type ApiCustomField = z.infer<typeof ApiCustomFieldSchema>;
-export const CustomFieldsPageSchema = z.object({ _links: Links, _embedded: z.object({ custom_fields: z.array(ApiCustomFieldSchema) }).loose() }).loose();
+export const CustomFieldsPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ custom_fields: z.array(ApiCustomFieldSchema) }).loose() })
+  .loose();
 
 /** `GET /api/v4/leads/tags` (sample 56): `{id, name, color}`, color null or a hex string. */
-export const TagsPageSchema = z.object({ _links: Links, _embedded: z.object({ tags: z.array(TagSchema) }).loose() }).loose();
+export const TagsPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ tags: z.array(TagSchema) }).loose() })
+  .loose();
 
-export const LossReasonsSchema = z.object({ _embedded: z.object({ loss_reasons: z.array(z.object({ id: z.number(), name: z.string() }).loose()) }).loose() }).loose();
+export const LossReasonsSchema = z
+  .object({
+    _embedded: z.object({ loss_reasons: z.array(z.object({ id: z.number(), name: z.string() }).loose()) }).loose(),
+  })
+  .loose();
 
 export const ApiTaskSchema = z
   .object({
@@ -104,7 +148,9 @@ export const ApiTaskSchema = z
   })
   .loose();
 export type ApiTask = z.infer<typeof ApiTaskSchema>;
-export const TasksPageSchema = z.object({ _links: Links, _embedded: z.object({ tasks: z.array(ApiTaskSchema) }).loose() }).loose();
+export const TasksPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ tasks: z.array(ApiTaskSchema) }).loose() })
+  .loose();
 
 export const ApiNoteSchema = z
   .object({
@@ -117,7 +163,9 @@ export const ApiNoteSchema = z
   })
   .loose();
 export type ApiNote = z.infer<typeof ApiNoteSchema>;
-export const NotesPageSchema = z.object({ _links: Links, _embedded: z.object({ notes: z.array(ApiNoteSchema) }).loose() }).loose();
+export const NotesPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ notes: z.array(ApiNoteSchema) }).loose() })
+  .loose();
 
 export const ApiEventSchema = z
   .object({
@@ -132,7 +180,13 @@ export const ApiEventSchema = z
   })
   .loose();
 export type ApiEvent = z.infer<typeof ApiEventSchema>;
-export const EventsPageSchema = z.object({ _links: Links, _embedded: z.object({ events: z.array(ApiEventSchema) }).loose() }).loose();
+export const EventsPageSchema = z
+  .object({ _links: Links, _embedded: z.object({ events: z.array(ApiEventSchema) }).loose() })
+  .loose();
 
 /** Write responses: `_embedded.<resource>[{id, request_id?}]` in request order. */
-export const WriteResultSchema = z.object({ _embedded: z.record(z.string(), z.array(z.object({ id: z.number(), request_id: z.string().optional() }).loose())) }).loose();
+export const WriteResultSchema = z
+  .object({
+    _embedded: z.record(z.string(), z.array(z.object({ id: z.number(), request_id: z.string().optional() }).loose())),
+  })
+  .loose();

@@ -11,7 +11,16 @@
 import type { AxiosInstance } from 'axios';
 import type { ZodType } from 'zod';
 import type { Auth } from './auth.js';
-import { AmoAuthRevokedError, AmoBlockedError, AmoError, AmoUnavailableError, AmoUnexpectedError, errorFromResponse, networkError, retryAfterMs } from './errors.js';
+import {
+  AmoAuthRevokedError,
+  AmoBlockedError,
+  AmoError,
+  AmoUnavailableError,
+  AmoUnexpectedError,
+  errorFromResponse,
+  networkError,
+  retryAfterMs,
+} from './errors.js';
 import type { Priority, RateLimiter } from './rate-limiter.js';
 
 export interface RequestOptions<T> {
@@ -52,8 +61,13 @@ export function encodeQuery(query: RequestOptions<unknown>['query']): string {
   if (!query) return '';
   const parts: string[] = [];
   for (const [k, v] of Object.entries(query)) {
-    if (Array.isArray(v)) for (const item of v) parts.push(`${encodeURIComponent(`${k}[]`).replace(/%5B/g, '[').replace(/%5D/g, ']')}=${encodeURIComponent(String(item))}`);
-    else parts.push(`${encodeURIComponent(k).replace(/%5B/g, '[').replace(/%5D/g, ']')}=${encodeURIComponent(String(v))}`);
+    if (Array.isArray(v))
+      for (const item of v)
+        parts.push(
+          `${encodeURIComponent(`${k}[]`).replace(/%5B/g, '[').replace(/%5D/g, ']')}=${encodeURIComponent(String(item))}`,
+        );
+    else
+      parts.push(`${encodeURIComponent(k).replace(/%5B/g, '[').replace(/%5D/g, ']')}=${encodeURIComponent(String(v))}`);
   }
   return parts.length ? `?${parts.join('&')}` : '';
 }
@@ -92,7 +106,11 @@ export function createTransport(options: TransportOptions): Transport {
   const backoff = (attempt: number): number => Math.floor(random() * Math.min(maxDelay, baseDelay * 2 ** attempt));
 
   return {
-    async request<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, opts: RequestOptions<T>): Promise<T | null> {
+    async request<T>(
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+      path: string,
+      opts: RequestOptions<T>,
+    ): Promise<T | null> {
       const endpoint = `${method} ${path}`;
       let refreshed = false;
       let lastError: AmoError | undefined;
@@ -110,7 +128,12 @@ export function createTransport(options: TransportOptions): Transport {
         if (gate.kind === 'backoff') {
           if (gate.reason === 'blocked') throw new AmoBlockedError(endpoint, gate.retryAfterMs);
           if (waitedMs + gate.retryAfterMs > maxWait) {
-            throw new AmoUnavailableError(`amoCRM asked to slow down (429); ${endpoint} not sent, every process waits ${Math.ceil(gate.retryAfterMs / 1000)} s`, 429, endpoint, gate.retryAfterMs);
+            throw new AmoUnavailableError(
+              `amoCRM asked to slow down (429); ${endpoint} not sent, every process waits ${Math.ceil(gate.retryAfterMs / 1000)} s`,
+              429,
+              endpoint,
+              gate.retryAfterMs,
+            );
           }
           waitedMs += gate.retryAfterMs;
           await sleep(gate.retryAfterMs);
@@ -132,7 +155,11 @@ export function createTransport(options: TransportOptions): Transport {
             method,
             url: `${options.baseUrl}${path}${encodeQuery(opts.query)}`,
             data: opts.body,
-            headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(opts.body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+            headers: {
+              Authorization: `Bearer ${token}`,
+              Accept: 'application/json',
+              ...(opts.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+            },
             responseType: 'text',
             transformResponse: (x: unknown) => x,
             validateStatus: () => true,
@@ -154,7 +181,14 @@ export function createTransport(options: TransportOptions): Transport {
         if (status >= 200 && status < 300) {
           const parsed = opts.schema.safeParse(body);
           if (!parsed.success) {
-            throw new AmoUnexpectedError(`amoCRM ${endpoint} answered a shape we do not understand: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, status, endpoint);
+            throw new AmoUnexpectedError(
+              `amoCRM ${endpoint} answered a shape we do not understand: ${parsed.error.issues
+                .slice(0, 3)
+                .map((i) => `${i.path.join('.')}: ${i.message}`)
+                .join('; ')}`,
+              status,
+              endpoint,
+            );
           }
           return parsed.data;
         }
@@ -196,7 +230,10 @@ export function createTransport(options: TransportOptions): Transport {
       throw lastError ?? new AmoUnavailableError(`amoCRM ${endpoint} failed`, undefined, endpoint);
 
       async function revoked(ep: string, b: unknown): Promise<AmoError> {
-        const detail = typeof b === 'object' && b !== null ? String((b as Record<string, unknown>).detail ?? (b as Record<string, unknown>).hint ?? '401') : '401';
+        const detail =
+          typeof b === 'object' && b !== null
+            ? String((b as Record<string, unknown>).detail ?? (b as Record<string, unknown>).hint ?? '401')
+            : '401';
         const error = new AmoAuthRevokedError(ep, detail);
         options.onAlert?.('auth_revoked', error.message);
         return error;

@@ -15,7 +15,15 @@ import type { Committed } from '../../effects/types.js';
 import type { DueTimer, Plan } from '../../rules/plan.js';
 import { atOrAfterAtAmoPrecision, type Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { bindingFor, cadenceOnDue, cadenceOnLeadEvent, cadenceOnSweep, isActive, RULE, TIMER_KEY } from '../../rules/cadence/cadence.js';
+import {
+  bindingFor,
+  cadenceOnDue,
+  cadenceOnLeadEvent,
+  cadenceOnSweep,
+  isActive,
+  RULE,
+  TIMER_KEY,
+} from '../../rules/cadence/cadence.js';
 import { callFromApiNote } from '../../rules/cadence/calls.js';
 import { CadenceStateSchema, type CadenceState, type CallNote } from '../../rules/cadence/types.js';
 import type { WebhookEvent } from '../../rules/events.js';
@@ -39,7 +47,13 @@ export interface CadenceEngineDeps {
   logger: Logger;
 }
 
-const snapshotFromApi = (lead: ApiLead): LeadSnapshot => ({ leadId: lead.id, pipelineId: lead.pipeline_id, statusId: lead.status_id, responsibleUserId: lead.responsible_user_id, tags: [] });
+const snapshotFromApi = (lead: ApiLead): LeadSnapshot => ({
+  leadId: lead.id,
+  pipelineId: lead.pipeline_id,
+  statusId: lead.status_id,
+  responsibleUserId: lead.responsible_user_id,
+  tags: [],
+});
 
 export function createCadenceEngine(deps: CadenceEngineDeps) {
   const log = deps.logger.child({ rule: 'cadence' });
@@ -52,7 +66,10 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
     if (raw === undefined || raw === null) return undefined;
     const parsed = CadenceStateSchema.safeParse(raw);
     if (!parsed.success) {
-      log.error({ leadId, issues: parsed.error.issues.slice(0, 3) }, 'cadence state of the lead does not parse; treating the lead as new');
+      log.error(
+        { leadId, issues: parsed.error.issues.slice(0, 3) },
+        'cadence state of the lead does not parse; treating the lead as new',
+      );
       return undefined;
     }
     return parsed.data;
@@ -62,14 +79,29 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
     readState,
 
     /** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
-    async onLeadEvent({ before, after, event }: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }): Promise<Plan[]> {
+    async onLeadEvent({
+      before,
+      after,
+      event,
+    }: {
+      before: LeadState | undefined;
+      after: LeadState;
+      event: WebhookEvent;
+    }): Promise<Plan[]> {
       const rules = deps.rules();
       if (rules.cadences.bindings.length === 0) return [];
       const state = await readState(after.leadId);
       // Only events that can matter: a lead change, or a note/task while a cadence runs.
       if (event.kind !== 'lead' && !isActive(state)) return [];
       const taskRef = event.kind === 'task' ? await store.taskRef(after.leadId, event.taskId) : undefined;
-      const plans = cadenceOnLeadEvent({ before, after, event, state, ...(taskRef !== undefined ? { taskRef } : {}), ctx: { rules, now: now() } });
+      const plans = cadenceOnLeadEvent({
+        before,
+        after,
+        event,
+        state,
+        ...(taskRef !== undefined ? { taskRef } : {}),
+        ctx: { rules, now: now() },
+      });
       for (const p of plans) log.info({ leadId: p.leadId, planId: p.id, reason: p.reason }, 'cadence: plan');
       return plans;
     },
@@ -87,7 +119,8 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
       const plansWithoutRead: Plan[] = [];
-      for (const id of ids.filter((x) => !live.includes(x))) plansWithoutRead.push(...cadenceOnDue({ leadId: id, state: states.get(id), ctx: { rules, now: now() } }));
+      for (const id of ids.filter((x) => !live.includes(x)))
+        plansWithoutRead.push(...cadenceOnDue({ leadId: id, state: states.get(id), ctx: { rules, now: now() } }));
       // Leads with writes in flight were held back by the timer runner; a write that started since is caught under
       // the lock, below (the cadence's own new task may not show in amoCRM yet, and would be taken for missing).
       if (live.length === 0) return { plans: plansWithoutRead, committed, failed };
@@ -96,7 +129,10 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       const [leads, openTasks, callEvents] = await Promise.all([
         deps.amo.getLeadsByIds(live, 'bulk'),
         deps.amo.listTasks({ 'filter[entity_type]': 'leads', 'filter[entity_id]': live, 'filter[is_completed]': 0 }),
-        deps.amo.listEvents({ entityType: 'lead', entityIds: live, types: CALL_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'bulk'),
+        deps.amo.listEvents(
+          { entityType: 'lead', entityIds: live, types: CALL_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
+          'bulk',
+        ),
       ]);
       const leadById = new Map(leads.map((l) => [l.id, l]));
       const openIds = new Set(openTasks.map((t) => t.id));
@@ -105,7 +141,12 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       for (const leadId of new Set(callEvents.map((e) => e.entity_id))) {
         const notes = await deps.amo.listLeadNotes(leadId, ['call_in', 'call_out']);
         const open = states.get(leadId)?.openTask;
-        callsByLead.set(leadId, notes.flatMap((n) => callFromApiNote(n) ?? []).filter((c) => open === undefined || atOrAfterAtAmoPrecision(c.at, open.createdAt)));
+        callsByLead.set(
+          leadId,
+          notes
+            .flatMap((n) => callFromApiNote(n) ?? [])
+            .filter((c) => open === undefined || atOrAfterAtAmoPrecision(c.at, open.createdAt)),
+        );
       }
 
       for (const timer of due) {
@@ -122,11 +163,16 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
               calls: callsByLead.get(timer.leadId) ?? [],
             };
             const plans = cadenceOnDue({ leadId: timer.leadId, state, fresh, ctx: { rules, now: now() } });
-            for (const p of plans) log.info({ leadId: p.leadId, planId: p.id, reason: p.reason }, 'cadence: timer plan');
+            for (const p of plans)
+              log.info({ leadId: p.leadId, planId: p.id, reason: p.reason }, 'cadence: timer plan');
             if (plans.length > 0) committed.push(...(await deps.effects.executor.commit(plans)));
           });
         } catch (err) {
-          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError)) log.error({ leadId: timer.leadId, err: { message: (err as Error).message } }, 'cadence timer of one lead failed; the others proceed');
+          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
+            log.error(
+              { leadId: timer.leadId, err: { message: (err as Error).message } },
+              'cadence timer of one lead failed; the others proceed',
+            );
           failed.push({ timer, error: err });
         }
       }
@@ -146,7 +192,13 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
       let requests = 0;
       const toDrain: Committed[] = [];
       for (const binding of rules.cadences.bindings) {
-        const leads = await deps.amo.listLeads({ 'filter[statuses][0][pipeline_id]': binding.pipelineId, 'filter[statuses][0][status_id]': binding.statusId }, 'bulk');
+        const leads = await deps.amo.listLeads(
+          {
+            'filter[statuses][0][pipeline_id]': binding.pipelineId,
+            'filter[statuses][0][status_id]': binding.statusId,
+          },
+          'bulk',
+        );
         requests += Math.max(1, Math.ceil(leads.length / 250));
         found += leads.length;
         // Leads are decided a few at a time (each under its own lock); their writes go out together at the end.
@@ -156,7 +208,9 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
               const state = await readState(api.id);
               if (isActive(state) && state?.statusId === api.status_id && state.timerAt !== undefined) {
                 if ((await deps.effects.timers.get(RULE, api.id, TIMER_KEY)) === undefined) {
-                  await deps.effects.timers.schedule([{ rule: RULE, leadId: api.id, key: TIMER_KEY, dueAt: state.timerAt }]);
+                  await deps.effects.timers.schedule([
+                    { rule: RULE, leadId: api.id, key: TIMER_KEY, dueAt: state.timerAt },
+                  ]);
                   restored += 1;
                   log.warn({ leadId: api.id }, 'cadence sweep: the running cadence had no timer; timer restored');
                 }
@@ -170,10 +224,14 @@ export function createCadenceEngine(deps: CadenceEngineDeps) {
           } catch (err) {
             if (err instanceof LeadLockedError) return;
             failed += 1;
-            log.error({ leadId: api.id, err: { message: (err as Error).message } }, 'cadence sweep: one lead failed; the others proceed');
+            log.error(
+              { leadId: api.id, err: { message: (err as Error).message } },
+              'cadence sweep: one lead failed; the others proceed',
+            );
           }
         };
-        for (let i = 0; i < leads.length; i += SWEEP_CONCURRENCY) await Promise.all(leads.slice(i, i + SWEEP_CONCURRENCY).map(one));
+        for (let i = 0; i < leads.length; i += SWEEP_CONCURRENCY)
+          await Promise.all(leads.slice(i, i + SWEEP_CONCURRENCY).map(one));
       }
       if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
       if (joined > 0 || restored > 0) log.info({ found, joined, restored, failed }, 'cadence sweep done');

@@ -19,8 +19,25 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
-import { activityFromEventType, decideAfterPick, headReassignRefusal, pickupOnDeadline, pickupOnEvent, pickupOnSweep, pickupReassignByHead, type HeadReassignRefusal, type PickupResult } from '../../rules/pickup/pickup.js';
-import type { CompiledRules, Decision, LeadActivity, LeadSnapshot, PickupState, RuleContext } from '../../rules/types.js';
+import {
+  activityFromEventType,
+  decideAfterPick,
+  headReassignRefusal,
+  pickupOnDeadline,
+  pickupOnEvent,
+  pickupOnSweep,
+  pickupReassignByHead,
+  type HeadReassignRefusal,
+  type PickupResult,
+} from '../../rules/pickup/pickup.js';
+import type {
+  CompiledRules,
+  Decision,
+  LeadActivity,
+  LeadSnapshot,
+  PickupState,
+  RuleContext,
+} from '../../rules/types.js';
 import type { DistributionStore } from '../../store/distribution-store.js';
 import { explanationOf } from '../../store/distribution-store.js';
 import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
@@ -30,7 +47,14 @@ import { R2 } from '../../rules/distribution/definition.js';
 import { R1 } from '../../rules/pickup/definition.js';
 
 /** amoCRM event types that can show a lead was taken (GET /api/v4/events). */
-export const PICKUP_EVENT_TYPES = ['outgoing_call', 'incoming_call', 'common_note_added', 'task_completed', 'lead_status_changed', 'entity_responsible_changed'];
+export const PICKUP_EVENT_TYPES = [
+  'outgoing_call',
+  'incoming_call',
+  'common_note_added',
+  'task_completed',
+  'lead_status_changed',
+  'entity_responsible_changed',
+];
 export const PICKUP_RULE = R1.id;
 export const DEADLINE_KEY = 'deadline';
 
@@ -50,7 +74,8 @@ export interface PickupEngineDeps {
 export { WritesInFlightError };
 
 /** What the РОП's «Переназначить» did: the lead's new manager, or why nothing changed. */
-export type HeadReassignOutcome = { changed: true; toUserId?: number } | { changed: false; why: HeadReassignRefusal | 'not_found' };
+export type HeadReassignOutcome =
+  { changed: true; toUserId?: number } | { changed: false; why: HeadReassignRefusal | 'not_found' };
 
 /** The lead's main contact (read with `?with=contacts`); the first contact when none is marked main. */
 export function mainContactIdOf(lead: ApiLead): number | undefined {
@@ -91,7 +116,8 @@ export function leadSnapshotFromApi(lead: ApiLead, contactOwners?: ReadonlyMap<n
 function responsibleAfter(e: ApiEvent): number | undefined {
   for (const v of e.value_after ?? []) {
     const r = v['responsible_user'];
-    if (typeof r === 'object' && r !== null && typeof (r as { id?: unknown }).id === 'number') return (r as { id: number }).id;
+    if (typeof r === 'object' && r !== null && typeof (r as { id?: unknown }).id === 'number')
+      return (r as { id: number }).id;
   }
   return undefined;
 }
@@ -102,13 +128,17 @@ export function activityFromApi(events: ApiEvent[]): Map<number, LeadActivity[]>
     const type = activityFromEventType(e.type);
     if (!type) continue;
     const to = type === 'responsible_changed' ? responsibleAfter(e) : undefined;
-    out.set(e.entity_id, [...(out.get(e.entity_id) ?? []), { type, byUserId: e.created_by, at: e.created_at, ...(to !== undefined ? { toUserId: to } : {}) }]);
+    out.set(e.entity_id, [
+      ...(out.get(e.entity_id) ?? []),
+      { type, byUserId: e.created_by, at: e.created_at, ...(to !== undefined ? { toUserId: to } : {}) },
+    ]);
   }
   return out;
 }
 
 /** A first assignment the webhook event asks for (not a re-pick after a miss, which rotation decides). */
-const isNewAssignment = (d: Decision): boolean => d.kind === 'assign' && (d.request.cause === 'new_lead' || d.request.cause === 'non_manager_responsible');
+const isNewAssignment = (d: Decision): boolean =>
+  d.kind === 'assign' && (d.request.cause === 'new_lead' || d.request.cause === 'non_manager_responsible');
 
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -127,20 +157,39 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
   for (const d of decisions) {
     switch (d.kind) {
       case 'reassign':
-        out.push({ kind: 'set_responsible', leadId: d.leadId, toUserId: d.toUserId, ...(d.fromUserId !== undefined ? { fromUserId: d.fromUserId } : {}) });
+        out.push({
+          kind: 'set_responsible',
+          leadId: d.leadId,
+          toUserId: d.toUserId,
+          ...(d.fromUserId !== undefined ? { fromUserId: d.fromUserId } : {}),
+        });
         break;
       case 'add_note':
         out.push({ kind: 'add_note', leadId: d.leadId, text: d.text });
         break;
       case 'create_task':
-        out.push({ kind: 'create_task', leadId: d.leadId, ref: `r1:${hash(`${d.userId}:${d.dueAt}:${d.text}`)}`, userId: d.userId, text: d.text, dueAt: d.dueAt });
+        out.push({
+          kind: 'create_task',
+          leadId: d.leadId,
+          ref: `r1:${hash(`${d.userId}:${d.dueAt}:${d.text}`)}`,
+          userId: d.userId,
+          text: d.text,
+          dueAt: d.dueAt,
+        });
         break;
       case 'alert':
         out.push({
           kind: 'message',
           leadId: d.leadId,
           dedupeId: d.dedupeKey,
-          message: { at: '', audience: d.audience, template: d.template, params: d.params, leadId: d.leadId, reason: d.reason },
+          message: {
+            at: '',
+            audience: d.audience,
+            template: d.template,
+            params: d.params,
+            leadId: d.leadId,
+            reason: d.reason,
+          },
         });
         break;
       case 'record_violation':
@@ -225,10 +274,29 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     const decisions: Decision[] = [];
     for (const d of result.decisions) {
       if (d.kind === 'assign') {
-        const input = { pool: d.request.department, leadId: d.request.leadId, clock: d.request.clock, candidates: d.request.eligible, strategy: d.request.strategy };
+        const input = {
+          pool: d.request.department,
+          leadId: d.request.leadId,
+          clock: d.request.clock,
+          candidates: d.request.eligible,
+          strategy: d.request.strategy,
+        };
         const picked = await distribution.pick(input);
-        const explanation = explanationOf({ ...input, department: d.request.department, skipped: d.request.skipped }, picked);
-        log.info({ leadId: d.request.leadId, department: d.request.department, cause: d.request.cause, eligible: d.request.eligible.map((c) => c.userId), skipped: d.request.skipped, winner: picked.winner }, 'pickup: manager picked');
+        const explanation = explanationOf(
+          { ...input, department: d.request.department, skipped: d.request.skipped },
+          picked,
+        );
+        log.info(
+          {
+            leadId: d.request.leadId,
+            department: d.request.department,
+            cause: d.request.cause,
+            eligible: d.request.eligible.map((c) => c.userId),
+            skipped: d.request.skipped,
+            winner: picked.winner,
+          },
+          'pickup: manager picked',
+        );
         const next = await resolve(decideAfterPick(pickup, lead, d.request, explanation, ctx), lead, ctx);
         pickup = next.pickup;
         decisions.push(...next.decisions);
@@ -241,21 +309,45 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     return { pickup, decisions };
   };
 
-  const planOf = async (id: string, result: PickupResult, lead: LeadSnapshot, ctx: RuleContext, before: PickupState): Promise<Plan | undefined> => {
+  const planOf = async (
+    id: string,
+    result: PickupResult,
+    lead: LeadSnapshot,
+    ctx: RuleContext,
+    before: PickupState,
+  ): Promise<Plan | undefined> => {
     if (result.decisions.length === 0 && JSON.stringify(result.pickup) === JSON.stringify(before)) return undefined;
     const resolved = await resolve(result, lead, ctx);
-    const effects = effectsOf(resolved.decisions, before.clock).map((e) => (e.kind === 'message' ? { ...e, message: { ...e.message, at: new Date(ctx.now).toISOString() } } : e));
+    const effects = effectsOf(resolved.decisions, before.clock).map((e) =>
+      e.kind === 'message' ? { ...e, message: { ...e.message, at: new Date(ctx.now).toISOString() } } : e,
+    );
     const reasons = resolved.decisions.map((d) => d.reason);
     // A refused write puts the pickup back as it was: its deadline then comes again, instead of the robot reading
     // amoCRM's unchanged responsible as a person's reassignment.
-    return { id, rule: PICKUP_RULE, leadId: lead.leadId, reason: reasons[0] ?? 'pickup state changed', state: { [PICKUP_FIELD]: resolved.pickup }, revert: { [PICKUP_FIELD]: before }, effects };
+    return {
+      id,
+      rule: PICKUP_RULE,
+      leadId: lead.leadId,
+      reason: reasons[0] ?? 'pickup state changed',
+      state: { [PICKUP_FIELD]: resolved.pickup },
+      revert: { [PICKUP_FIELD]: before },
+      effects,
+    };
   };
 
   return {
     pickups,
     distribution,
     /** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
-    async onLeadEvent({ before, after, event }: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }): Promise<Plan[]> {
+    async onLeadEvent({
+      before,
+      after,
+      event,
+    }: {
+      before: LeadState | undefined;
+      after: LeadState;
+      event: WebhookEvent;
+    }): Promise<Plan[]> {
       const ctx = await context();
       const pickup = await pickups.get(after.leadId);
       let lead = snapshotOf(after);
@@ -266,12 +358,21 @@ export function createPickupEngine(deps: PickupEngineDeps) {
         const [api] = await deps.amo.getLeadsByIds([after.leadId], 'normal', { with: ['contacts'] });
         if (api) {
           const fresh = leadSnapshotFromApi(api, await contactOwners([api], 'normal'));
-          const known = { ...(fresh.contactOwnerUserId !== undefined ? { contactOwnerUserId: fresh.contactOwnerUserId } : {}), ...(fresh.fields ? { fields: fresh.fields } : {}) };
+          const known = {
+            ...(fresh.contactOwnerUserId !== undefined ? { contactOwnerUserId: fresh.contactOwnerUserId } : {}),
+            ...(fresh.fields ? { fields: fresh.fields } : {}),
+          };
           lead = { ...lead, ...known };
           result = pickupOnEvent(pickup, before, after, event, ctx, known);
         }
       }
-      const plan = await planOf(`R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`, result, lead, ctx, pickup);
+      const plan = await planOf(
+        `R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`,
+        result,
+        lead,
+        ctx,
+        pickup,
+      );
       return plan ? [plan] : [];
     },
 
@@ -294,7 +395,10 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       // A failure here (amoCRM down) fails the batch: every timer stays and is retried soon.
       const [leads, events] = await Promise.all([
         deps.amo.getLeadsByIds(live, 'sla', leadsOptions()),
-        deps.amo.listEvents({ entityType: 'lead', entityIds: live, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'sla'),
+        deps.amo.listEvents(
+          { entityType: 'lead', entityIds: live, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
+          'sla',
+        ),
       ]);
       const owners = await contactOwners(leads, 'sla');
       const byId = new Map(leads.map((l) => [l.id, l]));
@@ -310,15 +414,31 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             // A write of the lead that started after the runner's check: amoCRM may not show it yet. Check again shortly.
             await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
             const api = byId.get(timer.leadId);
-            const fresh = { lead: api ? leadSnapshotFromApi(api, owners) : null, activity: activity.get(timer.leadId) ?? [] };
+            const fresh = {
+              lead: api ? leadSnapshotFromApi(api, owners) : null,
+              activity: activity.get(timer.leadId) ?? [],
+            };
             const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
             // A clock moved on for a late landing decides again at its new deadline, under its own plan id.
-            const late = result.pickup.clock === pickup.clock && result.pickup.phase === 'running' && result.pickup.deadlineAt !== pickup.deadlineAt;
-            const plan = await planOf(`R1:${timer.leadId}:deadline:c${pickup.clock}${late ? ':late' : ''}`, result, fresh.lead ?? { leadId: timer.leadId, tags: [] }, ctx, pickup);
+            const late =
+              result.pickup.clock === pickup.clock &&
+              result.pickup.phase === 'running' &&
+              result.pickup.deadlineAt !== pickup.deadlineAt;
+            const plan = await planOf(
+              `R1:${timer.leadId}:deadline:c${pickup.clock}${late ? ':late' : ''}`,
+              result,
+              fresh.lead ?? { leadId: timer.leadId, tags: [] },
+              ctx,
+              pickup,
+            );
             if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
           });
         } catch (err) {
-          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError)) log.error({ leadId: timer.leadId, err: { message: (err as Error).message } }, 'pickup deadline of one lead failed; the others proceed');
+          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
+            log.error(
+              { leadId: timer.leadId, err: { message: (err as Error).message } },
+              'pickup deadline of one lead failed; the others proceed',
+            );
           failed.push({ timer, error: err });
         }
       }
@@ -336,7 +456,15 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       const since = pickup.assignedAt ?? deps.clock.now().getTime();
       const [leads, events] = await Promise.all([
         deps.amo.getLeadsByIds([leadId], 'sla', leadsOptions()),
-        deps.amo.listEvents({ entityType: 'lead', entityIds: [leadId], types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'sla'),
+        deps.amo.listEvents(
+          {
+            entityType: 'lead',
+            entityIds: [leadId],
+            types: PICKUP_EVENT_TYPES,
+            createdFrom: Math.floor(since / 1000) - 1,
+          },
+          'sla',
+        ),
       ]);
       const api = leads[0];
       if (!api) return false;
@@ -346,7 +474,12 @@ export function createPickupEngine(deps: PickupEngineDeps) {
         const ctx = await context();
         const current = await pickups.get(leadId);
         if (current.phase !== 'running' || current.clock !== pickup.clock) return current.phase === 'taken';
-        const result = pickupOnDeadline(current, current.clock, { lead, activity: activityFromApi(events).get(leadId) ?? [] }, ctx);
+        const result = pickupOnDeadline(
+          current,
+          current.clock,
+          { lead, activity: activityFromApi(events).get(leadId) ?? [] },
+          ctx,
+        );
         if (result.pickup.phase !== 'taken') return false;
         const plan = await planOf(`R1:${leadId}:button:c${current.clock}`, result, lead, ctx, current);
         if (plan) committed = await deps.effects.executor.commit([plan]);
@@ -371,7 +504,10 @@ export function createPickupEngine(deps: PickupEngineDeps) {
         const why = headReassignRefusal(pickup, lead, ctx, byUserId);
         if (why !== undefined) return { changed: false, why };
         const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
-        const plan = result.decisions.length > 0 ? await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup) : undefined;
+        const plan =
+          result.decisions.length > 0
+            ? await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup)
+            : undefined;
         if (!plan) return { changed: false, why: 'no_clock' };
         committed = await deps.effects.executor.commit([plan]);
         const to = plan.effects.find((e) => e.kind === 'set_responsible');
@@ -389,7 +525,11 @@ export function createPickupEngine(deps: PickupEngineDeps) {
     async sweep(): Promise<{ found: number; started: number; rescheduled: number; failed: number }> {
       const rules = deps.rules();
       const leads = await deps.amo.listLeads(
-        { 'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId, 'filter[statuses][0][status_id]': rules.pickup.statusId, ...leadsOptions() },
+        {
+          'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId,
+          'filter[statuses][0][status_id]': rules.pickup.statusId,
+          ...leadsOptions(),
+        },
         'bulk',
       );
       // Only leads without a live clock can be assigned here: their contacts' owners are read in one batch.
@@ -404,7 +544,11 @@ export function createPickupEngine(deps: PickupEngineDeps) {
       // A live clock with its deadline timer needs nothing: seen without the lead's lock (all leads' timers read
       // side by side), so a sweep of 100,000 leads costs its pages and two reads a lead, not a lock round a lead.
       const live = (id: number): boolean => ['running', 'waiting_shift'].includes(states.get(id)?.phase ?? '');
-      const timed = await Promise.all(leads.map((l) => (live(l.id) ? deps.effects.timers.get(PICKUP_RULE, l.id, DEADLINE_KEY) : Promise.resolve(undefined))));
+      const timed = await Promise.all(
+        leads.map((l) =>
+          live(l.id) ? deps.effects.timers.get(PICKUP_RULE, l.id, DEADLINE_KEY) : Promise.resolve(undefined),
+        ),
+      );
       let started = 0;
       let rescheduled = 0;
       let failed = 0;
@@ -418,8 +562,13 @@ export function createPickupEngine(deps: PickupEngineDeps) {
               const timer = await deps.effects.timers.get(PICKUP_RULE, api.id, DEADLINE_KEY);
               if (timer === undefined && pickup.deadlineAt !== undefined) {
                 rescheduled += 1;
-                await deps.effects.timers.schedule([{ rule: PICKUP_RULE, leadId: api.id, key: DEADLINE_KEY, dueAt: pickup.deadlineAt }]);
-                log.warn({ leadId: api.id, clock: pickup.clock }, 'sweep: the clock had no deadline timer; timer restored');
+                await deps.effects.timers.schedule([
+                  { rule: PICKUP_RULE, leadId: api.id, key: DEADLINE_KEY, dueAt: pickup.deadlineAt },
+                ]);
+                log.warn(
+                  { leadId: api.id, clock: pickup.clock },
+                  'sweep: the clock had no deadline timer; timer restored',
+                );
               }
               return;
             }
@@ -428,14 +577,20 @@ export function createPickupEngine(deps: PickupEngineDeps) {
             const result = pickupOnSweep(pickup, lead, ctx);
             if (result.decisions.length === 0) return;
             started += 1;
-            log.warn({ leadId: api.id }, 'sweep: lead in the pickup stage had no clock (missed webhook?); starting one');
+            log.warn(
+              { leadId: api.id },
+              'sweep: lead in the pickup stage had no clock (missed webhook?); starting one',
+            );
             const plan = await planOf(`R1:${api.id}:sweep:c${pickup.clock}`, result, lead, ctx, pickup);
             if (plan) toDrain.push(...(await deps.effects.executor.commit([plan])));
           });
         } catch (err) {
           if (err instanceof LeadLockedError) continue;
           failed += 1;
-          log.error({ leadId: api.id, err: { message: (err as Error).message } }, 'sweep: one lead failed; the others proceed');
+          log.error(
+            { leadId: api.id, err: { message: (err as Error).message } },
+            'sweep: one lead failed; the others proceed',
+          );
         }
       }
       if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);

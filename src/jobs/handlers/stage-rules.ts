@@ -18,7 +18,17 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
-import { emptyStageState, stageRulesOnDue, stageRulesOnLeadEvent, stageRulesOnSweep, stagesNeedingEntryTime, StageStateSchema, STAGE_RULE_IDS, type StageLead, type StageState } from '../../rules/stage-rules/index.js';
+import {
+  emptyStageState,
+  stageRulesOnDue,
+  stageRulesOnLeadEvent,
+  stageRulesOnSweep,
+  stagesNeedingEntryTime,
+  StageStateSchema,
+  STAGE_RULE_IDS,
+  type StageLead,
+  type StageState,
+} from '../../rules/stage-rules/index.js';
 import type { CompiledRules, RuleContext } from '../../rules/types.js';
 import type { Keys } from '../../store/keys.js';
 import { decodeLeadField } from '../../store/lead-fields.js';
@@ -60,7 +70,13 @@ export function stageLeadFromApi(lead: ApiLead): StageLead {
 }
 
 /** What a person does to a lead that counts as a touch (R10): amoCRM's event types. */
-export const PERSON_TOUCH_EVENT_TYPES = ['lead_status_changed', 'common_note_added', 'outgoing_call', 'incoming_call', 'task_completed'];
+export const PERSON_TOUCH_EVENT_TYPES = [
+  'lead_status_changed',
+  'common_note_added',
+  'outgoing_call',
+  'incoming_call',
+  'task_completed',
+];
 
 /** The newest touch by a person (not a robot user, not amoCRM itself: user 0) per lead, from amoCRM's events. */
 export function lastPersonTouches(events: ApiEvent[], isRobotUser: (userId: number) => boolean): Map<number, number> {
@@ -111,18 +127,32 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
   };
   const trackAwaiting = async (leadId: number, state: StageState, rules: CompiledRules): Promise<void> => {
     const stage = rules.stageRules?.closeReason?.stage;
-    if (stage && state.statusId === stage.statusId) await deps.redis.zadd(awaitingCloseKey(deps.keys), String(state.enteredAt ?? 0), String(leadId));
+    if (stage && state.statusId === stage.statusId)
+      await deps.redis.zadd(awaitingCloseKey(deps.keys), String(state.enteredAt ?? 0), String(leadId));
     else await deps.redis.zrem(awaitingCloseKey(deps.keys), String(leadId));
   };
   const logPlans = (plans: Plan[]): void => {
-    for (const p of plans) if (p.effects.length > 0) log.info({ leadId: p.leadId, rule: p.rule, plan: p.id, effects: p.effects.map((e) => e.kind), reason: p.reason }, `${p.rule}: ${p.reason}`);
+    for (const p of plans)
+      if (p.effects.length > 0)
+        log.info(
+          { leadId: p.leadId, rule: p.rule, plan: p.id, effects: p.effects.map((e) => e.kind), reason: p.reason },
+          `${p.rule}: ${p.reason}`,
+        );
   };
 
   return {
     rules: STAGE_RULE_IDS,
 
     /** The stage rules' plans for a webhook event; the caller holds the lead's lock and commits them. */
-    async onLeadEvent({ before, after, event }: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }): Promise<Plan[]> {
+    async onLeadEvent({
+      before,
+      after,
+      event,
+    }: {
+      before: LeadState | undefined;
+      after: LeadState;
+      event: WebhookEvent;
+    }): Promise<Plan[]> {
       const ctx = await context();
       if (!ctx.rules.stageRules) return [];
       const state = await readState(after.leadId);
@@ -133,7 +163,9 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
     },
 
     /** Due timers of R4-R9: one leads and one events request for the batch, then each lead under its lock. */
-    async onDue(due: DueTimer[]): Promise<{ committed: Committed[]; failed: Array<{ timer: DueTimer; error: unknown }> }> {
+    async onDue(
+      due: DueTimer[],
+    ): Promise<{ committed: Committed[]; failed: Array<{ timer: DueTimer; error: unknown }> }> {
       const committed: Committed[] = [];
       const failed: Array<{ timer: DueTimer; error: unknown }> = [];
       if (due.length === 0) return { committed, failed };
@@ -142,11 +174,18 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       const since = Math.min(deps.clock.now().getTime() - 31 * 86_400_000, ...visits);
       const [leads, events] = await Promise.all([
         deps.amo.getLeadsByIds(ids, 'normal'),
-        deps.amo.listEvents({ entityType: 'lead', entityIds: ids, types: NOTE_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 }, 'normal'),
+        deps.amo.listEvents(
+          { entityType: 'lead', entityIds: ids, types: NOTE_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
+          'normal',
+        ),
       ]);
       const byId = new Map(leads.map((l) => [l.id, stageLeadFromApi(l)]));
       const notes = new Map<number, Array<{ byUserId: number; at: number }>>();
-      for (const e of events) notes.set(e.entity_id, [...(notes.get(e.entity_id) ?? []), { byUserId: e.created_by, at: e.created_at * 1000 }]);
+      for (const e of events)
+        notes.set(e.entity_id, [
+          ...(notes.get(e.entity_id) ?? []),
+          { byUserId: e.created_by, at: e.created_at * 1000 },
+        ]);
       for (const timer of due) {
         try {
           await deps.leads.withLock(timer.leadId, async () => {
@@ -154,12 +193,21 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
             await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
             const ctx = await context();
             const state = await readState(timer.leadId);
-            const result = stageRulesOnDue(timer, state, { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] }, ctx);
+            const result = stageRulesOnDue(
+              timer,
+              state,
+              { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] },
+              ctx,
+            );
             logPlans(result.plans);
             committed.push(...(await deps.effects.executor.commit(result.plans)));
           });
         } catch (err) {
-          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError)) log.error({ leadId: timer.leadId, rule: timer.rule, err: { message: (err as Error).message } }, 'stage rule timer of one lead failed; the others proceed');
+          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
+            log.error(
+              { leadId: timer.leadId, rule: timer.rule, err: { message: (err as Error).message } },
+              'stage rule timer of one lead failed; the others proceed',
+            );
           failed.push({ timer, error: err });
         }
       }
@@ -192,22 +240,38 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       });
       // Real entry times only where a clock runs from the entry, for the leads that must join.
       const timed = new Set(stagesNeedingEntryTime(ctx0));
-      const joiners = leads.filter((l) => l.statusId !== undefined && timed.has(l.statusId) && states.get(l.leadId)?.statusId !== l.statusId);
+      const joiners = leads.filter(
+        (l) => l.statusId !== undefined && timed.has(l.statusId) && states.get(l.leadId)?.statusId !== l.statusId,
+      );
       const entries = new Map<number, number>();
       for (let i = 0; i < joiners.length; i += ENTRY_EVENT_CHUNK) {
         const chunk = joiners.slice(i, i + ENTRY_EVENT_CHUNK);
-        const events = await deps.amo.listEvents({ entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] }, 'bulk');
-        for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0])))) entries.set(id, at);
+        const events = await deps.amo.listEvents(
+          { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] },
+          'bulk',
+        );
+        for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0]))))
+          entries.set(id, at);
       }
       // R10 counts people only: for leads with no person's touch known yet, amoCRM's events say when one last touched them.
       if (s.weeklyUpdate) {
         // Only where it decides something: no touch known, and the creation alone would make the lead stale.
         const now = deps.clock.now().getTime();
         const w = s.weeklyUpdate;
-        const untouched = leads.filter((l) => states.get(l.leadId)?.lastTouchAt === undefined && l.statusId !== undefined && w.openStatusIds.has(l.statusId) && l.createdAt !== undefined && now - l.createdAt >= w.maxSilenceMs);
+        const untouched = leads.filter(
+          (l) =>
+            states.get(l.leadId)?.lastTouchAt === undefined &&
+            l.statusId !== undefined &&
+            w.openStatusIds.has(l.statusId) &&
+            l.createdAt !== undefined &&
+            now - l.createdAt >= w.maxSilenceMs,
+        );
         for (let i = 0; i < untouched.length; i += ENTRY_EVENT_CHUNK) {
           const chunk = untouched.slice(i, i + ENTRY_EVENT_CHUNK);
-          const events = await deps.amo.listEvents({ entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: PERSON_TOUCH_EVENT_TYPES }, 'bulk');
+          const events = await deps.amo.listEvents(
+            { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: PERSON_TOUCH_EVENT_TYPES },
+            'bulk',
+          );
           const touches = lastPersonTouches(events, (userId) => ctx0.rules.pickup.robotUserIds.has(userId));
           for (const l of chunk) {
             const at = touches.get(l.leadId);
@@ -220,7 +284,12 @@ export function createStageRulesEngine(deps: StageRulesDeps) {
       const toDrain: Committed[] = [];
       for (const lead of leads) {
         const ctx = { ...ctx0, now: deps.clock.now().getTime() };
-        const first = stageRulesOnSweep(states.get(lead.leadId) ?? emptyStageState(), lead, entries.get(lead.leadId), ctx);
+        const first = stageRulesOnSweep(
+          states.get(lead.leadId) ?? emptyStageState(),
+          lead,
+          entries.get(lead.leadId),
+          ctx,
+        );
         if (first.plans.length === 0) continue;
         try {
           await deps.leads.withLock(lead.leadId, async () => {

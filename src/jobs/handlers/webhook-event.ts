@@ -18,7 +18,11 @@ import type { WebhookEventJob } from '../catalog.js';
 import { RetryLaterError } from '../../lib/retry-later.js';
 
 /** Called with the lead's lock held; returns the plans of every rule for this event (nothing is written here). */
-export type OnLeadEvent = (input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent }) => Promise<Plan[]>;
+export type OnLeadEvent = (input: {
+  before: LeadState | undefined;
+  after: LeadState;
+  event: WebhookEvent;
+}) => Promise<Plan[]>;
 
 export const LEAD_STATE_FIELD = 'state';
 /** The lead's last applied events (short hashes of their dedupe keys): a redelivered job finds its event here. */
@@ -34,11 +38,17 @@ export function createWebhookEventHandler(deps: {
   /** Compacts the delivery's raw body the intake kept plain (see src/store/webhook-inbox.ts). */
   archive?: Pick<WebhookArchive, 'compactRaw'>;
 }) {
-  return async ({ event, compactRaw }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
+  return async ({
+    event,
+    compactRaw,
+  }: WebhookEventJob): Promise<{ leadId?: number; changed: boolean; plans: number }> => {
     if (compactRaw && deps.archive) {
       // Housekeeping of the audit copy: a failure here leaves the body plain until it expires, never fails the event.
       await deps.archive.compactRaw(event.deliveryId).catch((err: unknown) => {
-        deps.logger.warn({ err: { message: (err as Error).message }, deliveryId: event.deliveryId }, 'raw body left uncompacted');
+        deps.logger.warn(
+          { err: { message: (err as Error).message }, deliveryId: event.deliveryId },
+          'raw body left uncompacted',
+        );
       });
     }
     const leadId = leadIdOf(event);
@@ -51,9 +61,15 @@ export function createWebhookEventHandler(deps: {
       const { changed, committed } = await deps.leads.withLock(leadId, async () => {
         if (deps.effects) await deps.effects.executor.resume([leadId]);
         // A job redelivered after its commit (a killed worker, a Redis restart) must not decide again on today's state.
-        const applied = deps.effects ? (((await deps.effects.executor.store.readState(leadId, [APPLIED_EVENTS_FIELD]))[APPLIED_EVENTS_FIELD] as string[] | undefined) ?? []) : [];
+        const applied = deps.effects
+          ? (((await deps.effects.executor.store.readState(leadId, [APPLIED_EVENTS_FIELD]))[APPLIED_EVENTS_FIELD] as
+              string[] | undefined) ?? [])
+          : [];
         if (applied.includes(eventHash)) {
-          deps.logger.info({ leadId, kind: event.kind, dedupeKey: event.dedupeKey }, 'event already applied to this lead; not deciding again');
+          deps.logger.info(
+            { leadId, kind: event.kind, dedupeKey: event.dedupeKey },
+            'event already applied to this lead; not deciding again',
+          );
           return { changed: false, committed: [] };
         }
         const before = await deps.leads.get(leadId);
@@ -61,7 +77,15 @@ export function createWebhookEventHandler(deps: {
         const changed = JSON.stringify(before) !== JSON.stringify(after);
         const plans = deps.onLeadEvent ? await deps.onLeadEvent({ before, after, event }) : [];
         deps.logger.info(
-          { leadId, kind: event.kind, action: 'action' in event ? event.action : undefined, statusId: after.statusId, responsibleUserId: after.responsibleUserId, changed, plans: plans.map((p) => p.id) },
+          {
+            leadId,
+            kind: event.kind,
+            action: 'action' in event ? event.action : undefined,
+            statusId: after.statusId,
+            responsibleUserId: after.responsibleUserId,
+            changed,
+            plans: plans.map((p) => p.id),
+          },
           'lead event applied',
         );
         if (!deps.effects) {
@@ -73,7 +97,10 @@ export function createWebhookEventHandler(deps: {
           rule: 'lead-state',
           leadId,
           reason: 'webhook event applied',
-          state: { ...(changed ? { [LEAD_STATE_FIELD]: after } : {}), [APPLIED_EVENTS_FIELD]: [...applied, eventHash].slice(-APPLIED_EVENTS_KEPT) },
+          state: {
+            ...(changed ? { [LEAD_STATE_FIELD]: after } : {}),
+            [APPLIED_EVENTS_FIELD]: [...applied, eventHash].slice(-APPLIED_EVENTS_KEPT),
+          },
           effects: [],
         };
         return { changed, committed: await deps.effects.executor.commit([statePlan, ...plans]) };

@@ -56,7 +56,12 @@ export function callFromNoteEvent(event: NoteEvent, fallbackAt: number): CallNot
 }
 
 /** A call note from the API (`call_in`/`call_out` with params), or undefined. */
-export function callFromApiNote(note: { note_type: string; created_at?: number | undefined; created_by?: number | undefined; params?: Record<string, unknown> | null | undefined }): CallNote | undefined {
+export function callFromApiNote(note: {
+  note_type: string;
+  created_at?: number | undefined;
+  created_by?: number | undefined;
+  params?: Record<string, unknown> | null | undefined;
+}): CallNote | undefined {
   if (note.note_type !== 'call_in' && note.note_type !== 'call_out') return undefined;
   const parsed = ApiCallParamsSchema.safeParse(note.params ?? {});
   const p = parsed.success ? parsed.data : {};

@@ -7,7 +7,11 @@ import { DateTime } from 'luxon';
 import { cadenceSteps } from './plan.js';
 import type { CadencePhase, CadenceState } from './types.js';
 
-const OUTCOME: Record<string, string> = { no_answer: 'no answer', no_call: 'completed without a call', overdue: 'overdue (call_overdue), set again' };
+const OUTCOME: Record<string, string> = {
+  no_answer: 'no answer',
+  no_call: 'completed without a call',
+  overdue: 'overdue (call_overdue), set again',
+};
 
 export function explainCadence(state: CadenceState, phases: CadencePhase[], zone: string): string[] {
   const entry = DateTime.fromMillis(state.entryAt, { zone });
@@ -23,12 +27,17 @@ export function explainCadence(state: CadenceState, phases: CadencePhase[], zone
     const open = state.openTask?.step === step.index ? state.openTask : undefined;
     const what = [
       ...done.map((a) => `${OUTCOME[a.outcome] ?? a.outcome} at ${fmt(a.at)} (due ${fmt(a.dueAt)}, calls ${a.calls})`),
-      ...(open ? [`OPEN task ${open.ref}, due ${fmt(open.dueAt)}${open.weekendMissed ? ' (no weekend slot left)' : ''}`] : []),
+      ...(open
+        ? [`OPEN task ${open.ref}, due ${fmt(open.dueAt)}${open.weekendMissed ? ' (no weekend slot left)' : ''}`]
+        : []),
     ];
     const status = what.length > 0 ? what.join('; ') : step.index < state.step ? 'skipped' : 'planned';
-    lines.push(`  ${String(step.index).padStart(2)}. phase ${step.phase + 1}, call ${step.inPhase}/${step.phaseTotal}, day ${step.nominalDay} (${day.toFormat('yyyy-MM-dd ccc')}${step.weekend ? ', weekend call' : ''}): ${status}`);
+    lines.push(
+      `  ${String(step.index).padStart(2)}. phase ${step.phase + 1}, call ${step.inPhase}/${step.phaseTotal}, day ${step.nominalDay} (${day.toFormat('yyyy-MM-dd ccc')}${step.weekend ? ', weekend call' : ''}): ${status}`,
+    );
   }
-  if (state.status === 'waiting_end' && state.timerAt !== undefined) lines.push(`  ends at ${fmt(state.timerAt)} unless the client answers`);
+  if (state.status === 'waiting_end' && state.timerAt !== undefined)
+    lines.push(`  ends at ${fmt(state.timerAt)} unless the client answers`);
   if (state.endedAt !== undefined) lines.push(`  ended at ${fmt(state.endedAt)}`);
   return lines;
 }

@@ -66,7 +66,9 @@ export function cadenceSteps(cadence: Pick<CompiledCadence, 'phases'>, entryWeek
         days.sort((a, b) => a - b);
         weekendAt = days.findIndex((d) => weekendDays.includes(d));
       }
-      days.forEach((d, k) => perPhase.push({ phase: p, blockStart: bs, blockEnd: be, nominalDay: d, weekend: k === weekendAt }));
+      days.forEach((d, k) =>
+        perPhase.push({ phase: p, blockStart: bs, blockEnd: be, nominalDay: d, weekend: k === weekendAt }),
+      );
     }
     perPhase.forEach((s, i) => out.push({ ...s, index: 0, inPhase: i + 1, phaseTotal: perPhase.length }));
   });
@@ -79,12 +81,23 @@ const range = (a: number, b: number): number[] => Array.from({ length: Math.max(
 export const callsPerDay = (phase: CadencePhase): number => Math.ceil(phase.calls / phase.everyDays);
 
 /** Whose working time the calls follow: the responsible manager, else the department of the pipeline, else always. */
-export function availability(rules: CompiledRules, userId: number | undefined, pipelineId: number): (from: number, to: number) => Interval[] {
-  const manager: CompiledManager | undefined = rules.departments.flatMap((d) => d.managers).find((m) => m.userId === userId);
+export function availability(
+  rules: CompiledRules,
+  userId: number | undefined,
+  pipelineId: number,
+): (from: number, to: number) => Interval[] {
+  const manager: CompiledManager | undefined = rules.departments
+    .flatMap((d) => d.managers)
+    .find((m) => m.userId === userId);
   if (manager) return (from, to) => managerIntervals(manager, from, to, rules.calendar, rules.timeZone);
   const dept: CompiledDepartment | undefined = rules.departments.find((d) => d.pipelineIds.includes(pipelineId));
   if (dept && dept.managers.length > 0) {
-    return (from, to) => mergeIntervals(dept.managers.filter((m) => m.paused === undefined).flatMap((m) => managerIntervals(m, from, to, rules.calendar, rules.timeZone)));
+    return (from, to) =>
+      mergeIntervals(
+        dept.managers
+          .filter((m) => m.paused === undefined)
+          .flatMap((m) => managerIntervals(m, from, to, rules.calendar, rules.timeZone)),
+      );
   }
   return (from, to) => [[from, to]];
 }
@@ -129,12 +142,20 @@ export function nextSlot(q: SlotQuery): Slot | undefined {
   const last = q.slots[q.slots.length - 1];
   let from = Math.max(nominal, q.notBefore);
   const perDay = callsPerDay(phase);
-  if (perDay <= 1 && last) from = Math.max(from, DateTime.fromISO(last.day, { zone: q.zone }).plus({ days: 1 }).toMillis());
+  if (perDay <= 1 && last)
+    from = Math.max(from, DateTime.fromISO(last.day, { zone: q.zone }).plus({ days: 1 }).toMillis());
   const blockEnd = localDayStart(q.entryAt, q.step.blockEnd, q.zone);
   const attempts: Array<{ weekendOnly: boolean; rotate: boolean; until: number }> = [];
-  if (q.step.weekend) attempts.push({ weekendOnly: true, rotate: q.cadence.rotateWindows, until: blockEnd }, { weekendOnly: true, rotate: false, until: blockEnd });
+  if (q.step.weekend)
+    attempts.push(
+      { weekendOnly: true, rotate: q.cadence.rotateWindows, until: blockEnd },
+      { weekendOnly: true, rotate: false, until: blockEnd },
+    );
   const horizon = from + SLOT_HORIZON_DAYS * DAY_MS;
-  attempts.push({ weekendOnly: false, rotate: q.cadence.rotateWindows, until: Math.min(horizon, from + 14 * DAY_MS) }, { weekendOnly: false, rotate: false, until: horizon });
+  attempts.push(
+    { weekendOnly: false, rotate: q.cadence.rotateWindows, until: Math.min(horizon, from + 14 * DAY_MS) },
+    { weekendOnly: false, rotate: false, until: horizon },
+  );
   for (const a of attempts) {
     const slot = search(q, from, a.until, a.weekendOnly, a.rotate && last !== undefined ? last.window : -1, perDay);
     if (slot) return { ...slot, weekendMissed: q.step.weekend && !slot.weekendDay };
@@ -142,7 +163,14 @@ export function nextSlot(q: SlotQuery): Slot | undefined {
   return undefined;
 }
 
-function search(q: SlotQuery, from: number, until: number, weekendOnly: boolean, avoidWindow: number, perDay: number): Omit<Slot, 'weekendMissed'> | undefined {
+function search(
+  q: SlotQuery,
+  from: number,
+  until: number,
+  weekendOnly: boolean,
+  avoidWindow: number,
+  perDay: number,
+): Omit<Slot, 'weekendMissed'> | undefined {
   if (until <= from) return undefined;
   const perDayCount = new Map<string, number>();
   for (const s of q.slots) perDayCount.set(s.day, (perDayCount.get(s.day) ?? 0) + 1);

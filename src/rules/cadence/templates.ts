@@ -28,7 +28,8 @@ export function timesText(n: number): string {
 }
 
 const hhmm = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).toFormat('HH:mm');
-export const dateTime = (ms: number, zone: string): string => DateTime.fromMillis(ms, { zone }).setLocale('ru').toFormat('d MMMM HH:mm');
+export const dateTime = (ms: number, zone: string): string =>
+  DateTime.fromMillis(ms, { zone }).setLocale('ru').toFormat('d MMMM HH:mm');
 
 /** The period of a step: "неделя 1", or "неделя 2" for day 9. */
 export const weekOf = (step: CadenceStep): number => Math.floor(step.nominalDay / 7) + 1;
@@ -39,7 +40,17 @@ export function stepHeadline(step: CadenceStep, unanswered: number): string {
   return `Звонок ${step.inPhase} из ${step.phaseTotal}, неделя ${weekOf(step)} — ${tail}`;
 }
 
-export function callTaskText(input: { cadence: CompiledCadence; step: CadenceStep; totalSteps: number; unanswered: number; windowStart: number; dueAt: number; zone: string; weekend: boolean; reissue: number }): string {
+export function callTaskText(input: {
+  cadence: CompiledCadence;
+  step: CadenceStep;
+  totalSteps: number;
+  unanswered: number;
+  windowStart: number;
+  dueAt: number;
+  zone: string;
+  weekend: boolean;
+  reissue: number;
+}): string {
   const { cadence, step } = input;
   const parts = [
     `${stepHeadline(step, input.unanswered)}.`,
@@ -65,16 +76,29 @@ export function startNote(cadence: CompiledCadence, totalSteps: number, firstDue
 
 export function attemptsList(state: CadenceState, zone: string): string {
   if (state.attempts.length === 0) return 'попыток не было';
-  return state.attempts.map((a, i) => `${i + 1}) ${dateTime(a.at, zone)} — ${OUTCOME_TEXT[a.outcome]}${a.calls > 0 ? ` (звонков: ${a.calls})` : ''}`).join('; ');
+  return state.attempts
+    .map(
+      (a, i) =>
+        `${i + 1}) ${dateTime(a.at, zone)} — ${OUTCOME_TEXT[a.outcome]}${a.calls > 0 ? ` (звонков: ${a.calls})` : ''}`,
+    )
+    .join('; ');
 }
 
-export function endNote(cadence: CompiledCadence, state: CadenceState, zone: string, why: 'finished' | 'third_manager'): string {
+export function endNote(
+  cadence: CompiledCadence,
+  state: CadenceState,
+  zone: string,
+  why: 'finished' | 'third_manager',
+): string {
   const made = state.attempts.filter((a) => a.outcome !== 'overdue').length;
   const head =
     why === 'third_manager'
       ? `Робот: клиента не смог набрать уже ${state.unreachedBy.length}-й менеджер подряд (seed 001, сценарий 2)`
       : `Робот: каденция «${cadence.profile}» завершена, клиент так и не вышел на связь`;
-  const action = cadence.end.kind === 'move' ? `Сделка переведена в этап «${cadence.end.stageName}»${cadence.end.reason ? `, причина: «${cadence.end.reason}»` : ''}.` : 'РОП получил уведомление.';
+  const action =
+    cadence.end.kind === 'move'
+      ? `Сделка переведена в этап «${cadence.end.stageName}»${cadence.end.reason ? `, причина: «${cadence.end.reason}»` : ''}.`
+      : 'РОП получил уведомление.';
   return `${head}. Попыток: ${made} из ${state.attempts.length} шагов. ${action} Попытки: ${attemptsList(state, zone)}.`;
 }
 

@@ -18,7 +18,8 @@ export interface CadencePhase {
   messengerText?: string;
 }
 
-export type CadenceEnd = { kind: 'move'; pipelineId: number; statusId: number; stageName: string; reason?: string } | { kind: 'alert' };
+export type CadenceEnd =
+  { kind: 'move'; pipelineId: number; statusId: number; stageName: string; reason?: string } | { kind: 'alert' };
 
 export interface CompiledCadence {
   profile: string;
@@ -61,13 +62,39 @@ export const CadenceStateSchema = z.object({
   step: z.number().int().nonnegative(),
   reissue: z.number().int().nonnegative(),
   openTask: z
-    .object({ ref: z.string(), step: z.number().int(), dueAt: z.number(), window: z.number().int(), day: z.string(), createdAt: z.number(), weekendMissed: z.boolean().optional(), text: z.string().optional() })
+    .object({
+      ref: z.string(),
+      step: z.number().int(),
+      dueAt: z.number(),
+      window: z.number().int(),
+      day: z.string(),
+      createdAt: z.number(),
+      weekendMissed: z.boolean().optional(),
+      text: z.string().optional(),
+    })
     .optional(),
   /** When the rule's timer is due (overdue check, the end, or a retry to find a slot). */
   timerAt: z.number().optional(),
-  attempts: z.array(z.object({ step: z.number().int(), outcome: AttemptOutcomeSchema, at: z.number(), dueAt: z.number(), userId: z.number().int().optional(), calls: z.number().int() })),
+  attempts: z.array(
+    z.object({
+      step: z.number().int(),
+      outcome: AttemptOutcomeSchema,
+      at: z.number(),
+      dueAt: z.number(),
+      userId: z.number().int().optional(),
+      calls: z.number().int(),
+    }),
+  ),
   /** Call notes seen while the current task is open. */
-  calls: z.array(z.object({ at: z.number(), answered: z.boolean(), durationSec: z.number(), status: z.number().int().optional(), direction: z.enum(['in', 'out']) })),
+  calls: z.array(
+    z.object({
+      at: z.number(),
+      answered: z.boolean(),
+      durationSec: z.number(),
+      status: z.number().int().optional(),
+      direction: z.enum(['in', 'out']),
+    }),
+  ),
   /** Days and windows of issued calls, for rotation and the calls-per-day cap. */
   slots: z.array(z.object({ step: z.number().int(), day: z.string(), window: z.number().int() })),
   stoppedBy: z.enum(['left_stage', 'answered_call', 'meeting_set', 'profile_off']).optional(),

@@ -12,13 +12,21 @@ export interface Eligibility {
 }
 
 /** Eligible = in the department, active in amoCRM, not paused (in config or at run time, R2 seed 002 §2.13), not absent, on shift now, under the cap, not excluded. */
-export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, excluded: ReadonlySet<number>): Eligibility {
+export function eligibleCandidates(
+  dept: CompiledDepartment,
+  ctx: RuleContext,
+  excluded: ReadonlySet<number>,
+): Eligibility {
   const { rules, now, loads } = ctx;
   const out: Eligibility = { eligible: [], skipped: [] };
   for (const m of dept.managers) {
     let reason: SkipReason | undefined;
     // The pause's own reason goes into the explanation: "paused" alone does not tell the РОП why.
-    const pause = m.paused ?? ctx.paused?.get(`manager:${m.userId}`)?.reason ?? dept.paused ?? ctx.paused?.get(`department:${dept.name}`)?.reason;
+    const pause =
+      m.paused ??
+      ctx.paused?.get(`manager:${m.userId}`)?.reason ??
+      dept.paused ??
+      ctx.paused?.get(`department:${dept.name}`)?.reason;
     if (!rules.activeUserIds.has(m.userId)) reason = 'inactive';
     else if (excluded.has(m.userId)) reason = 'missed_this_lead';
     else if (pause !== undefined) reason = 'paused';
@@ -26,13 +34,22 @@ export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, e
     else if (!isOnShift(m, now, rules.calendar, rules.timeZone)) reason = 'off_shift';
     else if ((loads.get(m.userId) ?? 0) >= m.cap) reason = 'at_cap';
     if (reason) {
-      out.skipped.push(reason === 'paused' && pause !== undefined ? { userId: m.userId, reason, detail: pause } : { userId: m.userId, reason });
+      out.skipped.push(
+        reason === 'paused' && pause !== undefined
+          ? { userId: m.userId, reason, detail: pause }
+          : { userId: m.userId, reason },
+      );
       continue;
     }
     // R11, seed 001 «Правило распределения лидов»: the month's 3 worst get fewer new leads.
     const f = ctx.weightFactors?.get(m.userId);
     if (f !== undefined && f.factor !== 1) {
-      out.eligible.push({ userId: m.userId, weight: m.weight * f.factor, cap: m.cap, factor: { baseWeight: m.weight, factor: f.factor, reason: f.reason } });
+      out.eligible.push({
+        userId: m.userId,
+        weight: m.weight * f.factor,
+        cap: m.cap,
+        factor: { baseWeight: m.weight, factor: f.factor, reason: f.reason },
+      });
     } else out.eligible.push({ userId: m.userId, weight: m.weight, cap: m.cap });
   }
   return out;
@@ -42,7 +59,10 @@ export function eligibleCandidates(dept: CompiledDepartment, ctx: RuleContext, e
  * nginx's smooth weighted round-robin: every candidate's current weight grows by its weight, the largest wins
  * and gives back the total. Shares match the weights and a heavy manager's turns are spread, not bunched.
  */
-export function smoothWeightedRoundRobin(current: Readonly<Record<string, number>>, candidates: Candidate[]): { winner: number | undefined; next: Record<string, number> } {
+export function smoothWeightedRoundRobin(
+  current: Readonly<Record<string, number>>,
+  candidates: Candidate[],
+): { winner: number | undefined; next: Record<string, number> } {
   const next: Record<string, number> = { ...current };
   let total = 0;
   let best: number | undefined;

@@ -35,7 +35,9 @@ export function listingOwnerOf(lead: LeadSnapshot, rules: CompiledRules): number
   return undefined;
 }
 
-export type RouteResult = { kind: 'routed'; department: CompiledDepartment; note: RoutingNote; weight: number; cap: number } | { kind: 'rotation'; note?: RoutingNote };
+export type RouteResult =
+  | { kind: 'routed'; department: CompiledDepartment; note: RoutingNote; weight: number; cap: number }
+  | { kind: 'rotation'; note?: RoutingNote };
 
 /** The owner the lead should go to, if any, and whether they can take it now (else why rotation decides). */
 export function route(lead: LeadSnapshot, ctx: RuleContext, excluded: ReadonlySet<number>): RouteResult {
@@ -43,7 +45,8 @@ export function route(lead: LeadSnapshot, ctx: RuleContext, excluded: ReadonlySe
   const owners: Array<{ kind: RoutingNote['kind']; userId: number }> = [];
   const listing = listingOwnerOf(lead, rules);
   if (listing !== undefined) owners.push({ kind: 'listing_owner', userId: listing });
-  if (rules.routing?.returningClient && lead.contactOwnerUserId !== undefined && lead.contactOwnerUserId > 0) owners.push({ kind: 'returning_client', userId: lead.contactOwnerUserId });
+  if (rules.routing?.returningClient && lead.contactOwnerUserId !== undefined && lead.contactOwnerUserId > 0)
+    owners.push({ kind: 'returning_client', userId: lead.contactOwnerUserId });
   let first: RoutingNote | undefined;
   for (const o of owners) {
     const dept = rules.departments.find((d) => d.managers.some((m) => m.userId === o.userId));

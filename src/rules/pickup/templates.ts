@@ -34,7 +34,9 @@ export function explainChoice(e: DistributionExplanation, name: (id: number) => 
     e.strategy === 'least_loaded'
       ? `меньше всего невзятых заявок среди ${e.candidates.length} менеджеров на смене`
       : `очередь распределения по весам (вес ${winner?.weight ?? 1} из ${total}, на смене ${e.candidates.length})`;
-  const skipped = e.skipped.length ? `; пропущены: ${e.skipped.map((s) => `${name(s.userId)} — ${SKIP_TEXT[s.reason]}`).join(', ')}` : '';
+  const skipped = e.skipped.length
+    ? `; пропущены: ${e.skipped.map((s) => `${name(s.userId)} — ${SKIP_TEXT[s.reason]}`).join(', ')}`
+    : '';
   // R11: a weight lowered by the monthly ranking is named with its reason, so nobody wonders why they get fewer leads.
   const lowered = e.candidates.filter((c) => c.factor !== undefined);
   const factors = lowered.length
@@ -46,15 +48,30 @@ export function explainChoice(e: DistributionExplanation, name: (id: number) => 
 export const notes = {
   assigned: (p: { manager: string; why: string; timeout: string; deadline: string }): string =>
     `Робот назначил ответственным: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
-  reassigned: (p: { missed: string; manager: string; why: string; timeout: string; deadline: string; misses: number }): string =>
+  reassigned: (p: {
+    missed: string;
+    manager: string;
+    why: string;
+    timeout: string;
+    deadline: string;
+    misses: number;
+  }): string =>
     `${p.missed} не взял(а) клиента в работу за ${p.timeout}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. Пропусков по этой заявке: ${p.misses}. Новый срок — до ${p.deadline}.`,
-  reassignedByHead: (p: { head: string; previous: string | undefined; manager: string; why: string; timeout: string; deadline: string }): string =>
+  reassignedByHead: (p: {
+    head: string;
+    previous: string | undefined;
+    manager: string;
+    why: string;
+    timeout: string;
+    deadline: string;
+  }): string =>
     `РОП ${p.head} переназначил(а) клиента${p.previous ? ` (был(а) ответственным: ${p.previous})` : ''}. Робот передал клиента: ${p.manager}. Почему: ${p.why}. У вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
   clockExtended: (p: { manager: string; landed: string; timeout: string; deadline: string }): string =>
     `Назначение дошло до amoCRM с опозданием (в ${p.landed}). ${p.manager}, у вас по-прежнему ${p.timeout}, чтобы взять клиента в работу: новый срок — до ${p.deadline}.`,
   clockStarted: (p: { manager: string; timeout: string; deadline: string }): string =>
     `${p.manager}, у вас ${p.timeout}, чтобы взять клиента в работу (до ${p.deadline}), иначе робот передаст клиента другому менеджеру.`,
-  waitingShift: (p: { start: string }): string => `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); время на взятие в работу начнёт считаться с этого момента.`,
+  waitingShift: (p: { start: string }): string =>
+    `Сейчас никто из отдела не на смене. Робот назначит ответственного с началом смены (${p.start}); время на взятие в работу начнёт считаться с этого момента.`,
   fallback: (p: { fallback: string; why: string; missed: string }): string =>
     `Робот передал клиента: ${p.fallback} (РОП). Причина: ${p.why}.${p.missed ? ` Не взяли в работу: ${p.missed}.` : ''}`,
 };
@@ -75,8 +92,14 @@ export const fallbackReasons = {
 
 /** R2 routing in the note: why the owner got the lead, or why rotation chose although there was an owner. */
 export function routingText(r: RoutingNote, name: (id: number) => string, rotation: string): string {
-  const who = r.kind === 'listing_owner' ? `агент, чей объект (${name(r.userId)})` : `менеджер, за которым закреплён клиент (${name(r.userId)})`;
-  if (r.skipped === undefined) return r.kind === 'listing_owner' ? `заявка по объекту агента ${name(r.userId)}` : `клиент уже обращался, за ним закреплён(а) ${name(r.userId)}`;
+  const who =
+    r.kind === 'listing_owner'
+      ? `агент, чей объект (${name(r.userId)})`
+      : `менеджер, за которым закреплён клиент (${name(r.userId)})`;
+  if (r.skipped === undefined)
+    return r.kind === 'listing_owner'
+      ? `заявка по объекту агента ${name(r.userId)}`
+      : `клиент уже обращался, за ним закреплён(а) ${name(r.userId)}`;
   const why = r.skipped === 'not_a_manager' ? 'не менеджер отдела' : (SKIP_TEXT[r.skipped] ?? r.skipped);
   return `${who} сейчас не может взять заявку (${why}); ${rotation}`;
 }

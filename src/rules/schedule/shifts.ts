@@ -21,12 +21,15 @@ export function shiftsOn(schedule: Schedule, isoDate: string, calendar: Calendar
       if (schedule.followHolidays) {
         if (calendar.nonWorking.has(isoDate)) return [];
         // A transferred working Saturday is worked like a Friday (seed: the production calendar).
-        if (calendar.working.has(isoDate) && (weekday === 'sat' || weekday === 'sun')) return schedule.days.fri ?? schedule.days.mon ?? [];
+        if (calendar.working.has(isoDate) && (weekday === 'sat' || weekday === 'sun'))
+          return schedule.days.fri ?? schedule.days.mon ?? [];
       }
       return schedule.days[weekday] ?? [];
     }
     case 'cycle': {
-      const days = Math.round(DateTime.fromISO(isoDate, { zone }).diff(DateTime.fromISO(schedule.anchor, { zone }), 'days').days);
+      const days = Math.round(
+        DateTime.fromISO(isoDate, { zone }).diff(DateTime.fromISO(schedule.anchor, { zone }), 'days').days,
+      );
       const period = schedule.on + schedule.off;
       const position = ((days % period) + period) % period;
       return position < schedule.on ? schedule.shifts : [];
@@ -34,7 +37,8 @@ export function shiftsOn(schedule: Schedule, isoDate: string, calendar: Calendar
   }
 }
 
-const isAbsent = (manager: CompiledManager, isoDate: string): boolean => manager.absences.some((a) => a.from <= isoDate && isoDate <= a.to);
+const isAbsent = (manager: CompiledManager, isoDate: string): boolean =>
+  manager.absences.some((a) => a.from <= isoDate && isoDate <= a.to);
 
 interface LocalDay {
   start: number;
@@ -94,7 +98,13 @@ function shiftIntervals(manager: CompiledManager, day: LocalDay, calendar: Calen
 }
 
 /** A manager's on-shift intervals overlapping [from, to). Overnight shifts start on the day they begin. */
-export function managerIntervals(manager: CompiledManager, from: number, to: number, calendar: Calendar, zone: string): Interval[] {
+export function managerIntervals(
+  manager: CompiledManager,
+  from: number,
+  to: number,
+  calendar: Calendar,
+  zone: string,
+): Interval[] {
   const out: Interval[] = [];
   const last = localDayAt(to, zone).start;
   for (let day = localDayAt(from - DAY_MS, zone); day.start <= last; day = localDayAt(day.end, zone)) {
@@ -126,7 +136,14 @@ export function mergeIntervals(intervals: Interval[]): Interval[] {
 }
 
 /** When the department works: the union of the shifts of its managers who can take leads. */
-export function departmentIntervals(dept: CompiledDepartment, from: number, to: number, calendar: Calendar, zone: string, activeUserIds: ReadonlySet<number>): Interval[] {
+export function departmentIntervals(
+  dept: CompiledDepartment,
+  from: number,
+  to: number,
+  calendar: Calendar,
+  zone: string,
+  activeUserIds: ReadonlySet<number>,
+): Interval[] {
   const managers = dept.managers.filter((m) => m.paused === undefined && activeUserIds.has(m.userId));
   return mergeIntervals(managers.flatMap((m) => managerIntervals(m, from, to, calendar, zone)));
 }

@@ -25,7 +25,14 @@ export const StageStateSchema = z.object({
   r5: z.object({ reasonAt: z.number().optional(), flagged: z.boolean().optional() }).optional(),
   r6: z.object({ n: z.number().int(), untouchedFlagged: z.array(z.number()).optional() }).optional(),
   /** `seenAt`: amoCRM's updated_at of the newest lead view the meeting time was taken from (older ones are stale). */
-  r7: z.object({ meetingAt: z.number().optional(), refs: z.array(z.string()), flagged: z.boolean().optional(), seenAt: z.number().optional() }).optional(),
+  r7: z
+    .object({
+      meetingAt: z.number().optional(),
+      refs: z.array(z.string()),
+      flagged: z.boolean().optional(),
+      seenAt: z.number().optional(),
+    })
+    .optional(),
   /** mustPassThrough rule name → entry time of its `from` stage, while armed. */
   r8: z.record(z.string(), z.number()).optional(),
   r9: z.object({ taskRef: z.string() }).optional(),
@@ -69,16 +76,29 @@ export function stageContext(ctx: RuleContext): StageContext | undefined {
   return ctx.rules.stageRules ? { ...ctx, stage: ctx.rules.stageRules } : undefined;
 }
 
-export const isIn = (ref: StageRef | undefined, lead: { pipelineId?: number | undefined; statusId?: number | undefined }): boolean =>
-  ref !== undefined && lead.statusId === ref.statusId && (lead.pipelineId === undefined || lead.pipelineId === ref.pipelineId);
+export const isIn = (
+  ref: StageRef | undefined,
+  lead: { pipelineId?: number | undefined; statusId?: number | undefined },
+): boolean =>
+  ref !== undefined &&
+  lead.statusId === ref.statusId &&
+  (lead.pipelineId === undefined || lead.pipelineId === ref.pipelineId);
 
-export const isRobot = (rules: CompiledRules, userId: number | undefined): boolean => userId === undefined || rules.pickup.robotUserIds.has(userId);
+export const isRobot = (rules: CompiledRules, userId: number | undefined): boolean =>
+  userId === undefined || rules.pickup.robotUserIds.has(userId);
 
-export const nameOf = (rules: CompiledRules, id: number | undefined): string => (id === undefined ? 'не назначен' : (rules.userNames.get(id) ?? `пользователь ${id}`));
+export const nameOf = (rules: CompiledRules, id: number | undefined): string =>
+  id === undefined ? 'не назначен' : (rules.userNames.get(id) ?? `пользователь ${id}`);
 
-export function departmentOf(rules: CompiledRules, userId: number | undefined, pipelineId: number | undefined): CompiledDepartment | undefined {
+export function departmentOf(
+  rules: CompiledRules,
+  userId: number | undefined,
+  pipelineId: number | undefined,
+): CompiledDepartment | undefined {
   return (
-    rules.departments.find((d) => userId !== undefined && (d.managers.some((m) => m.userId === userId) || d.headUserId === userId)) ??
+    rules.departments.find(
+      (d) => userId !== undefined && (d.managers.some((m) => m.userId === userId) || d.headUserId === userId),
+    ) ??
     rules.departments.find((d) => pipelineId !== undefined && d.pipelineIds.includes(pipelineId)) ??
     rules.departments[0]
   );
@@ -104,7 +124,6 @@ export function durationEn(msValue: number): string {
   if (msValue % 60_000 === 0) return `${msValue / 60_000}m`;
   return `${Math.round(msValue / 1000)}s`;
 }
-
 
 /** A working day: not a weekend unless the calendar moved work there, not a public holiday. */
 export function isWorkingDay(date: DateTime, calendar: Calendar): boolean {
@@ -133,7 +152,8 @@ export function addWorkingDays(from: number, days: number, zone: string, calenda
 export function addIso(from: number, duration: string, zone: string): number {
   const d = Duration.fromISO(duration);
   const to = d.isValid ? DateTime.fromMillis(from, { zone }).plus(d).toMillis() : Number.NaN;
-  if (!(to > from)) throw new Error(`"${duration}" is not a positive ISO-8601 duration; nothing can be scheduled with it`);
+  if (!(to > from))
+    throw new Error(`"${duration}" is not a positive ISO-8601 duration; nothing can be scheduled with it`);
   return to;
 }
 
@@ -182,9 +202,21 @@ export function violationEffects(v: ViolationInput, ctx: StageContext): Effect[]
       dedupeId: `violation:${violationId}`,
       message: {
         at,
-        audience: { kind: 'department', department: dept.name, ...(dept.telegramChat ? { chatId: dept.telegramChat } : {}) },
+        audience: {
+          kind: 'department',
+          department: dept.name,
+          ...(dept.telegramChat ? { chatId: dept.telegramChat } : {}),
+        },
         template: 'violation',
-        params: { type: v.type, rule: v.rule, seed: v.seed, leadId: v.lead.leadId, userId: v.userId ?? 0, since: iso(v.since), violationId },
+        params: {
+          type: v.type,
+          rule: v.rule,
+          seed: v.seed,
+          leadId: v.lead.leadId,
+          userId: v.userId ?? 0,
+          since: iso(v.since),
+          violationId,
+        },
         leadId: v.lead.leadId,
         reason: v.reason,
       },
@@ -194,12 +226,29 @@ export function violationEffects(v: ViolationInput, ctx: StageContext): Effect[]
 }
 
 /** An `action` record: what the robot did to a lead and why, for `lead:explain`. */
-export function actionRecord(rule: string, type: string, lead: StageLead, ctx: StageContext, reason: string, dedupeId: string, seed?: string): Effect {
+export function actionRecord(
+  rule: string,
+  type: string,
+  lead: StageLead,
+  ctx: StageContext,
+  reason: string,
+  dedupeId: string,
+  seed?: string,
+): Effect {
   return {
     kind: 'record',
     leadId: lead.leadId,
     dedupeId,
-    record: { kind: 'action', type, rule, at: iso(ctx.now), leadId: lead.leadId, ...(lead.responsibleUserId !== undefined ? { userId: lead.responsibleUserId } : {}), ...(seed ? { seed } : {}), reason },
+    record: {
+      kind: 'action',
+      type,
+      rule,
+      at: iso(ctx.now),
+      leadId: lead.leadId,
+      ...(lead.responsibleUserId !== undefined ? { userId: lead.responsibleUserId } : {}),
+      ...(seed ? { seed } : {}),
+      reason,
+    },
   };
 }
 
@@ -212,12 +261,23 @@ export interface RuleOutcome {
 }
 
 export function toPlan(leadId: number, o: RuleOutcome, state: StageState): Plan {
-  return { id: `${o.rule}:${leadId}:${o.key}`, rule: o.rule, leadId, reason: o.reason, state: { stage: state }, effects: o.effects };
+  return {
+    id: `${o.rule}:${leadId}:${o.key}`,
+    rule: o.rule,
+    leadId,
+    reason: o.reason,
+    state: { stage: state },
+    effects: o.effects,
+  };
 }
 
 /** Reads the first value of a custom field from the webhook's field list. */
-export function fieldsFromEvent(customFields: Array<{ id: number; values: Array<{ value: string }> }>): Map<number, string> {
-  return new Map(customFields.flatMap((f) => (f.values[0] !== undefined ? [[f.id, f.values[0].value] as [number, string]] : [])));
+export function fieldsFromEvent(
+  customFields: Array<{ id: number; values: Array<{ value: string }> }>,
+): Map<number, string> {
+  return new Map(
+    customFields.flatMap((f) => (f.values[0] !== undefined ? [[f.id, f.values[0].value] as [number, string]] : [])),
+  );
 }
 
 /** A date-time field value (unix seconds as text, or an ISO instant) → epoch ms. */

@@ -11,7 +11,16 @@ import type { Plan } from '../plan.js';
 import type { WebhookEvent } from '../events.js';
 import type { LeadState, StageChange } from '../lead-state.js';
 import type { RuleContext } from '../types.js';
-import { fieldsFromEvent, isRobot, stageContext, toPlan, type RuleOutcome, type StageContext, type StageLead, type StageState } from './common.js';
+import {
+  fieldsFromEvent,
+  isRobot,
+  stageContext,
+  toPlan,
+  type RuleOutcome,
+  type StageContext,
+  type StageLead,
+  type StageState,
+} from './common.js';
 import { STAGE_RULE_LIST, STAGE_RULES } from './registry.js';
 import type { DueFresh, DueTimerInput, Step } from './rule.js';
 
@@ -46,7 +55,8 @@ export function newTransitions(before: LeadState | undefined, after: LeadState):
   const last = before?.history.at(-1);
   if (!last) return after.history;
   const key = JSON.stringify(last);
-  for (let i = after.history.length - 1; i >= 0; i--) if (JSON.stringify(after.history[i]) === key) return after.history.slice(i + 1);
+  for (let i = after.history.length - 1; i >= 0; i--)
+    if (JSON.stringify(after.history[i]) === key) return after.history.slice(i + 1);
   return after.history.slice(-1).filter((h) => h.statusId !== before?.statusId);
 }
 
@@ -65,7 +75,15 @@ class Collector {
   }
 }
 
-function enter(c: Collector, lead: StageLead, to: { statusId?: number | undefined; pipelineId?: number | undefined }, at: number, byUserId: number | undefined, robot: boolean, ctx: StageContext): void {
+function enter(
+  c: Collector,
+  lead: StageLead,
+  to: { statusId?: number | undefined; pipelineId?: number | undefined },
+  at: number,
+  byUserId: number | undefined,
+  robot: boolean,
+  ctx: StageContext,
+): void {
   if (c.state.statusId !== undefined && c.state.statusId !== to.statusId) {
     for (const r of STAGE_RULES) if (r.onLeave) c.take(r.onLeave(c.state, lead, to, ctx));
   }
@@ -76,19 +94,37 @@ function enter(c: Collector, lead: StageLead, to: { statusId?: number | undefine
   else delete next.enteredBy;
   if (!robot && byUserId !== undefined) next.lastTouchAt = Math.max(next.lastTouchAt ?? 0, at);
   c.state = next;
-  const atStage = { ...lead, ...(to.statusId !== undefined ? { statusId: to.statusId } : {}), ...(to.pipelineId !== undefined ? { pipelineId: to.pipelineId } : {}) };
+  const atStage = {
+    ...lead,
+    ...(to.statusId !== undefined ? { statusId: to.statusId } : {}),
+    ...(to.pipelineId !== undefined ? { pipelineId: to.pipelineId } : {}),
+  };
   for (const r of STAGE_RULES) if (r.onEnter) c.take(r.onEnter(c.state, atStage, ctx));
 }
 
 /** A touch for R6 and R10: a note, call or task completion by a person (never the service's own writes). */
 function touchOf(event: WebhookEvent, ctx: StageContext): number | undefined {
-  if (event.kind === 'note' && !isRobot(ctx.rules, event.createdUserId)) return event.createdAt !== undefined ? Date.parse(event.createdAt) : ctx.now;
-  if (event.kind === 'task' && event.isCompleted === true && event.modifiedUserId !== undefined && event.modifiedUserId > 0 && !isRobot(ctx.rules, event.modifiedUserId)) return event.updatedAt !== undefined ? Date.parse(event.updatedAt) : ctx.now;
+  if (event.kind === 'note' && !isRobot(ctx.rules, event.createdUserId))
+    return event.createdAt !== undefined ? Date.parse(event.createdAt) : ctx.now;
+  if (
+    event.kind === 'task' &&
+    event.isCompleted === true &&
+    event.modifiedUserId !== undefined &&
+    event.modifiedUserId > 0 &&
+    !isRobot(ctx.rules, event.modifiedUserId)
+  )
+    return event.updatedAt !== undefined ? Date.parse(event.updatedAt) : ctx.now;
   return undefined;
 }
 
 /** A webhook event was applied to the lead's state (`before` → `after`); what the stage rules do about it. */
-export function stageRulesOnLeadEvent(input: { before: LeadState | undefined; after: LeadState; event: WebhookEvent; state: StageState; ctx: RuleContext }): StageResult {
+export function stageRulesOnLeadEvent(input: {
+  before: LeadState | undefined;
+  after: LeadState;
+  event: WebhookEvent;
+  state: StageState;
+  ctx: RuleContext;
+}): StageResult {
   const ctx = stageContext(input.ctx);
   if (!ctx) return { state: input.state, plans: [] };
   const { after, event } = input;
@@ -101,7 +137,15 @@ export function stageRulesOnLeadEvent(input: { before: LeadState | undefined; af
     // A Digital Pipeline webhook names nobody: the move is taken as a person's (the service's own writes always come
     // back with its user id), so the stage's rules start; only a named robot's move does not start them.
     const robot = t.byUserId !== undefined && isRobot(ctx.rules, t.byUserId);
-    enter(c, lead, { statusId: t.statusId, pipelineId: t.pipelineId ?? after.pipelineId }, Date.parse(t.at), t.byUserId, robot, ctx);
+    enter(
+      c,
+      lead,
+      { statusId: t.statusId, pipelineId: t.pipelineId ?? after.pipelineId },
+      Date.parse(t.at),
+      t.byUserId,
+      robot,
+      ctx,
+    );
   }
   if (after.deleted && c.state.statusId !== undefined) {
     for (const r of STAGE_RULES) if (r.onLeave) c.take(r.onLeave(c.state, lead, {}, ctx));
@@ -117,16 +161,34 @@ export function stageRulesOnLeadEvent(input: { before: LeadState | undefined; af
   if (JSON.stringify(c.state) !== original) {
     const last = c.plans.at(-1);
     if (!last || JSON.stringify(last.state?.stage) !== JSON.stringify(c.state)) {
-      c.plans.push({ id: `stage:${after.leadId}:${event.dedupeKey}`, rule: 'stage', leadId: after.leadId, reason: 'stage rules state', state: { stage: c.state }, effects: [] });
+      c.plans.push({
+        id: `stage:${after.leadId}:${event.dedupeKey}`,
+        rule: 'stage',
+        leadId: after.leadId,
+        reason: 'stage rules state',
+        state: { stage: c.state },
+        effects: [],
+      });
     }
   }
   return { state: c.state, plans: c.plans };
 }
 
 /** A rule's timer is due; `fresh` is the lead re-read from amoCRM. Every plan settles the timer (cancel or reschedule). */
-export function stageRulesOnDue(timer: DueTimerInput & { leadId: number }, state: StageState, fresh: DueFresh, input: RuleContext): StageResult {
+export function stageRulesOnDue(
+  timer: DueTimerInput & { leadId: number },
+  state: StageState,
+  fresh: DueFresh,
+  input: RuleContext,
+): StageResult {
   const ctx = stageContext(input);
-  const cancelOnly: Plan = { id: `${timer.rule}:${timer.leadId}:${timer.key}:off`, rule: timer.rule, leadId: timer.leadId, reason: 'stage rules are off', effects: [{ kind: 'cancel_timer', rule: timer.rule, leadId: timer.leadId, key: timer.key }] };
+  const cancelOnly: Plan = {
+    id: `${timer.rule}:${timer.leadId}:${timer.key}:off`,
+    rule: timer.rule,
+    leadId: timer.leadId,
+    reason: 'stage rules are off',
+    effects: [{ kind: 'cancel_timer', rule: timer.rule, leadId: timer.leadId, key: timer.key }],
+  };
   if (!ctx) return { state, plans: [cancelOnly] };
   const rule = STAGE_RULES.find((r) => r.rule === timer.rule);
   if (!rule?.onDue) return { state, plans: [{ ...cancelOnly, reason: `no due handler for ${timer.rule}` }] };
@@ -141,7 +203,12 @@ export function stageRulesOnDue(timer: DueTimerInput & { leadId: number }, state
  * after it entered, or a webhook was lost), it joins at `enteredAt` (its real entry, from amoCRM's events; the
  * lead's `updated_at` when no event says). Then R10 checks its last update.
  */
-export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt: number | undefined, input: RuleContext): StageResult {
+export function stageRulesOnSweep(
+  state: StageState,
+  lead: StageLead,
+  enteredAt: number | undefined,
+  input: RuleContext,
+): StageResult {
   const ctx = stageContext(input);
   if (!ctx) return { state, plans: [] };
   const c = new Collector(lead.leadId, state);
@@ -159,13 +226,33 @@ export function stageRulesOnSweep(state: StageState, lead: StageLead, enteredAt:
     for (const p of c.plans) p.id = `${p.id}:join`;
     const last = c.plans.at(-1);
     if (last) last.state = { stage: c.state };
-    else c.plans.push({ id: `stage:${lead.leadId}:join:${lead.statusId}:${at}`, rule: 'stage', leadId: lead.leadId, reason: `joined stage ${lead.statusId} entered ${new Date(at).toISOString()}`, state: { stage: c.state }, effects: [] });
+    else
+      c.plans.push({
+        id: `stage:${lead.leadId}:join:${lead.statusId}:${at}`,
+        rule: 'stage',
+        leadId: lead.leadId,
+        reason: `joined stage ${lead.statusId} entered ${new Date(at).toISOString()}`,
+        state: { stage: c.state },
+        effects: [],
+      });
   }
   const beforeR10 = c.state.lastTouchAt;
   for (const r of STAGE_RULES) if (r.onSweep) c.take(r.onSweep(c.state, lead, ctx));
-  if (c.plans.length === 0 && beforeR10 === undefined && c.state.lastTouchAt !== undefined && lead.lastPersonTouchAt !== undefined) {
+  if (
+    c.plans.length === 0 &&
+    beforeR10 === undefined &&
+    c.state.lastTouchAt !== undefined &&
+    lead.lastPersonTouchAt !== undefined
+  ) {
     // A person's touch read from amoCRM's events is kept, so the next sweep need not read them again.
-    c.plans.push({ id: `stage:${lead.leadId}:touch:${c.state.lastTouchAt}`, rule: 'R10', leadId: lead.leadId, reason: `last touch by a person at ${new Date(c.state.lastTouchAt).toISOString()} (amoCRM events)`, state: { stage: c.state }, effects: [] });
+    c.plans.push({
+      id: `stage:${lead.leadId}:touch:${c.state.lastTouchAt}`,
+      rule: 'R10',
+      leadId: lead.leadId,
+      reason: `last touch by a person at ${new Date(c.state.lastTouchAt).toISOString()} (amoCRM events)`,
+      state: { stage: c.state },
+      effects: [],
+    });
   }
   return { state: c.state, plans: c.plans };
 }

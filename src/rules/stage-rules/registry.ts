@@ -42,7 +42,9 @@ export const STAGE_RULES: StageRule[] = KEYS.map((k) => STAGE_RULE_DEFINITIONS[k
 export const STAGE_RULE_IDS: string[] = KEYS.map((k) => STAGE_RULE_DEFINITIONS[k].id);
 export const STAGE_RULE_LIST: StageRuleDefinition[] = KEYS.map((k) => STAGE_RULE_DEFINITIONS[k]);
 
-const pieces = Object.fromEntries(KEYS.map((k) => [k, STAGE_RULE_DEFINITIONS[k].schema])) as { [K in StageRuleKey]: Definitions[K]['schema'] };
+const pieces = Object.fromEntries(KEYS.map((k) => [k, STAGE_RULE_DEFINITIONS[k].schema])) as {
+  [K in StageRuleKey]: Definitions[K]['schema'];
+};
 
 export const StageRulesSchema = z
   .object({
@@ -57,11 +59,19 @@ export type StageRulesConfig = z.infer<typeof StageRulesSchema>;
 const norm = (s: string): string => s.trim().toLocaleLowerCase('ru').replace(/ё/g, 'е').replace(/\s+/g, ' ');
 
 /** Resolves names to ids; every unresolved name is an error with the names that exist. */
-export function compileStageRules(cfg: StageRulesConfig, dir: AccountDirectory, error: (path: string, message: string) => void): CompiledStageRules | undefined {
+export function compileStageRules(
+  cfg: StageRulesConfig,
+  dir: AccountDirectory,
+  error: (path: string, message: string) => void,
+): CompiledStageRules | undefined {
   const at = 'stageRules';
   const pipelineOf = (name: string, path: string) => {
     const p = dir.pipelines.find((x) => norm(x.name) === norm(name));
-    if (!p) error(path, `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((x) => `"${x.name}"`).join(', ')}`);
+    if (!p)
+      error(
+        path,
+        `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((x) => `"${x.name}"`).join(', ')}`,
+      );
     return p;
   };
   const pipeline = pipelineOf(cfg.pipeline, `${at}.pipeline`);
@@ -69,12 +79,18 @@ export function compileStageRules(cfg: StageRulesConfig, dir: AccountDirectory, 
   const stage: StageCompileTools['stage'] = (name, path, p = pipeline): StageRef | undefined => {
     const s = p.statuses.find((x) => norm(x.name) === norm(name));
     if (!s) {
-      error(path, `stage "${name}" does not exist in pipeline "${p.name}"; stages: ${p.statuses.map((x) => `"${x.name}"`).join(', ')}`);
+      error(
+        path,
+        `stage "${name}" does not exist in pipeline "${p.name}"; stages: ${p.statuses.map((x) => `"${x.name}"`).join(', ')}`,
+      );
       return undefined;
     }
     return { pipelineId: p.id, statusId: s.id, name: s.name };
   };
-  const out: Record<string, unknown> = { pipelineId: pipeline.id, statusNames: new Map(dir.pipelines.flatMap((p) => p.statuses.map((x) => [x.id, x.name] as [number, string]))) };
+  const out: Record<string, unknown> = {
+    pipelineId: pipeline.id,
+    statusNames: new Map(dir.pipelines.flatMap((p) => p.statuses.map((x) => [x.id, x.name] as [number, string]))),
+  };
   for (const key of KEYS) {
     const compile = STAGE_RULE_DEFINITIONS[key].compile as (c: unknown, t: StageCompileTools) => unknown;
     const piece = compile(cfg[key], { path: `${at}.${key}`, pipeline, stage, pipelineOf });

@@ -27,7 +27,12 @@ export interface StageRule {
   /** The lead entered a stage. `state` already holds the new stage, its entry time and whether a robot moved it. */
   onEnter?(state: StageState, lead: StageLead, ctx: StageContext): Step;
   /** The lead is leaving the stage `state` describes (called before the state moves on). */
-  onLeave?(state: StageState, lead: StageLead, to: { statusId?: number | undefined; pipelineId?: number | undefined }, ctx: StageContext): Step;
+  onLeave?(
+    state: StageState,
+    lead: StageLead,
+    to: { statusId?: number | undefined; pipelineId?: number | undefined },
+    ctx: StageContext,
+  ): Step;
   /** Any other event while the lead stays in its stage. */
   onEvent?(state: StageState, lead: StageLead, event: WebhookEvent, ctx: StageContext): Step;
   /** A timer of this rule is due; `fresh` is amoCRM's view now (check, then act). */
@@ -36,8 +41,19 @@ export interface StageRule {
   onSweep?(state: StageState, lead: StageLead, ctx: StageContext): Step;
 }
 
-export const schedule = (rule: string, leadId: number, key: string, dueAt: number): Effect => ({ kind: 'schedule_timer', rule, leadId, key, dueAt });
-export const cancel = (rule: string, leadId: number, key: string): Effect => ({ kind: 'cancel_timer', rule, leadId, key });
+export const schedule = (rule: string, leadId: number, key: string, dueAt: number): Effect => ({
+  kind: 'schedule_timer',
+  rule,
+  leadId,
+  key,
+  dueAt,
+});
+export const cancel = (rule: string, leadId: number, key: string): Effect => ({
+  kind: 'cancel_timer',
+  rule,
+  leadId,
+  key,
+});
 export const note = (leadId: number, text: string): Effect => ({ kind: 'add_note', leadId, text });
 
 /** The entry time of the visit a timer key belongs to: keys look like `stale:<enteredAt>`. */

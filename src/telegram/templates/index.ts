@@ -43,17 +43,29 @@ export const buttonData = (action: keyof typeof ACTIONS, id: number): string => 
 export const buttons = {
   take: (leadId: number): Button => ({ text: '✅ Взял в работу', data: buttonData('take', leadId) }),
   reassign: (leadId: number): Button => ({ text: '🔁 Переназначить', data: buttonData('reassign', leadId) }),
-  pause: (userId: number, name: string): Button => ({ text: `⏸ Приостановить приём заявок: ${name}`.slice(0, 60), data: buttonData('pause', userId) }),
-  resume: (userId: number, name: string): Button => ({ text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60), data: buttonData('resume', userId) }),
+  pause: (userId: number, name: string): Button => ({
+    text: `⏸ Приостановить приём заявок: ${name}`.slice(0, 60),
+    data: buttonData('pause', userId),
+  }),
+  resume: (userId: number, name: string): Button => ({
+    text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60),
+    data: buttonData('resume', userId),
+  }),
   /** R11: the РОП's undo of a manager's lowered weight for `month` (the month it applies to, YYYY-MM). */
-  unfactor: (month: string, userId: number, name: string): Button => ({ text: `↩️ Отменить понижение веса: ${name}`.slice(0, 60), data: `unfactor:${month}:${userId}` }),
+  unfactor: (month: string, userId: number, name: string): Button => ({
+    text: `↩️ Отменить понижение веса: ${name}`.slice(0, 60),
+    data: `unfactor:${month}:${userId}`,
+  }),
 };
 
 /** The undo buttons under a ranking message: one row per manager whose lowered weight is still in force. */
 export function unfactorButtons(month: unknown, revertable: unknown): Button[][] {
   if (typeof month !== 'string' || !Array.isArray(revertable)) return [];
   return revertable
-    .filter((r): r is { userId: number; name: string } => typeof r === 'object' && r !== null && typeof (r as { userId?: unknown }).userId === 'number')
+    .filter(
+      (r): r is { userId: number; name: string } =>
+        typeof r === 'object' && r !== null && typeof (r as { userId?: unknown }).userId === 'number',
+    )
     .map((r) => [buttons.unfactor(month, r.userId, String(r.name ?? r.userId))]);
 }
 
@@ -83,18 +95,23 @@ export function violationText(type: string, rules: CompiledRules | undefined): s
     case 'handoff_stale':
       return s?.handoff ? longer(s.handoff.stage.name, s.handoff.maxStayMs) : VIOLATION_TEXT[type]!;
     case 'deferred_untouched':
-      return s?.deferred ? `отложенный спрос: нет касания дольше, чем ${ruDuration(s.deferred.untouchedAfterMs)}` : VIOLATION_TEXT[type]!;
+      return s?.deferred
+        ? `отложенный спрос: нет касания дольше, чем ${ruDuration(s.deferred.untouchedAfterMs)}`
+        : VIOLATION_TEXT[type]!;
     case 'offer_stale':
       return s?.offer ? longer(s.offer.stage.name, s.offer.maxStayMs) : VIOLATION_TEXT[type]!;
     case 'lead_stale':
-      return s?.weeklyUpdate ? `сделка без движения дольше, чем ${ruDuration(s.weeklyUpdate.maxSilenceMs)}` : VIOLATION_TEXT[type]!;
+      return s?.weeklyUpdate
+        ? `сделка без движения дольше, чем ${ruDuration(s.weeklyUpdate.maxSilenceMs)}`
+        : VIOLATION_TEXT[type]!;
     default:
       return VIOLATION_TEXT[type] ?? type;
   }
 }
 
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
 
 export function formatWhen(value: unknown, zone: string): string {
   const s = str(value);
@@ -113,7 +130,11 @@ export function leadBlock(leadId: number | undefined, ctx: RenderContext): strin
 }
 
 /** Renders one outbox message for an incident's message; `undefined` for templates that are not incidents. */
-export function renderEvent(template: string, params: Record<string, unknown>, ctx: RenderContext): Rendered | undefined {
+export function renderEvent(
+  template: string,
+  params: Record<string, unknown>,
+  ctx: RenderContext,
+): Rendered | undefined {
   const e = (k: string): string => escapeHtml(str(params[k]));
   const leadId = num(params.leadId);
   switch (template) {
@@ -132,7 +153,10 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
         status: 'reassigned',
         buttons:
           ctx.audience === 'department' && leadId !== undefined
-            ? [[buttons.reassign(leadId)], ...(missedId !== undefined ? [[buttons.pause(missedId, str(params.missed))]] : [])]
+            ? [
+                [buttons.reassign(leadId)],
+                ...(missedId !== undefined ? [[buttons.pause(missedId, str(params.missed))]] : []),
+              ]
             : [],
       };
     }
@@ -144,17 +168,30 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
         buttons: ctx.audience === 'department' && leadId !== undefined ? [[buttons.reassign(leadId)]] : [],
       };
     case 'pickup_reassigned_away':
-      return { title: '↪️ <b>Клиент передан другому менеджеру</b>', line: `вы не взяли за ${e('timeout')}; теперь у: ${e('manager')}`, status: 'reassigned', buttons: [] };
+      return {
+        title: '↪️ <b>Клиент передан другому менеджеру</b>',
+        line: `вы не взяли за ${e('timeout')}; теперь у: ${e('manager')}`,
+        status: 'reassigned',
+        buttons: [],
+      };
     case 'pickup_fallback':
     case 'nobody_eligible':
       return {
-        title: template === 'pickup_fallback' ? '🔴 <b>Клиент передан РОПу</b>' : '🔴 <b>Некому передать клиента: передан РОПу</b>',
+        title:
+          template === 'pickup_fallback'
+            ? '🔴 <b>Клиент передан РОПу</b>'
+            : '🔴 <b>Некому передать клиента: передан РОПу</b>',
         line: `передан(а): ${e('fallback')}. Причина: ${e('why')}${str(params.missed) ? `. Не взяли: ${e('missed')}` : ''}`,
         status: 'fallback',
         buttons: ctx.audience === 'department' && leadId !== undefined ? [[buttons.reassign(leadId)]] : [],
       };
     case 'pickup_taken':
-      return { title: '✅ <b>Клиент взят в работу</b>', line: `${e('manager')} взял(а) в работу${str(params.how) ? ` (${e('how')})` : ''}`, status: 'taken', buttons: [] };
+      return {
+        title: '✅ <b>Клиент взят в работу</b>',
+        line: `${e('manager')} взял(а) в работу${str(params.how) ? ` (${e('how')})` : ''}`,
+        status: 'taken',
+        buttons: [],
+      };
     case 'violation': {
       const userId = num(params.userId);
       const name = userId !== undefined ? ctx.userName(userId) : '';
@@ -173,12 +210,20 @@ export function renderEvent(template: string, params: Record<string, unknown>, c
         status: escalated ? 'escalated' : 'open',
         buttons:
           ctx.audience === 'department'
-            ? [...(leadId !== undefined ? [[buttons.reassign(leadId)]] : []), ...(userId !== undefined ? [[buttons.pause(userId, name)]] : [])]
+            ? [
+                ...(leadId !== undefined ? [[buttons.reassign(leadId)]] : []),
+                ...(userId !== undefined ? [[buttons.pause(userId, name)]] : []),
+              ]
             : [],
       };
     }
     case 'violation_resolved':
-      return { title: `✅ <b>Нарушение устранено: ${escapeHtml(violationText(str(params.type), ctx.rules))}</b>`, line: 'устранено', status: 'resolved', buttons: [] };
+      return {
+        title: `✅ <b>Нарушение устранено: ${escapeHtml(violationText(str(params.type), ctx.rules))}</b>`,
+        line: 'устранено',
+        status: 'resolved',
+        buttons: [],
+      };
     default:
       return undefined;
   }
@@ -190,9 +235,16 @@ export interface TimelineEntry {
 }
 
 /** The whole incident message: current title, the lead, and what happened so far (oldest lines summarised if long). */
-export function incidentText(latest: Rendered, leadId: number | undefined, timeline: TimelineEntry[], ctx: RenderContext): string {
+export function incidentText(
+  latest: Rendered,
+  leadId: number | undefined,
+  timeline: TimelineEntry[],
+  ctx: RenderContext,
+): string {
   const header = [latest.title, leadBlock(leadId, ctx), ''].join('\n');
-  const lines = timeline.map((t) => `• ${DateTime.fromMillis(t.at, { zone: ctx.timeZone }).toFormat('HH:mm')} — ${t.line}`);
+  const lines = timeline.map(
+    (t) => `• ${DateTime.fromMillis(t.at, { zone: ctx.timeZone }).toFormat('HH:mm')} — ${t.line}`,
+  );
   const compose = (dropped: number): string =>
     [header, ...(dropped > 0 ? [`… и ещё ${dropped} более ранних событий`] : []), ...lines.slice(dropped)].join('\n');
   let dropped = 0;
@@ -219,7 +271,6 @@ export function stripTags(html: string): string {
   return html.replace(/<[^>]+>/g, '');
 }
 
-
 /** A photo's caption for a report with a chart. */
 export const reportCaption = {
   report_daily: '📊 Дневная сводка отдела',
@@ -239,9 +290,12 @@ const REASSIGN_REFUSAL: Record<string, string> = {
 
 /** Bot replies. */
 export const botText = {
-  refusal: 'Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.',
-  linked: (name: string): string => `Готово: этот чат привязан к пользователю amoCRM <b>${escapeHtml(name)}</b>. Сюда будут приходить новые клиенты и напоминания.`,
-  badCode: 'Ссылка недействительна: она уже использована или срок её действия истёк. Попросите администратора прислать новую.',
+  refusal:
+    'Здравствуйте! Этот бот работает только для сотрудников отдела продаж. Чтобы подключиться, попросите администратора прислать вам персональную ссылку.',
+  linked: (name: string): string =>
+    `Готово: этот чат привязан к пользователю amoCRM <b>${escapeHtml(name)}</b>. Сюда будут приходить новые клиенты и напоминания.`,
+  badCode:
+    'Ссылка недействительна: она уже использована или срок её действия истёк. Попросите администратора прислать новую.',
   startWithoutCode: 'Чтобы подключиться, откройте персональную ссылку, которую прислал администратор.',
   help: 'Команды: /today — мои клиенты и сроки на сегодня, /violations — нарушения, /report — отчёт за сегодня.',
   takenOk: 'Отмечено: клиент взят в работу.',
@@ -251,13 +305,17 @@ export const botText = {
   onlyHead: 'Эта кнопка — для руководителя отдела.',
   notYourDepartment: 'Этот менеджер работает в другом отделе: решение за руководителем того отдела.',
   linkPrivateOnly: 'Привязать Telegram можно только в личном чате с ботом: откройте ссылку из личного чата.',
-  factorReverted: (name: string): string => `Понижение веса отменено: ${name}. С этой минуты заявки распределяются по обычному весу.`,
+  factorReverted: (name: string): string =>
+    `Понижение веса отменено: ${name}. С этой минуты заявки распределяются по обычному весу.`,
   factorAlreadyReverted: (name: string, by: string): string => `Понижение веса для ${name} уже отменено (${by}).`,
   factorMissing: 'Этого понижения веса нет: рейтинг не найден или месяц уже другой.',
-  takenNoClock: 'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт времени на взятие в работу (клиент уже взят, передан другому или ушёл с этапа).',
+  takenNoClock:
+    'Не засчитано: по этой сделке у вас сейчас не идёт отсчёт времени на взятие в работу (клиент уже взят, передан другому или ушёл с этапа).',
   reassigned: (leadId: number, manager: string): string => `Сделка №${leadId} передана: ${manager}.`,
-  reassignedNobody: (leadId: number): string => `Сделка №${leadId}: передать сейчас некому, подробности — в сообщении о сделке.`,
-  reassignRefused: (leadId: number, why: string): string => `Сделка №${leadId} не переназначена: ${REASSIGN_REFUSAL[why] ?? why}.`,
+  reassignedNobody: (leadId: number): string =>
+    `Сделка №${leadId}: передать сейчас некому, подробности — в сообщении о сделке.`,
+  reassignRefused: (leadId: number, why: string): string =>
+    `Сделка №${leadId} не переназначена: ${REASSIGN_REFUSAL[why] ?? why}.`,
   paused: (name: string): string => `Приём заявок приостановлен: ${escapeHtml(name)}.`,
   resumed: (name: string): string => `Приём заявок возобновлён: ${escapeHtml(name)}.`,
   failed: 'Не получилось выполнить действие. Попробуйте ещё раз через минуту.',

@@ -27,7 +27,11 @@ describe('admin API (app.inject)', () => {
     });
 
     it('when the bearer token is wrong, then 401 and the token is not echoed', async () => {
-      const res = await h.app.inject({ method: 'GET', url: '/admin/api/config', headers: { authorization: 'Bearer wrong-token-wrong-token-wrong-token' } });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: '/admin/api/config',
+        headers: { authorization: 'Bearer wrong-token-wrong-token-wrong-token' },
+      });
       expect(res.statusCode).toBe(401);
       expect(res.body).not.toContain('wrong-token');
     });
@@ -40,12 +44,27 @@ describe('admin API (app.inject)', () => {
     it('when a session writes without the CSRF header, then 403; with it, the same request passes', async () => {
       const { cookie, csrf } = await signIn(h.app);
       const payload = { text: h.demoText };
-      const without = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: { cookie }, payload });
+      const without = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: { cookie },
+        payload,
+      });
       expect(without.statusCode).toBe(403);
       expect(without.json()).toMatchObject({ error: { code: 'csrf' } });
-      const wrong = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: { cookie, 'x-csrf-token': 'nope' }, payload });
+      const wrong = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: { cookie, 'x-csrf-token': 'nope' },
+        payload,
+      });
       expect(wrong.statusCode).toBe(403);
-      const ok = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: { cookie, 'x-csrf-token': csrf }, payload });
+      const ok = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: { cookie, 'x-csrf-token': csrf },
+        payload,
+      });
       expect(ok.statusCode).toBe(200);
     });
 
@@ -60,14 +79,26 @@ describe('admin API (app.inject)', () => {
       expect(adminTokenProblem('short')).toMatch(/too short/);
       expect(adminTokenProblem('a'.repeat(40))).toMatch(/too simple/);
       expect(adminTokenProblem(ADMIN_TOKEN)).toBeUndefined();
-      const env = { ADMIN_ENABLED: true, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30, ADMIN_TOKEN: undefined, ADMIN_PORT: undefined };
+      const env = {
+        ADMIN_ENABLED: true,
+        ADMIN_HOST: '127.0.0.1',
+        ADMIN_SESSION_MINUTES: 30,
+        ADMIN_TOKEN: undefined,
+        ADMIN_PORT: undefined,
+      };
       const logger = createLogger({ level: 'silent' });
       const deps = () => {
         throw new Error('deps must not be built when the admin area is off');
       };
-      expect(planAdmin({ ...env, ADMIN_TOKEN: 'a'.repeat(40) }, logger, deps)).toEqual({ kind: 'off', reason: expect.stringMatching(/too simple/) });
+      expect(planAdmin({ ...env, ADMIN_TOKEN: 'a'.repeat(40) }, logger, deps)).toEqual({
+        kind: 'off',
+        reason: expect.stringMatching(/too simple/),
+      });
       expect(planAdmin({ ...env }, logger, deps).kind).toBe('off');
-      expect(planAdmin({ ...env, ADMIN_ENABLED: false, ADMIN_TOKEN }, logger, deps)).toEqual({ kind: 'off', reason: 'ADMIN_ENABLED=false' });
+      expect(planAdmin({ ...env, ADMIN_ENABLED: false, ADMIN_TOKEN }, logger, deps)).toEqual({
+        kind: 'off',
+        reason: 'ADMIN_ENABLED=false',
+      });
       // The service's app without the admin plugin: health answers, /admin does not exist.
       const app = Fastify();
       app.get('/health/live', async () => ({ status: 'ok' }));
@@ -87,11 +118,23 @@ describe('admin API (app.inject)', () => {
       expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/admin', maxAge: 1800 });
       expect(res.body).not.toContain(ADMIN_TOKEN);
       const csrf = (res.json() as { csrfToken: string }).csrfToken;
-      const back = await h.app.inject({ method: 'GET', url: '/admin/api/session', headers: { cookie: `amo_admin=${cookie!.value}` } });
+      const back = await h.app.inject({
+        method: 'GET',
+        url: '/admin/api/session',
+        headers: { cookie: `amo_admin=${cookie!.value}` },
+      });
       expect(back.json()).toEqual({ kind: 'session', csrfToken: csrf });
-      const out = await h.app.inject({ method: 'DELETE', url: '/admin/api/session', headers: { cookie: `amo_admin=${cookie!.value}`, 'x-csrf-token': csrf } });
+      const out = await h.app.inject({
+        method: 'DELETE',
+        url: '/admin/api/session',
+        headers: { cookie: `amo_admin=${cookie!.value}`, 'x-csrf-token': csrf },
+      });
       expect(out.statusCode).toBe(200);
-      const after = await h.app.inject({ method: 'GET', url: '/admin/api/session', headers: { cookie: `amo_admin=${cookie!.value}` } });
+      const after = await h.app.inject({
+        method: 'GET',
+        url: '/admin/api/session',
+        headers: { cookie: `amo_admin=${cookie!.value}` },
+      });
       expect(after.statusCode).toBe(401);
     });
   });
@@ -100,19 +143,33 @@ describe('admin API (app.inject)', () => {
     it('when the config is read, then it is version 1 from the file, with the source rule and no warnings', async () => {
       const res = await h.app.inject({ method: 'GET', url: '/admin/api/config', headers: bearer });
       const body = res.json() as Record<string, unknown>;
-      expect(body).toMatchObject({ version: 1, origin: 'file', author: 'file', warnings: [], rejection: null, source: { fileMatchesRunning: true } });
+      expect(body).toMatchObject({
+        version: 1,
+        origin: 'file',
+        author: 'file',
+        warnings: [],
+        rejection: null,
+        source: { fileMatchesRunning: true },
+      });
       expect((body.source as { rule: string }).rule).toContain('Действует последнее изменение');
       expect((body.config as { rules: { pickup: { timeout: string } } }).rules.pickup.timeout).toBe('PT15S');
     });
 
     it('when the JSON Schema is asked for, then it describes the rules file', async () => {
       const res = await h.app.inject({ method: 'GET', url: '/admin/api/config/schema', headers: bearer });
-      expect(Object.keys((res.json() as { properties: object }).properties)).toEqual(expect.arrayContaining(['departments', 'rules']));
+      expect(Object.keys((res.json() as { properties: object }).properties)).toEqual(
+        expect.arrayContaining(['departments', 'rules']),
+      );
     });
 
     it('when a draft has several mistakes, then validate names every one by path', async () => {
       const text = withTimeout(h.demoText, '"15 minutes"').replace('maxMisses: 3', 'maxMisses: 0');
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: bearer, payload: { text } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: bearer,
+        payload: { text },
+      });
       expect(res.statusCode).toBe(200);
       const body = res.json() as { ok: boolean; errors: Array<{ path: string }> };
       expect(body.ok).toBe(false);
@@ -121,27 +178,57 @@ describe('admin API (app.inject)', () => {
 
     it('when a draft names a stage that does not exist, then it is valid with a warning saying what is disabled', async () => {
       const text = h.demoText.replace('stage: Передан в работу', 'stage: Передано в работу');
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: bearer, payload: { text } });
-      expect(res.json()).toMatchObject({ ok: true, errors: [], warnings: [{ path: 'rules.pickup.stage', disabled: 'rule pickup (R1)' }] });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: bearer,
+        payload: { text },
+      });
+      expect(res.json()).toMatchObject({
+        ok: true,
+        errors: [],
+        warnings: [{ path: 'rules.pickup.stage', disabled: 'rule pickup (R1)' }],
+      });
     });
 
     it('when a draft comes as JSON (the form), then it is validated like YAML', async () => {
-      const config = structuredClone(h.source.snapshot().config) as unknown as { rules: { pickup: { timeout: string } } };
+      const config = structuredClone(h.source.snapshot().config) as unknown as {
+        rules: { pickup: { timeout: string } };
+      };
       config.rules.pickup.timeout = 'abc';
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/validate', headers: bearer, payload: { config } });
-      expect((res.json() as { errors: Array<{ path: string }> }).errors.map((e) => e.path)).toEqual(['rules.pickup.timeout']);
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/validate',
+        headers: bearer,
+        payload: { config },
+      });
+      expect((res.json() as { errors: Array<{ path: string }> }).errors.map((e) => e.path)).toEqual([
+        'rules.pickup.timeout',
+      ]);
     });
 
     it('when an invalid draft is applied, then 422 with the paths and the running config stays', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/apply', headers: bearer, payload: { text: withTimeout(h.demoText, 'soon'), comment: 'x' } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/apply',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'soon'), comment: 'x' },
+      });
       expect(res.statusCode).toBe(422);
-      expect((res.json() as { errors: Array<{ path: string }> }).errors.map((e) => e.path)).toEqual(['rules.pickup.timeout']);
+      expect((res.json() as { errors: Array<{ path: string }> }).errors.map((e) => e.path)).toEqual([
+        'rules.pickup.timeout',
+      ]);
       expect(h.source.rules().pickup.timeoutMs).toBe(15_000);
       expect(await h.source.versions.current()).toBe(1);
     });
 
     it('when a valid draft is applied, then it is version 2, running at once, with author, comment and diff', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/apply', headers: bearer, payload: { text: withTimeout(h.demoText, 'PT30S'), comment: 'slower pickup', baseVersion: 1 } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/apply',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'PT30S'), comment: 'slower pickup', baseVersion: 1 },
+      });
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({ version: 2 });
       expect(h.source.rules().pickup.timeoutMs).toBe(30_000);
@@ -153,35 +240,62 @@ describe('admin API (app.inject)', () => {
     });
 
     it('when a draft was edited from an older version, then apply refuses with 409', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/config/apply', headers: bearer, payload: { text: withTimeout(h.demoText, 'PT40S'), baseVersion: 1 } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/apply',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'PT40S'), baseVersion: 1 },
+      });
       expect(res.statusCode).toBe(409);
       expect(h.source.rules().pickup.timeoutMs).toBe(30_000);
     });
 
     it('when versions are listed and diffed, then newest first and the diff between two', async () => {
-      const list = (await h.app.inject({ method: 'GET', url: '/admin/api/versions', headers: bearer })).json() as { current: number; versions: Array<{ version: number; origin: string }> };
+      const list = (await h.app.inject({ method: 'GET', url: '/admin/api/versions', headers: bearer })).json() as {
+        current: number;
+        versions: Array<{ version: number; origin: string }>;
+      };
       expect(list.current).toBe(2);
       expect(list.versions.map((v) => [v.version, v.origin])).toEqual([
         [2, 'api'],
         [1, 'file'],
       ]);
-      const diff = (await h.app.inject({ method: 'GET', url: '/admin/api/versions/2/diff/1', headers: bearer })).json() as { diff: string };
+      const diff = (
+        await h.app.inject({ method: 'GET', url: '/admin/api/versions/2/diff/1', headers: bearer })
+      ).json() as { diff: string };
       expect(diff.diff).toContain('-    timeout: PT30S');
-      expect((await h.app.inject({ method: 'GET', url: '/admin/api/versions/9/diff/1', headers: bearer })).statusCode).toBe(404);
-      expect((await h.app.inject({ method: 'GET', url: '/admin/api/versions/9', headers: bearer })).statusCode).toBe(404);
+      expect(
+        (await h.app.inject({ method: 'GET', url: '/admin/api/versions/9/diff/1', headers: bearer })).statusCode,
+      ).toBe(404);
+      expect((await h.app.inject({ method: 'GET', url: '/admin/api/versions/9', headers: bearer })).statusCode).toBe(
+        404,
+      );
     });
 
     it('when rolled back to a missing version, then 404 and nothing changes', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/versions/99/rollback', headers: bearer, payload: {} });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/versions/99/rollback',
+        headers: bearer,
+        payload: {},
+      });
       expect(res.statusCode).toBe(404);
       expect(await h.source.versions.current()).toBe(2);
     });
 
     it('when rolled back to version 1, then version 3 runs the old timeout and records what it rolled back to', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/versions/1/rollback', headers: bearer, payload: { comment: 'back' } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/versions/1/rollback',
+        headers: bearer,
+        payload: { comment: 'back' },
+      });
       expect(res.json()).toEqual({ version: 3 });
       expect(h.source.rules().pickup.timeoutMs).toBe(15_000);
-      const v = (await h.app.inject({ method: 'GET', url: '/admin/api/versions/3', headers: bearer })).json() as { origin: string; rollbackOf: number };
+      const v = (await h.app.inject({ method: 'GET', url: '/admin/api/versions/3', headers: bearer })).json() as {
+        origin: string;
+        rollbackOf: number;
+      };
       expect(v).toMatchObject({ origin: 'rollback', rollbackOf: 1 });
     });
 
@@ -201,8 +315,19 @@ describe('admin API (app.inject)', () => {
 
   describe('records, dry run, names, exports', () => {
     const lead = (over: Partial<Record<string, unknown>> = {}) => ({
-      id: 1000, name: 'Заявка', price: 0, statusId: 7100005, pipelineId: 7000001, responsibleUserId: 0, createdBy: 0, updatedBy: 0,
-      createdAt: 0, updatedAt: 0, tags: [], isDeleted: false, ...over,
+      id: 1000,
+      name: 'Заявка',
+      price: 0,
+      statusId: 7100005,
+      pipelineId: 7000001,
+      responsibleUserId: 0,
+      createdBy: 0,
+      updatedBy: 0,
+      createdAt: 0,
+      updatedAt: 0,
+      tags: [],
+      isDeleted: false,
+      ...over,
     });
     const keep = async (body: string, receivedAt: string): Promise<void> => {
       const deliveryId = createHash('sha256').update(body).digest('hex');
@@ -212,61 +337,151 @@ describe('admin API (app.inject)', () => {
     beforeAll(async () => {
       const t0 = Date.parse(NOW) - 2 * 24 * 3600_000; // two days before "now"
       const sec = (s: number): number => Math.floor(t0 / 1000) + s;
-      await keep(encodeWebhookBody([{ kind: 'lead', action: 'add', lead: lead({ createdAt: sec(0), updatedAt: sec(0) }) as never }]), new Date(t0).toISOString());
       await keep(
-        encodeWebhookBody([{ kind: 'note', note: { id: 1, entityId: 1000, noteType: 'common', params: { text: 'Позвонила' }, createdBy: 9101, createdAt: sec(20) } }]),
+        encodeWebhookBody([
+          { kind: 'lead', action: 'add', lead: lead({ createdAt: sec(0), updatedAt: sec(0) }) as never },
+        ]),
+        new Date(t0).toISOString(),
+      );
+      await keep(
+        encodeWebhookBody([
+          {
+            kind: 'note',
+            note: {
+              id: 1,
+              entityId: 1000,
+              noteType: 'common',
+              params: { text: 'Позвонила' },
+              createdBy: 9101,
+              createdAt: sec(20),
+            },
+          },
+        ]),
         new Date(t0 + 20_000).toISOString(),
       );
       // Older than the window: must not be replayed.
-      await keep(encodeWebhookBody([{ kind: 'lead', action: 'add', lead: lead({ id: 2000, createdAt: sec(-9 * 86400) }) as never }]), new Date(t0 - 9 * 24 * 3600_000).toISOString());
+      await keep(
+        encodeWebhookBody([
+          { kind: 'lead', action: 'add', lead: lead({ id: 2000, createdAt: sec(-9 * 86400) }) as never },
+        ]),
+        new Date(t0 - 9 * 24 * 3600_000).toISOString(),
+      );
       // In time order, as the service writes them (the stream's ids are the record's instants).
-      await h.records.append({ kind: 'assignment', at: new Date(t0).toISOString(), leadId: 1000, userId: 9101, rule: 'R2', reason: 'new_lead', explanation: { winner: 9101 } }, 'a1');
-      await h.records.append({ kind: 'violation', type: 'pickup_missed', at: new Date(t0 + 15_000).toISOString(), leadId: 1000, userId: 9101, rule: 'R1', reason: 'missed, "quoted"' }, 'v1');
+      await h.records.append(
+        {
+          kind: 'assignment',
+          at: new Date(t0).toISOString(),
+          leadId: 1000,
+          userId: 9101,
+          rule: 'R2',
+          reason: 'new_lead',
+          explanation: { winner: 9101 },
+        },
+        'a1',
+      );
+      await h.records.append(
+        {
+          kind: 'violation',
+          type: 'pickup_missed',
+          at: new Date(t0 + 15_000).toISOString(),
+          leadId: 1000,
+          userId: 9101,
+          rule: 'R1',
+          reason: 'missed, "quoted"',
+        },
+        'v1',
+      );
     });
 
     it('when a draft with a longer timeout is dry-run over 7 days, then per manager the violations and reassignments it would avoid', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/dry-run', headers: bearer, payload: { text: withTimeout(h.demoText, 'PT60S'), days: 7 } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/dry-run',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'PT60S'), days: 7 },
+      });
       expect(res.statusCode).toBe(200);
-      const body = res.json() as { deliveries: number; events: number; managers: Array<{ userId: number; current: Record<string, number>; draft: Record<string, number>; recorded: Record<string, number> }> };
+      const body = res.json() as {
+        deliveries: number;
+        events: number;
+        managers: Array<{
+          userId: number;
+          current: Record<string, number>;
+          draft: Record<string, number>;
+          recorded: Record<string, number>;
+        }>;
+      };
       expect(body.deliveries).toBe(2);
       // Hand-computed as in the unit test: 15 s → Анна (9101) misses, Борис (9102) gets the lead; 60 s → Анна keeps it.
       const anna = body.managers.find((m) => m.userId === 9101);
       const boris = body.managers.find((m) => m.userId === 9102);
-      expect(anna).toMatchObject({ current: { assigned: 1, violations: 1, reassignedAway: 1 }, draft: { assigned: 1, violations: 0, reassignedAway: 0 }, recorded: { assigned: 1, violations: 1 } });
+      expect(anna).toMatchObject({
+        current: { assigned: 1, violations: 1, reassignedAway: 1 },
+        draft: { assigned: 1, violations: 0, reassignedAway: 0 },
+        recorded: { assigned: 1, violations: 1 },
+      });
       expect(boris).toMatchObject({ current: { assigned: 1 }, draft: { assigned: 0 } });
     });
 
     it('when an invalid draft is dry-run, then 422 with its paths', async () => {
-      const res = await h.app.inject({ method: 'POST', url: '/admin/api/dry-run', headers: bearer, payload: { text: withTimeout(h.demoText, 'x'), days: 7 } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/dry-run',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'x'), days: 7 },
+      });
       expect(res.statusCode).toBe(422);
     });
 
     it('when violations, assignments and a lead history are read, then they come from the record', async () => {
-      const v = (await h.app.inject({ method: 'GET', url: '/admin/api/violations', headers: bearer })).json() as { violations: Array<{ leadId: number; type: string }> };
+      const v = (await h.app.inject({ method: 'GET', url: '/admin/api/violations', headers: bearer })).json() as {
+        violations: Array<{ leadId: number; type: string }>;
+      };
       expect(v.violations.map((x) => [x.leadId, x.type])).toEqual([[1000, 'pickup_missed']]);
-      const a = (await h.app.inject({ method: 'GET', url: '/admin/api/assignments', headers: bearer })).json() as { assignments: Array<{ userId: number; explanation: unknown }> };
+      const a = (await h.app.inject({ method: 'GET', url: '/admin/api/assignments', headers: bearer })).json() as {
+        assignments: Array<{ userId: number; explanation: unknown }>;
+      };
       expect(a.assignments).toEqual([expect.objectContaining({ userId: 9101, explanation: { winner: 9101 } })]);
-      const l = (await h.app.inject({ method: 'GET', url: '/admin/api/leads/1000/history', headers: bearer })).json() as { records: Array<{ kind: string }> };
+      const l = (
+        await h.app.inject({ method: 'GET', url: '/admin/api/leads/1000/history', headers: bearer })
+      ).json() as { records: Array<{ kind: string }> };
       expect(l.records.map((r) => r.kind)).toEqual(['assignment', 'violation']);
     });
 
     it('when violations are exported for a range, then a CSV with a header row and quoted fields', async () => {
-      const res = await h.app.inject({ method: 'GET', url: `/admin/api/export/violations.csv?from=${encodeURIComponent('2026-11-01T00:00:00Z')}&to=${encodeURIComponent(NOW)}`, headers: bearer });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `/admin/api/export/violations.csv?from=${encodeURIComponent('2026-11-01T00:00:00Z')}&to=${encodeURIComponent(NOW)}`,
+        headers: bearer,
+      });
       expect(res.headers['content-type']).toContain('text/csv');
       const lines = res.body.trim().split('\n');
       expect(lines[0]).toBe('at,type,leadId,userId,userName,department,rule,violationId,reason');
       expect(lines[1]).toContain(',pickup_missed,1000,9101,Анна Смирнова,,R1,,"missed, ""quoted"""');
-      const empty = await h.app.inject({ method: 'GET', url: `/admin/api/export/violations.csv?from=${encodeURIComponent('2026-01-01T00:00:00Z')}&to=${encodeURIComponent('2026-02-01T00:00:00Z')}`, headers: bearer });
+      const empty = await h.app.inject({
+        method: 'GET',
+        url: `/admin/api/export/violations.csv?from=${encodeURIComponent('2026-01-01T00:00:00Z')}&to=${encodeURIComponent('2026-02-01T00:00:00Z')}`,
+        headers: bearer,
+      });
       expect(empty.body.trim().split('\n')).toHaveLength(1);
-      const assignments = await h.app.inject({ method: 'GET', url: '/admin/api/export/assignments.csv', headers: bearer });
+      const assignments = await h.app.inject({
+        method: 'GET',
+        url: '/admin/api/export/assignments.csv',
+        headers: bearer,
+      });
       expect(assignments.body).toContain('{""winner"":9101}');
     });
 
     it('when dead letters and names are asked for, then the list and the account names for the editor', async () => {
       await h.inbox.deadLetter([{ at: NOW, deliveryId: 'd', path: 'leads.add[0]', reason: 'id is missing', item: {} }]);
-      const d = (await h.app.inject({ method: 'GET', url: '/admin/api/dead-letters', headers: bearer })).json() as { deadLetters: Array<{ reason: string }> };
+      const d = (await h.app.inject({ method: 'GET', url: '/admin/api/dead-letters', headers: bearer })).json() as {
+        deadLetters: Array<{ reason: string }>;
+      };
       expect(d.deadLetters.map((x) => x.reason)).toEqual(['id is missing']);
-      const names = (await h.app.inject({ method: 'GET', url: '/admin/api/directory', headers: bearer })).json() as { users: Array<{ name: string }>; pipelines: Array<{ stages: Array<{ name: string }> }> };
+      const names = (await h.app.inject({ method: 'GET', url: '/admin/api/directory', headers: bearer })).json() as {
+        users: Array<{ name: string }>;
+        pipelines: Array<{ stages: Array<{ name: string }> }>;
+      };
       expect(names.users.map((u) => u.name)).toContain('Анна Смирнова');
       expect(names.pipelines[0]!.stages.map((s) => s.name)).toContain('Передан в работу');
     });
@@ -274,9 +489,19 @@ describe('admin API (app.inject)', () => {
 
   describe('document, page, headers', () => {
     it('when the OpenAPI document is read, then it lists the routes with the zod-generated body schemas', async () => {
-      const doc = (await h.app.inject({ method: 'GET', url: '/admin/api/openapi.json', headers: bearer })).json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };
+      const doc = (await h.app.inject({ method: 'GET', url: '/admin/api/openapi.json', headers: bearer })).json() as {
+        openapi: string;
+        paths: Record<string, Record<string, { requestBody?: unknown }>>;
+      };
       expect(doc.openapi).toMatch(/^3\./);
-      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/admin/api/config/apply', '/admin/api/versions/{version}/rollback', '/admin/api/dry-run', '/admin/api/export/violations.csv']));
+      expect(Object.keys(doc.paths)).toEqual(
+        expect.arrayContaining([
+          '/admin/api/config/apply',
+          '/admin/api/versions/{version}/rollback',
+          '/admin/api/dry-run',
+          '/admin/api/export/violations.csv',
+        ]),
+      );
       expect(JSON.stringify(doc.paths['/admin/api/session']!.post!.requestBody)).toContain('"token"');
     });
 
@@ -305,10 +530,15 @@ describe('admin API (app.inject)', () => {
 
 describe('admin area in a web-only process', () => {
   it('when the running config names a stage amoCRM no longer has, then the page still gets the warning (resolved by the admin area)', async () => {
-    const h = await startAdminHarness({ webOnly: true, rulesText: (t) => t.replace('stage: Передан в работу', 'stage: Передано в работу') });
+    const h = await startAdminHarness({
+      webOnly: true,
+      rulesText: (t) => t.replace('stage: Передан в работу', 'stage: Передано в работу'),
+    });
     try {
       expect(h.source.snapshot().rules).toBeUndefined();
-      const body = (await h.app.inject({ method: 'GET', url: '/admin/api/config', headers: bearer })).json() as { warnings: Array<{ path: string }> };
+      const body = (await h.app.inject({ method: 'GET', url: '/admin/api/config', headers: bearer })).json() as {
+        warnings: Array<{ path: string }>;
+      };
       expect(body.warnings.map((w) => w.path)).toEqual(['rules.pickup.stage']);
     } finally {
       await h.close();
@@ -320,15 +550,19 @@ describe('admin area on its own port (ADMIN_PORT)', () => {
   it('when ADMIN_PORT is set, then the admin API answers there with the bearer, and refuses without it', async () => {
     const h = await startAdminHarness();
     try {
-      const plan = planAdmin({ ADMIN_ENABLED: true, ADMIN_TOKEN, ADMIN_PORT: 0, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30 }, createLogger({ level: 'silent' }), () => ({
-        source: h.source,
-        redis: h.redis,
-        keys: h.keys,
-        inbox: h.inbox,
-        records: h.records,
-        directory: async () => seedDirectory(),
-        clock: h.clock,
-      }));
+      const plan = planAdmin(
+        { ADMIN_ENABLED: true, ADMIN_TOKEN, ADMIN_PORT: 0, ADMIN_HOST: '127.0.0.1', ADMIN_SESSION_MINUTES: 30 },
+        createLogger({ level: 'silent' }),
+        () => ({
+          source: h.source,
+          redis: h.redis,
+          keys: h.keys,
+          inbox: h.inbox,
+          records: h.records,
+          directory: async () => seedDirectory(),
+          clock: h.clock,
+        }),
+      );
       if (plan.kind !== 'own_port') throw new Error(`expected its own port, got ${plan.kind}`);
       const server = await plan.start();
       try {
@@ -350,7 +584,11 @@ describe('sign-in rate limit', () => {
     const h = await startAdminHarness({ signInPerMinute: 3 });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 4; i++) codes.push((await h.app.inject({ method: 'POST', url: '/admin/api/session', payload: { token: 'x'.repeat(40) } })).statusCode);
+      for (let i = 0; i < 4; i++)
+        codes.push(
+          (await h.app.inject({ method: 'POST', url: '/admin/api/session', payload: { token: 'x'.repeat(40) } }))
+            .statusCode,
+        );
       expect(codes).toEqual([401, 401, 401, 429]);
     } finally {
       await h.close();

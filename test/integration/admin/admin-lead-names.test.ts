@@ -38,7 +38,13 @@ describe('admin directory: lead custom fields and tags', () => {
   });
 
   it('when the directory is read, then it lists the fields and the tags amoCRM returns', async () => {
-    const amo = createAmoClient({ baseUrl: sim.baseUrl!, auth: { kind: 'long-lived', token: TOKEN }, redis, keyPrefix, rps: 1000 });
+    const amo = createAmoClient({
+      baseUrl: sim.baseUrl!,
+      auth: { kind: 'long-lived', token: TOKEN },
+      redis,
+      keyPrefix,
+      rps: 1000,
+    });
     const h = await startAdminHarness({ leadNames: () => fetchLeadNames(amo) });
     try {
       const res = await h.app.inject({ method: 'GET', url: '/admin/api/directory', headers: bearer });

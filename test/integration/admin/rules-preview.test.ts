@@ -9,7 +9,13 @@ import { seedDirectory } from '../../../sim/directory.js';
 import { createKeys } from '../../../src/store/keys.js';
 import { createWebhookArchive } from '../../../src/store/webhook-inbox.js';
 import { clockEnv } from '../../helpers/clock-env.js';
-import { connectTestRedis, dropPrefix, TEST_REDIS_CLUSTER_NODES, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
+import {
+  connectTestRedis,
+  dropPrefix,
+  TEST_REDIS_CLUSTER_NODES,
+  TEST_REDIS_URL,
+  uniquePrefix,
+} from '../../helpers/redis.js';
 
 /** `npm run rules:preview -- draft.yaml --days 7` as an admin runs it, as a separate process. */
 describe('rules:preview CLI', () => {
@@ -19,7 +25,14 @@ describe('rules:preview CLI', () => {
   const redis = connectTestRedis();
   const run = (...args: string[]) =>
     spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/rules-preview.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', ...clockEnv(), REDIS_URL: TEST_REDIS_URL, ...(TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}), REDIS_PREFIX: prefix, RULES_FILE: join(dir, 'rules.yaml') },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...clockEnv(),
+        REDIS_URL: TEST_REDIS_URL,
+        ...(TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: TEST_REDIS_CLUSTER_NODES } : {}),
+        REDIS_PREFIX: prefix,
+        RULES_FILE: join(dir, 'rules.yaml'),
+      },
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -33,12 +46,46 @@ describe('rules:preview CLI', () => {
     const inbox = createWebhookArchive(redis, createKeys(prefix));
     const t0 = Date.now() - 2 * 24 * 3600_000;
     const sec = Math.floor(t0 / 1000);
-    const lead = { id: 1000, name: 'Заявка', price: 0, statusId: 7100005, pipelineId: 7000001, responsibleUserId: 0, createdBy: 0, updatedBy: 0, createdAt: sec, updatedAt: sec, tags: [], isDeleted: false };
+    const lead = {
+      id: 1000,
+      name: 'Заявка',
+      price: 0,
+      statusId: 7100005,
+      pipelineId: 7000001,
+      responsibleUserId: 0,
+      createdBy: 0,
+      updatedBy: 0,
+      createdAt: sec,
+      updatedAt: sec,
+      tags: [],
+      isDeleted: false,
+    };
     const bodies: Array<[string, number]> = [
       [encodeWebhookBody([{ kind: 'lead', action: 'add', lead }]), t0],
-      [encodeWebhookBody([{ kind: 'note', note: { id: 1, entityId: 1000, noteType: 'common', params: { text: 'Позвонила' }, createdBy: 9101, createdAt: sec + 20 } }]), t0 + 20_000],
+      [
+        encodeWebhookBody([
+          {
+            kind: 'note',
+            note: {
+              id: 1,
+              entityId: 1000,
+              noteType: 'common',
+              params: { text: 'Позвонила' },
+              createdBy: 9101,
+              createdAt: sec + 20,
+            },
+          },
+        ]),
+        t0 + 20_000,
+      ],
     ];
-    for (const [body, at] of bodies) await inbox.saveRaw({ deliveryId: createHash('sha256').update(body).digest('hex'), receivedAt: new Date(at).toISOString(), contentType: 'form', body });
+    for (const [body, at] of bodies)
+      await inbox.saveRaw({
+        deliveryId: createHash('sha256').update(body).digest('hex'),
+        receivedAt: new Date(at).toISOString(),
+        contentType: 'form',
+        body,
+      });
   });
 
   afterAll(async () => {

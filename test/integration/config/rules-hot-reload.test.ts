@@ -37,7 +37,8 @@ describe('rules hot reload across worker processes', () => {
     for (;;) {
       const found = lines[i]!.find(pred);
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`worker ${i} never printed the expected line; got ${JSON.stringify(lines[i])}`);
+      if (Date.now() > deadline)
+        throw new Error(`worker ${i} never printed the expected line; got ${JSON.stringify(lines[i])}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -48,7 +49,11 @@ describe('rules hot reload across worker processes', () => {
     writeFileSync(file, demo);
     const simUrl = await sim.listen();
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/rules-worker.ts', TEST_REDIS_URL, prefix, file, simUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'test/helpers/rules-worker.ts', TEST_REDIS_URL, prefix, file, simUrl],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       workers.push(child);
       createInterface({ input: child.stdout! }).on('line', (l) => lines[i]!.push(JSON.parse(l) as Line));
     }

@@ -21,12 +21,26 @@ function rulesFile(text: string): string {
   return join(dir, 'rules.yaml');
 }
 
-async function start(file: string, prefix: string, metrics = createMetrics({ defaultMetrics: false })): Promise<RulesSource> {
+async function start(
+  file: string,
+  prefix: string,
+  metrics = createMetrics({ defaultMetrics: false }),
+): Promise<RulesSource> {
   const redis = [connectTestRedis(), connectTestRedis()];
   const entry: { source?: RulesSource; redis: Redis[]; prefix: string } = { redis, prefix };
   opened.push(entry);
   const directory = seedDirectory();
-  entry.source = await createRulesSource({ file, redis: redis[0]!, subscriber: redis[1]!, keys: createKeys(prefix), logger: createLogger({ level: 'silent' }), clock: systemClock, metrics, directory: () => directory, pollMs: 60_000 });
+  entry.source = await createRulesSource({
+    file,
+    redis: redis[0]!,
+    subscriber: redis[1]!,
+    keys: createKeys(prefix),
+    logger: createLogger({ level: 'silent' }),
+    clock: systemClock,
+    metrics,
+    directory: () => directory,
+    pollMs: 60_000,
+  });
   return entry.source;
 }
 
@@ -43,7 +57,10 @@ describe('rules source at start', () => {
     const file = rulesFile(demo.replace('timeout: PT15S', 'timeout: soon').replace('maxMisses: 3', 'maxMisses: 0'));
     const err = await start(file, uniquePrefix('src')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RulesError);
-    expect((err as RulesError).errors.map((e) => e.path).sort()).toEqual(['rules.pickup.maxMisses', 'rules.pickup.timeout']);
+    expect((err as RulesError).errors.map((e) => e.path).sort()).toEqual([
+      'rules.pickup.maxMisses',
+      'rules.pickup.timeout',
+    ]);
   });
 
   it('when the file is unreadable and no version is stored, then the start is refused naming the file', async () => {
@@ -63,14 +80,18 @@ describe('rules source at start', () => {
     const second = await start(file, prefix, metrics);
     expect(second.rules().pickup.timeoutMs).toBe(20_000);
     expect(second.lastRejection()?.errors.map((e) => e.path)).toEqual(['rules.pickup.timeout']);
-    expect(await metrics.registry.getSingleMetricAsString('amo_rules_rejected_total')).toContain('amo_rules_rejected_total{origin="file"} 1');
+    expect(await metrics.registry.getSingleMetricAsString('amo_rules_rejected_total')).toContain(
+      'amo_rules_rejected_total{origin="file"} 1',
+    );
   });
 
   it('when the pickup stage was renamed in amoCRM, then the service starts with that rule off and a warning, not a refusal', async () => {
     const file = rulesFile(demo.replace('stage: Передан в работу', 'stage: Передано менеджеру'));
     const source = await start(file, uniquePrefix('src'));
     expect(source.rules().pickup.enabled).toBe(false);
-    expect(source.snapshot().warnings.map((w) => [w.path, w.disabled])).toEqual([['rules.pickup.stage', 'rule pickup (R1)']]);
+    expect(source.snapshot().warnings.map((w) => [w.path, w.disabled])).toEqual([
+      ['rules.pickup.stage', 'rule pickup (R1)'],
+    ]);
     // Control: distribution still runs for the departments (their names resolve).
     expect(source.rules().departments.map((d) => d.name)).toEqual(['Отдел продаж 1', 'Отдел продаж 2']);
   });
@@ -82,6 +103,10 @@ describe('rules source at start', () => {
     await first.close();
     writeFileSync(file, demo.replace('timeout: PT15S', 'timeout: PT25S'));
     const second = await start(file, prefix);
-    expect([second.snapshot().version, second.snapshot().origin, second.rules().pickup.timeoutMs]).toEqual([2, 'file', 25_000]);
+    expect([second.snapshot().version, second.snapshot().origin, second.rules().pickup.timeoutMs]).toEqual([
+      2,
+      'file',
+      25_000,
+    ]);
   });
 });

@@ -5,13 +5,38 @@ import { demoRules } from '../../helpers/rules.js';
 
 const T0 = Date.parse('2026-11-16T10:00:00Z');
 const at = (s: number): string => new Date(T0 + s * 1000).toISOString();
-const base = (s: number, key: string) => ({ dedupeKey: key, deliveryId: key, account: { subdomain: 'demo-realty' }, receivedAt: at(s) });
+const base = (s: number, key: string) => ({
+  dedupeKey: key,
+  deliveryId: key,
+  account: { subdomain: 'demo-realty' },
+  receivedAt: at(s),
+});
 
 // Lead 1000 (even id: the first of the two departments on the pipeline) created in «Передан в работу» with nobody
 // responsible; Анна Смирнова (9101) writes a note 20 s later.
 const events: WebhookEvent[] = [
-  { ...base(0, 'add'), kind: 'lead', action: 'add', leadId: 1000, short: false, pipelineId: 7000001, statusId: 7100005, modifiedUserId: 0, tags: [], customFields: [] },
-  { ...base(20, 'note'), kind: 'note', entityType: 'lead', entityId: 1000, noteId: 1, noteType: 4, text: 'Позвонила, договорились', createdUserId: 9101 },
+  {
+    ...base(0, 'add'),
+    kind: 'lead',
+    action: 'add',
+    leadId: 1000,
+    short: false,
+    pipelineId: 7000001,
+    statusId: 7100005,
+    modifiedUserId: 0,
+    tags: [],
+    customFields: [],
+  },
+  {
+    ...base(20, 'note'),
+    kind: 'note',
+    entityType: 'lead',
+    entityId: 1000,
+    noteId: 1,
+    noteType: 4,
+    text: 'Позвонила, договорились',
+    createdUserId: 9101,
+  },
 ];
 const window = { from: T0, to: T0 + 25_000 };
 
@@ -43,7 +68,16 @@ describe('dry run replay', () => {
       ...window,
       recorded: new Map([[9101, { assigned: 1, violations: 1 }]]),
     });
-    expect(report.managers.map((m) => [m.name, m.current.violations, m.draft.violations, m.current.assigned, m.draft.assigned, m.recorded?.violations])).toEqual([
+    expect(
+      report.managers.map((m) => [
+        m.name,
+        m.current.violations,
+        m.draft.violations,
+        m.current.assigned,
+        m.draft.assigned,
+        m.recorded?.violations,
+      ]),
+    ).toEqual([
       ['Анна Смирнова', 1, 0, 1, 1, 1],
       ['Борис Кузнецов', 0, 0, 1, 0, 0],
     ]);

@@ -55,15 +55,33 @@ const realSleep = (sleeps: number[]) => async (ms: number) => {
   await new Promise((r) => setTimeout(r, ms));
 };
 
-const lead = (id: number) => ({ id, name: `L${id}`, price: 0, responsible_user_id: 1, status_id: 2, pipeline_id: 3, created_at: 1, updated_at: 2, _embedded: { tags: [] } });
+const lead = (id: number) => ({
+  id,
+  name: `L${id}`,
+  price: 0,
+  responsible_user_id: 1,
+  status_id: 2,
+  pipeline_id: 3,
+  created_at: 1,
+  updated_at: 2,
+  _embedded: { tags: [] },
+});
 
 describe('amoCRM client manners (nock)', () => {
   it('when 20 calls run while the OAuth token is expired, then exactly one refresh happens and all succeed', async () => {
-    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' } });
-    await redis.set(`${keyPrefix}:amo:agency.amocrm.ru:tokens`, JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 }));
+    const { client: c, keyPrefix } = client({
+      auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' },
+    });
+    await redis.set(
+      `${keyPrefix}:amo:agency.amocrm.ru:tokens`,
+      JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 }),
+    );
     let refreshes = 0;
     nock(BASE)
-      .post('/oauth2/access_token', (b: Record<string, string>) => b.grant_type === 'refresh_token' && b.refresh_token === 'R1')
+      .post(
+        '/oauth2/access_token',
+        (b: Record<string, string>) => b.grant_type === 'refresh_token' && b.refresh_token === 'R1',
+      )
       .times(5)
       .reply(200, () => {
         refreshes++;
@@ -79,16 +97,24 @@ describe('amoCRM client manners (nock)', () => {
 
   it('when a call gets 401, then one refresh and one retry; a revoked refresh is a loud error, alerted once', async () => {
     const alerts: string[] = [];
-    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' }, onAlert: (k) => void alerts.push(k) });
+    const { client: c, keyPrefix } = client({
+      auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' },
+      onAlert: (k) => void alerts.push(k),
+    });
     const key = `${keyPrefix}:amo:agency.amocrm.ru:tokens`;
     await redis.set(key, JSON.stringify({ accessToken: 'A', refreshToken: 'R', expiresAt: Date.now() + 86_400_000 }));
-    nock(BASE).get('/api/v4/leads/1').matchHeader('authorization', 'Bearer A').reply(401, { title: 'Unauthorized', status: 401 });
+    nock(BASE)
+      .get('/api/v4/leads/1')
+      .matchHeader('authorization', 'Bearer A')
+      .reply(401, { title: 'Unauthorized', status: 401 });
     nock(BASE).post('/oauth2/access_token').reply(200, { expires_in: 86400, access_token: 'B', refresh_token: 'R2' });
     nock(BASE).get('/api/v4/leads/1').matchHeader('authorization', 'Bearer B').reply(200, lead(1));
     expect((await c.getLead(1))?.id).toBe(1);
 
     nock(BASE).get('/api/v4/leads/2').reply(401, { title: 'Unauthorized', status: 401 });
-    nock(BASE).post('/oauth2/access_token').reply(401, { hint: 'Token has been revoked', title: 'Некорректный запрос', status: 401 });
+    nock(BASE)
+      .post('/oauth2/access_token')
+      .reply(401, { hint: 'Token has been revoked', title: 'Некорректный запрос', status: 401 });
     const err = await c.getLead(2).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AmoAuthRevokedError);
     // Not a rejected request: a job keeps its retries for when an admin has re-authorised.
@@ -101,15 +127,29 @@ describe('amoCRM client manners (nock)', () => {
 
   it('when amoCRM blocks the account while the token is refreshed, then it is a block to wait out, not revoked access', async () => {
     const alerts: string[] = [];
-    const { client: c, keyPrefix } = client({ auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' }, onAlert: (k) => void alerts.push(k) });
+    const { client: c, keyPrefix } = client({
+      auth: { kind: 'oauth', clientId: 'id', clientSecret: 'secret', redirectUri: 'https://x/cb' },
+      onAlert: (k) => void alerts.push(k),
+    });
     const key = `${keyPrefix}:amo:agency.amocrm.ru:tokens`;
     const stored = JSON.stringify({ accessToken: 'OLD', refreshToken: 'R1', expiresAt: Date.now() - 1000 });
     await redis.set(key, stored);
     // amocrm.md §2, sample 59: the block is an nginx HTML page, on every endpoint.
-    nock(BASE).post('/oauth2/access_token').reply(403, '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>', { 'content-type': 'text/html' });
+    nock(BASE)
+      .post('/oauth2/access_token')
+      .reply(
+        403,
+        '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>',
+        { 'content-type': 'text/html' },
+      );
     const err = (await c.getLead(1).catch((e: unknown) => e)) as AmoBlockedError;
     expect(err).toBeInstanceOf(AmoBlockedError);
-    expect(err).toMatchObject({ retryable: true, status: 403, endpoint: 'POST /oauth2/access_token', retryAfterMs: 600_000 });
+    expect(err).toMatchObject({
+      retryable: true,
+      status: 403,
+      endpoint: 'POST /oauth2/access_token',
+      retryAfterMs: 600_000,
+    });
     expect(alerts).toEqual(['blocked']);
     expect(await redis.get(key)).toBe(stored);
     // The block holds every request, the token endpoint included: nothing more is sent.
@@ -135,7 +175,13 @@ describe('amoCRM client manners (nock)', () => {
     const sleeps: number[] = [];
     const { client: c, keyPrefix } = client({}, sleeps);
     // amocrm.md §2, the documented 429 body.
-    nock(BASE).get('/api/v4/leads/3').reply(429, { title: 'Too Many Requests', type: 'https://httpstatus.es/429', status: 429, detail: 'Too Many Requests', retry_after: 300 });
+    nock(BASE).get('/api/v4/leads/3').reply(429, {
+      title: 'Too Many Requests',
+      type: 'https://httpstatus.es/429',
+      status: 429,
+      detail: 'Too Many Requests',
+      retry_after: 300,
+    });
     const err = (await c.getLead(3).catch((e: unknown) => e)) as AmoUnavailableError;
     expect(err).toBeInstanceOf(AmoUnavailableError);
     expect(err).toMatchObject({ retryable: true, status: 429, retryAfterMs: 300_000 });
@@ -165,7 +211,10 @@ describe('amoCRM client manners (nock)', () => {
   });
   it('when amoCRM answers 5xx or the network fails, then retries are bounded with growing backoff', async () => {
     const sleeps: number[] = [];
-    const { client: c } = client({ transport: { maxAttempts: 3, sleep: async (ms) => void sleeps.push(ms), random: () => 1 } }, sleeps);
+    const { client: c } = client(
+      { transport: { maxAttempts: 3, sleep: async (ms) => void sleeps.push(ms), random: () => 1 } },
+      sleeps,
+    );
     nock(BASE).get('/api/v4/leads/4').reply(502, '<html>bad gateway</html>');
     nock(BASE).get('/api/v4/leads/4').replyWithError('ECONNRESET');
     nock(BASE).get('/api/v4/leads/4').reply(504, '');
@@ -177,7 +226,9 @@ describe('amoCRM client manners (nock)', () => {
     const sleeps: number[] = [];
     let clock = 0;
     // Each try costs 20 s (axios' timeout), told by the injected clock; backoff with random 1 is 500, 1000, 2000 ms.
-    const { client: c } = client({ transport: { sleep: async (ms) => void sleeps.push(ms), random: () => 1, now: () => clock } });
+    const { client: c } = client({
+      transport: { sleep: async (ms) => void sleeps.push(ms), random: () => 1, now: () => clock },
+    });
     let tries = 0;
     nock(BASE)
       .get('/api/v4/leads/4')
@@ -197,7 +248,11 @@ describe('amoCRM client manners (nock)', () => {
   it('when a 403 HTML page follows 429s, then the client stops and fails fast with a retryable error during the cool-down', async () => {
     const alerts: string[] = [];
     const sleeps: number[] = [];
-    const { client: c } = client({ onAlert: (k) => void alerts.push(k), backoff: { baseMs: 20, blockCooldownMs: 60_000 }, transport: { sleep: realSleep(sleeps) } });
+    const { client: c } = client({
+      onAlert: (k) => void alerts.push(k),
+      backoff: { baseMs: 20, blockCooldownMs: 60_000 },
+      transport: { sleep: realSleep(sleeps) },
+    });
     nock(BASE).get('/api/v4/leads/5').reply(429, '<html>429 Too Many Requests</html>');
     nock(BASE).get('/api/v4/leads/5').reply(403, '<html><body>403 Forbidden</body></html>');
     const first = (await c.getLead(5).catch((e: unknown) => e)) as AmoBlockedError;
@@ -251,7 +306,19 @@ describe('amoCRM client manners (nock)', () => {
     nock(BASE)
       .patch('/api/v4/leads')
       .reply(400, {
-        'validation-errors': [{ request_id: '0', errors: [{ code: 'NotSupportedChoice', path: 'custom_fields_values.0.field_id', detail: 'The value you selected is not a valid choice.' }, { code: 'InvalidType', path: 'status_id', detail: 'This value should be of type int.' }] }],
+        'validation-errors': [
+          {
+            request_id: '0',
+            errors: [
+              {
+                code: 'NotSupportedChoice',
+                path: 'custom_fields_values.0.field_id',
+                detail: 'The value you selected is not a valid choice.',
+              },
+              { code: 'InvalidType', path: 'status_id', detail: 'This value should be of type int.' },
+            ],
+          },
+        ],
         title: 'Bad Request',
         status: 400,
         detail: 'Request validation failed',
@@ -273,7 +340,9 @@ describe('amoCRM client manners (nock)', () => {
         sizes.push(items.length);
         return { _links: {}, _embedded: { leads: items.map((i) => ({ id: i.id, updated_at: 1 })) } };
       });
-    const ids = await Promise.all(Array.from({ length: 120 }, (_, i) => c.updateLead({ id: 1000 + i, responsible_user_id: 9 })));
+    const ids = await Promise.all(
+      Array.from({ length: 120 }, (_, i) => c.updateLead({ id: 1000 + i, responsible_user_id: 9 })),
+    );
     expect(ids).toEqual(Array.from({ length: 120 }, (_, i) => 1000 + i));
     expect(sizes).toEqual([120]);
   });
@@ -288,7 +357,10 @@ describe('amoCRM client manners (nock)', () => {
         const page = Number(new URL(uri, BASE).searchParams.get('page'));
         const n = page <= 200 ? 250 : 10;
         const leads = Array.from({ length: n }, (_, i) => lead((page - 1) * 250 + i + 1));
-        return { _links: page <= 200 ? { next: { href: `${BASE}/api/v4/leads?page=${page + 1}` } } : {}, _embedded: { leads } };
+        return {
+          _links: page <= 200 ? { next: { href: `${BASE}/api/v4/leads?page=${page + 1}` } } : {},
+          _embedded: { leads },
+        };
       });
     const leads = await c.listLeads({ 'filter[statuses][0][status_id]': 2 });
     expect(leads).toHaveLength(50_010);
@@ -305,13 +377,35 @@ describe('amoCRM client manners (nock)', () => {
 
   it('when events span pages, then the client follows _links.next and sends amoCRM filters', async () => {
     const { client: c } = client();
-    const ev = (i: number) => ({ id: `01H${i}`, type: 'outgoing_call', entity_id: 5, entity_type: 'lead', created_by: 9101, created_at: 1700000000 + i, value_after: [], value_before: [] });
+    const ev = (i: number) => ({
+      id: `01H${i}`,
+      type: 'outgoing_call',
+      entity_id: 5,
+      entity_type: 'lead',
+      created_by: 9101,
+      created_at: 1700000000 + i,
+      value_after: [],
+      value_before: [],
+    });
     const seen: string[] = [];
     nock(BASE)
-      .get((uri) => uri.startsWith('/api/v4/events') && uri.endsWith('page=1') && Boolean(seen.push(decodeURIComponent(uri))))
-      .reply(200, { _links: { next: { href: '...' } }, _embedded: { events: Array.from({ length: 100 }, (_, i) => ev(i)) } });
-    nock(BASE).get((uri) => uri.startsWith('/api/v4/events') && uri.endsWith('page=2')).reply(200, { _links: {}, _embedded: { events: [ev(100)] } });
-    const events = await c.listEvents({ types: ['outgoing_call', 'lead_status_changed'], entityType: 'lead', entityIds: [5, 6], createdFrom: 1700000000 });
+      .get(
+        (uri) =>
+          uri.startsWith('/api/v4/events') && uri.endsWith('page=1') && Boolean(seen.push(decodeURIComponent(uri))),
+      )
+      .reply(200, {
+        _links: { next: { href: '...' } },
+        _embedded: { events: Array.from({ length: 100 }, (_, i) => ev(i)) },
+      });
+    nock(BASE)
+      .get((uri) => uri.startsWith('/api/v4/events') && uri.endsWith('page=2'))
+      .reply(200, { _links: {}, _embedded: { events: [ev(100)] } });
+    const events = await c.listEvents({
+      types: ['outgoing_call', 'lead_status_changed'],
+      entityType: 'lead',
+      entityIds: [5, 6],
+      createdFrom: 1700000000,
+    });
     expect(events).toHaveLength(101);
     expect(seen[0]).toContain('filter[type]=outgoing_call,lead_status_changed');
     expect(seen[0]).toContain('filter[entity_id][]=5&filter[entity_id][]=6');
@@ -322,13 +416,32 @@ describe('amoCRM client manners (nock)', () => {
     const seen: string[] = [];
     nock(BASE)
       .get((uri) => uri.startsWith('/api/v4/leads?') && Boolean(seen.push(decodeURIComponent(uri))))
-      .reply(200, { _links: {}, _embedded: { leads: [{ ...lead(7), _embedded: { tags: [], contacts: [{ id: 41, is_main: false }, { id: 42, is_main: true }] } }] } });
+      .reply(200, {
+        _links: {},
+        _embedded: {
+          leads: [
+            {
+              ...lead(7),
+              _embedded: {
+                tags: [],
+                contacts: [
+                  { id: 41, is_main: false },
+                  { id: 42, is_main: true },
+                ],
+              },
+            },
+          ],
+        },
+      });
     const leads = await c.getLeadsByIds([7, 8, 7], 'sla', { with: ['contacts'] });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toContain('with=contacts');
     expect(seen[0]).toContain('filter[id][]=7&filter[id][]=8');
     expect(seen[0]).not.toContain('filter[id][]=7&filter[id][]=8&filter[id][]=7');
-    expect(leads[0]?._embedded?.contacts).toEqual([{ id: 41, is_main: false }, { id: 42, is_main: true }]);
+    expect(leads[0]?._embedded?.contacts).toEqual([
+      { id: 41, is_main: false },
+      { id: 42, is_main: true },
+    ]);
   });
 
   it('when leads are read without options, then no with= is sent', async () => {
@@ -350,7 +463,12 @@ describe('amoCRM client manners (nock)', () => {
       .times(2)
       .reply(200, (uri) => {
         const asked = [...decodeURIComponent(uri).matchAll(/filter\[id\]\[\]=(\d+)/g)].map((m) => Number(m[1]));
-        return { _links: {}, _embedded: { contacts: asked.map((id) => ({ id, name: `C${id}`, responsible_user_id: id === 1250 ? 9103 : 9101 })) } };
+        return {
+          _links: {},
+          _embedded: {
+            contacts: asked.map((id) => ({ id, name: `C${id}`, responsible_user_id: id === 1250 ? 9103 : 9101 })),
+          },
+        };
       });
     const contacts = await c.getContactsByIds([...ids, 1000], 'sla');
     expect(seen).toHaveLength(2);

@@ -25,10 +25,20 @@ afterAll(async () => {
 function client() {
   const keyPrefix = uniquePrefix('amo');
   prefixes.push(keyPrefix);
-  return createAmoClient({ baseUrl: BASE, auth: { kind: 'long-lived', token: 'LONG' }, redis, keyPrefix, rps: 1000, transport: { sleep: async () => undefined, random: () => 0.5 } });
+  return createAmoClient({
+    baseUrl: BASE,
+    auth: { kind: 'long-lived', token: 'LONG' },
+    redis,
+    keyPrefix,
+    rps: 1000,
+    transport: { sleep: async () => undefined, random: () => 0.5 },
+  });
 }
 
-const next = (path: string, page: number) => ({ self: { href: `${BASE}${path}?page=${page}` }, next: { href: `${BASE}${path}?page=${page + 1}` } });
+const next = (path: string, page: number) => ({
+  self: { href: `${BASE}${path}?page=${page}` },
+  next: { href: `${BASE}${path}?page=${page + 1}` },
+});
 const self = (path: string, page: number) => ({ self: { href: `${BASE}${path}?page=${page}` } });
 
 describe('lead custom fields and tags (nock)', () => {
@@ -42,7 +52,14 @@ describe('lead custom fields and tags (nock)', () => {
         _links: next(path, 1),
         _embedded: {
           custom_fields: [
-            { id: 801001, name: 'Дата и время встречи', type: 'date_time', entity_type: 'leads', sort: 510, enums: null },
+            {
+              id: 801001,
+              name: 'Дата и время встречи',
+              type: 'date_time',
+              entity_type: 'leads',
+              sort: 510,
+              enums: null,
+            },
             { id: 801002, name: 'Агент объекта', type: 'text', entity_type: 'leads', sort: 511, enums: null },
           ],
         },
@@ -53,7 +70,17 @@ describe('lead custom fields and tags (nock)', () => {
       .reply(200, {
         _page: 2,
         _links: self(path, 2),
-        _embedded: { custom_fields: [{ id: 801003, name: 'Источник', type: 'select', entity_type: 'leads', enums: [{ id: 1, value: 'Авито', sort: 1 }] }] },
+        _embedded: {
+          custom_fields: [
+            {
+              id: 801003,
+              name: 'Источник',
+              type: 'select',
+              entity_type: 'leads',
+              enums: [{ id: 1, value: 'Авито', sort: 1 }],
+            },
+          ],
+        },
       });
     const fields = await client().listLeadCustomFields();
     expect(fields).toEqual([
@@ -69,11 +96,24 @@ describe('lead custom fields and tags (nock)', () => {
     nock(BASE)
       .get(path)
       .query({ page: '1', limit: '250' })
-      .reply(200, { _page: 1, _links: next(path, 1), _embedded: { tags: [{ id: 242722, name: 'lead quente', color: '6A0F49' }, { id: 18134, name: 'FIV', color: null }] } });
+      .reply(200, {
+        _page: 1,
+        _links: next(path, 1),
+        _embedded: {
+          tags: [
+            { id: 242722, name: 'lead quente', color: '6A0F49' },
+            { id: 18134, name: 'FIV', color: null },
+          ],
+        },
+      });
     nock(BASE)
       .get(path)
       .query({ page: '2', limit: '250' })
-      .reply(200, { _page: 2, _links: self(path, 2), _embedded: { tags: [{ id: 300, name: 'горячий', color: null }] } });
+      .reply(200, {
+        _page: 2,
+        _links: self(path, 2),
+        _embedded: { tags: [{ id: 300, name: 'горячий', color: null }] },
+      });
     const tags = await client().listLeadTags();
     expect(tags).toEqual([
       { id: 242722, name: 'lead quente' },

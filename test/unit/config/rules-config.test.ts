@@ -25,7 +25,12 @@ describe('rules configuration', () => {
     if (!loaded.ok) throw new Error('load');
     const compiled = compileRules(loaded.config, loaded.calendar, seedDirectory());
     if (!compiled.ok) throw new Error(JSON.stringify(compiled.errors));
-    expect(compiled.rules.pickup).toMatchObject({ pipelineId: 7000001, statusId: 7100005, timeoutMs: 15_000, maxMisses: 3 });
+    expect(compiled.rules.pickup).toMatchObject({
+      pipelineId: 7000001,
+      statusId: 7100005,
+      timeoutMs: 15_000,
+      maxMisses: 3,
+    });
     expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([
       ['Отдел продаж 1', 9100, [9101, 9102, 9103, 9104, 9901]],
       ['Отдел продаж 2', 9200, [9201, 9202, 9203, 9204]],
@@ -47,7 +52,14 @@ rules: { pickup: { pipeline: P, stage: S, timeout: "15 minutes", maxMisses: 0 } 
     expect(loaded.ok).toBe(false);
     const paths = loaded.ok ? [] : loaded.errors.map((e) => e.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['departments[0].pipelines', 'departments[0].schedule.days.mon[0]', 'departments[0].managers[0].weight', 'rules.pickup.timeout', 'rules.pickup.maxMisses', 'departments[0].managers[1].user']),
+      expect.arrayContaining([
+        'departments[0].pipelines',
+        'departments[0].schedule.days.mon[0]',
+        'departments[0].managers[0].weight',
+        'rules.pickup.timeout',
+        'rules.pickup.maxMisses',
+        'departments[0].managers[1].user',
+      ]),
     );
   });
 
@@ -80,9 +92,13 @@ rules: { pickup: { pipeline: Первичный рынок, stage: Переда�
     expect(warnings.find((e) => e.path === 'departments[0].head')?.message).toContain('"Дмитрий Лебедев"');
     expect(warnings.find((e) => e.path === 'departments[0].pipelines[0]')?.message).toContain('"Первичный рынок"');
     expect(warnings.find((e) => e.path === 'rules.pickup.stage')?.message).toContain('"Передан в работу"');
-    expect(warnings.find((e) => e.path === 'departments[1].managers[0].user')?.disabled).toBe('manager "Уволенный Менеджер" (gets no leads)');
+    expect(warnings.find((e) => e.path === 'departments[1].managers[0].user')?.disabled).toBe(
+      'manager "Уволенный Менеджер" (gets no leads)',
+    );
     // Department A lost its head: it is off. Department B runs with the one manager that resolves (seed account: Борис Кузнецов = 9102).
-    expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([['B', 9100, [9102]]]);
+    expect(compiled.rules.departments.map((d) => [d.name, d.headUserId, d.managers.map((m) => m.userId)])).toEqual([
+      ['B', 9100, [9102]],
+    ]);
     // The stage was renamed: the pickup rule is off, not the service.
     expect(compiled.rules.pickup.enabled).toBe(false);
   });
@@ -112,6 +128,8 @@ rules: { pickup: { pipeline: Первичный рынок, stage: Переда�
 
   it('when the JSON Schema is generated, then it describes the rules file for editors', () => {
     const schema = rulesJsonSchema() as { properties: Record<string, unknown>; required?: string[] };
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['departments', 'rules', 'timeZone', 'calendar']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['departments', 'rules', 'timeZone', 'calendar']),
+    );
   });
 });

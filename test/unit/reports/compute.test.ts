@@ -167,7 +167,9 @@ describe('reports config', () => {
     config.rules.reports.stages.meetingHeld = ['Встреча прошла'];
     const compiled = compileRules(config, loaded.calendar, seedDirectory());
     if (!compiled.ok) throw new Error('a wrong report stage must not stop the rules');
-    expect(compiled.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(/rules\.reports\.stages\.meetingHeld\[0\].*Встреча состоялась/);
+    expect(compiled.warnings.map((w) => `${w.path}: ${w.message}`).join('\n')).toMatch(
+      /rules\.reports\.stages\.meetingHeld\[0\].*Встреча состоялась/,
+    );
     expect([...(compiled.rules.reports?.milestones.values() ?? [])].sort()).toEqual(['meeting_set', 'offer_sent']);
   });
 

@@ -25,30 +25,70 @@ const WEEKEND_WINDOWS = [
 
 const SCHEDULES: Record<string, ScheduleConfig> = {
   always: { kind: 'always' },
-  office: { kind: 'weekly', followHolidays: true, days: { mon: ['09:00-21:00'], tue: ['09:00-21:00'], wed: ['09:00-21:00'], thu: ['09:00-21:00'], fri: ['09:00-21:00'], sat: ['10:00-18:00'] } },
-  sixDays: { kind: 'weekly', followHolidays: true, days: { mon: ['10:00-20:00'], tue: ['10:00-20:00'], wed: ['10:00-20:00'], thu: ['10:00-20:00'], sat: ['11:00-21:00'], sun: ['11:00-21:00'] } },
+  office: {
+    kind: 'weekly',
+    followHolidays: true,
+    days: {
+      mon: ['09:00-21:00'],
+      tue: ['09:00-21:00'],
+      wed: ['09:00-21:00'],
+      thu: ['09:00-21:00'],
+      fri: ['09:00-21:00'],
+      sat: ['10:00-18:00'],
+    },
+  },
+  sixDays: {
+    kind: 'weekly',
+    followHolidays: true,
+    days: {
+      mon: ['10:00-20:00'],
+      tue: ['10:00-20:00'],
+      wed: ['10:00-20:00'],
+      thu: ['10:00-20:00'],
+      sat: ['11:00-21:00'],
+      sun: ['11:00-21:00'],
+    },
+  },
   twoByTwo: { kind: 'cycle', pattern: '2/2', anchor: '2025-01-01', shifts: ['09:00-21:00'] },
 };
 
 const rulesFor = new Map<string, CompiledRules>();
 beforeAll(async () => {
   for (const [name, schedule] of Object.entries(SCHEDULES)) {
-    rulesFor.set(name, await demoRules((c) => {
-      c.departments[0]!.schedule = schedule;
-      c.departments[0]!.managers = c.departments[0]!.managers.map((m) => ({ ...m, schedule }));
-    }));
+    rulesFor.set(
+      name,
+      await demoRules((c) => {
+        c.departments[0]!.schedule = schedule;
+        c.departments[0]!.managers = c.departments[0]!.managers.map((m) => ({ ...m, schedule }));
+      }),
+    );
   }
 });
 
 const withAbsence = (rules: CompiledRules, from: string, to: string): CompiledRules => ({
   ...rules,
-  departments: rules.departments.map((d) => ({ ...d, managers: d.managers.map((m) => (m.userId === ANNA ? { ...m, absences: [{ from, to }] } : m)) })),
+  departments: rules.departments.map((d) => ({
+    ...d,
+    managers: d.managers.map((m) => (m.userId === ANNA ? { ...m, absences: [{ from, to }] } : m)),
+  })),
 });
 
-const entryArb = fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2027-06-30T00:00:00Z') }).map((ms) => Math.floor(ms / 60_000) * 60_000);
+const entryArb = fc
+  .integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2027-06-30T00:00:00Z') })
+  .map((ms) => Math.floor(ms / 60_000) * 60_000);
 const moveArb: fc.Arbitrary<ManagerMove> = fc.oneof(
-  { weight: 8, arbitrary: fc.integer({ min: -3 * 3600_000, max: 20 * 3600_000 }).map((afterMs): ManagerMove => ({ kind: 'complete', afterMs, fromDue: true })) },
-  { weight: 2, arbitrary: fc.integer({ min: 60_000, max: 6 * 3600_000 }).map((afterMs): ManagerMove => ({ kind: 'complete', afterMs })) },
+  {
+    weight: 8,
+    arbitrary: fc
+      .integer({ min: -3 * 3600_000, max: 20 * 3600_000 })
+      .map((afterMs): ManagerMove => ({ kind: 'complete', afterMs, fromDue: true })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .integer({ min: 60_000, max: 6 * 3600_000 })
+      .map((afterMs): ManagerMove => ({ kind: 'complete', afterMs })),
+  },
   { weight: 1, arbitrary: fc.constant<ManagerMove>({ kind: 'ignore' }) },
 );
 const local = (ms: number) => DateTime.fromMillis(ms, { zone: ZONE });
@@ -59,18 +99,26 @@ function isDayOff(rules: CompiledRules, iso: string, weekday: number): boolean {
 }
 
 describe('R3 cadence engine, properties over fake time', () => {
-  it('for any entry, schedule, absence and manager: at most one open call task; every due inside a call window, on the manager\'s working time, weekends not before 11:00', () => {
+  it("for any entry, schedule, absence and manager: at most one open call task; every due inside a call window, on the manager's working time, weekends not before 11:00", () => {
     fc.assert(
       fc.property(
         entryArb,
         fc.constantFrom(...Object.keys(SCHEDULES)),
-        fc.option(fc.record({ startDay: fc.integer({ min: 0, max: 40 }), days: fc.integer({ min: 1, max: 14 }) }), { nil: undefined }),
+        fc.option(fc.record({ startDay: fc.integer({ min: 0, max: 40 }), days: fc.integer({ min: 1, max: 14 }) }), {
+          nil: undefined,
+        }),
         fc.array(moveArb, { minLength: 1, maxLength: 6 }),
         (entryAt, scheduleName, absence, moves) => {
           let rules = rulesFor.get(scheduleName)!;
           if (absence) {
             const from = local(entryAt).plus({ days: absence.startDay }).toISODate()!;
-            rules = withAbsence(rules, from, local(entryAt).plus({ days: absence.startDay + absence.days - 1 }).toISODate()!);
+            rules = withAbsence(
+              rules,
+              from,
+              local(entryAt)
+                .plus({ days: absence.startDay + absence.days - 1 })
+                .toISODate()!,
+            );
           }
           const anna = rules.departments[0]!.managers.find((m) => m.userId === ANNA)!;
           const trace = drive({ rules, userId: ANNA, entryAt, moves, untilMs: 200 * DAY });
@@ -85,7 +133,10 @@ describe('R3 cadence engine, properties over fake time', () => {
             // The due time closes at least 30 minutes of window the manager works in.
             expect(windows.some(([s, e]) => minute >= s! + 30 && minute <= e!)).toBe(true);
             if (off) expect(minute).toBeGreaterThanOrEqual(11 * 60 + 30);
-            const worked = managerIntervals(anna, task.dueAt - 30 * 60_000, task.dueAt, rules.calendar, ZONE).reduce((s, [a, b]) => s + (b - a), 0);
+            const worked = managerIntervals(anna, task.dueAt - 30 * 60_000, task.dueAt, rules.calendar, ZONE).reduce(
+              (s, [a, b]) => s + (b - a),
+              0,
+            );
             expect(worked).toBe(30 * 60_000);
             expect(task.dueAt).toBeGreaterThanOrEqual(task.createdAt);
           }
@@ -95,11 +146,16 @@ describe('R3 cadence engine, properties over fake time', () => {
     );
   });
 
-  it('for any entry with a manager who does every task in time: 14 calls in the seed\'s phases (4, 6, 4), a weekend call in each of weeks 2-4 when the manager works weekends, the move to «На закрытие» on day 56', () => {
+  it("for any entry with a manager who does every task in time: 14 calls in the seed's phases (4, 6, 4), a weekend call in each of weeks 2-4 when the manager works weekends, the move to «На закрытие» on day 56", () => {
     fc.assert(
       fc.property(entryArb, fc.integer({ min: -3 * 3600_000, max: 0 }), (entryAt, early) => {
         const rules = rulesFor.get('always')!;
-        const trace = drive({ rules, userId: ANNA, entryAt, moves: [{ kind: 'complete', afterMs: early, fromDue: true }] });
+        const trace = drive({
+          rules,
+          userId: ANNA,
+          entryAt,
+          moves: [{ kind: 'complete', afterMs: early, fromDue: true }],
+        });
         const calls = trace.tasks.filter((t) => !t.ref.endsWith(':msg'));
         const byPhase = [0, 0, 0];
         for (const c of calls) {
@@ -129,12 +185,25 @@ describe('R3 cadence engine, properties over fake time', () => {
 
   it('for any entry on the database-daily profile: three unanswered calls on three different days, then the move right after the third', async () => {
     const rules = await demoRules((c) => {
-      c.cadences.bindings = [{ pipeline: 'Первичный рынок', stage: 'Не дозвонились', profile: 'database-daily', enabled: true, joinExisting: true }];
+      c.cadences.bindings = [
+        {
+          pipeline: 'Первичный рынок',
+          stage: 'Не дозвонились',
+          profile: 'database-daily',
+          enabled: true,
+          joinExisting: true,
+        },
+      ];
       c.cadences.profiles['database-daily']!.end = { kind: 'move', stage: 'На закрытие', reason: 'Не дозвониться' };
     });
     fc.assert(
       fc.property(entryArb, fc.integer({ min: -2 * 3600_000, max: 0 }), (entryAt, early) => {
-        const trace = drive({ rules, userId: ANNA, entryAt, moves: [{ kind: 'complete', afterMs: early, fromDue: true, call: { durationSec: 5, status: 6 } }] });
+        const trace = drive({
+          rules,
+          userId: ANNA,
+          entryAt,
+          moves: [{ kind: 'complete', afterMs: early, fromDue: true, call: { durationSec: 5, status: 6 } }],
+        });
         const calls = trace.tasks.filter((t) => !t.ref.endsWith(':msg'));
         expect(calls).toHaveLength(3);
         expect(new Set(calls.map((c) => local(c.dueAt).toISODate())).size).toBe(3);
@@ -147,14 +216,27 @@ describe('R3 cadence engine, properties over fake time', () => {
 
   it('for any entry on the intensive profile: 3, 2, 1 calls a day then 2 in a week (44), an SMS task after each unanswered call, never two open call tasks', async () => {
     const rules = await demoRules((c) => {
-      c.cadences.bindings = [{ pipeline: 'Первичный рынок', stage: 'Не дозвонились', profile: 'intensive', enabled: true, joinExisting: true }];
+      c.cadences.bindings = [
+        {
+          pipeline: 'Первичный рынок',
+          stage: 'Не дозвонились',
+          profile: 'intensive',
+          enabled: true,
+          joinExisting: true,
+        },
+      ];
       c.cadences.profiles.intensive!.end = { kind: 'move', stage: 'На закрытие' };
     });
     fc.assert(
       // Entered before the first window of the day (10:00), so day 0 has all its windows.
       fc.property(entryArb, fc.integer({ min: 0, max: 599 }), (day, minute) => {
         const entryAt = local(day).startOf('day').plus({ minutes: minute }).toMillis();
-        const trace = drive({ rules, userId: ANNA, entryAt, moves: [{ kind: 'complete', afterMs: -20 * 60_000, fromDue: true, call: { durationSec: 0, status: 3 } }] });
+        const trace = drive({
+          rules,
+          userId: ANNA,
+          entryAt,
+          moves: [{ kind: 'complete', afterMs: -20 * 60_000, fromDue: true, call: { durationSec: 0, status: 3 } }],
+        });
         const calls = trace.tasks.filter((t) => !t.ref.endsWith(':msg'));
         expect(calls).toHaveLength(21 + 14 + 7 + 2);
         const entryDay = local(entryAt).startOf('day');

@@ -35,14 +35,20 @@ describe('R3 cadence profiles: phase counts as the seeds say', () => {
   const perPhase = (name: string): number[] => {
     const profile = config.cadences.profiles[name];
     if (!profile) throw new Error(`no profile ${name}`);
-    const steps = cadenceSteps({ phases: profile.phases.map((p) => ({ ...p, ...(p.messenger ? { messengerText: p.messenger.text } : {}) })) });
+    const steps = cadenceSteps({
+      phases: profile.phases.map((p) => ({ ...p, ...(p.messenger ? { messengerText: p.messenger.text } : {}) })),
+    });
     return profile.phases.map((_, i) => steps.filter((s) => s.phase === i).length);
   };
 
   it('when primary-market is read, then week 1 has a call every other day (4), weeks 2-4 two a week (6), weeks 5-8 one a week (4) — seed 001', () => {
     expect(perPhase('primary-market')).toEqual([4, 6, 4]);
     const p = config.cadences.profiles['primary-market']!;
-    expect(p.phases.map((x) => [x.from, x.to])).toEqual([[0, 7], [7, 28], [28, 56]]);
+    expect(p.phases.map((x) => [x.from, x.to])).toEqual([
+      [0, 7],
+      [7, 28],
+      [28, 56],
+    ]);
     expect(p.phases[0]?.messenger?.text).toMatch(/WhatsApp\/Telegram/);
     expect(p.phases[1]?.weekendCall).toBe(true);
     expect(p.windows.weekdays).toEqual(['13:00-15:00', '19:00-21:00']);
@@ -89,19 +95,33 @@ describe('R3 cadence config', () => {
   it('when a binding names a missing profile or a phase gap, then every error comes with its path', async () => {
     const { RulesConfigSchema } = await import('../../../src/config/schema.js');
     const config = structuredClone(await shipped());
-    config.cadences.bindings.push({ pipeline: 'Первичный рынок', stage: 'Квалификатор', profile: 'nope', enabled: true, joinExisting: true });
+    config.cadences.bindings.push({
+      pipeline: 'Первичный рынок',
+      stage: 'Квалификатор',
+      profile: 'nope',
+      enabled: true,
+      joinExisting: true,
+    });
     config.cadences.profiles['primary-market']!.phases[1]!.from = 8;
     const r = RulesConfigSchema.safeParse(config);
     expect(r.success).toBe(false);
     const paths = r.success ? [] : r.error.issues.map((i) => i.path.join('.'));
-    expect(paths).toEqual(expect.arrayContaining(['cadences.bindings.1.profile', 'cadences.profiles.primary-market.phases.1.from']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['cadences.bindings.1.profile', 'cadences.profiles.primary-market.phases.1.from']),
+    );
   });
 
   it('when the end stage does not exist in the bound pipeline, then compiling names it and disables only that binding', async () => {
     const loaded = await loadRulesFile('config/rules.demo.yaml');
     if (!loaded.ok) throw new Error('demo rules');
     const config = structuredClone(loaded.config);
-    config.cadences.bindings.push({ pipeline: 'Первичный рынок', stage: 'Для передачи', profile: 'database-daily', enabled: true, joinExisting: true });
+    config.cadences.bindings.push({
+      pipeline: 'Первичный рынок',
+      stage: 'Для передачи',
+      profile: 'database-daily',
+      enabled: true,
+      joinExisting: true,
+    });
     const compiled = compileRules(config, loaded.calendar, seedDirectory());
     if (!compiled.ok) throw new Error('structural error');
     expect(compiled.warnings.map((w) => w.path)).toContain('cadences.profiles.database-daily.end.stage');
@@ -120,18 +140,27 @@ describe('R3 call notes', () => {
   });
 
   it('when the API gives a call_in note with params, then it is parsed the same way; a common note is not a call', () => {
-    expect(callFromApiNote({ note_type: 'call_in', created_at: 100, params: { duration: 40, call_status: 4 } })).toEqual({ direction: 'in', at: 100_000, durationSec: 40, status: 4 });
+    expect(
+      callFromApiNote({ note_type: 'call_in', created_at: 100, params: { duration: 40, call_status: 4 } }),
+    ).toEqual({ direction: 'in', at: 100_000, durationSec: 40, status: 4 });
     expect(callFromApiNote({ note_type: 'common', params: { text: 'x' } })).toBeUndefined();
   });
 
   it('when a call note carries an empty or missing call_status, then its duration still counts (a 45 s call is a conversation); statuses 1, 3, 5, 6, 7 still rule one out', () => {
-    const note = (fields: Record<string, unknown>) => ({ ...callNoteEvent(1, 0, ANNA, 0, 4), text: JSON.stringify({ UNIQ: 'u', DURATION: 45, SRC: 'x', ...fields }) });
+    const note = (fields: Record<string, unknown>) => ({
+      ...callNoteEvent(1, 0, ANNA, 0, 4),
+      text: JSON.stringify({ UNIQ: 'u', DURATION: 45, SRC: 'x', ...fields }),
+    });
     const empty = callFromNoteEvent(note({ call_status: '' }), 0)!;
     expect(empty).toEqual(expect.objectContaining({ direction: 'out', durationSec: 45 }));
     expect(empty.status).toBeUndefined();
     expect(isConversation(empty, 20)).toBe(true);
     expect(isConversation(callFromNoteEvent(note({}), 0)!, 20)).toBe(true);
-    for (const status of [1, 3, 5, 6, 7]) expect([status, isConversation(callFromNoteEvent(note({ call_status: String(status) }), 0)!, 20)]).toEqual([status, false]);
+    for (const status of [1, 3, 5, 6, 7])
+      expect([status, isConversation(callFromNoteEvent(note({ call_status: String(status) }), 0)!, 20)]).toEqual([
+        status,
+        false,
+      ]);
     const api = callFromApiNote({ note_type: 'call_out', created_at: 100, params: { duration: 45, call_status: '' } })!;
     expect(api).toEqual({ direction: 'out', at: 100_000, durationSec: 45 });
     expect(isConversation(api, 20)).toBe(true);
@@ -143,7 +172,15 @@ describe('R3 task texts', () => {
     const steps = cadenceSteps({ phases: [{ from: 0, to: 7, calls: 1, everyDays: 2, weekendCall: false }] });
     expect(stepHeadline(steps[2]!, 2)).toBe('Звонок 3 из 4, неделя 1 — клиент не ответил 2 раза');
     expect(stepHeadline(steps[0]!, 0)).toBe('Звонок 1 из 4, неделя 1 — первая попытка');
-    expect([1, 2, 5, 11, 12, 21, 22].map(timesText)).toEqual(['1 раз', '2 раза', '5 раз', '11 раз', '12 раз', '21 раз', '22 раза']);
+    expect([1, 2, 5, 11, 12, 21, 22].map(timesText)).toEqual([
+      '1 раз',
+      '2 раза',
+      '5 раз',
+      '11 раз',
+      '12 раз',
+      '21 раз',
+      '22 раза',
+    ]);
   });
 });
 
@@ -187,7 +224,18 @@ describe('R3 primary-market over fake time', () => {
 
   it('when the department works weekdays 9-21 and Saturdays 10-18, then Sunday and holiday calls move to the next working slot and push the ones after them', async () => {
     const weekly = await demoRules((c) => {
-      c.departments[0]!.schedule = { kind: 'weekly', followHolidays: true, days: { mon: ['09:00-21:00'], tue: ['09:00-21:00'], wed: ['09:00-21:00'], thu: ['09:00-21:00'], fri: ['09:00-21:00'], sat: ['10:00-18:00'] } };
+      c.departments[0]!.schedule = {
+        kind: 'weekly',
+        followHolidays: true,
+        days: {
+          mon: ['09:00-21:00'],
+          tue: ['09:00-21:00'],
+          wed: ['09:00-21:00'],
+          thu: ['09:00-21:00'],
+          fri: ['09:00-21:00'],
+          sat: ['10:00-18:00'],
+        },
+      };
     });
     const trace = drive({ rules: weekly, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: dutiful });
     const calls = trace.tasks.filter((t) => !t.ref.endsWith(':msg')).map((t) => local(t.dueAt));
@@ -228,12 +276,26 @@ describe('R3 primary-market over fake time', () => {
     const violations = trace.records.filter((r) => r.record.kind === 'violation');
     expect(violations).toHaveLength(1);
     expect(violations[0]!.at).toBe(at('2026-11-24T15:00')); // due Mon 15:00 + P1D
-    expect(violations[0]!.record).toMatchObject({ type: 'call_overdue', rule: 'R3', seed: 'seed 001 «Не дозвонились»', userId: ANNA, violationId: 'call_overdue:42:1:1' });
+    expect(violations[0]!.record).toMatchObject({
+      type: 'call_overdue',
+      rule: 'R3',
+      seed: 'seed 001 «Не дозвонились»',
+      userId: ANNA,
+      violationId: 'call_overdue:42:1:1',
+    });
     expect(trace.messages).toHaveLength(1);
     expect(trace.messages[0]!.message).toMatchObject({
       template: 'violation',
       audience: { kind: 'department', department: 'Отдел продаж 1' },
-      params: { type: 'call_overdue', rule: 'R3', seed: 'seed 001 «Не дозвонились»', leadId: 42, userId: ANNA, since: new Date(at('2026-11-23T15:00')).toISOString(), violationId: 'call_overdue:42:1:1' },
+      params: {
+        type: 'call_overdue',
+        rule: 'R3',
+        seed: 'seed 001 «Не дозвонились»',
+        leadId: 42,
+        userId: ANNA,
+        since: new Date(at('2026-11-23T15:00')).toISOString(),
+        violationId: 'call_overdue:42:1:1',
+      },
     });
     const calls = trace.tasks.filter((t) => !t.ref.endsWith(':msg'));
     expect(calls.map((c) => c.ref)).toEqual(['cadence:1:1', 'cadence:1:1:r1', 'cadence:1:2']);
@@ -243,12 +305,37 @@ describe('R3 primary-market over fake time', () => {
   });
 
   it('when the lead leaves the stage, then the cadence stops, its open task is closed and nothing more is set', () => {
-    let trace = drive({ rules, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'ignore' }], untilMs: 1000 });
+    let trace = drive({
+      rules,
+      userId: ANNA,
+      entryAt: at('2026-11-23T10:00'),
+      moves: [{ kind: 'ignore' }],
+      untilMs: 1000,
+    });
     expect(trace.state?.status).toBe('running'); // positive control: it was running
     const state = trace.state!;
     const before = { leadId: 42, pipelineId: 7000001, statusId: 7100007, tags: [], deleted: false, history: [] };
     const after = { ...before, statusId: 7100011 };
-    const plans = cadenceOnLeadEvent({ before, after, event: { deliveryId: 'd', receivedAt: '2026-11-23T12:00:00Z', account: { subdomain: 'x' }, kind: 'lead', action: 'status', leadId: 42, short: false, tags: [], customFields: [], statusId: 7100011, pipelineId: 7000001, dedupeKey: 'k' }, state, ctx: { rules, now: at('2026-11-23T12:00') } });
+    const plans = cadenceOnLeadEvent({
+      before,
+      after,
+      event: {
+        deliveryId: 'd',
+        receivedAt: '2026-11-23T12:00:00Z',
+        account: { subdomain: 'x' },
+        kind: 'lead',
+        action: 'status',
+        leadId: 42,
+        short: false,
+        tags: [],
+        customFields: [],
+        statusId: 7100011,
+        pipelineId: 7000001,
+        dedupeKey: 'k',
+      },
+      state,
+      ctx: { rules, now: at('2026-11-23T12:00') },
+    });
     expect(plans).toHaveLength(1);
     expect(plans[0]!.effects.map((e) => e.kind)).toEqual(['cancel_timer', 'complete_task', 'add_note', 'record']);
     expect(plans[0]!.state).toMatchObject({ cadence: { status: 'stopped', stoppedBy: 'left_stage' } });
@@ -260,21 +347,41 @@ describe('R3 primary-market over fake time', () => {
     const third = await demoRules((c) => {
       c.cadences.profiles['primary-market']!.thirdManagerRule = { enabled: true, managers: 3 };
     });
-    const trace = drive({ rules: third, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'ignore' }], untilMs: 1000 });
+    const trace = drive({
+      rules: third,
+      userId: ANNA,
+      entryAt: at('2026-11-23T10:00'),
+      moves: [{ kind: 'ignore' }],
+      untilMs: 1000,
+    });
     const state = { ...trace.state!, unreachedBy: [9103, BORIS] };
     const done = drive({ rules: third, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: dutiful, untilMs: 1000 });
     expect(done.moves).toEqual([]); // control: without the history, one unanswered call ends nothing
     const plans = cadenceOnLeadEvent({
       before: { leadId: 42, pipelineId: 7000001, statusId: 7100007, tags: [], deleted: false, history: [] },
       after: { leadId: 42, pipelineId: 7000001, statusId: 7100007, tags: [], deleted: false, history: [] },
-      event: { deliveryId: 'd', receivedAt: '2026-11-23T14:00:00Z', account: { subdomain: 'x' }, kind: 'task', action: 'update', taskId: 1, entityType: 'lead', entityId: 42, isCompleted: true, modifiedUserId: ANNA, dedupeKey: 'k' },
+      event: {
+        deliveryId: 'd',
+        receivedAt: '2026-11-23T14:00:00Z',
+        account: { subdomain: 'x' },
+        kind: 'task',
+        action: 'update',
+        taskId: 1,
+        entityType: 'lead',
+        entityId: 42,
+        isCompleted: true,
+        modifiedUserId: ANNA,
+        dedupeKey: 'k',
+      },
       state,
       taskRef: state.openTask!.ref,
       ctx: { rules: third, now: at('2026-11-23T14:00') },
     });
     const move = plans[0]!.effects.find((e) => e.kind === 'move_lead');
     expect(move).toMatchObject({ statusId: CLOSING_STAGE });
-    expect(plans[0]!.effects.find((e) => e.kind === 'add_note')).toMatchObject({ text: expect.stringContaining('3-й менеджер подряд') });
+    expect(plans[0]!.effects.find((e) => e.kind === 'add_note')).toMatchObject({
+      text: expect.stringContaining('3-й менеджер подряд'),
+    });
   });
 
   it('when the sweep finds a lead in the stage with no cadence, then it joins from now; a cadence that stopped there is not restarted', () => {
@@ -289,26 +396,57 @@ describe('R3 primary-market over fake time', () => {
   });
 
   it('when lead:explain renders a running cadence, then each step shows its planned day, what happened and the open task', () => {
-    const trace = drive({ rules, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'complete', afterMs: 3600_000 }, { kind: 'ignore' }], untilMs: 3 * 3600_000 });
+    const trace = drive({
+      rules,
+      userId: ANNA,
+      entryAt: at('2026-11-23T10:00'),
+      moves: [{ kind: 'complete', afterMs: 3600_000 }, { kind: 'ignore' }],
+      untilMs: 3 * 3600_000,
+    });
     const lines = explainCadence(trace.state!, rules.cadences.bindings[0]!.phases, ZONE);
-    expect(lines[0]).toBe(`cadence «primary-market» run 1: running; entered 2026-11-23 Mon 10:00; manager ${ANNA}; 14 calls planned`);
+    expect(lines[0]).toBe(
+      `cadence «primary-market» run 1: running; entered 2026-11-23 Mon 10:00; manager ${ANNA}; 14 calls planned`,
+    );
     expect(lines[1]).toBe(`  managers in a row without contact: ${ANNA}`);
     lines.splice(1, 1);
-    expect(lines[1]).toBe('   1. phase 1, call 1/4, day 0 (2026-11-23 Mon): completed without a call at 2026-11-23 Mon 11:00 (due 2026-11-23 Mon 15:00, calls 0)');
-    expect(lines[2]).toBe('   2. phase 1, call 2/4, day 2 (2026-11-25 Wed): OPEN task cadence:1:2, due 2026-11-25 Wed 21:00');
+    expect(lines[1]).toBe(
+      '   1. phase 1, call 1/4, day 0 (2026-11-23 Mon): completed without a call at 2026-11-23 Mon 11:00 (due 2026-11-23 Mon 15:00, calls 0)',
+    );
+    expect(lines[2]).toBe(
+      '   2. phase 1, call 2/4, day 2 (2026-11-25 Wed): OPEN task cadence:1:2, due 2026-11-25 Wed 21:00',
+    );
     expect(lines[6]).toBe('   6. phase 2, call 2/6, day 12 (2026-12-05 Sat, weekend call): planned');
     expect(lines).toHaveLength(15);
   });
 
   it('when a completion arrives before the task id was stored, then it is known by its text; another task of the lead is not taken for it', () => {
-    const trace = drive({ rules, userId: ANNA, entryAt: at('2026-11-23T10:00'), moves: [{ kind: 'ignore' }], untilMs: 1000 });
+    const trace = drive({
+      rules,
+      userId: ANNA,
+      entryAt: at('2026-11-23T10:00'),
+      moves: [{ kind: 'ignore' }],
+      untilMs: 1000,
+    });
     const state = trace.state!;
     const lead = { leadId: 42, pipelineId: 7000001, statusId: 7100007, tags: [], deleted: false, history: [] };
     const done = (text: string) =>
       cadenceOnLeadEvent({
         before: lead,
         after: lead,
-        event: { deliveryId: 'd', receivedAt: '2026-11-23T12:00:00Z', account: { subdomain: 'x' }, kind: 'task', action: 'update', taskId: 99, entityType: 'lead', entityId: 42, isCompleted: true, text, modifiedUserId: ANNA, dedupeKey: 'k' },
+        event: {
+          deliveryId: 'd',
+          receivedAt: '2026-11-23T12:00:00Z',
+          account: { subdomain: 'x' },
+          kind: 'task',
+          action: 'update',
+          taskId: 99,
+          entityType: 'lead',
+          entityId: 42,
+          isCompleted: true,
+          text,
+          modifiedUserId: ANNA,
+          dedupeKey: 'k',
+        },
         state,
         ctx: { rules, now: at('2026-11-23T12:00') },
       });

@@ -8,7 +8,12 @@ describe('rule registry', () => {
   it('lists R1-R12 once each, in order, every folder and doc page existing', () => {
     expect(RULES.map((r) => r.id)).toEqual(Array.from({ length: 12 }, (_, i) => `R${i + 1}`));
     for (const r of RULES) {
-      expect({ id: r.id, folder: existsSync(r.folder), doc: existsSync(r.doc), seed: /^seed 00\d/.test(r.seed) }).toEqual({ id: r.id, folder: true, doc: true, seed: true });
+      expect({
+        id: r.id,
+        folder: existsSync(r.folder),
+        doc: existsSync(r.doc),
+        seed: /^seed 00\d/.test(r.seed),
+      }).toEqual({ id: r.id, folder: true, doc: true, seed: true });
     }
   });
 
@@ -27,11 +32,19 @@ describe('rule registry', () => {
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     const statuses = ruleStatuses(loaded.config);
     expect(statuses.filter((s) => !s.enabled).map((s) => s.id)).toEqual([]);
-    const changed = structuredClone(loaded.config) as unknown as { rules: { pickup: { shadow: boolean } }; stageRules: { offer: { enabled: boolean }; mustPassThrough: Array<{ enabled: boolean }> } };
+    const changed = structuredClone(loaded.config) as unknown as {
+      rules: { pickup: { shadow: boolean } };
+      stageRules: { offer: { enabled: boolean }; mustPassThrough: Array<{ enabled: boolean }> };
+    };
     changed.rules.pickup.shadow = true;
     changed.stageRules.offer.enabled = false;
     for (const mp of changed.stageRules.mustPassThrough) mp.enabled = false;
     const after = new Map(ruleStatuses(changed).map((s) => [s.id, s]));
-    expect([after.get('R1')?.shadow, after.get('R9')?.enabled, after.get('R8')?.enabled, after.get('R4')?.enabled]).toEqual([true, false, false, true]);
+    expect([
+      after.get('R1')?.shadow,
+      after.get('R9')?.enabled,
+      after.get('R8')?.enabled,
+      after.get('R4')?.enabled,
+    ]).toEqual([true, false, false, true]);
   });
 });

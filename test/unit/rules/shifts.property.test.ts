@@ -36,9 +36,34 @@ const week = { startMin: 540, endMin: 1260 };
 function managers(rules: CompiledRules): CompiledManager[] {
   const base = rules.departments[0]!.managers[0]!;
   return [
-    { ...base, schedule: { kind: 'weekly', followHolidays: true, days: { mon: [week], tue: [week], wed: [week], thu: [week], fri: [week], sat: [{ startMin: 600, endMin: 900 }] } } },
-    { ...base, schedule: { kind: 'weekly', followHolidays: false, days: { mon: [{ startMin: 1200, endMin: 1800 }], thu: [week] } }, absences: [{ from: '2026-03-01', to: '2026-03-10' }] },
-    { ...base, schedule: { kind: 'cycle', anchor: '2026-01-01', on: 2, off: 2, shifts: [{ startMin: 1200, endMin: 1920 }] } },
+    {
+      ...base,
+      schedule: {
+        kind: 'weekly',
+        followHolidays: true,
+        days: {
+          mon: [week],
+          tue: [week],
+          wed: [week],
+          thu: [week],
+          fri: [week],
+          sat: [{ startMin: 600, endMin: 900 }],
+        },
+      },
+    },
+    {
+      ...base,
+      schedule: {
+        kind: 'weekly',
+        followHolidays: false,
+        days: { mon: [{ startMin: 1200, endMin: 1800 }], thu: [week] },
+      },
+      absences: [{ from: '2026-03-01', to: '2026-03-10' }],
+    },
+    {
+      ...base,
+      schedule: { kind: 'cycle', anchor: '2026-01-01', on: 2, off: 2, shifts: [{ startMin: 1200, endMin: 1920 }] },
+    },
     { ...base, schedule: { kind: 'always' }, absences: [{ from: '2026-06-01', to: '2026-06-30' }] },
   ] as CompiledManager[];
 }
@@ -57,7 +82,9 @@ describe('working time with cached local days and shifts', () => {
         (who, zone, offset, length) => {
           const manager = people[who]!;
           const from = start + offset;
-          expect(managerIntervals(manager, from, from + length, rules.calendar, zone)).toEqual(reference(manager, from, from + length, rules.calendar, zone));
+          expect(managerIntervals(manager, from, from + length, rules.calendar, zone)).toEqual(
+            reference(manager, from, from + length, rules.calendar, zone),
+          );
           const iso = DateTime.fromMillis(from, { zone }).toISODate() ?? '';
           expect(isAbsentAt(manager, from, zone)).toBe(manager.absences.some((a) => a.from <= iso && iso <= a.to));
         },
@@ -71,7 +98,10 @@ describe('working time with cached local days and shifts', () => {
     const [before] = managers(rules);
     const from = Date.parse('2026-11-24T06:00:00Z'); // a Tuesday, 09:00 in Moscow
     expect(managerIntervals(before!, from, from + 3_600_000, rules.calendar, 'Europe/Moscow')).toHaveLength(1);
-    const after = { ...before!, schedule: { kind: 'weekly', followHolidays: true, days: { mon: [week] } } } as CompiledManager;
+    const after = {
+      ...before!,
+      schedule: { kind: 'weekly', followHolidays: true, days: { mon: [week] } },
+    } as CompiledManager;
     expect(managerIntervals(after, from, from + 3_600_000, rules.calendar, 'Europe/Moscow')).toEqual([]);
   });
 });

@@ -42,7 +42,14 @@ describe('lead hash values: JSON deflated against a versioned dictionary', () =>
   });
 
   it('when values hold words the dictionary does not know (other tags, unicode, nested arrays), then they round trip', () => {
-    const odd = { ...leadState, tags: ['Ипотека', 'VIP «срочно»', '🏠', ''], history: Array.from({ length: 50 }, (_, i) => ({ at: new Date(1_750_000_000_000 + i * 3_600_000).toISOString(), statusId: 7100000 + i })) };
+    const odd = {
+      ...leadState,
+      tags: ['Ипотека', 'VIP «срочно»', '🏠', ''],
+      history: Array.from({ length: 50 }, (_, i) => ({
+        at: new Date(1_750_000_000_000 + i * 3_600_000).toISOString(),
+        statusId: 7100000 + i,
+      })),
+    };
     const stored = encodeLeadField(odd);
     expect(stored.length).toBeLessThan(Buffer.byteLength(JSON.stringify(odd)) / 3);
     expect(decodeLeadField(stored)).toEqual(odd);

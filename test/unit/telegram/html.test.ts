@@ -13,7 +13,11 @@ describe('Telegram HTML', () => {
   test('when lines do not fit together, then parts break between lines and each fits', () => {
     // Lines of 10 characters, limit 25: two lines and their newline make 21, three make 32.
     const lines = ['0123456789', 'abcdefghij', 'ABCDEFGHIJ', 'klmnopqrst', 'KLMNOPQRST'];
-    expect(splitMessage(lines.join('\n'), 25)).toEqual(['0123456789\nabcdefghij', 'ABCDEFGHIJ\nklmnopqrst', 'KLMNOPQRST']);
+    expect(splitMessage(lines.join('\n'), 25)).toEqual([
+      '0123456789\nabcdefghij',
+      'ABCDEFGHIJ\nklmnopqrst',
+      'KLMNOPQRST',
+    ]);
   });
 
   test('when one line is longer than the limit, then it is cut outside tags and entities, tags closed and reopened', () => {
@@ -27,6 +31,17 @@ describe('Telegram HTML', () => {
       expect(p).not.toMatch(/&[a-z]*$/); // no entity cut at the end
       expect(p.replace(/<\/?b>/g, '')).not.toMatch(/[<>]/); // no tag cut in half
     }
-    expect(parts.map((p) => p.replace(/<\/?b>/g, '')).join(' ').replace(/\s+/g, ' ').trim()).toBe(line.replace(/<\/?b>/g, '').replace(/\s+/g, ' ').trim());
+    expect(
+      parts
+        .map((p) => p.replace(/<\/?b>/g, ''))
+        .join(' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).toBe(
+      line
+        .replace(/<\/?b>/g, '')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
   });
 });

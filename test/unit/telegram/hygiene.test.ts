@@ -21,7 +21,9 @@ describe('quiet hours', () => {
 
   test('when quiet hours are within a day, then they end the same day', () => {
     const lunch = parseShift('13:00-14:00');
-    expect(new Date(quietUntil(lunch, Date.parse('2026-03-04T10:30:00Z'), MSK)!).toISOString()).toBe('2026-03-04T11:00:00.000Z');
+    expect(new Date(quietUntil(lunch, Date.parse('2026-03-04T10:30:00Z'), MSK)!).toISOString()).toBe(
+      '2026-03-04T11:00:00.000Z',
+    );
     expect(quietUntil(lunch, Date.parse('2026-03-04T11:00:00Z'), MSK)).toBeUndefined();
     expect(quietUntil(undefined, Date.parse('2026-03-04T10:30:00Z'), MSK)).toBeUndefined();
   });
@@ -36,13 +38,29 @@ const entry = (template: string, params: Record<string, unknown> = {}, leadId?: 
   reason: 'test',
   ...(leadId !== undefined ? { leadId } : {}),
 });
-const q = (id: string, edits: boolean, template = 'violation'): Queued => ({ deliveryId: id, edits, message: entry(template, { n: id }) });
+const q = (id: string, edits: boolean, template = 'violation'): Queued => ({
+  deliveryId: id,
+  edits,
+  message: entry(template, { n: id }),
+});
 
 describe('bursts', () => {
   test('when more new alerts wait than the threshold, then they become one digest in the place of the first; edits and reports stay single', () => {
-    const items = [q('e1', true), q('n1', false), q('n2', false), q('r1', false, 'report_daily'), q('n3', false), q('e2', true), q('n4', false)];
+    const items = [
+      q('e1', true),
+      q('n1', false),
+      q('n2', false),
+      q('r1', false, 'report_daily'),
+      q('n3', false),
+      q('e2', true),
+      q('n4', false),
+    ];
     const units = groupBurst(items, 3);
-    expect(units.map((u) => (u.kind === 'single' ? u.item.deliveryId : `digest(${u.items.map((i) => i.deliveryId).join(',')})`))).toEqual(['e1', 'digest(n1,n2,n3,n4)', 'r1', 'e2']);
+    expect(
+      units.map((u) =>
+        u.kind === 'single' ? u.item.deliveryId : `digest(${u.items.map((i) => i.deliveryId).join(',')})`,
+      ),
+    ).toEqual(['e1', 'digest(n1,n2,n3,n4)', 'r1', 'e2']);
   });
 
   test('when the new alerts are at most the threshold, then each goes alone', () => {

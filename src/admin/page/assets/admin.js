@@ -2,7 +2,13 @@
 // one ES module served from this origin, so the Content-Security-Policy can forbid every inline script and style.
 const API = '/admin/api';
 const WEEKDAYS = [
-  ['mon', 'Пн'], ['tue', 'Вт'], ['wed', 'Ср'], ['thu', 'Чт'], ['fri', 'Пт'], ['sat', 'Сб'], ['sun', 'Вс'],
+  ['mon', 'Пн'],
+  ['tue', 'Вт'],
+  ['wed', 'Ср'],
+  ['thu', 'Чт'],
+  ['fri', 'Пт'],
+  ['sat', 'Сб'],
+  ['sun', 'Вс'],
 ];
 const ORIGINS = { file: 'файл', api: 'страница/API', rollback: 'откат' };
 
@@ -30,7 +36,12 @@ async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrf;
-  const res = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const res = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
   const type = res.headers.get('content-type') ?? '';
   const data = type.includes('json') ? await res.json() : await res.text();
   if (res.status === 401) showLogin();
@@ -47,9 +58,15 @@ function showLogin() {
 
 async function signIn(ev) {
   ev.preventDefault();
-  const res = await fetch(`${API}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: $('#token').value }), credentials: 'same-origin' });
+  const res = await fetch(`${API}/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: $('#token').value }),
+    credentials: 'same-origin',
+  });
   $('#token').value = '';
-  if (res.status === 429) return void ($('#login-error').textContent = 'Слишком много попыток входа. Подождите минуту.');
+  if (res.status === 429)
+    return void ($('#login-error').textContent = 'Слишком много попыток входа. Подождите минуту.');
   if (res.status !== 200) return void ($('#login-error').textContent = 'Неверный токен.');
   csrf = (await res.json()).csrfToken;
   $('#login-error').textContent = '';
@@ -67,7 +84,8 @@ async function signOut() {
 async function loadRunning() {
   running = (await api('GET', '/config')).data;
   const r = running;
-  $('#current-version').textContent = `Версия ${r.version} — ${ORIGINS[r.origin] ?? r.origin}, ${r.author}, ${new Date(r.at).toLocaleString('ru-RU')}${r.comment ? ` («${r.comment}»)` : ''}. Время на взятие в работу: ${r.config.rules.pickup.timeout}.`;
+  $('#current-version').textContent =
+    `Версия ${r.version} — ${ORIGINS[r.origin] ?? r.origin}, ${r.author}, ${new Date(r.at).toLocaleString('ru-RU')}${r.comment ? ` («${r.comment}»)` : ''}. Время на взятие в работу: ${r.config.rules.pickup.timeout}.`;
   $('#source-rule').textContent = `Что главнее, файл или страница: ${r.source.rule}`;
   // Every rule the service runs, from its registry: a new rule shows here without page code.
   $('#rule-list tbody').replaceChildren(
@@ -85,8 +103,18 @@ async function loadRunning() {
   rej.hidden = !r.rejection;
   rej.replaceChildren();
   if (r.rejection) {
-    rej.append(el('p', { text: `Отклонено изменение (${r.rejection.origin === 'file' ? 'файл' : 'версия'}, ${new Date(r.rejection.at).toLocaleString('ru-RU')}); работает прежняя конфигурация:` }));
-    rej.append(el('ul', {}, r.rejection.errors.map((e) => el('li', { text: `${e.path}: ${e.message}` }))));
+    rej.append(
+      el('p', {
+        text: `Отклонено изменение (${r.rejection.origin === 'file' ? 'файл' : 'версия'}, ${new Date(r.rejection.at).toLocaleString('ru-RU')}); работает прежняя конфигурация:`,
+      }),
+    );
+    rej.append(
+      el(
+        'ul',
+        {},
+        r.rejection.errors.map((e) => el('li', { text: `${e.path}: ${e.message}` })),
+      ),
+    );
   }
   renderWarnings($('#warnings'), r.warnings, 'Имена, которых больше нет в amoCRM (эта часть правил отключена):');
 }
@@ -95,31 +123,77 @@ function renderWarnings(box, warnings, title) {
   box.replaceChildren();
   box.hidden = warnings.length === 0;
   if (warnings.length === 0) return;
-  box.append(el('p', { text: title }), el('ul', {}, warnings.map((w) => el('li', { text: `${w.path}: ${w.message} — отключено: ${w.disabled}` }))));
+  box.append(
+    el('p', { text: title }),
+    el(
+      'ul',
+      {},
+      warnings.map((w) => el('li', { text: `${w.path}: ${w.message} — отключено: ${w.disabled}` })),
+    ),
+  );
 }
 
 // ---- the form ----
 
 function field(label, path, input) {
   input.dataset.path = path;
-  return el('div', { class: 'field', 'data-field': path }, el('label', {}, label, ' ', input), el('div', { class: 'field-error', 'data-error-for': path }));
+  return el(
+    'div',
+    { class: 'field', 'data-field': path },
+    el('label', {}, label, ' ', input),
+    el('div', { class: 'field-error', 'data-error-for': path }),
+  );
 }
 
 function textInput(value, onInput, attrs = {}) {
-  return el('input', { type: 'text', value: value ?? '', ...attrs, oninput: (e) => { onInput(e.target.value); changed(); } });
+  return el('input', {
+    type: 'text',
+    value: value ?? '',
+    ...attrs,
+    oninput: (e) => {
+      onInput(e.target.value);
+      changed();
+    },
+  });
 }
 
 function numberInput(value, onInput, attrs = {}) {
-  return el('input', { type: 'number', value: value ?? '', ...attrs, oninput: (e) => { onInput(e.target.value === '' ? undefined : Number(e.target.value)); changed(); } });
+  return el('input', {
+    type: 'number',
+    value: value ?? '',
+    ...attrs,
+    oninput: (e) => {
+      onInput(e.target.value === '' ? undefined : Number(e.target.value));
+      changed();
+    },
+  });
 }
 
 function checkbox(checked, onChange) {
-  return el('input', { type: 'checkbox', checked: Boolean(checked), onchange: (e) => { onChange(e.target.checked); changed(); } });
+  return el('input', {
+    type: 'checkbox',
+    checked: Boolean(checked),
+    onchange: (e) => {
+      onChange(e.target.checked);
+      changed();
+    },
+  });
 }
 
 function select(options, value, onChange, attrs = {}) {
-  const s = el('select', { ...attrs, onchange: (e) => { onChange(e.target.value); changed(); } }, options.map(([v, label]) => el('option', { value: v, text: label })));
-  if (value !== undefined && !options.some(([v]) => v === value)) s.prepend(el('option', { value, text: `${value} (нет среди активных в amoCRM)` }));
+  const s = el(
+    'select',
+    {
+      ...attrs,
+      onchange: (e) => {
+        onChange(e.target.value);
+        changed();
+      },
+    },
+    options.map(([v, label]) => el('option', { value: v, text: label })),
+  );
+  if (value !== undefined && !options.some(([v]) => v === value))
+    s.prepend(el('option', { value, text: `${value} (нет среди активных в amoCRM)` }));
   s.value = value ?? '';
   return s;
 }
@@ -132,12 +206,43 @@ function renderPickup() {
   const stages = (pipeline?.stages ?? []).map((s) => [s.name, s.name]);
   $('#pickup').replaceChildren(
     el('legend', { text: 'Взять в работу (R1): сколько времени у менеджера' }),
-    field('Включено', 'rules.pickup.enabled', checkbox(p.enabled ?? true, (v) => (p.enabled = v))),
-    field('Теневой режим (без записи в amoCRM)', 'rules.pickup.shadow', checkbox(p.shadow, (v) => (p.shadow = v))),
-    field('Этап', 'rules.pickup.stage', select(stages, p.stage, (v) => (p.stage = v), { id: 'pickup-stage' })),
-    field('Время на взятие (ISO-8601, напр. PT15M)', 'rules.pickup.timeout', textInput(p.timeout, (v) => (p.timeout = v), { id: 'pickup-timeout', size: 8 })),
-    field('Пропусков до РОПа', 'rules.pickup.maxMisses', numberInput(p.maxMisses, (v) => (p.maxMisses = v), { id: 'pickup-max-misses', min: 1, max: 20 })),
-    field('Распределение', 'rules.pickup.strategy', select([['smooth_weighted_round_robin', 'по очереди с весами'], ['least_loaded', 'наименее загруженному']], p.strategy, (v) => (p.strategy = v))),
+    field(
+      'Включено',
+      'rules.pickup.enabled',
+      checkbox(p.enabled ?? true, (v) => (p.enabled = v)),
+    ),
+    field(
+      'Теневой режим (без записи в amoCRM)',
+      'rules.pickup.shadow',
+      checkbox(p.shadow, (v) => (p.shadow = v)),
+    ),
+    field(
+      'Этап',
+      'rules.pickup.stage',
+      select(stages, p.stage, (v) => (p.stage = v), { id: 'pickup-stage' }),
+    ),
+    field(
+      'Время на взятие (ISO-8601, напр. PT15M)',
+      'rules.pickup.timeout',
+      textInput(p.timeout, (v) => (p.timeout = v), { id: 'pickup-timeout', size: 8 }),
+    ),
+    field(
+      'Пропусков до РОПа',
+      'rules.pickup.maxMisses',
+      numberInput(p.maxMisses, (v) => (p.maxMisses = v), { id: 'pickup-max-misses', min: 1, max: 20 }),
+    ),
+    field(
+      'Распределение',
+      'rules.pickup.strategy',
+      select(
+        [
+          ['smooth_weighted_round_robin', 'по очереди с весами'],
+          ['least_loaded', 'наименее загруженному'],
+        ],
+        p.strategy,
+        (v) => (p.strategy = v),
+      ),
+    ),
   );
 }
 
@@ -146,28 +251,93 @@ function scheduleEditor(path, schedule, set, idPrefix) {
   const box = el('div', { class: 'schedule' });
   const render = () => {
     const s = schedule();
-    const kind = select([['always', 'круглосуточно'], ['weekly', 'по дням недели'], ['cycle', 'цикл (2/2 и т.п.)']], s.kind, (v) => {
-      if (v === 'weekly') set({ kind: 'weekly', followHolidays: true, days: { mon: ['09:00-18:00'], tue: ['09:00-18:00'], wed: ['09:00-18:00'], thu: ['09:00-18:00'], fri: ['09:00-18:00'] } });
-      else if (v === 'cycle') set({ kind: 'cycle', pattern: '2/2', anchor: new Date().toISOString().slice(0, 10), shifts: ['09:00-21:00'] });
-      else set({ kind: 'always' });
-      render();
-    }, { id: `${idPrefix}-kind` });
+    const kind = select(
+      [
+        ['always', 'круглосуточно'],
+        ['weekly', 'по дням недели'],
+        ['cycle', 'цикл (2/2 и т.п.)'],
+      ],
+      s.kind,
+      (v) => {
+        if (v === 'weekly')
+          set({
+            kind: 'weekly',
+            followHolidays: true,
+            days: {
+              mon: ['09:00-18:00'],
+              tue: ['09:00-18:00'],
+              wed: ['09:00-18:00'],
+              thu: ['09:00-18:00'],
+              fri: ['09:00-18:00'],
+            },
+          });
+        else if (v === 'cycle')
+          set({
+            kind: 'cycle',
+            pattern: '2/2',
+            anchor: new Date().toISOString().slice(0, 10),
+            shifts: ['09:00-21:00'],
+          });
+        else set({ kind: 'always' });
+        render();
+      },
+      { id: `${idPrefix}-kind` },
+    );
     const parts = [field('График', `${path}.kind`, kind)];
     if (s.kind === 'weekly') {
       for (const [day, label] of WEEKDAYS) {
         const value = (s.days[day] ?? []).join(', ');
-        parts.push(field(label, `${path}.days.${day}`, textInput(value, (v) => {
-          const shifts = v.split(',').map((x) => x.trim()).filter(Boolean);
-          if (shifts.length === 0) delete s.days[day];
-          else s.days[day] = shifts;
-        }, { id: `${idPrefix}-${day}`, size: 12, placeholder: 'выходной' })));
+        parts.push(
+          field(
+            label,
+            `${path}.days.${day}`,
+            textInput(
+              value,
+              (v) => {
+                const shifts = v
+                  .split(',')
+                  .map((x) => x.trim())
+                  .filter(Boolean);
+                if (shifts.length === 0) delete s.days[day];
+                else s.days[day] = shifts;
+              },
+              { id: `${idPrefix}-${day}`, size: 12, placeholder: 'выходной' },
+            ),
+          ),
+        );
       }
-      parts.push(field('Праздники — выходные', `${path}.followHolidays`, checkbox(s.followHolidays ?? true, (v) => (s.followHolidays = v))));
+      parts.push(
+        field(
+          'Праздники — выходные',
+          `${path}.followHolidays`,
+          checkbox(s.followHolidays ?? true, (v) => (s.followHolidays = v)),
+        ),
+      );
     } else if (s.kind === 'cycle') {
       parts.push(
-        field('Цикл', `${path}.pattern`, textInput(s.pattern, (v) => (s.pattern = v), { size: 5 })),
-        field('Первый рабочий день', `${path}.anchor`, textInput(s.anchor, (v) => (s.anchor = v), { size: 10 })),
-        field('Смены', `${path}.shifts`, textInput(s.shifts.join(', '), (v) => (s.shifts = v.split(',').map((x) => x.trim()).filter(Boolean)), { size: 14 })),
+        field(
+          'Цикл',
+          `${path}.pattern`,
+          textInput(s.pattern, (v) => (s.pattern = v), { size: 5 }),
+        ),
+        field(
+          'Первый рабочий день',
+          `${path}.anchor`,
+          textInput(s.anchor, (v) => (s.anchor = v), { size: 10 }),
+        ),
+        field(
+          'Смены',
+          `${path}.shifts`,
+          textInput(
+            s.shifts.join(', '),
+            (v) =>
+              (s.shifts = v
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean)),
+            { size: 14 },
+          ),
+        ),
       );
     }
     box.replaceChildren(...parts);
@@ -187,12 +357,23 @@ function renderDepartments() {
       const scheduleCell = el('td');
       const renderSchedule = () => {
         scheduleCell.replaceChildren(
-          field('Свой график', `${mat}.schedule`, checkbox(m.schedule !== undefined, (v) => {
-            if (v) m.schedule = structuredClone(d.schedule);
-            else delete m.schedule;
-            renderSchedule();
-          })),
-          m.schedule !== undefined ? scheduleEditor(`${mat}.schedule`, () => m.schedule, (s) => (m.schedule = s), `m${i}-${j}`) : el('span', { class: 'note', text: 'график отдела' }),
+          field(
+            'Свой график',
+            `${mat}.schedule`,
+            checkbox(m.schedule !== undefined, (v) => {
+              if (v) m.schedule = structuredClone(d.schedule);
+              else delete m.schedule;
+              renderSchedule();
+            }),
+          ),
+          m.schedule !== undefined
+            ? scheduleEditor(
+                `${mat}.schedule`,
+                () => m.schedule,
+                (s) => (m.schedule = s),
+                `m${i}-${j}`,
+              )
+            : el('span', { class: 'note', text: 'график отдела' }),
         );
       };
       renderSchedule();
@@ -200,11 +381,58 @@ function renderDepartments() {
       return el(
         'tr',
         { 'data-manager': m.user },
-        el('td', {}, field('', `${mat}.user`, select(userOptions(), m.user, (v) => (m.user = v)))),
-        el('td', {}, field('', `${mat}.weight`, numberInput(m.weight, (v) => (m.weight = v), { min: 0.1, step: 0.1 }))),
-        el('td', {}, field('', `${mat}.cap`, numberInput(m.cap, (v) => (m.cap = v), { min: 1 }))),
-        el('td', {}, field('', `${mat}.paused`, textInput(m.paused?.reason ?? '', (v) => (v ? (m.paused = { reason: v }) : delete m.paused), { size: 14, placeholder: 'не на паузе' }))),
-        el('td', {}, el('button', { type: 'button', text: 'Убрать', onclick: () => { d.managers.splice(j, 1); renderDepartments(); changed(); } })),
+        el(
+          'td',
+          {},
+          field(
+            '',
+            `${mat}.user`,
+            select(userOptions(), m.user, (v) => (m.user = v)),
+          ),
+        ),
+        el(
+          'td',
+          {},
+          field(
+            '',
+            `${mat}.weight`,
+            numberInput(m.weight, (v) => (m.weight = v), { min: 0.1, step: 0.1 }),
+          ),
+        ),
+        el(
+          'td',
+          {},
+          field(
+            '',
+            `${mat}.cap`,
+            numberInput(m.cap, (v) => (m.cap = v), { min: 1 }),
+          ),
+        ),
+        el(
+          'td',
+          {},
+          field(
+            '',
+            `${mat}.paused`,
+            textInput(m.paused?.reason ?? '', (v) => (v ? (m.paused = { reason: v }) : delete m.paused), {
+              size: 14,
+              placeholder: 'не на паузе',
+            }),
+          ),
+        ),
+        el(
+          'td',
+          {},
+          el('button', {
+            type: 'button',
+            text: 'Убрать',
+            onclick: () => {
+              d.managers.splice(j, 1);
+              renderDepartments();
+              changed();
+            },
+          }),
+        ),
         scheduleCell,
       );
     });
@@ -213,12 +441,42 @@ function renderDepartments() {
         'fieldset',
         { 'data-department': d.name },
         el('legend', { text: `Отдел «${d.name}»` }),
-        field('РОП', `${at}.head`, select(userOptions(), d.head, (v) => (d.head = v))),
+        field(
+          'РОП',
+          `${at}.head`,
+          select(userOptions(), d.head, (v) => (d.head = v)),
+        ),
         el('h3', { text: 'График отдела' }),
-        scheduleEditor(`${at}.schedule`, () => d.schedule, (s) => (d.schedule = s), `d${i}`),
+        scheduleEditor(
+          `${at}.schedule`,
+          () => d.schedule,
+          (s) => (d.schedule = s),
+          `d${i}`,
+        ),
         el('h3', { text: 'Менеджеры' }),
-        el('table', { class: 'managers' }, el('thead', {}, el('tr', {}, ['Менеджер', 'Вес', 'Лимит', 'Пауза (причина)', '', 'График'].map((h) => el('th', { text: h })))), el('tbody', {}, rows)),
-        el('button', { type: 'button', text: 'Добавить менеджера', onclick: () => { d.managers.push({ user: userOptions()[0]?.[0] ?? '', weight: 1, cap: 10, absences: [] }); renderDepartments(); changed(); } }),
+        el(
+          'table',
+          { class: 'managers' },
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ['Менеджер', 'Вес', 'Лимит', 'Пауза (причина)', '', 'График'].map((h) => el('th', { text: h })),
+            ),
+          ),
+          el('tbody', {}, rows),
+        ),
+        el('button', {
+          type: 'button',
+          text: 'Добавить менеджера',
+          onclick: () => {
+            d.managers.push({ user: userOptions()[0]?.[0] ?? '', weight: 1, cap: 10, absences: [] });
+            renderDepartments();
+            changed();
+          },
+        }),
       ),
     );
   });
@@ -244,7 +502,12 @@ function showErrors(errors) {
   for (const err of errors) {
     // The field whose path is the longest prefix of the error's path (".days.mon" holds ".days.mon[0]").
     const match = fields
-      .filter((f) => err.path === f.dataset.field || err.path.startsWith(`${f.dataset.field}.`) || err.path.startsWith(`${f.dataset.field}[`))
+      .filter(
+        (f) =>
+          err.path === f.dataset.field ||
+          err.path.startsWith(`${f.dataset.field}.`) ||
+          err.path.startsWith(`${f.dataset.field}[`),
+      )
       .sort((a, b) => b.dataset.field.length - a.dataset.field.length)[0];
     if (!match) {
       general.push(err);
@@ -263,8 +526,16 @@ async function validate() {
   const res = await api('POST', '/config/validate', { config: draft });
   if (res.status !== 200) return false;
   showErrors(res.data.errors);
-  renderWarnings($('#draft-warnings'), res.data.warnings, 'В черновике есть имена, которых нет в amoCRM (эта часть будет отключена):');
-  $('#editor-status').textContent = res.data.ok ? (res.data.warnings.length ? `Проверено: ошибок нет, предупреждений: ${res.data.warnings.length}.` : 'Проверено: ошибок нет.') : `Ошибок: ${res.data.errors.length}. Исправьте поля, отмеченные красным.`;
+  renderWarnings(
+    $('#draft-warnings'),
+    res.data.warnings,
+    'В черновике есть имена, которых нет в amoCRM (эта часть будет отключена):',
+  );
+  $('#editor-status').textContent = res.data.ok
+    ? res.data.warnings.length
+      ? `Проверено: ошибок нет, предупреждений: ${res.data.warnings.length}.`
+      : 'Проверено: ошибок нет.'
+    : `Ошибок: ${res.data.errors.length}. Исправьте поля, отмеченные красным.`;
   return res.data.ok;
 }
 
@@ -284,19 +555,51 @@ async function dryRun() {
   }
   if (res.status !== 200) return void ($('#editor-status').textContent = `Ошибка пробного прогона (${res.status}).`);
   const r = res.data;
-  const diffCell = (a, b) => el('td', { class: a === b ? 'num' : 'num changed', text: a === b ? String(a) : `${a} → ${b}` });
+  const diffCell = (a, b) =>
+    el('td', { class: a === b ? 'num' : 'num changed', text: a === b ? String(a) : `${a} → ${b}` });
   const table = el(
     'table',
     { id: 'dry-run-table' },
-    el('caption', { text: `Что изменилось бы за ${Math.round((Date.parse(r.to) - Date.parse(r.from)) / 86400000)} дн.: ${r.events} событий, ${r.leads} лидов (сейчас → черновик)` }),
-    el('thead', {}, el('tr', {}, ['Менеджер', 'Получил лидов', 'Забрано после пропуска', 'Задач создано', 'Нарушений', 'По записи: назначений / нарушений'].map((h) => el('th', { text: h })))),
+    el('caption', {
+      text: `Что изменилось бы за ${Math.round((Date.parse(r.to) - Date.parse(r.from)) / 86400000)} дн.: ${r.events} событий, ${r.leads} лидов (сейчас → черновик)`,
+    }),
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        [
+          'Менеджер',
+          'Получил лидов',
+          'Забрано после пропуска',
+          'Задач создано',
+          'Нарушений',
+          'По записи: назначений / нарушений',
+        ].map((h) => el('th', { text: h })),
+      ),
+    ),
     el(
       'tbody',
       {},
       r.managers.map((m) =>
-        el('tr', { 'data-user': m.userId }, el('td', { text: m.name }), diffCell(m.current.assigned, m.draft.assigned), diffCell(m.current.reassignedAway, m.draft.reassignedAway), diffCell(m.current.tasksCreated, m.draft.tasksCreated), diffCell(m.current.violations, m.draft.violations), el('td', { class: 'num', text: m.recorded ? `${m.recorded.assigned} / ${m.recorded.violations}` : '' })),
+        el(
+          'tr',
+          { 'data-user': m.userId },
+          el('td', { text: m.name }),
+          diffCell(m.current.assigned, m.draft.assigned),
+          diffCell(m.current.reassignedAway, m.draft.reassignedAway),
+          diffCell(m.current.tasksCreated, m.draft.tasksCreated),
+          diffCell(m.current.violations, m.draft.violations),
+          el('td', { class: 'num', text: m.recorded ? `${m.recorded.assigned} / ${m.recorded.violations}` : '' }),
+        ),
       ),
-      el('tr', {}, el('th', { text: 'Итого' }), el('td', { colspan: 5, text: `сейчас ${counts(r.totals.current)}; черновик ${counts(r.totals.draft)}` })),
+      el(
+        'tr',
+        {},
+        el('th', { text: 'Итого' }),
+        el('td', { colspan: 5, text: `сейчас ${counts(r.totals.current)}; черновик ${counts(r.totals.draft)}` }),
+      ),
     ),
   );
   $('#dry-run-result').replaceChildren(table);
@@ -304,13 +607,19 @@ async function dryRun() {
 }
 
 async function apply() {
-  const res = await api('POST', '/config/apply', { config: draft, comment: $('#comment').value, baseVersion: running.version });
+  const res = await api('POST', '/config/apply', {
+    config: draft,
+    comment: $('#comment').value,
+    baseVersion: running.version,
+  });
   if (res.status === 422) {
     showErrors(res.data.errors);
     $('#editor-status').textContent = 'Не применено: в черновике ошибки.';
     return;
   }
-  if (res.status === 409) return void ($('#editor-status').textContent = 'Не применено: конфигурацию изменили с другой стороны. Обновите страницу.');
+  if (res.status === 409)
+    return void ($('#editor-status').textContent =
+      'Не применено: конфигурацию изменили с другой стороны. Обновите страницу.');
   if (res.status !== 200) return void ($('#editor-status').textContent = `Не применено (${res.status}).`);
   $('#comment').value = '';
   await reload();
@@ -336,7 +645,14 @@ async function loadVersions() {
           'td',
           {},
           el('button', { type: 'button', text: 'Изменения', onclick: () => showDiff(v.version) }),
-          v.version !== data.current ? el('button', { type: 'button', class: 'rollback', text: 'Откатить к этой', onclick: () => rollback(v.version) }) : null,
+          v.version !== data.current
+            ? el('button', {
+                type: 'button',
+                class: 'rollback',
+                text: 'Откатить к этой',
+                onclick: () => rollback(v.version),
+              })
+            : null,
         ),
       ),
     ),
@@ -376,7 +692,19 @@ async function loadLedger(ev) {
   ev?.preventDefault();
   const q = rangeQuery();
   const { data } = await api('GET', `/violations?${q}`);
-  $('#ledger-table tbody').replaceChildren(...data.violations.map((v) => el('tr', {}, el('td', { text: new Date(v.at).toLocaleString('ru-RU') }), el('td', { text: v.type }), el('td', { text: v.leadId }), el('td', { text: userName(v.userId) }), el('td', { text: v.reason }))));
+  $('#ledger-table tbody').replaceChildren(
+    ...data.violations.map((v) =>
+      el(
+        'tr',
+        {},
+        el('td', { text: new Date(v.at).toLocaleString('ru-RU') }),
+        el('td', { text: v.type }),
+        el('td', { text: v.leadId }),
+        el('td', { text: userName(v.userId) }),
+        el('td', { text: v.reason }),
+      ),
+    ),
+  );
   $('#export-violations').href = `${API}/export/violations.csv?${q}`;
   $('#export-assignments').href = `${API}/export/assignments.csv?${q}`;
 }
@@ -384,19 +712,37 @@ async function loadLedger(ev) {
 async function loadLead(ev) {
   ev.preventDefault();
   const { data } = await api('GET', `/leads/${Number($('#lead-id').value)}/history`);
-  $('#lead-table tbody').replaceChildren(...(data.records ?? []).map((r) => el('tr', {}, el('td', { text: new Date(r.at).toLocaleString('ru-RU') }), el('td', { text: r.type ? `${r.kind}: ${r.type}` : r.kind }), el('td', { text: userName(r.userId) }), el('td', { text: userName(r.previousUserId) }), el('td', { text: r.reason }))));
+  $('#lead-table tbody').replaceChildren(
+    ...(data.records ?? []).map((r) =>
+      el(
+        'tr',
+        {},
+        el('td', { text: new Date(r.at).toLocaleString('ru-RU') }),
+        el('td', { text: r.type ? `${r.kind}: ${r.type}` : r.kind }),
+        el('td', { text: userName(r.userId) }),
+        el('td', { text: userName(r.previousUserId) }),
+        el('td', { text: r.reason }),
+      ),
+    ),
+  );
 }
 
 // ---- intake: pause and resume (R2) ----
 
-const pauseText = (p) => `${p.source === 'config' ? 'в конфигурации' : 'вручную'}: ${p.reason}${p.by ? ` — ${p.by}` : ''}${p.at ? `, ${new Date(p.at).toLocaleString('ru-RU')}` : ''}`;
+const pauseText = (p) =>
+  `${p.source === 'config' ? 'в конфигурации' : 'вручную'}: ${p.reason}${p.by ? ` — ${p.by}` : ''}${p.at ? `, ${new Date(p.at).toLocaleString('ru-RU')}` : ''}`;
 
 async function changeIntake(path, op) {
   const reason = $('#intake-reason').value.trim();
   if (reason.length < 3) return void ($('#intake-status').textContent = 'Укажите причину (не короче 3 символов).');
   const by = $('#intake-by').value.trim();
   const res = await api('POST', `/intake/${path}/${op}`, by ? { reason, by } : { reason });
-  $('#intake-status').textContent = res.status === 200 ? (op === 'pause' ? 'Приём приостановлен.' : 'Приём возобновлён.') : `Не выполнено: ${res.data?.error?.message ?? res.status}`;
+  $('#intake-status').textContent =
+    res.status === 200
+      ? op === 'pause'
+        ? 'Приём приостановлен.'
+        : 'Приём возобновлён.'
+      : `Не выполнено: ${res.data?.error?.message ?? res.status}`;
   if (res.status === 200) $('#intake-reason').value = '';
   await loadIntake();
 }
@@ -404,7 +750,11 @@ async function changeIntake(path, op) {
 function intakeButton(path, paused, fromConfig) {
   if (fromConfig) return el('span', { class: 'note', text: 'снимается в конфигурации' });
   const op = paused ? 'resume' : 'pause';
-  return el('button', { type: 'button', onclick: () => changeIntake(path, op), text: paused ? 'Возобновить' : 'Приостановить' });
+  return el('button', {
+    type: 'button',
+    onclick: () => changeIntake(path, op),
+    text: paused ? 'Возобновить' : 'Приостановить',
+  });
 }
 
 async function loadIntake() {
@@ -412,14 +762,48 @@ async function loadIntake() {
   const rows = [];
   for (const d of data.departments ?? []) {
     const runtime = d.pauses.some((p) => p.source === 'runtime');
-    rows.push(el('tr', {}, el('td', { text: d.name }), el('td', { text: 'весь отдел' }), el('td', { text: d.pauses.length ? 'приостановлен' : 'открыт' }), el('td', { text: d.pauses.map(pauseText).join('; ') }), el('td', {}, intakeButton(`departments/${encodeURIComponent(d.name)}`, runtime, d.pauses.length > 0 && !runtime))));
+    rows.push(
+      el(
+        'tr',
+        {},
+        el('td', { text: d.name }),
+        el('td', { text: 'весь отдел' }),
+        el('td', { text: d.pauses.length ? 'приостановлен' : 'открыт' }),
+        el('td', { text: d.pauses.map(pauseText).join('; ') }),
+        el(
+          'td',
+          {},
+          intakeButton(`departments/${encodeURIComponent(d.name)}`, runtime, d.pauses.length > 0 && !runtime),
+        ),
+      ),
+    );
     for (const m of d.managers) {
       const own = m.pauses.some((p) => p.source === 'runtime');
-      rows.push(el('tr', {}, el('td', {}), el('td', { text: m.name }), el('td', { text: m.receiving ? 'получает заявки' : 'не получает' }), el('td', { text: m.pauses.map(pauseText).join('; ') }), el('td', {}, intakeButton(`managers/${m.userId}`, own, m.pauses.length > 0 && !own))));
+      rows.push(
+        el(
+          'tr',
+          {},
+          el('td', {}),
+          el('td', { text: m.name }),
+          el('td', { text: m.receiving ? 'получает заявки' : 'не получает' }),
+          el('td', { text: m.pauses.map(pauseText).join('; ') }),
+          el('td', {}, intakeButton(`managers/${m.userId}`, own, m.pauses.length > 0 && !own)),
+        ),
+      );
     }
   }
   $('#intake-table tbody').replaceChildren(...rows);
-  $('#intake-history tbody').replaceChildren(...(data.history ?? []).map((r) => el('tr', {}, el('td', { text: new Date(r.at).toLocaleString('ru-RU') }), el('td', { text: r.kind === 'intake_paused' ? 'приостановлен' : 'возобновлён' }), el('td', { text: r.reason }))));
+  $('#intake-history tbody').replaceChildren(
+    ...(data.history ?? []).map((r) =>
+      el(
+        'tr',
+        {},
+        el('td', { text: new Date(r.at).toLocaleString('ru-RU') }),
+        el('td', { text: r.kind === 'intake_paused' ? 'приостановлен' : 'возобновлён' }),
+        el('td', { text: r.reason }),
+      ),
+    ),
+  );
 }
 
 // ---- start ----

@@ -15,7 +15,9 @@ export const DraftSchema = z
     text: z.string().max(1_000_000).optional(),
     config: z.record(z.string(), z.unknown()).optional(),
   })
-  .refine((d) => (d.text === undefined) !== (d.config === undefined), { message: 'send either "text" (YAML) or "config" (JSON), not both' });
+  .refine((d) => (d.text === undefined) !== (d.config === undefined), {
+    message: 'send either "text" (YAML) or "config" (JSON), not both',
+  });
 
 export const ApplySchema = z.intersection(
   DraftSchema,
@@ -26,10 +28,17 @@ export const ApplySchema = z.intersection(
   }),
 );
 
-export const ValidationSchema = z.object({ ok: z.boolean(), errors: z.array(ConfigErrorSchema), warnings: z.array(ConfigWarningSchema) });
+export const ValidationSchema = z.object({
+  ok: z.boolean(),
+  errors: z.array(ConfigErrorSchema),
+  warnings: z.array(ConfigWarningSchema),
+});
 
 export const VersionParamsSchema = z.object({ version: z.coerce.number().int().positive() });
-export const DiffParamsSchema = z.object({ version: z.coerce.number().int().positive(), other: z.coerce.number().int().positive() });
+export const DiffParamsSchema = z.object({
+  version: z.coerce.number().int().positive(),
+  other: z.coerce.number().int().positive(),
+});
 export const RollbackSchema = z.object({ comment: z.string().max(500).default('') });
 
 export const VersionSummarySchema = z.object({
@@ -56,7 +65,11 @@ export const AppliedSchema = z.object({ version: z.number() });
 
 /** R2 pause/resume of intake: why is required, so the record and the РОП's history say it. */
 export const IntakeChangeSchema = z.object({
-  reason: z.string().trim().min(3, 'say why (at least 3 characters): it is recorded and shown to the heads of sales').max(500),
+  reason: z
+    .string()
+    .trim()
+    .min(3, 'say why (at least 3 characters): it is recorded and shown to the heads of sales')
+    .max(500),
   /** Who is acting, as they sign (the admin token is shared, so the session alone does not name a person). */
   by: z.string().trim().min(1).max(100).optional(),
 });

@@ -25,7 +25,14 @@ export interface CompiledWeeklyUpdate {
 /** Every open stage of the rules' pipeline is checked, except won (142), lost (143) and `exceptStages`. */
 export function compileWeeklyUpdate(cfg: WeeklyUpdateConfig, t: StageCompileTools): CompiledWeeklyUpdate | undefined {
   if (!cfg.enabled) return undefined;
-  const except = new Set(cfg.exceptStages.flatMap((name, j) => t.stage(name, `${t.path}.exceptStages[${j}]`)?.statusId ?? []));
+  const except = new Set(
+    cfg.exceptStages.flatMap((name, j) => t.stage(name, `${t.path}.exceptStages[${j}]`)?.statusId ?? []),
+  );
   const open = t.pipeline.statuses.filter((s) => s.id !== 142 && s.id !== 143 && !except.has(s.id)).map((s) => s.id);
-  return { maxSilenceMs: ms(cfg.maxSilence), sweepIntervalMs: ms(cfg.sweepInterval), openStatusIds: new Set(open), pipelineIds: [t.pipeline.id] };
+  return {
+    maxSilenceMs: ms(cfg.maxSilence),
+    sweepIntervalMs: ms(cfg.sweepInterval),
+    openStatusIds: new Set(open),
+    pipelineIds: [t.pipeline.id],
+  };
 }

@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { ms, Stage, StageDurationSchema, type StageCompileTools, type StageRef } from '../parts.js';
 
 /** R4, seed 001 «Для передачи»: more than 1 day in the stage is a signal to the РОП. */
-export const HandoffSchema = z.object({ enabled: z.boolean().default(true), stage: Stage.default('Для передачи'), maxStay: StageDurationSchema.default('P1D') }).strict();
+export const HandoffSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    stage: Stage.default('Для передачи'),
+    maxStay: StageDurationSchema.default('P1D'),
+  })
+  .strict();
 
 export type HandoffConfig = z.infer<typeof HandoffSchema>;
 export interface CompiledHandoff {

@@ -23,5 +23,11 @@ export interface CompiledCloseReason {
 export function compileCloseReason(cfg: CloseReasonConfig, t: StageCompileTools): CompiledCloseReason | undefined {
   if (!cfg.enabled) return undefined;
   const s = t.stage(cfg.stage, `${t.path}.stage`);
-  return s ? { stage: s, withinMs: ms(cfg.within), ...(cfg.reasonFieldId !== undefined ? { reasonFieldId: cfg.reasonFieldId } : {}) } : undefined;
+  return s
+    ? {
+        stage: s,
+        withinMs: ms(cfg.within),
+        ...(cfg.reasonFieldId !== undefined ? { reasonFieldId: cfg.reasonFieldId } : {}),
+      }
+    : undefined;
 }

@@ -7,7 +7,18 @@
  * the РОП's decision; the shell keeps them as a list the daily digest reads.
  */
 import type { WebhookEvent } from '../../events.js';
-import { durationEn, actionRecord, durationText, isIn, isRobot, nameOf, violationEffects, type StageContext, type StageLead, type StageState } from '../common.js';
+import {
+  durationEn,
+  actionRecord,
+  durationText,
+  isIn,
+  isRobot,
+  nameOf,
+  violationEffects,
+  type StageContext,
+  type StageLead,
+  type StageState,
+} from '../common.js';
 import { cancel, keyVisit, note, schedule, settle, type StageRule } from '../rule.js';
 import { r5Text } from './templates.js';
 
@@ -25,11 +36,21 @@ const reasonNote = (event: WebhookEvent, lead: StageLead, ctx: StageContext): nu
   return event.createdAt !== undefined ? Date.parse(event.createdAt) : ctx.now;
 };
 
-function given(state: StageState, lead: StageLead, at: number, why: string): ReturnType<NonNullable<StageRule['onEvent']>> {
+function given(
+  state: StageState,
+  lead: StageLead,
+  at: number,
+  why: string,
+): ReturnType<NonNullable<StageRule['onEvent']>> {
   const entered = state.enteredAt ?? 0;
   return {
     state: { ...state, r5: { ...state.r5, reasonAt: at } },
-    outcome: { rule: 'R5', key: `${entered}:reason`, reason: why, effects: [cancel('R5', lead.leadId, `reason:${entered}`)] },
+    outcome: {
+      rule: 'R5',
+      key: `${entered}:reason`,
+      reason: why,
+      effects: [cancel('R5', lead.leadId, `reason:${entered}`)],
+    },
   };
 }
 
@@ -42,15 +63,29 @@ export const r5CloseReason: StageRule = {
     const due = state.enteredAt + cfg.withinMs;
     return {
       state: { ...state, r5: {} },
-      outcome: { rule: 'R5', key: `${state.enteredAt}:enter`, reason: `entered "${cfg.stage.name}" without a reason; check at ${new Date(due).toISOString()}`, effects: [schedule('R5', lead.leadId, `reason:${state.enteredAt}`, due)] },
+      outcome: {
+        rule: 'R5',
+        key: `${state.enteredAt}:enter`,
+        reason: `entered "${cfg.stage.name}" without a reason; check at ${new Date(due).toISOString()}`,
+        effects: [schedule('R5', lead.leadId, `reason:${state.enteredAt}`, due)],
+      },
     };
   },
   onEvent(state, lead, event, ctx) {
     const cfg = ctx.stage.closeReason;
-    if (!cfg || !isIn(cfg.stage, state) || !state.r5 || state.r5.reasonAt !== undefined || state.enteredAt === undefined) return { state };
+    if (
+      !cfg ||
+      !isIn(cfg.stage, state) ||
+      !state.r5 ||
+      state.r5.reasonAt !== undefined ||
+      state.enteredAt === undefined
+    )
+      return { state };
     const at = reasonNote(event, lead, ctx);
-    if (at !== undefined && at >= state.enteredAt - 1000) return given(state, lead, at, `reason given in a note by ${event.kind === 'note' ? event.createdUserId : '?'}`);
-    if (event.kind === 'lead' && !event.short && hasReasonField(lead, ctx)) return given(state, lead, ctx.now, 'reason field filled');
+    if (at !== undefined && at >= state.enteredAt - 1000)
+      return given(state, lead, at, `reason given in a note by ${event.kind === 'note' ? event.createdUserId : '?'}`);
+    if (event.kind === 'lead' && !event.short && hasReasonField(lead, ctx))
+      return given(state, lead, ctx.now, 'reason field filled');
     return { state };
   },
   onLeave(state, lead, _to, ctx) {
@@ -58,18 +93,38 @@ export const r5CloseReason: StageRule = {
     if (!cfg || !isIn(cfg.stage, state) || !state.r5 || state.enteredAt === undefined) return { state };
     const next = { ...state };
     delete next.r5;
-    return { state: next, outcome: { rule: 'R5', key: `${state.enteredAt}:leave`, reason: `left "${cfg.stage.name}"`, effects: [cancel('R5', lead.leadId, `reason:${state.enteredAt}`)] } };
+    return {
+      state: next,
+      outcome: {
+        rule: 'R5',
+        key: `${state.enteredAt}:leave`,
+        reason: `left "${cfg.stage.name}"`,
+        effects: [cancel('R5', lead.leadId, `reason:${state.enteredAt}`)],
+      },
+    };
   },
   onDue(state, timer, fresh, ctx) {
     const cfg = ctx.stage.closeReason;
     const entered = keyVisit(timer.key);
     if (!cfg || !fresh.lead) return settle('R5', state, fresh.lead?.leadId ?? 0, timer, 'rule off or lead gone');
     const lead = fresh.lead;
-    if (!isIn(cfg.stage, lead) || state.enteredAt !== entered) return settle('R5', state, lead.leadId, timer, `no longer in "${cfg.stage.name}"`);
+    if (!isIn(cfg.stage, lead) || state.enteredAt !== entered)
+      return settle('R5', state, lead.leadId, timer, `no longer in "${cfg.stage.name}"`);
     if (state.r5?.reasonAt !== undefined) return settle('R5', state, lead.leadId, timer, 'reason already given');
     if (hasReasonField(lead, ctx)) return given(state, lead, ctx.now, 'reason field filled (seen at the check)');
-    const byResponsible = fresh.notes.find((n) => n.at >= entered - 1000 && !isRobot(ctx.rules, n.byUserId) && (lead.responsibleUserId === undefined || n.byUserId === lead.responsibleUserId));
-    if (byResponsible) return given(state, lead, byResponsible.at, `reason given in a note by ${byResponsible.byUserId} (seen at the check)`);
+    const byResponsible = fresh.notes.find(
+      (n) =>
+        n.at >= entered - 1000 &&
+        !isRobot(ctx.rules, n.byUserId) &&
+        (lead.responsibleUserId === undefined || n.byUserId === lead.responsibleUserId),
+    );
+    if (byResponsible)
+      return given(
+        state,
+        lead,
+        byResponsible.at,
+        `reason given in a note by ${byResponsible.byUserId} (seen at the check)`,
+      );
     const within = durationText(cfg.withinMs);
     const reason = `no reason within ${durationEn(cfg.withinMs)} of entering "${cfg.stage.name}"`;
     const user = lead.responsibleUserId;
@@ -80,9 +135,32 @@ export const r5CloseReason: StageRule = {
         key: `${timer.key}:missing`,
         reason,
         effects: [
-          ...(user !== undefined ? [{ kind: 'create_task' as const, leadId: lead.leadId, ref: `r5:reason:${entered}`, userId: user, text: r5Text.task({ stage: cfg.stage.name }), dueAt: ctx.now + cfg.withinMs }] : []),
+          ...(user !== undefined
+            ? [
+                {
+                  kind: 'create_task' as const,
+                  leadId: lead.leadId,
+                  ref: `r5:reason:${entered}`,
+                  userId: user,
+                  text: r5Text.task({ stage: cfg.stage.name }),
+                  dueAt: ctx.now + cfg.withinMs,
+                },
+              ]
+            : []),
           note(lead.leadId, r5Text.note({ stage: cfg.stage.name, within, manager: nameOf(ctx.rules, user) })),
-          ...violationEffects({ type: 'close_without_reason', rule: 'R5', seed: R5_SEED, lead, ...(user !== undefined ? { userId: user } : {}), since: entered, window: String(entered), reason }, ctx),
+          ...violationEffects(
+            {
+              type: 'close_without_reason',
+              rule: 'R5',
+              seed: R5_SEED,
+              lead,
+              ...(user !== undefined ? { userId: user } : {}),
+              since: entered,
+              window: String(entered),
+              reason,
+            },
+            ctx,
+          ),
           actionRecord('R5', 'reason_task', lead, ctx, reason, `R5:${lead.leadId}:${entered}:task`, R5_SEED),
           cancel('R5', lead.leadId, timer.key),
         ],

@@ -26,5 +26,13 @@ export interface CompiledDeferred {
 export function compileDeferred(cfg: DeferredConfig, t: StageCompileTools): CompiledDeferred | undefined {
   if (!cfg.enabled) return undefined;
   const s = t.stage(cfg.stage, `${t.path}.stage`);
-  return s ? { stage: s, touchEvery: cfg.touchEvery, untouchedAfterMs: ms(cfg.untouchedAfter), weeklyTags: cfg.weeklyTags, weeklyEvery: cfg.weeklyEvery } : undefined;
+  return s
+    ? {
+        stage: s,
+        touchEvery: cfg.touchEvery,
+        untouchedAfterMs: ms(cfg.untouchedAfter),
+        weeklyTags: cfg.weeklyTags,
+        weeklyEvery: cfg.weeklyEvery,
+      }
+    : undefined;
 }

@@ -1,7 +1,15 @@
 /** The config piece of this rule (`stageRules.<key>` in the rules file) and its compile step. */
 import { Duration } from 'luxon';
 import { z } from 'zod';
-import { FieldId, LOCAL_TIME, ms, Stage, StageDurationSchema, type StageCompileTools, type StageRef } from '../parts.js';
+import {
+  FieldId,
+  LOCAL_TIME,
+  ms,
+  Stage,
+  StageDurationSchema,
+  type StageCompileTools,
+  type StageRef,
+} from '../parts.js';
 
 /** R7, seed 001 «Встреча назначена»; seed 004 rule 3: confirmation the same day 2-3 h before, or that morning and 2-3 h before. */
 export const MeetingSchema = z
@@ -19,7 +27,10 @@ export const MeetingSchema = z
     morningAt: LOCAL_TIME.default('10:00'),
   })
   .strict()
-  .refine((m) => Duration.fromISO(m.confirmFrom).toMillis() >= Duration.fromISO(m.confirmTo).toMillis(), { message: '"confirmFrom" must not be shorter than "confirmTo"', path: ['confirmFrom'] });
+  .refine((m) => Duration.fromISO(m.confirmFrom).toMillis() >= Duration.fromISO(m.confirmTo).toMillis(), {
+    message: '"confirmFrom" must not be shorter than "confirmTo"',
+    path: ['confirmFrom'],
+  });
 
 export type MeetingConfig = z.infer<typeof MeetingSchema>;
 export interface CompiledMeeting {
@@ -35,5 +46,14 @@ export function compileMeeting(cfg: MeetingConfig | undefined, t: StageCompileTo
   if (!cfg?.enabled) return undefined;
   const s = t.stage(cfg.stage, `${t.path}.stage`);
   const [h = 0, min = 0] = cfg.morningAt.split(':').map(Number);
-  return s ? { stage: s, meetingTimeFieldId: cfg.meetingTimeFieldId, fillWithinMs: ms(cfg.fillWithin), confirmFromMs: ms(cfg.confirmFrom), confirmToMs: ms(cfg.confirmTo), morningMin: h * 60 + min } : undefined;
+  return s
+    ? {
+        stage: s,
+        meetingTimeFieldId: cfg.meetingTimeFieldId,
+        fillWithinMs: ms(cfg.fillWithin),
+        confirmFromMs: ms(cfg.confirmFrom),
+        confirmToMs: ms(cfg.confirmTo),
+        morningMin: h * 60 + min,
+      }
+    : undefined;
 }

@@ -14,7 +14,10 @@ export const MustPassThroughSchema = z
     mustPass: Stage,
     /** Later stages that do not count (the lost stage is never "later"). */
     except: z.array(Stage).default([]),
-    violation: z.string().regex(/^[a-z_]+$/).default('meeting_skipped'),
+    violation: z
+      .string()
+      .regex(/^[a-z_]+$/)
+      .default('meeting_skipped'),
     /** The task to record the skipped stage's result is due this long after the violation. */
     taskWithin: StageDurationSchema.default('PT1H'),
   })
@@ -46,8 +49,18 @@ export function compileMustPassThrough(list: MustPassThroughConfig[], t: StageCo
     if (!from || !mustPass) return;
     const passSort = p.statuses.find((s) => s.id === mustPass.statusId)?.sort ?? 0;
     // The lost stage (143) is never "later": closing a lead is not skipping its meeting.
-    const later = new Set(p.statuses.filter((s) => (s.sort ?? 0) > passSort && s.id !== 143 && !except.has(s.id)).map((s) => s.id));
-    out.push({ name: r.name, pipelineId: p.id, from, mustPass, later, violation: r.violation, taskWithinMs: ms(r.taskWithin) });
+    const later = new Set(
+      p.statuses.filter((s) => (s.sort ?? 0) > passSort && s.id !== 143 && !except.has(s.id)).map((s) => s.id),
+    );
+    out.push({
+      name: r.name,
+      pipelineId: p.id,
+      from,
+      mustPass,
+      later,
+      violation: r.violation,
+      taskWithinMs: ms(r.taskWithin),
+    });
   });
   return out;
 }

@@ -10,7 +10,8 @@ import { nameOf, violationEffects } from '../common.js';
 import { note, type StageRule } from '../rule.js';
 import { r8Text } from './templates.js';
 
-export const R8_SEED = 'seed 001 «Встреча состоялась»: «НИ В КОЕМ СЛУЧАЕ НЕЛЬЗЯ ПРОПУСКАТЬ ИЛИ "ПЕРЕПРЫГИВАТЬ" этот этап»';
+export const R8_SEED =
+  'seed 001 «Встреча состоялась»: «НИ В КОЕМ СЛУЧАЕ НЕЛЬЗЯ ПРОПУСКАТЬ ИЛИ "ПЕРЕПРЫГИВАТЬ" этот этап»';
 
 export const r8MustPassThrough: StageRule = {
   rule: 'R8',
@@ -34,9 +35,35 @@ export const r8MustPassThrough: StageRule = {
         reasons.push(reason);
         const user = lead.responsibleUserId;
         effects.push(
-          ...violationEffects({ type: mp.violation, rule: 'R8', seed: R8_SEED, lead, ...(user !== undefined ? { userId: user } : {}), since, window: String(since), reason }, ctx),
-          ...(user !== undefined ? [{ kind: 'create_task' as const, leadId: lead.leadId, ref: `r8:${mp.name}:${since}`, userId: user, text: r8Text.task({ stage: mp.mustPass.name }), dueAt: ctx.now + mp.taskWithinMs }] : []),
-          note(lead.leadId, r8Text.note({ from: mp.from.name, stage: mp.mustPass.name, to, manager: nameOf(ctx.rules, user) })),
+          ...violationEffects(
+            {
+              type: mp.violation,
+              rule: 'R8',
+              seed: R8_SEED,
+              lead,
+              ...(user !== undefined ? { userId: user } : {}),
+              since,
+              window: String(since),
+              reason,
+            },
+            ctx,
+          ),
+          ...(user !== undefined
+            ? [
+                {
+                  kind: 'create_task' as const,
+                  leadId: lead.leadId,
+                  ref: `r8:${mp.name}:${since}`,
+                  userId: user,
+                  text: r8Text.task({ stage: mp.mustPass.name }),
+                  dueAt: ctx.now + mp.taskWithinMs,
+                },
+              ]
+            : []),
+          note(
+            lead.leadId,
+            r8Text.note({ from: mp.from.name, stage: mp.mustPass.name, to, manager: nameOf(ctx.rules, user) }),
+          ),
         );
       }
       if (state.statusId === mp.from.statusId && armed[mp.name] === undefined) armed[mp.name] = entered;

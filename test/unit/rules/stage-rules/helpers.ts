@@ -2,7 +2,12 @@
 import type { Effect, Plan } from '../../../../src/rules/plan.js';
 import type { LeadEvent, NoteEvent, WebhookEvent } from '../../../../src/rules/events.js';
 import { applyEvent, emptyLeadState, type LeadState } from '../../../../src/rules/lead-state.js';
-import { emptyStageState, stageRulesOnLeadEvent, type StageLead, type StageState } from '../../../../src/rules/stage-rules/index.js';
+import {
+  emptyStageState,
+  stageRulesOnLeadEvent,
+  type StageLead,
+  type StageState,
+} from '../../../../src/rules/stage-rules/index.js';
 import type { CompiledRules } from '../../../../src/rules/types.js';
 import { loadRulesFile } from '../../../../src/config/load.js';
 import { ctxAt, demoRules, PIPELINE } from '../../../helpers/rules.js';
@@ -87,12 +92,35 @@ export function step(rules: CompiledRules, w: Walk, event: WebhookEvent, now: st
   return { lead: after, stage: r.state, plans: [...w.plans, ...r.plans] };
 }
 
-export const moveTo = (rules: CompiledRules, w: Walk, statusId: number, at: string, over: Partial<LeadEvent> = {}): Walk =>
-  step(rules, w, leadEvent(at, { statusId, ...(w.lead?.statusId !== undefined ? { oldStatusId: w.lead.statusId } : {}), ...over }), at);
+export const moveTo = (
+  rules: CompiledRules,
+  w: Walk,
+  statusId: number,
+  at: string,
+  over: Partial<LeadEvent> = {},
+): Walk =>
+  step(
+    rules,
+    w,
+    leadEvent(at, { statusId, ...(w.lead?.statusId !== undefined ? { oldStatusId: w.lead.statusId } : {}), ...over }),
+    at,
+  );
 
 export const effects = (plans: Plan[]): Effect[] => plans.flatMap((p) => p.effects);
-export const ofKind = <K extends Effect['kind']>(plans: Plan[], kind: K): Array<Extract<Effect, { kind: K }>> => effects(plans).filter((e): e is Extract<Effect, { kind: K }> => e.kind === kind);
-export const violations = (plans: Plan[]) => ofKind(plans, 'record').filter((e) => e.record.kind === 'violation').map((e) => e.record);
+export const ofKind = <K extends Effect['kind']>(plans: Plan[], kind: K): Array<Extract<Effect, { kind: K }>> =>
+  effects(plans).filter((e): e is Extract<Effect, { kind: K }> => e.kind === kind);
+export const violations = (plans: Plan[]) =>
+  ofKind(plans, 'record')
+    .filter((e) => e.record.kind === 'violation')
+    .map((e) => e.record);
 
-export const freshLead = (statusId: number, over: Partial<StageLead> = {}): StageLead => ({ leadId: LEAD, pipelineId: PIPELINE, statusId, responsibleUserId: ANNA, tags: [], fields: new Map(), ...over });
+export const freshLead = (statusId: number, over: Partial<StageLead> = {}): StageLead => ({
+  leadId: LEAD,
+  pipelineId: PIPELINE,
+  statusId,
+  responsibleUserId: ANNA,
+  tags: [],
+  fields: new Map(),
+  ...over,
+});
 export const ms = (isoText: string): number => Date.parse(isoText);
