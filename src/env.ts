@@ -51,6 +51,8 @@ export const EnvSchema = z.object({
     .min(1_000)
     .max(24 * 3_600_000)
     .default(600_000),
+  /** amoCRM failing (network errors, 5xx) this long with no success: readiness degraded and one ACTION NEEDED alert. */
+  AMO_UNREACHABLE_AFTER_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   RULES_FILE: z.string().default('config/rules.yaml'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** How many jobs one worker process runs at once. */

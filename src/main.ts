@@ -36,6 +36,7 @@ async function main(): Promise<void> {
         auth,
         rps: env.AMO_RPS,
         blockCooldownMs: env.AMO_BLOCK_COOLDOWN_MS,
+        unreachableAfterMs: env.AMO_UNREACHABLE_AFTER_MS,
       },
       rulesFile: env.RULES_FILE,
       rulesPollMs: env.RULES_POLL_MS,

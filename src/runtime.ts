@@ -49,6 +49,7 @@ import {
 import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
+import { createReadiness } from './health.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
 export interface RuntimeOptions {
@@ -60,7 +61,11 @@ export interface RuntimeOptions {
     auth: AmoAuthConfig;
     rps: number;
     blockCooldownMs?: number;
+    /** amoCRM failing this long with no success is reported unreachable (readiness, alert). */
+    unreachableAfterMs?: number;
   };
+  /** How often the health monitor runs its checks and alerts on changes (10 s by default). */
+  healthCheckEveryMs?: number;
   rulesFile: string;
   logger: Logger;
   clock?: Clock;
@@ -139,7 +144,30 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Russian accounts; the rules themselves use the account's own zone from the directory.
   const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
   const telegramRef: { current?: Telegram } = {};
+  const engines: { current?: Engines } = {};
+  const webhooks: { lastAt?: number } = {};
+  const compiledOrNone = (): CompiledRules | undefined => {
+    try {
+      return source.rules();
+    } catch {
+      return undefined; // a web process compiles no rules
+    }
+  };
+  const readiness = createReadiness({
+    amo,
+    clock,
+    metrics,
+    logger,
+    ...(options.service.ROLE !== 'web'
+      ? {
+          rules: () => (engines.current ? compiledOrNone() : undefined),
+          timers: () => engines.current?.effects.timers,
+          lastWebhookAt: () => webhooks.lastAt,
+        }
+      : {}),
+  });
   const service = await startService(options.service, {
+    readiness: () => readiness.checks(),
     logger,
     clock,
     metrics,
@@ -154,21 +182,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const records = createRecordStore(service.redis, service.keys);
   const outbox = createOutbox(service.redis, service.keys, { onPushed: wakeRouter(telegramQueue(service.queues)) });
   const rules = (): CompiledRules => source.rules();
-  const compiledOrNone = (): CompiledRules | undefined => {
-    try {
-      return source.rules();
-    } catch {
-      return undefined; // a web process compiles no rules
-    }
-  };
   const intake = createIntakeStore(service.redis, service.keys);
   const reports = createReports({ redis: service.redis, keys: service.keys, records, outbox, rules, clock, logger });
-  const engines: { current?: Engines } = {};
   const telegram = wireTelegram({
     options,
     telegramEnv,
     service,
     clock,
+    metrics,
     records,
     outbox,
     amo,
@@ -180,6 +201,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   telegramRef.current = telegram;
 
   const close = async (): Promise<void> => {
+    readiness.stop();
     await telegram.stop();
     directoryRef.current?.stop();
     // Stop taking timers first and let the pass in hand finish; then the queues' jobs in hand.
@@ -208,8 +230,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
       source.recompile();
       engines.current = createEngines({ service, amo, records, outbox, clock, logger, metrics, source, rules, intake });
-      await startWorkers({ service, engines: engines.current, telegram, reports, rules, clock, logger });
+      await startWorkers({
+        service,
+        engines: engines.current,
+        telegram,
+        reports,
+        rules,
+        clock,
+        logger,
+        metrics,
+        webhooks,
+      });
     }
+    readiness.start(options.healthCheckEveryMs);
   } catch (err) {
     await close();
     throw err;
@@ -293,6 +326,8 @@ function connectAmo(options: RuntimeOptions, metrics: Metrics): { amo: AmoClient
     keyPrefix: options.service.REDIS_PREFIX,
     rps: options.amo.rps,
     ...(options.amo.blockCooldownMs !== undefined ? { backoff: { blockCooldownMs: options.amo.blockCooldownMs } } : {}),
+    ...(options.amo.unreachableAfterMs !== undefined ? { unreachableAfterMs: options.amo.unreachableAfterMs } : {}),
+    clock: options.clock ?? systemClock,
     onRequest: (method, status) => metrics.amoRequests.inc({ method, status: String(status) }),
     onAlert: (kind, message) => {
       metrics.amoAlerts.inc({ kind });
@@ -360,6 +395,7 @@ function wireTelegram(deps: {
   telegramEnv: TelegramEnv;
   service: Service;
   clock: Clock;
+  metrics: Metrics;
   records: RecordStore;
   outbox: Outbox;
   amo: AmoClient;
@@ -388,6 +424,7 @@ function wireTelegram(deps: {
     queues: telegramQueue(service.queues),
     clock,
     logger: deps.options.logger,
+    metrics: deps.metrics,
     records: deps.records,
     outbox: deps.outbox,
     rules: compiledOrNone,
@@ -531,20 +568,33 @@ async function startWorkers(deps: {
   rules: () => CompiledRules;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
+  /** When amoCRM received the last webhook event handled here (readiness: webhook freshness). */
+  webhooks: { lastAt?: number };
 }): Promise<void> {
   const { service, engines, rules, clock, logger } = deps;
+  const seen = (receivedAt: string): void => {
+    const at = Date.parse(receivedAt);
+    if (Number.isFinite(at) && at > (deps.webhooks.lastAt ?? 0)) {
+      deps.webhooks.lastAt = at;
+      deps.metrics.webhookLastEvent.set(at / 1000);
+    }
+  };
   const { effects, pickup, stage, cadence } = engines;
   const compiled = rules();
   service.startWorkers({
     effects,
     // Every rule's plans for the event, committed together with the lead's state; the activity records the
     // reports count (calls, stages, sources) ride along as one more plan.
-    onLeadEvent: async (input) => [
-      ...(await pickup.onLeadEvent(input)),
-      ...(await stage.onLeadEvent(input)),
-      ...(await cadence.onLeadEvent(input)),
-      ...activityPlans(input.event, input.before, input.after, rules()),
-    ],
+    onLeadEvent: async (input) => {
+      seen(input.event.receivedAt);
+      return [
+        ...(await pickup.onLeadEvent(input)),
+        ...(await stage.onLeadEvent(input)),
+        ...(await cadence.onLeadEvent(input)),
+        ...activityPlans(input.event, input.before, input.after, rules()),
+      ];
+    },
     handlers: {
       'pickup-sweep': () => pickup.sweep(),
       'cadence-sweep': () => cadence.sweep(),

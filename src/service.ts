@@ -11,7 +11,8 @@ import type { Logger } from './lib/logger.js';
 import { createMetrics, type Metrics } from './lib/metrics.js';
 import { checkRedisDurability, connectRedis } from './lib/redis.js';
 import { createWebhookReceiver } from './amocrm/webhook-receiver.js';
-import { buildApp } from './http/build-app.js';
+import { buildApp, buildHealthApp } from './http/build-app.js';
+import type { ReadinessCheck } from './http/routes/health.js';
 import { JOBS, jobIdFor, type WebhookEventJob } from './jobs/catalog.js';
 import { createQueues, type Queues } from './jobs/queues.js';
 import { createWorkers, type Handlers, type Workers } from './jobs/worker.js';
@@ -41,6 +42,8 @@ export interface ServiceDeps {
   metrics?: Metrics;
   timeZone?: string;
   plugins?: Array<(app: FastifyInstance) => void>;
+  /** The role's readiness checks beyond Redis (src/http/routes/health.ts); called per request. */
+  readiness?: () => Promise<ReadinessCheck[]>;
 }
 
 export interface ServiceContext {
@@ -119,11 +122,30 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
         }
       },
       ...(deps.plugins ? { plugins: deps.plugins } : {}),
+      ...(deps.readiness ? { readiness: deps.readiness } : {}),
       onClose: async () => {
         await webQueues.close();
         webInbox.close();
         webRedis.disconnect();
       },
+    });
+  }
+
+  if (config.ROLE === 'worker') {
+    // A worker serves no webhooks, but its health and metrics (amoCRM, rules, timers) on its own PORT.
+    app = await buildHealthApp({
+      logger,
+      metrics,
+      pingRedis: async () => {
+        await redis.ping();
+      },
+      refreshGauges: async () => {
+        const counts = await queues.counts();
+        for (const [queue, byState] of Object.entries(counts)) {
+          for (const [state, n] of Object.entries(byState)) metrics.queueDepth.set({ queue, state }, n);
+        }
+      },
+      ...(deps.readiness ? { readiness: deps.readiness } : {}),
     });
   }
 
@@ -161,7 +183,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
     ...(app ? { app } : {}),
     startWorkers,
     async listen() {
-      if (!app) throw new Error('this process has no web role');
+      if (!app) throw new Error('this process serves no HTTP');
       url = await app.listen({ port: config.PORT, host: config.HOST });
       service.url = url;
       return url;

@@ -15,6 +15,7 @@ import { decodeLeadField, encodeLeadField } from '../store/lead-fields.js';
 import { LEAD_TTL_SECONDS } from '../store/lead-store.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
+import type { RobotRecord } from '../rules/plan.js';
 import type { TimerStore } from './timers.js';
 import type { Committed, Effect, EffectExecutor, EffectStore, ExecuteReport, Plan, PlanOutcome } from './types.js';
 
@@ -156,6 +157,18 @@ interface DrainRun {
   /** The first failure of a plan in this pass is kept (with the request), later ones ignored. */
   fail(w: Work, err: unknown, request?: unknown): void;
   renewLease(): Promise<void>;
+}
+
+/** The business metrics a record stands for, counted once (a deduplicated append returns no id). */
+function countRecord(metrics: Metrics, r: RobotRecord): void {
+  const department = r.department ?? 'unknown';
+  if (r.kind === 'violation') {
+    metrics.violations.inc({ rule: r.rule, type: r.type ?? 'unknown' });
+    if (r.type === 'pickup_missed') metrics.pickups.inc({ department, outcome: 'missed' });
+  } else if (r.kind === 'pickup_taken') {
+    metrics.pickups.inc({ department, outcome: 'taken' });
+    if (r.takenAfterMs !== undefined) metrics.timeToPickup.observe({ department }, r.takenAfterMs / 1000);
+  }
 }
 
 /** A plan's effects of these kinds not done yet, with their indexes. */
@@ -727,12 +740,13 @@ export function createExecutor(
         .map(async (w) => {
           for (const [i, e] of pendingOf(w, LOCAL)) {
             try {
-              if (e.kind === 'record')
-                await deps.records.append(
+              if (e.kind === 'record') {
+                const id = await deps.records.append(
                   shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
                   e.dedupeId,
                 );
-              else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
+                if (id !== undefined && !shadow(w.c.plan.rule)) countRecord(metrics, e.record);
+              } else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
               w.done.add(i);
             } catch (err) {
               run.fail(w, err);

@@ -89,6 +89,7 @@ export function createEffects(deps: {
       due = due.filter((d) => !busy.has(d.leadId));
       if (due.length === 0) return;
     }
+    for (const t of due) deps.metrics.timerLateness.observe({ rule }, Math.max(0, now() - t.dueAt) / 1000);
     let result;
     try {
       result = await handler(due);

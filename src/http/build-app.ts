@@ -5,7 +5,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { WebhookReceiver } from '../amocrm/webhook-receiver.js';
 import { registerErrorHandler } from './error-handler.js';
 import { registerAmocrmWebhookRoute } from './routes/amocrm-webhook.js';
-import { registerHealthRoutes } from './routes/health.js';
+import { registerHealthRoutes, type HealthDeps, type ReadinessCheck } from './routes/health.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -13,6 +13,7 @@ export interface AppDeps {
   receiver: WebhookReceiver;
   pingRedis: () => Promise<void>;
   refreshGauges?: () => Promise<void>;
+  readiness?: () => Promise<ReadinessCheck[]>;
   /** Extra routes (OAuth callback, admin) registered by the composition root. */
   plugins?: Array<(app: FastifyInstance) => void>;
   /** Runs when the app closes, after in-flight requests are answered. */
@@ -38,8 +39,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     pingRedis: deps.pingRedis,
     ...(deps.refreshGauges ? { refreshGauges: deps.refreshGauges } : {}),
+    ...(deps.readiness ? { readiness: deps.readiness } : {}),
   });
   for (const plugin of deps.plugins ?? []) plugin(app);
+  if (deps.onClose) app.addHook('onClose', deps.onClose);
+  await app.ready();
+  return app;
+}
+
+/** A worker's HTTP: health and metrics only, on its own port (PORT), so an orchestrator and Prometheus can see it. */
+export async function buildHealthApp(
+  deps: HealthDeps & { logger: Logger; onClose?: () => Promise<void> },
+): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, return503OnClosing: true });
+  registerHealthRoutes(app, deps);
   if (deps.onClose) app.addHook('onClose', deps.onClose);
   await app.ready();
   return app;

@@ -21,6 +21,14 @@ export interface Metrics {
   effectsDeadLettered: Counter<'rule'>;
   effectsParked: Counter<'rule'>;
   timersFired: Counter<'rule' | 'outcome'>;
+  timerLateness: Histogram<'rule'>;
+  timerLag: Gauge<never>;
+  amoUp: Gauge<'state'>;
+  pickups: Counter<'department' | 'outcome'>;
+  timeToPickup: Histogram<'department'>;
+  violations: Counter<'rule' | 'type'>;
+  telegramDeliveries: Counter<'outcome' | 'reason'>;
+  webhookLastEvent: Gauge<never>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -117,6 +125,54 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'amo_timers_fired_total',
       help: 'Due rule timers handed to their rule, by rule and outcome (settled, retried)',
       labelNames: ['rule', 'outcome'],
+      registers,
+    }),
+    timerLateness: new Histogram({
+      name: 'amo_timer_lateness_seconds',
+      help: 'How long after its due time a rule timer was handed to its rule, by rule',
+      labelNames: ['rule'],
+      buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+      registers,
+    }),
+    timerLag: new Gauge({
+      name: 'amo_timer_lag_seconds',
+      help: 'How long the oldest due timer has waited (0 when none waits), at the last readiness check',
+      registers,
+    }),
+    amoUp: new Gauge({
+      name: 'amo_api_up',
+      help: 'amoCRM as this process sees it: 1 for the current state (ok, unknown, unreachable, backoff, auth_revoked), 0 for the others',
+      labelNames: ['state'],
+      registers,
+    }),
+    pickups: new Counter({
+      name: 'amo_pickups_total',
+      help: 'Leads taken into work in time or missed (R1), by department and outcome',
+      labelNames: ['department', 'outcome'],
+      registers,
+    }),
+    timeToPickup: new Histogram({
+      name: 'amo_time_to_pickup_seconds',
+      help: 'From the assignment to the evidence that the manager took the lead (R1), by department',
+      labelNames: ['department'],
+      buckets: [15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+      registers,
+    }),
+    violations: new Counter({
+      name: 'amo_violations_total',
+      help: 'Violations recorded, by rule and type',
+      labelNames: ['rule', 'type'],
+      registers,
+    }),
+    telegramDeliveries: new Counter({
+      name: 'amo_telegram_deliveries_total',
+      help: 'Telegram messages sent or not, by outcome (sent, retried, undeliverable) and reason',
+      labelNames: ['outcome', 'reason'],
+      registers,
+    }),
+    webhookLastEvent: new Gauge({
+      name: 'amo_webhook_last_event_timestamp_seconds',
+      help: 'When amoCRM received the last webhook event this worker handled (unix seconds)',
       registers,
     }),
   };

@@ -57,6 +57,8 @@ export interface RobotRecord {
   direction?: 'in' | 'out';
   answered?: boolean;
   source?: string;
+  /** pickup_taken: milliseconds from the assignment to the evidence the lead was taken. */
+  takenAfterMs?: number;
 }
 
 /** What the robot may do. A new rule adds decision kinds that map to these, never a new executor. */

@@ -220,6 +220,8 @@ export type Decision =
       userId?: number;
       previousUserId?: number;
       explanation?: DistributionExplanation;
+      /** pickup_taken: how long after the assignment the manager took the lead. */
+      takenAfterMs?: number;
       at: number;
       reason: string;
     }

@@ -47,6 +47,7 @@ import {
   type RenderContext,
   type TimelineEntry,
 } from './templates/index.js';
+import type { Metrics } from '../lib/metrics.js';
 import { RetryLaterError } from '../lib/retry-later.js';
 import type { TelegramQueue } from './jobs.js';
 
@@ -68,6 +69,8 @@ export interface DeliveryDeps {
   redis: Redis;
   keys: Keys;
   queues: Pick<TelegramQueue, 'add'>;
+  /** Deliveries sent, retried and given up, by reason (amo_telegram_deliveries_total). */
+  metrics?: Pick<Metrics, 'telegramDeliveries'>;
   clock: Clock;
   logger: Logger;
   /** The compiled rules (departments, names, time zone, the telegram section); undefined before they compile. */
@@ -413,6 +416,7 @@ export function createDelivery(deps: DeliveryDeps) {
       );
     }
     const messageId = await send();
+    deps.metrics?.telegramDeliveries.inc({ outcome: 'sent', reason: 'ok' });
     await deps.redis.multi().set(k.part(deliveryId, part), String(messageId), 'EX', DONE_TTL_SEC).del(marker).exec();
     return messageId;
   };
@@ -539,11 +543,15 @@ export function createDelivery(deps: DeliveryDeps) {
     chatId: string,
     rest: ChatItem[],
   ): Promise<'gone' | 'skip'> => {
+    const counted = (outcome: string, reason: string, n = unitItems.length): void =>
+      deps.metrics?.telegramDeliveries.inc({ outcome, reason }, n);
     if (f.kind === 'chat_gone') {
+      counted('undeliverable', 'chat_gone', rest.length);
       await chatGone(chatId, f.reason, rest);
       return 'gone';
     }
     if (f.kind === 'rejected') {
+      counted('undeliverable', 'rejected');
       log.error(
         { chatId, deliveryIds: unitItems.map((i) => i.deliveryId), reason: f.reason },
         'telegram: message rejected by Telegram; recorded as undeliverable',
@@ -552,11 +560,13 @@ export function createDelivery(deps: DeliveryDeps) {
       await markDone(unitItems.map((i) => i.deliveryId));
       return 'skip';
     }
+    if (f.kind === 'rate_limited') counted('retried', 'rate_limited');
     if (f.kind === 'rate_limited') throw new RetryLaterError(`telegram asked to wait: ${f.reason}`, f.retryAfterMs);
     const first = unitItems[0]!;
     const attempts = await deps.redis.incr(k.attempts(first.deliveryId));
     await deps.redis.expire(k.attempts(first.deliveryId), DONE_TTL_SEC);
     if (attempts >= MAX_ITEM_ATTEMPTS) {
+      counted('undeliverable', 'gave_up');
       log.error(
         { chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind },
         'telegram: message failed too often; recorded as undeliverable',
@@ -566,6 +576,7 @@ export function createDelivery(deps: DeliveryDeps) {
       await markDone(unitItems.map((i) => i.deliveryId));
       return 'skip';
     }
+    counted('retried', f.kind);
     log.warn(
       { chatId, deliveryId: first.deliveryId, attempts, reason: 'reason' in f ? f.reason : f.kind },
       'telegram: send failed, will retry',

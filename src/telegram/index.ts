@@ -17,6 +17,7 @@ import type { AmoClient } from '../amocrm/api/client.js';
 import type { TelegramEnv } from '../env.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { CompiledRules } from '../rules/types.js';
 import type { Keys } from '../store/keys.js';
 import type { Outbox } from '../store/outbox.js';
@@ -49,6 +50,7 @@ export interface TelegramDeps {
   logger: Logger;
   records: RecordStore;
   rules: () => CompiledRules | undefined;
+  metrics?: Pick<Metrics, 'telegramDeliveries'>;
   /** `https://<subdomain>.amocrm.ru` (or the simulator): links to leads are `<base>/leads/detail/<id>`. */
   amoBaseUrl: string;
   outbox?: Outbox;
@@ -148,6 +150,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
     links,
     records: deps.records,
     leadUrl,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.retryDelayMs ? { retryDelayMs: deps.retryDelayMs } : {}),
     // The client's name and source cost an amoCRM request; only worth it when messages are really sent.
     ...(deps.amo && token

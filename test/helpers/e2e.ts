@@ -16,7 +16,15 @@ export interface E2E {
   close(): Promise<void>;
 }
 
-export async function startE2E(options: { processes?: number; rulesFile?: string; clock?: Clock } = {}): Promise<E2E> {
+export async function startE2E(
+  options: {
+    processes?: number;
+    rulesFile?: string;
+    clock?: Clock;
+    amoUnreachableAfterMs?: number;
+    healthCheckEveryMs?: number;
+  } = {},
+): Promise<E2E> {
   const prefix = uniquePrefix('e2e');
   const clock = options.clock;
   const sim = createSimulator({
@@ -42,7 +50,13 @@ export async function startE2E(options: { processes?: number; rulesFile?: string
           AMO_BASE_URL: simUrl,
           WORKER_CONCURRENCY: 4,
         },
-        amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: SIM_TOKEN }, rps: 7 },
+        amo: {
+          baseUrl: simUrl,
+          auth: { kind: 'long-lived', token: SIM_TOKEN },
+          rps: 7,
+          ...(options.amoUnreachableAfterMs !== undefined ? { unreachableAfterMs: options.amoUnreachableAfterMs } : {}),
+        },
+        ...(options.healthCheckEveryMs !== undefined ? { healthCheckEveryMs: options.healthCheckEveryMs } : {}),
         rulesFile: options.rulesFile ?? 'test/fixtures/rules.e2e.yaml',
         logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { process: i } }),
         metrics: createMetrics({ defaultMetrics: false }),

@@ -31,6 +31,8 @@ import {
   type ApiUser,
 } from './schemas.js';
 import { createTransport, type Transport, type TransportHooks } from './transport.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
+import { createAmoHealth, type AmoHealthSnapshot } from './health.js';
 
 export const MAX_PAGE = 250;
 /** Pages a stage sweep reads at most: 500,000 leads (about 7 minutes of bulk requests). */
@@ -102,6 +104,8 @@ export interface AmoClient {
   flush(): Promise<void>;
   exchangeAuthCode(code: string): Promise<void>;
   hasTokens(): Promise<boolean>;
+  /** How amoCRM answers this process (and the back-off every process shares): for readiness and alerts. */
+  health(): Promise<AmoHealthSnapshot>;
 }
 
 export type AmoAuthOption =
@@ -109,6 +113,10 @@ export type AmoAuthOption =
   | { kind: 'oauth'; clientId: string; clientSecret: string; redirectUri: string };
 
 export interface AmoClientOptions extends TransportHooks {
+  /** For the health tracker's timestamps (tests inject one). */
+  clock?: Clock;
+  /** Failing this long with no success is "unreachable" (AMO_UNREACHABLE_AFTER_MS). */
+  unreachableAfterMs?: number;
   /** `https://{subdomain}.{domain}` unless baseUrl is given. */
   subdomain?: string;
   domain?: string;
@@ -207,6 +215,24 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
             if (kind === 'blocked') options.onAlert?.(kind, message);
           },
         });
+  const clock = options.clock ?? systemClock;
+  // The failing streak is shared through Redis (one key beside the back-off): set by the first failure, removed by the
+  // next success of any process that knows of it.
+  const failingKey = `${gateKey}:failing`;
+  let sharedFailing = false;
+  const shareHealth = (status: number | 'network', at: number): void => {
+    const failed = status === 'network' || status >= 500;
+    if (failed && !sharedFailing) {
+      sharedFailing = true;
+      void options.redis.set(failingKey, String(at), 'PX', 24 * 3_600_000, 'NX').catch(() => undefined);
+    } else if (!failed && sharedFailing) {
+      sharedFailing = false;
+      void options.redis.del(failingKey).catch(() => undefined);
+    }
+  };
+  const health = createAmoHealth(
+    options.unreachableAfterMs !== undefined ? { unreachableAfterMs: options.unreachableAfterMs } : {},
+  );
   const transport: Transport = createTransport({
     http,
     baseUrl,
@@ -215,8 +241,16 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
     ...options.transport,
     ...(backoff.maxInRequestWaitMs !== undefined ? { maxInRequestWaitMs: backoff.maxInRequestWaitMs } : {}),
     ...(backoff.maxRequestMs !== undefined ? { maxRequestMs: backoff.maxRequestMs } : {}),
-    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-    ...(options.onAlert ? { onAlert: options.onAlert } : {}),
+    onRequest: (method, status) => {
+      const at = clock.now().getTime();
+      health.onResponse(status, at);
+      shareHealth(status, at);
+      options.onRequest?.(method, status);
+    },
+    onAlert: (kind, message) => {
+      if (kind === 'auth_revoked') health.onAuthRevoked(message, clock.now().getTime());
+      options.onAlert?.(kind, message);
+    },
   });
   const windowMs = options.batchWindowMs ?? 50;
 
@@ -444,5 +478,14 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       await auth.exchangeAuthCode(code);
     },
     hasTokens: () => auth.hasTokens(),
+    async health() {
+      const [backoffNow, failing] = await Promise.all([limiter.current(), options.redis.get(failingKey)]);
+      if (failing !== null) sharedFailing = true;
+      return health.snapshot(
+        clock.now().getTime(),
+        backoffNow,
+        failing !== null ? { failingSince: Number(failing) } : undefined,
+      );
+    },
   };
 }

@@ -97,6 +97,8 @@ export interface RateLimiter {
   rateLimited(askedMs: number | undefined): Promise<{ reason: BackoffReason; retryAfterMs: number }>;
   /** Records a 403; a block when the body is HTML or a 429 came shortly before. `started` is true for the call that began it. */
   forbidden(htmlPage: boolean): Promise<{ blocked: false } | { blocked: true; started: boolean; retryAfterMs: number }>;
+  /** The back-off in force for every process, if any (one read, no slot taken). */
+  current(): Promise<{ reason: BackoffReason; retryAfterMs: number } | undefined>;
 }
 
 export interface RateLimiterOptions {
@@ -207,6 +209,11 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         String(STRIKE_MEMORY_MS),
       )) as [string, number];
       return { reason: reason === 'blocked' ? 'blocked' : 'rate_limited', retryAfterMs: Math.max(0, Number(ms)) };
+    },
+    async current() {
+      const [reason, ms] = await Promise.all([options.redis.get(backoffKey), options.redis.pttl(backoffKey)]);
+      if (reason === null || ms <= 0) return undefined;
+      return { reason: reason === 'blocked' ? 'blocked' : 'rate_limited', retryAfterMs: ms };
     },
     async forbidden(htmlPage) {
       const [started, ms] = (await options.redis.eval(

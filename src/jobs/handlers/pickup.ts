@@ -224,6 +224,7 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
             ...(d.userId !== undefined ? { userId: d.userId } : {}),
             ...(d.previousUserId !== undefined ? { previousUserId: d.previousUserId } : {}),
             ...(d.explanation !== undefined ? { explanation: d.explanation } : {}),
+            ...(d.takenAfterMs !== undefined ? { takenAfterMs: d.takenAfterMs } : {}),
           },
         });
         break;

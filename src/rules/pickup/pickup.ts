@@ -651,6 +651,7 @@ function stopClock(
         leadId,
         userId: pickup.assignedUserId,
         at: ctx.now,
+        ...(pickup.assignedAt !== undefined ? { takenAfterMs: Math.max(0, ctx.now - pickup.assignedAt) } : {}),
         reason,
       });
       decisions.push(...takenAlerts(pickup, leadId, pickup.assignedUserId, takenBy, ctx, reason));
