@@ -10,6 +10,9 @@
  * A slot is the earliest instant (Redis server time, so every process agrees) that keeps each limit, never before
  * the last slot reserved under that limit: slots of a chat come in the order their calls asked, and the order of a
  * chat's messages (one drainer at a time) is kept. The caller sleeps until its slot, then calls Telegram.
+ *
+ * A 429 holds its method for every chat and process: Telegram's `retry_after` is recorded as a hold on the method
+ * (`sendMessage`, …), and no slot of that method is given before it ends.
  */
 import { randomBytes } from 'node:crypto';
 import type { Transformer } from 'grammy';
@@ -30,8 +33,9 @@ export const SHARED_TELEGRAM_LIMITS: SharedLimits = {
 };
 
 /**
- * KEYS: the overall log, the chat's log. ARGV: global max, global window, chat gap, chat max (0: none), chat window,
- * a unique member. Returns the slot's delay from now in ms. Each log is a sorted set of reserved instants.
+ * KEYS: the overall log, the chat's log, the method's hold. ARGV: global max, global window, chat gap, chat max (0:
+ * none), chat window, a unique member. Returns the slot's delay from now in ms. Each log is a sorted set of reserved
+ * instants; the hold is the instant (ms) before which the method may not be called.
  */
 const RESERVE = `
 local t = redis.call('TIME')
@@ -59,32 +63,55 @@ local cgap, cmax, cwin = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local at = earliest(KEYS[1], gmax, gwin, 0)
 local c = earliest(KEYS[2], cmax, cwin, cgap)
 if c > at then at = c end
+local hold = tonumber(redis.call('GET', KEYS[3]) or '0')
+if hold > at then at = hold end
 redis.call('ZADD', KEYS[1], at, ARGV[6])
 redis.call('ZADD', KEYS[2], at, ARGV[6])
 redis.call('PEXPIRE', KEYS[1], at - now + gwin + 1000)
 redis.call('PEXPIRE', KEYS[2], at - now + math.max(cwin, cgap) + 1000)
 return at - now`;
 
+/** KEYS: the method's hold. ARGV: the wait Telegram asked for (ms). Only ever extends the hold. */
+const HOLD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local untilMs = now + tonumber(ARGV[1])
+local hold = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untilMs > hold then redis.call('SET', KEYS[1], tostring(untilMs), 'PX', tonumber(ARGV[1]) + 1000) end
+return untilMs - now`;
+
 export function sharedLimitKeys(keys: Keys) {
   // Under the Telegram keys' hash tag: the script touches the overall log and a chat's log together (Redis Cluster).
   return {
     global: keys.tagged('tg', 'limit', 'global'),
     chat: (chatId: string) => keys.tagged('tg', 'limit', 'chat', chatId),
+    hold: (method: string) => keys.tagged('tg', 'limit', 'hold', method),
   };
 }
 
-/** Reserves a slot for a call to `chatId` and returns how long to wait for it (ms). */
-export function createSharedLimiter(redis: Redis, keys: Keys, limits: SharedLimits = SHARED_TELEGRAM_LIMITS) {
+export interface SharedLimiter {
+  /** Reserves a slot for a call of `method` to `chatId` and returns how long to wait for it (ms). */
+  (chatId: string, method?: string): Promise<number>;
+  /** Telegram answered 429: no call of `method` to any chat for `retryAfterMs`. */
+  hold(method: string, retryAfterMs: number): Promise<void>;
+}
+
+export function createSharedLimiter(
+  redis: Redis,
+  keys: Keys,
+  limits: SharedLimits = SHARED_TELEGRAM_LIMITS,
+): SharedLimiter {
   const k = sharedLimitKeys(keys);
   const instance = randomBytes(6).toString('hex');
   let n = 0;
-  return async (chatId: string): Promise<number> => {
+  const reserve = async (chatId: string, method = 'sendMessage'): Promise<number> => {
     const group = chatId.startsWith('-');
     const delay = await redis.eval(
       RESERVE,
-      2,
+      3,
       k.global,
       k.chat(chatId),
+      k.hold(method),
       String(limits.global.max),
       String(limits.global.windowMs),
       String(group ? limits.group.minMs : limits.perChatMs),
@@ -94,19 +121,31 @@ export function createSharedLimiter(redis: Redis, keys: Keys, limits: SharedLimi
     );
     return Math.max(0, Number(delay));
   };
+  const hold = async (method: string, retryAfterMs: number): Promise<void> => {
+    await redis.eval(HOLD, 1, k.hold(method), String(Math.max(1, Math.ceil(retryAfterMs))));
+  };
+  return Object.assign(reserve, { hold });
 }
 
-/** The grammY transformer: calls that address a chat wait for their shared slot; others (getUpdates, …) pass. */
-export function sharedLimit(reserve: (chatId: string) => Promise<number>): Transformer {
+/**
+ * The grammY transformer: calls that address a chat wait for their shared slot (and any hold on their method); others
+ * (getUpdates, …) pass. A 429 answer holds the method for every chat and process for its `retry_after`.
+ */
+export function sharedLimit(
+  reserve: Pick<SharedLimiter, 'hold'> & ((chatId: string, method?: string) => Promise<number>),
+): Transformer {
   return async (prev, method, payload, signal) => {
     const chatId =
       payload && typeof payload === 'object' && 'chat_id' in payload
         ? String((payload as { chat_id: unknown }).chat_id)
         : undefined;
     if (chatId !== undefined) {
-      const waitMs = await reserve(chatId);
+      const waitMs = await reserve(chatId, method);
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
-    return prev(method, payload, signal);
+    const res = await prev(method, payload, signal);
+    const retryAfter = !res.ok && res.error_code === 429 ? res.parameters?.retry_after : undefined;
+    if (retryAfter !== undefined) await reserve.hold(method, retryAfter * 1000);
+    return res;
   };
 }

@@ -8,7 +8,7 @@ import type { InlineKeyboardMarkup } from 'grammy/types';
 import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Logger } from '../lib/logger.js';
-import { sharedLimit } from './shared-limit.js';
+import { sharedLimit, type SharedLimiter } from './shared-limit.js';
 import type { Button } from './templates/index.js';
 
 export interface SendOptions {
@@ -74,7 +74,7 @@ export interface GrammyOptions {
   /** Longest `retry_after` waited in process; longer waits go back to the queue as a delayed job. */
   maxInlineRetrySec?: number;
   /** The limits shared by every process (src/telegram/shared-limit.ts): reserves a call's slot, returns the wait. */
-  reserve?: (chatId: string) => Promise<number>;
+  reserve?: SharedLimiter;
 }
 
 /**

@@ -212,6 +212,41 @@ describe('telegram delivery', () => {
     expect(h.stub.chat(DEPT1_CHAT)).toHaveLength(1);
   });
 
+  test('when Telegram answers 429 to one chat, then no message goes to any other chat before retry_after ends either', async () => {
+    h = await startTelegramHarness({ rules: withTelegram({}) });
+    await linkChat(h, ANNA, 'Анна Смирнова', 5001);
+    await linkChat(h, BORIS, 'Борис Кузнецов', 5002);
+    h.stub.rateLimitNext(1, 2, 'sendMessage');
+    for (const [userId, leadId] of [
+      [ANNA, 11],
+      [BORIS, 12],
+    ] as const) {
+      await h.push(
+        {
+          audience: { kind: 'manager', userId },
+          template: 'lead_assigned',
+          params: {
+            leadId,
+            manager: userId === ANNA ? 'Анна Смирнова' : 'Борис Кузнецов',
+            deadline: '12:00',
+            timeout: '15 мин',
+          },
+          leadId,
+        },
+        `la${leadId}`,
+      );
+    }
+    await settled(h);
+    const sends = h.stub.calls.filter((c) => c.method === 'sendMessage');
+    const limited = sends.find((c) => c.status === 429)!;
+    expect(limited).toBeDefined();
+    // Every later send, to either chat, waits out the 2 s Telegram asked for.
+    const later = sends.filter((c) => c.at > limited.at);
+    expect(later.map((c) => c.status)).toEqual([200, 200]);
+    for (const c of later) expect(c.at - limited.at).toBeGreaterThanOrEqual(1900);
+    expect([h.stub.chat(5001).length, h.stub.chat(5002).length]).toEqual([1, 1]);
+  });
+
   test('when a manager blocked the bot, then the chat is marked gone once, its messages are recorded undeliverable and never retried', async () => {
     h = await startTelegramHarness({ rules: withTelegram({}) });
     await linkChat(h, ANNA, 'Анна Смирнова', 5001);

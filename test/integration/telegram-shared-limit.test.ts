@@ -11,6 +11,7 @@ const prefix = uniquePrefix('tg-limit');
 const keys = createKeys(prefix);
 afterAll(async () => {
   await dropPrefix(redis, prefix);
+  await dropPrefix(redis, `${prefix}-hold`);
   redis.disconnect();
 });
 
@@ -39,4 +40,19 @@ test('when calls ask for slots faster than the limits allow, then every slot kee
   const all = await slots(k.global);
   expect(all).toHaveLength(7);
   for (let i = 4; i < all.length; i++) expect(all[i]! - all[i - 4]!).toBeGreaterThanOrEqual(1000); // 4 per second overall
+});
+
+test('when a method is held after a 429, then its slots for every chat start after the hold; another method is not held', async () => {
+  const reserve = createSharedLimiter(redis, createKeys(`${prefix}-hold`), {
+    global: { max: 100, windowMs: 1000 },
+    perChatMs: 0,
+    group: { minMs: 0, max: 100, windowMs: 1000 },
+  });
+  await reserve.hold('sendPhoto', 1500);
+  expect(await reserve('778', 'editMessageText')).toBeLessThan(100);
+  expect(await reserve('777', 'sendPhoto')).toBeGreaterThanOrEqual(1400);
+  expect(await reserve('-100777', 'sendPhoto')).toBeGreaterThanOrEqual(1400);
+  // A shorter hold never shortens the one in force.
+  await reserve.hold('sendPhoto', 10);
+  expect(await reserve('779', 'sendPhoto')).toBeGreaterThanOrEqual(1300);
 });
