@@ -8,6 +8,7 @@
  */
 import { createLogger } from '../src/lib/logger.js';
 import { createMetrics } from '../src/lib/metrics.js';
+import { connectRedis, scanKeys } from '../src/lib/redis.js';
 import { startRuntime } from '../src/runtime.js';
 import { ADMIN_ID } from './account.js';
 import { ensureLocalRedis } from './local-redis.js';
@@ -219,16 +220,22 @@ async function main(): Promise<void> {
       );
     console.log('');
     await sim.webhooks.close();
-    // The demo's keys live under their own prefix; leave a shared Redis as it was found (unless --keep).
-    if (!keep)
-      await runtime.service.redis
-        .eval(
-          `for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('unlink', k) end return 0`,
-          0,
-          `${runtime.service.keys.prefix}:*`,
-        )
-        .catch(() => undefined);
+    // Close first (workers finish the jobs in hand), then clean up: deleting keys under running workers makes BullMQ
+    // log "Missing key" after the summary. The demo's keys live under their own prefix; leave a shared Redis as it
+    // was found (unless --keep), with SCAN (never KEYS) on a connection of its own.
     await runtime.close();
+    if (!keep) {
+      const cleaner = connectRedis(redis.url, 'worker');
+      try {
+        const left = await scanKeys(cleaner, `${prefix}:*`);
+        for (let i = 0; i < left.length; i += 500)
+          await Promise.all(left.slice(i, i + 500).map((k) => cleaner.unlink(k)));
+      } catch {
+        // A Redis that went away has nothing left to clean.
+      } finally {
+        cleaner.disconnect();
+      }
+    }
     await sim.close();
     await redis.stop();
     process.exit(0);
