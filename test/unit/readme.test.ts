@@ -16,6 +16,22 @@ describe('README', () => {
     expect(names.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
   });
 
+  it('when the service reads an environment variable, then .env.example lists it with its default', () => {
+    const example = new Map(
+      readFileSync('.env.example', 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const shape = EnvSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>;
+    for (const name of Object.keys(shape)) {
+      const parsed = shape[name]!.safeParse(undefined);
+      const def = parsed.success && parsed.data !== undefined ? String(parsed.data) : '';
+      expect({ name, value: example.get(name) }).toEqual({ name, value: def });
+    }
+    expect([...example.keys()].filter((k) => !(k in shape))).toEqual([]);
+  });
+
   it('when package.json has a script, then the README names its command', () => {
     const scripts = Object.keys(
       (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts,
