@@ -29,6 +29,8 @@ export interface SimulatorOptions {
   now?: () => number;
   webhookBatchWindowMs?: number;
   webhookRetryLadderMs?: number[];
+  /** Invalid answers within two hours that disable a registered webhook (amoCRM: 100). */
+  webhookDisableAfterInvalid?: number;
   onDelivery?: Parameters<typeof createWebhookSender>[0]['onDelivery'];
   /** Seed of the fault rules' probabilities, so a chaos run repeats. */
   faultSeed?: number;
@@ -82,6 +84,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     destinations: options.webhookUrls ?? [],
     ...(options.webhookBatchWindowMs !== undefined ? { batchWindowMs: options.webhookBatchWindowMs } : {}),
     ...(options.webhookRetryLadderMs ? { retryLadderMs: options.webhookRetryLadderMs } : {}),
+    ...(options.webhookDisableAfterInvalid !== undefined
+      ? { disableAfterInvalid: options.webhookDisableAfterInvalid }
+      : {}),
     ...(options.onDelivery ? { onDelivery: options.onDelivery } : {}),
   });
   const account = createAccount({ now, onChange: (c) => webhooks.push(c) });
@@ -919,6 +924,47 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   });
 
   // --- Events ----------------------------------------------------------------------------------------
+  // The webhooks API (amocrm.md §1): needs an admin's token in amoCRM; the simulator's token is the admin's.
+  const hookBody = (h: ReturnType<typeof webhooks.list>[number]) => ({
+    id: h.id,
+    destination: h.destination,
+    settings: h.settings,
+    sort: h.sort,
+    disabled: h.disabled,
+    created_at: h.createdAt,
+    account_id: ACCOUNT.id,
+  });
+  app.get('/api/v4/webhooks', async (_req, res) => {
+    const list = webhooks.list();
+    return list.length === 0
+      ? res.code(204).send()
+      : { _total_items: list.length, _embedded: { webhooks: list.map(hookBody) } };
+  });
+  app.post('/api/v4/webhooks', async (req, res) => {
+    const body = req.body as { destination?: unknown; settings?: unknown; sort?: unknown } | undefined;
+    const destination = typeof body?.destination === 'string' ? body.destination : '';
+    const settings = Array.isArray(body?.settings)
+      ? body.settings.filter((x): x is string => typeof x === 'string')
+      : [];
+    if (!/^https?:\/\//.test(destination) || settings.length === 0)
+      return res
+        .code(400)
+        .send({ title: 'Bad Request', status: 400, detail: 'destination (URL) and settings are required' });
+    if (webhooks.list().length >= 100 && !webhooks.list().some((h) => h.destination === destination))
+      return res.code(400).send({ title: 'Bad Request', status: 400, detail: 'at most 100 webhooks per account' });
+    return res
+      .code(201)
+      .send(hookBody(webhooks.register(destination, settings, typeof body?.sort === 'number' ? body.sort : 1)));
+  });
+  app.delete('/api/v4/webhooks', async (req, res) => {
+    const destination = (req.body as { destination?: unknown } | undefined)?.destination;
+    if (typeof destination !== 'string')
+      return res.code(400).send({ title: 'Bad Request', status: 400, detail: 'destination is required' });
+    return webhooks.unregister(destination)
+      ? res.code(204).send()
+      : res.code(404).send({ title: 'Not Found', status: 404 });
+  });
+
   app.get('/api/v4/events', async (req, res) => {
     const q = req.query as Record<string, unknown>;
     const filter = (q.filter ?? {}) as Record<string, unknown>;

@@ -16,8 +16,24 @@ export interface WebhookStats {
   byStatus: Record<string, number>;
 }
 
+/** A webhook registered through `POST /api/v4/webhooks` (amocrm.md §1), as `GET /api/v4/webhooks` lists it. */
+export interface RegisteredWebhook {
+  id: number;
+  destination: string;
+  settings: string[];
+  sort: number;
+  disabled: boolean;
+  createdAt: number;
+}
+
 export interface WebhookSender {
   push(change: Change): void;
+  /** The webhooks API: register (or re-register: same destination, new settings, enabled again), list, delete. */
+  register(destination: string, settings: string[], sort?: number): RegisteredWebhook;
+  list(): RegisteredWebhook[];
+  unregister(destination: string): boolean;
+  /** Disables a registered webhook as amoCRM does after too many invalid answers (tests call it directly too). */
+  disable(destination: string): void;
   flush(): Promise<void>;
   /** Loses the next n deliveries on purpose (tests of the safety sweep). */
   dropNext(n: number): void;
@@ -166,8 +182,15 @@ export function createWebhookSender(options: {
   retryLadderMs?: number[];
   timeoutMs?: number;
   onDelivery?: (info: { url: string; status: number | 'error'; attempt: number; changes: number }) => void;
+  /** Invalid answers within two hours that disable a registered webhook (amoCRM: 100). */
+  disableAfterInvalid?: number;
 }): WebhookSender {
   let destinations = [...options.destinations];
+  const registered = new Map<string, RegisteredWebhook & { invalid: number[] }>();
+  let nextHookId = 1;
+  // amoCRM disables a webhook with over 100 invalid answers in 2 hours when the last one is invalid too (amocrm.md §1).
+  const disableAfter = options.disableAfterInvalid ?? 100;
+  const TWO_HOURS = 2 * 3_600_000;
   const windowMs = options.batchWindowMs ?? 200;
   const ladder = options.retryLadderMs ?? [1_000, 5_000, 15_000];
   const timeoutMs = options.timeoutMs ?? 2_000;
@@ -206,12 +229,19 @@ export function createWebhookSender(options: {
     }
     stats.byStatus[String(status)] = (stats.byStatus[String(status)] ?? 0) + 1;
     options.onDelivery?.({ url, status, attempt, changes });
+    const hook = registered.get(url);
     if (typeof status === 'number' && status >= 100 && status < 300) {
       stats.sent += 1;
       stats.events += changes;
       return;
     }
     stats.failed += 1;
+    if (hook) {
+      // eslint-disable-next-line no-restricted-syntax -- The simulator's delivery ladder runs on real time.
+      const at = Date.now();
+      hook.invalid = [...hook.invalid.filter((t) => t > at - TWO_HOURS), at];
+      if (hook.invalid.length > disableAfter) hook.disabled = true;
+    }
     const delay = ladder[attempt];
     if (delay !== undefined && !closed) {
       const t = setTimeout(() => {
@@ -239,7 +269,11 @@ export function createWebhookSender(options: {
       } else {
         const body = encodeWebhookBody(changes);
         const requestId = randomUUID();
-        for (const url of destinations) track(deliver(url, body, requestId, changes.length, 0));
+        const urls = [
+          ...destinations,
+          ...[...registered.values()].filter((h) => !h.disabled).map((h) => h.destination),
+        ];
+        for (const url of new Set(urls)) track(deliver(url, body, requestId, changes.length, 0));
       }
     }
     await Promise.all([...inFlight]);
@@ -256,6 +290,28 @@ export function createWebhookSender(options: {
     },
     setDestinations(urls) {
       destinations = [...urls];
+    },
+    register(destination, settings, sort = 1) {
+      const was = registered.get(destination);
+      // eslint-disable-next-line no-restricted-syntax -- The simulator stamps registrations with real time.
+      const hook = {
+        id: was?.id ?? nextHookId++,
+        destination,
+        settings: [...settings],
+        sort,
+        disabled: false,
+        createdAt: was?.createdAt ?? Math.floor(Date.now() / 1000),
+        invalid: [],
+      };
+      registered.set(destination, hook);
+      const { invalid: _invalid, ...shown } = hook;
+      return shown;
+    },
+    list: () => [...registered.values()].map(({ invalid: _invalid, ...h }) => ({ ...h, settings: [...h.settings] })),
+    unregister: (destination) => registered.delete(destination),
+    disable(destination) {
+      const hook = registered.get(destination);
+      if (hook) hook.disabled = true;
     },
     stats: () => ({ ...stats, byStatus: { ...stats.byStatus } }),
     async close() {

@@ -51,6 +51,11 @@ export const EnvSchema = z.object({
     .min(1_000)
     .max(24 * 3_600_000)
     .default(600_000),
+  /**
+   * The service's public base URL (https://robot.example.ru): the service registers its account webhook
+   * `<PUBLIC_URL>/webhooks/amocrm/<WEBHOOK_TOKEN>` through amoCRM's API and keeps it enabled. Without it, set the webhook by hand.
+   */
+  PUBLIC_URL: optionalString.pipe(z.string().url().optional()),
   /** amoCRM failing (network errors, 5xx) this long with no success: readiness degraded and one ACTION NEEDED alert. */
   AMO_UNREACHABLE_AFTER_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(30_000),
   RULES_FILE: z.string().default('config/rules.yaml'),

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
         unreachableAfterMs: env.AMO_UNREACHABLE_AFTER_MS,
       },
       rulesFile: env.RULES_FILE,
+      ...(env.PUBLIC_URL !== undefined ? { publicUrl: env.PUBLIC_URL } : {}),
       rulesPollMs: env.RULES_POLL_MS,
       admin: env,
       logger,

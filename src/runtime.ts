@@ -50,6 +50,7 @@ import { createReports, loadWeightFactors, type Reports } from './reports/index.
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
 import { createReadiness } from './health.js';
+import { ensureWebhook, WEBHOOK_CHECK_EVERY_MS, webhookDestination } from './amocrm/webhook-registration.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
 export interface RuntimeOptions {
@@ -66,6 +67,10 @@ export interface RuntimeOptions {
   };
   /** How often the health monitor runs its checks and alerts on changes (10 s by default). */
   healthCheckEveryMs?: number;
+  /** The service's public base URL: its account webhook is registered there and kept enabled (PUBLIC_URL). */
+  publicUrl?: string;
+  /** How often that registration is checked (10 minutes by default). */
+  webhookCheckEveryMs?: number;
   rulesFile: string;
   logger: Logger;
   clock?: Clock;
@@ -200,8 +205,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   telegramRef.current = telegram;
 
+  let webhookTimer: NodeJS.Timeout | undefined;
   const close = async (): Promise<void> => {
     readiness.stop();
+    if (webhookTimer) clearInterval(webhookTimer);
     await telegram.stop();
     directoryRef.current?.stop();
     // Stop taking timers first and let the pass in hand finish; then the queues' jobs in hand.
@@ -243,6 +250,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
     }
     readiness.start(options.healthCheckEveryMs);
+    if (options.publicUrl && options.service.ROLE !== 'web') webhookTimer = keepWebhook(options, amo, metrics);
   } catch (err) {
     await close();
     throw err;
@@ -632,4 +640,22 @@ async function startWorkers(deps: {
     },
     'rules compiled; workers started',
   );
+}
+
+/** Registers the account webhook now and checks it on a schedule (a failure is logged and tried at the next check). */
+function keepWebhook(options: RuntimeOptions, amo: AmoClient, metrics: Metrics): NodeJS.Timeout {
+  const destination = webhookDestination(options.publicUrl!, options.service.WEBHOOK_TOKEN);
+  const check = (): Promise<void> =>
+    ensureWebhook({ amo, destination, logger: options.logger, metrics })
+      .then(() => undefined)
+      .catch((err: unknown) =>
+        options.logger.warn(
+          { err: { message: (err as Error).message } },
+          'could not check the account webhook; trying again at the next check',
+        ),
+      );
+  void check();
+  const timer = setInterval(() => void check(), options.webhookCheckEveryMs ?? WEBHOOK_CHECK_EVERY_MS);
+  timer.unref();
+  return timer;
 }

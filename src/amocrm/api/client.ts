@@ -29,8 +29,12 @@ import {
   type ApiPipeline,
   type ApiTask,
   type ApiUser,
+  ApiWebhookSchema,
+  WebhooksPageSchema,
+  type ApiWebhook,
 } from './schemas.js';
 import { createTransport, type Transport, type TransportHooks } from './transport.js';
+import { z } from 'zod';
 import { systemClock, type Clock } from '../../lib/clock.js';
 import { createAmoHealth, type AmoHealthSnapshot } from './health.js';
 
@@ -106,6 +110,11 @@ export interface AmoClient {
   hasTokens(): Promise<boolean>;
   /** How amoCRM answers this process (and the back-off every process shares): for readiness and alerts. */
   health(): Promise<AmoHealthSnapshot>;
+  /** The account's webhooks (needs an admin's token), at bulk priority. */
+  listWebhooks(): Promise<ApiWebhook[]>;
+  /** Registers (or re-registers, enabled again) a webhook for `destination` with exactly these events. */
+  addWebhook(destination: string, settings: string[]): Promise<ApiWebhook>;
+  deleteWebhook(destination: string): Promise<void>;
 }
 
 export type AmoAuthOption =
@@ -478,6 +487,26 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       await auth.exchangeAuthCode(code);
     },
     hasTokens: () => auth.hasTokens(),
+    async listWebhooks() {
+      const res = await transport.request('GET', '/api/v4/webhooks', { priority: 'bulk', schema: WebhooksPageSchema });
+      return res?._embedded.webhooks ?? [];
+    },
+    async addWebhook(destination, settings) {
+      const res = await transport.request('POST', '/api/v4/webhooks', {
+        body: { destination, settings, sort: 1 },
+        priority: 'bulk',
+        schema: ApiWebhookSchema,
+      });
+      if (!res) throw new Error('amoCRM returned no webhook for POST /api/v4/webhooks');
+      return res;
+    },
+    async deleteWebhook(destination) {
+      await transport.request('DELETE', '/api/v4/webhooks', {
+        body: { destination },
+        priority: 'bulk',
+        schema: z.unknown(),
+      });
+    },
     async health() {
       const [backoffNow, failing] = await Promise.all([limiter.current(), options.redis.get(failingKey)]);
       if (failing !== null) sharedFailing = true;

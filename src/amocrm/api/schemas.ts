@@ -190,3 +190,18 @@ export const WriteResultSchema = z
     _embedded: z.record(z.string(), z.array(z.object({ id: z.number(), request_id: z.string().optional() }).loose())),
   })
   .loose();
+
+/** A webhook of the account (`GET`/`POST /api/v4/webhooks`, amocrm.md §1). */
+export const ApiWebhookSchema = z
+  .object({
+    id: z.number().optional(),
+    destination: z.string(),
+    settings: z.array(z.string()).default([]),
+    disabled: z.boolean().default(false),
+    sort: z.number().optional(),
+  })
+  .loose();
+export type ApiWebhook = z.infer<typeof ApiWebhookSchema>;
+export const WebhooksPageSchema = z
+  .object({ _embedded: z.object({ webhooks: z.array(ApiWebhookSchema) }).loose() })
+  .loose();
