@@ -94,6 +94,8 @@ export interface SharedLimiter {
   (chatId: string, method?: string): Promise<number>;
   /** Telegram answered 429: no call of `method` to any chat for `retryAfterMs`. */
   hold(method: string, retryAfterMs: number): Promise<void>;
+  /** How long the hold on `method` still lasts (ms; 0 when none). */
+  held(method: string): Promise<number>;
 }
 
 export function createSharedLimiter(
@@ -124,16 +126,15 @@ export function createSharedLimiter(
   const hold = async (method: string, retryAfterMs: number): Promise<void> => {
     await redis.eval(HOLD, 1, k.hold(method), String(Math.max(1, Math.ceil(retryAfterMs))));
   };
-  return Object.assign(reserve, { hold });
+  const held = async (method: string): Promise<number> => Math.max(0, (await redis.pttl(k.hold(method))) - 1000);
+  return Object.assign(reserve, { hold, held });
 }
 
 /**
  * The grammY transformer: calls that address a chat wait for their shared slot (and any hold on their method); others
  * (getUpdates, …) pass. A 429 answer holds the method for every chat and process for its `retry_after`.
  */
-export function sharedLimit(
-  reserve: Pick<SharedLimiter, 'hold'> & ((chatId: string, method?: string) => Promise<number>),
-): Transformer {
+export function sharedLimit(reserve: SharedLimiter): Transformer {
   return async (prev, method, payload, signal) => {
     const chatId =
       payload && typeof payload === 'object' && 'chat_id' in payload
@@ -142,6 +143,9 @@ export function sharedLimit(
     if (chatId !== undefined) {
       const waitMs = await reserve(chatId, method);
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      // A 429 that came while this call waited for its slot holds it too.
+      const heldMs = await reserve.held(method);
+      if (heldMs > 0) await new Promise((resolve) => setTimeout(resolve, heldMs));
     }
     const res = await prev(method, payload, signal);
     const retryAfter = !res.ok && res.error_code === 429 ? res.parameters?.retry_after : undefined;
