@@ -3,7 +3,6 @@
  * and the pickup engine. `npm start` (main.ts), the demo and the end-to-end tests all start it through here;
  * only the amoCRM address and credentials differ.
  */
-import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { DateTime } from 'luxon';
 import { amoBaseUrl, createAmoClient, type AmoClient } from './amocrm/api/client.js';
@@ -50,6 +49,7 @@ import { createReports, loadWeightFactors, type Reports } from './reports/index.
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
 import { createReadiness } from './health.js';
+import { oauthRoutes } from './http/routes/oauth.js';
 import { ensureWebhook, WEBHOOK_CHECK_EVERY_MS, webhookDestination } from './amocrm/webhook-registration.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
@@ -104,29 +104,6 @@ export interface Runtime {
 
 export { RulesError };
 
-function oauthCallbackRoute(amo: AmoClient, logger: Logger) {
-  return (app: FastifyInstance): void => {
-    app.get<{ Querystring: { code?: string; error?: string } }>('/oauth/callback', async (req, res) => {
-      const code = req.query.code;
-      if (!code)
-        return res.code(400).send({
-          error: {
-            code: 'bad_request',
-            message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}`,
-          },
-        });
-      try {
-        await amo.exchangeAuthCode(code);
-        logger.info('amoCRM authorised through /oauth/callback');
-        return res.type('text/html; charset=utf-8').send('<p>amoCRM подключён. Окно можно закрыть.</p>');
-      } catch (err) {
-        logger.error({ err: { message: (err as Error).message } }, 'amoCRM authorisation failed');
-        return res.code(502).send({ error: { code: 'authorisation_failed', message: (err as Error).message } });
-      }
-    });
-  };
-}
-
 /**
  * Starts the service for its role, in named steps: the rules source, the amoCRM client, the admin area, HTTP and
  * queues, Telegram, amoCRM authorisation, and (outside the web role) the rule engines with their workers and sweeps.
@@ -178,7 +155,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     timeZone: 'Europe/Moscow',
     plugins: [
-      oauthCallbackRoute(amo, logger),
+      ...(options.amo.auth.kind === 'oauth'
+        ? [
+            oauthRoutes({
+              amo,
+              redis: rulesSide.redis,
+              keys: createKeys(options.service.REDIS_PREFIX),
+              logger,
+              metrics,
+              records: createRecordStore(rulesSide.redis, createKeys(options.service.REDIS_PREFIX)),
+              clock,
+              clientId: options.amo.auth.clientId,
+              clientSecret: options.amo.auth.clientSecret,
+              domain: options.amo.domain ?? 'amocrm.ru',
+              ...(options.service.AMO_SUBDOMAIN ? { subdomain: options.service.AMO_SUBDOMAIN } : {}),
+            }),
+          ]
+        : []),
       telegramWebhookRoute(telegramEnv, () => telegramRef.current),
       ...(admin?.plan.kind === 'routes' ? [admin.plan.plugin] : []),
     ],

@@ -48,6 +48,8 @@ export interface Auth {
   onUnauthorized(failedToken: string): Promise<void>;
   exchangeAuthCode?(code: string): Promise<void>;
   hasTokens(): Promise<boolean>;
+  /** Forgets the stored tokens (the integration was disconnected in amoCRM). */
+  clearTokens?(): Promise<void>;
 }
 
 export function createLongLivedAuth(token: string): Auth {
@@ -241,6 +243,9 @@ export function createOAuth(options: OAuthOptions): Auth & { exchangeAuthCode(co
     },
     async hasTokens() {
       return (await read()) !== undefined;
+    },
+    async clearTokens() {
+      await options.redis.del(options.key);
     },
   };
 }

@@ -108,6 +108,8 @@ export interface AmoClient {
   flush(): Promise<void>;
   exchangeAuthCode(code: string): Promise<void>;
   hasTokens(): Promise<boolean>;
+  /** Forgets the OAuth tokens (the integration was disconnected); a long-lived token has none to forget. */
+  clearTokens(): Promise<void>;
   /** How amoCRM answers this process (and the back-off every process shares): for readiness and alerts. */
   health(): Promise<AmoHealthSnapshot>;
   /** The account's webhooks (needs an admin's token), at bulk priority. */
@@ -487,6 +489,9 @@ export function createAmoClient(options: AmoClientOptions): AmoClient {
       await auth.exchangeAuthCode(code);
     },
     hasTokens: () => auth.hasTokens(),
+    async clearTokens() {
+      await auth.clearTokens?.();
+    },
     async listWebhooks() {
       const res = await transport.request('GET', '/api/v4/webhooks', { priority: 'bulk', schema: WebhooksPageSchema });
       return res?._embedded.webhooks ?? [];
