@@ -14,6 +14,11 @@ export interface StageRuleDefinition extends RuleInfo {
   watchedStages(s: CompiledStageRules): number[];
   /** Its clock runs from the lead's entry into the stage, so a joining lead needs its real entry time. */
   clockFromEntry: boolean;
+  /**
+   * Its violations as the РОП reads them (Telegram alerts, /violations): `text` names the stage and duration of the
+   * config in force; `plain` is the wording without numbers, for when no config is at hand.
+   */
+  violations: Record<string, { plain: string; text(s: CompiledStageRules): string | undefined }>;
   /** Its pure handlers: on entering and leaving a stage, on any other event, on its timer, on the sweep. */
   handlers: StageRule;
 }

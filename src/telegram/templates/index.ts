@@ -7,6 +7,7 @@ import { DateTime } from 'luxon';
 import { ruDuration, ruPlural } from '../../lib/ru-duration.js';
 import type { CompiledRules } from '../../rules/types.js';
 import { escapeHtml, TELEGRAM_TEXT_LIMIT } from '../html.js';
+import { STAGE_RULE_LIST } from '../../rules/stage-rules/registry.js';
 
 const NOTICE = ['уведомление', 'уведомления', 'уведомлений'] as const;
 
@@ -69,44 +70,25 @@ export function unfactorButtons(month: unknown, revertable: unknown): Button[][]
     .map((r) => [buttons.unfactor(month, r.userId, String(r.name ?? r.userId))]);
 }
 
-/**
- * A violation type as the РОП reads it, with the numbers of the config in force (`violationText`); this table is
- * the wording without numbers, for when no config is at hand.
- */
+/** Violation titles without numbers, for when no config is at hand: R1 and R3 here, the stage rules' from their folders. */
 export const VIOLATION_TEXT: Record<string, string> = {
   pickup_missed: 'клиента не взяли в работу вовремя',
   call_overdue: 'звонок по графику просрочен больше чем на день',
-  handoff_stale: 'сделка в «Для передачи» дольше нормы',
-  close_without_reason: 'закрытие без указания причины',
-  deferred_untouched: 'отложенный спрос: нет касания дольше нормы',
-  meeting_without_time: 'встреча назначена без даты и времени',
-  meeting_skipped: 'пропущен этап «Встреча состоялась»',
-  offer_stale: 'сделка в «Отправлено КП» дольше нормы',
-  lead_stale: 'сделка без движения дольше нормы',
+  ...Object.fromEntries(
+    STAGE_RULE_LIST.flatMap((d) => Object.entries(d.violations).map(([type, v]) => [type, v.plain])),
+  ),
 };
 
 /** A violation type with the stage names and durations of the config in force: what the rule measured. */
 export function violationText(type: string, rules: CompiledRules | undefined): string {
+  if (type === 'pickup_missed')
+    return rules ? `клиента не взяли в работу за ${ruDuration(rules.pickup.timeoutMs)}` : VIOLATION_TEXT[type]!;
   const s = rules?.stageRules;
-  const longer = (stage: string, ms: number): string => `сделка в «${stage}» дольше, чем ${ruDuration(ms)}`;
-  switch (type) {
-    case 'pickup_missed':
-      return rules ? `клиента не взяли в работу за ${ruDuration(rules.pickup.timeoutMs)}` : VIOLATION_TEXT[type]!;
-    case 'handoff_stale':
-      return s?.handoff ? longer(s.handoff.stage.name, s.handoff.maxStayMs) : VIOLATION_TEXT[type]!;
-    case 'deferred_untouched':
-      return s?.deferred
-        ? `отложенный спрос: нет касания дольше, чем ${ruDuration(s.deferred.untouchedAfterMs)}`
-        : VIOLATION_TEXT[type]!;
-    case 'offer_stale':
-      return s?.offer ? longer(s.offer.stage.name, s.offer.maxStayMs) : VIOLATION_TEXT[type]!;
-    case 'lead_stale':
-      return s?.weeklyUpdate
-        ? `сделка без движения дольше, чем ${ruDuration(s.weeklyUpdate.maxSilenceMs)}`
-        : VIOLATION_TEXT[type]!;
-    default:
-      return VIOLATION_TEXT[type] ?? type;
+  for (const def of STAGE_RULE_LIST) {
+    const v = def.violations[type];
+    if (v) return (s ? v.text(s) : undefined) ?? v.plain;
   }
+  return VIOLATION_TEXT[type] ?? type;
 }
 
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));

@@ -16,5 +16,7 @@ export const R5 = {
   compile: compileCloseReason,
   watchedStages: (s) => (s.closeReason ? [s.closeReason.stage.statusId] : []),
   clockFromEntry: true,
+  /** The Russian title of its violation in the РОП's alerts: with the config in force, or the plain wording. */
+  violations: { close_without_reason: { plain: 'закрытие без указания причины', text: () => undefined } },
   handlers: r5CloseReason,
 } satisfies StageRuleDefinition;

@@ -1,4 +1,5 @@
 /** R6 as one definition: its identity, config piece, compile step and handlers (registered in ../registry.ts). */
+import { ruDuration } from '../../../lib/ru-duration.js';
 import type { StageRuleDefinition } from '../define.js';
 import { compileDeferred, DeferredSchema } from './config.js';
 import { r6Deferred, R6_SEED } from './rule.js';
@@ -16,5 +17,13 @@ export const R6 = {
   compile: compileDeferred,
   watchedStages: (s) => (s.deferred ? [s.deferred.stage.statusId] : []),
   clockFromEntry: true,
+  /** The Russian title of its violation in the РОП's alerts: with the config in force, or the plain wording. */
+  violations: {
+    deferred_untouched: {
+      plain: 'отложенный спрос: нет касания дольше нормы',
+      text: (s) =>
+        s.deferred ? `отложенный спрос: нет касания дольше, чем ${ruDuration(s.deferred.untouchedAfterMs)}` : undefined,
+    },
+  },
   handlers: r6Deferred,
 } satisfies StageRuleDefinition;

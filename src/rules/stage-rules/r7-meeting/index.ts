@@ -16,5 +16,7 @@ export const R7 = {
   compile: compileMeeting,
   watchedStages: (s) => (s.meeting ? [s.meeting.stage.statusId] : []),
   clockFromEntry: true,
+  /** The Russian title of its violation in the РОП's alerts: with the config in force, or the plain wording. */
+  violations: { meeting_without_time: { plain: 'встреча назначена без даты и времени', text: () => undefined } },
   handlers: r7Meeting,
 } satisfies StageRuleDefinition;

@@ -17,5 +17,15 @@ export const R8 = {
   compile: compileMustPassThrough,
   watchedStages: (s) => s.mustPassThrough.flatMap((mp) => [mp.from.statusId, mp.mustPass.statusId]),
   clockFromEntry: false,
+  /** The Russian title of its violation in the РОП's alerts: with the config in force, or the plain wording. */
+  violations: {
+    meeting_skipped: {
+      plain: 'пропущен этап «Встреча состоялась»',
+      text: (s) => {
+        const mp = s.mustPassThrough.find((m) => m.violation === 'meeting_skipped');
+        return mp ? `пропущен этап «${mp.mustPass.name}»` : undefined;
+      },
+    },
+  },
   handlers: r8MustPassThrough,
 } satisfies StageRuleDefinition;
