@@ -10,8 +10,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Bot } from 'grammy';
-import { autoRetry } from '@grammyjs/auto-retry';
-import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Redis } from 'ioredis';
 import type { AmoClient } from '../amocrm/api/client.js';
 import type { TelegramEnv } from '../env.js';
@@ -27,15 +25,8 @@ import { createDelivery, type Delivery } from './delivery.js';
 import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { TelegramUpdateJobSchema, type TelegramHandlers, type TelegramQueue } from './jobs.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
-import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, sharedLimit, type SharedLimits } from './shared-limit.js';
-import {
-  createApi,
-  createDrySink,
-  createGrammySink,
-  TELEGRAM_LIMITS,
-  type GrammyOptions,
-  type WouldSend,
-} from './sink.js';
+import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, type SharedLimits } from './shared-limit.js';
+import { configureApi, createDrySink, createGrammySink, type GrammyOptions, type WouldSend } from './sink.js';
 
 export type { WouldSend } from './sink.js';
 export type { IntakeActions, PickupActions, RankingActions, ReportsPort } from './bot.js';
@@ -128,10 +119,11 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   const leadUrl = (leadId: number): string => `${deps.amoBaseUrl.replace(/\/+$/, '')}/leads/detail/${leadId}`;
   // Telegram counts the bot's account, not a process: delivery and the bot's replies share one Redis-held budget.
   const reserve = createSharedLimiter(deps.redis, deps.keys, deps.sharedLimits ?? SHARED_TELEGRAM_LIMITS);
-  const api = token
-    ? createApi({
-        token,
-        apiRoot: deps.telegram.apiRoot,
+  // One Bot API client: the bot's own `bot.api`, with the shared limits, the 429 holds, the throttler and retries;
+  // delivery sends through the same object.
+  const bot = token ? new Bot(token, { client: { apiRoot: deps.telegram.apiRoot } }) : undefined;
+  const api = bot
+    ? configureApi(bot.api, {
         reserve,
         ...(deps.throttle ? { throttle: deps.throttle } : {}),
         ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}),
@@ -167,12 +159,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
       : {}),
   });
 
-  let bot: Bot | undefined;
-  if (token) {
-    bot = new Bot(token, { client: { apiRoot: deps.telegram.apiRoot } });
-    bot.api.config.use(sharedLimit(reserve));
-    bot.api.config.use(apiThrottler(deps.throttle ?? TELEGRAM_LIMITS));
-    bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: deps.maxInlineRetrySec ?? 30 }));
+  if (bot) {
     installBot({
       bot,
       redis: deps.redis,

@@ -95,7 +95,14 @@ export const TELEGRAM_LIMITS = {
 
 /** The Bot API client every part of the service uses: one Api object, throttled, retrying on `retry_after`. */
 export function createApi(options: GrammyOptions): Api {
-  const api = new Api(options.token, { apiRoot: options.apiRoot });
+  return configureApi(new Api(options.token, { apiRoot: options.apiRoot }), options);
+}
+
+/**
+ * The one transformer chain of the Bot API client (the bot's own `bot.api` is this client: delivery and the bot's
+ * replies go through the same limits, holds and retries).
+ */
+export function configureApi(api: Api, options: Omit<GrammyOptions, 'token' | 'apiRoot'>): Api {
   // Installed first, so innermost: every attempt, retries included, takes a slot of the limits all processes share.
   if (options.reserve) api.config.use(sharedLimit(options.reserve));
   // The throttler spaces calls out; auto-retry, installed after it, wraps it: a 429 wait does not hold a slot.
