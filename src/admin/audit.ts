@@ -10,7 +10,7 @@ export const AuditEntrySchema = z.object({
   /** `token` (bearer) or `session:<first 8 chars of its hash>`; never the secret itself. */
   actor: z.string(),
   action: z.string(),
-  outcome: z.enum(['ok', 'refused', 'invalid']),
+  outcome: z.enum(['ok', 'refused', 'invalid', 'unchanged']),
   detail: z.record(z.string(), z.unknown()).optional(),
 });
 export type AuditEntry = z.infer<typeof AuditEntrySchema>;

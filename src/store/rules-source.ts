@@ -62,7 +62,7 @@ export type Validation =
   | { ok: false; errors: ConfigError[] };
 
 export type ApplyResult =
-  | { ok: true; version: number }
+  | { ok: true; version: number; /** The text is the running version's: nothing was stored. */ unchanged?: true }
   | { ok: false; kind: 'invalid'; errors: ConfigError[] }
   | { ok: false; kind: 'conflict'; current: number }
   | { ok: false; kind: 'not_found' };
@@ -317,6 +317,12 @@ export async function createRulesSource(options: RulesSourceOptions): Promise<Ru
     async apply(input) {
       const valid = await validate(input.text);
       if (!valid.ok) return { ok: false, kind: 'invalid', errors: valid.errors };
+      // Applying the running text again changes nothing: no new version, no reload in every process.
+      const current = await versions.current();
+      if (current > 0 && (input.baseVersion === undefined || input.baseVersion === current)) {
+        const running = await versions.get(current);
+        if (running?.text === input.text) return { ok: true, version: current, unchanged: true };
+      }
       return saveAndFollow({
         text: input.text,
         author: input.author,

@@ -239,6 +239,17 @@ describe('admin API (app.inject)', () => {
       expect(doc.diff).toContain('+    timeout: PT30S');
     });
 
+    it('when the running text is applied again, then nothing is stored: the same version, marked unchanged', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/admin/api/config/apply',
+        headers: bearer,
+        payload: { text: withTimeout(h.demoText, 'PT30S'), comment: 'same again', baseVersion: 2 },
+      });
+      expect(res.json()).toEqual({ version: 2, unchanged: true });
+      expect(await h.source.versions.current()).toBe(2);
+    });
+
     it('when a draft was edited from an older version, then apply refuses with 409', async () => {
       const res = await h.app.inject({
         method: 'POST',
@@ -306,7 +317,7 @@ describe('admin API (app.inject)', () => {
         ['rollback', 'ok'],
         ['rollback', 'refused'],
         ['apply', 'refused'],
-        ['apply', 'ok'],
+        ['apply', 'unchanged'],
       ]);
       expect(entries.some((e) => e.action === 'sign_in' && e.outcome === 'refused')).toBe(true);
       expect(res.body).not.toContain(ADMIN_TOKEN);

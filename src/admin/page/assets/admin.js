@@ -623,7 +623,9 @@ async function apply() {
   if (res.status !== 200) return void ($('#editor-status').textContent = `Не применено (${res.status}).`);
   $('#comment').value = '';
   await reload();
-  $('#editor-status').textContent = `Применено: версия ${res.data.version}.`;
+  $('#editor-status').textContent = res.data.unchanged
+    ? `Изменений нет: действует версия ${res.data.version}.`
+    : `Применено: версия ${res.data.version}.`;
 }
 
 // ---- versions ----

@@ -314,6 +314,10 @@ export function adminPlugin(deps: AdminDeps) {
             comment: req.body.comment,
             ...(req.body.baseVersion !== undefined ? { baseVersion: req.body.baseVersion } : {}),
           });
+          if (result.ok && result.unchanged) {
+            await writeAudit(req, 'apply', 'unchanged', { version: result.version });
+            return { version: result.version, unchanged: true };
+          }
           if (result.ok) {
             await writeAudit(req, 'apply', 'ok', { version: result.version, comment: req.body.comment });
             return { version: result.version };

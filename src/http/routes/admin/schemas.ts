@@ -61,7 +61,7 @@ export const RangeQuerySchema = z.object({
 
 export const LeadParamsSchema = z.object({ leadId: z.coerce.number().int().positive() });
 
-export const AppliedSchema = z.object({ version: z.number() });
+export const AppliedSchema = z.object({ version: z.number(), unchanged: z.boolean().optional() });
 
 /** R2 pause/resume of intake: why is required, so the record and the РОП's history say it. */
 export const IntakeChangeSchema = z.object({
