@@ -20,8 +20,10 @@ export interface IntakeManagerView {
   userId: number;
   name: string;
   pauses: PauseView[];
-  /** False when the manager or the department is paused: rotation skips them with that reason. */
+  /** False when the manager or the department is paused, or the user is inactive in amoCRM: rotation skips them. */
   receiving: boolean;
+  /** The user is active in amoCRM (an inactive one gets no leads, whatever the pauses say). */
+  active: boolean;
 }
 
 export interface IntakeDepartmentView {
@@ -60,7 +62,14 @@ export function intakeView(rules: CompiledRules, paused: ReadonlyMap<string, Int
           ...configured(m.paused),
           ...runtime(paused.get(pauseKey({ kind: 'manager', userId: m.userId }))),
         ];
-        return { userId: m.userId, name: m.name, pauses, receiving: pauses.length === 0 && deptPauses.length === 0 };
+        const active = rules.activeUserIds.has(m.userId);
+        return {
+          userId: m.userId,
+          name: m.name,
+          pauses,
+          active,
+          receiving: active && pauses.length === 0 && deptPauses.length === 0,
+        };
       }),
     };
   });

@@ -177,6 +177,18 @@ describe('admin API: pause and resume of intake (R2, seed 002 §2.13, §3.10)', 
     expect(notPaused.json()).toMatchObject({ error: { code: 'not_paused' } });
   });
 
+  it('when a manager is inactive in amoCRM, then the listing says so and does not show them as receiving leads', async () => {
+    const listed = (await listing()).departments.find((d) => d.name === DEPT1)!.managers as Array<{
+      userId: number;
+      receiving: boolean;
+      active?: boolean;
+      pauses: unknown[];
+    }>;
+    // Леонид Уволенный (9901) is listed in the department but deactivated in the account.
+    expect(listed.find((m) => m.userId === 9901)).toMatchObject({ active: false, receiving: false, pauses: [] });
+    expect(listed.find((m) => m.userId === ANNA)).toMatchObject({ active: true });
+  });
+
   it('when a department is paused, then the listing marks every manager of it as not receiving, and resume lifts it', async () => {
     const dept = encodeURIComponent(DEPT1);
     const res = await h.app.inject({

@@ -787,7 +787,9 @@ async function loadIntake() {
           {},
           el('td', {}),
           el('td', { text: m.name }),
-          el('td', { text: m.receiving ? 'получает заявки' : 'не получает' }),
+          el('td', {
+            text: m.receiving ? 'получает заявки' : m.active === false ? 'неактивен в amoCRM' : 'не получает',
+          }),
           el('td', { text: m.pauses.map(pauseText).join('; ') }),
           el('td', {}, intakeButton(`managers/${m.userId}`, own, m.pauses.length > 0 && !own)),
         ),
