@@ -237,7 +237,6 @@ export function createWebhookSender(options: {
     }
     stats.failed += 1;
     if (hook) {
-      // eslint-disable-next-line no-restricted-syntax -- The simulator's delivery ladder runs on real time.
       const at = Date.now();
       hook.invalid = [...hook.invalid.filter((t) => t > at - TWO_HOURS), at];
       if (hook.invalid.length > disableAfter) hook.disabled = true;
@@ -293,7 +292,6 @@ export function createWebhookSender(options: {
     },
     register(destination, settings, sort = 1) {
       const was = registered.get(destination);
-      // eslint-disable-next-line no-restricted-syntax -- The simulator stamps registrations with real time.
       const hook = {
         id: was?.id ?? nextHookId++,
         destination,

@@ -69,14 +69,12 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
           return res.code(404).send({ error: { code: 'not_found', message: 'amoCRM is already connected' } });
         const { code, state, referer } = req.query;
         if (!code)
-          return res
-            .code(400)
-            .send({
-              error: {
-                code: 'bad_request',
-                message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}`,
-              },
-            });
+          return res.code(400).send({
+            error: {
+              code: 'bad_request',
+              message: `amoCRM did not send an authorization code${req.query.error ? `: ${req.query.error}` : ''}`,
+            },
+          });
         // The state must be one this service issued and not used yet: anyone else's redirect is refused here.
         const issued = state ? await deps.redis.getdel(stateKey(state)) : null;
         if (issued === null) {
