@@ -142,10 +142,13 @@ export function sharedLimit(reserve: SharedLimiter): Transformer {
         : undefined;
     if (chatId !== undefined) {
       const waitMs = await reserve(chatId, method);
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-      // A 429 that came while this call waited for its slot holds it too.
-      const heldMs = await reserve.held(method);
-      if (heldMs > 0) await new Promise((resolve) => setTimeout(resolve, heldMs));
+      if (waitMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        // A 429 that came while this call waited for its slot holds it too (a call that did not wait saw the hold
+        // in its reservation already).
+        const heldMs = await reserve.held(method);
+        if (heldMs > 0) await new Promise((resolve) => setTimeout(resolve, heldMs));
+      }
     }
     const res = await prev(method, payload, signal);
     const retryAfter = !res.ok && res.error_code === 429 ? res.parameters?.retry_after : undefined;

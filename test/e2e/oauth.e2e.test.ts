@@ -1,21 +1,13 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:net';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
+import { freePort } from '../../sim/local-redis.js';
 import { createSimulator } from '../../sim/server.js';
 import { connectTestRedis, dropPrefix, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { TEST_TOKEN } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('OAuth against the simulator', () => {
   const sim = createSimulator({ oauth: { clientId: 'client-1', clientSecret: 'secret-1' } });

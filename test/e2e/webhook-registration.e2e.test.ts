@@ -4,7 +4,7 @@
  * check changes nothing, and a webhook amoCRM disabled is registered again with one alert.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
+import { freePort } from '../../sim/local-redis.js';
 import { createSimulator, type Simulator } from '../../sim/server.js';
 import { ensureWebhook, WEBHOOK_EVENTS, webhookDestination } from '../../src/amocrm/webhook-registration.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -15,14 +15,6 @@ import { TEST_TOKEN } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SIM_TOKEN = 'e2e-webhooks-token';
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
 describe('the account webhook, installed by the service', () => {
   let sim: Simulator;
   let runtime: Runtime;

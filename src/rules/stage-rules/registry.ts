@@ -4,7 +4,7 @@
  * list are built from this map; adding a stage rule is one folder and one line here (docs/architecture.md).
  */
 import { z } from 'zod';
-import type { AccountDirectory } from '../directory.js';
+import { resolvePipeline, resolveStatus, type AccountDirectory } from '../directory.js';
 import type { CompiledStageRules } from './config.js';
 import type { StageCompileTools, StageRef } from './parts.js';
 import { R4 } from './r4-handoff/index.js';
@@ -56,8 +56,6 @@ export const StageRulesSchema = z
   .describe(`Stage rules ${STAGE_RULE_IDS[0]}-${STAGE_RULE_IDS.at(-1)}`);
 export type StageRulesConfig = z.infer<typeof StageRulesSchema>;
 
-const norm = (s: string): string => s.trim().toLocaleLowerCase('ru').replace(/ё/g, 'е').replace(/\s+/g, ' ');
-
 /** Resolves names to ids; every unresolved name is an error with the names that exist. */
 export function compileStageRules(
   cfg: StageRulesConfig,
@@ -66,26 +64,19 @@ export function compileStageRules(
 ): CompiledStageRules | undefined {
   const at = 'stageRules';
   const pipelineOf = (name: string, path: string) => {
-    const p = dir.pipelines.find((x) => norm(x.name) === norm(name));
-    if (!p)
-      error(
-        path,
-        `pipeline "${name}" does not exist; pipelines: ${dir.pipelines.map((x) => `"${x.name}"`).join(', ')}`,
-      );
-    return p;
+    const p = resolvePipeline(dir, name);
+    if (!p.ok) error(path, p.error);
+    return p.ok ? p.value : undefined;
   };
   const pipeline = pipelineOf(cfg.pipeline, `${at}.pipeline`);
   if (!pipeline) return undefined;
   const stage: StageCompileTools['stage'] = (name, path, p = pipeline): StageRef | undefined => {
-    const s = p.statuses.find((x) => norm(x.name) === norm(name));
-    if (!s) {
-      error(
-        path,
-        `stage "${name}" does not exist in pipeline "${p.name}"; stages: ${p.statuses.map((x) => `"${x.name}"`).join(', ')}`,
-      );
+    const s = resolveStatus({ ...dir, pipelines: [p] }, p.name, name);
+    if (!s.ok) {
+      error(path, s.error);
       return undefined;
     }
-    return { pipelineId: p.id, statusId: s.id, name: s.name };
+    return { ...s.value, name: p.statuses.find((x) => x.id === s.value.statusId)!.name };
   };
   const out: Record<string, unknown> = {
     pipelineId: pipeline.id,
