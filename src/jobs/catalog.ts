@@ -76,7 +76,7 @@ export const JOBS = {
     } satisfies JobsOptions,
     jobId: (data: TelegramRouteJob): string => `tg-route-${shortHash(data.reason)}`,
   },
-  // One job drains one chat's queue in order; Telegram's 1 message/s per chat is kept by the throttler.
+  // One job drains one chat's queue in order; Telegram's 1 message/s per chat is kept by the shared limits.
   'telegram-chat': {
     queue: QUEUE_NAMES.telegram,
     schema: TelegramChatJobSchema,

@@ -1,7 +1,7 @@
 /**
- * Telegram's limits for the whole bot, not per process. The transformer-throttler spaces calls within one process;
- * with several worker processes (and the bot answering in another) each would allow its own 30 messages a second,
- * while Telegram counts the bot's account. This grammY API transformer reserves each call's slot in Redis first:
+ * Telegram's limits for the whole bot, not per process: with several worker processes (and the bot answering in
+ * another), a limit kept in memory would let each allow its own 30 messages a second, while Telegram counts the
+ * bot's account. This grammY API transformer reserves each call's slot in Redis first:
  *
  * - overall: at most `global.max` calls in any `global.windowMs` (Telegram: about 30 messages a second);
  * - per chat: at least `perChatMs` between calls to one private chat (about one a second);
@@ -25,7 +25,7 @@ export interface SharedLimits {
   group: { minMs: number; max: number; windowMs: number };
 }
 
-/** Telegram's published limits with the same margin as the in-process throttler (calls are counted on arrival). */
+/** Telegram's published limits with a margin (Telegram counts calls as they arrive, network jitter included). */
 export const SHARED_TELEGRAM_LIMITS: SharedLimits = {
   global: { max: 30, windowMs: 1050 },
   perChatMs: 1100,

@@ -1,12 +1,11 @@
 /**
- * Where messages go: the Bot API through grammY (with the throttler for Telegram's limits and auto-retry for
- * `retry_after`), or, without a bot token, a log of what would have been sent (the demo prints it).
+ * Where messages go: the Bot API through grammY (Telegram's limits held in Redis for every process, and auto-retry
+ * for `retry_after`), or, without a bot token, a log of what would have been sent (the demo prints it).
  * Errors come back classified: may we retry, and when; is the chat gone for good.
  */
 import { Api, GrammyError, HttpError, InputFile } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import { autoRetry } from '@grammyjs/auto-retry';
-import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Logger } from '../lib/logger.js';
 import { sharedLimit, type SharedLimiter } from './shared-limit.js';
 import type { Button } from './templates/index.js';
@@ -66,11 +65,7 @@ const keyboard = (buttons: Button[][] | undefined): InlineKeyboardMarkup | undef
     ? { inline_keyboard: buttons.map((row) => row.map((b) => ({ text: b.text, callback_data: b.data }))) }
     : undefined;
 
-export interface GrammyOptions {
-  token: string;
-  apiRoot: string;
-  /** Telegram's limits by default (30/s overall, 1/s per chat, 20/min per group); tests may pass their own. */
-  throttle?: Parameters<typeof apiThrottler>[0];
+export interface ApiOptions {
   /** Longest `retry_after` waited in process; longer waits go back to the queue as a delayed job. */
   maxInlineRetrySec?: number;
   /** The limits shared by every process (src/telegram/shared-limit.ts): reserves a call's slot, returns the wait. */
@@ -78,35 +73,13 @@ export interface GrammyOptions {
 }
 
 /**
- * Telegram's limits (≈30 messages/s overall, 1/s per chat, 20/min per group) with a margin: the throttler spaces
- * calls as they leave, and Telegram counts them as they arrive, so network jitter could bring two within a second.
- */
-export const TELEGRAM_LIMITS = {
-  global: { reservoir: 30, reservoirRefreshAmount: 30, reservoirRefreshInterval: 1000 },
-  out: { maxConcurrent: 1, minTime: 1100 },
-  group: {
-    maxConcurrent: 1,
-    minTime: 1100,
-    reservoir: 20,
-    reservoirRefreshAmount: 20,
-    reservoirRefreshInterval: 60_000,
-  },
-};
-
-/** The Bot API client every part of the service uses: one Api object, throttled, retrying on `retry_after`. */
-export function createApi(options: GrammyOptions): Api {
-  return configureApi(new Api(options.token, { apiRoot: options.apiRoot }), options);
-}
-
-/**
  * The one transformer chain of the Bot API client (the bot's own `bot.api` is this client: delivery and the bot's
  * replies go through the same limits, holds and retries).
  */
-export function configureApi(api: Api, options: Omit<GrammyOptions, 'token' | 'apiRoot'>): Api {
-  // Installed first, so innermost: every attempt, retries included, takes a slot of the limits all processes share.
+export function configureApi(api: Api, options: ApiOptions): Api {
+  // Installed first, so innermost: every attempt, retries included, takes a slot of the limits all processes share
+  // (Telegram counts the bot, not a process); auto-retry wraps it, so a 429 wait does not hold a slot.
   if (options.reserve) api.config.use(sharedLimit(options.reserve));
-  // The throttler spaces calls out; auto-retry, installed after it, wraps it: a 429 wait does not hold a slot.
-  api.config.use(apiThrottler(options.throttle ?? TELEGRAM_LIMITS));
   api.config.use(
     autoRetry({
       maxRetryAttempts: 3,

@@ -16,10 +16,8 @@ import { FAST_SHARED_LIMITS } from './telegram.js';
 import { demoRules } from './rules.js';
 
 const [url = '', prefix = '', apiRoot = '', token = ''] = process.argv.slice(2);
-/** TELEGRAM_TEST_LIMITS: `{ throttle?, sharedLimits? }` as JSON, for the test of limits across processes. */
-const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<
-  Pick<TelegramDeps, 'throttle' | 'sharedLimits'>
->;
+/** TELEGRAM_TEST_LIMITS: `{ sharedLimits? }` as JSON, for the test of limits across processes. */
+const limits = JSON.parse(process.env.TELEGRAM_TEST_LIMITS ?? '{}') as Partial<Pick<TelegramDeps, 'sharedLimits'>>;
 const redis = connectRedis(url, 'worker', {}, process.env.REDIS_CLUSTER_NODES || undefined);
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { pid: process.pid } });
 const keys = createKeys(prefix);
@@ -35,7 +33,6 @@ const telegram = createTelegram({
   records: createRecordStore(redis, keys),
   rules: () => ({ ...rules, telegram: { ...rules.telegram!, burstThreshold: 1000 } }),
   amoBaseUrl: 'https://demo-realty.amocrm.ru',
-  throttle: limits.throttle ?? { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } },
   sharedLimits: limits.sharedLimits ?? FAST_SHARED_LIMITS,
   retryDelayMs: () => 50,
 });

@@ -34,7 +34,6 @@ export interface TelegramHarness {
 }
 
 /** Fast limits for most tests; the limits test uses grammY's defaults (Telegram's). */
-export const FAST_THROTTLE = { out: { maxConcurrent: 1, minTime: 20 }, group: { maxConcurrent: 1, minTime: 20 } };
 /** The same, for the limits shared through Redis. */
 export const FAST_SHARED_LIMITS = {
   global: { max: 1000, windowMs: 1000 },
@@ -78,7 +77,6 @@ export async function startTelegramHarness(options: {
     outbox,
     rules: () => options.rules,
     amoBaseUrl: AMO_BASE,
-    throttle: FAST_THROTTLE,
     sharedLimits: FAST_SHARED_LIMITS,
     retryDelayMs: () => 50,
     ...options.deps,

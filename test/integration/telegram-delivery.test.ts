@@ -15,6 +15,7 @@ import {
   startTelegramHarness,
   type TelegramHarness,
 } from '../helpers/telegram.js';
+import { SHARED_TELEGRAM_LIMITS } from '../../src/telegram/shared-limit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ANNA = 9101; // Анна Смирнова, Отдел продаж 1
@@ -360,7 +361,10 @@ describe('telegram delivery', () => {
   });
 
   test("when several messages go to one group chat with Telegram's default limits, then the stub sees them at least a second apart, in order", async () => {
-    h = await startTelegramHarness({ rules: withTelegram({ burstThreshold: 100 }), deps: { throttle: undefined } });
+    h = await startTelegramHarness({
+      rules: withTelegram({ burstThreshold: 100 }),
+      deps: { sharedLimits: SHARED_TELEGRAM_LIMITS },
+    });
     for (const leadId of [201, 202, 203]) {
       await h.push(
         {

@@ -85,14 +85,9 @@ test('when two worker processes deliver while the stub fails 30% of calls, then 
 
 test('when two worker processes deliver to many chats, then together they keep the overall limit, not twice it', async () => {
   // An overall limit of 5 messages a second (Telegram's is 30) so the test is short; each process alone could keep
-  // it in memory (the throttler's reservoir), two of them would send 10 a second without the limit held in Redis.
+  // it in memory, two of them would send 10 a second without the limit held in Redis.
   const PER_SECOND = 5;
   const limits = {
-    throttle: {
-      global: { reservoir: PER_SECOND, reservoirRefreshAmount: PER_SECOND, reservoirRefreshInterval: 1000 },
-      out: { maxConcurrent: 1, minTime: 20 },
-      group: { maxConcurrent: 1, minTime: 20 },
-    },
     sharedLimits: {
       global: { max: PER_SECOND, windowMs: 1000 },
       perChatMs: 20,
