@@ -3,7 +3,8 @@
  * the pure core (rules/) imports no shell; adapters (amocrm/, store/, telegram/) never import the layers that drive
  * them (jobs/, http/, admin/, the composition root); admin/ never imports http/; nothing imports cli/; no cycles.
  */
-const SHELL = '^src/(effects|store|jobs|http|admin|amocrm|telegram|cli|reports|config|runtime|service|main|env)';
+const SHELL =
+  '^src/(effects|store|jobs|http|admin|amocrm|telegram|ops|cli|reports|config|runtime|service|main|env|health)';
 module.exports = {
   forbidden: [
     {

@@ -3,8 +3,11 @@
  * Starts Redis if none answers, the simulator, the service (web + worker) with config/rules.demo.yaml
  * (15 minutes become 15 seconds), and a scenario of arriving leads and managers who take most of them in time.
  * Beside it, a fixed tour walks one lead through each stage rule (R4-R10) so every rule fires within the run.
+ * Halfway, amoCRM (the simulator) stops answering for a few seconds: readiness turns degraded with the reason and the
+ * operator chat gets one incident message, edited to resolved when amoCRM answers again.
  * Prints what happens to each lead, then which rule fired how often. Options: --seconds N (default 90; 0 runs until
- * Ctrl+C), --seed N, --keep (leave the demo's Redis keys so `npm run lead:explain` can read them afterwards).
+ * Ctrl+C), --seed N, --outage-at N (seconds into the run, default 45; 0: no outage), --outage N (its length, default
+ * 10 s), --keep (leave the demo's Redis keys so `npm run lead:explain` can read them afterwards).
  */
 import { createLogger } from '../src/lib/logger.js';
 import { createMetrics } from '../src/lib/metrics.js';
@@ -31,6 +34,8 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 90);
   const seed = arg('seed', 7);
   const keep = process.argv.includes('--keep');
+  const outageAt = arg('outage-at', 45);
+  const outageFor = arg('outage', 10);
   const token = 'demo-webhook-token-0123456789abcdef';
   const simToken = 'demo-long-lived-token';
 
@@ -49,7 +54,9 @@ async function main(): Promise<void> {
       AMO_BASE_URL: simUrl,
       WORKER_CONCURRENCY: 4,
     },
-    amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: simToken }, rps: 7 },
+    // amoCRM counts as unreachable after 3 s without an answer (30 s in production), checked every second.
+    amo: { baseUrl: simUrl, auth: { kind: 'long-lived', token: simToken }, rps: 7, unreachableAfterMs: 3_000 },
+    healthCheckEveryMs: 1_000,
     rulesFile: 'config/rules.demo.yaml',
     logger: createLogger({ level: process.env.LOG_LEVEL ?? 'error' }),
     metrics: createMetrics(),
@@ -257,6 +264,24 @@ async function main(): Promise<void> {
     },
   });
   if (seconds > 0) setTimeout(() => void finish(), seconds * 1000);
+  if (outageAt > 0 && outageFor > 0 && (seconds === 0 || outageAt + outageFor < seconds)) {
+    const outage = setTimeout(() => void simulateOutage(), outageAt * 1000);
+    outage.unref();
+  }
+
+  // amoCRM stops answering: readiness and the operator chat say so, and say when it is over.
+  async function simulateOutage(): Promise<void> {
+    const ready = async (): Promise<string> => {
+      const r = (await (await fetch(`${url}/health/ready`)).json()) as { status: string; reasons?: string[] };
+      return `${r.status}${r.reasons?.length ? ` (${r.reasons.join('; ')})` : ''}`;
+    };
+    say(color(31, `amoCRM (the simulator) stops answering for ${outageFor} s`));
+    sim.faults.startOutage(outageFor);
+    await new Promise((r) => setTimeout(r, Math.min(outageFor * 1000 - 500, 5_000)));
+    if (!finished) say(`${color(31, '/health/ready')}: ${await ready()}`);
+    await new Promise((r) => setTimeout(r, Math.max(0, outageFor * 1000 - 5_000) + 3_000));
+    if (!finished) say(`${color(32, 'amoCRM answers again')}; /health/ready: ${await ready()}`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -49,6 +49,9 @@ import { createReports, loadWeightFactors, type Reports } from './reports/index.
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
 import { createReadiness } from './health.js';
+import { createOperatorIncidents, type OperatorIncidents } from './ops/incidents.js';
+import { WEBHOOK_DISABLED, WEBHOOK_RE_ENABLED_NOTE } from './ops/texts.js';
+import { recentDeadLetters } from './store/dead-letters.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { ensureWebhook, WEBHOOK_CHECK_EVERY_MS, webhookDestination } from './amocrm/webhook-registration.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
@@ -65,6 +68,8 @@ export interface RuntimeOptions {
     /** amoCRM failing this long with no success is reported unreachable (readiness, alert). */
     unreachableAfterMs?: number;
   };
+  /** A dead letter this recent keeps readiness degraded and the operator incident open (1 h by default). */
+  deadLetterWindowMs?: number;
   /** How often the health monitor runs its checks and alerts on changes (10 s by default). */
   healthCheckEveryMs?: number;
   /** The service's public base URL: its account webhook is registered there and kept enabled (PUBLIC_URL). */
@@ -135,6 +140,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       return undefined; // a web process compiles no rules
     }
   };
+  const stateKeys = createKeys(options.service.REDIS_PREFIX);
+  const incidents = createOperatorIncidents({
+    redis: rulesSide.redis,
+    keys: stateKeys,
+    clock,
+    logger,
+    sink: () => telegramRef.current?.sink,
+    chat: () => compiledOrNone()?.telegram?.operatorChat,
+    timeZone: () => compiledOrNone()?.timeZone ?? 'Europe/Moscow',
+  });
   const readiness = createReadiness({
     amo,
     clock,
@@ -145,8 +160,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           rules: () => (engines.current ? compiledOrNone() : undefined),
           timers: () => engines.current?.effects.timers,
           lastWebhookAt: () => webhooks.lastAt,
+          ruleWarnings: () => source.snapshot().warnings,
+          deadLettersSince: (since: number) => recentDeadLetters(rulesSide.redis, stateKeys, since),
+          incidents,
         }
       : {}),
+    ...(options.deadLetterWindowMs !== undefined ? { deadLetterWindowMs: options.deadLetterWindowMs } : {}),
   });
   const service = await startService(options.service, {
     readiness: () => readiness.checks(),
@@ -243,7 +262,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       });
     }
     readiness.start(options.healthCheckEveryMs);
-    if (options.publicUrl && options.service.ROLE !== 'web') webhookTimer = keepWebhook(options, amo, metrics);
+    if (options.publicUrl && options.service.ROLE !== 'web')
+      webhookTimer = keepWebhook(options, amo, metrics, incidents);
   } catch (err) {
     await close();
     throw err;
@@ -636,11 +656,23 @@ async function startWorkers(deps: {
 }
 
 /** Registers the account webhook now and checks it on a schedule (a failure is logged and tried at the next check). */
-function keepWebhook(options: RuntimeOptions, amo: AmoClient, metrics: Metrics): NodeJS.Timeout {
+function keepWebhook(
+  options: RuntimeOptions,
+  amo: AmoClient,
+  metrics: Metrics,
+  incidents: OperatorIncidents,
+): NodeJS.Timeout {
   const destination = webhookDestination(options.publicUrl!, options.service.WEBHOOK_TOKEN);
   const check = (): Promise<void> =>
-    ensureWebhook({ amo, destination, logger: options.logger, metrics })
-      .then(() => undefined)
+    ensureWebhook({
+      amo,
+      destination,
+      logger: options.logger,
+      metrics,
+      onDisabled: () => incidents.open('webhook_disabled', WEBHOOK_DISABLED),
+    })
+      // Registered (again): an incident opened by this or an earlier check is over.
+      .then(() => incidents.resolve('webhook_disabled', WEBHOOK_RE_ENABLED_NOTE))
       .catch((err: unknown) =>
         options.logger.warn(
           { err: { message: (err as Error).message } },

@@ -35,6 +35,8 @@ export async function ensureWebhook(deps: {
   destination: string;
   logger: Logger;
   metrics: Pick<Metrics, 'amoAlerts'>;
+  /** Told when amoCRM had disabled the webhook, before it is registered again (the operator chat's incident). */
+  onDisabled?: () => Promise<void>;
 }): Promise<WebhookOutcome> {
   const log = deps.logger.child({ component: 'webhooks' });
   // The destination carries the token: logs name it by its host and path start only.
@@ -50,6 +52,7 @@ export async function ensureWebhook(deps: {
     return 'present';
   }
   if (found?.disabled) {
+    await deps.onDisabled?.();
     await deps.amo.deleteWebhook(deps.destination);
     await deps.amo.addWebhook(deps.destination, wanted);
     deps.metrics.amoAlerts.inc({ kind: 'webhook_disabled' });

@@ -145,6 +145,7 @@ export function compileTelegram(
     silentTemplates: new Set(t.silentTemplates),
     linkCodeTtlMs: ms(t.linkCodeTtl),
     sweepIntervalMs: ms(t.sweepInterval),
+    ...(t.operatorChat ? { operatorChat: t.operatorChat } : {}),
   };
 }
 

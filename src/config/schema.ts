@@ -312,6 +312,15 @@ export const TelegramRulesSchema = z
     linkCodeTtl: IsoDurationSchema.default('P1D'),
     /** How often held alerts, escalations and stranded chats are looked at. */
     sweepInterval: IsoDurationSchema.default('PT30S'),
+    /**
+     * The on-call chat (a Telegram chat id): one message per incident the robot cannot fix itself (amoCRM unreachable
+     * or blocking, token revoked, webhook disabled, rules switched off by names amoCRM no longer has, dead letters),
+     * edited in place and marked resolved on recovery. Absent: incidents go to the log and metrics only.
+     */
+    operatorChat: z
+      .string()
+      .regex(/^-?\d+$/, 'must be a Telegram chat id such as "-1001234567890"')
+      .optional(),
   })
   .strict();
 export type TelegramRulesConfig = z.infer<typeof TelegramRulesSchema>;

@@ -81,6 +81,8 @@ export interface CompiledTelegram {
   silentTemplates: ReadonlySet<string>;
   linkCodeTtlMs: number;
   sweepIntervalMs: number;
+  /** The on-call chat for incidents (config `telegram.operatorChat`). */
+  operatorChat?: string;
 }
 
 /** Milestones the reports count, each reached by entering a configured stage (R12). */

@@ -26,7 +26,7 @@ import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { TelegramUpdateJobSchema, type TelegramHandlers, type TelegramQueue } from './jobs.js';
 import { createLinkStore, deepLink, type LinkStore } from './links.js';
 import { createSharedLimiter, SHARED_TELEGRAM_LIMITS, type SharedLimits } from './shared-limit.js';
-import { configureApi, createDrySink, createGrammySink, type GrammyOptions, type WouldSend } from './sink.js';
+import { configureApi, createDrySink, createGrammySink, type TelegramSink, type WouldSend } from './sink.js';
 
 export type { WouldSend } from './sink.js';
 export type { IntakeActions, PickupActions, RankingActions, ReportsPort } from './bot.js';
@@ -49,8 +49,7 @@ export interface TelegramDeps {
   pickup?: PickupActions;
   intake?: IntakeActions;
   reports?: ReportsPort;
-  /** Overrides of Telegram's limits (tests): in process, and shared by every process through Redis. */
-  throttle?: GrammyOptions['throttle'];
+  /** Overrides of Telegram's limits (tests), shared by every process through Redis. */
   sharedLimits?: SharedLimits;
   maxInlineRetrySec?: number;
   retryDelayMs?: (attempt: number) => number;
@@ -61,6 +60,8 @@ export interface TelegramDeps {
 export interface Telegram {
   handlers: TelegramHandlers;
   delivery: Delivery;
+  /** Where messages go (the Bot API, or the log without a token), for senders outside the outbox. */
+  sink: TelegramSink;
   links: LinkStore;
   bot?: Bot;
   /** Schedules the sweep, routes what waits, and starts the bot (polling, or registers the webhook). */
@@ -119,13 +120,12 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   const leadUrl = (leadId: number): string => `${deps.amoBaseUrl.replace(/\/+$/, '')}/leads/detail/${leadId}`;
   // Telegram counts the bot's account, not a process: delivery and the bot's replies share one Redis-held budget.
   const reserve = createSharedLimiter(deps.redis, deps.keys, deps.sharedLimits ?? SHARED_TELEGRAM_LIMITS);
-  // One Bot API client: the bot's own `bot.api`, with the shared limits, the 429 holds, the throttler and retries;
+  // One Bot API client: the bot's own `bot.api`, with the shared limits, the 429 holds and retries;
   // delivery sends through the same object.
   const bot = token ? new Bot(token, { client: { apiRoot: deps.telegram.apiRoot } }) : undefined;
   const api = bot
     ? configureApi(bot.api, {
         reserve,
-        ...(deps.throttle ? { throttle: deps.throttle } : {}),
         ...(deps.maxInlineRetrySec !== undefined ? { maxInlineRetrySec: deps.maxInlineRetrySec } : {}),
       })
     : undefined;
@@ -242,6 +242,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
   return {
     handlers,
     delivery,
+    sink,
     links,
     ...(bot ? { bot } : {}),
     async start() {

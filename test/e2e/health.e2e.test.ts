@@ -1,28 +1,54 @@
 /**
  * Readiness that means something: amoCRM stopped answering (the simulator's outage) turns /health/ready of the web
- * process and of the worker (on its own port) into "degraded" with the reason, counts one alert, and turns back when
- * amoCRM answers again. The worker serves its metrics, the business ones included.
+ * process and of the worker (on its own port) into "degraded" with the reason, counts one alert, puts one message in
+ * the operator chat (two processes watch), and turns back when amoCRM answers again, the message edited to resolved.
+ * The worker serves its metrics, the business ones included.
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTelegramStub, type TelegramStub } from '../../sim/telegram-stub.js';
 import { startE2E, type E2E } from '../helpers/e2e.js';
+import { seededRandom } from '../helpers/telegram.js';
 import { waitFor } from '../helpers/wait.js';
+
+const BOT_TOKEN = '123456:health-e2e';
+const OPERATORS = '-1009000000001';
 
 const STAGE = 'Передан в работу';
 type Ready = { status: string; reasons?: string[]; checks: Record<string, { status: string; reason?: string }> };
 
 describe('health and metrics of both roles', () => {
   let e2e: E2E;
+  let stub: TelegramStub;
   let workerUrl: string;
   let webUrl: string;
+  let rulesFile: string;
 
   beforeAll(async () => {
-    e2e = await startE2E({ processes: 2, amoUnreachableAfterMs: 1_500, healthCheckEveryMs: 200 });
+    stub = createTelegramStub({ token: BOT_TOKEN, random: seededRandom(5) });
+    const apiRoot = await stub.listen();
+    // The e2e rules with an operator chat, beside them (the calendar path is relative to the file).
+    rulesFile = join('test/fixtures', `.rules.health-e2e.${process.pid}.yaml`);
+    writeFileSync(
+      rulesFile,
+      `${readFileSync('test/fixtures/rules.e2e.yaml', 'utf8')}\ntelegram:\n  operatorChat: "${OPERATORS}"\n`,
+    );
+    e2e = await startE2E({
+      processes: 2,
+      amoUnreachableAfterMs: 1_500,
+      healthCheckEveryMs: 200,
+      rulesFile,
+      telegram: { token: BOT_TOKEN, apiRoot },
+    });
     webUrl = e2e.runtimes[0]!.service.url!;
     workerUrl = await e2e.runtimes[1]!.service.listen();
   }, 30_000);
 
   afterAll(async () => {
     await e2e?.close();
+    await stub?.close();
+    rmSync(rulesFile, { force: true });
   });
 
   const ready = async (url: string): Promise<Ready> => (await (await fetch(`${url}/health/ready`)).json()) as Ready;
@@ -30,7 +56,9 @@ describe('health and metrics of both roles', () => {
   it('when the worker runs, then it answers health and metrics on its own port, with the timers, webhooks and business metrics', async () => {
     expect((await fetch(`${workerUrl}/health/live`)).status).toBe(200);
     const r = await ready(workerUrl);
-    expect(Object.keys(r.checks).sort()).toEqual(['amocrm', 'timers', 'webhooks']);
+    expect(Object.keys(r.checks).sort()).toEqual(['amocrm', 'dead_letters', 'rules', 'timers', 'webhooks']);
+    expect(r.checks.rules).toMatchObject({ status: 'ok' });
+    expect(r.checks.dead_letters).toMatchObject({ status: 'ok' });
     const metrics = await (await fetch(`${workerUrl}/metrics`)).text();
     for (const name of [
       'amo_api_up',
@@ -76,6 +104,13 @@ describe('health and metrics of both roles', () => {
       10_000,
     );
     expect(alerts).toMatch(/amo_api_up\{state="unreachable"\} 1/);
+    // One message in the operator chat, though both processes saw the outage.
+    const opened = await waitFor(
+      () => stub.chat(OPERATORS).find((m) => m.text.includes('amoCRM не отвечает')),
+      'the operator incident',
+      10_000,
+    );
+    expect(opened.disableNotification).toBe(false);
 
     sim.faults.endOutage();
     await waitFor(
@@ -85,6 +120,14 @@ describe('health and metrics of both roles', () => {
       'both recovered',
       30_000,
     );
+    const resolved = await waitFor(
+      () => stub.chat(OPERATORS).find((m) => m.messageId === opened.messageId && m.text.includes('Решено')),
+      'the incident edited to resolved',
+      10_000,
+    );
+    expect(resolved.text).toContain('amoCRM снова отвечает');
+    expect(resolved.text).toContain('длилось');
+    expect(stub.chat(OPERATORS)).toHaveLength(1);
     const after = await (await fetch(`${workerUrl}/metrics`)).text();
     expect(after).toMatch(/amo_api_alerts_total\{kind="amocrm_degraded"\} 1\b/);
   }, 60_000);

@@ -23,6 +23,8 @@ export async function startE2E(
     clock?: Clock;
     amoUnreachableAfterMs?: number;
     healthCheckEveryMs?: number;
+    /** A Telegram Bot API (the stub) for every process. */
+    telegram?: { token: string; apiRoot: string };
   } = {},
 ): Promise<E2E> {
   const prefix = uniquePrefix('e2e');
@@ -61,6 +63,7 @@ export async function startE2E(
         logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', base: { process: i } }),
         metrics: createMetrics({ defaultMetrics: false }),
         ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.telegram ? { telegram: options.telegram } : {}),
       }),
     );
   }
