@@ -114,7 +114,7 @@ export function createReadiness(deps: {
   const rulesCheck = (warnings: Array<{ path: string; message: string; disabled: string }>): ReadinessCheck => ({
     name: 'rules',
     status: warnings.length > 0 ? 'degraded' : 'ok',
-    warnings: warnings.map((w) => ({ path: w.path, message: w.message, disabled: w.disabled })),
+    warnings,
     ...(warnings.length > 0
       ? { reason: `${warnings.length} part(s) of the rules switched off: names amoCRM does not have` }
       : {}),
