@@ -17,7 +17,8 @@ ENV NODE_ENV=production
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY scripts/install-production.sh ./scripts/
+RUN sh scripts/install-production.sh && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The shipped rules and calendars; in production mount your own over /app/config (docker-compose.yml does).
 COPY config ./config

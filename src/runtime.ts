@@ -48,6 +48,7 @@ import {
 import { createReports, loadWeightFactors, type Reports } from './reports/index.js';
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
+import { CHART_FONT, chartFontsAvailable } from './reports/chart.js';
 import { createReadiness } from './health.js';
 import { createOperatorIncidents, type OperatorIncidents } from './ops/incidents.js';
 import { WEBHOOK_DISABLED, WEBHOOK_RE_ENABLED_NOTE } from './ops/texts.js';
@@ -260,6 +261,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         metrics,
         webhooks,
       });
+      if (!chartFontsAvailable())
+        logger.warn(
+          { font: CHART_FONT },
+          'no usable font for the monthly ranking chart: it would be drawn without names; install fonts-dejavu-core',
+        );
     }
     readiness.start(options.healthCheckEveryMs);
     if (options.publicUrl && options.service.ROLE !== 'web')

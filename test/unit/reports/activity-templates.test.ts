@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { inflateSync } from 'node:zlib';
 import { activityRecords, callAnswered, sourceOf } from '../../../src/reports/activity.js';
-import { renderRankingChart } from '../../../src/reports/chart.js';
+import { Resvg } from '@resvg/resvg-js';
+import { chartFontsAvailable, rankingChartSvg, renderRankingChart } from '../../../src/reports/chart.js';
 import type { Ranking } from '../../../src/reports/compute.js';
 import { escapeHtml, renderDaily, splitMessage, TELEGRAM_MESSAGE_LIMIT } from '../../../src/reports/templates.js';
 import { rosterFromRules } from '../../../src/reports/roster.js';
@@ -139,25 +140,55 @@ describe('report text', () => {
 });
 
 describe('ranking chart', () => {
+  const ranking: Ranking = {
+    department: 'Отдел продаж 1',
+    minLeads: 10,
+    worst: [BORIS],
+    rows: [
+      { userId: ANNA, name: 'Анна <Смирнова>', received: 20, meetingsHeld: 8, conversion: 0.4, position: 1 },
+      {
+        userId: BORIS,
+        name: 'Борис Кузнецов',
+        received: 20,
+        meetingsHeld: 2,
+        conversion: 0.1,
+        position: 2,
+        factor: 0.5,
+      },
+      { userId: GALINA, name: 'Галина Соколова', received: 3, meetingsHeld: 1, conversion: 1 / 3 },
+    ],
+  };
+
+  it('when a ranking is drawn, then the SVG names every manager (escaped), their conversion, the groups and the axis', () => {
+    const svg = rankingChartSvg(ranking, 'Конверсия во встречу, 2026-11');
+    expect(svg).toContain('>Конверсия во встречу, 2026-11</text>');
+    expect(svg).toContain('>Анна &#60;Смирнова&#62;</text>');
+    expect(svg).not.toContain('<Смирнова>');
+    expect(svg).toContain('>40 %</text>');
+    expect(svg).toContain('>10 %</text>');
+    expect(svg).toContain('>33,3 %</text>');
+    for (const label of ['в рейтинге', 'вес понижен', 'вне рейтинга', 'Конверсия во «Встреча состоялась», %'])
+      expect(svg).toContain(`>${label}</text>`);
+    // One bar per manager in the colour of their group, the longest for the best conversion.
+    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="18" fill="(#[0-9a-f]+)"/g)];
+    expect(bars.map((b) => b[2])).toEqual(['#4c78a8', '#e45756', '#bab0ac']);
+    const widths = bars.map((b) => Number(b[1]));
+    expect(widths[0]).toBeGreaterThan(widths[2] ?? Infinity);
+    expect(widths[2]).toBeGreaterThan(widths[1] ?? Infinity);
+  });
+
+  it('when the chart is rasterised, then the names column carries drawn text (a font is found), not only bars', () => {
+    expect(chartFontsAvailable()).toBe(true);
+    const img = new Resvg(rankingChartSvg(ranking, 'Конверсия'), { font: { loadSystemFonts: true } }).render();
+    // The names column is left of the plot (x < 236 at zoom 1); only text is drawn there.
+    const px = img.pixels;
+    let dark = 0;
+    for (let y = 50; y < 50 + 3 * 28; y++)
+      for (let x = 16; x < 230; x++) if ((px[(y * img.width + x) * 4] ?? 255) < 128) dark++;
+    expect(dark).toBeGreaterThan(200);
+  });
+
   it('when a ranking is drawn, then the result is a complete PNG whose pixel data inflates to its declared size', async () => {
-    const ranking: Ranking = {
-      department: 'Отдел продаж 1',
-      minLeads: 10,
-      worst: [BORIS],
-      rows: [
-        { userId: ANNA, name: 'Анна <Смирнова>', received: 20, meetingsHeld: 8, conversion: 0.4, position: 1 },
-        {
-          userId: BORIS,
-          name: 'Борис Кузнецов',
-          received: 20,
-          meetingsHeld: 2,
-          conversion: 0.1,
-          position: 2,
-          factor: 0.5,
-        },
-        { userId: GALINA, name: 'Галина Соколова', received: 3, meetingsHeld: 1, conversion: 1 / 3 },
-      ],
-    };
     const png = await renderRankingChart(ranking, 'Конверсия во встречу, 2026-11');
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     const chunks: Array<{ type: string; data: Buffer }> = [];
