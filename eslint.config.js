@@ -9,6 +9,13 @@ export default tseslint.config(
   { languageOptions: { globals: { ...globals.node } } },
   // The admin page's script runs in the browser.
   { files: ['src/admin/page/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
+  // The amoCRM widget runs in the lead card: an AMD module (define), amoCRM's AMOCRM object, `self` as amoCRM's
+  // own widget examples write it.
+  {
+    files: ['widget/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser, define: 'readonly', AMOCRM: 'readonly' } },
+    rules: { '@typescript-eslint/no-this-alias': 'off' },
+  },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

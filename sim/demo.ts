@@ -9,6 +9,7 @@
  * Ctrl+C), --seed N, --outage-at N (seconds into the run, default 45; 0: no outage), --outage N (its length, default
  * 10 s), --keep (leave the demo's Redis keys so `npm run lead:explain` can read them afterwards).
  */
+import { DateTime } from 'luxon';
 import { createLogger } from '../src/lib/logger.js';
 import { createMetrics } from '../src/lib/metrics.js';
 import { connectRedis, scanKeys } from '../src/lib/redis.js';
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
     scenario.stop();
     tour.stop();
     clearInterval(watch);
+    clearInterval(disputeTimer);
     const s = sim.stats();
     console.log(color(1, '\nSummary'));
     console.log(
@@ -215,6 +217,23 @@ async function main(): Promise<void> {
       console.log(
         `    ${rule.padEnd(4)}${byType.length > 0 ? byType.join(', ') : color(31, 'did not fire (run longer: --seconds 120)')}`,
       );
+    }
+    // The ledger's dispute, and R11's ranking of this month as it stands: the withdrawn violation is counted out.
+    if (dispute.ref !== undefined)
+      console.log(
+        `  a violation contested and ${dispute.withdrawn ? 'withdrawn' : 'still waiting for the РОП'}: ${dispute.type} on lead ${dispute.leadId} (ref ${dispute.ref})`,
+      );
+    const month = DateTime.fromMillis(Date.now(), { zone: rules.timeZone }).toFormat('yyyy-MM');
+    for (const dept of rules.departments.slice(0, 1)) {
+      const ranking = await runtime.reports.rankingPreview(dept.name, month).catch(() => undefined);
+      if (!ranking) continue;
+      console.log(`  ranking of ${dept.name} for ${month} as it stands (withdrawn violations counted out):`);
+      for (const r of ranking.rows) {
+        const v = r.violations ?? { counted: 0, disputed: 0, withdrawn: 0 };
+        console.log(
+          `    ${r.position !== undefined ? `${r.position}.` : '–'} ${r.name}: leads ${r.received}, meetings held ${r.meetingsHeld}; нарушений ${v.counted}, оспорено ${v.disputed}, снято ${v.withdrawn}`,
+        );
+      }
     }
     const prefix = runtime.service.keys.prefix;
     if (keep && !redis.startedHere)
@@ -270,6 +289,49 @@ async function main(): Promise<void> {
   }
 
   // amoCRM stops answering: readiness and the operator chat say so, and say when it is over.
+  // The ledger: the tour's first violation is contested by its manager (as from the card widget) and withdrawn by
+  // the department's РОП; the summary's ranking counts it out.
+  const dispute: { ref?: string; leadId?: number; type?: string; withdrawn?: boolean; busy?: boolean } = {};
+  const disputeTimer = setInterval(() => {
+    if (dispute.withdrawn || dispute.busy) return;
+    dispute.busy = true;
+    void (async () => {
+      const head = rules.departments[0]?.headUserId;
+      if (dispute.ref === undefined) {
+        for (const leadId of tourLeads) {
+          const open = (await runtime.disputes.forLead(leadId)).find(
+            (v) => v.state === 'open' && v.userId === tourManager,
+          );
+          if (!open) continue;
+          const reason = 'Клиент сам попросил подождать до понедельника';
+          const out = await runtime.disputes.dispute(
+            open.ref,
+            { userId: tourManager, by: `${name(tourManager)} (виджет amoCRM)`, via: 'widget' },
+            reason,
+          );
+          if (!out.ok) continue;
+          Object.assign(dispute, { ref: open.ref, leadId, type: open.type });
+          say(
+            `${color(36, `lead ${leadId}`)} ${color(33, 'violation contested')} by ${name(tourManager)} in the card widget: ${open.type} «${reason}» (${out.text})`,
+          );
+          break;
+        }
+      } else if (head !== undefined) {
+        const out = await runtime.disputes.decide(
+          dispute.ref,
+          { userId: head, by: `${name(head)} (Telegram)`, via: 'telegram' },
+          true,
+        );
+        dispute.withdrawn = out.ok;
+        say(
+          `${color(36, `lead ${dispute.leadId}`)} ${color(32, 'violation withdrawn')} by the РОП ${name(head)}: ${out.text}`,
+        );
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => (dispute.busy = false));
+  }, 3_000);
+
   async function simulateOutage(): Promise<void> {
     const ready = async (): Promise<string> => {
       const r = (await (await fetch(`${url}/health/ready`)).json()) as { status: string; reasons?: string[] };

@@ -4,6 +4,7 @@
  * that answers 429 and counts violations, and account webhooks sent as amoCRM sends them.
  * It backs the demo, the end-to-end tests and the benchmarks; it is never used by `npm start`.
  */
+import { registerWidgetCard, type SimWidget, type SimWidgetOptions } from './widget-card.js';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import qs from 'qs';
@@ -40,6 +41,8 @@ export interface SimulatorOptions {
   kill?: (pid: number, signal: NodeJS.Signals) => void;
   /** Serve the control API under `/__sim/` (fault controls, audit, state, simulated people). Default true. */
   controlApi?: boolean;
+  /** Issue the widget's one-time tokens and serve the lead card page with the widget (sim/widget-card.ts). */
+  widget?: SimWidgetOptions;
 }
 
 export interface SimulatorStats {
@@ -58,6 +61,8 @@ export interface Simulator {
   audit: AuditLog;
   readonly baseUrl: string | undefined;
   listen(port?: number, host?: string): Promise<string>;
+  /** With `widget` options: the widget's settings and tokens. */
+  widget?: SimWidget;
   stats(): SimulatorStats;
   issueAuthCode(): string;
   close(): Promise<void>;
@@ -252,6 +257,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const hit = faults.match(requestInfo(req));
     return hit ? faulted(req, res, hit.action, 'rule', hit.leadIds) : undefined;
   });
+
+  const widget = options.widget
+    ? registerWidgetCard(app, { options: options.widget, account: () => account, baseUrl: () => baseUrl ?? '', now })
+    : undefined;
 
   if (options.controlApi !== false)
     registerControlRoutes(app, {
@@ -997,6 +1006,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
   const simulator: Simulator = {
     app,
+    ...(widget ? { widget } : {}),
     account,
     webhooks,
     faults,

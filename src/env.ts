@@ -41,6 +41,11 @@ export const EnvSchema = z.object({
   AMO_LONG_LIVED_TOKEN: optionalString,
   AMO_CLIENT_ID: optionalString,
   AMO_CLIENT_SECRET: optionalString,
+  /**
+   * The secret key amoCRM signs the card widget's one-time tokens with (the integration's secret); default
+   * AMO_CLIENT_SECRET. With neither, the widget API (/widget/api) is not served.
+   */
+  WIDGET_SECRET: optionalString,
   AMO_REDIRECT_URI: optionalString.pipe(z.url().optional()),
   AMO_AUTH_CODE: optionalString,
   AMO_RPS: z.coerce.number().int().min(1).max(50).default(7),

@@ -40,6 +40,9 @@ async function main(): Promise<void> {
       },
       rulesFile: env.RULES_FILE,
       ...(env.PUBLIC_URL !== undefined ? { publicUrl: env.PUBLIC_URL } : {}),
+      ...((env.WIDGET_SECRET ?? env.AMO_CLIENT_SECRET) !== undefined
+        ? { widget: { secret: (env.WIDGET_SECRET ?? env.AMO_CLIENT_SECRET)!, clientId: env.AMO_CLIENT_ID } }
+        : {}),
       rulesPollMs: env.RULES_POLL_MS,
       admin: env,
       logger,

@@ -49,11 +49,14 @@ import { createReports, loadWeightFactors, type Reports } from './reports/index.
 import { createIntakeStore } from './store/intake-store.js';
 import { activityPlans } from './reports/activity.js';
 import { CHART_FONT, chartFontsAvailable } from './reports/chart.js';
+import { createDisputes, type Disputes } from './ledger/disputes.js';
+import { createViolationLedger } from './store/violation-ledger.js';
 import { createReadiness } from './health.js';
 import { createOperatorIncidents, type OperatorIncidents } from './ops/incidents.js';
 import { WEBHOOK_DISABLED, WEBHOOK_RE_ENABLED_NOTE } from './ops/texts.js';
 import { recentDeadLetters } from './store/dead-letters.js';
 import { oauthRoutes } from './http/routes/oauth.js';
+import { widgetRoutes } from './http/routes/widget.js';
 import { ensureWebhook, WEBHOOK_CHECK_EVERY_MS, webhookDestination } from './amocrm/webhook-registration.js';
 import { createReportsTickHandler, scheduleReportsTick } from './jobs/handlers/reports.js';
 
@@ -87,6 +90,8 @@ export interface RuntimeOptions {
   telegram?: TelegramEnv;
   /** Milliseconds between checks of the rules file and the current rules version. */
   rulesPollMs?: number;
+  /** The card widget's API (/widget/api): the secret its tokens are signed with; web processes only. */
+  widget?: { secret: string; clientId?: string | undefined };
   /** The admin area's settings; without them (or in a worker) there is no admin area. */
   admin?: AdminEnv;
 }
@@ -104,6 +109,8 @@ export interface Runtime {
   directory?: DirectoryCache;
   telegram: Telegram;
   reports: Reports;
+  /** Contesting and deciding violations (the ledger), as the widget and Telegram do. */
+  disputes: Disputes;
   rulesSource: RulesSource;
   close(): Promise<void>;
 }
@@ -132,6 +139,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Russian accounts; the rules themselves use the account's own zone from the directory.
   const telegramEnv: TelegramEnv = options.telegram ?? { apiRoot: 'https://api.telegram.org' };
   const telegramRef: { current?: Telegram } = {};
+  const disputesRef: { current?: Disputes } = {};
   const engines: { current?: Engines } = {};
   const webhooks: { lastAt?: number } = {};
   const compiledOrNone = (): CompiledRules | undefined => {
@@ -193,6 +201,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           ]
         : []),
       telegramWebhookRoute(telegramEnv, () => telegramRef.current),
+      ...(options.widget && options.service.ROLE !== 'worker'
+        ? [
+            widgetRoutes({
+              widget: { ...options.widget, origins: [new URL(amoBaseUrl(options.amo)).origin] },
+              redis: rulesSide.redis,
+              keys: stateKeys,
+              records: createRecordStore(rulesSide.redis, stateKeys),
+              disputes: () => disputesRef.current,
+              rules: compiledOrNone,
+              clock,
+              logger,
+            }),
+          ]
+        : []),
       ...(admin?.plan.kind === 'routes' ? [admin.plan.plugin] : []),
     ],
   });
@@ -202,7 +224,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const rules = (): CompiledRules => source.rules();
   const intake = createIntakeStore(service.redis, service.keys);
   const reports = createReports({ redis: service.redis, keys: service.keys, records, outbox, rules, clock, logger });
+  const ledger = createViolationLedger(service.redis, service.keys);
+  const disputes = createDisputes({ ledger, records, outbox, rules: compiledOrNone, clock, logger });
+  disputesRef.current = disputes;
   const telegram = wireTelegram({
+    disputes,
     options,
     telegramEnv,
     service,
@@ -283,6 +309,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(e ? { pickup: e.pickup, stageRules: e.stage, cadence: e.cadence, effects: e.effects } : {}),
     records,
     outbox,
+    disputes,
     ...(directoryRef.current ? { directory: directoryRef.current } : {}),
     telegram,
     reports,
@@ -428,6 +455,7 @@ function wireTelegram(deps: {
   amo: AmoClient;
   intake: ReturnType<typeof createIntakeStore>;
   reports: Reports;
+  disputes: Disputes;
   compiledOrNone: () => CompiledRules | undefined;
   engines: { current?: Engines };
 }): Telegram {
@@ -457,6 +485,7 @@ function wireTelegram(deps: {
     rules: compiledOrNone,
     amoBaseUrl: amoBaseUrl(deps.options.amo),
     amo: deps.amo,
+    disputes: deps.disputes,
     intake: {
       pause: async (target, { by, reason }) => void (await intake.pause(intakeTarget(target), actor(by, reason))),
       resume: async (target, { by }) =>

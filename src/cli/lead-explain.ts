@@ -10,6 +10,7 @@ import { parseToolEnv } from '../env.js';
 import { createKeys } from '../store/keys.js';
 import { leadFieldJson } from '../store/lead-fields.js';
 import { createRecordStore, RECORD_IDS_FIELD, RECORD_MARKS_FIELD } from '../store/record-store.js';
+import { createViolationLedger } from '../store/violation-ledger.js';
 import type { DistributionExplanation } from '../rules/types.js';
 import { loadRulesFile } from '../config/load.js';
 import { explainCadence } from '../rules/cadence/explain.js';
@@ -52,6 +53,17 @@ async function main(): Promise<number> {
             `    skipped: ${e.skipped.map((s) => `${s.userId} ${s.reason}${s.detail !== undefined ? ` (${s.detail})` : ''}`).join(', ')}`,
           );
       }
+    }
+    // The violations' ledger: state, and every change with who, when and how (src/store/violation-ledger.ts).
+    const ledger = createViolationLedger(redis, keys);
+    for (const id of new Set(
+      records.filter((r) => r.kind === 'violation' && r.violationId).map((r) => r.violationId!),
+    )) {
+      const entry = await ledger.byId(id);
+      if (!entry) continue;
+      console.log(`violation ${id} (ref ${entry.ref}): ${entry.state}`);
+      for (const c of entry.history)
+        console.log(`    ${c.at}  ${c.state} by ${c.by} via ${c.via}${c.note ? `: ${c.note}` : ''}`);
     }
     // What the robot is about to do, or could not do: rule states, unfinished plans, timers, refused writes.
     for (const [field, value] of Object.entries(hash)) {

@@ -4,6 +4,7 @@
  * the names that do exist, and only the part of the config that needs it is disabled (that manager, that
  * department, that rule): the service keeps running on the rest, and an admin sees what to fix.
  */
+import { compileDisputes } from '../rules/disputes/config.js';
 import { Duration } from 'luxon';
 import { RULE_CODES } from '../rules/registry.js';
 import {
@@ -315,6 +316,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
       telegram,
+      disputes: compileDisputes(config.disputes),
       reports,
     },
   };

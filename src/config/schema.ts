@@ -4,6 +4,7 @@
  * Every duration is ISO-8601 (PT15M, P1D). A JSON Schema generated from this file (config/rules.schema.json)
  * gives editors autocompletion.
  */
+import { DisputesSchema } from '../rules/disputes/config.js';
 import { Duration } from 'luxon';
 import { z } from 'zod';
 import { StageRulesSchema } from '../rules/stage-rules/registry.js';
@@ -414,6 +415,8 @@ export const RulesConfigSchema = z
     /** R3 call cadences: profiles and the stages they run on. */
     cadences: CadencesSchema.default({ profiles: {}, bindings: [], sweepInterval: 'PT10M' }),
     telegram: TelegramRulesSchema.default(TelegramRulesSchema.parse({})),
+    /** Managers contesting violations and the РОП deciding (src/rules/disputes). */
+    disputes: DisputesSchema.prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -15,6 +15,7 @@ import { decodeLeadField, encodeLeadField } from '../store/lead-fields.js';
 import { LEAD_TTL_SECONDS } from '../store/lead-store.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
+import { createViolationLedger } from '../store/violation-ledger.js';
 import type { RobotRecord } from '../rules/plan.js';
 import type { TimerStore } from './timers.js';
 import type { Committed, Effect, EffectExecutor, EffectStore, ExecuteReport, Plan, PlanOutcome } from './types.js';
@@ -306,6 +307,7 @@ export function createExecutor(
   const pendingKey = keys.of('effects', 'pending');
   const deadLetterKey = keys.of('effects', 'dead-letter');
   const store = createEffectStore(redis, keys);
+  const ledger = createViolationLedger(redis, keys);
   const now = (): number => clock.now().getTime();
   const shadow = (rule: string): boolean => deps.isShadow?.(rule) ?? false;
 
@@ -746,6 +748,8 @@ export function createExecutor(
                   e.dedupeId,
                 );
                 if (id !== undefined && !shadow(w.c.plan.rule)) countRecord(metrics, e.record);
+                // Also for a deduplicated append: a plan retried after a crash between the two opens the entry once.
+                if (!shadow(w.c.plan.rule)) await ledger.onRecord(e.record);
               } else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
               w.done.add(i);
             } catch (err) {

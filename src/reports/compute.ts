@@ -15,6 +15,7 @@
  * Yardsticks (seed 004 rule 7.4-7.5): unanswered share above the normal (≈19%) and meetings set per contacted lead
  * below the minimum (30%) are flagged.
  */
+import type { ViolationState } from '../rules/disputes/policy.js';
 import type { ReportRecord } from './records.js';
 import type { Roster, RosterDepartment } from './roster.js';
 
@@ -39,6 +40,10 @@ export interface ManagerStats {
   offersSent: number;
   violations: number;
   openViolations: number;
+  /** Violations contested by their manager (still waiting, upheld or withdrawn). */
+  disputedViolations: number;
+  /** Violations the РОП withdrew: counted in neither `violations` nor `openViolations`. */
+  withdrawnViolations: number;
   /** Unanswered / calls with a known outcome; undefined without any. */
   unansweredShare?: number;
   /** Meetings set / contacted leads; undefined without contacts. */
@@ -67,6 +72,8 @@ export interface RankingRow {
   position?: number | undefined;
   /** The weight factor for next month, for the worst ranked. */
   factor?: number | undefined;
+  /** Violations of the month that count (withdrawn ones left out), contested, and withdrawn by the РОП. */
+  violations?: { counted: number; disputed: number; withdrawn: number } | undefined;
 }
 
 export interface Ranking {
@@ -91,6 +98,8 @@ const COUNTERS = [
   'offersSent',
   'violations',
   'openViolations',
+  'disputedViolations',
+  'withdrawnViolations',
 ] as const;
 
 const ratio = (a: number, b: number): number | undefined => (b > 0 ? a / b : undefined);
@@ -117,6 +126,7 @@ export function computeDepartment(
   roster: Roster,
   dept: RosterDepartment,
   period: Period,
+  states: ReadonlyMap<string, ViolationState> = new Map(),
 ): DepartmentReport {
   const records = all.filter((r) => inPeriod(r, period));
   const resolved = new Set(
@@ -158,11 +168,19 @@ export function computeDepartment(
       case 'pickup_taken':
         a.taken.add(r.leadId);
         break;
-      case 'violation':
+      case 'violation': {
+        // The ledger's state (src/store/violation-ledger.ts): a withdrawn violation counts nowhere.
+        const state = r.violationId !== undefined ? states.get(r.violationId) : undefined;
+        if (state === 'disputed' || state === 'upheld' || state === 'withdrawn') a.disputedViolations += 1;
+        if (state === 'withdrawn') {
+          a.withdrawnViolations += 1;
+          break;
+        }
         a.violations += 1;
         if (r.type === 'pickup_missed') a.missedPickups += 1;
-        if (r.violationId !== undefined && !resolved.has(r.violationId)) a.openViolations += 1;
+        if (r.violationId !== undefined && !resolved.has(r.violationId) && state !== 'cured') a.openViolations += 1;
         break;
+      }
       case 'action':
         if (r.type === 'call') {
           a.calls += 1;
@@ -194,6 +212,8 @@ export function computeDepartment(
       offersSent: a?.offers.size ?? 0,
       violations: a?.violations ?? 0,
       openViolations: a?.openViolations ?? 0,
+      disputedViolations: a?.disputedViolations ?? 0,
+      withdrawnViolations: a?.withdrawnViolations ?? 0,
     };
     const s = withRatios(counts);
     return {
@@ -230,9 +250,10 @@ export function computeReport(
   roster: Roster,
   period: Period,
   department?: string,
+  states?: ReadonlyMap<string, ViolationState>,
 ): DepartmentReport[] {
   const depts = department === undefined ? roster.departments : roster.departments.filter((d) => d.name === department);
-  return depts.map((d) => computeDepartment(records, roster, d, period));
+  return depts.map((d) => computeDepartment(records, roster, d, period, states));
 }
 
 /**
@@ -248,6 +269,7 @@ export function rankDepartment(report: DepartmentReport, cfg: Roster['ranking'])
     received: m.received,
     meetingsHeld: m.meetingsHeld,
     ...(m.conversion !== undefined ? { conversion: m.conversion } : {}),
+    violations: { counted: m.violations, disputed: m.disputedViolations, withdrawn: m.withdrawnViolations },
   }));
   const ranked = rows
     .filter((r) => r.received >= cfg.minLeads && r.received > 0)

@@ -46,6 +46,7 @@ const RankingSchema = z.object({
       conversion: z.number().optional(),
       position: z.number().optional(),
       factor: z.number().optional(),
+      violations: z.object({ counted: z.number(), disputed: z.number(), withdrawn: z.number() }).optional(),
     }),
   ),
 });

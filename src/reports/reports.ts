@@ -2,6 +2,10 @@
  * Use cases of R11 and R12: compute from the record, render, queue for Telegram. The daily digest, the monthly
  * ranking, `report()` (the bot's /report) and `npm run report` read the same records through `computeReport`.
  */
+import { DEFAULT_DISPUTES } from '../rules/disputes/config.js';
+import { decisionOverdue } from '../rules/disputes/policy.js';
+import { disputeTexts } from '../rules/disputes/texts.js';
+import { createViolationLedger } from '../store/violation-ledger.js';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -42,6 +46,8 @@ export interface Reports {
   daily(department: string, date: string): Promise<number>;
   /** R11: ranks a department's month, applies the factors for the next month, queues the report with its chart. */
   monthly(department: string, month: string): Promise<number>;
+  /** R11's ranking of a month as it would be computed now, without saving, applying or sending anything. */
+  rankingPreview(department: string, month: string): Promise<Ranking | undefined>;
   /** Sends every report due now that was not sent yet; the `reports-tick` job calls it every minute. */
   tick(): Promise<DueReport[]>;
   /** The РОП's undo of a weight factor in the month it applies to ("YYYY-MM"). */
@@ -88,10 +94,14 @@ const isEmpty = (r: DepartmentReport): boolean =>
   r.sources.length === 0 && Object.values(r.totals).every((v) => v === 0 || v === undefined);
 const CLAIM_TTL_S = 600;
 
+/** Disputes of violations recorded within this are looked at for the digest's waiting line. */
+const WAITING_LOOKBACK_MS = 90 * 24 * 3600 * 1000;
+
 export function createReports(deps: ReportsDeps): Reports {
   const { redis, keys, logger } = deps;
   const rosters = createRosterStore(redis, keys);
   const rankings = createRankingStore(redis, keys, deps.records, () => deps.clock.now());
+  const ledger = createViolationLedger(redis, keys);
 
   const currentRoster = async (): Promise<Roster> => {
     const roster = rosterFromRules(deps.rules());
@@ -121,7 +131,22 @@ export function createReports(deps: ReportsDeps): Reports {
     const read = await readRecords(redis, keys, period.fromMs, period.toMs, upTo);
     if (read.skipped > 0)
       logger.warn({ skipped: read.skipped }, 'records that do not fit the report schema were skipped');
-    return { reports: computeReport(read.records, roster, period, dept), upTo: read.upTo };
+    // The ledger's states as they are now: a violation withdrawn after its day leaves the numbers computed later.
+    const states = await ledger.states(
+      read.records.filter((r) => r.kind === 'violation' && r.violationId !== undefined).map((r) => r.violationId!),
+    );
+    return { reports: computeReport(read.records, roster, period, dept, states), upTo: read.upTo };
+  };
+  /** The digest's line of disputes the department's РОП has not decided (those past `decideWithin` counted apart). */
+  const waitingDisputes = async (name: string): Promise<string> => {
+    const nowMs = deps.clock.now().getTime();
+    const cfg = deps.rules().disputes ?? DEFAULT_DISPUTES;
+    const waiting = (await ledger.range(nowMs - WAITING_LOOKBACK_MS, nowMs)).filter(
+      (e) => e.department === name && e.state === 'disputed',
+    );
+    if (waiting.length === 0) return '';
+    const overdue = waiting.filter((e) => decisionOverdue(e, cfg, nowMs)).length;
+    return disputeTexts.digestWaiting(waiting.length, overdue, cfg);
   };
   const queue = async (
     dept: RosterDepartment,
@@ -179,7 +204,7 @@ export function createReports(deps: ReportsDeps): Reports {
         logger.info({ department: name, date }, 'no activity in the department that day; no digest sent');
         return 0;
       }
-      const html = renderDaily(report, roster, date);
+      const html = [renderDaily(report, roster, date), await waitingDisputes(name)].filter(Boolean).join('\n\n');
       const queued = await queue(
         dept,
         'report_daily',
@@ -192,6 +217,13 @@ export function createReports(deps: ReportsDeps): Reports {
         'daily digest queued',
       );
       return queued;
+    },
+
+    async rankingPreview(name, month) {
+      const roster = await currentRoster();
+      department(roster, name);
+      const [report] = (await computeAsOf(roster, monthPeriod(month, roster.timeZone), name)).reports;
+      return report ? rankDepartment(report, roster.ranking) : undefined;
     },
 
     async monthly(name, month) {

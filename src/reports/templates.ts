@@ -3,9 +3,10 @@
  * goes through `escapeHtml`; one line never opens a tag it does not close, so a message can be split on any
  * line boundary and stay valid (Telegram: at most 4096 characters per message).
  */
+import { disputeTexts } from '../rules/disputes/texts.js';
 import { DateTime } from 'luxon';
 import { stringify } from 'csv-stringify/sync';
-import type { DepartmentReport, ManagerStats, Ranking, Totals } from './compute.js';
+import type { DepartmentReport, ManagerStats, Ranking, RankingRow, Totals } from './compute.js';
 import type { Roster } from './roster.js';
 
 export const TELEGRAM_MESSAGE_LIMIT = 4096;
@@ -23,6 +24,7 @@ const COUNTED = [
   'meetingsHeld',
   'offersSent',
   'violations',
+  'disputedViolations',
 ] as const;
 
 const pct = (share: number | undefined): string => (share === undefined ? '—' : `${Math.round(share * 100)}%`);
@@ -64,7 +66,7 @@ function statsLines(s: Totals, flags: ManagerStats['belowYardstick'] | undefined
     `Звонков: ${s.calls}, недозвонов: ${pct(s.unansweredShare)}${known > 0 ? ` (${s.callsUnanswered} из ${known})` : ''}${flags?.unanswered ? FLAG : ''}`,
     `Встреч назначено: ${s.meetingsSet} (${pct(s.meetingShare)} от ${s.contacted} ${genitive(s.contacted, 'контакта', 'контактов')})${flags?.meetings ? FLAG : ''}, проведено: ${s.meetingsHeld}, КП отправлено: ${s.offersSent}`,
     `Конверсия во «Встреча состоялась»: ${s.meetingsHeld} из ${s.received} (${pct(s.conversion)})`,
-    `Нарушений: ${s.violations}, открытых: ${s.openViolations}`,
+    `Нарушений: ${s.violations}, открытых: ${s.openViolations}${s.disputedViolations > 0 ? `, оспорено: ${s.disputedViolations}, снято РОПом: ${s.withdrawnViolations}` : ''}`,
   ];
 }
 
@@ -136,7 +138,7 @@ export function renderMonthly(
         : ` ⬇️ вес ×${f.factor} в ${next}`
       : '';
     lines.push(
-      `${r.position}. ${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})${mark}`,
+      `${r.position}. ${escapeHtml(r.name)} — ${pct(r.conversion)} (${r.meetingsHeld} из ${r.received}); ${violationsOf(r)}${mark}`,
     );
   }
   if (unranked.length > 0) {
@@ -146,7 +148,7 @@ export function renderMonthly(
     );
     for (const r of unranked)
       lines.push(
-        `${escapeHtml(r.name)} — ${r.received === 0 ? 'нет заявок' : `${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})`}`,
+        `${escapeHtml(r.name)} — ${r.received === 0 ? 'нет заявок' : `${pct(r.conversion)} (${r.meetingsHeld} из ${r.received})`}; ${violationsOf(r)}`,
       );
   }
   const active = factors.filter((f) => f.revertedBy === undefined);
@@ -160,6 +162,12 @@ export function renderMonthly(
   }
   lines.push('', `<b>Итого по отделу за месяц</b>`, ...statsLines(report.totals, undefined));
   return lines.join('\n');
+}
+
+/** «нарушений N, оспорено M, снято K» (withdrawn ones are not in N). */
+function violationsOf(r: RankingRow): string {
+  const v = r.violations ?? { counted: 0, disputed: 0, withdrawn: 0 };
+  return disputeTexts.rankingCounts(v.counted, v.disputed, v.withdrawn);
 }
 
 export function factorReason(month: string, position: number, ranked: number): string {
@@ -230,6 +238,8 @@ export const CSV_COLUMNS = [
   'offers_sent',
   'violations',
   'open_violations',
+  'disputed_violations',
+  'withdrawn_violations',
 ] as const;
 
 const share = (x: number | undefined): string => (x === undefined ? '' : x.toFixed(4));
@@ -250,6 +260,8 @@ export function renderCsv(reports: DepartmentReport[]): string {
     String(s.offersSent),
     String(s.violations),
     String(s.openViolations),
+    String(s.disputedViolations),
+    String(s.withdrawnViolations),
   ];
   const rows = reports.flatMap((r) => [
     ...r.managers.map((m) => row(r.department, m.name, String(m.userId), m)),

@@ -3,6 +3,7 @@
  * are the functional core's output types; the effect executor (src/effects/) carries plans out, the stores keep
  * records and outbox messages. Everything here is data: no I/O, no imports from the shell.
  */
+import type { ViolationEvidence } from './disputes/policy.js';
 
 /** A message for people (Telegram) as a rule decides it; delivery renders it from `template` and `params`. */
 export interface OutboxMessage {
@@ -46,6 +47,8 @@ export interface RobotRecord {
   seed?: string;
   /** Stable id of a violation (`<type>:<leadId>:<window>`), shared by the record, the alert and reports. */
   violationId?: string;
+  /** A violation's evidence: the times and events the rule read, the config in force (the ledger keeps it). */
+  evidence?: ViolationEvidence;
   department?: string;
   reason: string;
   /** Structured explanation: candidates, who was skipped and why, weights, winner. */

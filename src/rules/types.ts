@@ -3,6 +3,8 @@
  * and the decisions rules return. Decisions carry an English `reason` for logs and records; Russian text for
  * people is rendered from templates.
  */
+import type { CompiledDisputes } from './disputes/config.js';
+import type { ViolationEvidence } from './disputes/policy.js';
 import { z } from 'zod';
 import type { CompiledStageRules } from './stage-rules/config.js';
 import type { CompiledCadences } from './cadence/types.js';
@@ -123,6 +125,8 @@ export interface CompiledRules {
   telegram?: CompiledTelegram;
   /** R11/R12; absent in hand-built rules of tests that do not need reports. */
   reports?: CompiledReports;
+  /** Contesting violations; absent in hand-built rules (the defaults apply). */
+  disputes?: CompiledDisputes;
   /** Rules in shadow mode (`shadow: true` in the config): evaluated and recorded, no amoCRM writes. */
   shadowRules?: ReadonlySet<string>;
 }
@@ -214,7 +218,15 @@ export type Decision =
       dedupeKey: string;
       reason: string;
     }
-  | { kind: 'record_violation'; type: 'pickup_missed'; leadId: number; userId: number; at: number; reason: string }
+  | {
+      kind: 'record_violation';
+      type: 'pickup_missed';
+      leadId: number;
+      userId: number;
+      at: number;
+      reason: string;
+      evidence?: ViolationEvidence;
+    }
   | {
       kind: 'record';
       record: RecordKind;

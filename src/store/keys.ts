@@ -15,7 +15,7 @@
  * - every other key (the record stream and its daily archive, marks, sessions) is touched alone, one per command.
  */
 /** The modules whose keys share one slot each (see `Keys.tagged`). */
-export type KeyGroup = 'timers' | 'tg' | 'outbox' | 'rules' | 'record-late';
+export type KeyGroup = 'timers' | 'tg' | 'outbox' | 'rules' | 'record-late' | 'ledger';
 
 export interface Keys {
   prefix: string;

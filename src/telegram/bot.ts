@@ -14,6 +14,7 @@ import type { CompiledDepartment, CompiledRules } from '../rules/types.js';
 import type { Keys } from '../store/keys.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore, StoredRecord } from '../store/record-store.js';
+import { MIN_REASON_CHARS } from '../rules/disputes/policy.js';
 import { escapeHtml, splitMessage } from './html.js';
 import type { LinkStore } from './links.js';
 import { botText, buttons, formatWhen, unfactorButtons, violationText } from './templates/index.js';
@@ -56,6 +57,27 @@ export interface ReportsPort {
   ranking?: RankingActions;
 }
 
+/** Contesting violations (src/ledger/disputes.ts wires it): the answers are Russian texts for the person. */
+export interface DisputeActions {
+  canDispute(
+    ref: string,
+    actor: { userId: number; by: string; via: 'telegram' },
+  ): Promise<{ ok: boolean; text: string }>;
+  dispute(
+    ref: string,
+    actor: { userId: number; by: string; via: 'telegram' },
+    reason: string,
+  ): Promise<{ ok: boolean; text: string }>;
+  decide(
+    ref: string,
+    actor: { userId: number; by: string; via: 'telegram' },
+    withdraw: boolean,
+  ): Promise<{ ok: boolean; text: string }>;
+}
+
+/** How long the bot waits for the reason after «Оспорить». */
+export const DISPUTE_REASON_TTL_SECONDS = 3600;
+
 export interface BotDeps {
   bot: Bot;
   redis: Redis;
@@ -70,6 +92,7 @@ export interface BotDeps {
   amo?: Pick<AmoClient, 'getLead' | 'listEvents'>;
   pickup?: PickupActions;
   intake?: IntakeActions;
+  disputes?: DisputeActions;
   reports: ReportsPort;
 }
 
@@ -480,6 +503,40 @@ export function installBot(deps: BotDeps): Bot {
     }
   });
 
+  // The ledger: a manager contests their violation (the reason comes as the next private message), the РОП decides.
+  const pendingReason = (fromId: number): string => deps.keys.tagged('tg', 'dispute-reason', fromId);
+  bot.callbackQuery(/^(dispute|withdraw|uphold):([0-9a-f]{16})$/, async (ctx) => {
+    const w = await who(ctx);
+    if (!w) {
+      await recordRefusal(ctx, `button ${ctx.match[0]}`);
+      await ctx.answerCallbackQuery({ text: botText.refusal, show_alert: true });
+      return;
+    }
+    if (!deps.disputes) return unavailable(ctx, ctx.match[1]!);
+    const action = ctx.match[1] as 'dispute' | 'withdraw' | 'uphold';
+    const ref = ctx.match[2]!;
+    const actor = { userId: w.userId, by: presser(ctx, w), via: 'telegram' as const };
+    try {
+      if (action === 'dispute') {
+        const allowed = await deps.disputes.canDispute(ref, actor);
+        if (!allowed.ok || ctx.from === undefined) {
+          await ctx.answerCallbackQuery({ text: allowed.text.slice(0, 200), show_alert: true });
+          return;
+        }
+        // The reason is asked for in the person's private chat: a group would show it to everyone.
+        await deps.redis.set(pendingReason(ctx.from.id), ref, 'EX', DISPUTE_REASON_TTL_SECONDS);
+        await ctx.answerCallbackQuery();
+        await ctx.api.sendMessage(ctx.from.id, allowed.text, { reply_markup: { force_reply: true } });
+        return;
+      }
+      const decided = await deps.disputes.decide(ref, actor, action === 'withdraw');
+      await ctx.answerCallbackQuery({ text: decided.text.slice(0, 200), show_alert: !decided.ok });
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message }, action, ref }, 'telegram: dispute button failed');
+      await ctx.answerCallbackQuery({ text: botText.failed, show_alert: true }).catch(() => undefined);
+    }
+  });
+
   const unavailable = async (ctx: Context, action: string): Promise<void> => {
     log.warn({ action }, 'telegram: a button was pressed whose rule interface is not wired; nothing done');
     await ctx.answerCallbackQuery({ text: botText.unavailable, show_alert: true });
@@ -513,7 +570,25 @@ export function installBot(deps: BotDeps): Bot {
   bot.on('message', async (ctx) => {
     const w = await who(ctx);
     if (!w) return refuseOnce(ctx);
-    if (ctx.chat.type === 'private') await ctx.reply(botText.help);
+    if (ctx.chat.type !== 'private') return;
+    // The reason of a dispute started with «Оспорить»: the next text in the private chat.
+    const text = ctx.message.text;
+    if (deps.disputes && text !== undefined && !text.startsWith('/') && ctx.from !== undefined) {
+      const ref = await deps.redis.getdel(pendingReason(ctx.from.id));
+      if (ref !== null) {
+        const result = await deps.disputes.dispute(
+          ref,
+          { userId: w.userId, by: presser(ctx, w), via: 'telegram' },
+          text,
+        );
+        // A reason too short keeps the dispute open for another try.
+        if (!result.ok && text.trim().length < MIN_REASON_CHARS)
+          await deps.redis.set(pendingReason(ctx.from.id), ref, 'EX', DISPUTE_REASON_TTL_SECONDS);
+        await ctx.reply(result.text);
+        return;
+      }
+    }
+    await ctx.reply(botText.help);
   });
 
   bot.catch((err) =>

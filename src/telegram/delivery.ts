@@ -20,6 +20,8 @@ import type { CompiledRules, CompiledTelegram } from '../rules/types.js';
 import type { Keys } from '../store/keys.js';
 import { OutboxEntrySchema, outboxKeys, type OutboxEntry } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
+import { createViolationLedger } from '../store/violation-ledger.js';
+import { ruDuration } from '../lib/ru-duration.js';
 import { splitMessage, TELEGRAM_CAPTION_LIMIT } from './html.js';
 import {
   alertKey,
@@ -136,6 +138,7 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 
 export function createDelivery(deps: DeliveryDeps) {
   const k = telegramKeys(deps.keys);
+  const ledger = createViolationLedger(deps.redis, deps.keys);
   const ok = outboxKeys(deps.keys);
   const log = deps.logger.child({ component: 'telegram' });
   const settings = (): CompiledTelegram => deps.rules()?.telegram ?? DEFAULT_TELEGRAM;
@@ -709,8 +712,10 @@ export function createDelivery(deps: DeliveryDeps) {
     for (const raw of await deps.redis.zrangebyscore(k.escalations, '-inf', at, 'LIMIT', 0, 250)) {
       const entry = OutboxEntrySchema.parse(JSON.parse(raw)) as OutboxEntry;
       const violationId = String(entry.params.violationId ?? entry.id);
-      if ((await deps.redis.exists(k.resolved(violationId))) === 0) {
-        const after = `${Math.round(settings().escalateAfterMs / 60_000)} мин`;
+      // A violation its manager contested (or that was decided or cured) is with the РОП already, or over.
+      const state = entry.params.violationId !== undefined ? (await ledger.byId(violationId))?.state : undefined;
+      if ((await deps.redis.exists(k.resolved(violationId))) === 0 && (state === undefined || state === 'open')) {
+        const after = ruDuration(settings().escalateAfterMs);
         await routeEntry({
           ...entry,
           id: `${entry.id}:escalated`,

@@ -83,6 +83,9 @@ export function incidentFamily(message: Pick<OutboxMessage, 'template' | 'params
     case 'violation':
     case 'violation_resolved':
       return typeof message.params.type === 'string' ? `violation-${message.params.type}` : undefined;
+    case 'violation_disputed':
+    case 'violation_decided':
+      return typeof message.params.ref === 'string' ? `dispute-${message.params.ref}` : undefined;
     default:
       return undefined;
   }

@@ -20,7 +20,14 @@ import type { CompiledRules } from '../rules/types.js';
 import type { Keys } from '../store/keys.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
-import { installBot, recordReports, type IntakeActions, type PickupActions, type ReportsPort } from './bot.js';
+import {
+  installBot,
+  recordReports,
+  type DisputeActions,
+  type IntakeActions,
+  type PickupActions,
+  type ReportsPort,
+} from './bot.js';
 import { createDelivery, type Delivery } from './delivery.js';
 import { DEFAULT_TELEGRAM } from './hygiene.js';
 import { TelegramUpdateJobSchema, type TelegramHandlers, type TelegramQueue } from './jobs.js';
@@ -48,6 +55,7 @@ export interface TelegramDeps {
   amo?: Pick<AmoClient, 'getLead' | 'listEvents'>;
   pickup?: PickupActions;
   intake?: IntakeActions;
+  disputes?: DisputeActions;
   reports?: ReportsPort;
   /** Overrides of Telegram's limits (tests), shared by every process through Redis. */
   sharedLimits?: SharedLimits;
@@ -175,6 +183,7 @@ export function createTelegram(deps: TelegramDeps): Telegram {
       ...(deps.amo ? { amo: deps.amo } : {}),
       ...(deps.pickup ? { pickup: deps.pickup } : {}),
       ...(deps.intake ? { intake: deps.intake } : {}),
+      ...(deps.disputes ? { disputes: deps.disputes } : {}),
     });
   }
 

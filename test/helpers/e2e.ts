@@ -25,6 +25,8 @@ export async function startE2E(
     healthCheckEveryMs?: number;
     /** A Telegram Bot API (the stub) for every process. */
     telegram?: { token: string; apiRoot: string };
+    /** The card widget: the simulator signs its tokens with this secret, the service verifies them. */
+    widgetSecret?: string;
   } = {},
 ): Promise<E2E> {
   const prefix = uniquePrefix('e2e');
@@ -34,6 +36,7 @@ export async function startE2E(
     webhookBatchWindowMs: 50,
     webhookRetryLadderMs: [500, 1000],
     ...(clock ? { now: () => clock.now().getTime() } : {}),
+    ...(options.widgetSecret ? { widget: { secret: options.widgetSecret } } : {}),
   });
   const simUrl = await sim.listen();
   const runtimes: Runtime[] = [];
@@ -64,11 +67,13 @@ export async function startE2E(
         metrics: createMetrics({ defaultMetrics: false }),
         ...(options.clock ? { clock: options.clock } : {}),
         ...(options.telegram ? { telegram: options.telegram } : {}),
+        ...(options.widgetSecret ? { widget: { secret: options.widgetSecret } } : {}),
       }),
     );
   }
   const url = await runtimes[0]!.service.listen();
   sim.webhooks.setDestinations([`${url}/webhooks/amocrm/${TEST_TOKEN}`]);
+  if (sim.widget) sim.widget.settings.service_url = url;
   return {
     sim,
     runtimes,

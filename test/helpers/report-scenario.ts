@@ -54,6 +54,8 @@ export const EXPECTED = {
     offersSent: 1,
     violations: 0,
     openViolations: 0,
+    disputedViolations: 0,
+    withdrawnViolations: 0,
   },
   [BORIS]: {
     received: 2,
@@ -68,6 +70,8 @@ export const EXPECTED = {
     offersSent: 0,
     violations: 3,
     openViolations: 1,
+    disputedViolations: 0,
+    withdrawnViolations: 0,
   },
   [VIKTOR]: {
     received: 0,
@@ -82,6 +86,8 @@ export const EXPECTED = {
     offersSent: 0,
     violations: 0,
     openViolations: 0,
+    disputedViolations: 0,
+    withdrawnViolations: 0,
   },
   [GALINA]: {
     received: 1,
@@ -96,6 +102,8 @@ export const EXPECTED = {
     offersSent: 0,
     violations: 0,
     openViolations: 0,
+    disputedViolations: 0,
+    withdrawnViolations: 0,
   },
   [LEONID]: {
     received: 0,
@@ -110,6 +118,8 @@ export const EXPECTED = {
     offersSent: 0,
     violations: 0,
     openViolations: 0,
+    disputedViolations: 0,
+    withdrawnViolations: 0,
   },
 } as const;
 export const EXPECTED_TOTAL = {
@@ -125,6 +135,8 @@ export const EXPECTED_TOTAL = {
   offersSent: 1,
   violations: 3,
   openViolations: 1,
+  disputedViolations: 0,
+  withdrawnViolations: 0,
 } as const;
 export const EXPECTED_SOURCES = [
   { source: 'Авито', leads: 2 },

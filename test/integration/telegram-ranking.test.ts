@@ -103,7 +103,9 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
     const chat = h.stub.chat(DEPT1_CHAT);
     expect(chat.map((m) => Boolean(m.photo))).toEqual([true, false]);
     const ranking = chat[1]!;
-    expect(ranking.text).toContain('3. Борис Кузнецов — 10% (2 из 20) ⬇️ вес ×0.5 в декабре');
+    expect(ranking.text).toContain(
+      '3. Борис Кузнецов — 10% (2 из 20); нарушений 0, оспорено 0, снято 0 ⬇️ вес ×0.5 в декабре',
+    );
     expect(ranking.replyMarkup).toEqual({
       inline_keyboard: [
         [{ text: '↩️ Отменить понижение веса: Борис Кузнецов', callback_data: 'unfactor:2026-12:9102' }],
@@ -142,9 +144,11 @@ describe('the РОП undoes a ranking weight factor from Telegram', () => {
     const edited = h.stub.chat(DEPT1_CHAT)[1]!;
     expect(h.stub.chat(DEPT1_CHAT)).toHaveLength(2);
     expect(edited.text).toContain(
-      `3. Борис Кузнецов — 10% (2 из 20) — понижение веса отменено (Дмитрий Лебедев (Telegram ${HEAD_TG}))`,
+      `3. Борис Кузнецов — 10% (2 из 20); нарушений 0, оспорено 0, снято 0 — понижение веса отменено (Дмитрий Лебедев (Telegram ${HEAD_TG}))`,
     );
-    expect(edited.text).toContain('2. Виктор Попов — 25% (3 из 12) ⬇️ вес ×0.5 в декабре');
+    expect(edited.text).toContain(
+      '2. Виктор Попов — 25% (3 из 12); нарушений 0, оспорено 0, снято 0 ⬇️ вес ×0.5 в декабре',
+    );
     expect(edited.replyMarkup).toEqual({
       inline_keyboard: [
         [{ text: '↩️ Отменить понижение веса: Виктор Попов', callback_data: 'unfactor:2026-12:9103' }],

@@ -207,6 +207,7 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
             seed: R1.seed,
             violationId: `${d.type}:${d.leadId}:${clock}`,
             reason: d.reason,
+            ...(d.evidence !== undefined ? { evidence: d.evidence } : {}),
           },
         });
         break;

@@ -740,6 +740,18 @@ function overduePlan(leadId: number, cadence: CompiledCadence, state: CadenceSta
         reason,
         ...(state.userId !== undefined ? { userId: state.userId } : {}),
         ...(dept ? { department: dept.name } : {}),
+        evidence: {
+          since: iso(open.dueAt),
+          decidedAt: iso(ctx.now),
+          lead: { pipelineId: cadence.pipelineId, responsibleUserId: state.userId },
+          config: { profile: cadence.profile, stage: cadence.stageName, step: open.step, task: open.ref },
+          events: [
+            ...(state.entryAt !== undefined
+              ? [{ what: 'cadence started (stage entered)', at: iso(state.entryAt) }]
+              : []),
+            { what: `task ${open.ref} due`, at: iso(open.dueAt) },
+          ],
+        },
       },
     },
   ];

@@ -901,6 +901,27 @@ export function pickupOnDeadline(
       userId: assigned,
       at: ctx.now,
       reason: `${name(assigned)} did not take the lead within ${minutesText(rules.pickup.timeoutMs)} (miss ${misses})`,
+      evidence: {
+        since: new Date(since).toISOString(),
+        decidedAt: new Date(ctx.now).toISOString(),
+        lead: {
+          pipelineId: lead.pipelineId,
+          statusId: lead.statusId,
+          responsibleUserId: lead.responsibleUserId,
+        },
+        config: {
+          timeoutMs: rules.pickup.timeoutMs,
+          maxMisses: rules.pickup.maxMisses,
+          takenBy: [...rules.pickup.takenBy],
+        },
+        events: [
+          { what: `assigned to ${name(assigned)}`, at: new Date(since).toISOString() },
+          ...by.map((a) => ({
+            what: `${a.type} by the manager (not accepted as taken)`,
+            at: new Date(a.at * 1000).toISOString(),
+          })),
+        ],
+      },
     },
   ];
   const dept = departmentFor(rules, lead, pickup);

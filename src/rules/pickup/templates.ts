@@ -5,7 +5,7 @@
 import { DateTime } from 'luxon';
 import type { DistributionExplanation, RoutingNote, SkipReason, TakenSignal } from '../types.js';
 
-const SKIP_TEXT: Record<SkipReason, string> = {
+export const SKIP_TEXT: Record<SkipReason, string> = {
   off_shift: 'не на смене',
   absent: 'отсутствует',
   at_cap: 'достигнут лимит невзятых заявок',

@@ -6,6 +6,7 @@
 import { DateTime, Duration } from 'luxon';
 import { ruDuration } from '../../lib/ru-duration.js';
 import { z } from 'zod';
+import type { ViolationEvidence } from '../disputes/policy.js';
 import type { Effect, Plan } from '../plan.js';
 import type { Calendar, CompiledDepartment, CompiledRules, RuleContext } from '../types.js';
 import type { CompiledStageRules, StageRef } from './config.js';
@@ -169,6 +170,51 @@ export interface ViolationInput {
   /** Part of the stable id: `<type>:<leadId>:<window>`. */
   window: string;
   reason: string;
+  /** The events the rule read, beyond the window's opening (a stage entry, a note, a task). */
+  events?: Array<{ what: string; at: number }>;
+}
+
+/** Which compiled piece of `stageRules` a rule id reads (its values go into a violation's evidence). */
+const CONFIG_OF: Record<string, keyof CompiledStageRules> = {
+  R4: 'handoff',
+  R5: 'closeReason',
+  R6: 'deferred',
+  R7: 'meeting',
+  R8: 'mustPassThrough',
+  R9: 'offer',
+  R10: 'weeklyUpdate',
+};
+
+/** A compiled config piece as plain JSON (maps and sets as objects and lists), for the ledger's evidence. */
+export function plainConfig(value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), plainConfig(v)]));
+  if (value instanceof Set) return [...value].map(plainConfig);
+  if (Array.isArray(value)) return value.map(plainConfig);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainConfig(v)]));
+  return value;
+}
+
+/** What the rule used: the window it measured, the lead as it saw it, its config in force, the events it read. */
+export function stageEvidence(v: ViolationInput, ctx: StageContext): ViolationEvidence {
+  const key = CONFIG_OF[v.rule];
+  const config = key !== undefined ? plainConfig(ctx.stage[key]) : undefined;
+  return {
+    since: iso(v.since),
+    decidedAt: iso(ctx.now),
+    lead: {
+      pipelineId: v.lead.pipelineId,
+      statusId: v.lead.statusId,
+      responsibleUserId: v.lead.responsibleUserId,
+    },
+    ...(config !== undefined && typeof config === 'object'
+      ? { config: (Array.isArray(config) ? { rules: config } : config) as Record<string, unknown> }
+      : {}),
+    events: [
+      { what: 'window opened', at: iso(v.since) },
+      ...(v.events ?? []).map((e) => ({ what: e.what, at: iso(e.at) })),
+    ],
+  };
 }
 
 /** One record and one РОП message per (type, lead, window): both carry the same violation id. */
@@ -192,6 +238,7 @@ export function violationEffects(v: ViolationInput, ctx: StageContext): Effect[]
         ...(v.userId !== undefined ? { userId: v.userId } : {}),
         ...(dept ? { department: dept.name } : {}),
         reason: v.reason,
+        evidence: stageEvidence(v, ctx),
       },
     },
   ];

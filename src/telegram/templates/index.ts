@@ -8,6 +8,8 @@ import { ruDuration, ruPlural } from '../../lib/ru-duration.js';
 import type { CompiledRules } from '../../rules/types.js';
 import { escapeHtml, TELEGRAM_TEXT_LIMIT } from '../html.js';
 import { STAGE_RULE_LIST } from '../../rules/stage-rules/registry.js';
+import { violationRef } from '../../rules/disputes/policy.js';
+import { disputeTexts } from '../../rules/disputes/texts.js';
 
 const NOTICE = ['уведомление', 'уведомления', 'уведомлений'] as const;
 
@@ -52,6 +54,10 @@ export const buttons = {
     text: `▶️ Возобновить приём заявок: ${name}`.slice(0, 60),
     data: buttonData('resume', userId),
   }),
+  /** The manager contests a violation (ref: src/rules/disputes/policy.ts). */
+  dispute: (ref: string): Button => ({ text: disputeTexts.button, data: `dispute:${ref}` }),
+  withdraw: (ref: string): Button => ({ text: disputeTexts.withdrawButton, data: `withdraw:${ref}` }),
+  uphold: (ref: string): Button => ({ text: disputeTexts.upholdButton, data: `uphold:${ref}` }),
   /** R11: the РОП's undo of a manager's lowered weight for `month` (the month it applies to, YYYY-MM). */
   unfactor: (month: string, userId: number, name: string): Button => ({
     text: `↩️ Отменить понижение веса: ${name}`.slice(0, 60),
@@ -196,7 +202,38 @@ export function renderEvent(
                 ...(leadId !== undefined ? [[buttons.reassign(leadId)]] : []),
                 ...(userId !== undefined ? [[buttons.pause(userId, name)]] : []),
               ]
+            : str(params.violationId) && (ctx.rules?.disputes?.enabled ?? true)
+              ? [[buttons.dispute(violationRef(str(params.violationId)))]]
+              : [],
+      };
+    }
+    case 'violation_disputed': {
+      const userId = num(params.userId);
+      const evidence = Array.isArray(params.evidence) ? params.evidence.map(str) : [];
+      return {
+        title: `⚖️ <b>Оспорено нарушение: ${escapeHtml(violationText(str(params.type), ctx.rules))}</b>`,
+        line: [
+          `${userId !== undefined ? escapeHtml(ctx.userName(userId)) : 'менеджер'} оспаривает: «${e('reason')}»`,
+          ...(evidence.length > 0 ? [`основание: ${evidence.map(escapeHtml).join('; ')}`] : []),
+          `решить до ${e('decideBy')}: «Снять» уберёт нарушение из рейтинга и отчётов, «Оставить» сохранит его`,
+        ].join('. '),
+        status: 'open',
+        buttons:
+          ctx.audience === 'department' && str(params.ref)
+            ? [[buttons.withdraw(str(params.ref)), buttons.uphold(str(params.ref))]]
             : [],
+      };
+    }
+    case 'violation_decided': {
+      const withdrawn = params.withdrawn === true;
+      const what = escapeHtml(violationText(str(params.type), ctx.rules));
+      return {
+        title: withdrawn ? `✅ <b>Нарушение снято: ${what}</b>` : `❌ <b>Нарушение оставлено: ${what}</b>`,
+        line: withdrawn
+          ? `РОП ${e('head')} снял нарушение (${e('decidedAt')}): оно не учитывается в рейтинге и отчётах`
+          : `РОП ${e('head')} оставил нарушение (${e('decidedAt')})`,
+        status: 'resolved',
+        buttons: [],
       };
     }
     case 'violation_resolved':

@@ -467,8 +467,11 @@ describe('admin API (app.inject)', () => {
       });
       expect(res.headers['content-type']).toContain('text/csv');
       const lines = res.body.trim().split('\n');
-      expect(lines[0]).toBe('at,type,leadId,userId,userName,department,rule,violationId,reason');
-      expect(lines[1]).toContain(',pickup_missed,1000,9101,Анна Смирнова,,R1,,"missed, ""quoted"""');
+      expect(lines[0]).toBe(
+        'at,type,leadId,userId,userName,department,rule,violationId,reason,state,disputedBy,disputeReason,decidedBy,decidedAt',
+      );
+      // A violation without a ledger entry (recorded before the ledger existed) reads as open.
+      expect(lines[1]).toContain(',pickup_missed,1000,9101,Анна Смирнова,,R1,,"missed, ""quoted""",open');
       const empty = await h.app.inject({
         method: 'GET',
         url: `/admin/api/export/violations.csv?from=${encodeURIComponent('2026-01-01T00:00:00Z')}&to=${encodeURIComponent('2026-02-01T00:00:00Z')}`,

@@ -94,6 +94,8 @@ describe('report text', () => {
       offersSent: 0,
       violations: 0,
       openViolations: 0,
+      disputedViolations: 0,
+      withdrawnViolations: 0,
     };
     const html = renderDaily(
       {

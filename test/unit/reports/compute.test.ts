@@ -118,6 +118,8 @@ describe('R11 ranking', () => {
       offersSent: 0,
       violations: 0,
       openViolations: 0,
+      disputedViolations: 0,
+      withdrawnViolations: 0,
       belowYardstick: { unanswered: false, meetings: false },
     })),
   });

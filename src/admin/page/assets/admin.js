@@ -690,6 +690,15 @@ function rangeQuery() {
   return q.toString();
 }
 
+/** The ledger's states as people read them (src/rules/disputes/texts.ts says the same). */
+const VIOLATION_STATES = {
+  open: 'открыто',
+  disputed: 'оспорено, ждёт решения РОПа',
+  upheld: 'оставлено РОПом',
+  withdrawn: 'снято РОПом',
+  cured: 'устранено',
+};
+
 async function loadLedger(ev) {
   ev?.preventDefault();
   const q = rangeQuery();
@@ -704,6 +713,15 @@ async function loadLedger(ev) {
         el('td', { text: v.leadId }),
         el('td', { text: userName(v.userId) }),
         el('td', { text: v.reason }),
+        el('td', { text: VIOLATION_STATES[v.state] ?? v.state ?? '' }),
+        el('td', {
+          text: [
+            v.disputedBy ? `оспорил(а) ${v.disputedBy}: «${v.disputeReason ?? ''}»` : '',
+            v.decidedBy ? `решил(а) ${v.decidedBy}, ${new Date(v.decidedAt).toLocaleString('ru-RU')}` : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
+        }),
       ),
     ),
   );

@@ -4,6 +4,7 @@
  * cookie it was exchanged for (writes then need the CSRF header). Every write goes to the audit log.
  * The routes only check, parse and hand on: the rules source, the stores and the dry run do the work.
  */
+import { createViolationLedger } from '../../../store/violation-ledger.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -437,6 +438,24 @@ export function adminPlugin(deps: AdminDeps) {
         },
       );
 
+      const ledger = createViolationLedger(deps.redis, deps.keys);
+      /** Violations with their ledger state and who contested and decided them (src/store/violation-ledger.ts). */
+      const withLedger = async (rows: StoredRecord[]) =>
+        Promise.all(
+          rows.map(async (r) => {
+            const entry = r.violationId !== undefined ? await ledger.byId(r.violationId) : undefined;
+            const disputed = entry?.history.find((c) => c.state === 'disputed');
+            const decided = entry?.history.find((c) => c.state === 'withdrawn' || c.state === 'upheld');
+            return {
+              ...r,
+              state: entry?.state ?? 'open',
+              ...(entry ? { ref: entry.ref, history: entry.history } : {}),
+              ...(entry?.evidence ? { evidence: entry.evidence } : {}),
+              ...(disputed ? { disputedBy: disputed.by, disputeReason: disputed.note ?? '' } : {}),
+              ...(decided ? { decidedBy: decided.by, decidedAt: decided.at } : {}),
+            };
+          }),
+        );
       const range = (q: z.infer<typeof RangeQuerySchema>): { from: string; to: string } => {
         const to = q.to ?? now();
         return { from: q.from ?? new Date(Date.parse(to) - 30 * 24 * 3600_000).toISOString(), to };
@@ -455,7 +474,7 @@ export function adminPlugin(deps: AdminDeps) {
           return {
             from,
             to,
-            violations: recordsOf(await deps.records.range(from, to, req.query.limit), ['violation']),
+            violations: await withLedger(recordsOf(await deps.records.range(from, to, req.query.limit), ['violation'])),
           };
         },
       );
@@ -551,14 +570,29 @@ export function adminPlugin(deps: AdminDeps) {
         { schema: { summary: 'Violations of a date range as CSV', querystring: RangeQuerySchema } },
         async (req, res) => {
           const { from, to } = range(req.query);
-          const rows = recordsOf(await deps.records.range(from, to, req.query.limit), ['violation']);
+          const rows = await withLedger(recordsOf(await deps.records.range(from, to, req.query.limit), ['violation']));
           await writeAudit(req, 'export_violations', 'ok', { from, to, rows: rows.length });
           const nameOf = await userNames();
           return csv(
             res,
             'violations.csv',
             rows.map((r) => ({ ...r, userName: nameOf(r.userId) })),
-            ['at', 'type', 'leadId', 'userId', 'userName', 'department', 'rule', 'violationId', 'reason'],
+            [
+              'at',
+              'type',
+              'leadId',
+              'userId',
+              'userName',
+              'department',
+              'rule',
+              'violationId',
+              'reason',
+              'state',
+              'disputedBy',
+              'disputeReason',
+              'decidedBy',
+              'decidedAt',
+            ],
           );
         },
       );

@@ -7,9 +7,11 @@
  * the РОП's decision; the shell keeps them as a list the daily digest reads.
  */
 import type { WebhookEvent } from '../../events.js';
+import type { Effect } from '../../plan.js';
 import {
   durationEn,
   actionRecord,
+  iso,
   durationText,
   isIn,
   isRobot,
@@ -43,13 +45,34 @@ function given(
   why: string,
 ): ReturnType<NonNullable<StageRule['onEvent']>> {
   const entered = state.enteredAt ?? 0;
+  // A reason given after the violation was recorded cures it (the ledger marks it so; reports count it as closed).
+  const cured: Effect[] = state.r5?.flagged
+    ? [
+        {
+          kind: 'record',
+          leadId: lead.leadId,
+          dedupeId: `R5:${lead.leadId}:${entered}:cured`,
+          record: {
+            kind: 'action',
+            type: 'violation_resolved',
+            rule: 'R5',
+            seed: R5_SEED,
+            at: iso(at),
+            leadId: lead.leadId,
+            violationId: `close_without_reason:${lead.leadId}:${entered}`,
+            ...(lead.responsibleUserId !== undefined ? { userId: lead.responsibleUserId } : {}),
+            reason: `${why}; the close-without-reason violation is cured`,
+          },
+        },
+      ]
+    : [];
   return {
     state: { ...state, r5: { ...state.r5, reasonAt: at } },
     outcome: {
       rule: 'R5',
       key: `${entered}:reason`,
       reason: why,
-      effects: [cancel('R5', lead.leadId, `reason:${entered}`)],
+      effects: [cancel('R5', lead.leadId, `reason:${entered}`), ...cured],
     },
   };
 }
