@@ -263,7 +263,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   try {
     await authorise(options, amo, service);
-    if (options.service.ROLE !== 'web') {
+    // Workers compile the rules against amoCRM's directory; so does a web process serving the card widget (its
+    // names, departments and dispute times are the config in force, not defaults).
+    const worker = options.service.ROLE !== 'web';
+    if (worker || options.widget) {
       directoryRef.current = await createDirectoryCache({
         client: amo,
         onError: (err) =>
@@ -275,6 +278,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         onChange: () => source.recompile(),
       });
       source.recompile();
+    }
+    if (worker) {
       engines.current = createEngines({ service, amo, records, outbox, clock, logger, metrics, source, rules, intake });
       await startWorkers({
         service,
