@@ -21,6 +21,7 @@ import {
 } from '../rules/disputes/policy.js';
 import { disputeTexts } from '../rules/disputes/texts.js';
 import type { CompiledRules } from '../rules/types.js';
+import type { OutboxMessage } from '../rules/plan.js';
 import type { Outbox } from '../store/outbox.js';
 import type { RecordStore } from '../store/record-store.js';
 import type { ViolationLedger } from '../store/violation-ledger.js';
@@ -112,6 +113,12 @@ export function createDisputes(deps: {
     return lines;
   };
 
+  /** A department's chat as the outbox addresses it (its configured Telegram chat, when it has one). */
+  const departmentAudience = (department: string): OutboxMessage['audience'] => {
+    const chatId = deps.rules()?.departments.find((d) => d.name === department)?.telegramChat;
+    return { kind: 'department', department, ...(chatId ? { chatId } : {}) };
+  };
+
   const load = async (ref: string): Promise<LedgerEntry | undefined> => deps.ledger.get(ref);
 
   const disputes: Disputes = {
@@ -191,15 +198,10 @@ export function createDisputes(deps: {
         `ledger:disputed:${ref}`,
       );
       if (entry.department !== undefined) {
-        const dept = deps.rules()?.departments.find((d) => d.name === entry.department);
         await deps.outbox.push(
           {
             at,
-            audience: {
-              kind: 'department',
-              department: entry.department,
-              ...(dept?.telegramChat ? { chatId: dept.telegramChat } : {}),
-            },
+            audience: departmentAudience(entry.department),
             template: 'violation_disputed',
             params: {
               ref,
@@ -272,7 +274,6 @@ export function createDisputes(deps: {
         },
         `ledger:decided:${ref}`,
       );
-      const dept = deps.rules()?.departments.find((d) => d.name === entry.department);
       const params = {
         ref,
         violationId: entry.id,
@@ -287,11 +288,7 @@ export function createDisputes(deps: {
         await deps.outbox.push(
           {
             at,
-            audience: {
-              kind: 'department',
-              department: entry.department,
-              ...(dept?.telegramChat ? { chatId: dept.telegramChat } : {}),
-            },
+            audience: departmentAudience(entry.department),
             template: 'violation_decided',
             params,
             leadId: entry.leadId,
