@@ -223,6 +223,8 @@ export type Decision =
       type: 'pickup_missed';
       leadId: number;
       userId: number;
+      /** The department whose clock was missed: its РОП decides a dispute. */
+      department?: string;
       at: number;
       reason: string;
       evidence?: ViolationEvidence;

@@ -214,4 +214,82 @@ describe('Violation disputes end to end: Telegram «Оспорить» → the �
       ),
     ).toBe(true);
   }, 60_000);
+
+  it('when a manager misses a pickup, then the message that the lead went to someone else lets them contest the miss', async () => {
+    const others = [
+      [9102, 5002, 'Борис Кузнецов'],
+      [9103, 5003, 'Виктор Попов'],
+      [9104, 5004, 'Галина Соколова'],
+    ] as const;
+    for (const [userId, tgId, name] of [...others, [ANNA, ANNA_TG, 'Анна Смирнова'] as const])
+      if ((await e2e.runtimes[0]!.telegram.links.chatOf(userId)) === undefined) await link(userId, tgId, name);
+    const tgOf = new Map<number, number>([[ANNA, ANNA_TG], ...others.map(([u, t]) => [u, t] as [number, number])]);
+    const { account } = e2e.sim;
+    // Even lead ids go to department 1 in these rules.
+    let lead = account.createLead({
+      name: 'Заявка: пропуск',
+      statusId: account.statusByName('Передан в работу').id,
+      by: 0,
+    });
+    while (lead.id % 2 !== 0)
+      lead = account.createLead({
+        name: 'Заявка: пропуск',
+        statusId: account.statusByName('Передан в работу').id,
+        by: 0,
+      });
+    const missed = await waitFor(
+      async () =>
+        (await e2e.runtimes[0]!.records.forLead(lead.id)).find(
+          (r) => r.kind === 'violation' && r.type === 'pickup_missed',
+        ),
+      'the R1 miss',
+      20_000,
+    );
+    const tg = tgOf.get(missed.userId!)!;
+    const ref = violationRef(missed.violationId!);
+    const away = await waitFor(
+      () =>
+        stub
+          .chat(tg)
+          .find(
+            (m) => m.text.includes('Клиент передан другому менеджеру') && m.text.includes(`/leads/detail/${lead.id}`),
+          ),
+      'the hand-over in the manager’s chat',
+      20_000,
+    );
+    expect(JSON.stringify(away.replyMarkup)).toContain(`dispute:${ref}`);
+    await stub.pressButton(tg, away.messageId, `dispute:${ref}`, tg);
+    await waitFor(
+      () => stub.chat(tg).some((m) => m.text.startsWith('Напишите одним сообщением')),
+      'the question',
+      15_000,
+    );
+    await stub.userMessage(tg, 'Клиент не отвечал, я писал ему в WhatsApp', { id: tg });
+    const ledger = createViolationLedger(redis, createKeys(e2e.prefix));
+    const disputed = await waitFor(
+      async () => {
+        const e = await ledger.get(ref);
+        return e?.state === 'disputed' && e;
+      },
+      'the miss disputed',
+      15_000,
+    );
+    expect(disputed).toMatchObject({
+      rule: 'R1',
+      userId: missed.userId,
+      leadId: lead.id,
+      department: 'Отдел продаж 1',
+    });
+    await waitFor(
+      () =>
+        stub
+          .chat(DEPT1_CHAT)
+          .some(
+            (m) =>
+              m.text.includes('Оспорено нарушение') && m.text.includes('Клиент не отвечал, я писал ему в WhatsApp'),
+          ),
+      'the dispute with the РОП',
+      20_000,
+    );
+  }, 90_000);
 });

@@ -27,6 +27,7 @@ import {
   pickupOnEvent,
   pickupOnSweep,
   pickupReassignByHead,
+  pickupViolationId,
   type HeadReassignRefusal,
   type PickupResult,
 } from '../../rules/pickup/pickup.js';
@@ -205,7 +206,8 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
             userId: d.userId,
             rule: R1.id,
             seed: R1.seed,
-            violationId: `${d.type}:${d.leadId}:${clock}`,
+            violationId: pickupViolationId(d.leadId, clock),
+            ...(d.department !== undefined ? { department: d.department } : {}),
             reason: d.reason,
             ...(d.evidence !== undefined ? { evidence: d.evidence } : {}),
           },

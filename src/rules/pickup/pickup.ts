@@ -332,6 +332,18 @@ export function decideAfterPick(
   explanation: DistributionExplanation,
   ctx: RuleContext,
 ): PickupResult {
+  const result = assignPicked(pickup, lead, request, explanation, ctx);
+  // After a miss the clock is still the missed one: the hand-over's messages name that violation.
+  return request.missedUserId !== undefined ? withMissedViolation(result, lead.leadId, pickup.clock) : result;
+}
+
+function assignPicked(
+  pickup: PickupState,
+  lead: LeadSnapshot,
+  request: AssignmentRequest,
+  explanation: DistributionExplanation,
+  ctx: RuleContext,
+): PickupResult {
   const { rules } = ctx;
   const dept = rules.departments.find((d) => d.name === request.department);
   if (!dept) return none(pickup);
@@ -892,6 +904,7 @@ export function pickupOnDeadline(
   const name = nameOf(rules);
   const misses = pickup.misses + 1;
   const missed: PickupState = { ...pickup, misses, missedUserIds: [...pickup.missedUserIds, assigned] };
+  const dept = departmentFor(rules, lead, pickup);
   const decisions: Decision[] = [
     { kind: 'release_load', leadId: lead.leadId, userId: assigned, reason: 'pickup missed' },
     {
@@ -899,6 +912,7 @@ export function pickupOnDeadline(
       type: 'pickup_missed',
       leadId: lead.leadId,
       userId: assigned,
+      ...(dept ? { department: dept.name } : {}),
       at: ctx.now,
       reason: `${name(assigned)} did not take the lead within ${minutesText(rules.pickup.timeoutMs)} (miss ${misses})`,
       evidence: {
@@ -924,13 +938,29 @@ export function pickupOnDeadline(
       },
     },
   ];
-  const dept = departmentFor(rules, lead, pickup);
   const next =
     misses >= rules.pickup.maxMisses && dept
       ? fallback(missed, lead, dept, ctx, fallbackReasons.maxMisses(misses))
       : planAssignment(missed, lead, ctx, 'missed', assigned);
-  return { pickup: next.pickup, decisions: [...decisions, ...next.decisions] };
+  const handed = withMissedViolation(next, lead.leadId, pickup.clock);
+  return { pickup: handed.pickup, decisions: [...decisions, ...handed.decisions] };
 }
+
+const MISS_ALERTS = new Set(['pickup_missed', 'pickup_fallback', 'nobody_eligible']);
+
+/** The hand-over's alerts carry the missed clock's violation id: the manager who missed contests it from their message. */
+function withMissedViolation(result: PickupResult, leadId: number, clock: number): PickupResult {
+  const violationId = pickupViolationId(leadId, clock);
+  return {
+    ...result,
+    decisions: result.decisions.map((d): Decision =>
+      d.kind === 'alert' && MISS_ALERTS.has(d.template) ? { ...d, params: { ...d.params, violationId } } : d,
+    ),
+  };
+}
+
+/** The id of the violation a missed pickup clock records: one per lead and clock. */
+export const pickupViolationId = (leadId: number, clock: number): string => `pickup_missed:${leadId}:${clock}`;
 
 /** A deadline this close to the one the landing time gives is kept: amoCRM's event times are whole seconds. */
 export const LATE_LANDING_TOLERANCE_MS = 2_000;

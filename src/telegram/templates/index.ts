@@ -97,6 +97,12 @@ export function violationText(type: string, rules: CompiledRules | undefined): s
   return VIOLATION_TEXT[type] ?? type;
 }
 
+/** «Оспорить» under the manager's own message about a violation, while disputes are on. */
+const disputeRow = (params: Record<string, unknown>, ctx: RenderContext): Button[][] =>
+  str(params.violationId) && (ctx.rules?.disputes?.enabled ?? true)
+    ? [[buttons.dispute(violationRef(str(params.violationId)))]]
+    : [];
+
 const str = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
@@ -160,7 +166,7 @@ export function renderEvent(
         title: '↪️ <b>Клиент передан другому менеджеру</b>',
         line: `вы не взяли за ${e('timeout')}; теперь у: ${e('manager')}`,
         status: 'reassigned',
-        buttons: [],
+        buttons: disputeRow(params, ctx),
       };
     case 'pickup_fallback':
     case 'nobody_eligible':
@@ -202,9 +208,7 @@ export function renderEvent(
                 ...(leadId !== undefined ? [[buttons.reassign(leadId)]] : []),
                 ...(userId !== undefined ? [[buttons.pause(userId, name)]] : []),
               ]
-            : str(params.violationId) && (ctx.rules?.disputes?.enabled ?? true)
-              ? [[buttons.dispute(violationRef(str(params.violationId)))]]
-              : [],
+            : disputeRow(params, ctx),
       };
     }
     case 'violation_disputed': {

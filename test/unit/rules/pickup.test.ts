@@ -8,6 +8,7 @@ import {
   pickupOnEvent,
   pickupOnSweep,
   pickupReassignByHead,
+  pickupViolationId,
 } from '../../../src/rules/pickup/pickup.js';
 import { smoothWeightedRoundRobin } from '../../../src/rules/distribution/distribution.js';
 import {
@@ -285,6 +286,15 @@ describe('R1 pickup (pure)', () => {
     expect(
       next.decisions.filter((d) => d.kind === 'alert').map((d) => (d as Extract<Decision, { kind: 'alert' }>).template),
     ).toEqual(['lead_assigned', 'pickup_missed']);
+    // The hand-over names the missed clock's violation, the one the shell records, so its manager can contest it.
+    const missedAlert = next.decisions.find((d) => d.kind === 'alert' && d.template === 'pickup_missed') as Extract<
+      Decision,
+      { kind: 'alert' }
+    >;
+    expect(missedAlert.params.violationId).toBe(pickupViolationId(42, pickup.clock));
+    expect(
+      (next.decisions.find((d) => d.kind === 'alert' && d.template === 'lead_assigned') as { params: object }).params,
+    ).not.toHaveProperty('violationId');
   });
 
   it('when amoCRM shows an outgoing call by the manager at the deadline, then nothing is reassigned', () => {

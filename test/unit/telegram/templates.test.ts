@@ -1,3 +1,4 @@
+import { violationRef } from '../../../src/rules/disputes/policy.js';
 import { incidentText, renderEvent, type RenderContext } from '../../../src/telegram/templates/index.js';
 
 const ctx = (audience: 'department' | 'manager', lead?: RenderContext['lead']): RenderContext => ({
@@ -22,6 +23,23 @@ describe('Russian templates', () => {
       [{ text: '🔁 Переназначить', data: 'reassign:42' }],
       [{ text: '⏸ Приостановить приём заявок: Анна', data: 'pause:1' }],
     ]);
+  });
+
+  test('when a manager loses a lead they missed, then their message offers «Оспорить» for that violation, unless disputes are off', () => {
+    const params = {
+      leadId: 42,
+      missed: 'Анна',
+      manager: 'Борис',
+      timeout: '15 мин',
+      violationId: 'pickup_missed:42:3',
+    };
+    const r = renderEvent('pickup_reassigned_away', params, ctx('manager'))!;
+    expect(r.line).toBe('вы не взяли за 15 мин; теперь у: Борис');
+    expect(r.buttons).toEqual([[{ text: '⚖️ Оспорить', data: `dispute:${violationRef('pickup_missed:42:3')}` }]]);
+    const { violationId: _, ...withoutViolation } = params;
+    expect(renderEvent('pickup_reassigned_away', withoutViolation, ctx('manager'))!.buttons).toEqual([]);
+    const off = { ...ctx('manager'), rules: { disputes: { enabled: false } } as unknown as RenderContext['rules'] };
+    expect(renderEvent('pickup_reassigned_away', params, off)!.buttons).toEqual([]);
   });
 
   test('when a violation is rendered, then it says what, who, the rule and seed point, since when', () => {
