@@ -5,17 +5,11 @@
  * gives editors autocompletion.
  */
 import { DisputesSchema } from '../rules/disputes/config.js';
-import { Duration } from 'luxon';
 import { z } from 'zod';
+import { durationSchema } from '../rules/duration.js';
 import { StageRulesSchema } from '../rules/stage-rules/registry.js';
 
-export const IsoDurationSchema = z
-  .string()
-  .refine((s) => {
-    const d = Duration.fromISO(s);
-    return d.isValid && d.toMillis() > 0;
-  }, 'must be a positive ISO-8601 duration such as PT15M, PT1H or P1D')
-  .describe('ISO-8601 duration, e.g. PT15M');
+export const IsoDurationSchema = durationSchema();
 
 const TIME = /^([01]\d|2[0-4]):([0-5]\d)$/;
 export const ShiftSchema = z

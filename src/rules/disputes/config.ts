@@ -2,16 +2,10 @@
  * The rules file's `disputes` block: how long a manager has to contest a violation and the РОП to decide it. Every
  * field has a default, so rules files without the block stay valid.
  */
-import { Duration } from 'luxon';
 import { z } from 'zod';
+import { durationSchema, ms } from '../duration.js';
 
-const PositiveIso = z
-  .string()
-  .refine((s) => {
-    const d = Duration.fromISO(s);
-    return d.isValid && d.toMillis() > 0;
-  }, 'must be a positive ISO-8601 duration such as PT12H, P2D or P1W')
-  .describe('ISO-8601 duration, e.g. P2D');
+const PositiveIso = durationSchema('P2D');
 
 export const DisputesSchema = z
   .object({
@@ -37,9 +31,9 @@ export function compileDisputes(cfg: DisputesConfig): CompiledDisputes {
   return {
     enabled: cfg.enabled,
     disputeWithin: cfg.disputeWithin,
-    disputeWithinMs: Duration.fromISO(cfg.disputeWithin).toMillis(),
+    disputeWithinMs: ms(cfg.disputeWithin),
     decideWithin: cfg.decideWithin,
-    decideWithinMs: Duration.fromISO(cfg.decideWithin).toMillis(),
+    decideWithinMs: ms(cfg.decideWithin),
   };
 }
 
