@@ -7,31 +7,25 @@
 import { compileDisputes } from '../rules/disputes/config.js';
 import { Duration } from 'luxon';
 import { RULE_CODES } from '../rules/registry.js';
-import {
-  resolveGroup,
-  resolvePipeline,
-  resolveStatus,
-  resolveUser,
-  type AccountDirectory,
-} from '../rules/directory.js';
+import { resolveGroup, resolvePipeline, resolveUser, type AccountDirectory } from '../rules/directory.js';
+import { compileCadences } from '../rules/cadence/config.js';
+import { compileRouting } from '../rules/distribution/config.js';
+import { compilePickup } from '../rules/pickup/config.js';
+import { compileReports } from '../rules/reports/config.js';
+import { parseShift } from '../rules/schedule/config.js';
 import { compileStageRules } from '../rules/stage-rules/registry.js';
 import type {
   Calendar,
   CompiledDepartment,
   CompiledManager,
-  CompiledReports,
   CompiledRules,
   CompiledTelegram,
-  Milestone,
   Schedule,
   ShiftSpan,
 } from '../rules/types.js';
-import type { CadenceEnd, CompiledCadence, CompiledCadences } from '../rules/cadence/types.js';
 import {
   TelegramRulesSchema,
-  type CadencesConfig,
   type CalendarConfig,
-  type ReportsRuleConfig,
   type RulesConfig,
   type ScheduleConfig,
   type TelegramRulesConfig,
@@ -60,6 +54,8 @@ export function isShadow(rules: Pick<CompiledRules, 'shadowRules'>, rule: string
 }
 
 export { RULE_CODES } from '../rules/registry.js';
+export { compileCadences } from '../rules/cadence/config.js';
+export { parseShift } from '../rules/schedule/config.js';
 
 /** `shadow: true` on any rule block of the config (pickup, and any rule added later with the same flag): names and codes. */
 export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {
@@ -70,15 +66,6 @@ export function shadowRulesOf(config: Pick<RulesConfig, 'rules'>): Set<string> {
       )
       .flatMap(([name]) => (RULE_CODES[name] !== undefined ? [name, RULE_CODES[name]] : [name])),
   );
-}
-
-export function parseShift(text: string): ShiftSpan {
-  const [a = '00:00', b = '00:00'] = text.split('-');
-  const minutes = (t: string): number => Number(t.slice(0, 2)) * 60 + Number(t.slice(3, 5));
-  const start = minutes(a);
-  let end = minutes(b);
-  if (end <= start) end += 1440; // overnight shift
-  return { startMin: start, endMin: end };
 }
 
 export function compileSchedule(s: ScheduleConfig): Schedule {
@@ -240,15 +227,7 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     }
   });
 
-  const p = config.rules.pickup;
-  const stage = resolveStatus(dir, p.pipeline, p.stage);
-  if (!stage.ok) warnings.push({ path: 'rules.pickup.stage', message: stage.error, disabled: 'rule pickup (R1)' });
-  const robots = new Set<number>([0]);
-  if (dir.currentUserId !== undefined) robots.add(dir.currentUserId);
-  p.robotUsers.forEach((name, i) => {
-    const id = user(`rules.pickup.robotUsers[${i}]`, name, `robot user "${name}"`);
-    if (id !== undefined) robots.add(id);
-  });
+  const pickup = compilePickup(config.rules.pickup, dir, user, (w) => warnings.push(w));
 
   // A stage rule whose stage no longer resolves is switched off alone; the service and the other rules go on.
   const stageRules = config.stageRules
@@ -281,37 +260,9 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
       timeZone: config.timeZone ?? dir.timeZone,
       calendar,
       departments,
-      pickup: {
-        // A stage that no longer resolves switches the rule off (ids 0 match no lead), not the service.
-        enabled: p.enabled && stage.ok,
-        pipelineId: stage.ok ? stage.value.pipelineId : 0,
-        statusId: stage.ok ? stage.value.statusId : 0,
-        stageName: p.stage,
-        timeoutMs: ms(p.timeout),
-        maxMisses: p.maxMisses,
-        takenBy: new Set(p.takenBy),
-        stageMoveRequiresCall: p.stageMoveRequiresCall,
-        clockRunsOnlyOnShift: p.clockRunsOnlyOnShift,
-        pinTag: p.pinTag,
-        strategy: p.strategy,
-        robotUserIds: robots,
-        batchWindowMs: ms(p.batchWindow),
-        sweepIntervalMs: ms(p.sweepInterval),
-      },
+      pickup,
       ...(stageRules ? { stageRules } : {}),
-      ...(config.routing
-        ? {
-            routing: {
-              returningClient: config.routing.returningClient,
-              ...(config.routing.listingOwnerFieldId !== undefined
-                ? { listingOwnerFieldId: config.routing.listingOwnerFieldId }
-                : {}),
-              ...(config.routing.listingOwnerTagPrefix !== undefined
-                ? { listingOwnerTagPrefix: config.routing.listingOwnerTagPrefix }
-                : {}),
-            },
-          }
-        : {}),
+      ...(config.routing ? { routing: compileRouting(config.routing) } : {}),
       cadences,
       userNames: new Map(dir.users.map((u) => [u.id, u.name])),
       activeUserIds: new Set(dir.users.filter((u) => u.isActive).map((u) => u.id)),
@@ -321,119 +272,3 @@ export function compileRules(config: RulesConfig, calendar: Calendar, dir: Accou
     },
   };
 }
-
-/** R11/R12: stage names resolved in every pipeline of the departments (a name may exist in several). */
-function compileReports(
-  r: ReportsRuleConfig,
-  dir: AccountDirectory,
-  departments: CompiledDepartment[],
-  errors: ConfigError[],
-): CompiledReports {
-  const pipelineIds = new Set(departments.flatMap((d) => d.pipelineIds));
-  const pipelines = dir.pipelines.filter((p) => pipelineIds.has(p.id));
-  const milestones = new Map<number, Milestone>();
-  const statusNames = new Map<number, string>();
-  const groups: Array<[Milestone, 'meetingSet' | 'meetingHeld' | 'offerSent']> = [
-    ['meeting_set', 'meetingSet'],
-    ['meeting_held', 'meetingHeld'],
-    ['offer_sent', 'offerSent'],
-  ];
-  for (const [milestone, key] of groups) {
-    r.stages[key].forEach((name, i) => {
-      const found = pipelines.flatMap((p) => p.statuses.filter((st) => st.name.toLowerCase() === name.toLowerCase()));
-      if (found.length === 0 && pipelines.length > 0) {
-        const known = [...new Set(pipelines.flatMap((p) => p.statuses.map((st) => st.name)))].join(', ');
-        errors.push({
-          path: `rules.reports.stages.${key}[${i}]`,
-          message: `no stage "${name}" in the departments' pipelines; stages: ${known}`,
-        });
-      }
-      for (const st of found) {
-        milestones.set(st.id, milestone);
-        statusNames.set(st.id, st.name);
-      }
-    });
-  }
-  for (const p of pipelines) for (const st of p.statuses) if (!statusNames.has(st.id)) statusNames.set(st.id, st.name);
-  return {
-    enabled: r.enabled,
-    dailyAtMin: parseTimeOfDay(r.dailyAt),
-    monthlyAtMin: parseTimeOfDay(r.monthlyAt),
-    milestones,
-    statusNames,
-    sourceField: r.sourceField,
-    sources: r.sources.map((s) => ({ name: s.name, match: s.match.map((m) => m.toLowerCase()) })),
-    unansweredCallsNormal: r.yardsticks.unansweredCallsNormal,
-    contactedToMeetingMin: r.yardsticks.contactedToMeetingMin,
-    ranking: { ...r.ranking },
-  };
-}
-
-function parseTimeOfDay(text: string): number {
-  const [h, m] = text.split(':').map(Number);
-  return (h ?? 0) * 60 + (m ?? 0);
-}
-
-// --- R3 call cadences -------------------------------------------------------------------------------------------
-
-/** Resolves the enabled cadence bindings: the stage each runs on and, for a "move" end, the stage it ends in. */
-export function compileCadences(
-  config: CadencesConfig,
-  dir: AccountDirectory,
-  errors: ConfigError[],
-): CompiledCadences {
-  const bindings: CompiledCadence[] = [];
-  config.bindings.forEach((b, i) => {
-    if (!b.enabled) return;
-    const at = `cadences.bindings[${i}]`;
-    const profile = config.profiles[b.profile];
-    if (!profile) return; // reported by the schema
-    const stage = resolveStatus(dir, b.pipeline, b.stage);
-    if (!stage.ok) return void errors.push({ path: `${at}.stage`, message: stage.error });
-    let end: CadenceEnd = { kind: 'alert' };
-    if (profile.end.kind === 'move') {
-      const target = resolveStatus(dir, b.pipeline, profile.end.stage);
-      if (!target.ok)
-        return void errors.push({
-          path: `cadences.profiles.${b.profile}.end.stage`,
-          message: `${target.error} (the end stage of profile "${b.profile}" bound at ${at})`,
-        });
-      end = {
-        kind: 'move',
-        pipelineId: target.value.pipelineId,
-        statusId: target.value.statusId,
-        stageName: profile.end.stage,
-        ...(profile.end.reason !== undefined ? { reason: profile.end.reason } : {}),
-      };
-    }
-    bindings.push({
-      profile: b.profile,
-      seed: profile.seed,
-      pipelineId: stage.value.pipelineId,
-      statusId: stage.value.statusId,
-      stageName: b.stage,
-      phases: profile.phases.map((p) => ({
-        from: p.from,
-        to: p.to,
-        calls: p.calls,
-        everyDays: p.everyDays,
-        weekendCall: p.weekendCall,
-        ...(p.messenger ? { messengerText: p.messenger.text } : {}),
-      })),
-      windows: {
-        weekdays: profile.windows.weekdays.map(parseShift),
-        weekends: profile.windows.weekends.map(parseShift),
-      },
-      rotateWindows: profile.rotateWindows,
-      end,
-      endAt: profile.endAt,
-      stopOn: new Set(profile.stopOn),
-      answeredMinDurationSec: profile.answeredMinDuration,
-      overdueAfterMs: ms(profile.overdueAfter),
-      ...(profile.thirdManagerRule.enabled ? { thirdManager: profile.thirdManagerRule.managers } : {}),
-      joinExisting: b.joinExisting,
-    });
-  });
-  return { bindings, sweepIntervalMs: ms(config.sweepInterval) };
-}
-// --- end of R3 call cadences ------------------------------------------------------------------------------------
