@@ -91,7 +91,7 @@ async function main(): Promise<number> {
     const clusterNodes = ports.map((p) => `127.0.0.1:${p}`).join(',');
     console.log(`cluster: 3 masters on ${clusterNodes}`);
     const extra = process.argv.slice(2);
-    const jest = spawnSync('npx', ['jest', '--runInBand', ...(extra.length > 0 ? extra : ['test/integration'])], {
+    const jest = spawnSync('npx', ['jest', '--maxWorkers=3', ...(extra.length > 0 ? extra : ['test/integration'])], {
       stdio: 'inherit',
       env: {
         ...process.env,
