@@ -3,9 +3,10 @@
  *
  * Starts three `redis-server --cluster-enabled yes` (Debian's package) on free loopback ports in temporary
  * directories, joins them with `redis-cli --cluster create … --cluster-replicas 0 --cluster-yes`, waits for
- * `cluster_state:ok`, then runs `jest test/integration` with REDIS_CLUSTER_NODES pointing at the three nodes, so
- * the service, the stores and the test helpers connect through an ioredis Cluster. Exits with jest's status and
- * always stops the nodes. Extra arguments go to jest (e.g. a single file).
+ * `cluster_state:ok`, then runs `test/run-tests.mjs test/integration` (the same split as `npm test`) with
+ * REDIS_CLUSTER_NODES pointing at the three nodes, so the service, the stores and the test helpers connect through
+ * an ioredis Cluster. Exits with jest's status and always stops the nodes. Extra arguments go to jest (e.g. a
+ * single file).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -91,7 +92,7 @@ async function main(): Promise<number> {
     const clusterNodes = ports.map((p) => `127.0.0.1:${p}`).join(',');
     console.log(`cluster: 3 masters on ${clusterNodes}`);
     const extra = process.argv.slice(2);
-    const jest = spawnSync('npx', ['jest', '--maxWorkers=3', ...(extra.length > 0 ? extra : ['test/integration'])], {
+    const jest = spawnSync('node', ['test/run-tests.mjs', ...(extra.length > 0 ? extra : ['test/integration'])], {
       stdio: 'inherit',
       env: {
         ...process.env,
