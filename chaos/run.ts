@@ -60,7 +60,7 @@ const rejudges = new Map<string, Rejudge>();
 
 function rulesFor(dir: string, timeoutSec: number, maxMisses: number): string {
   const text = readFileSync(join(ROOT, 'chaos', 'rules.chaos.yaml'), 'utf8')
-    .replace(/^calendar: .*$/m, `calendar: ${join(ROOT, 'config', 'calendars', 'ru-2025-2027.yaml')}`)
+    .replace(/^calendar: .*$/m, 'calendar: calendars/ru-2025-2027.yaml')
     .replace(/^(\s+timeout:) PT\d+S$/m, `$1 PT${timeoutSec}S`)
     .replace(/^(\s+maxMisses:) \d+$/m, `$1 ${maxMisses}`)
     .replace(/^# yaml-language-server.*$/m, '');

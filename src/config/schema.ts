@@ -16,6 +16,9 @@ import { StageRulesSchema } from '../rules/stage-rules/registry.js';
 
 export const IsoDurationSchema = durationSchema();
 
+/** A calendar's name: `calendars/<file>.yaml` or `<file>.yaml`, no other folder. */
+export const CALENDAR_NAME = /^(?:calendars\/)?[A-Za-z0-9][A-Za-z0-9_.-]*\.ya?ml$/;
+
 // Each rule's piece lives in its folder; these are the names other modules and tests read them by.
 export { CadencesSchema, type CadencesConfig } from '../rules/cadence/config.js';
 export { PickupRuleSchema, TAKEN_SIGNALS, type TakenSignal } from '../rules/pickup/config.js';
@@ -143,8 +146,14 @@ export const RulesConfigSchema = z
     $schema: z.string().optional(),
     /** IANA zone; the account's own zone when absent. */
     timeZone: z.string().optional(),
-    /** Holiday calendar file, relative to this file. */
-    calendar: z.string().default('calendars/ru-2025-2027.yaml'),
+    /**
+     * The production calendar by name: a file in the `calendars/` folder beside the rules file, or one shipped in
+     * config/calendars/. Never a path: a draft from the admin page cannot make the service read another file.
+     */
+    calendar: z
+      .string()
+      .regex(CALENDAR_NAME, 'must name a calendar file of the calendars/ folder, such as "calendars/ru-2025-2027.yaml"')
+      .default('calendars/ru-2025-2027.yaml'),
     departments: z.array(DepartmentSchema).min(1),
     rules: z.object({ pickup: PickupRuleSchema, reports: ReportsRuleSchema.prefault({}) }).strict(),
     /** R2 routing before rotation (seed 003): the listing's owner, a returning client's manager. */

@@ -28,7 +28,7 @@ describe('health and metrics of both roles', () => {
   beforeAll(async () => {
     stub = createTelegramStub({ token: BOT_TOKEN, random: seededRandom(5) });
     const apiRoot = await stub.listen();
-    // The e2e rules with an operator chat, beside them (the calendar path is relative to the file).
+    // The e2e rules with an operator chat, beside them (the calendar is found by name).
     rulesFile = join('test/fixtures', `.rules.health-e2e.${process.pid}.yaml`);
     writeFileSync(
       rulesFile,

@@ -29,7 +29,7 @@ describe('the account webhook, installed by the service', () => {
   const lines: Array<{ msg: string; alert?: string }> = [];
   const metrics = createMetrics({ defaultMetrics: false });
   let stub: TelegramStub;
-  // The e2e rules with an operator chat, beside them (the calendar path is relative to the file).
+  // The e2e rules with an operator chat, beside them (the calendar is found by name).
   const rulesFile = join('test/fixtures', `.rules.webhooks-e2e.${process.pid}.yaml`);
 
   beforeAll(async () => {

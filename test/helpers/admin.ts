@@ -37,6 +37,7 @@ export async function startAdminHarness(
     rulesText?: (demo: string) => string;
     webOnly?: boolean;
     leadNames?: AdminDeps['leadNames'];
+    queues?: AdminDeps['queues'];
   } = {},
 ): Promise<AdminHarness> {
   const prefix = uniquePrefix('admin');
@@ -80,6 +81,7 @@ export async function startAdminHarness(
       logger,
       ...(options.signInPerMinute !== undefined ? { signInPerMinute: options.signInPerMinute } : {}),
       ...(options.leadNames ? { leadNames: options.leadNames } : {}),
+      ...(options.queues ? { queues: options.queues } : {}),
     }),
     { prefix: '/admin' },
   );

@@ -23,6 +23,7 @@ import { createSessionStore } from '../../../admin/auth.js';
 import { configRoutes } from './config-routes.js';
 import { createAdminContext, type AdminDeps } from './context.js';
 import { queuesPlugin } from './queues.js';
+import { adminErrorHandler, refuseDeepBodies } from './errors.js';
 import { createAuthenticate, sessionRoutes, signInRoutes } from './session.js';
 import { intakeRoutes } from './intake-routes.js';
 import { recordRoutes } from './record-routes.js';
@@ -61,15 +62,16 @@ export function adminPlugin(deps: AdminDeps) {
       transform: jsonSchemaTransform,
     });
     await app.register(fastifyRateLimit, { global: false });
-    const r = app.withTypeProvider<ZodTypeProvider>();
-
-    r.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    app.setErrorHandler(adminErrorHandler(ctx));
 
     await app.register(signInRoutes(ctx, sessions));
 
     app.register(async (auth) => {
-      auth.addHook('preHandler', authenticate);
+      // Who is asking comes first, before the body is read or validated; then the body's shape.
+      auth.addHook('onRequest', authenticate);
+      auth.addHook('preValidation', refuseDeepBodies);
       const a = auth.withTypeProvider<ZodTypeProvider>();
+      a.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
       await a.register(sessionRoutes(ctx, sessions));
       await a.register(configRoutes(ctx));
       await a.register(recordRoutes(ctx));
@@ -108,7 +110,8 @@ export function adminPlugin(deps: AdminDeps) {
       await board.register(fastifyHelmet, {
         contentSecurityPolicy: {
           useDefaults: false,
-          directives: { ...STRICT_CSP, styleSrc: ["'self'", "'unsafe-inline'"] },
+          // Its page loads its scripts relative to <base href="/admin/queues/">.
+          directives: { ...STRICT_CSP, styleSrc: ["'self'", "'unsafe-inline'"], baseUri: ["'self'"] },
         },
       });
       await board.register(queuesPlugin(ctx, sessions));
