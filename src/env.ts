@@ -140,6 +140,22 @@ export const EnvSchema = z.object({
   ADMIN_HOST: z.string().default('127.0.0.1'),
   /** Lifetime of an admin page session (minutes). */
   ADMIN_SESSION_MINUTES: z.coerce.number().int().min(1).max(720).default(30),
+  /** Named admin accounts (YAML of names and scrypt hashes, written by `npm run admin:add`); unset: token only. */
+  ADMINS_FILE: optionalString,
+  /**
+   * Behind a reverse proxy: trust its X-Forwarded-For / -Proto, so the audit names the client's address and the
+   * session cookie is Secure over HTTPS. `true` (any proxy), or the proxies' addresses ("10.0.0.1,10.0.0.0/8").
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | string =>
+      v === 'true' || v === '1' || v === 'yes'
+        ? true
+        : v === 'false' || v === '0' || v === 'no' || v === ''
+          ? false
+          : v,
+    ),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

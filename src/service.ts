@@ -34,7 +34,7 @@ export type ServiceConfig = Pick<
   | 'AMO_BASE_URL'
   | 'WORKER_CONCURRENCY'
 > &
-  Partial<Pick<Env, 'RAW_BODY_RETENTION' | 'REDIS_CLUSTER_NODES'>>;
+  Partial<Pick<Env, 'RAW_BODY_RETENTION' | 'REDIS_CLUSTER_NODES' | 'TRUST_PROXY'>>;
 
 export interface ServiceDeps {
   logger: Logger;
@@ -112,6 +112,7 @@ export async function startService(config: ServiceConfig, deps: ServiceDeps): Pr
       logger,
       metrics,
       receiver,
+      ...(config.TRUST_PROXY !== undefined ? { trustProxy: config.TRUST_PROXY } : {}),
       pingRedis: async () => {
         await webRedis.ping();
       },

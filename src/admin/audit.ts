@@ -7,8 +7,10 @@ export const AUDIT_MAXLEN = 100_000;
 
 export const AuditEntrySchema = z.object({
   at: z.string(),
-  /** `token` (bearer) or `session:<first 8 chars of its hash>`; never the secret itself. */
+  /** The named admin, `token` (the shared bearer) or `session:<first 8 chars>` of a token session; never a secret. */
   actor: z.string(),
+  /** The client address (the proxy's X-Forwarded-For with TRUST_PROXY). */
+  address: z.string().optional(),
   action: z.string(),
   outcome: z.enum(['ok', 'refused', 'invalid', 'unchanged']),
   detail: z.record(z.string(), z.unknown()).optional(),

@@ -31,10 +31,14 @@ export interface AdminSession {
   id: string;
   csrf: string;
   createdAt: string;
+  /** The named admin who signed in (ADMINS_FILE); absent for a session opened with the shared token. */
+  admin?: string;
+  /** The client address it was opened from. */
+  address?: string;
 }
 
 export interface SessionStore {
-  create(at: string): Promise<AdminSession>;
+  create(at: string, who?: { admin?: string; address?: string }): Promise<AdminSession>;
   get(id: string): Promise<AdminSession | undefined>;
   destroy(id: string): Promise<void>;
 }
@@ -42,20 +46,22 @@ export interface SessionStore {
 export function createSessionStore(redis: Redis, keys: Keys, ttlSeconds: number): SessionStore {
   const key = (id: string): string => keys.of('admin', 'session', createHash('sha256').update(id).digest('hex'));
   return {
-    async create(at) {
-      const session: AdminSession = {
+    async create(at, who = {}) {
+      const { id, ...data } = {
         id: randomBytes(32).toString('base64url'),
         csrf: randomBytes(24).toString('base64url'),
         createdAt: at,
+        ...(who.admin !== undefined ? { admin: who.admin } : {}),
+        ...(who.address !== undefined ? { address: who.address } : {}),
       };
-      await redis.set(key(session.id), JSON.stringify({ csrf: session.csrf, createdAt: at }), 'EX', ttlSeconds);
-      return session;
+      await redis.set(key(id), JSON.stringify(data), 'EX', ttlSeconds);
+      return { id, ...data };
     },
     async get(id) {
       if (!/^[A-Za-z0-9_-]{20,100}$/.test(id)) return undefined;
       const raw = await redis.get(key(id));
       if (raw === null) return undefined;
-      const data = JSON.parse(raw) as { csrf: string; createdAt: string };
+      const data = JSON.parse(raw) as Omit<AdminSession, 'id'>;
       return { id, ...data };
     },
     async destroy(id) {

@@ -14,6 +14,7 @@ export interface AppDeps {
   pingRedis: () => Promise<void>;
   refreshGauges?: () => Promise<void>;
   readiness?: () => Promise<ReadinessCheck[]>;
+  trustProxy?: boolean | string;
   /** Extra routes (OAuth callback, admin) registered by the composition root. */
   plugins?: Array<(app: FastifyInstance) => void>;
   /** Runs when the app closes, after in-flight requests are answered. */
@@ -25,6 +26,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // pino 10's Logger is structurally a FastifyBaseLogger; Fastify's types pin their own pino version.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
+    // Behind a reverse proxy (TRUST_PROXY): req.ip and req.protocol come from its X-Forwarded-* headers.
+    trustProxy: deps.trustProxy ?? false,
     // Webhook paths carry the token; request ids come from amoCRM's header when present.
     requestIdHeader: 'x-amocrm-requestid',
     return503OnClosing: true,

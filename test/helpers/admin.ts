@@ -38,6 +38,8 @@ export async function startAdminHarness(
     webOnly?: boolean;
     leadNames?: AdminDeps['leadNames'];
     queues?: AdminDeps['queues'];
+    accounts?: AdminDeps['accounts'];
+    trustProxy?: boolean | string;
   } = {},
 ): Promise<AdminHarness> {
   const prefix = uniquePrefix('admin');
@@ -65,7 +67,10 @@ export async function startAdminHarness(
   });
   const records = createRecordStore(redis, keys);
   const inbox = createWebhookArchive(redis, keys);
-  const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger });
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    trustProxy: options.trustProxy ?? false,
+  });
   registerErrorHandler(app);
   await app.register(
     adminPlugin({
@@ -82,6 +87,7 @@ export async function startAdminHarness(
       ...(options.signInPerMinute !== undefined ? { signInPerMinute: options.signInPerMinute } : {}),
       ...(options.leadNames ? { leadNames: options.leadNames } : {}),
       ...(options.queues ? { queues: options.queues } : {}),
+      ...(options.accounts ? { accounts: options.accounts } : {}),
     }),
     { prefix: '/admin' },
   );

@@ -56,19 +56,28 @@ function showLogin() {
   $('#nav').hidden = true;
 }
 
+/** The signed-in admin's name in the header (a token session has none). */
+function showWho(admin) {
+  $('#who').textContent = admin ? `Вы вошли как ${admin}` : 'Вход по токену';
+}
+
 async function signIn(ev) {
   ev.preventDefault();
+  const name = $('#admin-name').value.trim();
   const res = await fetch(`${API}/session`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: $('#token').value }),
+    body: JSON.stringify(name ? { name, password: $('#token').value } : { token: $('#token').value }),
     credentials: 'same-origin',
   });
   $('#token').value = '';
   if (res.status === 429)
     return void ($('#login-error').textContent = 'Слишком много попыток входа. Подождите минуту.');
-  if (res.status !== 200) return void ($('#login-error').textContent = 'Неверный токен.');
-  csrf = (await res.json()).csrfToken;
+  if (res.status !== 200)
+    return void ($('#login-error').textContent = name ? 'Неверное имя или пароль.' : 'Неверный токен.');
+  const session = await res.json();
+  csrf = session.csrfToken;
+  showWho(session.admin);
   $('#login-error').textContent = '';
   await start();
 }
@@ -858,6 +867,8 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('#intake-form').addEventListener('submit', (ev) => ev.preventDefault());
   const res = await fetch(`${API}/session`, { credentials: 'same-origin' });
   if (res.status !== 200) return showLogin();
-  csrf = (await res.json()).csrfToken ?? '';
+  const session = await res.json();
+  csrf = session.csrfToken ?? '';
+  showWho(session.admin);
   await start();
 });

@@ -7,6 +7,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { stringify as toYaml } from 'yaml';
 import { createAuditLog, type AuditEntry, type AuditLog } from '../../../admin/audit.js';
+import type { AdminAccounts } from '../../../admin/accounts.js';
 import type { AdminSession } from '../../../admin/auth.js';
 import type { LeadNames } from '../../../amocrm/api/directory.js';
 import type { Clock } from '../../../lib/clock.js';
@@ -43,8 +44,10 @@ export interface AdminDeps {
   queues?: Queue[];
   clock: Clock;
   logger: Logger;
-  /** Sign-in attempts per minute and client address. */
+  /** Sign-in attempts per minute, per account (or the token) and client address. */
   signInPerMinute?: number;
+  /** Named admins (ADMINS_FILE); without them only the shared token signs in. */
+  accounts?: AdminAccounts;
 }
 
 export type Actor = { kind: 'token' } | { kind: 'session'; session: AdminSession };
@@ -58,8 +61,13 @@ declare module 'fastify' {
 export const fail = (res: FastifyReply, status: number, code: string, message: string): FastifyReply =>
   res.code(status).send({ error: { code, message } });
 
+/** Who did it, as the history shows it: the admin's name, or how the shared token was used. */
 export const actorName = (a: Actor | undefined): string =>
-  a === undefined ? 'anonymous' : a.kind === 'token' ? 'token' : `session:${a.session.id.slice(0, 8)}`;
+  a === undefined
+    ? 'anonymous'
+    : a.kind === 'token'
+      ? 'token'
+      : (a.session.admin ?? `session:${a.session.id.slice(0, 8)}`);
 
 export function recordsOf(rows: StoredRecord[], kinds: ReadonlyArray<string>): StoredRecord[] {
   return rows.filter((r) => kinds.includes(r.kind));
@@ -104,6 +112,7 @@ export function createAdminContext(deps: AdminDeps): AdminContext {
     const entry: AuditEntry = {
       at: now(),
       actor: actorName(req.adminActor),
+      address: req.ip,
       action,
       outcome,
       ...(detail ? { detail } : {}),

@@ -6,7 +6,11 @@ export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), me
 export const ConfigErrorSchema = z.object({ path: z.string(), message: z.string() });
 export const ConfigWarningSchema = ConfigErrorSchema.extend({ disabled: z.string() });
 
-export const SignInSchema = z.object({ token: z.string().min(1).max(1000) });
+/** Sign-in as a named admin (ADMINS_FILE), or with the shared ADMIN_TOKEN. */
+export const SignInSchema = z.union([
+  z.object({ name: z.string().trim().min(1).max(100), password: z.string().min(1).max(1000) }).strict(),
+  z.object({ token: z.string().min(1).max(1000) }).strict(),
+]);
 export const SessionSchema = z.object({ csrfToken: z.string(), expiresAt: z.string() });
 
 /** A draft: YAML text as in RULES_FILE, or the same structure as JSON (what the page's form sends). */

@@ -40,7 +40,10 @@ export function createAuthenticate(ctx: AdminContext, sessions: SessionStore) {
   };
 }
 
-/** POST /session: the token for a short-lived session. Rate-limited; the token is never echoed or logged. */
+/**
+ * POST /session: a named admin's password, or the shared token, for a short-lived session. Throttled per account and
+ * client address, so a stranger's wrong guesses never lock out an admin elsewhere; nothing secret is echoed or logged.
+ */
 export const signInRoutes =
   (ctx: AdminContext, sessions: SessionStore): FastifyPluginAsyncZod =>
   async (r) => {
@@ -48,19 +51,44 @@ export const signInRoutes =
     r.post(
       '/session',
       {
-        config: { rateLimit: { max: deps.signInPerMinute ?? 10, timeWindow: '1 minute' } },
+        config: {
+          rateLimit: {
+            max: deps.signInPerMinute ?? 10,
+            timeWindow: '1 minute',
+            // After the body is parsed, so the key can name the account.
+            hook: 'preHandler',
+            keyGenerator: (req: FastifyRequest) => `${signInAccount(req.body)}|${req.ip}`,
+            errorResponseBuilder: () => ({
+              statusCode: 429,
+              error: { code: 'too_many', message: 'Слишком много попыток входа; подождите минуту.' },
+            }),
+          },
+        },
         schema: {
-          summary: 'Exchange the admin token for a session cookie and a CSRF token',
+          summary:
+            'Sign in as a named admin (name and password) or with the admin token: a session cookie and a CSRF token',
           body: SignInSchema,
           security: [],
         },
       },
       async (req, res) => {
-        if (!tokenEquals(req.body.token, deps.token)) {
-          await writeAudit(req, 'sign_in', 'refused');
-          return fail(res, 401, 'unauthorized', 'wrong admin token');
+        const body = req.body;
+        const admin =
+          'name' in body
+            ? deps.accounts?.verify(body.name, body.password)
+            : tokenEquals(body.token, deps.token)
+              ? null
+              : undefined;
+        if (admin === undefined) {
+          await writeAudit(req, 'sign_in', 'refused', 'name' in body ? { name: body.name } : { with: 'token' });
+          return fail(
+            res,
+            401,
+            'unauthorized',
+            'name' in body ? 'Неверное имя или пароль.' : 'Неверный токен администратора.',
+          );
         }
-        const session = await sessions.create(now());
+        const session = await sessions.create(now(), { ...(admin !== null ? { admin } : {}), address: req.ip });
         req.adminActor = { kind: 'session', session };
         await writeAudit(req, 'sign_in', 'ok');
         const expiresAt = new Date(deps.clock.now().getTime() + deps.sessionMinutes * 60_000).toISOString();
@@ -69,13 +97,20 @@ export const signInRoutes =
             path: '/admin',
             httpOnly: true,
             sameSite: 'strict',
+            // Secure whenever the request came over HTTPS (behind a proxy: with TRUST_PROXY, from X-Forwarded-Proto).
             secure: 'auto',
             maxAge: deps.sessionMinutes * 60,
           })
-          .send({ csrfToken: session.csrf, expiresAt });
+          .send({ csrfToken: session.csrf, expiresAt, ...(admin !== null ? { admin } : {}) });
       },
     );
   };
+
+/** The account a sign-in names, for throttling: the admin's name (case-insensitive) or the shared token. */
+function signInAccount(body: unknown): string {
+  const name = (body as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' ? `admin:${name.trim().toLowerCase()}` : 'token';
+}
 
 /** The current session and signing out; the audit log of admin writes. Behind authentication. */
 export const sessionRoutes =
@@ -87,7 +122,11 @@ export const sessionRoutes =
       { schema: { summary: 'The current session (the page reads its CSRF token after a reload)' } },
       async (req) => {
         const actor = req.adminActor;
-        return { kind: actor?.kind, ...(actor?.kind === 'session' ? { csrfToken: actor.session.csrf } : {}) };
+        return {
+          kind: actor?.kind,
+          ...(actor?.kind === 'session' ? { csrfToken: actor.session.csrf } : {}),
+          ...(actor?.kind === 'session' && actor.session.admin ? { admin: actor.session.admin } : {}),
+        };
       },
     );
 
