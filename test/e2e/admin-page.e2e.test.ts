@@ -9,10 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { encodeWebhookBody } from '../../sim/webhooks.js';
+import { adminAccounts, hashPassword } from '../../src/admin/accounts.js';
 import { ADMIN_TOKEN, NOW, startAdminHarness, type AdminHarness } from '../helpers/admin.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join('test-results', 'admin-page');
+const OLGA = { name: 'Ольга Петрова', password: 'olga-correct-horse-1' };
+const IVAN = { name: 'Иван Сидоров', password: 'ivan-battery-staple-2' };
 
 describe('admin page in Chromium', () => {
   let h: AdminHarness;
@@ -25,7 +28,11 @@ describe('admin page in Chromium', () => {
     if (!existsSync(CHROMIUM))
       throw new Error(`Chromium is not installed at ${CHROMIUM} (apt-get install chromium; .ci/run does it)`);
     mkdirSync(SHOTS, { recursive: true });
-    h = await startAdminHarness();
+    h = await startAdminHarness({
+      accounts: adminAccounts({
+        admins: [OLGA, IVAN].map((a) => ({ name: a.name, password: hashPassword(a.password), disabled: false })),
+      }),
+    });
     // Two days ago a lead arrived and Анна wrote a note 20 s later: too late for 15 s, in time for 60 s.
     const t0 = Date.parse(NOW) - 2 * 24 * 3600_000;
     const sec = Math.floor(t0 / 1000);
@@ -153,4 +160,49 @@ describe('admin page in Chromium', () => {
     expect(await page.locator('#pickup-timeout').inputValue()).toBe('PT15S');
     await shot('05-rolled-back');
   });
+
+  it('when two admins sign in as themselves and each applies a change, then the history names both', async () => {
+    const signInAs = async (who: { name: string; password: string }) => {
+      await page.locator('#sign-out').click();
+      await page.locator('#login-form').waitFor();
+      await page.locator('#admin-name').fill(who.name);
+      await page.locator('#token').fill(who.password);
+      await page.locator('#login-form button[type=submit]').click();
+      await page
+        .locator('#who')
+        .filter({ hasText: `Вы вошли как ${who.name}` })
+        .waitFor();
+    };
+    // A wrong password first: the Russian refusal, still on the sign-in form.
+    await page.locator('#sign-out').click();
+    await page.locator('#admin-name').fill(OLGA.name);
+    await page.locator('#token').fill('not-her-password');
+    await page.locator('#login-form button[type=submit]').click();
+    await page.locator('#login-error').filter({ hasText: 'Неверное имя или пароль.' }).waitFor();
+    await page.goto(`${base}/admin/`);
+    await page.locator('#admin-name').fill(OLGA.name);
+    await page.locator('#token').fill(OLGA.password);
+    await page.locator('#login-form button[type=submit]').click();
+    await page
+      .locator('#who')
+      .filter({ hasText: `Вы вошли как ${OLGA.name}` })
+      .waitFor();
+    const change = async (timeout: string, comment: string, version: number) => {
+      await page.locator('#pickup-timeout').fill(timeout);
+      await page.locator('#editor-status').filter({ hasText: 'ошибок нет' }).waitFor();
+      await page.locator('#comment').fill(comment);
+      await page.locator('#apply').click();
+      await page
+        .locator('#editor-status')
+        .filter({ hasText: `Применено: версия ${version}` })
+        .waitFor();
+    };
+    await change('PT20S', 'Ольга: 20 секунд', 4);
+    await signInAs(IVAN);
+    await change('PT25S', 'Иван: 25 секунд', 5);
+    await page.locator('#versions-table tr[data-version="5"]').waitFor();
+    expect(await page.locator('#versions-table tr[data-version="5"]').textContent()).toContain(IVAN.name);
+    expect(await page.locator('#versions-table tr[data-version="4"]').textContent()).toContain(OLGA.name);
+    await shot('06-two-admins');
+  }, 60_000);
 });
