@@ -5,7 +5,7 @@
  * department, that rule): the service keeps running on the rest, and an admin sees what to fix.
  */
 import { compileDisputes } from '../rules/disputes/config.js';
-import { Duration } from 'luxon';
+import { ms } from '../rules/duration.js';
 import { RULE_CODES } from '../rules/registry.js';
 import { resolveGroup, resolvePipeline, resolveUser, type AccountDirectory } from '../rules/directory.js';
 import { compileCadences } from '../rules/cadence/config.js';
@@ -89,8 +89,6 @@ export function compileCalendar(c: CalendarConfig): Calendar {
   const years = Object.values(c.years);
   return { nonWorking: new Set(years.flatMap((y) => y.nonWorking)), working: new Set(years.flatMap((y) => y.working)) };
 }
-
-const ms = (iso: string): number => Duration.fromISO(iso).toMillis();
 
 /**
  * The `telegram` section: a `chats` key is a chat id (digits, maybe with a minus), a department name, or a manager's

@@ -48,10 +48,44 @@ export function ruDuration(msValue: number): string {
 
 /** An ISO-8601 duration as config gives it (`PT15M`, `P1.5D`), in people's units; a month is 30 days. */
 export function ruIsoDuration(iso: string): string {
-  return ruDuration(Duration.fromISO(iso).toMillis());
+  const d = Duration.fromISO(iso);
+  return ruDuration(d.isValid ? d.toMillis() : (parseRuDuration(iso) ?? 0));
 }
 
 /** «1 рабочий день», «2 рабочих дня», «5 рабочих дней». */
 export function ruWorkingDays(n: number): string {
   return `${n} ${ruPlural(n, ['рабочий день', 'рабочих дня', 'рабочих дней'])}`;
+}
+
+/** The units a person may type, each with the words and abbreviations that name it. */
+const INPUT_UNITS: Array<{ ms: number; words: RegExp }> = [
+  { ms: 7 * 86_400_000, words: /^(?:нед|недел[яиьюе]|недель)\.?$/ },
+  { ms: 86_400_000, words: /^(?:д|дн|день|дня|дней|сут|сутки|суток)\.?$/ },
+  { ms: 3_600_000, words: /^(?:ч|час|часа|часов)\.?$/ },
+  { ms: 60_000, words: /^(?:м|мин|минут[аыу]?)\.?$/ },
+  { ms: 1000, words: /^(?:с|сек|секунд[аыу]?)\.?$/ },
+];
+
+/**
+ * A duration as a person types it, in milliseconds: «15 мин», «1 ч 30 мин», «2 дня», «1,5 дня», «1 нед», «30 сек»
+ * (what `ruDuration` writes reads back). `undefined` for anything else, an empty text or a zero.
+ */
+export function parseRuDuration(text: string): number | undefined {
+  const tokens = text
+    .trim()
+    .toLowerCase()
+    .replace(/,/g, '.')
+    .match(/\d+(?:\.\d+)?|[^\s\d.]+\.?/g);
+  if (!tokens || tokens.length % 2 !== 0) return undefined;
+  let total = 0;
+  let lastUnit = Infinity;
+  for (let i = 0; i < tokens.length; i += 2) {
+    const n = Number(tokens[i]);
+    const unit = INPUT_UNITS.find((u) => u.words.test(tokens[i + 1]!));
+    // Numbers before words, each unit once, larger units first: «1 ч 30 мин», never «30 мин 1 ч».
+    if (!Number.isFinite(n) || unit === undefined || unit.ms >= lastUnit) return undefined;
+    total += n * unit.ms;
+    lastUnit = unit.ms;
+  }
+  return total > 0 ? Math.round(total) : undefined;
 }

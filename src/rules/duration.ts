@@ -1,10 +1,11 @@
 /**
- * The one way a rules file writes a duration: ISO-8601, read by luxon, fractions allowed (P1.5D, PT0.5H), and at least
- * a second, the least the engine schedules (a timer due sooner would fire again at once). Every rule's config piece
+ * The one way a rules file writes a duration: ISO-8601, read by luxon, fractions allowed (P1.5D, PT0.5H), or Russian
+ * units as a person types them («15 мин», «1 ч 30 мин», «2 дня»); at least a second, the least the engine schedules (a timer due sooner would fire again at once). Every rule's config piece
  * and the top-level blocks use this schema, and compile steps turn it into milliseconds with `ms`.
  */
 import { Duration } from 'luxon';
 import { z } from 'zod';
+import { parseRuDuration } from '../lib/ru-duration.js';
 
 export const MIN_DURATION_MS = 1000;
 
@@ -12,11 +13,17 @@ export const MIN_DURATION_MS = 1000;
 export const durationSchema = (example = 'PT15M') =>
   z
     .string()
-    .refine((s) => {
-      const d = Duration.fromISO(s);
-      return d.isValid && d.toMillis() >= MIN_DURATION_MS;
-    }, 'must be an ISO-8601 duration of at least one second, such as PT15M, PT1H, P1D, P1.5D or P1W')
-    .describe(`ISO-8601 duration, e.g. ${example}`);
+    .refine(
+      (s) => (toMillis(s) ?? 0) >= MIN_DURATION_MS,
+      'must be a duration of at least one second: ISO-8601 such as PT15M, PT1H, P1D, P1.5D or P1W, or in Russian units such as «15 мин», «1 ч 30 мин», «2 дня»',
+    )
+    .describe(`Duration: ISO-8601 (e.g. ${example}) or Russian units («15 мин», «1 ч 30 мин», «2 дня», «1 нед»)`);
 
-/** An ISO-8601 duration in milliseconds (the schema above has already refused what luxon cannot read). */
-export const ms = (iso: string): number => Duration.fromISO(iso).toMillis();
+/** ISO-8601 as luxon reads it, or Russian units as a person types them; undefined when neither. */
+function toMillis(text: string): number | undefined {
+  const d = Duration.fromISO(text);
+  return d.isValid ? d.toMillis() : parseRuDuration(text);
+}
+
+/** A configured duration in milliseconds (the schema above has already refused what cannot be read). */
+export const ms = (text: string): number => toMillis(text) ?? 0;

@@ -7,6 +7,7 @@ import { DateTime, Duration } from 'luxon';
 import { ruDuration } from '../../lib/ru-duration.js';
 import { z } from 'zod';
 import type { ViolationEvidence } from '../disputes/policy.js';
+import { ms } from '../duration.js';
 import type { Effect, Plan } from '../plan.js';
 import type { Calendar, CompiledDepartment, CompiledRules, RuleContext } from '../types.js';
 import type { CompiledStageRules, StageRef } from './config.js';
@@ -148,11 +149,13 @@ export function addWorkingDays(from: number, days: number, zone: string, calenda
 /**
  * `from` plus an ISO-8601 duration in the account's zone, through luxon (the validator's parser): calendar units
  * follow the calendar (P1D across a clock change is a local day), fractions work (P1.5D, PT0.5H). A duration that
- * does not move time forward throws: a timer due "now" again would fire and act in a loop.
+ * does not move time forward throws: a timer due "now" again would fire and act in a loop. A duration in Russian units
+ * is added as its exact length.
  */
 export function addIso(from: number, duration: string, zone: string): number {
   const d = Duration.fromISO(duration);
-  const to = d.isValid ? DateTime.fromMillis(from, { zone }).plus(d).toMillis() : Number.NaN;
+  // Russian units («2 дня») are exact lengths; ISO's calendar units follow the local calendar.
+  const to = d.isValid ? DateTime.fromMillis(from, { zone }).plus(d).toMillis() : from + ms(duration);
   if (!(to > from))
     throw new Error(`"${duration}" is not a positive ISO-8601 duration; nothing can be scheduled with it`);
   return to;

@@ -231,7 +231,7 @@ function renderPickup() {
       select(stages, p.stage, (v) => (p.stage = v), { id: 'pickup-stage' }),
     ),
     field(
-      'Время на взятие (ISO-8601, напр. PT15M)',
+      'Время на взятие (напр. «15 мин», «1 ч 30 мин» или PT15M)',
       'rules.pickup.timeout',
       textInput(p.timeout, (v) => (p.timeout = v), { id: 'pickup-timeout', size: 8 }),
     ),

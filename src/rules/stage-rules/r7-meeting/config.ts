@@ -1,5 +1,4 @@
 /** The config piece of this rule (`stageRules.<key>` in the rules file) and its compile step. */
-import { Duration } from 'luxon';
 import { z } from 'zod';
 import {
   FieldId,
@@ -27,7 +26,7 @@ export const MeetingSchema = z
     morningAt: LOCAL_TIME.default('10:00'),
   })
   .strict()
-  .refine((m) => Duration.fromISO(m.confirmFrom).toMillis() >= Duration.fromISO(m.confirmTo).toMillis(), {
+  .refine((m) => ms(m.confirmFrom) >= ms(m.confirmTo), {
     message: '"confirmFrom" must not be shorter than "confirmTo"',
     path: ['confirmFrom'],
   });
