@@ -298,10 +298,8 @@ export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
     },
   };
 }
-
-export function createExecutor(
-  deps: ExecutorDeps,
-): EffectExecutor & { store: EffectStore; resumeDue(limit?: number): Promise<ExecuteReport> } {
+/** What the executor's steps share: the stores, clients and keys, built once per executor. */
+function createExecutorEnv(deps: ExecutorDeps) {
   const { redis, keys, amo, clock, metrics } = deps;
   const log = deps.logger.child({ component: 'effects' });
   const pendingKey = keys.of('effects', 'pending');
@@ -310,617 +308,25 @@ export function createExecutor(
   const ledger = createViolationLedger(redis, keys);
   const now = (): number => clock.now().getTime();
   const shadow = (rule: string): boolean => deps.isShadow?.(rule) ?? false;
+  return { deps, redis, keys, amo, clock, metrics, log, pendingKey, deadLetterKey, store, ledger, now, shadow };
+}
 
-  const saveIntent = async (works: Work[]): Promise<void> => {
-    if (works.length === 0) return;
-    // One command per lead, sent together: a lead's hash may live on another Redis Cluster node than the next one's.
-    await Promise.all(
-      works.map((w) => {
-        const intent: Intent = {
-          plan: w.c.plan,
-          done: [...w.done].sort((a, b) => a - b),
-          attempts: w.c.attempts,
-          createdAt: now(),
-        };
-        return redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
-      }),
-    );
-  };
+type ExecutorEnv = ReturnType<typeof createExecutorEnv>;
 
-  const finish = async (works: Work[], at: number): Promise<void> => {
-    if (works.length === 0) return;
-    await Promise.all(
-      works.map((w) =>
-        redis.eval(
-          FINISH,
-          1,
-          keys.lead(w.c.plan.leadId),
-          String(LEAD_TTL_SECONDS),
-          w.c.plan.id,
-          String(at),
-          String(at - DONE_MARK_RETENTION_MS),
-          String(DONE_MARKS_KEPT),
-        ),
-      ),
-    );
-  };
-
-  const releasePending = async (leadIds: number[], lease: number): Promise<void> => {
-    await Promise.all(
-      [...new Set(leadIds)].map(async (leadId) => {
-        const left = await store.pendingPlans(leadId);
-        if (left.length === 0) await redis.eval(RELEASE_PENDING, 1, pendingKey, String(lease), String(leadId));
-      }),
-    );
-  };
-
-  const commit = async (plans: Plan[], lease = now() + INTENT_LEASE_MS): Promise<Committed[]> => {
-    const byLead = new Map<number, Plan[]>();
-    for (const p of plans) byLead.set(p.leadId, [...(byLead.get(p.leadId) ?? []), p]);
-    if (byLead.size === 0) return [];
-    // The pending marker first: an intent is never in Redis without a way for recovery to find it. Intents left
-    // pending by an earlier attempt are carried out here only if no live worker holds the lead's lease.
-    const free = new Set(
-      (
-        (await redis.eval(
-          LEASE_LEADS,
-          1,
-          pendingKey,
-          'all',
-          String(lease),
-          String(now()),
-          ...[...byLead.keys()].map(String),
-        )) as string[]
-      ).map(Number),
-    );
-    const out: Committed[] = [];
-    for (const [leadId, group] of byLead) {
-      const args: Array<string | Buffer> = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
-      for (const p of group) {
-        const pairs = Object.entries(p.state ?? {});
-        const intent: Intent = { plan: p, done: [], attempts: 0, createdAt: now() };
-        args.push(p.id, p.effects.length === 0 ? '' : JSON.stringify(intent), String(pairs.length));
-        for (const [field, value] of pairs) args.push(field, value === null ? '' : encodeLeadField(value));
-      }
-      const res = (await redis.eval(COMMIT, 1, keys.lead(leadId), ...args)) as string[];
-      group.forEach((p, i) => {
-        const status = res[i * 2];
-        if (status === 'new') {
-          if (p.effects.length > 0) out.push({ plan: p, done: [], attempts: 0, resumed: false });
-        } else if (status === 'pending' && free.has(leadId)) {
-          const intent = JSON.parse(res[i * 2 + 1] ?? '{}') as Intent;
-          out.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
-        } else if (status === 'pending') {
-          log.debug({ planId: p.id, leadId }, 'plan is being carried out by another worker');
-        } else {
-          log.debug({ planId: p.id, leadId }, 'plan already carried out; not repeated');
-        }
-      });
-    }
-    if (out.length === 0) await releasePending([...byLead.keys()], lease);
-    return out;
-  };
-
-  /**
-   * Carries out committed plans; the caller holds their leads' pending lease `lease`. In phases, each batched across
-   * the plans in hand: timers, lead writes, notes and tasks, then records and messages, then each plan settled
-   * (done, dead-lettered or parked). A plan that failed in one phase takes no part in the next.
-   */
-  const drain = async (committed: Committed[], lease = now() + INTENT_LEASE_MS): Promise<ExecuteReport> => {
-    const run = startRun(committed);
-    const renewal = setInterval(() => void run.renewLease().catch(() => undefined), Math.floor(INTENT_LEASE_MS / 4));
-    renewal.unref();
-    try {
-      logPlans(run);
-      await writeTimers(run);
-      const live = skipShadowWrites(run);
-      await writeLeads(run, live);
-      await saveIntent(run.works.filter((w) => w.done.size > w.c.done.length));
-      await run.renewLease();
-      // Notes and tasks, only for plans whose lead writes landed (a note says what was done).
-      await writeNotesAndTasks(
-        run,
-        live.filter((w) => w.error === undefined && !w.superseded),
-      );
-      await saveIntent(run.works.filter((w) => w.done.size > w.c.done.length));
-      await writeLocal(run);
-      return { outcomes: await settle(run, lease), requests: run.requests };
-    } finally {
-      clearInterval(renewal);
-    }
-  };
-
-  function startRun(committed: Committed[]): DrainRun {
-    const requests: Record<string, number> = {};
-    const works: Work[] = committed.map((c) => ({ c, done: new Set(c.done) }));
-    return {
-      works,
-      requests,
-      count: (endpoint, n = 1) => {
-        requests[endpoint] = (requests[endpoint] ?? 0) + n;
-      },
-      fail: (w, err, request) => {
-        if (w.error !== undefined) return;
-        w.error = err;
-        w.permanent = isPermanent(err);
-        w.request = request;
-      },
-      renewLease: async () => {
-        const pipeline = redis.pipeline();
-        for (const leadId of new Set(works.map((w) => w.c.plan.leadId)))
-          pipeline.zadd(pendingKey, 'XX', String(now() + INTENT_LEASE_MS), String(leadId));
-        await pipeline.exec();
-      },
-    };
-  }
-
-  function logPlans(run: DrainRun): void {
-    for (const w of run.works) {
-      log.info(
-        {
-          planId: w.c.plan.id,
-          rule: w.c.plan.rule,
-          leadId: w.c.plan.leadId,
-          reason: w.c.plan.reason,
-          effects: w.c.plan.effects.map((e) => e.kind),
-          resumed: w.c.resumed,
-        },
-        `${w.c.plan.rule}: carrying out plan`,
-      );
-      for (const e of w.c.plan.effects) metrics.decisions.inc({ rule: w.c.plan.rule, kind: e.kind });
-    }
-  }
-
-  /** Timers first: a deadline must exist as soon as the state says the clock runs. */
-  async function writeTimers(run: DrainRun): Promise<void> {
-    const toSchedule: Array<{ rule: string; leadId: number; key: string; dueAt: number }> = [];
-    const toCancel: Array<{ rule: string; leadId: number; key: string }> = [];
-    for (const w of run.works) {
-      for (const [i, e] of pendingOf(w, TIMERS)) {
-        if (e.kind === 'schedule_timer')
-          toSchedule.push({ rule: e.rule, leadId: e.leadId, key: e.key, dueAt: e.dueAt });
-        if (e.kind === 'cancel_timer') toCancel.push({ rule: e.rule, leadId: e.leadId, key: e.key });
-        w.done.add(i);
-      }
-    }
-    // A plan's cancel and schedule of the same timer (a new clock) end scheduled: cancel first.
-    await deps.timers.cancel(toCancel);
-    await deps.timers.schedule(toSchedule);
-  }
-
-  /** Shadow rules write nothing to amoCRM: their writes are logged and marked done. Returns the plans that write. */
-  function skipShadowWrites(run: DrainRun): Work[] {
-    for (const w of run.works.filter((x) => shadow(x.c.plan.rule))) {
-      for (const [i, e] of [...pendingOf(w, AMO_LEAD_WRITES), ...pendingOf(w, AMO_OTHER_WRITES)]) {
-        log.info({ planId: w.c.plan.id, leadId: w.c.plan.leadId, effect: e }, 'shadow mode: amoCRM write not made');
-        w.done.add(i);
-      }
-    }
-    return run.works.filter((w) => !shadow(w.c.plan.rule));
-  }
-
-  /** Responsible and stage: one PATCH item per plan and lead, batched across leads by the client. */
-  async function writeLeads(run: DrainRun, live: Work[]): Promise<void> {
-    const current = await readResumedLeads(run, live);
-    await Promise.all(
-      live.filter((w) => w.error === undefined).map((w) => patchLead(run, w, current.get(w.c.plan.leadId))),
-    );
-    for (const w of run.works.filter((x) => x.superseded)) {
-      log.warn(
-        {
-          planId: w.c.plan.id,
-          leadId: w.c.plan.leadId,
-          current: current.get(w.c.plan.leadId),
-          notDone: w.c.plan.effects.filter((_, i) => !w.done.has(i)).map((e) => e.kind),
-        },
-        'resumed plan superseded: the lead changed since it was made; its remaining effects are dropped',
-      );
-      w.c.plan.effects.forEach((_, i) => w.done.add(i));
-    }
-  }
-
-  /** A resumed plan's lead writes may have landed before the crash: amoCRM's view of those leads, in one read. */
-  async function readResumedLeads(run: DrainRun, live: Work[]): Promise<Map<number, LeadView>> {
-    const current = new Map<number, LeadView>();
-    const ids = [
-      ...new Set(
-        live.filter((w) => w.c.resumed && pendingOf(w, AMO_LEAD_WRITES).length > 0).map((w) => w.c.plan.leadId),
-      ),
-    ];
-    if (ids.length === 0) return current;
-    try {
-      const leads = await amo.getLeadsByIds(ids, 'sla');
-      run.count('GET /api/v4/leads');
-      for (const l of leads)
-        current.set(l.id, { responsible: l.responsible_user_id, statusId: l.status_id, pipelineId: l.pipeline_id });
-    } catch (err) {
-      for (const w of live.filter((x) => ids.includes(x.c.plan.leadId))) run.fail(w, err);
-    }
-    return current;
-  }
-
-  async function patchLead(run: DrainRun, w: Work, seen: LeadView | undefined): Promise<void> {
-    const items = pendingOf(w, AMO_LEAD_WRITES);
-    if (items.length === 0) return;
-    const update: LeadUpdate = { id: w.c.plan.leadId };
-    const indexes: number[] = [];
-    for (const [i, e] of items) {
-      if (e.kind === 'set_responsible') {
-        if (w.c.resumed && seen?.responsible === e.toUserId) {
-          w.done.add(i);
-          continue;
-        }
-        if (w.c.resumed && seen !== undefined && e.fromUserId !== undefined && seen.responsible !== e.fromUserId) {
-          // Someone (a person, or a later decision) changed the responsible since this plan was made: repeating
-          // it now would undo that change. The plan is superseded.
-          w.superseded = true;
-          continue;
-        }
-        update.responsible_user_id = e.toUserId;
-      } else if (e.kind === 'move_lead') {
-        if (w.c.resumed && seen?.statusId === e.statusId && seen.pipelineId === e.pipelineId) {
-          w.done.add(i);
-          continue;
-        }
-        update.status_id = e.statusId;
-        update.pipeline_id = e.pipelineId;
-      }
-      indexes.push(i);
-    }
-    if (indexes.length === 0) return;
-    try {
-      await amo.updateLead(update, 'sla');
-      run.count('PATCH /api/v4/leads');
-      for (const i of indexes) w.done.add(i);
-    } catch (err) {
-      run.fail(w, err, { method: 'PATCH', path: '/api/v4/leads', body: update });
-    }
-  }
-
-  /** Notes and tasks, in plan order within a plan (a task is created before a later effect moves it). */
-  async function writeNotesAndTasks(run: DrainRun, ready: Work[]): Promise<void> {
-    const notesOnLead = await readResumedNotes(run, ready);
-    const openTasks = await readResumedTasks(run, ready);
-    const taskIds = await knownTaskIds(ready);
-    const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
-    await Promise.all(
-      ready
-        .filter((w) => w.error === undefined)
-        .map(async (w) => {
-          for (const [i, e] of pendingOf(w, AMO_OTHER_WRITES)) {
-            if (w.error !== undefined) return;
-            try {
-              await writeOther(run, w, e, { notesOnLead, openTasks, taskIds, newTaskIds });
-              w.done.add(i);
-            } catch (err) {
-              run.fail(w, err, { effect: e.kind, leadId: e.leadId });
-            }
-          }
-        }),
-    );
-    if (newTaskIds.length > 0) {
-      await Promise.all(
-        newTaskIds.map((t) => redis.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref)),
-      );
-    }
-  }
-
-  async function writeOther(
-    run: DrainRun,
-    w: Work,
-    e: Effect,
-    seen: {
-      notesOnLead: Map<number, Set<string>>;
-      openTasks: Map<number, OpenTask[]>;
-      taskIds: Map<string, number>;
-      newTaskIds: Array<{ leadId: number; ref: string; id: number }>;
-    },
-  ): Promise<void> {
-    if (e.kind === 'add_note') {
-      // A resumed plan's note may be there already (the robot's same text): not repeated.
-      if (w.c.resumed && seen.notesOnLead.get(e.leadId)?.has(e.text)) return;
-      await amo.addLeadNote({ entity_id: e.leadId, note_type: 'common', params: { text: e.text } });
-      run.count('POST /api/v4/leads/notes');
-    } else if (e.kind === 'create_task') {
-      const dueSec = Math.floor(e.dueAt / 1000);
-      const existing = w.c.resumed
-        ? seen.openTasks.get(e.leadId)?.find((t) => t.text === e.text && t.due === dueSec)
-        : undefined;
-      const id =
-        existing?.id ??
-        (await amo.createTask({
-          entity_id: e.leadId,
-          entity_type: 'leads',
-          text: e.text,
-          complete_till: dueSec,
-          responsible_user_id: e.userId,
-          ...(e.taskTypeId !== undefined ? { task_type_id: e.taskTypeId } : {}),
-        }));
-      if (!existing) run.count('POST /api/v4/tasks');
-      seen.taskIds.set(`${e.leadId}|${e.ref}`, id);
-      seen.newTaskIds.push({ leadId: e.leadId, ref: e.ref, id });
-    } else if (e.kind === 'complete_task' || e.kind === 'update_task') {
-      const id = seen.taskIds.get(`${e.leadId}|${e.ref}`);
-      if (id === undefined) {
-        log.warn({ leadId: e.leadId, ref: e.ref }, 'no task was created under this ref; nothing to change');
-      } else if (e.kind === 'complete_task') {
-        await amo.completeTask(id, e.resultText);
-        run.count('PATCH /api/v4/tasks');
-      } else {
-        await amo.updateTask(id, {
-          ...(e.dueAt !== undefined ? { complete_till: Math.floor(e.dueAt / 1000) } : {}),
-          ...(e.text !== undefined ? { text: e.text } : {}),
-          ...(e.userId !== undefined ? { responsible_user_id: e.userId } : {}),
-        });
-        run.count('PATCH /api/v4/tasks');
-      }
-    }
-  }
-
-  /** The common notes of leads whose resumed plans still have a note to add (one read per lead). */
-  async function readResumedNotes(run: DrainRun, ready: Work[]): Promise<Map<number, Set<string>>> {
-    const notesOnLead = new Map<number, Set<string>>();
-    const ids = [
-      ...new Set(
-        ready.filter((w) => w.c.resumed && pendingOf(w, new Set(['add_note'])).length > 0).map((w) => w.c.plan.leadId),
-      ),
-    ];
-    for (const leadId of ids) {
-      try {
-        const notes = await amo.listLeadNotes(leadId, ['common']);
-        run.count('GET /api/v4/leads/notes');
-        notesOnLead.set(
-          leadId,
-          new Set(notes.map((n) => String((n.params as { text?: unknown } | undefined)?.text ?? ''))),
-        );
-      } catch (err) {
-        for (const w of ready.filter((x) => x.c.plan.leadId === leadId)) run.fail(w, err);
-      }
-    }
-    return notesOnLead;
-  }
-
-  /** The open tasks of leads whose resumed plans still have a task to create (one read for all). */
-  async function readResumedTasks(run: DrainRun, ready: Work[]): Promise<Map<number, OpenTask[]>> {
-    const openTasks = new Map<number, OpenTask[]>();
-    const ids = [
-      ...new Set(
-        ready
-          .filter((w) => w.c.resumed && pendingOf(w, new Set(['create_task'])).length > 0)
-          .map((w) => w.c.plan.leadId),
-      ),
-    ];
-    if (ids.length === 0) return openTasks;
-    try {
-      const tasks = await amo.listTasks({
-        'filter[entity_type]': 'leads',
-        'filter[entity_id]': ids,
-        'filter[is_completed]': 0,
-      });
-      run.count('GET /api/v4/tasks');
-      for (const t of tasks) {
-        const list = openTasks.get(t.entity_id ?? 0) ?? [];
-        list.push({ id: t.id, text: t.text ?? '', due: t.complete_till ?? 0 });
-        openTasks.set(t.entity_id ?? 0, list);
-      }
-    } catch (err) {
-      for (const w of ready.filter((x) => ids.includes(x.c.plan.leadId))) run.fail(w, err);
-    }
-    return openTasks;
-  }
-
-  /** amoCRM ids of the tasks earlier plans created under the refs these plans complete or move. */
-  async function knownTaskIds(ready: Work[]): Promise<Map<string, number>> {
-    const taskIds = new Map<string, number>();
-    const refs = [
-      ...new Set(
-        ready.flatMap((w) =>
-          pendingOf(w, new Set(['complete_task', 'update_task'])).map(
-            ([, e]) => `${e.leadId}|${(e as { ref: string }).ref}`,
-          ),
-        ),
-      ),
-    ];
-    await Promise.all(
-      refs.map(async (r) => {
-        const [lead, ...ref] = r.split('|');
-        const id = await store.taskId(Number(lead), ref.join('|'));
-        if (id !== undefined) taskIds.set(r, id);
-      }),
-    );
-    return taskIds;
-  }
-
-  /**
-   * Records and messages describe what was done: only once the plan's amoCRM writes succeeded. In plan order
-   * within a plan; plans side by side (a burst's 250 plans must not wait on each other's round trips).
-   */
-  async function writeLocal(run: DrainRun): Promise<void> {
-    await Promise.all(
-      run.works
-        .filter((x) => x.error === undefined && !x.superseded)
-        .map(async (w) => {
-          for (const [i, e] of pendingOf(w, LOCAL)) {
-            try {
-              if (e.kind === 'record') {
-                const id = await deps.records.append(
-                  shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
-                  e.dedupeId,
-                );
-                if (id !== undefined && !shadow(w.c.plan.rule)) countRecord(metrics, e.record);
-                // Also for a deduplicated append: a plan retried after a crash between the two opens the entry once.
-                if (!shadow(w.c.plan.rule)) await ledger.onRecord(e.record);
-              } else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
-              w.done.add(i);
-            } catch (err) {
-              run.fail(w, err);
-              break;
-            }
-          }
-        }),
-    );
-  }
-
-  /** Each plan ends done, dead-lettered (permanent, or out of attempts) or parked for a retry; then leases go. */
-  async function settle(run: DrainRun, lease: number): Promise<PlanOutcome[]> {
-    const { works } = run;
-    const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
-    const dead = works.filter(
-      (w) =>
-        w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS),
-    );
-    const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
-    await finish(finished, now());
-    const outcomes: PlanOutcome[] = finished.map((w) => ({
-      kind: 'done',
-      planId: w.c.plan.id,
-      leadId: w.c.plan.leadId,
-    }));
-    for (const w of dead) outcomes.push(await deadLetter(w));
-    // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
-    // (the next deadline), and it must not be taken for one already carried out.
-    if (dead.length > 0) {
-      await Promise.all(dead.map((w) => redis.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`)));
-    }
-    const retryAt = await park(parked, outcomes);
-    const settledLeads = [...new Set([...finished, ...dead].map((w) => w.c.plan.leadId))].filter(
-      (id) => !retryAt.has(id),
-    );
-    await releasePending(settledLeads, lease).catch(() => undefined);
-    // The lease was renewed during the drain: release whatever score it has now when nothing is left.
-    await Promise.all(
-      settledLeads.map(async (leadId) => {
-        if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
-      }),
-    );
-    return outcomes;
-  }
-
-  /** amoCRM refused for good: the plan goes to the dead letter, the operator is told once, its state is put back. */
-  async function deadLetter(w: Work): Promise<PlanOutcome> {
-    const left = w.c.plan.effects.filter((_, i) => !w.done.has(i));
-    const entry = {
-      at: new Date(now()).toISOString(),
-      planId: w.c.plan.id,
-      rule: w.c.plan.rule,
-      leadId: w.c.plan.leadId,
-      reason: w.c.plan.reason,
-      notDone: left,
-      request: w.request,
-      error: errorDetail(w.error),
-      attempts: w.c.attempts + 1,
-    };
-    await redis
-      .multi()
-      .lpush(deadLetterKey, JSON.stringify(entry))
-      .ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1)
-      .exec();
-    metrics.effectsDeadLettered.inc({ rule: w.c.plan.rule });
-    const alertKey = keys.of('effects', 'alerted', w.c.plan.leadId, w.c.plan.rule);
-    if ((await redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
-      metrics.amoAlerts.inc({ kind: 'effect_dead_lettered' });
-      log.error(
-        { alert: 'effect_dead_lettered', ...entry },
-        `ACTION NEEDED: amoCRM refused the robot's ${w.c.plan.rule} action on lead ${w.c.plan.leadId}; it is in ${deadLetterKey}`,
-      );
-    } else {
-      log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
-    }
-    if (w.c.plan.revert) {
-      const pipeline = redis.pipeline();
-      for (const [field, value] of Object.entries(w.c.plan.revert)) {
-        if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
-        else pipeline.hset(keys.lead(w.c.plan.leadId), field, encodeLeadField(value));
-      }
-      await pipeline.exec();
-    }
-    return {
-      kind: 'dead_lettered',
-      planId: w.c.plan.id,
-      leadId: w.c.plan.leadId,
-      error: errorDetail(w.error).message as string,
-    };
-  }
-
-  /** A transient failure: the intent keeps what was done and comes back after a backoff. Returns lead → retry time. */
-  async function park(parked: Work[], outcomes: PlanOutcome[]): Promise<Map<number, number>> {
-    const retryAt = new Map<number, number>();
-    for (const w of parked) {
-      const attempts = w.c.attempts + 1;
-      const at = now() + backoffMs(attempts - 1, w.error);
-      retryAt.set(w.c.plan.leadId, Math.min(retryAt.get(w.c.plan.leadId) ?? Infinity, at));
-      const intent: Intent = { plan: w.c.plan, done: [...w.done], attempts, createdAt: now() };
-      await redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
-      metrics.effectsParked.inc({ rule: w.c.plan.rule });
-      log.warn(
-        {
-          planId: w.c.plan.id,
-          leadId: w.c.plan.leadId,
-          attempts,
-          retryAt: new Date(at).toISOString(),
-          err: errorDetail(w.error),
-        },
-        'plan parked for a retry',
-      );
-      outcomes.push({
-        kind: 'parked',
-        planId: w.c.plan.id,
-        leadId: w.c.plan.leadId,
-        retryAt: at,
-        error: errorDetail(w.error).message as string,
-      });
-    }
-    if (retryAt.size > 0) {
-      const pipeline = redis.pipeline();
-      for (const [leadId, at] of retryAt) pipeline.zadd(pendingKey, String(at), String(leadId));
-      await pipeline.exec();
-    }
-    return retryAt;
-  }
-
-  /** Intents of leads nobody holds (a crashed worker's, or parked ones whose retry time came). */
-  const resume = async (leadIds?: number[], alreadyLeased = false): Promise<ExecuteReport> => {
-    if (!leadIds || leadIds.length === 0) return { outcomes: [], requests: {} };
-    const lease = now() + INTENT_LEASE_MS;
-    const mine = alreadyLeased
-      ? leadIds
-      : (
-          (await redis.eval(
-            LEASE_LEADS,
-            1,
-            pendingKey,
-            'free',
-            String(lease),
-            String(now()),
-            ...leadIds.map(String),
-          )) as string[]
-        ).map(Number);
-    const committed: Committed[] = [];
-    for (const leadId of mine) {
-      const fields = await redis.hgetall(keys.lead(leadId));
-      for (const [f, v] of Object.entries(fields)) {
-        if (!f.startsWith('intent:')) continue;
-        const intent = JSON.parse(v) as Intent;
-        committed.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
-      }
-    }
-    if (committed.length === 0) {
-      for (const leadId of mine)
-        if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
-      return { outcomes: [], requests: {} };
-    }
-    return drain(committed, lease);
-  };
-
+export function createExecutor(
+  deps: ExecutorDeps,
+): EffectExecutor & { store: EffectStore; resumeDue(limit?: number): Promise<ExecuteReport> } {
+  const env = createExecutorEnv(deps);
+  const { redis, pendingKey, store, now } = env;
   return {
     store,
-    commit: (plans) => commit(plans),
-    drain: (committed) => drain(committed),
+    commit: (plans) => commit(env, plans),
+    drain: (committed) => drain(env, committed),
     async execute(plans) {
       const lease = now() + INTENT_LEASE_MS;
-      return drain(await commit(plans, lease), lease);
+      return drain(env, await commit(env, plans, lease), lease);
     },
-    resume: (leadIds) => resume(leadIds),
+    resume: (leadIds) => resume(env, leadIds),
     /** Recovery: intents whose lease ended (a crashed worker) or whose retry time came. */
     async resumeDue(limit = 250) {
       const t = now();
@@ -933,9 +339,637 @@ export function createExecutor(
         String(t + INTENT_LEASE_MS),
       )) as string[];
       if (due.length === 0) return { outcomes: [], requests: {} };
-      return resume(due.map(Number), true);
+      return resume(env, due.map(Number), true);
     },
   };
+}
+
+async function saveIntent(env: ExecutorEnv, works: Work[]): Promise<void> {
+  const { redis, keys, now } = env;
+  if (works.length === 0) return;
+  // One command per lead, sent together: a lead's hash may live on another Redis Cluster node than the next one's.
+  await Promise.all(
+    works.map((w) => {
+      const intent: Intent = {
+        plan: w.c.plan,
+        done: [...w.done].sort((a, b) => a - b),
+        attempts: w.c.attempts,
+        createdAt: now(),
+      };
+      return redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+    }),
+  );
+}
+
+async function finish(env: ExecutorEnv, works: Work[], at: number): Promise<void> {
+  const { redis, keys } = env;
+  if (works.length === 0) return;
+  await Promise.all(
+    works.map((w) =>
+      redis.eval(
+        FINISH,
+        1,
+        keys.lead(w.c.plan.leadId),
+        String(LEAD_TTL_SECONDS),
+        w.c.plan.id,
+        String(at),
+        String(at - DONE_MARK_RETENTION_MS),
+        String(DONE_MARKS_KEPT),
+      ),
+    ),
+  );
+}
+
+async function releasePending(env: ExecutorEnv, leadIds: number[], lease: number): Promise<void> {
+  const { redis, pendingKey, store } = env;
+  await Promise.all(
+    [...new Set(leadIds)].map(async (leadId) => {
+      const left = await store.pendingPlans(leadId);
+      if (left.length === 0) await redis.eval(RELEASE_PENDING, 1, pendingKey, String(lease), String(leadId));
+    }),
+  );
+}
+
+async function commit(env: ExecutorEnv, plans: Plan[], lease = env.now() + INTENT_LEASE_MS): Promise<Committed[]> {
+  const { redis, keys, log, pendingKey, now } = env;
+  const byLead = new Map<number, Plan[]>();
+  for (const p of plans) byLead.set(p.leadId, [...(byLead.get(p.leadId) ?? []), p]);
+  if (byLead.size === 0) return [];
+  // The pending marker first: an intent is never in Redis without a way for recovery to find it. Intents left
+  // pending by an earlier attempt are carried out here only if no live worker holds the lead's lease.
+  const free = new Set(
+    (
+      (await redis.eval(
+        LEASE_LEADS,
+        1,
+        pendingKey,
+        'all',
+        String(lease),
+        String(now()),
+        ...[...byLead.keys()].map(String),
+      )) as string[]
+    ).map(Number),
+  );
+  const out: Committed[] = [];
+  for (const [leadId, group] of byLead) {
+    const args: Array<string | Buffer> = [String(LEAD_TTL_SECONDS), String(now()), String(group.length)];
+    for (const p of group) {
+      const pairs = Object.entries(p.state ?? {});
+      const intent: Intent = { plan: p, done: [], attempts: 0, createdAt: now() };
+      args.push(p.id, p.effects.length === 0 ? '' : JSON.stringify(intent), String(pairs.length));
+      for (const [field, value] of pairs) args.push(field, value === null ? '' : encodeLeadField(value));
+    }
+    const res = (await redis.eval(COMMIT, 1, keys.lead(leadId), ...args)) as string[];
+    group.forEach((p, i) => {
+      const status = res[i * 2];
+      if (status === 'new') {
+        if (p.effects.length > 0) out.push({ plan: p, done: [], attempts: 0, resumed: false });
+      } else if (status === 'pending' && free.has(leadId)) {
+        const intent = JSON.parse(res[i * 2 + 1] ?? '{}') as Intent;
+        out.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
+      } else if (status === 'pending') {
+        log.debug({ planId: p.id, leadId }, 'plan is being carried out by another worker');
+      } else {
+        log.debug({ planId: p.id, leadId }, 'plan already carried out; not repeated');
+      }
+    });
+  }
+  if (out.length === 0) await releasePending(env, [...byLead.keys()], lease);
+  return out;
+}
+
+/**
+ * Carries out committed plans; the caller holds their leads' pending lease `lease`. In phases, each batched across
+ * the plans in hand: timers, lead writes, notes and tasks, then records and messages, then each plan settled
+ * (done, dead-lettered or parked). A plan that failed in one phase takes no part in the next.
+ */
+async function drain(
+  env: ExecutorEnv,
+  committed: Committed[],
+  lease = env.now() + INTENT_LEASE_MS,
+): Promise<ExecuteReport> {
+  const run = startRun(env, committed);
+  const renewal = setInterval(() => void run.renewLease().catch(() => undefined), Math.floor(INTENT_LEASE_MS / 4));
+  renewal.unref();
+  try {
+    logPlans(env, run);
+    await writeTimers(env, run);
+    const live = skipShadowWrites(env, run);
+    await writeLeads(env, run, live);
+    await saveIntent(
+      env,
+      run.works.filter((w) => w.done.size > w.c.done.length),
+    );
+    await run.renewLease();
+    // Notes and tasks, only for plans whose lead writes landed (a note says what was done).
+    await writeNotesAndTasks(
+      env,
+      run,
+      live.filter((w) => w.error === undefined && !w.superseded),
+    );
+    await saveIntent(
+      env,
+      run.works.filter((w) => w.done.size > w.c.done.length),
+    );
+    await writeLocal(env, run);
+    return { outcomes: await settle(env, run, lease), requests: run.requests };
+  } finally {
+    clearInterval(renewal);
+  }
+}
+
+function startRun(env: ExecutorEnv, committed: Committed[]): DrainRun {
+  const { redis, pendingKey, now } = env;
+  const requests: Record<string, number> = {};
+  const works: Work[] = committed.map((c) => ({ c, done: new Set(c.done) }));
+  return {
+    works,
+    requests,
+    count: (endpoint, n = 1) => {
+      requests[endpoint] = (requests[endpoint] ?? 0) + n;
+    },
+    fail: (w, err, request) => {
+      if (w.error !== undefined) return;
+      w.error = err;
+      w.permanent = isPermanent(err);
+      w.request = request;
+    },
+    renewLease: async () => {
+      const pipeline = redis.pipeline();
+      for (const leadId of new Set(works.map((w) => w.c.plan.leadId)))
+        pipeline.zadd(pendingKey, 'XX', String(now() + INTENT_LEASE_MS), String(leadId));
+      await pipeline.exec();
+    },
+  };
+}
+
+function logPlans(env: ExecutorEnv, run: DrainRun): void {
+  const { metrics, log } = env;
+  for (const w of run.works) {
+    log.info(
+      {
+        planId: w.c.plan.id,
+        rule: w.c.plan.rule,
+        leadId: w.c.plan.leadId,
+        reason: w.c.plan.reason,
+        effects: w.c.plan.effects.map((e) => e.kind),
+        resumed: w.c.resumed,
+      },
+      `${w.c.plan.rule}: carrying out plan`,
+    );
+    for (const e of w.c.plan.effects) metrics.decisions.inc({ rule: w.c.plan.rule, kind: e.kind });
+  }
+}
+
+/** Timers first: a deadline must exist as soon as the state says the clock runs. */
+async function writeTimers(env: ExecutorEnv, run: DrainRun): Promise<void> {
+  const { deps } = env;
+  const toSchedule: Array<{ rule: string; leadId: number; key: string; dueAt: number }> = [];
+  const toCancel: Array<{ rule: string; leadId: number; key: string }> = [];
+  for (const w of run.works) {
+    for (const [i, e] of pendingOf(w, TIMERS)) {
+      if (e.kind === 'schedule_timer') toSchedule.push({ rule: e.rule, leadId: e.leadId, key: e.key, dueAt: e.dueAt });
+      if (e.kind === 'cancel_timer') toCancel.push({ rule: e.rule, leadId: e.leadId, key: e.key });
+      w.done.add(i);
+    }
+  }
+  // A plan's cancel and schedule of the same timer (a new clock) end scheduled: cancel first.
+  await deps.timers.cancel(toCancel);
+  await deps.timers.schedule(toSchedule);
+}
+
+/** Shadow rules write nothing to amoCRM: their writes are logged and marked done. Returns the plans that write. */
+function skipShadowWrites(env: ExecutorEnv, run: DrainRun): Work[] {
+  const { log, shadow } = env;
+  for (const w of run.works.filter((x) => shadow(x.c.plan.rule))) {
+    for (const [i, e] of [...pendingOf(w, AMO_LEAD_WRITES), ...pendingOf(w, AMO_OTHER_WRITES)]) {
+      log.info({ planId: w.c.plan.id, leadId: w.c.plan.leadId, effect: e }, 'shadow mode: amoCRM write not made');
+      w.done.add(i);
+    }
+  }
+  return run.works.filter((w) => !shadow(w.c.plan.rule));
+}
+
+/** Responsible and stage: one PATCH item per plan and lead, batched across leads by the client. */
+async function writeLeads(env: ExecutorEnv, run: DrainRun, live: Work[]): Promise<void> {
+  const { log } = env;
+  const current = await readResumedLeads(env, run, live);
+  await Promise.all(
+    live.filter((w) => w.error === undefined).map((w) => patchLead(env, run, w, current.get(w.c.plan.leadId))),
+  );
+  for (const w of run.works.filter((x) => x.superseded)) {
+    log.warn(
+      {
+        planId: w.c.plan.id,
+        leadId: w.c.plan.leadId,
+        current: current.get(w.c.plan.leadId),
+        notDone: w.c.plan.effects.filter((_, i) => !w.done.has(i)).map((e) => e.kind),
+      },
+      'resumed plan superseded: the lead changed since it was made; its remaining effects are dropped',
+    );
+    w.c.plan.effects.forEach((_, i) => w.done.add(i));
+  }
+}
+
+/** A resumed plan's lead writes may have landed before the crash: amoCRM's view of those leads, in one read. */
+async function readResumedLeads(env: ExecutorEnv, run: DrainRun, live: Work[]): Promise<Map<number, LeadView>> {
+  const { amo } = env;
+  const current = new Map<number, LeadView>();
+  const ids = [
+    ...new Set(live.filter((w) => w.c.resumed && pendingOf(w, AMO_LEAD_WRITES).length > 0).map((w) => w.c.plan.leadId)),
+  ];
+  if (ids.length === 0) return current;
+  try {
+    const leads = await amo.getLeadsByIds(ids, 'sla');
+    run.count('GET /api/v4/leads');
+    for (const l of leads)
+      current.set(l.id, { responsible: l.responsible_user_id, statusId: l.status_id, pipelineId: l.pipeline_id });
+  } catch (err) {
+    for (const w of live.filter((x) => ids.includes(x.c.plan.leadId))) run.fail(w, err);
+  }
+  return current;
+}
+
+async function patchLead(env: ExecutorEnv, run: DrainRun, w: Work, seen: LeadView | undefined): Promise<void> {
+  const { amo } = env;
+  const items = pendingOf(w, AMO_LEAD_WRITES);
+  if (items.length === 0) return;
+  const update: LeadUpdate = { id: w.c.plan.leadId };
+  const indexes: number[] = [];
+  for (const [i, e] of items) {
+    if (e.kind === 'set_responsible') {
+      if (w.c.resumed && seen?.responsible === e.toUserId) {
+        w.done.add(i);
+        continue;
+      }
+      if (w.c.resumed && seen !== undefined && e.fromUserId !== undefined && seen.responsible !== e.fromUserId) {
+        // Someone (a person, or a later decision) changed the responsible since this plan was made: repeating
+        // it now would undo that change. The plan is superseded.
+        w.superseded = true;
+        continue;
+      }
+      update.responsible_user_id = e.toUserId;
+    } else if (e.kind === 'move_lead') {
+      if (w.c.resumed && seen?.statusId === e.statusId && seen.pipelineId === e.pipelineId) {
+        w.done.add(i);
+        continue;
+      }
+      update.status_id = e.statusId;
+      update.pipeline_id = e.pipelineId;
+    }
+    indexes.push(i);
+  }
+  if (indexes.length === 0) return;
+  try {
+    await amo.updateLead(update, 'sla');
+    run.count('PATCH /api/v4/leads');
+    for (const i of indexes) w.done.add(i);
+  } catch (err) {
+    run.fail(w, err, { method: 'PATCH', path: '/api/v4/leads', body: update });
+  }
+}
+
+/** Notes and tasks, in plan order within a plan (a task is created before a later effect moves it). */
+async function writeNotesAndTasks(env: ExecutorEnv, run: DrainRun, ready: Work[]): Promise<void> {
+  const { redis, keys } = env;
+  const notesOnLead = await readResumedNotes(env, run, ready);
+  const openTasks = await readResumedTasks(env, run, ready);
+  const taskIds = await knownTaskIds(env, ready);
+  const newTaskIds: Array<{ leadId: number; ref: string; id: number }> = [];
+  await Promise.all(
+    ready
+      .filter((w) => w.error === undefined)
+      .map(async (w) => {
+        for (const [i, e] of pendingOf(w, AMO_OTHER_WRITES)) {
+          if (w.error !== undefined) return;
+          try {
+            await writeOther(env, run, w, e, { notesOnLead, openTasks, taskIds, newTaskIds });
+            w.done.add(i);
+          } catch (err) {
+            run.fail(w, err, { effect: e.kind, leadId: e.leadId });
+          }
+        }
+      }),
+  );
+  if (newTaskIds.length > 0) {
+    await Promise.all(
+      newTaskIds.map((t) => redis.hset(keys.lead(t.leadId), `task:${t.ref}`, String(t.id), `taskid:${t.id}`, t.ref)),
+    );
+  }
+}
+
+async function writeOther(
+  env: ExecutorEnv,
+  run: DrainRun,
+  w: Work,
+  e: Effect,
+  seen: {
+    notesOnLead: Map<number, Set<string>>;
+    openTasks: Map<number, OpenTask[]>;
+    taskIds: Map<string, number>;
+    newTaskIds: Array<{ leadId: number; ref: string; id: number }>;
+  },
+): Promise<void> {
+  const { amo, log } = env;
+  if (e.kind === 'add_note') {
+    // A resumed plan's note may be there already (the robot's same text): not repeated.
+    if (w.c.resumed && seen.notesOnLead.get(e.leadId)?.has(e.text)) return;
+    await amo.addLeadNote({ entity_id: e.leadId, note_type: 'common', params: { text: e.text } });
+    run.count('POST /api/v4/leads/notes');
+  } else if (e.kind === 'create_task') {
+    const dueSec = Math.floor(e.dueAt / 1000);
+    const existing = w.c.resumed
+      ? seen.openTasks.get(e.leadId)?.find((t) => t.text === e.text && t.due === dueSec)
+      : undefined;
+    const id =
+      existing?.id ??
+      (await amo.createTask({
+        entity_id: e.leadId,
+        entity_type: 'leads',
+        text: e.text,
+        complete_till: dueSec,
+        responsible_user_id: e.userId,
+        ...(e.taskTypeId !== undefined ? { task_type_id: e.taskTypeId } : {}),
+      }));
+    if (!existing) run.count('POST /api/v4/tasks');
+    seen.taskIds.set(`${e.leadId}|${e.ref}`, id);
+    seen.newTaskIds.push({ leadId: e.leadId, ref: e.ref, id });
+  } else if (e.kind === 'complete_task' || e.kind === 'update_task') {
+    const id = seen.taskIds.get(`${e.leadId}|${e.ref}`);
+    if (id === undefined) {
+      log.warn({ leadId: e.leadId, ref: e.ref }, 'no task was created under this ref; nothing to change');
+    } else if (e.kind === 'complete_task') {
+      await amo.completeTask(id, e.resultText);
+      run.count('PATCH /api/v4/tasks');
+    } else {
+      await amo.updateTask(id, {
+        ...(e.dueAt !== undefined ? { complete_till: Math.floor(e.dueAt / 1000) } : {}),
+        ...(e.text !== undefined ? { text: e.text } : {}),
+        ...(e.userId !== undefined ? { responsible_user_id: e.userId } : {}),
+      });
+      run.count('PATCH /api/v4/tasks');
+    }
+  }
+}
+
+/** The common notes of leads whose resumed plans still have a note to add (one read per lead). */
+async function readResumedNotes(env: ExecutorEnv, run: DrainRun, ready: Work[]): Promise<Map<number, Set<string>>> {
+  const { amo } = env;
+  const notesOnLead = new Map<number, Set<string>>();
+  const ids = [
+    ...new Set(
+      ready.filter((w) => w.c.resumed && pendingOf(w, new Set(['add_note'])).length > 0).map((w) => w.c.plan.leadId),
+    ),
+  ];
+  for (const leadId of ids) {
+    try {
+      const notes = await amo.listLeadNotes(leadId, ['common']);
+      run.count('GET /api/v4/leads/notes');
+      notesOnLead.set(
+        leadId,
+        new Set(notes.map((n) => String((n.params as { text?: unknown } | undefined)?.text ?? ''))),
+      );
+    } catch (err) {
+      for (const w of ready.filter((x) => x.c.plan.leadId === leadId)) run.fail(w, err);
+    }
+  }
+  return notesOnLead;
+}
+
+/** The open tasks of leads whose resumed plans still have a task to create (one read for all). */
+async function readResumedTasks(env: ExecutorEnv, run: DrainRun, ready: Work[]): Promise<Map<number, OpenTask[]>> {
+  const { amo } = env;
+  const openTasks = new Map<number, OpenTask[]>();
+  const ids = [
+    ...new Set(
+      ready.filter((w) => w.c.resumed && pendingOf(w, new Set(['create_task'])).length > 0).map((w) => w.c.plan.leadId),
+    ),
+  ];
+  if (ids.length === 0) return openTasks;
+  try {
+    const tasks = await amo.listTasks({
+      'filter[entity_type]': 'leads',
+      'filter[entity_id]': ids,
+      'filter[is_completed]': 0,
+    });
+    run.count('GET /api/v4/tasks');
+    for (const t of tasks) {
+      const list = openTasks.get(t.entity_id ?? 0) ?? [];
+      list.push({ id: t.id, text: t.text ?? '', due: t.complete_till ?? 0 });
+      openTasks.set(t.entity_id ?? 0, list);
+    }
+  } catch (err) {
+    for (const w of ready.filter((x) => ids.includes(x.c.plan.leadId))) run.fail(w, err);
+  }
+  return openTasks;
+}
+
+/** amoCRM ids of the tasks earlier plans created under the refs these plans complete or move. */
+async function knownTaskIds(env: ExecutorEnv, ready: Work[]): Promise<Map<string, number>> {
+  const { store } = env;
+  const taskIds = new Map<string, number>();
+  const refs = [
+    ...new Set(
+      ready.flatMap((w) =>
+        pendingOf(w, new Set(['complete_task', 'update_task'])).map(
+          ([, e]) => `${e.leadId}|${(e as { ref: string }).ref}`,
+        ),
+      ),
+    ),
+  ];
+  await Promise.all(
+    refs.map(async (r) => {
+      const [lead, ...ref] = r.split('|');
+      const id = await store.taskId(Number(lead), ref.join('|'));
+      if (id !== undefined) taskIds.set(r, id);
+    }),
+  );
+  return taskIds;
+}
+
+/**
+ * Records and messages describe what was done: only once the plan's amoCRM writes succeeded. In plan order
+ * within a plan; plans side by side (a burst's 250 plans must not wait on each other's round trips).
+ */
+async function writeLocal(env: ExecutorEnv, run: DrainRun): Promise<void> {
+  const { deps, metrics, ledger, shadow } = env;
+  await Promise.all(
+    run.works
+      .filter((x) => x.error === undefined && !x.superseded)
+      .map(async (w) => {
+        for (const [i, e] of pendingOf(w, LOCAL)) {
+          try {
+            if (e.kind === 'record') {
+              const id = await deps.records.append(
+                shadow(w.c.plan.rule) ? { ...e.record, reason: `[shadow] ${e.record.reason}` } : e.record,
+                e.dedupeId,
+              );
+              if (id !== undefined && !shadow(w.c.plan.rule)) countRecord(metrics, e.record);
+              // Also for a deduplicated append: a plan retried after a crash between the two opens the entry once.
+              if (!shadow(w.c.plan.rule)) await ledger.onRecord(e.record);
+            } else if (e.kind === 'message' && !shadow(w.c.plan.rule)) await deps.outbox.push(e.message, e.dedupeId);
+            w.done.add(i);
+          } catch (err) {
+            run.fail(w, err);
+            break;
+          }
+        }
+      }),
+  );
+}
+
+/** Each plan ends done, dead-lettered (permanent, or out of attempts) or parked for a retry; then leases go. */
+async function settle(env: ExecutorEnv, run: DrainRun, lease: number): Promise<PlanOutcome[]> {
+  const { redis, keys, pendingKey, store, now } = env;
+  const { works } = run;
+  const finished = works.filter((w) => w.done.size >= w.c.plan.effects.length);
+  const dead = works.filter(
+    (w) => w.error !== undefined && !finished.includes(w) && (w.permanent === true || w.c.attempts + 1 >= MAX_ATTEMPTS),
+  );
+  const parked = works.filter((w) => !finished.includes(w) && !dead.includes(w));
+  await finish(env, finished, now());
+  const outcomes: PlanOutcome[] = finished.map((w) => ({
+    kind: 'done',
+    planId: w.c.plan.id,
+    leadId: w.c.plan.leadId,
+  }));
+  for (const w of dead) outcomes.push(await deadLetter(env, w));
+  // No done marker for a dead-lettered plan: after its state is reverted, the same decision may be tried again
+  // (the next deadline), and it must not be taken for one already carried out.
+  if (dead.length > 0) {
+    await Promise.all(dead.map((w) => redis.hdel(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`)));
+  }
+  const retryAt = await park(env, parked, outcomes);
+  const settledLeads = [...new Set([...finished, ...dead].map((w) => w.c.plan.leadId))].filter(
+    (id) => !retryAt.has(id),
+  );
+  await releasePending(env, settledLeads, lease).catch(() => undefined);
+  // The lease was renewed during the drain: release whatever score it has now when nothing is left.
+  await Promise.all(
+    settledLeads.map(async (leadId) => {
+      if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+    }),
+  );
+  return outcomes;
+}
+
+/** amoCRM refused for good: the plan goes to the dead letter, the operator is told once, its state is put back. */
+async function deadLetter(env: ExecutorEnv, w: Work): Promise<PlanOutcome> {
+  const { redis, keys, metrics, log, deadLetterKey, now } = env;
+  const left = w.c.plan.effects.filter((_, i) => !w.done.has(i));
+  const entry = {
+    at: new Date(now()).toISOString(),
+    planId: w.c.plan.id,
+    rule: w.c.plan.rule,
+    leadId: w.c.plan.leadId,
+    reason: w.c.plan.reason,
+    notDone: left,
+    request: w.request,
+    error: errorDetail(w.error),
+    attempts: w.c.attempts + 1,
+  };
+  await redis
+    .multi()
+    .lpush(deadLetterKey, JSON.stringify(entry))
+    .ltrim(deadLetterKey, 0, DEAD_LETTER_LIMIT - 1)
+    .exec();
+  metrics.effectsDeadLettered.inc({ rule: w.c.plan.rule });
+  const alertKey = keys.of('effects', 'alerted', w.c.plan.leadId, w.c.plan.rule);
+  if ((await redis.set(alertKey, '1', 'EX', 24 * 3600, 'NX')) === 'OK') {
+    metrics.amoAlerts.inc({ kind: 'effect_dead_lettered' });
+    log.error(
+      { alert: 'effect_dead_lettered', ...entry },
+      `ACTION NEEDED: amoCRM refused the robot's ${w.c.plan.rule} action on lead ${w.c.plan.leadId}; it is in ${deadLetterKey}`,
+    );
+  } else {
+    log.warn({ ...entry }, 'effect dead-lettered (operator already alerted for this lead and rule)');
+  }
+  if (w.c.plan.revert) {
+    const pipeline = redis.pipeline();
+    for (const [field, value] of Object.entries(w.c.plan.revert)) {
+      if (value === null) pipeline.hdel(keys.lead(w.c.plan.leadId), field);
+      else pipeline.hset(keys.lead(w.c.plan.leadId), field, encodeLeadField(value));
+    }
+    await pipeline.exec();
+  }
+  return {
+    kind: 'dead_lettered',
+    planId: w.c.plan.id,
+    leadId: w.c.plan.leadId,
+    error: errorDetail(w.error).message as string,
+  };
+}
+
+/** A transient failure: the intent keeps what was done and comes back after a backoff. Returns lead → retry time. */
+async function park(env: ExecutorEnv, parked: Work[], outcomes: PlanOutcome[]): Promise<Map<number, number>> {
+  const { redis, keys, metrics, log, pendingKey, now } = env;
+  const retryAt = new Map<number, number>();
+  for (const w of parked) {
+    const attempts = w.c.attempts + 1;
+    const at = now() + backoffMs(attempts - 1, w.error);
+    retryAt.set(w.c.plan.leadId, Math.min(retryAt.get(w.c.plan.leadId) ?? Infinity, at));
+    const intent: Intent = { plan: w.c.plan, done: [...w.done], attempts, createdAt: now() };
+    await redis.hset(keys.lead(w.c.plan.leadId), `intent:${w.c.plan.id}`, JSON.stringify(intent));
+    metrics.effectsParked.inc({ rule: w.c.plan.rule });
+    log.warn(
+      {
+        planId: w.c.plan.id,
+        leadId: w.c.plan.leadId,
+        attempts,
+        retryAt: new Date(at).toISOString(),
+        err: errorDetail(w.error),
+      },
+      'plan parked for a retry',
+    );
+    outcomes.push({
+      kind: 'parked',
+      planId: w.c.plan.id,
+      leadId: w.c.plan.leadId,
+      retryAt: at,
+      error: errorDetail(w.error).message as string,
+    });
+  }
+  if (retryAt.size > 0) {
+    const pipeline = redis.pipeline();
+    for (const [leadId, at] of retryAt) pipeline.zadd(pendingKey, String(at), String(leadId));
+    await pipeline.exec();
+  }
+  return retryAt;
+}
+
+/** Intents of leads nobody holds (a crashed worker's, or parked ones whose retry time came). */
+async function resume(env: ExecutorEnv, leadIds?: number[], alreadyLeased = false): Promise<ExecuteReport> {
+  const { redis, keys, pendingKey, store, now } = env;
+  if (!leadIds || leadIds.length === 0) return { outcomes: [], requests: {} };
+  const lease = now() + INTENT_LEASE_MS;
+  const mine = alreadyLeased
+    ? leadIds
+    : (
+        (await redis.eval(
+          LEASE_LEADS,
+          1,
+          pendingKey,
+          'free',
+          String(lease),
+          String(now()),
+          ...leadIds.map(String),
+        )) as string[]
+      ).map(Number);
+  const committed: Committed[] = [];
+  for (const leadId of mine) {
+    const fields = await redis.hgetall(keys.lead(leadId));
+    for (const [f, v] of Object.entries(fields)) {
+      if (!f.startsWith('intent:')) continue;
+      const intent = JSON.parse(v) as Intent;
+      committed.push({ plan: intent.plan, done: intent.done, attempts: intent.attempts, resumed: true });
+    }
+  }
+  if (committed.length === 0) {
+    for (const leadId of mine)
+      if ((await store.pendingPlans(leadId)).length === 0) await redis.zrem(pendingKey, String(leadId));
+    return { outcomes: [], requests: {} };
+  }
+  return drain(env, committed, lease);
 }
 
 export type Executor = ReturnType<typeof createExecutor>;
