@@ -177,17 +177,6 @@ export interface ViolationInput {
   events?: Array<{ what: string; at: number }>;
 }
 
-/** Which compiled piece of `stageRules` a rule id reads (its values go into a violation's evidence). */
-const CONFIG_OF: Record<string, keyof CompiledStageRules> = {
-  R4: 'handoff',
-  R5: 'closeReason',
-  R6: 'deferred',
-  R7: 'meeting',
-  R8: 'mustPassThrough',
-  R9: 'offer',
-  R10: 'weeklyUpdate',
-};
-
 /** A compiled config piece as plain JSON (maps and sets as objects and lists), for the ledger's evidence. */
 export function plainConfig(value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), plainConfig(v)]));
@@ -200,7 +189,7 @@ export function plainConfig(value: unknown): unknown {
 
 /** What the rule used: the window it measured, the lead as it saw it, its config in force, the events it read. */
 export function stageEvidence(v: ViolationInput, ctx: StageContext): ViolationEvidence {
-  const key = CONFIG_OF[v.rule];
+  const key = ctx.stage.pieceOf?.[v.rule];
   const config = key !== undefined ? plainConfig(ctx.stage[key]) : undefined;
   return {
     since: iso(v.since),

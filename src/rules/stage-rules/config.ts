@@ -13,10 +13,15 @@ import type { CompiledWeeklyUpdate } from './r10-weekly-update/config.js';
 export { StageDurationSchema, type StageRef } from './parts.js';
 export type { CompiledMustPass } from './r8-must-pass-through/config.js';
 
+/** The per-rule pieces of the compiled block. */
+export type StagePieceKey = Exclude<keyof CompiledStageRules, 'pipelineId' | 'statusNames' | 'pieceOf'>;
+
 export interface CompiledStageRules {
   pipelineId: number;
   /** Every stage of the account's pipelines: id → name, for notes. */
   statusNames: ReadonlyMap<number, string>;
+  /** Which piece each rule reads, by rule id (`R9` → `offer`), from the registry: a violation's evidence quotes it. */
+  pieceOf: Readonly<Record<string, StagePieceKey>>;
   handoff?: CompiledHandoff;
   closeReason?: CompiledCloseReason;
   deferred?: CompiledDeferred;

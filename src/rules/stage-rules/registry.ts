@@ -35,7 +35,7 @@ const KEYS = Object.keys(STAGE_RULE_DEFINITIONS) as StageRuleKey[];
 /** Every compiled piece of CompiledStageRules comes from exactly one definition's compile step. */
 type Pieces = { [K in StageRuleKey]: Exclude<ReturnType<Definitions[K]['compile']>, undefined> };
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const piecesMatch: Same<Pieces, Required<Omit<CompiledStageRules, 'pipelineId' | 'statusNames'>>> = true;
+const piecesMatch: Same<Pieces, Required<Omit<CompiledStageRules, 'pipelineId' | 'statusNames' | 'pieceOf'>>> = true;
 void piecesMatch;
 
 export const STAGE_RULES: StageRule[] = KEYS.map((k) => STAGE_RULE_DEFINITIONS[k].handlers);
@@ -81,6 +81,7 @@ export function compileStageRules(
   const out: Record<string, unknown> = {
     pipelineId: pipeline.id,
     statusNames: new Map(dir.pipelines.flatMap((p) => p.statuses.map((x) => [x.id, x.name] as [number, string]))),
+    pieceOf: Object.fromEntries(KEYS.map((key) => [STAGE_RULE_DEFINITIONS[key].id, key])),
   };
   for (const key of KEYS) {
     const compile = STAGE_RULE_DEFINITIONS[key].compile as (c: unknown, t: StageCompileTools) => unknown;
