@@ -298,6 +298,7 @@ export function createEffectStore(redis: Redis, keys: Keys): EffectStore {
     },
   };
 }
+
 /** What the executor's steps share: the stores, clients and keys, built once per executor. */
 function createExecutorEnv(deps: ExecutorDeps) {
   const { redis, keys, amo, clock, metrics } = deps;

@@ -135,7 +135,7 @@ if last and tonumber(ARGV[2]) - tonumber(last) < tonumber(ARGV[3]) then return l
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 return false`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
-/** What the steps below share: the stores, clients and keys, built once. */
+/** What the steps below share: their dependencies, stores and keys, built once per instance. */
 function createDeliveryEnv(deps: DeliveryDeps) {
   const k = telegramKeys(deps.keys);
   const ledger = createViolationLedger(deps.redis, deps.keys);

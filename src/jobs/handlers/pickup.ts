@@ -246,361 +246,398 @@ export function effectsOf(decisions: Decision[], clockBefore: number): Effect[] 
   return out;
 }
 
-export function createPickupEngine(deps: PickupEngineDeps) {
+/** What the steps below share: their dependencies, stores and keys, built once per instance. */
+function createPickupEngineEnv(deps: PickupEngineDeps) {
   const { pickups, distribution } = deps;
   const log = deps.logger.child({ rule: 'pickup' });
 
-  const context = async (): Promise<RuleContext> => {
-    const rules = deps.rules();
-    const ids = rules.departments.flatMap((d) => d.managers.map((m) => m.userId));
-    const base: RuleContext = { rules, now: deps.clock.now().getTime(), loads: await distribution.loads(ids) };
-    return deps.context ? deps.context(base) : base;
-  };
-
   const returningClient = (): boolean => deps.rules().routing?.returningClient === true;
   const leadsOptions = (): { with?: Array<'contacts'> } => (returningClient() ? { with: ['contacts'] } : {});
+  return { deps, pickups, distribution, log, returningClient, leadsOptions };
+}
 
-  /** The owners of the leads' main contacts, in one contacts request for the whole batch (none when routing is off). */
-  const contactOwners = async (leads: ApiLead[], priority: Priority): Promise<Map<number, number>> => {
-    if (!returningClient()) return new Map();
-    const ids = [...new Set(leads.map(mainContactIdOf).filter((id): id is number => id !== undefined))];
-    if (ids.length === 0) return new Map();
-    const contacts = await deps.amo.getContactsByIds(ids, priority);
-    return new Map(contacts.map((c) => [c.id, c.responsible_user_id]));
-  };
+type PickupEngineEnv = ReturnType<typeof createPickupEngineEnv>;
 
-  /**
-   * Resolves the shell steps inside a result (the atomic pick, releasing loads) and returns the final pickup state
-   * with every decision. The pick is idempotent per (lead, clock), so a retry gets the same manager.
-   */
-  const resolve = async (result: PickupResult, lead: LeadSnapshot, ctx: RuleContext): Promise<PickupResult> => {
-    let pickup = result.pickup;
-    const decisions: Decision[] = [];
-    for (const d of result.decisions) {
-      if (d.kind === 'assign') {
-        const input = {
-          pool: d.request.department,
-          leadId: d.request.leadId,
-          clock: d.request.clock,
-          candidates: d.request.eligible,
-          strategy: d.request.strategy,
-        };
-        const picked = await distribution.pick(input);
-        const explanation = explanationOf(
-          { ...input, department: d.request.department, skipped: d.request.skipped },
-          picked,
-        );
-        log.info(
-          {
-            leadId: d.request.leadId,
-            department: d.request.department,
-            cause: d.request.cause,
-            eligible: d.request.eligible.map((c) => c.userId),
-            skipped: d.request.skipped,
-            winner: picked.winner,
-          },
-          'pickup: manager picked',
-        );
-        const next = await resolve(decideAfterPick(pickup, lead, d.request, explanation, ctx), lead, ctx);
-        pickup = next.pickup;
-        decisions.push(...next.decisions);
-      } else {
-        // Releasing a load is idempotent (a set removal): done now, so the pick above sees the right loads.
-        if (d.kind === 'release_load') await distribution.release(d.leadId);
-        decisions.push(d);
-      }
-    }
-    return { pickup, decisions };
-  };
+/** A step's arguments after its context. */
+type Rest<F> = F extends (env: never, ...args: infer A) => unknown ? A : never;
 
-  const planOf = async (
-    id: string,
-    result: PickupResult,
-    lead: LeadSnapshot,
-    ctx: RuleContext,
-    before: PickupState,
-  ): Promise<Plan | undefined> => {
-    if (result.decisions.length === 0 && JSON.stringify(result.pickup) === JSON.stringify(before)) return undefined;
-    const resolved = await resolve(result, lead, ctx);
-    const effects = effectsOf(resolved.decisions, before.clock).map((e) =>
-      e.kind === 'message' ? { ...e, message: { ...e.message, at: new Date(ctx.now).toISOString() } } : e,
-    );
-    const reasons = resolved.decisions.map((d) => d.reason);
-    // A refused write puts the pickup back as it was: its deadline then comes again, instead of the robot reading
-    // amoCRM's unchanged responsible as a person's reassignment.
-    return {
-      id,
-      rule: PICKUP_RULE,
-      leadId: lead.leadId,
-      reason: reasons[0] ?? 'pickup state changed',
-      state: { [PICKUP_FIELD]: resolved.pickup },
-      revert: { [PICKUP_FIELD]: before },
-      effects,
-    };
-  };
-
+export function createPickupEngine(deps: PickupEngineDeps) {
+  const env = createPickupEngineEnv(deps);
+  const { pickups, distribution } = env;
   return {
     pickups,
     distribution,
-    /** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
-    async onLeadEvent({
-      before,
-      after,
-      event,
-    }: {
-      before: LeadState | undefined;
-      after: LeadState;
-      event: WebhookEvent;
-    }): Promise<Plan[]> {
-      const ctx = await context();
-      const pickup = await pickups.get(after.leadId);
-      let lead = snapshotOf(after);
-      let result = pickupOnEvent(pickup, before, after, event, ctx);
-      // The event does not say who owns the client: a lead entering the stage to be assigned is read with its
-      // contacts first, so routing can give a returning client back to their manager (R2).
-      if (returningClient() && result.decisions.some(isNewAssignment)) {
-        const [api] = await deps.amo.getLeadsByIds([after.leadId], 'normal', { with: ['contacts'] });
-        if (api) {
-          const fresh = leadSnapshotFromApi(api, await contactOwners([api], 'normal'));
-          const known = {
-            ...(fresh.contactOwnerUserId !== undefined ? { contactOwnerUserId: fresh.contactOwnerUserId } : {}),
-            ...(fresh.fields ? { fields: fresh.fields } : {}),
-          };
-          lead = { ...lead, ...known };
-          result = pickupOnEvent(pickup, before, after, event, ctx, known);
-        }
-      }
-      const plan = await planOf(
-        `R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`,
-        result,
-        lead,
-        ctx,
-        pickup,
-      );
-      return plan ? [plan] : [];
-    },
-
-    /**
-     * Due deadlines: one leads request and one events request for the whole batch, then each lead decided under
-     * its own lock and committed there. A lead another job holds, or whose decision failed, is retried alone.
-     */
-    async onDue(due: DueTimer[]) {
-      const ids = [...new Set(due.map((d) => d.leadId))];
-      const states = await pickups.many(ids);
-      const live = ids.filter((id) => {
-        const p = states.get(id);
-        return p !== undefined && (p.phase === 'running' || p.phase === 'waiting_shift');
-      });
-      const committed: Committed[] = [];
-      const failed: Array<{ timer: DueTimer; error: unknown }> = [];
-      if (live.length === 0) return { committed, failed };
-      const now = deps.clock.now().getTime();
-      const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
-      // A failure here (amoCRM down) fails the batch: every timer stays and is retried soon.
-      const [leads, events] = await Promise.all([
-        deps.amo.getLeadsByIds(live, 'sla', leadsOptions()),
-        deps.amo.listEvents(
-          { entityType: 'lead', entityIds: live, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
-          'sla',
-        ),
-      ]);
-      const owners = await contactOwners(leads, 'sla');
-      const byId = new Map(leads.map((l) => [l.id, l]));
-      const activity = activityFromApi(events);
-      for (const timer of due) {
-        if (!live.includes(timer.leadId)) continue;
-        try {
-          await deps.leads.withLock(timer.leadId, async () => {
-            const ctx = await context();
-            const pickup = await pickups.get(timer.leadId);
-            if (pickup.phase !== 'running' && pickup.phase !== 'waiting_shift') return;
-            if (pickup.deadlineAt !== undefined && pickup.deadlineAt > ctx.now) return; // moved meanwhile; its timer says when
-            // A write of the lead that started after the runner's check: amoCRM may not show it yet. Check again shortly.
-            await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
-            const api = byId.get(timer.leadId);
-            const fresh = {
-              lead: api ? leadSnapshotFromApi(api, owners) : null,
-              activity: activity.get(timer.leadId) ?? [],
-            };
-            const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
-            // A clock moved on for a late landing decides again at its new deadline, under its own plan id.
-            const late =
-              result.pickup.clock === pickup.clock &&
-              result.pickup.phase === 'running' &&
-              result.pickup.deadlineAt !== pickup.deadlineAt;
-            const plan = await planOf(
-              `R1:${timer.leadId}:deadline:c${pickup.clock}${late ? ':late' : ''}`,
-              result,
-              fresh.lead ?? { leadId: timer.leadId, tags: [] },
-              ctx,
-              pickup,
-            );
-            if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
-          });
-        } catch (err) {
-          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
-            log.error(
-              { leadId: timer.leadId, err: { message: (err as Error).message } },
-              'pickup deadline of one lead failed; the others proceed',
-            );
-          failed.push({ timer, error: err });
-        }
-      }
-      return { committed, failed };
-    },
-
-    /**
-     * A manager says they took the lead (the Telegram button): the lead is checked against amoCRM now, by the same
-     * rule as at its deadline, and the clock stops only if amoCRM shows the evidence R1 requires. Never reassigns
-     * early: without the evidence nothing changes and the clock runs on. Returns whether the lead counts as taken.
-     */
-    async checkTakenNow(leadId: number, userId: number): Promise<boolean> {
-      const pickup = await pickups.get(leadId);
-      if (pickup.phase !== 'running' || pickup.assignedUserId !== userId) return pickup.phase === 'taken';
-      const since = pickup.assignedAt ?? deps.clock.now().getTime();
-      const [leads, events] = await Promise.all([
-        deps.amo.getLeadsByIds([leadId], 'sla', leadsOptions()),
-        deps.amo.listEvents(
-          {
-            entityType: 'lead',
-            entityIds: [leadId],
-            types: PICKUP_EVENT_TYPES,
-            createdFrom: Math.floor(since / 1000) - 1,
-          },
-          'sla',
-        ),
-      ]);
-      const api = leads[0];
-      if (!api) return false;
-      const lead = leadSnapshotFromApi(api, await contactOwners([api], 'sla'));
-      let committed: Committed[] = [];
-      const taken = await deps.leads.withLock(leadId, async () => {
-        const ctx = await context();
-        const current = await pickups.get(leadId);
-        if (current.phase !== 'running' || current.clock !== pickup.clock) return current.phase === 'taken';
-        const result = pickupOnDeadline(
-          current,
-          current.clock,
-          { lead, activity: activityFromApi(events).get(leadId) ?? [] },
-          ctx,
-        );
-        if (result.pickup.phase !== 'taken') return false;
-        const plan = await planOf(`R1:${leadId}:button:c${current.clock}`, result, lead, ctx, current);
-        if (plan) committed = await deps.effects.executor.commit([plan]);
-        return true;
-      });
-      if (committed.length > 0) await deps.effects.executor.drain(committed);
-      return taken;
-    },
-
-    /**
-     * The РОП pressed «Переназначить»: the lead is re-read from amoCRM and, under its lock, handed on by the pickup
-     * rule (the current manager released and excluded, no miss counted). Says what changed, or why nothing did.
-     */
-    async reassignByHead(leadId: number, byUserId: number | undefined): Promise<HeadReassignOutcome> {
-      const [api] = await deps.amo.getLeadsByIds([leadId], 'sla');
-      if (!api) return { changed: false, why: 'not_found' };
-      const lead = leadSnapshotFromApi(api);
-      let committed: Committed[] = [];
-      const outcome = await deps.leads.withLock(leadId, async (): Promise<HeadReassignOutcome> => {
-        const ctx = await context();
-        const pickup = await pickups.get(leadId);
-        const why = headReassignRefusal(pickup, lead, ctx, byUserId);
-        if (why !== undefined) return { changed: false, why };
-        const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
-        const plan =
-          result.decisions.length > 0
-            ? await planOf(`R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup)
-            : undefined;
-        if (!plan) return { changed: false, why: 'no_clock' };
-        committed = await deps.effects.executor.commit([plan]);
-        const to = plan.effects.find((e) => e.kind === 'set_responsible');
-        return { changed: true, ...(to?.kind === 'set_responsible' ? { toUserId: to.toUserId } : {}) };
-      });
-      if (committed.length > 0) await deps.effects.executor.drain(committed);
-      log.info({ leadId, byUserId, ...outcome }, 'pickup: reassignment requested by the head of sales');
-      return outcome;
-    },
-
-    /**
-     * Safety sweep: a lead in the pickup stage with no live clock (its webhook never came) gets one, and a live
-     * clock whose deadline timer is missing gets it back. The pickup state, not a job, says what must exist.
-     */
-    async sweep(): Promise<{ found: number; started: number; rescheduled: number; failed: number }> {
-      const rules = deps.rules();
-      const leads = await deps.amo.listLeads(
-        {
-          'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId,
-          'filter[statuses][0][status_id]': rules.pickup.statusId,
-          ...leadsOptions(),
-        },
-        'bulk',
-      );
-      // Only leads without a live clock can be assigned here: their contacts' owners are read in one batch.
-      const states = await pickups.many(leads.map((l) => l.id));
-      const owners = await contactOwners(
-        leads.filter((l) => {
-          const phase = states.get(l.id)?.phase;
-          return phase !== 'running' && phase !== 'waiting_shift';
-        }),
-        'bulk',
-      );
-      // A live clock with its deadline timer needs nothing: seen without the lead's lock (all leads' timers read
-      // side by side), so a sweep of 100,000 leads costs its pages and two reads a lead, not a lock round a lead.
-      const live = (id: number): boolean => ['running', 'waiting_shift'].includes(states.get(id)?.phase ?? '');
-      const timed = await Promise.all(
-        leads.map((l) =>
-          live(l.id) ? deps.effects.timers.get(PICKUP_RULE, l.id, DEADLINE_KEY) : Promise.resolve(undefined),
-        ),
-      );
-      let started = 0;
-      let rescheduled = 0;
-      let failed = 0;
-      const toDrain: Committed[] = [];
-      for (const [i, api] of leads.entries()) {
-        if (live(api.id) && timed[i] !== undefined) continue;
-        try {
-          await deps.leads.withLock(api.id, async () => {
-            const pickup = await pickups.get(api.id);
-            if (pickup.phase === 'running' || pickup.phase === 'waiting_shift') {
-              const timer = await deps.effects.timers.get(PICKUP_RULE, api.id, DEADLINE_KEY);
-              if (timer === undefined && pickup.deadlineAt !== undefined) {
-                rescheduled += 1;
-                await deps.effects.timers.schedule([
-                  { rule: PICKUP_RULE, leadId: api.id, key: DEADLINE_KEY, dueAt: pickup.deadlineAt },
-                ]);
-                log.warn(
-                  { leadId: api.id, clock: pickup.clock },
-                  'sweep: the clock had no deadline timer; timer restored',
-                );
-              }
-              return;
-            }
-            const ctx = await context();
-            const lead = leadSnapshotFromApi(api, owners);
-            const result = pickupOnSweep(pickup, lead, ctx);
-            if (result.decisions.length === 0) return;
-            started += 1;
-            log.warn(
-              { leadId: api.id },
-              'sweep: lead in the pickup stage had no clock (missed webhook?); starting one',
-            );
-            const plan = await planOf(`R1:${api.id}:sweep:c${pickup.clock}`, result, lead, ctx, pickup);
-            if (plan) toDrain.push(...(await deps.effects.executor.commit([plan])));
-          });
-        } catch (err) {
-          if (err instanceof LeadLockedError) continue;
-          failed += 1;
-          log.error(
-            { leadId: api.id, err: { message: (err as Error).message } },
-            'sweep: one lead failed; the others proceed',
-          );
-        }
-      }
-      if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
-      return { found: leads.length, started, rescheduled, failed };
-    },
+    onLeadEvent: (...args: Rest<typeof onLeadEvent>) => onLeadEvent(env, ...args),
+    onDue: (...args: Rest<typeof onDue>) => onDue(env, ...args),
+    checkTakenNow: (...args: Rest<typeof checkTakenNow>) => checkTakenNow(env, ...args),
+    reassignByHead: (...args: Rest<typeof reassignByHead>) => reassignByHead(env, ...args),
+    sweep: (...args: Rest<typeof sweep>) => sweep(env, ...args),
   };
+}
+
+async function context(env: PickupEngineEnv): Promise<RuleContext> {
+  const { deps, distribution } = env;
+  const rules = deps.rules();
+  const ids = rules.departments.flatMap((d) => d.managers.map((m) => m.userId));
+  const base: RuleContext = { rules, now: deps.clock.now().getTime(), loads: await distribution.loads(ids) };
+  return deps.context ? deps.context(base) : base;
+}
+
+/** The owners of the leads' main contacts, in one contacts request for the whole batch (none when routing is off). */
+async function contactOwners(env: PickupEngineEnv, leads: ApiLead[], priority: Priority): Promise<Map<number, number>> {
+  const { deps, returningClient } = env;
+  if (!returningClient()) return new Map();
+  const ids = [...new Set(leads.map(mainContactIdOf).filter((id): id is number => id !== undefined))];
+  if (ids.length === 0) return new Map();
+  const contacts = await deps.amo.getContactsByIds(ids, priority);
+  return new Map(contacts.map((c) => [c.id, c.responsible_user_id]));
+}
+
+/**
+ * Resolves the shell steps inside a result (the atomic pick, releasing loads) and returns the final pickup state
+ * with every decision. The pick is idempotent per (lead, clock), so a retry gets the same manager.
+ */
+async function resolve(
+  env: PickupEngineEnv,
+  result: PickupResult,
+  lead: LeadSnapshot,
+  ctx: RuleContext,
+): Promise<PickupResult> {
+  const { distribution, log } = env;
+  let pickup = result.pickup;
+  const decisions: Decision[] = [];
+  for (const d of result.decisions) {
+    if (d.kind === 'assign') {
+      const input = {
+        pool: d.request.department,
+        leadId: d.request.leadId,
+        clock: d.request.clock,
+        candidates: d.request.eligible,
+        strategy: d.request.strategy,
+      };
+      const picked = await distribution.pick(input);
+      const explanation = explanationOf(
+        { ...input, department: d.request.department, skipped: d.request.skipped },
+        picked,
+      );
+      log.info(
+        {
+          leadId: d.request.leadId,
+          department: d.request.department,
+          cause: d.request.cause,
+          eligible: d.request.eligible.map((c) => c.userId),
+          skipped: d.request.skipped,
+          winner: picked.winner,
+        },
+        'pickup: manager picked',
+      );
+      const next = await resolve(env, decideAfterPick(pickup, lead, d.request, explanation, ctx), lead, ctx);
+      pickup = next.pickup;
+      decisions.push(...next.decisions);
+    } else {
+      // Releasing a load is idempotent (a set removal): done now, so the pick above sees the right loads.
+      if (d.kind === 'release_load') await distribution.release(d.leadId);
+      decisions.push(d);
+    }
+  }
+  return { pickup, decisions };
+}
+
+async function planOf(
+  env: PickupEngineEnv,
+  id: string,
+  result: PickupResult,
+  lead: LeadSnapshot,
+  ctx: RuleContext,
+  before: PickupState,
+): Promise<Plan | undefined> {
+  if (result.decisions.length === 0 && JSON.stringify(result.pickup) === JSON.stringify(before)) return undefined;
+  const resolved = await resolve(env, result, lead, ctx);
+  const effects = effectsOf(resolved.decisions, before.clock).map((e) =>
+    e.kind === 'message' ? { ...e, message: { ...e.message, at: new Date(ctx.now).toISOString() } } : e,
+  );
+  const reasons = resolved.decisions.map((d) => d.reason);
+  // A refused write puts the pickup back as it was: its deadline then comes again, instead of the robot reading
+  // amoCRM's unchanged responsible as a person's reassignment.
+  return {
+    id,
+    rule: PICKUP_RULE,
+    leadId: lead.leadId,
+    reason: reasons[0] ?? 'pickup state changed',
+    state: { [PICKUP_FIELD]: resolved.pickup },
+    revert: { [PICKUP_FIELD]: before },
+    effects,
+  };
+}
+
+/** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
+async function onLeadEvent(
+  env: PickupEngineEnv,
+  {
+    before,
+    after,
+    event,
+  }: {
+    before: LeadState | undefined;
+    after: LeadState;
+    event: WebhookEvent;
+  },
+): Promise<Plan[]> {
+  const { deps, pickups, returningClient } = env;
+  const ctx = await context(env);
+  const pickup = await pickups.get(after.leadId);
+  let lead = snapshotOf(after);
+  let result = pickupOnEvent(pickup, before, after, event, ctx);
+  // The event does not say who owns the client: a lead entering the stage to be assigned is read with its
+  // contacts first, so routing can give a returning client back to their manager (R2).
+  if (returningClient() && result.decisions.some(isNewAssignment)) {
+    const [api] = await deps.amo.getLeadsByIds([after.leadId], 'normal', { with: ['contacts'] });
+    if (api) {
+      const fresh = leadSnapshotFromApi(api, await contactOwners(env, [api], 'normal'));
+      const known = {
+        ...(fresh.contactOwnerUserId !== undefined ? { contactOwnerUserId: fresh.contactOwnerUserId } : {}),
+        ...(fresh.fields ? { fields: fresh.fields } : {}),
+      };
+      lead = { ...lead, ...known };
+      result = pickupOnEvent(pickup, before, after, event, ctx, known);
+    }
+  }
+  const plan = await planOf(
+    env,
+    `R1:${after.leadId}:evt:${hash(event.dedupeKey)}:c${pickup.clock}`,
+    result,
+    lead,
+    ctx,
+    pickup,
+  );
+  return plan ? [plan] : [];
+}
+
+/**
+ * Due deadlines: one leads request and one events request for the whole batch, then each lead decided under
+ * its own lock and committed there. A lead another job holds, or whose decision failed, is retried alone.
+ */
+async function onDue(env: PickupEngineEnv, due: DueTimer[]) {
+  const { deps, pickups, log, leadsOptions } = env;
+  const ids = [...new Set(due.map((d) => d.leadId))];
+  const states = await pickups.many(ids);
+  const live = ids.filter((id) => {
+    const p = states.get(id);
+    return p !== undefined && (p.phase === 'running' || p.phase === 'waiting_shift');
+  });
+  const committed: Committed[] = [];
+  const failed: Array<{ timer: DueTimer; error: unknown }> = [];
+  if (live.length === 0) return { committed, failed };
+  const now = deps.clock.now().getTime();
+  const since = Math.min(...live.map((id) => states.get(id)?.assignedAt ?? now));
+  // A failure here (amoCRM down) fails the batch: every timer stays and is retried soon.
+  const [leads, events] = await Promise.all([
+    deps.amo.getLeadsByIds(live, 'sla', leadsOptions()),
+    deps.amo.listEvents(
+      { entityType: 'lead', entityIds: live, types: PICKUP_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
+      'sla',
+    ),
+  ]);
+  const owners = await contactOwners(env, leads, 'sla');
+  const byId = new Map(leads.map((l) => [l.id, l]));
+  const activity = activityFromApi(events);
+  for (const timer of due) {
+    if (!live.includes(timer.leadId)) continue;
+    try {
+      await deps.leads.withLock(timer.leadId, async () => {
+        const ctx = await context(env);
+        const pickup = await pickups.get(timer.leadId);
+        if (pickup.phase !== 'running' && pickup.phase !== 'waiting_shift') return;
+        if (pickup.deadlineAt !== undefined && pickup.deadlineAt > ctx.now) return; // moved meanwhile; its timer says when
+        // A write of the lead that started after the runner's check: amoCRM may not show it yet. Check again shortly.
+        await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
+        const api = byId.get(timer.leadId);
+        const fresh = {
+          lead: api ? leadSnapshotFromApi(api, owners) : null,
+          activity: activity.get(timer.leadId) ?? [],
+        };
+        const result = pickupOnDeadline(pickup, pickup.clock, fresh, ctx);
+        // A clock moved on for a late landing decides again at its new deadline, under its own plan id.
+        const late =
+          result.pickup.clock === pickup.clock &&
+          result.pickup.phase === 'running' &&
+          result.pickup.deadlineAt !== pickup.deadlineAt;
+        const plan = await planOf(
+          env,
+          `R1:${timer.leadId}:deadline:c${pickup.clock}${late ? ':late' : ''}`,
+          result,
+          fresh.lead ?? { leadId: timer.leadId, tags: [] },
+          ctx,
+          pickup,
+        );
+        if (plan) committed.push(...(await deps.effects.executor.commit([plan])));
+      });
+    } catch (err) {
+      if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
+        log.error(
+          { leadId: timer.leadId, err: { message: (err as Error).message } },
+          'pickup deadline of one lead failed; the others proceed',
+        );
+      failed.push({ timer, error: err });
+    }
+  }
+  return { committed, failed };
+}
+
+/**
+ * A manager says they took the lead (the Telegram button): the lead is checked against amoCRM now, by the same
+ * rule as at its deadline, and the clock stops only if amoCRM shows the evidence R1 requires. Never reassigns
+ * early: without the evidence nothing changes and the clock runs on. Returns whether the lead counts as taken.
+ */
+async function checkTakenNow(env: PickupEngineEnv, leadId: number, userId: number): Promise<boolean> {
+  const { deps, pickups, leadsOptions } = env;
+  const pickup = await pickups.get(leadId);
+  if (pickup.phase !== 'running' || pickup.assignedUserId !== userId) return pickup.phase === 'taken';
+  const since = pickup.assignedAt ?? deps.clock.now().getTime();
+  const [leads, events] = await Promise.all([
+    deps.amo.getLeadsByIds([leadId], 'sla', leadsOptions()),
+    deps.amo.listEvents(
+      {
+        entityType: 'lead',
+        entityIds: [leadId],
+        types: PICKUP_EVENT_TYPES,
+        createdFrom: Math.floor(since / 1000) - 1,
+      },
+      'sla',
+    ),
+  ]);
+  const api = leads[0];
+  if (!api) return false;
+  const lead = leadSnapshotFromApi(api, await contactOwners(env, [api], 'sla'));
+  let committed: Committed[] = [];
+  const taken = await deps.leads.withLock(leadId, async () => {
+    const ctx = await context(env);
+    const current = await pickups.get(leadId);
+    if (current.phase !== 'running' || current.clock !== pickup.clock) return current.phase === 'taken';
+    const result = pickupOnDeadline(
+      current,
+      current.clock,
+      { lead, activity: activityFromApi(events).get(leadId) ?? [] },
+      ctx,
+    );
+    if (result.pickup.phase !== 'taken') return false;
+    const plan = await planOf(env, `R1:${leadId}:button:c${current.clock}`, result, lead, ctx, current);
+    if (plan) committed = await deps.effects.executor.commit([plan]);
+    return true;
+  });
+  if (committed.length > 0) await deps.effects.executor.drain(committed);
+  return taken;
+}
+
+/**
+ * The РОП pressed «Переназначить»: the lead is re-read from amoCRM and, under its lock, handed on by the pickup
+ * rule (the current manager released and excluded, no miss counted). Says what changed, or why nothing did.
+ */
+async function reassignByHead(
+  env: PickupEngineEnv,
+  leadId: number,
+  byUserId: number | undefined,
+): Promise<HeadReassignOutcome> {
+  const { deps, pickups, log } = env;
+  const [api] = await deps.amo.getLeadsByIds([leadId], 'sla');
+  if (!api) return { changed: false, why: 'not_found' };
+  const lead = leadSnapshotFromApi(api);
+  let committed: Committed[] = [];
+  const outcome = await deps.leads.withLock(leadId, async (): Promise<HeadReassignOutcome> => {
+    const ctx = await context(env);
+    const pickup = await pickups.get(leadId);
+    const why = headReassignRefusal(pickup, lead, ctx, byUserId);
+    if (why !== undefined) return { changed: false, why };
+    const result = pickupReassignByHead(pickup, lead, ctx, byUserId);
+    const plan =
+      result.decisions.length > 0
+        ? await planOf(env, `R1:${leadId}:head:c${pickup.clock}`, result, lead, ctx, pickup)
+        : undefined;
+    if (!plan) return { changed: false, why: 'no_clock' };
+    committed = await deps.effects.executor.commit([plan]);
+    const to = plan.effects.find((e) => e.kind === 'set_responsible');
+    return { changed: true, ...(to?.kind === 'set_responsible' ? { toUserId: to.toUserId } : {}) };
+  });
+  if (committed.length > 0) await deps.effects.executor.drain(committed);
+  log.info({ leadId, byUserId, ...outcome }, 'pickup: reassignment requested by the head of sales');
+  return outcome;
+}
+
+/**
+ * Safety sweep: a lead in the pickup stage with no live clock (its webhook never came) gets one, and a live
+ * clock whose deadline timer is missing gets it back. The pickup state, not a job, says what must exist.
+ */
+async function sweep(
+  env: PickupEngineEnv,
+): Promise<{ found: number; started: number; rescheduled: number; failed: number }> {
+  const { deps, pickups, log, leadsOptions } = env;
+  const rules = deps.rules();
+  const leads = await deps.amo.listLeads(
+    {
+      'filter[statuses][0][pipeline_id]': rules.pickup.pipelineId,
+      'filter[statuses][0][status_id]': rules.pickup.statusId,
+      ...leadsOptions(),
+    },
+    'bulk',
+  );
+  // Only leads without a live clock can be assigned here: their contacts' owners are read in one batch.
+  const states = await pickups.many(leads.map((l) => l.id));
+  const owners = await contactOwners(
+    env,
+    leads.filter((l) => {
+      const phase = states.get(l.id)?.phase;
+      return phase !== 'running' && phase !== 'waiting_shift';
+    }),
+    'bulk',
+  );
+  // A live clock with its deadline timer needs nothing: seen without the lead's lock (all leads' timers read
+  // side by side), so a sweep of 100,000 leads costs its pages and two reads a lead, not a lock round a lead.
+  const live = (id: number): boolean => ['running', 'waiting_shift'].includes(states.get(id)?.phase ?? '');
+  const timed = await Promise.all(
+    leads.map((l) =>
+      live(l.id) ? deps.effects.timers.get(PICKUP_RULE, l.id, DEADLINE_KEY) : Promise.resolve(undefined),
+    ),
+  );
+  let started = 0;
+  let rescheduled = 0;
+  let failed = 0;
+  const toDrain: Committed[] = [];
+  for (const [i, api] of leads.entries()) {
+    if (live(api.id) && timed[i] !== undefined) continue;
+    try {
+      await deps.leads.withLock(api.id, async () => {
+        const pickup = await pickups.get(api.id);
+        if (pickup.phase === 'running' || pickup.phase === 'waiting_shift') {
+          const timer = await deps.effects.timers.get(PICKUP_RULE, api.id, DEADLINE_KEY);
+          if (timer === undefined && pickup.deadlineAt !== undefined) {
+            rescheduled += 1;
+            await deps.effects.timers.schedule([
+              { rule: PICKUP_RULE, leadId: api.id, key: DEADLINE_KEY, dueAt: pickup.deadlineAt },
+            ]);
+            log.warn({ leadId: api.id, clock: pickup.clock }, 'sweep: the clock had no deadline timer; timer restored');
+          }
+          return;
+        }
+        const ctx = await context(env);
+        const lead = leadSnapshotFromApi(api, owners);
+        const result = pickupOnSweep(pickup, lead, ctx);
+        if (result.decisions.length === 0) return;
+        started += 1;
+        log.warn({ leadId: api.id }, 'sweep: lead in the pickup stage had no clock (missed webhook?); starting one');
+        const plan = await planOf(env, `R1:${api.id}:sweep:c${pickup.clock}`, result, lead, ctx, pickup);
+        if (plan) toDrain.push(...(await deps.effects.executor.commit([plan])));
+      });
+    } catch (err) {
+      if (err instanceof LeadLockedError) continue;
+      failed += 1;
+      log.error(
+        { leadId: api.id, err: { message: (err as Error).message } },
+        'sweep: one lead failed; the others proceed',
+      );
+    }
+  }
+  if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
+  return { found: leads.length, started, rescheduled, failed };
 }
 
 export type PickupEngine = ReturnType<typeof createPickupEngine>;
