@@ -35,7 +35,22 @@ describe('intake with Redis down and back', () => {
   const startRedis = async (): Promise<void> => {
     redis = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'],
+      // fsync before every reply: with "everysec" a busy disk postpones the AOF write past the reply, and a
+      // SIGKILL then loses a delivery that was answered 200 (what this test must not confuse with the service).
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+      ],
       { stdio: 'ignore', env: realClockEnv() },
     );
     await waitFor(() => redisAnswers(`redis://127.0.0.1:${port}`), 'redis-server up');
