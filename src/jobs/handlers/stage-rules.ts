@@ -113,203 +113,226 @@ export async function leadsAwaitingClose(redis: Redis, keys: Keys): Promise<Arra
   for (let i = 0; i < rows.length; i += 2) out.push({ leadId: Number(rows[i]), since: Number(rows[i + 1]) });
   return out;
 }
+/** What the steps below share: their dependencies, stores and keys, built once per instance. */
+function createStageEngineEnv(deps: StageRulesDeps) {
+  const log = deps.logger.child({ rule: 'stage-rules' });
+  return { deps, log };
+}
+
+type StageEngineEnv = ReturnType<typeof createStageEngineEnv>;
+
+/** A step's arguments after its context. */
+type Rest<F> = F extends (env: never, ...args: infer A) => unknown ? A : never;
 
 export function createStageRulesEngine(deps: StageRulesDeps) {
-  const log = deps.logger.child({ rule: 'stage-rules' });
-  const context = async (): Promise<RuleContext> => {
-    const base: RuleContext = { rules: deps.rules(), now: deps.clock.now().getTime(), loads: new Map() };
-    return deps.context ? deps.context(base) : base;
-  };
-  const readState = async (leadId: number): Promise<StageState> => {
-    const raw = (await deps.effects.executor.store.readState(leadId, [STAGE_FIELD]))[STAGE_FIELD];
-    const parsed = StageStateSchema.safeParse(raw);
-    return parsed.success ? parsed.data : emptyStageState();
-  };
-  const trackAwaiting = async (leadId: number, state: StageState, rules: CompiledRules): Promise<void> => {
-    const stage = rules.stageRules?.closeReason?.stage;
-    if (stage && state.statusId === stage.statusId)
-      await deps.redis.zadd(awaitingCloseKey(deps.keys), String(state.enteredAt ?? 0), String(leadId));
-    else await deps.redis.zrem(awaitingCloseKey(deps.keys), String(leadId));
-  };
-  const logPlans = (plans: Plan[]): void => {
-    for (const p of plans)
-      if (p.effects.length > 0)
-        log.info(
-          { leadId: p.leadId, rule: p.rule, plan: p.id, effects: p.effects.map((e) => e.kind), reason: p.reason },
-          `${p.rule}: ${p.reason}`,
-        );
-  };
-
+  const env = createStageEngineEnv(deps);
   return {
     rules: STAGE_RULE_IDS,
+    onLeadEvent: (...args: Rest<typeof onLeadEvent>) => onLeadEvent(env, ...args),
+    onDue: (...args: Rest<typeof onDue>) => onDue(env, ...args),
+    sweep: (...args: Rest<typeof sweep>) => sweep(env, ...args),
+  };
+}
 
-    /** The stage rules' plans for a webhook event; the caller holds the lead's lock and commits them. */
-    async onLeadEvent({
-      before,
-      after,
-      event,
-    }: {
-      before: LeadState | undefined;
-      after: LeadState;
-      event: WebhookEvent;
-    }): Promise<Plan[]> {
-      const ctx = await context();
-      if (!ctx.rules.stageRules) return [];
-      const state = await readState(after.leadId);
-      const result = stageRulesOnLeadEvent({ before, after, event, state, ctx });
-      if (result.plans.length > 0) await trackAwaiting(after.leadId, result.state, ctx.rules);
-      logPlans(result.plans);
-      return result.plans;
-    },
+async function context(env: StageEngineEnv): Promise<RuleContext> {
+  const { deps } = env;
+  const base: RuleContext = { rules: deps.rules(), now: deps.clock.now().getTime(), loads: new Map() };
+  return deps.context ? deps.context(base) : base;
+}
 
-    /** Due timers of R4-R9: one leads and one events request for the batch, then each lead under its lock. */
-    async onDue(
-      due: DueTimer[],
-    ): Promise<{ committed: Committed[]; failed: Array<{ timer: DueTimer; error: unknown }> }> {
-      const committed: Committed[] = [];
-      const failed: Array<{ timer: DueTimer; error: unknown }> = [];
-      if (due.length === 0) return { committed, failed };
-      const ids = [...new Set(due.map((d) => d.leadId))];
-      const visits = due.map((d) => Number(d.key.split(':')[1] ?? NaN)).filter((n) => Number.isFinite(n));
-      const since = Math.min(deps.clock.now().getTime() - 31 * 86_400_000, ...visits);
-      const [leads, events] = await Promise.all([
-        deps.amo.getLeadsByIds(ids, 'normal'),
-        deps.amo.listEvents(
-          { entityType: 'lead', entityIds: ids, types: NOTE_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
-          'normal',
-        ),
-      ]);
-      const byId = new Map(leads.map((l) => [l.id, stageLeadFromApi(l)]));
-      const notes = new Map<number, Array<{ byUserId: number; at: number }>>();
-      for (const e of events)
-        notes.set(e.entity_id, [
-          ...(notes.get(e.entity_id) ?? []),
-          { byUserId: e.created_by, at: e.created_at * 1000 },
-        ]);
-      for (const timer of due) {
-        try {
-          await deps.leads.withLock(timer.leadId, async () => {
-            // Leads with writes in flight were held back by the timer runner; this catches one that started since.
-            await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
-            const ctx = await context();
-            const state = await readState(timer.leadId);
-            const result = stageRulesOnDue(
-              timer,
-              state,
-              { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] },
-              ctx,
-            );
-            logPlans(result.plans);
-            committed.push(...(await deps.effects.executor.commit(result.plans)));
-          });
-        } catch (err) {
-          if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
-            log.error(
-              { leadId: timer.leadId, rule: timer.rule, err: { message: (err as Error).message } },
-              'stage rule timer of one lead failed; the others proceed',
-            );
-          failed.push({ timer, error: err });
-        }
-      }
-      return { committed, failed };
-    },
+async function readState(env: StageEngineEnv, leadId: number): Promise<StageState> {
+  const { deps } = env;
+  const raw = (await deps.effects.executor.store.readState(leadId, [STAGE_FIELD]))[STAGE_FIELD];
+  const parsed = StageStateSchema.safeParse(raw);
+  return parsed.success ? parsed.data : emptyStageState();
+}
 
-    /**
-     * Pages through the open leads of the stage rules' pipeline (bulk priority, 250 per request): a lead the worker
-     * never saw enter its stage joins it (R4 and R9 with the real entry time from amoCRM's events), and R10 checks
-     * every lead's last update. Plans are committed per lead under its lock and carried out together at the end.
-     */
-    async sweep(): Promise<{ leads: number; joined: number; stale: number; plans: number }> {
-      const ctx0 = await context();
-      const s = ctx0.rules.stageRules;
-      if (!s) return { leads: 0, joined: 0, stale: 0, plans: 0 };
-      const open = [...(s.weeklyUpdate?.openStatusIds ?? new Set(stagesNeedingEntryTime(ctx0)))];
-      const filter: Record<string, number> = {};
-      open.forEach((statusId, i) => {
-        filter[`filter[statuses][${i}][pipeline_id]`] = s.pipelineId;
-        filter[`filter[statuses][${i}][status_id]`] = statusId;
-      });
-      const leads = (await deps.amo.listLeads(filter, 'bulk')).map(stageLeadFromApi);
-      // One command per lead, sent together (ioredis pipelines them per node): the leads' hashes span cluster slots.
-      const raw = await Promise.all(leads.map((l) => deps.redis.hgetBuffer(deps.keys.lead(l.leadId), STAGE_FIELD)));
-      const states = new Map<number, StageState>();
-      leads.forEach((l, i) => {
-        const v = decodeLeadField(raw[i]);
-        const parsed = v !== undefined ? StageStateSchema.safeParse(v) : undefined;
-        states.set(l.leadId, parsed?.success ? parsed.data : emptyStageState());
-      });
-      // Real entry times only where a clock runs from the entry, for the leads that must join.
-      const timed = new Set(stagesNeedingEntryTime(ctx0));
-      const joiners = leads.filter(
-        (l) => l.statusId !== undefined && timed.has(l.statusId) && states.get(l.leadId)?.statusId !== l.statusId,
+async function trackAwaiting(
+  env: StageEngineEnv,
+  leadId: number,
+  state: StageState,
+  rules: CompiledRules,
+): Promise<void> {
+  const { deps } = env;
+  const stage = rules.stageRules?.closeReason?.stage;
+  if (stage && state.statusId === stage.statusId)
+    await deps.redis.zadd(awaitingCloseKey(deps.keys), String(state.enteredAt ?? 0), String(leadId));
+  else await deps.redis.zrem(awaitingCloseKey(deps.keys), String(leadId));
+}
+
+function logPlans(env: StageEngineEnv, plans: Plan[]): void {
+  const { log } = env;
+  for (const p of plans)
+    if (p.effects.length > 0)
+      log.info(
+        { leadId: p.leadId, rule: p.rule, plan: p.id, effects: p.effects.map((e) => e.kind), reason: p.reason },
+        `${p.rule}: ${p.reason}`,
       );
-      const entries = new Map<number, number>();
-      for (let i = 0; i < joiners.length; i += ENTRY_EVENT_CHUNK) {
-        const chunk = joiners.slice(i, i + ENTRY_EVENT_CHUNK);
-        const events = await deps.amo.listEvents(
-          { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] },
-          'bulk',
-        );
-        for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0]))))
-          entries.set(id, at);
-      }
-      // R10 counts people only: for leads with no person's touch known yet, amoCRM's events say when one last touched them.
-      if (s.weeklyUpdate) {
-        // Only where it decides something: no touch known, and the creation alone would make the lead stale.
-        const now = deps.clock.now().getTime();
-        const w = s.weeklyUpdate;
-        const untouched = leads.filter(
-          (l) =>
-            states.get(l.leadId)?.lastTouchAt === undefined &&
-            l.statusId !== undefined &&
-            w.openStatusIds.has(l.statusId) &&
-            l.createdAt !== undefined &&
-            now - l.createdAt >= w.maxSilenceMs,
-        );
-        for (let i = 0; i < untouched.length; i += ENTRY_EVENT_CHUNK) {
-          const chunk = untouched.slice(i, i + ENTRY_EVENT_CHUNK);
-          const events = await deps.amo.listEvents(
-            { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: PERSON_TOUCH_EVENT_TYPES },
-            'bulk',
-          );
-          const touches = lastPersonTouches(events, (userId) => ctx0.rules.pickup.robotUserIds.has(userId));
-          for (const l of chunk) {
-            const at = touches.get(l.leadId);
-            if (at !== undefined) l.lastPersonTouchAt = at;
-          }
-        }
-      }
-      let joined = 0;
-      let stale = 0;
-      const toDrain: Committed[] = [];
-      for (const lead of leads) {
-        const ctx = { ...ctx0, now: deps.clock.now().getTime() };
-        const first = stageRulesOnSweep(
-          states.get(lead.leadId) ?? emptyStageState(),
-          lead,
-          entries.get(lead.leadId),
+}
+
+/** The stage rules' plans for a webhook event; the caller holds the lead's lock and commits them. */
+async function onLeadEvent(
+  env: StageEngineEnv,
+  {
+    before,
+    after,
+    event,
+  }: {
+    before: LeadState | undefined;
+    after: LeadState;
+    event: WebhookEvent;
+  },
+): Promise<Plan[]> {
+  const ctx = await context(env);
+  if (!ctx.rules.stageRules) return [];
+  const state = await readState(env, after.leadId);
+  const result = stageRulesOnLeadEvent({ before, after, event, state, ctx });
+  if (result.plans.length > 0) await trackAwaiting(env, after.leadId, result.state, ctx.rules);
+  logPlans(env, result.plans);
+  return result.plans;
+}
+
+/** Due timers of R4-R9: one leads and one events request for the batch, then each lead under its lock. */
+async function onDue(
+  env: StageEngineEnv,
+  due: DueTimer[],
+): Promise<{ committed: Committed[]; failed: Array<{ timer: DueTimer; error: unknown }> }> {
+  const { deps, log } = env;
+  const committed: Committed[] = [];
+  const failed: Array<{ timer: DueTimer; error: unknown }> = [];
+  if (due.length === 0) return { committed, failed };
+  const ids = [...new Set(due.map((d) => d.leadId))];
+  const visits = due.map((d) => Number(d.key.split(':')[1] ?? NaN)).filter((n) => Number.isFinite(n));
+  const since = Math.min(deps.clock.now().getTime() - 31 * 86_400_000, ...visits);
+  const [leads, events] = await Promise.all([
+    deps.amo.getLeadsByIds(ids, 'normal'),
+    deps.amo.listEvents(
+      { entityType: 'lead', entityIds: ids, types: NOTE_EVENT_TYPES, createdFrom: Math.floor(since / 1000) - 1 },
+      'normal',
+    ),
+  ]);
+  const byId = new Map(leads.map((l) => [l.id, stageLeadFromApi(l)]));
+  const notes = new Map<number, Array<{ byUserId: number; at: number }>>();
+  for (const e of events)
+    notes.set(e.entity_id, [...(notes.get(e.entity_id) ?? []), { byUserId: e.created_by, at: e.created_at * 1000 }]);
+  for (const timer of due) {
+    try {
+      await deps.leads.withLock(timer.leadId, async () => {
+        // Leads with writes in flight were held back by the timer runner; this catches one that started since.
+        await throwIfWritesInFlight(deps.effects.executor.store, timer.leadId);
+        const ctx = await context(env);
+        const state = await readState(env, timer.leadId);
+        const result = stageRulesOnDue(
+          timer,
+          state,
+          { lead: byId.get(timer.leadId) ?? null, notes: notes.get(timer.leadId) ?? [] },
           ctx,
         );
-        if (first.plans.length === 0) continue;
-        try {
-          await deps.leads.withLock(lead.leadId, async () => {
-            const state = await readState(lead.leadId);
-            const result = stageRulesOnSweep(state, lead, entries.get(lead.leadId), ctx);
-            if (result.plans.some((p) => p.id.includes(':join'))) joined += 1;
-            if (result.plans.some((p) => p.rule === 'R10')) stale += 1;
-            logPlans(result.plans);
-            await trackAwaiting(lead.leadId, result.state, ctx.rules);
-            toDrain.push(...(await deps.effects.executor.commit(result.plans)));
-          });
-        } catch (err) {
-          if (!(err instanceof LeadLockedError)) throw err;
-        }
+        logPlans(env, result.plans);
+        committed.push(...(await deps.effects.executor.commit(result.plans)));
+      });
+    } catch (err) {
+      if (!(err instanceof LeadLockedError) && !(err instanceof WritesInFlightError))
+        log.error(
+          { leadId: timer.leadId, rule: timer.rule, err: { message: (err as Error).message } },
+          'stage rule timer of one lead failed; the others proceed',
+        );
+      failed.push({ timer, error: err });
+    }
+  }
+  return { committed, failed };
+}
+
+/**
+ * Pages through the open leads of the stage rules' pipeline (bulk priority, 250 per request): a lead the worker
+ * never saw enter its stage joins it (R4 and R9 with the real entry time from amoCRM's events), and R10 checks
+ * every lead's last update. Plans are committed per lead under its lock and carried out together at the end.
+ */
+async function sweep(env: StageEngineEnv): Promise<{ leads: number; joined: number; stale: number; plans: number }> {
+  const { deps, log } = env;
+  const ctx0 = await context(env);
+  const s = ctx0.rules.stageRules;
+  if (!s) return { leads: 0, joined: 0, stale: 0, plans: 0 };
+  const open = [...(s.weeklyUpdate?.openStatusIds ?? new Set(stagesNeedingEntryTime(ctx0)))];
+  const filter: Record<string, number> = {};
+  open.forEach((statusId, i) => {
+    filter[`filter[statuses][${i}][pipeline_id]`] = s.pipelineId;
+    filter[`filter[statuses][${i}][status_id]`] = statusId;
+  });
+  const leads = (await deps.amo.listLeads(filter, 'bulk')).map(stageLeadFromApi);
+  // One command per lead, sent together (ioredis pipelines them per node): the leads' hashes span cluster slots.
+  const raw = await Promise.all(leads.map((l) => deps.redis.hgetBuffer(deps.keys.lead(l.leadId), STAGE_FIELD)));
+  const states = new Map<number, StageState>();
+  leads.forEach((l, i) => {
+    const v = decodeLeadField(raw[i]);
+    const parsed = v !== undefined ? StageStateSchema.safeParse(v) : undefined;
+    states.set(l.leadId, parsed?.success ? parsed.data : emptyStageState());
+  });
+  // Real entry times only where a clock runs from the entry, for the leads that must join.
+  const timed = new Set(stagesNeedingEntryTime(ctx0));
+  const joiners = leads.filter(
+    (l) => l.statusId !== undefined && timed.has(l.statusId) && states.get(l.leadId)?.statusId !== l.statusId,
+  );
+  const entries = new Map<number, number>();
+  for (let i = 0; i < joiners.length; i += ENTRY_EVENT_CHUNK) {
+    const chunk = joiners.slice(i, i + ENTRY_EVENT_CHUNK);
+    const events = await deps.amo.listEvents(
+      { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: ['lead_status_changed'] },
+      'bulk',
+    );
+    for (const [id, at] of entryTimes(events, new Map(chunk.map((l) => [l.leadId, l.statusId ?? 0]))))
+      entries.set(id, at);
+  }
+  // R10 counts people only: for leads with no person's touch known yet, amoCRM's events say when one last touched them.
+  if (s.weeklyUpdate) {
+    // Only where it decides something: no touch known, and the creation alone would make the lead stale.
+    const now = deps.clock.now().getTime();
+    const w = s.weeklyUpdate;
+    const untouched = leads.filter(
+      (l) =>
+        states.get(l.leadId)?.lastTouchAt === undefined &&
+        l.statusId !== undefined &&
+        w.openStatusIds.has(l.statusId) &&
+        l.createdAt !== undefined &&
+        now - l.createdAt >= w.maxSilenceMs,
+    );
+    for (let i = 0; i < untouched.length; i += ENTRY_EVENT_CHUNK) {
+      const chunk = untouched.slice(i, i + ENTRY_EVENT_CHUNK);
+      const events = await deps.amo.listEvents(
+        { entityType: 'lead', entityIds: chunk.map((l) => l.leadId), types: PERSON_TOUCH_EVENT_TYPES },
+        'bulk',
+      );
+      const touches = lastPersonTouches(events, (userId) => ctx0.rules.pickup.robotUserIds.has(userId));
+      for (const l of chunk) {
+        const at = touches.get(l.leadId);
+        if (at !== undefined) l.lastPersonTouchAt = at;
       }
-      if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
-      log.info({ leads: leads.length, joined, stale, plans: toDrain.length }, 'stage rules sweep done');
-      return { leads: leads.length, joined, stale, plans: toDrain.length };
-    },
-  };
+    }
+  }
+  let joined = 0;
+  let stale = 0;
+  const toDrain: Committed[] = [];
+  for (const lead of leads) {
+    const ctx = { ...ctx0, now: deps.clock.now().getTime() };
+    const first = stageRulesOnSweep(states.get(lead.leadId) ?? emptyStageState(), lead, entries.get(lead.leadId), ctx);
+    if (first.plans.length === 0) continue;
+    try {
+      await deps.leads.withLock(lead.leadId, async () => {
+        const state = await readState(env, lead.leadId);
+        const result = stageRulesOnSweep(state, lead, entries.get(lead.leadId), ctx);
+        if (result.plans.some((p) => p.id.includes(':join'))) joined += 1;
+        if (result.plans.some((p) => p.rule === 'R10')) stale += 1;
+        logPlans(env, result.plans);
+        await trackAwaiting(env, lead.leadId, result.state, ctx.rules);
+        toDrain.push(...(await deps.effects.executor.commit(result.plans)));
+      });
+    } catch (err) {
+      if (!(err instanceof LeadLockedError)) throw err;
+    }
+  }
+  if (toDrain.length > 0) await deps.effects.executor.drain(toDrain);
+  log.info({ leads: leads.length, joined, stale, plans: toDrain.length }, 'stage rules sweep done');
+  return { leads: leads.length, joined, stale, plans: toDrain.length };
 }
 
 export type StageRulesEngine = ReturnType<typeof createStageRulesEngine>;
