@@ -39,8 +39,9 @@ export function verifyPassword(password: string, stored: string): boolean {
   return timingSafeEqual(got, expected);
 }
 
-/** Verified against when the name is unknown, so a stranger cannot tell names from timing. */
-const DECOY = hashPassword(randomBytes(16).toString('hex'));
+/** Verified against when the name is unknown, so a stranger cannot tell names from timing (made on first use). */
+let decoy: string | undefined;
+const decoyHash = (): string => (decoy ??= hashPassword(randomBytes(16).toString('hex')));
 
 export const AdminAccountsSchema = z
   .object({
@@ -82,7 +83,7 @@ export function adminAccounts(file: AdminAccountsFile): AdminAccounts {
     count: file.admins.filter((a) => !a.disabled).length,
     verify(name, password) {
       const account = byName.get(name.trim().toLowerCase());
-      const ok = verifyPassword(password, account?.password ?? DECOY);
+      const ok = verifyPassword(password, account?.password ?? decoyHash());
       return ok && account && !account.disabled ? account.name : undefined;
     },
   };

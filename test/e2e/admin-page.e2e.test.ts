@@ -166,31 +166,29 @@ describe('admin page in Chromium', () => {
   });
 
   it('when two admins sign in as themselves and each applies a change, then the history names both', async () => {
+    const submit = async (name: string, password: string) => {
+      await page.locator('#admin-name').fill(name);
+      await page.locator('#token').fill(password);
+      await page.locator('#login-form button[type=submit]').click();
+    };
+    const signedInAs = (name: string) =>
+      page
+        .locator('#who')
+        .filter({ hasText: `Вы вошли как ${name}` })
+        .waitFor();
     const signInAs = async (who: { name: string; password: string }) => {
       await page.locator('#sign-out').click();
       await page.locator('#login-form').waitFor();
-      await page.locator('#admin-name').fill(who.name);
-      await page.locator('#token').fill(who.password);
-      await page.locator('#login-form button[type=submit]').click();
-      await page
-        .locator('#who')
-        .filter({ hasText: `Вы вошли как ${who.name}` })
-        .waitFor();
+      await submit(who.name, who.password);
+      await signedInAs(who.name);
     };
     // A wrong password first: the Russian refusal, still on the sign-in form.
     await page.locator('#sign-out').click();
-    await page.locator('#admin-name').fill(OLGA.name);
-    await page.locator('#token').fill('not-her-password');
-    await page.locator('#login-form button[type=submit]').click();
+    await submit(OLGA.name, 'not-her-password');
     await page.locator('#login-error').filter({ hasText: 'Неверное имя или пароль.' }).waitFor();
     await page.goto(`${base}/admin/`);
-    await page.locator('#admin-name').fill(OLGA.name);
-    await page.locator('#token').fill(OLGA.password);
-    await page.locator('#login-form button[type=submit]').click();
-    await page
-      .locator('#who')
-      .filter({ hasText: `Вы вошли как ${OLGA.name}` })
-      .waitFor();
+    await submit(OLGA.name, OLGA.password);
+    await signedInAs(OLGA.name);
     const change = async (timeout: string, comment: string, version: number) => {
       await page.locator('#pickup-timeout').fill(timeout);
       await page.locator('#editor-status').filter({ hasText: 'ошибок нет' }).waitFor();

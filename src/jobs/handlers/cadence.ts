@@ -26,8 +26,8 @@ import {
 } from '../../rules/cadence/cadence.js';
 import { callFromApiNote } from '../../rules/cadence/calls.js';
 import { CadenceStateSchema, type CadenceState, type CallNote } from '../../rules/cadence/types.js';
-import type { WebhookEvent } from '../../rules/events.js';
-import type { LeadState } from '../../rules/lead-state.js';
+import type { StepArgs } from '../../lib/steps.js';
+import type { LeadEventInput } from './webhook-event.js';
 import type { CompiledRules, LeadSnapshot } from '../../rules/types.js';
 import { LeadLockedError, type LeadStore } from '../../store/lead-store.js';
 import { throwIfWritesInFlight, WritesInFlightError } from '../../effects/executor.js';
@@ -64,17 +64,14 @@ function createCadenceEngineEnv(deps: CadenceEngineDeps) {
 
 type CadenceEngineEnv = ReturnType<typeof createCadenceEngineEnv>;
 
-/** A step's arguments after its context. */
-type Rest<F> = F extends (env: never, ...args: infer A) => unknown ? A : never;
-
 export function createCadenceEngine(deps: CadenceEngineDeps) {
   const env = createCadenceEngineEnv(deps);
   return {
-    readState: (...args: Rest<typeof readState>) => readState(env, ...args),
-    onLeadEvent: (...args: Rest<typeof onLeadEvent>) => onLeadEvent(env, ...args),
-    onDue: (...args: Rest<typeof onDue>) => onDue(env, ...args),
-    sweep: (...args: Rest<typeof sweep>) => sweep(env, ...args),
-    bindingOf: (...args: Rest<typeof bindingOf>) => bindingOf(env, ...args),
+    readState: (...args: StepArgs<typeof readState>) => readState(env, ...args),
+    onLeadEvent: (...args: StepArgs<typeof onLeadEvent>) => onLeadEvent(env, ...args),
+    onDue: (...args: StepArgs<typeof onDue>) => onDue(env, ...args),
+    sweep: (...args: StepArgs<typeof sweep>) => sweep(env, ...args),
+    bindingOf: (...args: StepArgs<typeof bindingOf>) => bindingOf(env, ...args),
   };
 }
 
@@ -95,18 +92,7 @@ async function readState(env: CadenceEngineEnv, leadId: number): Promise<Cadence
 }
 
 /** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
-async function onLeadEvent(
-  env: CadenceEngineEnv,
-  {
-    before,
-    after,
-    event,
-  }: {
-    before: LeadState | undefined;
-    after: LeadState;
-    event: WebhookEvent;
-  },
-): Promise<Plan[]> {
+async function onLeadEvent(env: CadenceEngineEnv, { before, after, event }: LeadEventInput): Promise<Plan[]> {
   const { deps, log, store, now } = env;
   const rules = deps.rules();
   if (rules.cadences.bindings.length === 0) return [];

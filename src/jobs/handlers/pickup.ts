@@ -17,8 +17,9 @@ import type { Committed } from '../../effects/types.js';
 import type { DueTimer, Effect, Plan } from '../../rules/plan.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { WebhookEvent } from '../../rules/events.js';
 import type { LeadState } from '../../rules/lead-state.js';
+import type { StepArgs } from '../../lib/steps.js';
+import type { LeadEventInput } from './webhook-event.js';
 import {
   activityFromEventType,
   decideAfterPick,
@@ -258,20 +259,17 @@ function createPickupEngineEnv(deps: PickupEngineDeps) {
 
 type PickupEngineEnv = ReturnType<typeof createPickupEngineEnv>;
 
-/** A step's arguments after its context. */
-type Rest<F> = F extends (env: never, ...args: infer A) => unknown ? A : never;
-
 export function createPickupEngine(deps: PickupEngineDeps) {
   const env = createPickupEngineEnv(deps);
   const { pickups, distribution } = env;
   return {
     pickups,
     distribution,
-    onLeadEvent: (...args: Rest<typeof onLeadEvent>) => onLeadEvent(env, ...args),
-    onDue: (...args: Rest<typeof onDue>) => onDue(env, ...args),
-    checkTakenNow: (...args: Rest<typeof checkTakenNow>) => checkTakenNow(env, ...args),
-    reassignByHead: (...args: Rest<typeof reassignByHead>) => reassignByHead(env, ...args),
-    sweep: (...args: Rest<typeof sweep>) => sweep(env, ...args),
+    onLeadEvent: (...args: StepArgs<typeof onLeadEvent>) => onLeadEvent(env, ...args),
+    onDue: (...args: StepArgs<typeof onDue>) => onDue(env, ...args),
+    checkTakenNow: (...args: StepArgs<typeof checkTakenNow>) => checkTakenNow(env, ...args),
+    reassignByHead: (...args: StepArgs<typeof reassignByHead>) => reassignByHead(env, ...args),
+    sweep: (...args: StepArgs<typeof sweep>) => sweep(env, ...args),
   };
 }
 
@@ -371,18 +369,7 @@ async function planOf(
 }
 
 /** The rule's plans for a webhook event; the caller holds the lead's lock and commits them with the lead's state. */
-async function onLeadEvent(
-  env: PickupEngineEnv,
-  {
-    before,
-    after,
-    event,
-  }: {
-    before: LeadState | undefined;
-    after: LeadState;
-    event: WebhookEvent;
-  },
-): Promise<Plan[]> {
+async function onLeadEvent(env: PickupEngineEnv, { before, after, event }: LeadEventInput): Promise<Plan[]> {
   const { deps, pickups, returningClient } = env;
   const ctx = await context(env);
   const pickup = await pickups.get(after.leadId);

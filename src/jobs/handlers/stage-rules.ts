@@ -16,8 +16,8 @@ import type { Committed } from '../../effects/types.js';
 import type { DueTimer, Plan } from '../../rules/plan.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { WebhookEvent } from '../../rules/events.js';
-import type { LeadState } from '../../rules/lead-state.js';
+import type { StepArgs } from '../../lib/steps.js';
+import type { LeadEventInput } from './webhook-event.js';
 import {
   emptyStageState,
   stageRulesOnDue,
@@ -121,16 +121,13 @@ function createStageEngineEnv(deps: StageRulesDeps) {
 
 type StageEngineEnv = ReturnType<typeof createStageEngineEnv>;
 
-/** A step's arguments after its context. */
-type Rest<F> = F extends (env: never, ...args: infer A) => unknown ? A : never;
-
 export function createStageRulesEngine(deps: StageRulesDeps) {
   const env = createStageEngineEnv(deps);
   return {
     rules: STAGE_RULE_IDS,
-    onLeadEvent: (...args: Rest<typeof onLeadEvent>) => onLeadEvent(env, ...args),
-    onDue: (...args: Rest<typeof onDue>) => onDue(env, ...args),
-    sweep: (...args: Rest<typeof sweep>) => sweep(env, ...args),
+    onLeadEvent: (...args: StepArgs<typeof onLeadEvent>) => onLeadEvent(env, ...args),
+    onDue: (...args: StepArgs<typeof onDue>) => onDue(env, ...args),
+    sweep: (...args: StepArgs<typeof sweep>) => sweep(env, ...args),
   };
 }
 
@@ -171,18 +168,7 @@ function logPlans(env: StageEngineEnv, plans: Plan[]): void {
 }
 
 /** The stage rules' plans for a webhook event; the caller holds the lead's lock and commits them. */
-async function onLeadEvent(
-  env: StageEngineEnv,
-  {
-    before,
-    after,
-    event,
-  }: {
-    before: LeadState | undefined;
-    after: LeadState;
-    event: WebhookEvent;
-  },
-): Promise<Plan[]> {
+async function onLeadEvent(env: StageEngineEnv, { before, after, event }: LeadEventInput): Promise<Plan[]> {
   const ctx = await context(env);
   if (!ctx.rules.stageRules) return [];
   const state = await readState(env, after.leadId);

@@ -18,11 +18,14 @@ import type { WebhookEventJob } from '../catalog.js';
 import { RetryLaterError } from '../../lib/retry-later.js';
 
 /** Called with the lead's lock held; returns the plans of every rule for this event (nothing is written here). */
-export type OnLeadEvent = (input: {
+export type OnLeadEvent = (input: LeadEventInput) => Promise<Plan[]>;
+
+/** One applied event: the lead's state before and after it, and the event. */
+export interface LeadEventInput {
   before: LeadState | undefined;
   after: LeadState;
   event: WebhookEvent;
-}) => Promise<Plan[]>;
+}
 
 export const LEAD_STATE_FIELD = 'state';
 /** The lead's last applied events (short hashes of their dedupe keys): a redelivered job finds its event here. */
